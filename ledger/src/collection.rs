@@ -1,0 +1,66 @@
+//! Collections: money the bank says arrived, booked bank-settlement → beneficiary exactly once
+//! per `(bank, bank_reference)`; credits nobody can take go to a suspense account.
+
+use serde::{Deserialize, Serialize};
+
+/// The idempotency key of a collection: the bank's own reference for the credit.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CollectionKey {
+    /// The bank that reported the credit.
+    pub bank: u32,
+    /// The bank's reference, at most `TEXT_BYTES_MAX` bytes.
+    pub bank_reference: String,
+}
+
+/// A bank credit notification to book.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct NewCollection {
+    /// Id of the transfer that books it.
+    pub id: u128,
+    /// The bank.
+    pub bank: u32,
+    /// The bank's reference: books once.
+    pub bank_reference: String,
+    /// The account the payer meant to credit (may not exist).
+    pub beneficiary_account_id: u128,
+    /// The bank-settlement account debited.
+    pub settlement_account_id: u128,
+    /// Where credits that cannot reach the beneficiary go.
+    pub suspense_account_id: u128,
+    /// Amount.
+    pub amount: u128,
+    /// Opaque client data.
+    pub user_data: u128,
+    /// Currency / asset.
+    pub ledger: u32,
+    /// Transfer type.
+    pub code: u16,
+}
+
+/// Why a collection went to suspense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SuspenseReason {
+    /// No such account.
+    BeneficiaryNotFound,
+    /// The account is on another ledger.
+    BeneficiaryOnAnotherLedger,
+    /// The account is frozen.
+    BeneficiaryFrozen,
+    /// The account is closed.
+    BeneficiaryClosed,
+    /// Crediting the account would break its balance flag or overflow it.
+    BeneficiaryCannotTakeCredit,
+}
+
+/// A booked collection.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Collection {
+    /// What was asked.
+    pub request: NewCollection,
+    /// The account actually credited (the beneficiary or the suspense account).
+    pub credited_account_id: u128,
+    /// Set when the credit went to suspense.
+    pub suspense: Option<SuspenseReason>,
+    /// When it was booked.
+    pub timestamp: u64,
+}

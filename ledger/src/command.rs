@@ -1,0 +1,133 @@
+//! Commands, batches and per-event results: the state machine's whole input and output.
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::NewAccount;
+use crate::audit::{SetAccountLimits, SetAccountStatus};
+use crate::collection::{NewCollection, SuspenseReason};
+use crate::flags::{AccountFlags, TransferFlags};
+use crate::payout::{ClaimPayouts, NewPayout, PayoutClaim, RecordPayoutOutcome};
+use crate::result::ResultCode;
+use crate::transfer::NewTransfer;
+
+/// One event of a batch.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Command {
+    /// Create an account.
+    CreateAccount(NewAccount),
+    /// Create a transfer (single-phase, pending, post or void).
+    CreateTransfer(NewTransfer),
+    /// Block, unblock, freeze or close an account (audited).
+    SetAccountStatus(SetAccountStatus),
+    /// Replace an account's outflow limits (audited).
+    SetAccountLimits(SetAccountLimits),
+    /// Reserve funds and record a payout.
+    CreatePayout(NewPayout),
+    /// A worker claims payouts to send.
+    ClaimPayouts(ClaimPayouts),
+    /// A worker records what the bank did.
+    RecordPayoutOutcome(RecordPayoutOutcome),
+    /// Book a bank credit.
+    BookCollection(NewCollection),
+}
+
+impl Command {
+    /// True when this event chains to the next one (all-or-nothing).
+    pub fn is_linked(&self) -> bool {
+        match self {
+            Command::CreateAccount(account) => account.flags.contains(AccountFlags::LINKED),
+            Command::CreateTransfer(transfer) => transfer.flags.contains(TransferFlags::LINKED),
+            Command::CreatePayout(payout) => payout.flags.contains(TransferFlags::LINKED),
+            _ => false,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::CreateAccount(_) => "create_account",
+            Command::CreateTransfer(_) => "create_transfer",
+            Command::SetAccountStatus(_) => "set_account_status",
+            Command::SetAccountLimits(_) => "set_account_limits",
+            Command::CreatePayout(_) => "create_payout",
+            Command::ClaimPayouts(_) => "claim_payouts",
+            Command::RecordPayoutOutcome(_) => "record_payout_outcome",
+            Command::BookCollection(_) => "book_collection",
+        }
+    }
+}
+
+/// Commands applied together under one timestamp taken from the Raft entry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Batch {
+    /// Leader-assigned wall-clock time in nanoseconds since the Unix epoch. The state machine
+    /// makes event timestamps strictly increasing even if this goes backwards (see
+    /// `StateMachine::apply`).
+    pub timestamp: u64,
+    /// At most `BATCH_EVENTS_MAX` commands.
+    pub commands: Vec<Command>,
+}
+
+/// What an event produced besides its code.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Detail {
+    /// Nothing more.
+    #[default]
+    None,
+    /// The amount a transfer (or payout reservation) actually moved or reserved.
+    Amount(u128),
+    /// Payouts handed to the claiming worker.
+    Claims(Vec<PayoutClaim>),
+    /// Where a collection was booked.
+    Collection {
+        /// The account credited.
+        credited_account_id: u128,
+        /// Why it went to suspense, if it did.
+        suspense: Option<SuspenseReason>,
+    },
+}
+
+/// One event's result. For `Exists` the detail and timestamp are those of the original event.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EventResult {
+    /// The outcome.
+    pub code: ResultCode,
+    /// The event's timestamp (for `Exists`: the original one; for refusals: this event's).
+    pub timestamp: u64,
+    /// Extra output.
+    pub detail: Detail,
+}
+
+impl EventResult {
+    /// A result with no detail.
+    pub const fn code(code: ResultCode, timestamp: u64) -> EventResult {
+        EventResult { code, timestamp, detail: Detail::None }
+    }
+}
+
+/// A whole batch was refused; nothing in it was applied. Every replica refuses it equally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum BatchError {
+    /// More than `BATCH_EVENTS_MAX` commands.
+    TooManyEvents {
+        /// Commands in the batch.
+        count: usize,
+    },
+    /// Event timestamps would pass `u64::MAX` nanoseconds.
+    TimestampOverflow,
+}
+
+impl std::fmt::Display for BatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BatchError::TooManyEvents { count } => write!(
+                f,
+                "batch has {count} events, more than the limit of {}",
+                crate::BATCH_EVENTS_MAX
+            ),
+            BatchError::TimestampOverflow => f.write_str("event timestamps would overflow u64"),
+        }
+    }
+}
+
+impl std::error::Error for BatchError {}

@@ -1,0 +1,149 @@
+//! Invariant checkers over a whole ledger state, one module per property (DESIGN §3). They
+//! read any `LedgerStore` through its canonical records, so unit tests, the property tests,
+//! the simulation and the chaos drills all run the same code. Each returns every violation
+//! it finds; an empty list means the property holds.
+
+pub mod balance_flags;
+pub mod balances_match_transfers;
+pub mod conservation;
+pub mod indexes;
+pub mod limits;
+pub mod payouts;
+
+use std::collections::BTreeMap;
+
+use crate::account::Account;
+use crate::codec;
+use crate::payout::Payout;
+use crate::store::{ExpiryKey, LedgerStore, PayoutIndexKey, Table};
+use crate::transfer::{PendingTransfer, Transfer};
+
+/// One broken invariant, in words an engineer can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The property's name (the module's).
+    pub invariant: &'static str,
+    /// What is wrong, naming ids and amounts.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.invariant, self.detail)
+    }
+}
+
+/// The records the checkers need, decoded from a store, ordered by key.
+#[derive(Clone, Debug, Default)]
+pub struct StateDump {
+    /// Accounts by id.
+    pub accounts: BTreeMap<u128, Account>,
+    /// Transfers by id.
+    pub transfers: BTreeMap<u128, Transfer>,
+    /// Pending-transfer states by id.
+    pub pending_transfers: BTreeMap<u128, PendingTransfer>,
+    /// The expiry index.
+    pub expiries: Vec<ExpiryKey>,
+    /// Payouts by id.
+    pub payouts: BTreeMap<u128, Payout>,
+    /// The payout index.
+    pub payout_index: Vec<PayoutIndexKey>,
+    /// Records that failed to decode (each is itself a violation).
+    pub undecodable: Vec<String>,
+}
+
+impl StateDump {
+    /// Reads every record the checkers need from `store`.
+    pub fn load<S: LedgerStore + ?Sized>(store: &S) -> StateDump {
+        let mut dump = StateDump::default();
+        let mut undecodable = Vec::new();
+        store.visit_table(Table::Accounts, &mut |_, value| match codec::decode_value::<Account>(
+            value, "account",
+        ) {
+            Ok(account) => {
+                dump.accounts.insert(account.id, account);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::Transfers, &mut |_, value| match codec::decode_value::<Transfer>(
+            value, "transfer",
+        ) {
+            Ok(transfer) => {
+                dump.transfers.insert(transfer.id, transfer);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::PendingTransfers, &mut |_, value| match codec::decode_value::<
+            PendingTransfer,
+        >(
+            value, "pending transfer"
+        ) {
+            Ok(pending) => {
+                dump.pending_transfers.insert(pending.id, pending);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::Expiries, &mut |key, _| match codec::decode_expiry_key(key) {
+            Ok(key) => dump.expiries.push(key),
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::Payouts, &mut |_, value| match codec::decode_value::<Payout>(
+            value, "payout",
+        ) {
+            Ok(payout) => {
+                dump.payouts.insert(payout.id, payout);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::PayoutIndex, &mut |key, _| match codec::decode_payout_index_key(
+            key,
+        ) {
+            Ok(key) => dump.payout_index.push(key),
+            Err(error) => undecodable.push(error.to_string()),
+        });
+        dump.undecodable = undecodable;
+        dump
+    }
+}
+
+/// Runs every checker; returns all violations found.
+pub fn check_all(dump: &StateDump) -> Vec<Violation> {
+    let mut violations: Vec<Violation> = dump
+        .undecodable
+        .iter()
+        .map(|detail| Violation { invariant: "decodable", detail: detail.clone() })
+        .collect();
+    violations.extend(conservation::check(dump));
+    violations.extend(balance_flags::check(dump));
+    violations.extend(balances_match_transfers::check(dump));
+    violations.extend(limits::check(dump));
+    violations.extend(payouts::check(dump));
+    violations.extend(indexes::check(dump));
+    violations
+}
+
+/// A sum of `u128` values that cannot overflow (up to 2^64 carries).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct WideSum {
+    carries: u64,
+    low: u128,
+}
+
+impl WideSum {
+    /// Adds `value`.
+    pub fn add(&mut self, value: u128) {
+        let (low, carried) = self.low.overflowing_add(value);
+        self.low = low;
+        self.carries += u64::from(carried);
+    }
+}
+
+impl std::fmt::Display for WideSum {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.carries == 0 {
+            write!(f, "{}", self.low)
+        } else {
+            write!(f, "{}·2^128 + {}", self.carries, self.low)
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Tianping's ledger: a pure, deterministic double-entry state machine.
+//!
+//! Every money movement the cluster accepts is a [`Command`] in a [`Batch`] that
+//! [`StateMachine::apply`] applies to a [`LedgerStore`], identically on every replica. The
+//! crate performs no I/O, reads no clock and draws no random numbers: time comes from the
+//! batch (the Raft entry), state from the store, and the same log in gives the same state
+//! and the same results out, byte for byte ([`state_digest`]).
+//!
+//! Bad input is an *operating error* and gets a [`ResultCode`]; a broken internal invariant
+//! is a *programmer error* and stops the process (`assert!`, on in release) before wrong
+//! money can be written.
+
+pub mod account;
+pub mod audit;
+pub mod codec;
+pub mod collection;
+pub mod command;
+pub mod digest;
+pub mod flags;
+pub mod invariants;
+pub mod memory_store;
+mod overlay;
+pub mod payout;
+pub mod query;
+pub mod result;
+pub mod state_machine;
+pub mod store;
+pub mod transfer;
+
+pub use account::{Account, AccountBalance, AccountStatus, Limits, NewAccount, OutflowUsage};
+pub use audit::{AuditAction, AuditRecord, SetAccountLimits, SetAccountStatus};
+pub use collection::{Collection, CollectionKey, NewCollection, SuspenseReason};
+pub use command::{Batch, BatchError, Command, Detail, EventResult};
+pub use digest::{StateDigest, state_digest};
+pub use flags::{AccountFlags, TransferFlags};
+pub use memory_store::MemoryStore;
+pub use payout::{
+    ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome,
+};
+pub use result::ResultCode;
+pub use state_machine::{ConfigError, LedgerConfig, StateMachine};
+pub use store::{HistoryFilter, LedgerStore, LedgerStoreMut, Meta, Table, WriteSet};
+pub use transfer::{NewTransfer, PendingStatus, PendingTransfer, Transfer};
+
+/// Most events in one batch. TigerBeetle's figure: one 1 MiB message of 128-byte events,
+/// less the header. Larger client requests are split by the node before they reach the log.
+pub const BATCH_EVENTS_MAX: usize = 8_190;
+
+/// Most pending-transfer expiries processed at the start of one batch; the rest wait for the
+/// next batches so a mass expiry cannot stall the log.
+pub const EXPIRIES_PER_BATCH_MAX: usize = 8_190;
+
+/// Most payouts one claim hands to a worker.
+pub const PAYOUT_CLAIM_MAX: u32 = 256;
+
+/// Shortest payout lease: shorter than a bank round trip is no lease at all.
+pub const PAYOUT_LEASE_MS_MIN: u64 = 1_000;
+
+/// Longest payout lease: a crashed worker delays its payouts at most this long.
+pub const PAYOUT_LEASE_MS_MAX: u64 = 3_600_000;
+
+/// Longest reason, actor, beneficiary or bank reference, in bytes.
+pub const TEXT_BYTES_MAX: usize = 256;
+
+/// Most records one query returns; larger results page.
+pub const QUERY_LIMIT_MAX: usize = 8_190;
+
+const _: () = assert!(PAYOUT_LEASE_MS_MIN <= PAYOUT_LEASE_MS_MAX);
+const _: () = assert!(PAYOUT_CLAIM_MAX as usize <= BATCH_EVENTS_MAX);
+// Event and expiry timestamps of one batch are consecutive nanoseconds: a batch never needs
+// more than a millisecond of timestamp space, so a leader's clock stays the source of time.
+const _: () = assert!(BATCH_EVENTS_MAX + EXPIRIES_PER_BATCH_MAX < 1_000_000);

@@ -1,0 +1,99 @@
+//! Read-only queries clients ask of a replica's state. Every list has a bound
+//! (`QUERY_LIMIT_MAX`) and a cursor so large results page instead of growing without limit.
+
+use crate::QUERY_LIMIT_MAX;
+use crate::account::{Account, AccountBalance};
+use crate::audit::AuditRecord;
+use crate::payout::{Payout, PayoutState};
+use crate::store::{HistoryFilter, LedgerStore, PayoutIndexKey};
+use crate::transfer::Transfer;
+
+/// Accounts by id, in request order (`None` for unknown ids).
+pub fn lookup_accounts<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<Option<Account>> {
+    ids.iter().take(QUERY_LIMIT_MAX).map(|id| store.account(*id)).collect()
+}
+
+/// Transfers by id, in request order (`None` for unknown ids).
+pub fn lookup_transfers<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<Option<Transfer>> {
+    ids.iter().take(QUERY_LIMIT_MAX).map(|id| store.transfer(*id)).collect()
+}
+
+/// An account's transfers in time order (newest first when `reversed`). To page, repeat
+/// with `timestamp_min` (or `timestamp_max` when reversed) just past the last one returned.
+pub fn account_transfers<S: LedgerStore + ?Sized>(
+    store: &S,
+    filter: &HistoryFilter,
+) -> Vec<Transfer> {
+    let filter = HistoryFilter { limit: filter.limit.min(QUERY_LIMIT_MAX), ..*filter };
+    store
+        .account_transfers(&filter)
+        .into_iter()
+        .map(|entry| match store.transfer(entry.transfer_id) {
+            Some(transfer) => transfer,
+            None => panic!("account history names missing transfer {}", entry.transfer_id),
+        })
+        .collect()
+}
+
+/// Balance snapshots of a `HISTORY` account, paged like `account_transfers`.
+pub fn account_balances<S: LedgerStore + ?Sized>(
+    store: &S,
+    filter: &HistoryFilter,
+) -> Vec<AccountBalance> {
+    let filter = HistoryFilter { limit: filter.limit.min(QUERY_LIMIT_MAX), ..*filter };
+    store.account_balances(&filter)
+}
+
+/// Payouts in `state` (optionally of one bank), in index order, after `cursor` (the last
+/// key of the previous page). Returns the page and the cursor for the next one.
+pub fn payouts_by_state<S: LedgerStore + ?Sized>(
+    store: &S,
+    state: PayoutState,
+    bank: Option<u32>,
+    cursor: Option<PayoutIndexKey>,
+    limit: usize,
+) -> (Vec<Payout>, Option<PayoutIndexKey>) {
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    let (bank_first, bank_last) = match bank {
+        Some(bank) => (bank, bank),
+        None => (0, u32::MAX),
+    };
+    let mut first = PayoutIndexKey { state, bank: bank_first, order: 0, payout_id: 0 };
+    let last = PayoutIndexKey { state, bank: bank_last, order: u64::MAX, payout_id: u128::MAX };
+    if let Some(cursor) = cursor {
+        if cursor >= last {
+            return (Vec::new(), None);
+        }
+        first = next_key(cursor).max(first);
+    }
+    let keys = store.payout_index_range(&first, &last, limit);
+    let next_cursor = if keys.len() == limit { keys.last().copied() } else { None };
+    let payouts = keys
+        .iter()
+        .map(|key| match store.payout(key.payout_id) {
+            Some(payout) => payout,
+            None => panic!("payout index names missing payout {}", key.payout_id),
+        })
+        .collect();
+    (payouts, next_cursor)
+}
+
+/// The smallest key after `key` (callers ensure `key` is below the range's last key).
+fn next_key(key: PayoutIndexKey) -> PayoutIndexKey {
+    if let Some(payout_id) = key.payout_id.checked_add(1) {
+        return PayoutIndexKey { payout_id, ..key };
+    }
+    if let Some(order) = key.order.checked_add(1) {
+        return PayoutIndexKey { order, payout_id: 0, ..key };
+    }
+    PayoutIndexKey { bank: key.bank.saturating_add(1), order: 0, payout_id: 0, ..key }
+}
+
+/// Audit records from `timestamp_min` on.
+pub fn audit_records<S: LedgerStore + ?Sized>(
+    store: &S,
+    timestamp_min: u64,
+    limit: usize,
+) -> Vec<AuditRecord> {
+    store.audit_records(timestamp_min, limit.min(QUERY_LIMIT_MAX))
+}

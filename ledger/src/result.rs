@@ -1,0 +1,259 @@
+//! Result codes: one enum for every business outcome, with stable numeric values.
+//!
+//! The numbers are part of the wire API (gRPC exposes them) and of the replicated state (they
+//! are recorded in responses that clients retry against), so a value is never reused or
+//! renumbered: new codes are appended. The *order in which a command's checks run* is
+//! documented on each command's `apply_*` function and in `ledger/README.md`.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! result_codes {
+    ($( $(#[$doc:meta])* $name:ident = $value:literal, )*) => {
+        /// The outcome of one event in a batch. `Ok` and `Exists` are successes; every other
+        /// code means the event changed nothing.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[repr(u16)]
+        pub enum ResultCode {
+            $( $(#[$doc])* $name = $value, )*
+        }
+
+        impl ResultCode {
+            /// Every code, in numeric order; tests use it to prove each one is reachable.
+            pub const ALL: &'static [ResultCode] = &[ $( ResultCode::$name, )* ];
+
+            /// The stable numeric value exposed on the wire.
+            pub const fn value(self) -> u16 {
+                self as u16
+            }
+
+            /// Decodes a wire value; `None` for a value no version of Tianping assigned.
+            pub const fn from_value(value: u16) -> Option<ResultCode> {
+                match value {
+                    $( $value => Some(ResultCode::$name), )*
+                    _ => None,
+                }
+            }
+
+            /// The snake_case name used in logs, metrics and the CLI.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $( ResultCode::$name => stringify!($name), )*
+                }
+            }
+        }
+    };
+}
+
+result_codes! {
+    /// The event was applied.
+    Ok = 0,
+    /// Another event of the same linked chain failed, so this one was rolled back or skipped.
+    LinkedEventFailed = 1,
+    /// The batch ended while a linked chain was still open (the last event has `linked` set).
+    LinkedEventChainOpen = 2,
+    /// The event is identical to one applied before; nothing changed, the original outcome stands.
+    Exists = 3,
+    /// A flag bit that has no meaning was set.
+    ReservedFlag = 4,
+    /// Ids are client-chosen and must not be zero.
+    IdMustNotBeZero = 5,
+    /// Ids must not be `u128::MAX` (reserved as a sentinel).
+    IdMustNotBeIntMax = 6,
+    /// Two flags that contradict each other were both set.
+    FlagsAreMutuallyExclusive = 7,
+    /// Every account and transfer belongs to a ledger (currency / asset); zero is not one.
+    LedgerMustNotBeZero = 8,
+    /// Every account and transfer carries a non-zero type code.
+    CodeMustNotBeZero = 9,
+
+    // Accounts.
+    /// A credit line only makes sense on an account whose debits must not exceed its credits.
+    CreditLineRequiresDebitsMustNotExceedCredits = 20,
+    /// An account with this id exists with other flags.
+    ExistsWithDifferentFlags = 21,
+    /// An account or transfer with this id exists with another user_data.
+    ExistsWithDifferentUserData = 22,
+    /// An account or transfer with this id exists on another ledger.
+    ExistsWithDifferentLedger = 23,
+    /// An account or transfer with this id exists with another code.
+    ExistsWithDifferentCode = 24,
+    /// An account with this id exists with another credit line.
+    ExistsWithDifferentCreditLine = 25,
+
+    // Transfers.
+    /// `debit_account_id` must not be zero.
+    DebitAccountIdMustNotBeZero = 40,
+    /// `debit_account_id` must not be `u128::MAX`.
+    DebitAccountIdMustNotBeIntMax = 41,
+    /// `credit_account_id` must not be zero.
+    CreditAccountIdMustNotBeZero = 42,
+    /// `credit_account_id` must not be `u128::MAX`.
+    CreditAccountIdMustNotBeIntMax = 43,
+    /// A transfer cannot debit and credit the same account.
+    AccountsMustBeDifferent = 44,
+    /// Only post/void transfers reference a pending transfer.
+    PendingIdMustBeZero = 45,
+    /// A post/void transfer must name the pending transfer it resolves.
+    PendingIdMustNotBeZero = 46,
+    /// `pending_id` must not be `u128::MAX`.
+    PendingIdMustNotBeIntMax = 47,
+    /// A post/void transfer cannot resolve itself.
+    PendingIdMustBeDifferent = 48,
+    /// Only pending transfers expire.
+    TimeoutReservedForPendingTransfer = 49,
+    /// A transfer must move a non-zero amount (balancing and post-full transfers excepted).
+    AmountMustNotBeZero = 50,
+    /// The debit account does not exist.
+    DebitAccountNotFound = 51,
+    /// The credit account does not exist.
+    CreditAccountNotFound = 52,
+    /// Transfers never cross ledgers: both accounts must be on the same ledger.
+    AccountsMustHaveTheSameLedger = 53,
+    /// The transfer's ledger differs from its accounts' ledger.
+    TransferMustHaveTheSameLedgerAsAccounts = 54,
+    /// The referenced pending transfer does not exist.
+    PendingTransferNotFound = 55,
+    /// The referenced transfer is not a pending transfer.
+    PendingTransferNotPending = 56,
+    /// The post/void names another debit account than the pending transfer.
+    PendingTransferHasDifferentDebitAccountId = 57,
+    /// The post/void names another credit account than the pending transfer.
+    PendingTransferHasDifferentCreditAccountId = 58,
+    /// The post/void names another ledger than the pending transfer.
+    PendingTransferHasDifferentLedger = 59,
+    /// The post/void names another code than the pending transfer.
+    PendingTransferHasDifferentCode = 60,
+    /// A post may move at most the pending amount.
+    ExceedsPendingTransferAmount = 61,
+    /// A void must name the pending amount (or zero).
+    PendingTransferHasDifferentAmount = 62,
+    /// The pending transfer was already posted.
+    PendingTransferAlreadyPosted = 63,
+    /// The pending transfer was already voided.
+    PendingTransferAlreadyVoided = 64,
+    /// The pending transfer expired; its reservation was released.
+    PendingTransferExpired = 65,
+    /// The pending transfer reserves a payout; only the payout's outcome may resolve it.
+    PendingTransferBelongsToPayout = 66,
+    /// A transfer with this id exists with other flags.
+    TransferExistsWithDifferentFlags = 67,
+    /// A transfer with this id exists with another debit account.
+    ExistsWithDifferentDebitAccountId = 68,
+    /// A transfer with this id exists with another credit account.
+    ExistsWithDifferentCreditAccountId = 69,
+    /// A transfer with this id exists with another amount.
+    ExistsWithDifferentAmount = 70,
+    /// A transfer with this id exists with another pending id.
+    ExistsWithDifferentPendingId = 71,
+    /// A transfer with this id exists with another timeout.
+    ExistsWithDifferentTimeout = 72,
+    /// The debit account is frozen: nothing moves.
+    DebitAccountFrozen = 73,
+    /// The debit account is closed.
+    DebitAccountClosed = 74,
+    /// The debit account is outflow-blocked: debits are refused, credits allowed.
+    DebitAccountOutflowBlocked = 75,
+    /// The credit account is frozen: nothing moves.
+    CreditAccountFrozen = 76,
+    /// The credit account is closed.
+    CreditAccountClosed = 77,
+    /// The amount is above the debit account's per-transfer limit.
+    ExceedsPerTransferLimit = 78,
+    /// The amount would take the debit account above its daily outflow amount limit.
+    ExceedsDailyAmountLimit = 79,
+    /// The transfer would take the debit account above its daily outflow count limit.
+    ExceedsDailyCountLimit = 80,
+    /// `debits_pending` would overflow `u128`.
+    OverflowsDebitsPending = 81,
+    /// `credits_pending` would overflow `u128`.
+    OverflowsCreditsPending = 82,
+    /// `debits_posted` would overflow `u128`.
+    OverflowsDebitsPosted = 83,
+    /// `credits_posted` would overflow `u128`.
+    OverflowsCreditsPosted = 84,
+    /// `debits_pending + debits_posted` would overflow `u128`.
+    OverflowsDebits = 85,
+    /// `credits_pending + credits_posted` would overflow `u128`.
+    OverflowsCredits = 86,
+    /// The timestamp plus the timeout would overflow the clock.
+    OverflowsTimeout = 87,
+    /// The debit account's debits would exceed its credits (plus credit line).
+    ExceedsCredits = 88,
+    /// The credit account's credits would exceed its debits.
+    ExceedsDebits = 89,
+
+    // Account status and limits.
+    /// The account does not exist.
+    AccountNotFound = 100,
+    /// Status and limit changes are audited: a reason is required.
+    ReasonMustNotBeEmpty = 101,
+    /// Status and limit changes are audited: an actor is required.
+    ActorMustNotBeEmpty = 102,
+    /// A text field is longer than `TEXT_BYTES_MAX`.
+    TextTooLong = 103,
+    /// A closed account never changes again.
+    AccountClosed = 104,
+    /// An account closes only at zero balance with nothing pending.
+    CloseRequiresZeroBalance = 105,
+
+    // Payouts.
+    /// Payouts name the bank that executes them; zero is not a bank.
+    BankMustNotBeZero = 120,
+    /// A payout needs a beneficiary.
+    BeneficiaryMustNotBeEmpty = 121,
+    /// A payout with this id exists for another bank.
+    ExistsWithDifferentBank = 122,
+    /// A payout with this id exists with another beneficiary.
+    ExistsWithDifferentBeneficiary = 123,
+    /// The id is used by a record of another kind (payout ids and transfer ids share a space).
+    IdAlreadyUsed = 124,
+    /// Workers identify themselves; zero is not a worker.
+    WorkerIdMustNotBeZero = 125,
+    /// A claim asks for between 1 and `PAYOUT_CLAIM_MAX` payouts.
+    ClaimMaxOutOfRange = 126,
+    /// A lease lasts between `PAYOUT_LEASE_MS_MIN` and `PAYOUT_LEASE_MS_MAX`.
+    LeaseOutOfRange = 127,
+    /// The payout does not exist.
+    PayoutNotFound = 128,
+    /// The payout has not been claimed by any worker yet.
+    PayoutNotClaimed = 129,
+    /// The fencing token is not the payout's current one: a newer claim superseded it.
+    FencingTokenStale = 130,
+    /// The token belongs to another worker's claim.
+    PayoutClaimedByAnotherWorker = 131,
+    /// The claim's lease ran out; the payout must be claimed again.
+    PayoutLeaseExpired = 132,
+    /// The payout already reached a different final state.
+    PayoutAlreadyFinal = 133,
+    /// `reserved` and `claimed` are not outcomes a worker records.
+    PayoutOutcomeInvalid = 134,
+
+    // Collections.
+    /// A collection is identified by the bank's reference; it must not be empty.
+    BankReferenceMustNotBeEmpty = 140,
+    /// The bank settlement account does not exist or is on another ledger.
+    SettlementAccountNotFound = 141,
+    /// The suspense account does not exist or is on another ledger.
+    SuspenseAccountNotFound = 142,
+    /// A collection with this bank reference exists with another amount.
+    CollectionExistsWithDifferentAmount = 143,
+    /// A collection with this bank reference exists for another beneficiary.
+    CollectionExistsWithDifferentBeneficiary = 144,
+    /// A collection with this bank reference exists with another transfer id.
+    CollectionExistsWithDifferentId = 145,
+    /// A collection with this bank reference exists with other accounts, ledger or code.
+    CollectionExistsWithDifferentAccounts = 146,
+}
+
+impl ResultCode {
+    /// `Ok` and `Exists` leave the client's intent fulfilled; everything else is a refusal.
+    pub const fn is_success(self) -> bool {
+        matches!(self, ResultCode::Ok | ResultCode::Exists)
+    }
+}
+
+impl std::fmt::Display for ResultCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

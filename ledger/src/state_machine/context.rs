@@ -1,0 +1,217 @@
+//! The batch context: reads go through the overlay to the store, writes go to the overlay,
+//! and linked chains roll back through savepoints.
+
+use crate::account::{Account, AccountBalance};
+use crate::audit::AuditRecord;
+use crate::collection::{Collection, CollectionKey};
+use crate::flags::AccountFlags;
+use crate::overlay::{AppendOverlay, KeyedOverlay, RecordOverlay, SetOverlay};
+use crate::payout::Payout;
+use crate::store::{AccountTransferEntry, ExpiryKey, LedgerStore, Meta, PayoutIndexKey, WriteSet};
+use crate::transfer::{PendingTransfer, Transfer};
+
+/// Where every overlay stood when a linked chain started.
+#[derive(Clone, Copy)]
+pub(crate) struct Savepoint {
+    accounts: usize,
+    transfers: usize,
+    pending_transfers: usize,
+    expiries: usize,
+    payouts: usize,
+    payout_index: usize,
+    collections: usize,
+    account_transfers: usize,
+    account_balances: usize,
+    audit: usize,
+}
+
+pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
+    pub(crate) store: &'s S,
+    accounts: RecordOverlay<u128, Account>,
+    transfers: RecordOverlay<u128, Transfer>,
+    pending_transfers: RecordOverlay<u128, PendingTransfer>,
+    expiries: SetOverlay<ExpiryKey>,
+    payouts: RecordOverlay<u128, Payout>,
+    payout_index: SetOverlay<PayoutIndexKey>,
+    collections: KeyedOverlay<CollectionKey, Collection>,
+    account_transfers: AppendOverlay<AccountTransferEntry>,
+    account_balances: AppendOverlay<(u128, AccountBalance)>,
+    audit: AppendOverlay<AuditRecord>,
+    /// True while a linked chain is open: writes record undo entries.
+    recording: bool,
+}
+
+impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
+    pub(crate) fn new(store: &'s S) -> Self {
+        Context {
+            store,
+            accounts: RecordOverlay::new(),
+            transfers: RecordOverlay::new(),
+            pending_transfers: RecordOverlay::new(),
+            expiries: SetOverlay::new(),
+            payouts: RecordOverlay::new(),
+            payout_index: SetOverlay::new(),
+            collections: KeyedOverlay::new(),
+            account_transfers: AppendOverlay::new(),
+            account_balances: AppendOverlay::new(),
+            audit: AppendOverlay::new(),
+            recording: false,
+        }
+    }
+
+    pub(crate) fn account(&self, id: u128) -> Option<Account> {
+        match self.accounts.get(&id) {
+            Some(account) => Some(*account),
+            None => self.store.account(id),
+        }
+    }
+
+    pub(crate) fn transfer(&self, id: u128) -> Option<Transfer> {
+        match self.transfers.get(&id) {
+            Some(transfer) => Some(*transfer),
+            None => self.store.transfer(id),
+        }
+    }
+
+    pub(crate) fn pending_transfer(&self, id: u128) -> Option<PendingTransfer> {
+        match self.pending_transfers.get(&id) {
+            Some(pending) => Some(*pending),
+            None => self.store.pending_transfer(id),
+        }
+    }
+
+    pub(crate) fn payout(&self, id: u128) -> Option<Payout> {
+        match self.payouts.get(&id) {
+            Some(payout) => Some(payout.clone()),
+            None => self.store.payout(id),
+        }
+    }
+
+    pub(crate) fn collection(&self, key: &CollectionKey) -> Option<Collection> {
+        match self.collections.get(key) {
+            Some(collection) => Some(collection.clone()),
+            None => self.store.collection(key),
+        }
+    }
+
+    /// Payout index keys in `[first, last]`, overlay included, up to `limit`.
+    pub(crate) fn payout_index_range(
+        &self,
+        first: &PayoutIndexKey,
+        last: &PayoutIndexKey,
+        limit: usize,
+    ) -> Vec<PayoutIndexKey> {
+        let fetch = limit.saturating_add(self.payout_index.len_in(first, last));
+        let stored = self.store.payout_index_range(first, last, fetch);
+        self.payout_index.merge_range(stored, first, last, limit)
+    }
+
+    /// Stores an account after its balances changed, with a snapshot for `HISTORY` accounts.
+    pub(crate) fn put_account_moved(&mut self, account: Account, timestamp: u64) {
+        if account.flags.contains(AccountFlags::HISTORY) {
+            self.account_balances.push((account.id, account.balance_at(timestamp)));
+        }
+        self.put_account(account);
+    }
+
+    pub(crate) fn put_account(&mut self, account: Account) {
+        self.accounts.put(account.id, account, self.recording);
+    }
+
+    /// Stores a new transfer and files it in both accounts' histories.
+    pub(crate) fn insert_transfer(&mut self, transfer: Transfer) {
+        for account_id in [transfer.debit_account_id, transfer.credit_account_id] {
+            self.account_transfers.push(AccountTransferEntry {
+                account_id,
+                timestamp: transfer.timestamp,
+                transfer_id: transfer.id,
+            });
+        }
+        self.transfers.put(transfer.id, transfer, self.recording);
+    }
+
+    pub(crate) fn put_pending_transfer(&mut self, pending: PendingTransfer) {
+        self.pending_transfers.put(pending.id, pending, self.recording);
+    }
+
+    pub(crate) fn set_expiry(&mut self, key: ExpiryKey, present: bool) {
+        self.expiries.set(key, present, self.recording);
+    }
+
+    /// Stores a payout and moves its index entry from `previous` (if any) to where it is now.
+    pub(crate) fn put_payout(&mut self, payout: Payout, previous: Option<PayoutIndexKey>) {
+        if let Some(previous) = previous {
+            self.payout_index.set(previous, false, self.recording);
+        }
+        self.payout_index.set(PayoutIndexKey::of(&payout), true, self.recording);
+        self.payouts.put(payout.id, payout, self.recording);
+    }
+
+    pub(crate) fn insert_collection(&mut self, collection: Collection) {
+        let key = CollectionKey {
+            bank: collection.request.bank,
+            bank_reference: collection.request.bank_reference.clone(),
+        };
+        self.collections.insert(key, collection);
+    }
+
+    pub(crate) fn push_audit(&mut self, record: AuditRecord) {
+        self.audit.push(record);
+    }
+
+    pub(crate) fn begin_chain(&mut self) -> Savepoint {
+        self.recording = true;
+        Savepoint {
+            accounts: self.accounts.savepoint(),
+            transfers: self.transfers.savepoint(),
+            pending_transfers: self.pending_transfers.savepoint(),
+            expiries: self.expiries.savepoint(),
+            payouts: self.payouts.savepoint(),
+            payout_index: self.payout_index.savepoint(),
+            collections: self.collections.savepoint(),
+            account_transfers: self.account_transfers.savepoint(),
+            account_balances: self.account_balances.savepoint(),
+            audit: self.audit.savepoint(),
+        }
+    }
+
+    pub(crate) fn rollback_chain(&mut self, savepoint: Savepoint) {
+        self.accounts.rollback(savepoint.accounts);
+        self.transfers.rollback(savepoint.transfers);
+        self.pending_transfers.rollback(savepoint.pending_transfers);
+        self.expiries.rollback(savepoint.expiries);
+        self.payouts.rollback(savepoint.payouts);
+        self.payout_index.rollback(savepoint.payout_index);
+        self.collections.rollback(savepoint.collections);
+        self.account_transfers.rollback(savepoint.account_transfers);
+        self.account_balances.rollback(savepoint.account_balances);
+        self.audit.rollback(savepoint.audit);
+        self.end_chain();
+    }
+
+    pub(crate) fn end_chain(&mut self) {
+        self.recording = false;
+        self.accounts.clear_undo();
+        self.transfers.clear_undo();
+        self.pending_transfers.clear_undo();
+        self.expiries.clear_undo();
+        self.payouts.clear_undo();
+        self.payout_index.clear_undo();
+    }
+
+    pub(crate) fn into_write_set(self, meta: Meta) -> WriteSet {
+        WriteSet {
+            accounts: self.accounts.into_values(),
+            transfers: self.transfers.into_values(),
+            pending_transfers: self.pending_transfers.into_values(),
+            expiries: self.expiries.into_changes(),
+            payouts: self.payouts.into_values(),
+            payout_index: self.payout_index.into_changes(),
+            collections: self.collections.into_values(),
+            account_transfers: self.account_transfers.into_vec(),
+            account_balances: self.account_balances.into_vec(),
+            audit: self.audit.into_vec(),
+            meta,
+        }
+    }
+}

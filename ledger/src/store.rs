@@ -1,0 +1,198 @@
+//! The storage boundary: typed point reads and range scans, and one `WriteSet` per batch that
+//! a store applies atomically. The ledger never performs I/O itself; `raft-store` implements
+//! this trait on RocksDB, `MemoryStore` in memory.
+//!
+//! A store whose medium fails during a read must stop the process (fail-stop): answering a
+//! guess would make this replica's state diverge from the others'.
+
+use serde::{Deserialize, Serialize};
+
+use crate::account::{Account, AccountBalance};
+use crate::audit::AuditRecord;
+use crate::collection::{Collection, CollectionKey};
+use crate::payout::{Payout, PayoutState};
+use crate::transfer::{PendingTransfer, Transfer};
+
+/// A pending transfer with a timeout, ordered by when it expires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ExpiryKey {
+    /// When the reservation expires (ns).
+    pub expires_at: u64,
+    /// The pending transfer.
+    pub transfer_id: u128,
+}
+
+/// The payout index orders payouts by state, bank and a per-state time: creation time for
+/// `Reserved` (FIFO claiming), lease end for leased states (expired leases are a range), and
+/// resolution time for final states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PayoutIndexKey {
+    /// The payout's state.
+    pub state: PayoutState,
+    /// The payout's bank.
+    pub bank: u32,
+    /// The per-state time (see the type's doc).
+    pub order: u64,
+    /// The payout.
+    pub payout_id: u128,
+}
+
+impl PayoutIndexKey {
+    /// The index key under which `payout` is filed now.
+    pub fn of(payout: &Payout) -> PayoutIndexKey {
+        let order = match payout.state {
+            PayoutState::Reserved => payout.created_at,
+            PayoutState::Claimed | PayoutState::Sent | PayoutState::Unknown => payout.lease_until,
+            PayoutState::Succeeded | PayoutState::Failed => payout.updated_at,
+        };
+        PayoutIndexKey { state: payout.state, bank: payout.bank, order, payout_id: payout.id }
+    }
+}
+
+/// One entry of an account's transfer history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct AccountTransferEntry {
+    /// The account.
+    pub account_id: u128,
+    /// The transfer's timestamp.
+    pub timestamp: u64,
+    /// The transfer.
+    pub transfer_id: u128,
+}
+
+/// Ledger-wide bookkeeping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Meta {
+    /// The last timestamp handed to an event or an expiry; the next one is greater.
+    pub last_timestamp: u64,
+}
+
+/// A time-ordered slice of an account's history: inclusive bounds, newest first when
+/// `reversed`, at most `limit` entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HistoryFilter {
+    /// The account.
+    pub account_id: u128,
+    /// Earliest timestamp included.
+    pub timestamp_min: u64,
+    /// Latest timestamp included.
+    pub timestamp_max: u64,
+    /// At most this many entries.
+    pub limit: usize,
+    /// Newest first.
+    pub reversed: bool,
+}
+
+/// The tables of the ledger state, in digest order. Every store keeps all of them; the
+/// digest and snapshots walk them in this order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[repr(u8)]
+pub enum Table {
+    /// `Meta` (one record, empty key).
+    Meta = 0,
+    /// Accounts by id.
+    Accounts = 1,
+    /// Transfers by id.
+    Transfers = 2,
+    /// Pending-transfer resolution state by id.
+    PendingTransfers = 3,
+    /// `ExpiryKey` set.
+    Expiries = 4,
+    /// Payouts by id.
+    Payouts = 5,
+    /// `PayoutIndexKey` set.
+    PayoutIndex = 6,
+    /// Collections by `CollectionKey`.
+    Collections = 7,
+    /// `AccountTransferEntry` set.
+    AccountTransfers = 8,
+    /// Balance snapshots by (account, timestamp).
+    AccountBalances = 9,
+    /// Audit records by timestamp.
+    Audit = 10,
+}
+
+impl Table {
+    /// Every table, in digest order.
+    pub const ALL: [Table; 11] = [
+        Table::Meta,
+        Table::Accounts,
+        Table::Transfers,
+        Table::PendingTransfers,
+        Table::Expiries,
+        Table::Payouts,
+        Table::PayoutIndex,
+        Table::Collections,
+        Table::AccountTransfers,
+        Table::AccountBalances,
+        Table::Audit,
+    ];
+}
+
+/// Everything one batch changes, applied by the store in one atomic write. Upserts carry the
+/// final value of each record; every list is in a deterministic order (first touch).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteSet {
+    /// Accounts created or changed.
+    pub accounts: Vec<Account>,
+    /// Transfers created (transfers never change).
+    pub transfers: Vec<Transfer>,
+    /// Pending-transfer states created or changed.
+    pub pending_transfers: Vec<PendingTransfer>,
+    /// Expiry index: `true` inserts, `false` deletes.
+    pub expiries: Vec<(ExpiryKey, bool)>,
+    /// Payouts created or changed.
+    pub payouts: Vec<Payout>,
+    /// Payout index: `true` inserts, `false` deletes.
+    pub payout_index: Vec<(PayoutIndexKey, bool)>,
+    /// Collections booked.
+    pub collections: Vec<Collection>,
+    /// Account history entries added.
+    pub account_transfers: Vec<AccountTransferEntry>,
+    /// Balance snapshots added (`HISTORY` accounts).
+    pub account_balances: Vec<(u128, AccountBalance)>,
+    /// Audit records added.
+    pub audit: Vec<AuditRecord>,
+    /// The new bookkeeping record.
+    pub meta: Meta,
+}
+
+/// Reads the state machine needs while applying, and the queries clients ask.
+pub trait LedgerStore {
+    /// An account by id.
+    fn account(&self, id: u128) -> Option<Account>;
+    /// A transfer by id.
+    fn transfer(&self, id: u128) -> Option<Transfer>;
+    /// A pending transfer's resolution state by id.
+    fn pending_transfer(&self, id: u128) -> Option<PendingTransfer>;
+    /// A payout by id.
+    fn payout(&self, id: u128) -> Option<Payout>;
+    /// A collection by its bank reference.
+    fn collection(&self, key: &CollectionKey) -> Option<Collection>;
+    /// Ledger-wide bookkeeping (default when empty).
+    fn meta(&self) -> Meta;
+    /// Up to `limit` expiry keys with `expires_at <= now`, ascending.
+    fn expiries_due(&self, now: u64, limit: usize) -> Vec<ExpiryKey>;
+    /// Up to `limit` payout index keys in `[first, last]`, ascending.
+    fn payout_index_range(
+        &self,
+        first: &PayoutIndexKey,
+        last: &PayoutIndexKey,
+        limit: usize,
+    ) -> Vec<PayoutIndexKey>;
+    /// An account's transfer history entries matching `filter`.
+    fn account_transfers(&self, filter: &HistoryFilter) -> Vec<AccountTransferEntry>;
+    /// An account's balance snapshots matching `filter`.
+    fn account_balances(&self, filter: &HistoryFilter) -> Vec<AccountBalance>;
+    /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending.
+    fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord>;
+    /// Visits every record of `table` as canonical `(key, value)` bytes (see `codec`), in
+    /// ascending key order. The state digest and snapshots are built from this.
+    fn visit_table(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8]));
+}
+
+/// A store the state machine's results can be written to.
+pub trait LedgerStoreMut: LedgerStore {
+    /// Applies one batch's writes atomically: afterwards every read sees all of them.
+    fn commit(&mut self, writes: &WriteSet);
+}
