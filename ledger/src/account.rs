@@ -22,8 +22,9 @@ pub enum AccountStatus {
     Closed,
 }
 
-/// Outflow limits on an account's debits. `None` means unlimited. Limits count every debit
-/// that reserves or moves money (single-phase, pending, payout) at the moment it is made;
+/// Outflow limits on an account's debits. `None` means unlimited. Limits count every accepted
+/// debit (single-phase, pending, payout; a balancing debit clamped to zero counts too, as an
+/// attempt) at the moment it is made;
 /// releasing a reservation does not give the quota back, so a limit is never exceeded even
 /// by reservations that later post.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -68,6 +68,13 @@ pub struct Batch {
     pub commands: Vec<Command>,
 }
 
+/// Short, for logs (openraft prints entries): the time and the size, never the commands.
+impl std::fmt::Display for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batch@{}ns[{} commands]", self.timestamp, self.commands.len())
+    }
+}
+
 /// What an event produced besides its code.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Detail {

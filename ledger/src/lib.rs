@@ -9,6 +9,31 @@
 //! Bad input is an *operating error* and gets a [`ResultCode`]; a broken internal invariant
 //! is a *programmer error* and stops the process (`assert!`, on in release) before wrong
 //! money can be written.
+//!
+//! ```
+//! use tianping_ledger::*;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let machine = StateMachine::new(LedgerConfig::default())?; // daily limits reset at 00:00 +08:00
+//! let mut store = MemoryStore::new();
+//! let batch = Batch {
+//!     timestamp: 1_764_000_000_000_000_000, // from the Raft entry, in ns
+//!     commands: vec![
+//!         Command::CreateAccount(NewAccount { id: 1, ledger: 156, code: 1, ..Default::default() }),
+//!         Command::CreateAccount(NewAccount { id: 2, ledger: 156, code: 1, ..Default::default() }),
+//!         Command::CreateTransfer(NewTransfer {
+//!             id: 10, debit_account_id: 1, credit_account_id: 2, amount: 12_345, // minor units
+//!             ledger: 156, code: 1, ..Default::default()
+//!         }),
+//!     ],
+//! };
+//! let (results, writes) = machine.apply(&store, &batch)?; // one EventResult per command
+//! store.commit(&writes); // atomically
+//! assert!(results.iter().all(|r| r.code == ResultCode::Ok));
+//! assert_eq!(store.account(2).map(|a| a.credits_posted), Some(12_345));
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod account;
 pub mod audit;

@@ -3,7 +3,7 @@
 //! The numbers are part of the wire API (gRPC exposes them) and of the replicated state (they
 //! are recorded in responses that clients retry against), so a value is never reused or
 //! renumbered: new codes are appended. The *order in which a command's checks run* is
-//! documented on each command's `apply_*` function and in `ledger/README.md`.
+//! documented on each command's apply function in `state_machine/`.
 
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +101,9 @@ result_codes! {
     PendingIdMustBeDifferent = 48,
     /// Only pending transfers expire.
     TimeoutReservedForPendingTransfer = 49,
-    /// A transfer must move a non-zero amount (balancing and post-full transfers excepted).
+    /// A transfer must name a non-zero amount (a post may name zero for "the full pending
+    /// amount", a void zero for "the pending amount"); a balancing transfer's amount is its
+    /// upper bound and may be clamped to zero.
     AmountMustNotBeZero = 50,
     /// The debit account does not exist.
     DebitAccountNotFound = 51,
@@ -225,8 +227,7 @@ result_codes! {
     PayoutLeaseExpired = 132,
     /// The payout already reached a different final state.
     PayoutAlreadyFinal = 133,
-    /// `reserved` and `claimed` are not outcomes a worker records.
-    PayoutOutcomeInvalid = 134,
+    // 134 is retired: outcomes a worker cannot record are unrepresentable in `PayoutOutcome`.
 
     // Collections.
     /// A collection is identified by the bank's reference; it must not be empty.

@@ -11,7 +11,11 @@ use crate::transfer::PendingStatus;
 /// at `now`.
 pub(super) fn expire_due<S: LedgerStore + ?Sized>(context: &mut Context<'_, S>, now: u64) -> u64 {
     let due = context.store.expiries_due(now, EXPIRIES_PER_BATCH_MAX);
-    for (timestamp, key) in (now..).zip(due.iter()) {
+    // Not `(now..).zip(&due)`: `zip` draws one value more than there are expiries, and a
+    // `RangeFrom` computes the successor of each value it yields, which overflows (and stops
+    // every replica) when a full sweep ends at the last timestamp `apply` allows.
+    for (offset, key) in due.iter().enumerate() {
+        let timestamp = now + offset as u64;
         let Some(transfer) = context.transfer(key.transfer_id) else {
             panic!("expiry index names missing transfer {}", key.transfer_id);
         };

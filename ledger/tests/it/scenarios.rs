@@ -1,0 +1,636 @@
+//! Focused walkthroughs of the flows the ledger exists for: two-phase transfers, expiry,
+//! the payout lifecycle with fencing, the stuck-payout incident, collections and suspense,
+//! linked chains, and the paginated queries.
+
+use tianping_ledger::query;
+use tianping_ledger::{
+    AccountFlags, AccountStatus, AuditAction, Detail, HistoryFilter, LedgerStore, Limits,
+    NewAccount, PayoutOutcome, PayoutState, PendingStatus, ResultCode, SuspenseReason,
+};
+
+use crate::support::*;
+
+const FUNDING: u128 = 1;
+const ALICE: u128 = 2;
+const BOB: u128 = 3;
+const TRANSIT: u128 = 4;
+const SETTLEMENT: u128 = 5;
+const SUSPENSE: u128 = 6;
+
+/// A ledger with a funding account, two customers holding `balance` each, a bank-in-transit
+/// account and collection accounts.
+fn ledger_with_customers(balance: u128) -> Harness {
+    let mut ledger = Harness::new();
+    ledger.apply_ok(
+        T0,
+        vec![
+            create_account(account(FUNDING)),
+            create_account(customer(ALICE)),
+            create_account(customer(BOB)),
+            create_account(account(TRANSIT)),
+            create_account(account(SETTLEMENT)),
+            create_account(account(SUSPENSE)),
+            create_transfer(transfer(1, FUNDING, ALICE, balance)),
+            create_transfer(transfer(2, FUNDING, BOB, balance)),
+        ],
+    );
+    ledger
+}
+
+/// (debits_pending, debits_posted, credits_pending, credits_posted)
+fn balances(ledger: &Harness, id: u128) -> (u128, u128, u128, u128) {
+    let account = ledger.account(id);
+    (account.debits_pending, account.debits_posted, account.credits_pending, account.credits_posted)
+}
+
+#[test]
+fn two_phase_transfers_post_partially_fully_and_void() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(
+        at,
+        vec![
+            create_transfer(pending(10, ALICE, BOB, 50, 0)),
+            create_transfer(pending(11, ALICE, BOB, 20, 0)),
+            create_transfer(pending(12, ALICE, BOB, 30, 0)),
+        ],
+    );
+    assert_eq!(balances(&ledger, ALICE), (100, 0, 0, 100));
+    // Alice's 100 are all reserved: nothing more leaves.
+    assert_eq!(
+        ledger.codes(at + SECOND, vec![create_transfer(transfer(13, ALICE, BOB, 1))]),
+        [ResultCode::ExceedsCredits]
+    );
+
+    let results = ledger.apply_ok(
+        at + 2 * SECOND,
+        vec![
+            create_transfer(post(20, 10, 30)),
+            create_transfer(post(21, 11, 0)),
+            create_transfer(void(22, 12)),
+        ],
+    );
+    let moved: Vec<&Detail> = results.iter().map(|result| &result.detail).collect();
+    assert_eq!(moved, [&Detail::Amount(30), &Detail::Amount(20), &Detail::Amount(30)]);
+    // 30 of 50 and all 20 posted; the rest of 10 and all of 12 released.
+    assert_eq!(balances(&ledger, ALICE), (0, 50, 0, 100));
+    assert_eq!(balances(&ledger, BOB), (0, 0, 0, 150));
+    let states: Vec<_> = [10, 11, 12]
+        .iter()
+        .map(|id| ledger.store.pending_transfer(*id).expect("pending state"))
+        .map(|state| (state.status, state.amount_posted, state.resolved_by))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (PendingStatus::Posted, 30, 20),
+            (PendingStatus::Posted, 20, 21),
+            (PendingStatus::Voided, 0, 22)
+        ]
+    );
+
+    // A partial post resolves the reservation: its remainder cannot be posted later.
+    let codes = ledger.codes(
+        at + 3 * SECOND,
+        vec![
+            create_transfer(post(23, 10, 20)),
+            create_transfer(void(24, 11)),
+            create_transfer(post(25, 12, 0)),
+            create_transfer(post(20, 10, 30)),
+        ],
+    );
+    assert_eq!(
+        codes,
+        [
+            ResultCode::PendingTransferAlreadyPosted,
+            ResultCode::PendingTransferAlreadyPosted,
+            ResultCode::PendingTransferAlreadyVoided,
+            ResultCode::Exists,
+        ]
+    );
+    ledger.assert_invariants();
+}
+
+#[test]
+fn pending_transfers_expire_at_the_first_batch_past_their_timeout() {
+    let mut ledger = ledger_with_customers(100);
+    let created_at = T0 + SECOND;
+    let results =
+        ledger.apply_ok(created_at, vec![create_transfer(pending(10, ALICE, BOB, 60, 10))]);
+    assert_eq!(results[0].timestamp, created_at);
+    let expires_at = created_at + 10 * SECOND;
+    assert_eq!(ledger.store.pending_transfer(10).map(|p| p.expires_at), Some(expires_at));
+
+    // One nanosecond before the timeout the reservation holds.
+    ledger.apply_ok(expires_at - 1, vec![]);
+    assert_eq!(balances(&ledger, ALICE), (60, 0, 0, 100));
+
+    // The first batch whose time reaches the timeout releases it before its own events,
+    // which is why a post in that batch finds it expired and the funds free again.
+    let results = ledger.apply(
+        expires_at,
+        vec![create_transfer(post(11, 10, 0)), create_transfer(transfer(12, ALICE, BOB, 100))],
+    );
+    assert_eq!(results[0].code, ResultCode::PendingTransferExpired);
+    assert_eq!(results[1].code, ResultCode::Ok);
+    // The expiry took the batch's first timestamp; events follow it.
+    assert_eq!(results[0].timestamp, expires_at + 1);
+    let state = ledger.store.pending_transfer(10).expect("pending state");
+    assert_eq!(
+        (state.status, state.resolved_at, state.resolved_by),
+        (PendingStatus::Expired, expires_at, 0)
+    );
+    assert_eq!(balances(&ledger, ALICE), (0, 100, 0, 100));
+    assert_eq!(balances(&ledger, BOB), (0, 0, 0, 200));
+    ledger.assert_invariants();
+}
+
+#[test]
+fn expiry_is_decided_by_each_events_own_time_within_a_batch() {
+    let mut ledger = ledger_with_customers(100);
+    let created_at = T0 + SECOND;
+    ledger.apply_ok(created_at, vec![create_transfer(pending(10, ALICE, BOB, 60, 1))]);
+    let expires_at = created_at + SECOND;
+    // The batch starts one nanosecond early: nothing is swept, but its second event is
+    // already at the timeout and may not post.
+    let results = ledger.apply(
+        expires_at - 1,
+        vec![create_transfer(transfer(11, FUNDING, BOB, 1)), create_transfer(post(12, 10, 0))],
+    );
+    assert_eq!(results[1].timestamp, expires_at);
+    assert_eq!(results[1].code, ResultCode::PendingTransferExpired);
+    // Not yet released: the sweep at the start of the next batch does that.
+    assert_eq!(balances(&ledger, ALICE), (60, 0, 0, 100));
+    ledger.apply_ok(expires_at, vec![]);
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 100));
+    ledger.assert_invariants();
+}
+
+#[test]
+fn payout_lifecycle_reserved_claimed_sent_succeeded() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let results = ledger.apply_ok(at, vec![create_payout(payout(30, ALICE, TRANSIT, 80))]);
+    assert_eq!(results[0].detail, Detail::Amount(80));
+    assert_eq!(ledger.payout(30).state, PayoutState::Reserved);
+    assert_eq!(balances(&ledger, ALICE), (80, 0, 0, 100));
+
+    let results = ledger.apply_ok(at + SECOND, vec![claim(9, 10, 60_000)]);
+    let Detail::Claims(claims) = &results[0].detail else { panic!("no claims: {results:?}") };
+    assert_eq!(claims.len(), 1);
+    let claimed = &claims[0];
+    assert!(!claimed.must_inquire_first, "first claim needs no inquiry");
+    assert_eq!(
+        (claimed.payout.state, claimed.payout.worker_id, claimed.payout.fencing_token),
+        (PayoutState::Claimed, 9, 1)
+    );
+    assert_eq!(claimed.payout.lease_until, at + SECOND + 60 * SECOND);
+
+    // Nothing left to claim.
+    let results = ledger.apply_ok(at + 2 * SECOND, vec![claim(8, 10, 60_000)]);
+    assert_eq!(results[0].detail, Detail::Claims(Vec::new()));
+
+    let codes = ledger.codes(
+        at + 3 * SECOND,
+        vec![
+            record(30, 9, 1, PayoutOutcome::Sent),
+            record(30, 8, 1, PayoutOutcome::Succeeded),
+            record(30, 9, 0, PayoutOutcome::Succeeded),
+            record(30, 9, 1, PayoutOutcome::Sent),
+        ],
+    );
+    assert_eq!(
+        codes,
+        [
+            ResultCode::Ok,
+            ResultCode::PayoutClaimedByAnotherWorker,
+            ResultCode::FencingTokenStale,
+            ResultCode::Ok,
+        ]
+    );
+    assert_eq!(ledger.payout(30).state, PayoutState::Sent);
+    assert_eq!(balances(&ledger, ALICE), (80, 0, 0, 100));
+
+    let codes = ledger.codes(
+        at + 4 * SECOND,
+        vec![
+            record(30, 9, 1, PayoutOutcome::Succeeded),
+            record(30, 9, 1, PayoutOutcome::Succeeded),
+            record(30, 9, 1, PayoutOutcome::Failed),
+        ],
+    );
+    assert_eq!(codes, [ResultCode::Ok, ResultCode::Exists, ResultCode::PayoutAlreadyFinal]);
+    assert_eq!(ledger.payout(30).state, PayoutState::Succeeded);
+    assert_eq!(balances(&ledger, ALICE), (0, 80, 0, 100));
+    assert_eq!(balances(&ledger, TRANSIT), (0, 0, 0, 80));
+    let state = ledger.store.pending_transfer(30).expect("reservation state");
+    assert_eq!((state.status, state.amount_posted), (PendingStatus::Posted, 80));
+    ledger.assert_invariants();
+}
+
+#[test]
+fn expired_lease_is_refused_and_reclaimed_with_a_higher_token() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(at, vec![create_payout(payout(30, ALICE, TRANSIT, 80)), claim(1, 1, 1_000)]);
+    ledger.apply_ok(at + SECOND / 2, vec![record(30, 1, 1, PayoutOutcome::Sent)]);
+
+    // Worker 1 stalls past its lease: its late answer is refused.
+    let late = at + 2 * SECOND;
+    assert_eq!(
+        ledger.codes(late, vec![record(30, 1, 1, PayoutOutcome::Succeeded)]),
+        [ResultCode::PayoutLeaseExpired]
+    );
+    assert_eq!(ledger.payout(30).state, PayoutState::Sent);
+
+    // Worker 2 re-claims: a higher token, and it must ask the bank before sending again.
+    let results = ledger.apply_ok(late + SECOND, vec![claim(2, 1, 30_000)]);
+    let Detail::Claims(claims) = &results[0].detail else { panic!("no claims: {results:?}") };
+    assert_eq!(claims.len(), 1);
+    assert!(claims[0].must_inquire_first);
+    assert_eq!((claims[0].payout.worker_id, claims[0].payout.fencing_token), (2, 2));
+
+    let codes = ledger.codes(
+        late + 2 * SECOND,
+        vec![
+            record(30, 1, 1, PayoutOutcome::Succeeded),
+            record(30, 2, 1, PayoutOutcome::Succeeded),
+            record(30, 1, 2, PayoutOutcome::Succeeded),
+            record(30, 2, 2, PayoutOutcome::Failed),
+        ],
+    );
+    assert_eq!(
+        codes,
+        [
+            ResultCode::FencingTokenStale,
+            ResultCode::FencingTokenStale,
+            ResultCode::PayoutClaimedByAnotherWorker,
+            ResultCode::Ok,
+        ]
+    );
+    assert_eq!(ledger.payout(30).state, PayoutState::Failed);
+    // The bank did not pay: the reservation is released, nothing moved.
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 100));
+    assert_eq!(balances(&ledger, TRANSIT), (0, 0, 0, 0));
+    ledger.assert_invariants();
+}
+
+#[test]
+fn payouts_in_unknown_state_keep_their_reservation_and_are_reclaimed() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(at, vec![create_payout(payout(30, ALICE, TRANSIT, 80)), claim(1, 1, 1_000)]);
+    ledger.apply_ok(at + 1, vec![record(30, 1, 1, PayoutOutcome::Unknown)]);
+    assert_eq!(ledger.payout(30).state, PayoutState::Unknown);
+    assert_eq!(balances(&ledger, ALICE), (80, 0, 0, 100));
+    let results = ledger.apply_ok(at + 5 * SECOND, vec![claim(2, 1, 1_000)]);
+    let Detail::Claims(claims) = &results[0].detail else { panic!("no claims") };
+    assert_eq!(claims.len(), 1);
+    assert!(claims[0].must_inquire_first);
+    ledger.assert_invariants();
+}
+
+#[test]
+fn an_account_that_cannot_cover_a_payout_refuses_it_at_creation() {
+    // The stuck-payout incident: an internal account paid out more than it held, the bank
+    // executed it, and the ledger could not book it. Reserving at creation refuses it first.
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let before = content_snapshot(&ledger.store);
+    assert_eq!(
+        ledger.codes(at, vec![create_payout(payout(30, ALICE, TRANSIT, 150))]),
+        [ResultCode::ExceedsCredits]
+    );
+    assert!(ledger.store.payout(30).is_none());
+    assert!(ledger.store.transfer(30).is_none());
+    assert_eq!(content_snapshot(&ledger.store), before, "a refused payout writes nothing");
+
+    // What it can cover is reserved, and then the bank's success always books, even if the
+    // account was frozen in the meantime: the bank's action is a fact.
+    ledger.apply_ok(
+        at + SECOND,
+        vec![create_payout(payout(31, ALICE, TRANSIT, 100)), claim(1, 1, 60_000)],
+    );
+    ledger.apply_ok(at + 2 * SECOND, vec![set_status(ALICE, AccountStatus::Frozen)]);
+    assert_eq!(
+        ledger.codes(at + 3 * SECOND, vec![record(31, 1, 1, PayoutOutcome::Succeeded)]),
+        [ResultCode::Ok]
+    );
+    assert_eq!(balances(&ledger, ALICE), (0, 100, 0, 100));
+    ledger.assert_invariants();
+}
+
+#[test]
+fn collections_book_once_and_unmatched_credits_go_to_suspense() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(
+        at,
+        vec![
+            create_account(account(10)),
+            create_account(account(11)),
+            create_account(NewAccount { ledger: 840, ..account(12) }),
+            create_account(NewAccount {
+                flags: AccountFlags::CREDITS_MUST_NOT_EXCEED_DEBITS,
+                ..account(13)
+            }),
+            set_status(10, AccountStatus::Frozen),
+            set_status(11, AccountStatus::Closed),
+        ],
+    );
+    let book = |id: u128, reference: &str, beneficiary: u128| {
+        book_collection(collection(id, reference, SETTLEMENT, SUSPENSE, beneficiary, 25))
+    };
+    let results = ledger.apply_ok(
+        at + SECOND,
+        vec![
+            book(40, "R-40", ALICE),
+            book(41, "R-41", 999),
+            book(42, "R-42", 10),
+            book(43, "R-43", 11),
+            book(44, "R-44", 12),
+            book(45, "R-45", 13),
+            book(46, "R-46", SETTLEMENT),
+        ],
+    );
+    let booked: Vec<&Detail> = results.iter().map(|result| &result.detail).collect();
+    let to_suspense =
+        |reason| Detail::Collection { credited_account_id: SUSPENSE, suspense: Some(reason) };
+    assert_eq!(
+        booked,
+        [
+            &Detail::Collection { credited_account_id: ALICE, suspense: None },
+            &to_suspense(SuspenseReason::BeneficiaryNotFound),
+            &to_suspense(SuspenseReason::BeneficiaryFrozen),
+            &to_suspense(SuspenseReason::BeneficiaryClosed),
+            &to_suspense(SuspenseReason::BeneficiaryOnAnotherLedger),
+            &to_suspense(SuspenseReason::BeneficiaryCannotTakeCredit),
+            &to_suspense(SuspenseReason::BeneficiaryCannotTakeCredit),
+        ]
+    );
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 125));
+    assert_eq!(balances(&ledger, SUSPENSE), (0, 0, 0, 150));
+    assert_eq!(balances(&ledger, SETTLEMENT), (0, 175, 0, 0));
+
+    // The bank's notification arrives again: booked once, the original answer repeated.
+    let results = ledger.apply(at + 2 * SECOND, vec![book(41, "R-41", 999), book(47, "R-41", 999)]);
+    assert_eq!(results[0].code, ResultCode::Exists);
+    assert_eq!(results[0].detail, to_suspense(SuspenseReason::BeneficiaryNotFound));
+    assert_eq!(results[1].code, ResultCode::CollectionExistsWithDifferentId);
+    assert_eq!(balances(&ledger, SUSPENSE), (0, 0, 0, 150));
+
+    // An outflow block on the settlement account does not stop money the bank received.
+    ledger.apply_ok(at + 3 * SECOND, vec![set_status(SETTLEMENT, AccountStatus::OutflowBlocked)]);
+    assert_eq!(ledger.codes(at + 4 * SECOND, vec![book(48, "R-48", BOB)]), [ResultCode::Ok]);
+    ledger.assert_invariants();
+}
+
+#[test]
+fn linked_chains_are_all_or_nothing_and_replay_as_exists() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    // Split settlement: 90 to Bob, 10 fee to the funding account; the fee leg fails, so the
+    // first leg is rolled back too.
+    let chain = vec![
+        linked(create_transfer(transfer(50, ALICE, BOB, 90))),
+        create_transfer(transfer(51, ALICE, FUNDING, 11)),
+    ];
+    let before = content_snapshot(&ledger.store);
+    let codes = ledger.codes(at, chain);
+    assert_eq!(codes, [ResultCode::LinkedEventFailed, ResultCode::ExceedsCredits]);
+    assert_eq!(content_snapshot(&ledger.store), before);
+
+    let chain = vec![
+        linked(create_transfer(transfer(50, ALICE, BOB, 90))),
+        create_transfer(transfer(51, ALICE, FUNDING, 10)),
+    ];
+    assert_eq!(ledger.codes(at + SECOND, chain.clone()), [ResultCode::Ok, ResultCode::Ok]);
+    let before = content_snapshot(&ledger.store);
+    // Replayed whole: `exists` does not break the chain.
+    assert_eq!(ledger.codes(at + 2 * SECOND, chain), [ResultCode::Exists, ResultCode::Exists]);
+    assert_eq!(content_snapshot(&ledger.store), before);
+    ledger.assert_invariants();
+}
+
+#[test]
+fn limits_count_reservations_and_never_give_quota_back() {
+    let mut ledger = ledger_with_customers(1_000);
+    let at = T0 + SECOND;
+    let daily =
+        Limits { per_day_amount_max: Some(200), per_day_count_max: Some(3), ..Limits::NONE };
+    ledger.apply_ok(at, vec![set_limits(ALICE, daily)]);
+    let codes = ledger.codes(
+        at + SECOND,
+        vec![
+            create_transfer(pending(60, ALICE, BOB, 60, 0)),
+            create_transfer(void(61, 60)),
+            create_transfer(transfer(62, ALICE, BOB, 141)),
+            create_transfer(transfer(63, ALICE, BOB, 40)),
+            create_transfer(transfer(64, ALICE, BOB, 1)),
+            create_transfer(transfer(65, ALICE, BOB, 1)),
+        ],
+    );
+    // The voided 60 still counts: 60 + 141 is over 200, and the third debit is the last.
+    assert_eq!(
+        codes,
+        [
+            ResultCode::Ok,
+            ResultCode::Ok,
+            ResultCode::ExceedsDailyAmountLimit,
+            ResultCode::Ok,
+            ResultCode::Ok,
+            ResultCode::ExceedsDailyCountLimit,
+        ]
+    );
+    let usage = ledger.account(ALICE).outflow_usage;
+    assert_eq!((usage.amount, usage.count), (101, 3));
+    // Local midnight (+08:00): T0 is one, so T0 + 1 day is the next.
+    assert_eq!(
+        ledger.codes(T0 + 86_400 * SECOND, vec![create_transfer(transfer(66, ALICE, BOB, 200))]),
+        [ResultCode::Ok]
+    );
+    ledger.assert_invariants();
+}
+
+#[test]
+fn time_never_runs_backwards() {
+    let mut ledger = ledger_with_customers(100);
+    let last = ledger.last_timestamp();
+    let results =
+        ledger.apply_ok(T0 - 60 * SECOND, vec![create_transfer(transfer(70, ALICE, BOB, 1))]);
+    assert_eq!(results[0].timestamp, last + 1);
+    assert_eq!(ledger.account(BOB).credits_posted, 101);
+}
+
+#[test]
+fn queries_page_through_history_payouts_and_audit() {
+    let mut ledger = ledger_with_customers(1_000);
+    ledger.apply_ok(
+        T0 + SECOND,
+        vec![create_account(NewAccount { flags: AccountFlags::HISTORY, ..account(20) })],
+    );
+    let mut transfer_times = Vec::new();
+    for k in 0..5u128 {
+        let results = ledger.apply_ok(
+            T0 + (2 + k as u64) * SECOND,
+            vec![create_transfer(transfer(100 + k, ALICE, 20, 10 + k))],
+        );
+        transfer_times.push(results[0].timestamp);
+    }
+
+    // Forward, two at a time, each page starting just past the last one returned.
+    let mut filter = HistoryFilter {
+        account_id: 20,
+        timestamp_min: 0,
+        timestamp_max: u64::MAX,
+        limit: 2,
+        reversed: false,
+    };
+    let mut pages = Vec::new();
+    loop {
+        let page = query::account_transfers(&ledger.store, &filter);
+        if page.is_empty() {
+            break;
+        }
+        filter.timestamp_min = page.last().expect("non-empty").timestamp + 1;
+        pages.push(page.iter().map(|t| t.id).collect::<Vec<_>>());
+    }
+    assert_eq!(pages, [vec![100, 101], vec![102, 103], vec![104]]);
+
+    // Newest first.
+    let mut filter = HistoryFilter { timestamp_min: 0, reversed: true, limit: 3, ..filter };
+    let first = query::account_transfers(&ledger.store, &filter);
+    assert_eq!(first.iter().map(|t| t.id).collect::<Vec<_>>(), [104, 103, 102]);
+    filter.timestamp_max = first.last().expect("non-empty").timestamp - 1;
+    let second = query::account_transfers(&ledger.store, &filter);
+    assert_eq!(second.iter().map(|t| t.id).collect::<Vec<_>>(), [101, 100]);
+
+    // A time window.
+    let window = HistoryFilter {
+        account_id: 20,
+        timestamp_min: transfer_times[1],
+        timestamp_max: transfer_times[3],
+        limit: 10,
+        reversed: false,
+    };
+    let ids: Vec<u128> =
+        query::account_transfers(&ledger.store, &window).iter().map(|t| t.id).collect();
+    assert_eq!(ids, [101, 102, 103]);
+    // Balance snapshots of the HISTORY account, one per transfer.
+    let snapshots = query::account_balances(&ledger.store, &HistoryFilter { limit: 10, ..window });
+    let credits: Vec<u128> = snapshots.iter().map(|b| b.credits_posted).collect();
+    assert_eq!(credits, [10 + 11, 10 + 11 + 12, 10 + 11 + 12 + 13]);
+
+    // Payouts by state, paged with the cursor.
+    let payouts: Vec<_> =
+        (0..5u128).map(|k| create_payout(payout(200 + k, ALICE, TRANSIT, 1))).collect();
+    ledger.apply_ok(T0 + 10 * SECOND, payouts);
+    ledger.apply_ok(T0 + 11 * SECOND, vec![claim(1, 2, 60_000)]);
+    let mut cursor = None;
+    let mut reserved_pages = Vec::new();
+    loop {
+        let (page, next) =
+            query::payouts_by_state(&ledger.store, PayoutState::Reserved, Some(BANK), cursor, 2);
+        reserved_pages.push(page.iter().map(|p| p.id).collect::<Vec<_>>());
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(reserved_pages, [vec![202, 203], vec![204]]);
+    // A full page returns a cursor even when nothing follows; the next page is empty.
+    let (claimed, next) =
+        query::payouts_by_state(&ledger.store, PayoutState::Claimed, None, None, 2);
+    assert_eq!(claimed.iter().map(|p| p.id).collect::<Vec<_>>(), [200, 201]);
+    assert!(next.is_some());
+    let (after, next) = query::payouts_by_state(&ledger.store, PayoutState::Claimed, None, next, 2);
+    assert!(after.is_empty() && next.is_none());
+    let (other_bank, next) =
+        query::payouts_by_state(&ledger.store, PayoutState::Reserved, Some(BANK + 1), None, 10);
+    assert!(other_bank.is_empty() && next.is_none());
+
+    // Audit records, in time order, from a given time on.
+    ledger.apply_ok(T0 + 12 * SECOND, vec![set_status(BOB, AccountStatus::OutflowBlocked)]);
+    ledger.apply_ok(
+        T0 + 13 * SECOND,
+        vec![set_limits(BOB, Limits { per_day_count_max: Some(1), ..Limits::NONE })],
+    );
+    ledger.apply_ok(T0 + 14 * SECOND, vec![set_status(BOB, AccountStatus::Active)]);
+    let audit = query::audit_records(&ledger.store, 0, 10);
+    assert_eq!(audit.len(), 3);
+    assert_eq!(
+        audit[0].action,
+        AuditAction::Status { from: AccountStatus::Active, to: AccountStatus::OutflowBlocked }
+    );
+    assert!(matches!(audit[1].action, AuditAction::Limits { .. }));
+    assert_eq!(audit[0].actor, "ops:alice");
+    let later = query::audit_records(&ledger.store, audit[1].timestamp, 10);
+    assert_eq!(later.len(), 2);
+    assert_eq!(query::audit_records(&ledger.store, 0, 1).len(), 1);
+
+    // Point lookups keep request order.
+    let found = query::lookup_accounts(&ledger.store, &[BOB, 999, ALICE]);
+    assert_eq!(
+        found.iter().map(|a| a.map(|a| a.id)).collect::<Vec<_>>(),
+        [Some(BOB), None, Some(ALICE)]
+    );
+    let found = query::lookup_transfers(&ledger.store, &[104, 1]);
+    assert_eq!(
+        found.iter().map(|t| t.map(|t| t.amount)).collect::<Vec<_>>(),
+        [Some(14), Some(1_000)]
+    );
+    ledger.assert_invariants();
+}
+
+/// `count` pending transfers FUNDING → BOB of 1, ids from `first_id`, expiring `timeout` s
+/// after `at`, in batches of at most `BATCH_EVENTS_MAX`.
+fn reserve_many(ledger: &mut Harness, at: u64, first_id: u128, count: usize, timeout: u32) {
+    let requests: Vec<_> = (0..count as u128)
+        .map(|k| create_transfer(pending(first_id + k, FUNDING, BOB, 1, timeout)))
+        .collect();
+    for (offset, chunk) in (0u64..).zip(requests.chunks(tianping_ledger::BATCH_EVENTS_MAX)) {
+        ledger.apply_ok(at + offset, chunk.to_vec());
+    }
+}
+
+#[test]
+fn a_mass_expiry_is_spread_over_batches() {
+    let mut ledger = ledger_with_customers(100);
+    let count = tianping_ledger::EXPIRIES_PER_BATCH_MAX + 5;
+    reserve_many(&mut ledger, T0 + SECOND, 1_000, count, 1);
+    assert_eq!(ledger.account(BOB).credits_pending, count as u128);
+    // The first batch past the timeout expires the most a batch may, oldest first; its
+    // events come after them, and a post of a due but not yet swept reservation is refused.
+    let at = T0 + 10 * SECOND;
+    let last_id = 1_000 + count as u128 - 1;
+    let results = ledger.apply(at, vec![create_transfer(post(50, last_id, 0))]);
+    assert_eq!(results[0].code, ResultCode::PendingTransferExpired);
+    assert_eq!(results[0].timestamp, at + tianping_ledger::EXPIRIES_PER_BATCH_MAX as u64);
+    assert_eq!(ledger.account(BOB).credits_pending, 5);
+    assert_eq!(
+        ledger.store.pending_transfer(last_id).map(|p| p.status),
+        Some(PendingStatus::Pending)
+    );
+    ledger.apply_ok(at + SECOND, vec![]);
+    assert_eq!(ledger.account(BOB).credits_pending, 0);
+    assert_eq!(
+        ledger.store.pending_transfer(last_id).map(|p| p.status),
+        Some(PendingStatus::Expired)
+    );
+    ledger.assert_invariants();
+}
+
+#[test]
+fn a_full_expiry_sweep_may_end_exactly_at_the_end_of_time() {
+    // The latest batch `apply` accepts with nothing but a full sweep: base + expiries ends
+    // at u64::MAX. The sweep's timestamps must not step past it.
+    let mut ledger = ledger_with_customers(100);
+    let count = tianping_ledger::EXPIRIES_PER_BATCH_MAX;
+    reserve_many(&mut ledger, T0 + SECOND, 1_000, count, 1);
+    let base = u64::MAX - count as u64;
+    let results = ledger.apply(base, vec![]);
+    assert!(results.is_empty());
+    assert_eq!(ledger.last_timestamp(), u64::MAX - 1);
+    assert_eq!(ledger.account(BOB).credits_pending, 0);
+    ledger.assert_invariants();
+}
