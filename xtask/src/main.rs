@@ -1,1 +1,120 @@
-fn main() {}
+//! Tianping's project automation, in the cargo-xtask style: plain Rust run by
+//! `cargo xtask <command>` (an alias in `.cargo/config.toml`), so CI and developers run the
+//! same steps with nothing installed beyond a Rust toolchain.
+//!
+//! Commands:
+//! - `cargo xtask test`: prerequisites, `cargo fmt --check`, clippy, then every test.
+//! - `cargo xtask bench [NAME]`: runs benchmarks, printing `bench: <metric> <value>` lines.
+//!
+//! `cargo xtask --help` and `cargo xtask <command> --help` describe each in detail.
+
+mod bench;
+mod prerequisites;
+mod process;
+mod test;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+cargo xtask: Tianping's project automation
+
+USAGE:
+    cargo xtask <COMMAND> [ARGS]
+
+COMMANDS:
+    test           Check prerequisites, formatting and lints, then run every test
+                   (what CI runs, through .ci/run).
+    bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines.
+    help           Print this help.
+
+`cargo xtask <COMMAND> --help` explains a command in detail.
+";
+
+/// What the command line asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    Help,
+    Test,
+    TestHelp,
+    Bench { name: Option<String> },
+    BenchHelp,
+}
+
+fn main() -> ExitCode {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    let request = match parse(&arguments) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("xtask: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let outcome = match request {
+        Request::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Request::TestHelp => {
+            print!("{}", test::HELP);
+            Ok(())
+        }
+        Request::BenchHelp => {
+            print!("{}", bench::help());
+            Ok(())
+        }
+        Request::Test => test::run(),
+        Request::Bench { name } => bench::run(name.as_deref()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn parse(arguments: &[String]) -> Result<Request, String> {
+    let is_help = |argument: &str| matches!(argument, "-h" | "--help" | "help");
+    let words: Vec<&str> = arguments.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        [] => Ok(Request::Help),
+        [first, ..] if is_help(first) => Ok(Request::Help),
+        ["test"] => Ok(Request::Test),
+        ["test", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::TestHelp),
+        ["test", rest @ ..] => Err(format!("`test` takes no arguments, got {rest:?}")),
+        ["bench", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::BenchHelp),
+        ["bench"] => Ok(Request::Bench { name: None }),
+        ["bench", name] if !name.starts_with('-') => {
+            Ok(Request::Bench { name: Some((*name).to_owned()) })
+        }
+        ["bench", rest @ ..] => Err(format!("`bench` takes at most one NAME, got {rest:?}")),
+        [other, ..] => Err(format!("unknown command `{other}`")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Request, parse};
+
+    fn check(arguments: &[&str], expected: Result<Request, ()>) {
+        let arguments: Vec<String> = arguments.iter().map(|word| (*word).to_owned()).collect();
+        assert_eq!(parse(&arguments).map_err(|_| ()), expected, "arguments {arguments:?}");
+    }
+
+    #[test]
+    fn parses_commands_and_help() {
+        check(&[], Ok(Request::Help));
+        check(&["--help"], Ok(Request::Help));
+        check(&["help"], Ok(Request::Help));
+        check(&["test"], Ok(Request::Test));
+        check(&["test", "--help"], Ok(Request::TestHelp));
+        check(&["test", "extra"], Err(()));
+        check(&["bench"], Ok(Request::Bench { name: None }));
+        check(&["bench", "ledger"], Ok(Request::Bench { name: Some("ledger".to_owned()) }));
+        check(&["bench", "-h"], Ok(Request::BenchHelp));
+        check(&["bench", "a", "b"], Err(()));
+        check(&["bench", "--fast"], Err(()));
+        check(&["deploy"], Err(()));
+    }
+}

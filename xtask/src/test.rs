@@ -1,0 +1,87 @@
+//! `cargo xtask test`: everything CI checks, in order, stopping at the first failure.
+//!
+//! Clippy and the tests build with `--release`, on purpose. The workspace has ONE build
+//! profile for tests, benchmarks and binaries: `release`, with `debug = 1` (line tables for
+//! backtraces and profilers) and `overflow-checks = true` (see the root `Cargo.toml`). Heavy
+//! C++ dependencies such as RocksDB then compile once per machine into `target/release` and
+//! every command reuses them; a separate debug build would compile them a second time and
+//! double CI's cold-cache time on a 2-core runner. It also means tests exercise the code
+//! exactly as it ships, with the same overflow checks and assertions.
+
+use crate::prerequisites;
+use crate::process::{self, Progress};
+
+/// `cargo xtask test --help`.
+pub const HELP: &str = "\
+cargo xtask test: everything CI checks (.ci/run runs exactly this)
+
+USAGE:
+    cargo xtask test
+
+STEPS (stops at the first failure, exit status non-zero):
+    1. prerequisites  rustup components rustfmt and clippy (`rustup component add` when
+                      missing) and the Debian packages the build and tests need (checked
+                      with `dpkg -s`, installed with `apt-get` when missing).
+    2. format         cargo fmt --all -- --check
+    3. lint           cargo clippy --workspace --all-targets --release -- -D warnings
+    4. test           cargo test --workspace --release
+
+Clippy and tests use the release profile (with debug info and overflow checks) because the
+workspace builds tests, benchmarks and binaries with that one profile, so heavy C++
+dependencies compile once per machine. CARGO_TARGET_DIR is honoured when set (.ci/run sets
+it to a cache outside the clone); unset, cargo's default `target/` is used.
+";
+
+/// One cargo invocation of the test sequence.
+struct CargoStep {
+    name: &'static str,
+    arguments: &'static [&'static str],
+}
+
+/// The cargo steps, in order: the cheapest first, so a formatting slip fails in seconds.
+const CARGO_STEPS: [CargoStep; 3] = [
+    CargoStep { name: "format", arguments: &["fmt", "--all", "--", "--check"] },
+    CargoStep {
+        name: "lint",
+        arguments: &["clippy", "--workspace", "--all-targets", "--release", "--", "-D", "warnings"],
+    },
+    CargoStep { name: "test", arguments: &["test", "--workspace", "--release"] },
+];
+
+const STEP_COUNT: usize = CARGO_STEPS.len() + 1;
+
+/// Runs every step; prints a summary line either way.
+pub fn run() -> Result<(), String> {
+    let progress = Progress::start("test");
+    match run_steps(&progress) {
+        Ok(()) => {
+            progress.say(&format!("ok: all {STEP_COUNT} steps passed"));
+            Ok(())
+        }
+        Err((step, message)) => {
+            progress.say(&format!("FAILED at step {step}/{STEP_COUNT}"));
+            Err(message)
+        }
+    }
+}
+
+/// Runs the steps in order; on failure, the failed step's number and the error.
+fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "cargo's default".into());
+    progress.say(&format!(
+        "1/{STEP_COUNT} prerequisites: rustfmt, clippy, Debian packages (target dir: {target})"
+    ));
+    prerequisites::ensure_rustup_components(progress).map_err(|error| (1, error))?;
+    prerequisites::ensure_debian_packages(progress).map_err(|error| (1, error))?;
+    for (index, step) in CARGO_STEPS.iter().enumerate() {
+        let number = index + 2;
+        let mut command = process::cargo(step.arguments);
+        progress.say(&format!(
+            "{number}/{STEP_COUNT} {}: {}",
+            step.name,
+            process::describe(&command)
+        ));
+        process::run(&mut command).map_err(|error| (number, error))?;
+    }
+    Ok(())
+}
