@@ -1,0 +1,42 @@
+//! Tianping's Raft storage: where the replicated log and the ledger state live on a node.
+//!
+//! - `type_config`: the one declaration of the Raft types (node ids and infos, entries that
+//!   carry a ledger `Batch`, per-event responses).
+//! - `rocks` (not in the simulation): the production store, one RocksDB per node with column
+//!   families for the log, the Raft metadata, the state machine's bookkeeping and every ledger
+//!   table. Log appends are fsynced before openraft hears they are flushed; one log entry's
+//!   ledger writes, last-applied log id and membership go in one atomic `WriteBatch`.
+//! - `memory`: the same behaviour on a simulated disk that loses unsynced writes on a crash,
+//!   for the madsim simulation (no threads, no clock, no file system).
+//! - `snapshot`: the chunked snapshot format both stores build, send and install.
+//! - `crash`: named points in the write paths where crash tests stop the world.
+//!
+//! Both stores pass openraft's storage conformance suite (`openraft::testing::log::Suite`).
+//!
+//! Errors: storage I/O failures surface as `std::io::Error`, which openraft 0.10 turns into
+//! its `StorageError` (its storage traits take `io::Error` since 0.10). A broken internal
+//! invariant is a programmer error and asserts.
+
+mod apply;
+pub mod crash;
+pub mod memory;
+#[cfg(not(madsim))]
+pub mod rocks;
+pub mod snapshot;
+pub mod type_config;
+
+pub use crash::{CrashHook, CrashPoint};
+pub use memory::{
+    MemoryDisk, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder, MemoryStateMachine,
+};
+#[cfg(not(madsim))]
+pub use rocks::{
+    RocksConfig, RocksLogReader, RocksLogStore, RocksSnapshotBuilder, RocksStateMachine, RocksStore,
+};
+pub use snapshot::{
+    RaftSnapshot, SNAPSHOT_CHUNK_BYTES_MAX, SnapshotData, SnapshotReader, SnapshotWriter,
+};
+pub use type_config::{
+    CommittedLeaderId, Entry, EntryPayload, LedgerResponse, LogId, Membership, NodeId, NodeInfo,
+    SnapshotMeta, StoredMembership, TypeConfig, Vote,
+};

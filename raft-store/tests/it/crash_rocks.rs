@@ -1,0 +1,268 @@
+//! Crash tests of the RocksDB store. A process killed at a crash point leaves its directory as
+//! it is at that instant, so the crash hook copies the directory there; opening the copy is
+//! restarting after the kill. (Losing unsynced writes to a power cut is the memory store's
+//! model; RocksDB's own recovery keeps a prefix of its write-ahead log.)
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use openraft::RaftLogReader;
+use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
+use tempfile::TempDir;
+use tianping_raft_store::{
+    CrashPoint, Entry, RocksConfig, RocksLogStore, RocksStateMachine, RocksStore,
+};
+
+use crate::support::{append_acknowledged, apply, machine, replay_digest, workload_entry};
+
+const ENTRIES: u64 = 6;
+const TRANSFERS_PER_ENTRY: u64 = 20;
+
+fn small_config() -> RocksConfig {
+    RocksConfig {
+        block_cache_bytes: 8 << 20,
+        write_buffer_bytes: 4 << 20,
+        ..RocksConfig::default()
+    }
+}
+
+fn copy_directory(source: &Path, target: &Path) {
+    std::fs::create_dir_all(target).expect("create image directory");
+    for item in std::fs::read_dir(source).expect("read directory") {
+        let item = item.expect("directory entry");
+        let destination = target.join(item.file_name());
+        if item.file_type().expect("file type").is_dir() {
+            copy_directory(&item.path(), &destination);
+        } else {
+            std::fs::copy(item.path(), &destination).expect("copy file");
+        }
+    }
+}
+
+/// Crash images taken at `point`, in order.
+struct Images {
+    directory: TempDir,
+    taken: Mutex<Vec<PathBuf>>,
+}
+
+/// A config whose hook copies `root` into a new image at every `point`.
+fn imaging(root: &Path, point: CrashPoint) -> (RocksConfig, Arc<Images>) {
+    let images = Arc::new(Images {
+        directory: TempDir::new().expect("temporary directory"),
+        taken: Mutex::new(Vec::new()),
+    });
+    let root = root.to_owned();
+    let hook_images = images.clone();
+    let config = RocksConfig {
+        crash_hook: Some(Arc::new(move |reached| {
+            if reached == point {
+                let mut taken = hook_images.taken.lock().expect("images lock");
+                let image = hook_images.directory.path().join(format!("image-{}", taken.len() + 1));
+                copy_directory(&root, &image);
+                taken.push(image);
+            }
+        })),
+        ..small_config()
+    };
+    (config, images)
+}
+
+fn taken(images: &Images) -> Vec<PathBuf> {
+    images.taken.lock().expect("images lock").clone()
+}
+
+async fn log_entries(log_store: &mut RocksLogStore) -> Vec<Entry> {
+    log_store.get_log_reader().await.try_get_log_entries(..).await.expect("log reads")
+}
+
+async fn assert_state_is_replay_of_log(
+    log_store: &mut RocksLogStore,
+    state_machine: &mut RocksStateMachine,
+) {
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    let snapshot = state_machine.get_current_snapshot().await.expect("snapshot reads");
+    let snapshot_index =
+        snapshot.as_ref().and_then(|s| s.meta.last_log_id.as_ref()).map(|id| id.index);
+    let applied_index = applied.map(|id| id.index);
+    let replayed: Vec<Entry> = log_entries(log_store)
+        .await
+        .into_iter()
+        .filter(|entry| {
+            Some(entry.log_id.index) > snapshot_index && Some(entry.log_id.index) <= applied_index
+        })
+        .collect();
+    let expected = replay_digest(snapshot.as_ref().map(|s| &s.snapshot), &replayed);
+    assert_eq!(
+        state_machine.state_digest().expect("digest"),
+        expected,
+        "state differs from a replay of the log"
+    );
+}
+
+async fn append_and_apply(
+    log_store: &mut RocksLogStore,
+    state_machine: &mut RocksStateMachine,
+    entries: u64,
+) {
+    for index in 1..=entries {
+        let entry = workload_entry(index, TRANSFERS_PER_ENTRY);
+        assert!(
+            append_acknowledged(log_store, vec![entry.clone()]).await,
+            "append {index} flushed"
+        );
+        apply(state_machine, vec![entry]).await.expect("apply");
+    }
+}
+
+#[tokio::test]
+async fn kill_between_append_and_flush_reopens_consistently() {
+    let root = TempDir::new().expect("temporary directory");
+    let (config, images) = imaging(root.path(), CrashPoint::AppendWritten);
+    {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), config).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+    }
+    let images = taken(&images);
+    assert_eq!(images.len() as u64, ENTRIES);
+    for (position, image) in images.iter().enumerate() {
+        let written = position as u64 + 1;
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(image, machine(), small_config()).expect("image opens");
+        let present: Vec<u64> =
+            log_entries(&mut log_store).await.iter().map(|e| e.log_id.index).collect();
+        // A killed process loses nothing it wrote: the unflushed entry is there too.
+        assert_eq!(present, (1..=written).collect::<Vec<_>>(), "image {written}");
+        let (applied, _) = state_machine.applied_state().await.expect("applied state");
+        assert_eq!(
+            applied.map(|id| id.index),
+            (written > 1).then_some(written - 1),
+            "image {written}"
+        );
+        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    }
+}
+
+#[tokio::test]
+async fn kill_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
+    let root = TempDir::new().expect("temporary directory");
+    let (config, images) = imaging(root.path(), CrashPoint::ApplyComputed);
+    {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), config).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+    }
+    for (position, image) in taken(&images).iter().enumerate() {
+        let computing = position as u64 + 1;
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(image, machine(), small_config()).expect("image opens");
+        let (applied, _) = state_machine.applied_state().await.expect("applied state");
+        assert_eq!(
+            applied.map(|id| id.index),
+            (computing > 1).then_some(computing - 1),
+            "image {computing}"
+        );
+        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        // The restarted node finishes the job: applying the rest reaches the same state.
+        let rest: Vec<Entry> =
+            (computing..=ENTRIES).map(|index| workload_entry(index, TRANSFERS_PER_ENTRY)).collect();
+        apply(&mut state_machine, rest.clone()).await.expect("apply the rest");
+        let all: Vec<Entry> =
+            (1..=ENTRIES).map(|index| workload_entry(index, TRANSFERS_PER_ENTRY)).collect();
+        assert_eq!(state_machine.state_digest().expect("digest"), replay_digest(None, &all));
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_store_without_a_sync_reopens_consistently() {
+    let root = TempDir::new().expect("temporary directory");
+    {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), small_config()).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        // Dropped here with the last apply unsynced.
+    }
+    let (mut log_store, mut state_machine) =
+        RocksStore::open(root.path(), machine(), small_config()).expect("reopen");
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    assert_eq!(applied.map(|id| id.index), Some(ENTRIES));
+    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+}
+
+/// Entries enough for a snapshot of several chunks.
+const SNAPSHOT_ENTRIES: u64 = 12;
+const SNAPSHOT_TRANSFERS_PER_ENTRY: u64 = 1_000;
+
+#[tokio::test]
+async fn kill_during_snapshot_install_reopens_to_the_whole_snapshot() {
+    let leader_root = TempDir::new().expect("temporary directory");
+    let (mut leader_log, mut leader) =
+        RocksStore::open(leader_root.path(), machine(), small_config()).expect("open");
+    for index in 1..=SNAPSHOT_ENTRIES {
+        let entry = workload_entry(index, SNAPSHOT_TRANSFERS_PER_ENTRY);
+        assert!(append_acknowledged(&mut leader_log, vec![entry.clone()]).await);
+        apply(&mut leader, vec![entry]).await.expect("apply");
+    }
+    let snapshot =
+        leader.get_snapshot_builder().await.build_snapshot().await.expect("snapshot builds");
+    assert_eq!(snapshot.snapshot.digest(), leader.state_digest().expect("digest"));
+
+    let mut images = Vec::new();
+    // The image directories live until the end of the test.
+    let mut image_directories = Vec::new();
+    for point in [CrashPoint::SnapshotInstallStarted, CrashPoint::SnapshotInstallChunkWritten] {
+        let root = TempDir::new().expect("temporary directory");
+        let (config, taken_images) = imaging(root.path(), point);
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), config).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, 2).await;
+        state_machine
+            .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
+            .await
+            .expect("install");
+        assert_eq!(state_machine.state_digest().expect("digest"), snapshot.snapshot.digest());
+        images.extend(taken(&taken_images));
+        image_directories.push(taken_images);
+    }
+    assert!(
+        images.len() >= 3,
+        "a multi-chunk snapshot gives several crash images, got {}",
+        images.len()
+    );
+    for image in &images {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(image, machine(), small_config()).expect("image opens");
+        let (applied, membership) = state_machine.applied_state().await.expect("applied state");
+        assert_eq!(applied, snapshot.meta.last_log_id, "{}", image.display());
+        assert_eq!(membership, snapshot.meta.last_membership);
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            snapshot.snapshot.digest(),
+            "{}",
+            image.display()
+        );
+        let current =
+            state_machine.get_current_snapshot().await.expect("reads").expect("a current snapshot");
+        assert_eq!(current.meta, snapshot.meta);
+        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    }
+}
+
+/// A crash image cannot show a missing fsync (the copy reads the page cache), so count them:
+/// every append is fsynced before its flush is reported.
+#[tokio::test]
+async fn every_append_is_fsynced_before_it_is_reported_flushed() {
+    let root = TempDir::new().expect("temporary directory");
+    let config = RocksConfig { statistics: true, ..small_config() };
+    let (mut log_store, _state_machine) =
+        RocksStore::open(root.path(), machine(), config).expect("open");
+    for index in 1..=ENTRIES {
+        let before = log_store.wal_sync_count();
+        let entry = workload_entry(index, TRANSFERS_PER_ENTRY);
+        assert!(append_acknowledged(&mut log_store, vec![entry]).await);
+        assert!(
+            log_store.wal_sync_count() > before,
+            "append {index} reported flushed without an fsync"
+        );
+    }
+}

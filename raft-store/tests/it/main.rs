@@ -1,0 +1,9 @@
+//! Integration tests of `tianping-raft-store`, one binary grouped by area (STYLE: one test
+//! binary per crate).
+
+mod crash_memory;
+mod crash_rocks;
+mod ledger_store;
+mod snapshot;
+mod suite;
+mod support;

@@ -1,0 +1,172 @@
+//! Shared test helpers: log entries carrying ledger batches, and a reference replay.
+
+use futures_util::stream;
+use openraft::RaftTypeConfig;
+use openraft::storage::{IOFlushed, RaftLogStorage, RaftStateMachine};
+use openraft::type_config::TypeConfigExt;
+use openraft::vote::RaftLeaderIdExt;
+use tianping_ledger::{
+    AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, LedgerConfig, LedgerStore,
+    LedgerStoreMut, MemoryStore, NewAccount, NewCollection, NewPayout, NewTransfer,
+    SetAccountStatus, StateDigest, StateMachine,
+};
+use tianping_raft_store::snapshot::add_record_to_write_set;
+use tianping_raft_store::{Entry, EntryPayload, LogId, SnapshotData, TypeConfig};
+
+/// Accounts the workload creates (ids 1..=ACCOUNTS).
+pub const ACCOUNTS: u64 = 50;
+
+pub fn machine() -> StateMachine {
+    StateMachine::new(LedgerConfig::default()).expect("default ledger configuration")
+}
+
+pub fn log_id(term: u64, index: u64) -> LogId {
+    LogId::new(<TypeConfig as RaftTypeConfig>::LeaderId::new_committed(term, 0), index)
+}
+
+pub fn normal(term: u64, index: u64, batch: Batch) -> Entry {
+    Entry { log_id: log_id(term, index), payload: EntryPayload::Normal(batch) }
+}
+
+/// 2025-11-24T16:00:00Z plus `index` tenths of a second: the leader's clock for entry
+/// `index` (one-second reservations expire ten entries later).
+fn timestamp_of(index: u64) -> u64 {
+    1_764_000_000_000_000_000 + index * 100_000_000
+}
+
+/// Commands that fill the other tables: a payout and a claim of it (payouts, payout index),
+/// a bank collection (collections) and an account status change (audit).
+fn side_commands(index: u64) -> Vec<Command> {
+    let bank = 7;
+    vec![
+        Command::CreatePayout(NewPayout {
+            id: u128::from(index) << 40 | 1,
+            debit_account_id: 1,
+            credit_account_id: 2,
+            amount: 5,
+            ledger: 1,
+            code: 1,
+            bank,
+            beneficiary: format!("beneficiary {index}"),
+            ..NewPayout::default()
+        }),
+        Command::ClaimPayouts(ClaimPayouts { worker_id: 9, bank, max: 1, lease_ms: 5_000 }),
+        Command::BookCollection(NewCollection {
+            id: u128::from(index) << 40 | 2,
+            bank,
+            bank_reference: format!("reference {index}"),
+            beneficiary_account_id: 3,
+            settlement_account_id: 4,
+            suspense_account_id: 5,
+            amount: 11,
+            ledger: 1,
+            code: 1,
+            ..NewCollection::default()
+        }),
+        Command::SetAccountStatus(SetAccountStatus {
+            account_id: 6,
+            status: if index.is_multiple_of(2) {
+                AccountStatus::OutflowBlocked
+            } else {
+                AccountStatus::Active
+            },
+            reason: "reconciliation".to_owned(),
+            actor: "test".to_owned(),
+        }),
+    ]
+}
+
+/// The workload's entry at `index` (1-based): index 1 creates the accounts, later entries
+/// move money between them; every third transfer is a two-phase reservation with a timeout,
+/// so expiries and pending transfers are exercised too, and every fourth entry also carries
+/// a payout, a claim, a collection and a status change.
+pub fn workload_entry(index: u64, transfers_per_entry: u64) -> Entry {
+    let mut commands: Vec<Command> = if index == 1 {
+        (1..=ACCOUNTS)
+            .map(|id| {
+                Command::CreateAccount(NewAccount {
+                    id: u128::from(id),
+                    ledger: 1,
+                    code: 1,
+                    // Half keep balance history, so the history tables fill too.
+                    flags: if id % 2 == 0 { AccountFlags::HISTORY } else { AccountFlags::NONE },
+                    ..NewAccount::default()
+                })
+            })
+            .collect()
+    } else {
+        (0..transfers_per_entry)
+            .map(|n| {
+                let seed = index * 7919 + n * 104_729;
+                let debit = seed % ACCOUNTS + 1;
+                let credit = (debit + 1 + (seed / 7) % (ACCOUNTS - 1)) % ACCOUNTS + 1;
+                let pending = n % 3 == 0;
+                Command::CreateTransfer(NewTransfer {
+                    id: u128::from(index) << 32 | u128::from(n),
+                    debit_account_id: u128::from(debit),
+                    credit_account_id: u128::from(credit),
+                    amount: u128::from(1 + seed % 1000),
+                    ledger: 1,
+                    code: 1,
+                    flags: if pending {
+                        tianping_ledger::TransferFlags::PENDING
+                    } else {
+                        tianping_ledger::TransferFlags::default()
+                    },
+                    timeout: if pending { 1 } else { 0 },
+                    ..NewTransfer::default()
+                })
+            })
+            .collect()
+    };
+    if index.is_multiple_of(4) {
+        commands.extend(side_commands(index));
+    }
+    normal(1, index, Batch { timestamp: timestamp_of(index), commands })
+}
+
+/// Appends and waits for the store to report the entries flushed; `true` if it did.
+pub async fn append_acknowledged<LS: RaftLogStorage<TypeConfig>>(
+    store: &mut LS,
+    entries: Vec<Entry>,
+) -> bool {
+    let (sender, receiver) = TypeConfig::oneshot();
+    // An error return is fine here: what counts is whether the flush was reported.
+    let _returned = store.append(entries, IOFlushed::signal(sender)).await;
+    matches!(receiver.await, Ok(Ok(())))
+}
+
+/// Applies `entries` (no client waiting).
+pub async fn apply<SM: RaftStateMachine<TypeConfig>>(
+    sm: &mut SM,
+    entries: Vec<Entry>,
+) -> std::io::Result<()> {
+    sm.apply(stream::iter(entries.into_iter().map(|entry| Ok((entry, None))))).await
+}
+
+/// The digest a fresh replica reaches from `snapshot` (if any) plus `entries`, in order.
+pub fn replay_digest(snapshot: Option<&SnapshotData>, entries: &[Entry]) -> StateDigest {
+    let mut store = MemoryStore::new();
+    if let Some(snapshot) = snapshot {
+        snapshot
+            .for_each_chunk_records(&mut |records| {
+                let mut writes =
+                    tianping_ledger::WriteSet { meta: store.meta(), ..Default::default() };
+                for record in &records {
+                    add_record_to_write_set(record, &mut writes)?;
+                }
+                store.commit(&writes);
+                Ok(())
+            })
+            .expect("snapshot replays");
+    }
+    let machine = machine();
+    for entry in entries {
+        if let EntryPayload::Normal(batch) = &entry.payload
+            && let Ok((_, writes)) = machine.apply(&store, batch)
+        {
+            store.commit(&writes);
+        }
+    }
+    tianping_ledger::state_digest(&store)
+}
