@@ -21,6 +21,13 @@ impl<K: Copy + Eq + Hash, V: Clone> RecordOverlay<K, V> {
         RecordOverlay { slots: FxHashMap::default(), entries: Vec::new(), undo: Vec::new() }
     }
 
+    /// An overlay sized for `capacity` records, so a batch never grows it.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        let mut slots = FxHashMap::default();
+        slots.reserve(capacity);
+        RecordOverlay { slots, entries: Vec::with_capacity(capacity), undo: Vec::new() }
+    }
+
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
         self.slots.get(key).map(|&slot| &self.entries[slot].1)
     }
@@ -198,6 +205,10 @@ pub(crate) struct AppendOverlay<T> {
 impl<T> AppendOverlay<T> {
     pub(crate) fn new() -> Self {
         AppendOverlay { entries: Vec::new() }
+    }
+
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        AppendOverlay { entries: Vec::with_capacity(capacity) }
     }
 
     pub(crate) fn push(&mut self, entry: T) {

@@ -42,17 +42,19 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
 }
 
 impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
-    pub(crate) fn new(store: &'s S) -> Self {
+    /// A context for a batch of `events` commands: the overlays every transfer touches are
+    /// sized up front (two accounts, one transfer, two history entries per event).
+    pub(crate) fn new(store: &'s S, events: usize) -> Self {
         Context {
             store,
-            accounts: RecordOverlay::new(),
-            transfers: RecordOverlay::new(),
+            accounts: RecordOverlay::with_capacity(2 * events),
+            transfers: RecordOverlay::with_capacity(events),
             pending_transfers: RecordOverlay::new(),
             expiries: SetOverlay::new(),
             payouts: RecordOverlay::new(),
             payout_index: SetOverlay::new(),
             collections: KeyedOverlay::new(),
-            account_transfers: AppendOverlay::new(),
+            account_transfers: AppendOverlay::with_capacity(2 * events),
             account_balances: AppendOverlay::new(),
             audit: AppendOverlay::new(),
             recording: false,

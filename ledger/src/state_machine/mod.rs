@@ -97,7 +97,7 @@ impl StateMachine {
             return Err(BatchError::TimestampOverflow);
         }
 
-        let mut context = Context::new(store);
+        let mut context = Context::new(store, count);
         let expired = expiry::expire_due(&mut context, base);
         let first_event_timestamp = base + expired;
         let results = self.apply_events(&mut context, &batch.commands, first_event_timestamp);
