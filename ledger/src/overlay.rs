@@ -11,39 +11,48 @@ use rustc_hash::FxHashMap;
 /// Point-keyed records (accounts, transfers, payouts …).
 pub(crate) struct RecordOverlay<K, V> {
     slots: FxHashMap<K, usize>,
-    entries: Vec<(K, V)>,
+    /// Keys and values in slot order, apart so the values hand over as the write set's list
+    /// without moving them again.
+    keys: Vec<K>,
+    values: Vec<V>,
     /// `(slot, previous value)`; `None` means the slot was created by the undone write.
     undo: Vec<(usize, Option<V>)>,
 }
 
 impl<K: Copy + Eq + Hash, V: Clone> RecordOverlay<K, V> {
     pub(crate) fn new() -> Self {
-        RecordOverlay { slots: FxHashMap::default(), entries: Vec::new(), undo: Vec::new() }
+        RecordOverlay::with_capacity(0)
     }
 
     /// An overlay sized for `capacity` records, so a batch never grows it.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         let mut slots = FxHashMap::default();
         slots.reserve(capacity);
-        RecordOverlay { slots, entries: Vec::with_capacity(capacity), undo: Vec::new() }
+        RecordOverlay {
+            slots,
+            keys: Vec::with_capacity(capacity),
+            values: Vec::with_capacity(capacity),
+            undo: Vec::new(),
+        }
     }
 
     pub(crate) fn get(&self, key: &K) -> Option<&V> {
-        self.slots.get(key).map(|&slot| &self.entries[slot].1)
+        self.slots.get(key).map(|&slot| &self.values[slot])
     }
 
     pub(crate) fn put(&mut self, key: K, value: V, recording: bool) {
         match self.slots.get(&key) {
             Some(&slot) => {
-                let previous = std::mem::replace(&mut self.entries[slot].1, value);
+                let previous = std::mem::replace(&mut self.values[slot], value);
                 if recording {
                     self.undo.push((slot, Some(previous)));
                 }
             }
             None => {
-                let slot = self.entries.len();
+                let slot = self.values.len();
                 self.slots.insert(key, slot);
-                self.entries.push((key, value));
+                self.keys.push(key);
+                self.values.push(value);
                 if recording {
                     self.undo.push((slot, None));
                 }
@@ -59,11 +68,12 @@ impl<K: Copy + Eq + Hash, V: Clone> RecordOverlay<K, V> {
         while self.undo.len() > savepoint {
             let Some((slot, previous)) = self.undo.pop() else { break };
             match previous {
-                Some(value) => self.entries[slot].1 = value,
+                Some(value) => self.values[slot] = value,
                 None => {
                     // Slots are created in order and undone in reverse, so it is the last one.
-                    assert_eq!(slot + 1, self.entries.len(), "overlay undo out of order");
-                    if let Some((key, _)) = self.entries.pop() {
+                    assert_eq!(slot + 1, self.values.len(), "overlay undo out of order");
+                    self.values.pop();
+                    if let Some(key) = self.keys.pop() {
                         self.slots.remove(&key);
                     }
                 }
@@ -76,7 +86,7 @@ impl<K: Copy + Eq + Hash, V: Clone> RecordOverlay<K, V> {
     }
 
     pub(crate) fn into_values(self) -> Vec<V> {
-        self.entries.into_iter().map(|(_, value)| value).collect()
+        self.values
     }
 }
 
