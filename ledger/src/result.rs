@@ -34,7 +34,7 @@ macro_rules! result_codes {
                 }
             }
 
-            /// The snake_case name used in logs, metrics and the CLI.
+            /// The variant's name (`ExceedsCredits`); the wire API and CLI show it in snake_case.
             pub const fn name(self) -> &'static str {
                 match self {
                     $( ResultCode::$name => stringify!($name), )*

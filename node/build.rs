@@ -1,0 +1,16 @@
+//! Generates the gRPC code of the client API (`tianping.v1`) and the Raft transport
+//! (`tianping.raft.v1`). One build script serves the normal build and the madsim simulation:
+//! `madsim-tonic-build` emits both variants and `tonic::include_proto!` picks the right one.
+//! `protoc` comes from `protoc-bin-vendored`, so neither developers nor CI install a system
+//! `protobuf-compiler`.
+
+use std::io;
+
+const PROTOS: [&str; 2] = ["proto/tianping/v1/ledger.proto", "proto/tianping/raft/v1/raft.proto"];
+
+fn main() -> io::Result<()> {
+    let protoc = protoc_bin_vendored::protoc_bin_path().map_err(io::Error::other)?;
+    let mut config = prost_build::Config::new();
+    config.protoc_executable(protoc);
+    tonic_build::configure().compile_protos_with_config(config, &PROTOS, &["proto"])
+}

@@ -1,0 +1,89 @@
+//! What a node is told at start: who it is, where it listens, where it keeps its data, and
+//! its Raft timings. Read from TOML by the `tianping` binary; built in code by tests.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use tianping_raft_store::NodeId;
+
+/// A node's configuration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The node's id, unique in the cluster and never reused.
+    pub node_id: NodeId,
+    /// Region, e.g. `cn-east`.
+    #[serde(default)]
+    pub region: String,
+    /// Data center within the region, e.g. `dc-a`.
+    #[serde(default)]
+    pub data_center: String,
+    /// Where the Raft transport listens (port 0 picks a free port).
+    pub raft_address: SocketAddr,
+    /// Where the client API listens (port 0 picks a free port).
+    pub api_address: SocketAddr,
+    /// The node's data: the RocksDB store and snapshot staging.
+    pub data_directory: PathBuf,
+    /// How often the leader sends heartbeats.
+    #[serde(default = "default_heartbeat_interval_ms")]
+    pub heartbeat_interval_ms: u64,
+    /// Shortest election timeout; must exceed the heartbeat interval.
+    #[serde(default = "default_election_timeout_ms_min")]
+    pub election_timeout_ms_min: u64,
+    /// Longest election timeout (the randomisation range ends here).
+    #[serde(default = "default_election_timeout_ms_max")]
+    pub election_timeout_ms_max: u64,
+    /// Longest a follower waits for the leader when it forwards a client write.
+    #[serde(default = "default_forward_timeout_ms")]
+    pub forward_timeout_ms: u64,
+}
+
+fn default_heartbeat_interval_ms() -> u64 {
+    100
+}
+
+fn default_election_timeout_ms_min() -> u64 {
+    300
+}
+
+fn default_election_timeout_ms_max() -> u64 {
+    600
+}
+
+fn default_forward_timeout_ms() -> u64 {
+    5_000
+}
+
+impl NodeConfig {
+    /// A configuration with the default timings.
+    pub fn new(
+        node_id: NodeId,
+        raft_address: SocketAddr,
+        api_address: SocketAddr,
+        data_directory: PathBuf,
+    ) -> NodeConfig {
+        NodeConfig {
+            node_id,
+            region: String::new(),
+            data_center: String::new(),
+            raft_address,
+            api_address,
+            data_directory,
+            heartbeat_interval_ms: default_heartbeat_interval_ms(),
+            election_timeout_ms_min: default_election_timeout_ms_min(),
+            election_timeout_ms_max: default_election_timeout_ms_max(),
+            forward_timeout_ms: default_forward_timeout_ms(),
+        }
+    }
+
+    /// The RocksDB store's root.
+    pub fn store_directory(&self) -> PathBuf {
+        self.data_directory.join("store")
+    }
+
+    /// Where received snapshots are assembled before they are installed.
+    pub fn incoming_snapshot_directory(&self) -> PathBuf {
+        self.data_directory.join("incoming-snapshots")
+    }
+}

@@ -1,0 +1,286 @@
+//! A Tianping ledger node: one replica of the ledger, replicated with openraft over gRPC.
+//!
+//! `start(config)` is the one way a node comes up — for the `tianping` binary, the
+//! integration tests and (later) the madsim simulation alike. It opens the node's RocksDB
+//! store (`tianping_raft_store::RocksStore`), starts openraft with the gRPC transport
+//! (`network`), and serves two gRPC services on two addresses:
+//!
+//! - `tianping.raft.v1.Raft` on `raft_address` (`raft_service`): peers' append-entries, votes
+//!   and streamed snapshots. Internal; never exposed to clients.
+//! - `tianping.v1.Ledger` on `api_address` (`ledger_service`): the client API. Any node
+//!   accepts writes and forwards them, one hop, to the leader.
+//!
+//! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
+//! `pb_convert` (the only code that knows the wire format), `pb` (generated code).
+//!
+//! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
+//! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
+//! openraft's runtime, every `select!` is `biased;`.
+
+pub mod clock;
+pub mod config;
+mod ledger_service;
+pub mod network;
+pub mod pb_convert;
+mod raft_service;
+
+pub mod pb {
+    //! Code generated from `proto/` by `build.rs`.
+    #![allow(missing_docs, clippy::all)]
+
+    /// `tianping.v1`: the client API.
+    pub mod v1 {
+        tonic::include_proto!("tianping.v1");
+    }
+
+    /// `tianping.raft.v1`: the Raft transport between nodes.
+    pub mod raft {
+        tonic::include_proto!("tianping.raft.v1");
+    }
+}
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tianping_ledger::{ConfigError, LedgerConfig, StateMachine};
+use tianping_raft_store::{NodeId, NodeInfo, RocksConfig, RocksStore, TypeConfig};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::NodeConfig;
+pub use ledger_service::FORWARDED_HEADER;
+
+use crate::ledger_service::LedgerService;
+use crate::network::GrpcNetworkFactory;
+use crate::pb::raft::raft_server::RaftServer;
+use crate::pb::v1::ledger_server::LedgerServer;
+use crate::raft_service::RaftService;
+
+/// The state machine store a node runs on: RocksDB outside the simulation.
+pub type StateMachineStore = tianping_raft_store::RocksStateMachine;
+
+/// The openraft handle of a node.
+pub type LedgerRaft = openraft::Raft<TypeConfig, StateMachineStore>;
+
+/// Largest Raft message a node accepts, in bytes. One entry holds a batch of at most
+/// `BATCH_EVENTS_MAX` events (well under 2 MiB in postcard) and openraft sends at most
+/// `RAFT_PAYLOAD_ENTRIES_MAX` entries per append, so this bounds a receiver's memory per
+/// message with room to spare; snapshot chunks are far smaller (`SNAPSHOT_CHUNK_BYTES_MAX`).
+pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 << 20;
+
+/// Most entries in one append-entries message (openraft's `max_payload_entries`).
+pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 16;
+
+/// Largest client request, in bytes: a full batch of `BATCH_EVENTS_MAX` transfers with every
+/// 128-bit field at its longest decimal spelling fits with margin.
+pub const CLIENT_REQUEST_BYTES_MAX: usize = 16 << 20;
+
+/// Longest a stopping node waits for its servers to finish in-flight requests.
+const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+const _: () = assert!(tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX * 2 < RAFT_MESSAGE_BYTES_MAX);
+
+/// Why a node could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The ledger configuration is invalid.
+    Ledger(ConfigError),
+    /// The store could not be opened or a directory could not be made.
+    Storage(io::Error),
+    /// An address could not be bound.
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        error: io::Error,
+    },
+    /// openraft refused the configuration or failed to start.
+    Raft(String),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Ledger(error) => write!(f, "ledger configuration: {error}"),
+            StartError::Storage(error) => write!(f, "opening the store: {error}"),
+            StartError::Bind { address, error } => write!(f, "binding {address}: {error}"),
+            StartError::Raft(error) => write!(f, "starting raft: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running node. Stop it with `shutdown`; dropping it leaves the servers running until the
+/// runtime ends.
+pub struct NodeHandle {
+    node_id: NodeId,
+    info: NodeInfo,
+    raft: LedgerRaft,
+    /// One sender per server; sending (or dropping) it starts that server's graceful stop.
+    stop_servers: Vec<oneshot::Sender<()>>,
+    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+}
+
+impl fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("node_id", &self.node_id)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    /// This node's id.
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// Where this node is and how to reach it (the addresses it actually serves on).
+    pub fn info(&self) -> &NodeInfo {
+        &self.info
+    }
+
+    /// The openraft handle, for membership changes and metrics.
+    pub fn raft(&self) -> &LedgerRaft {
+        &self.raft
+    }
+
+    /// Makes a brand-new cluster of `members` (call on one node, once). A node that already
+    /// has a log refuses, so calling it on a restarted cluster changes nothing.
+    pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), String> {
+        self.raft.initialize(members).await.map_err(|error| error.to_string())
+    }
+
+    /// Stops serving (letting in-flight requests finish, for at most `SERVER_STOP_TIMEOUT`)
+    /// and then stops Raft, which flushes nothing new: every acknowledged write is durable
+    /// already.
+    pub async fn shutdown(self) -> Result<(), String> {
+        for stop in self.stop_servers {
+            let _ = stop.send(());
+        }
+        let mut problems = Vec::new();
+        for server in self.servers {
+            match tokio::time::timeout(SERVER_STOP_TIMEOUT, server).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => problems.push(format!("server: {error}")),
+                Ok(Err(error)) => problems.push(format!("server task: {error}")),
+                Err(_elapsed) => problems.push("server did not stop in time".to_owned()),
+            }
+        }
+        if let Err(error) = self.raft.shutdown().await {
+            problems.push(format!("raft: {error}"));
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+}
+
+/// openraft's configuration from the node's.
+fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
+    openraft::Config {
+        cluster_name: "tianping".to_owned(),
+        heartbeat_interval: config.heartbeat_interval_ms,
+        election_timeout_min: config.election_timeout_ms_min,
+        election_timeout_max: config.election_timeout_ms_max,
+        max_payload_entries: RAFT_PAYLOAD_ENTRIES_MAX,
+        snapshot_max_chunk_size: tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX as u64,
+        ..openraft::Config::default()
+    }
+    .validate()
+    .map_err(|error| StartError::Raft(error.to_string()))
+}
+
+/// A bound listening socket, and the address it really has (port 0 picks a free one).
+struct Listener {
+    incoming: tonic::transport::server::TcpIncoming,
+    address: SocketAddr,
+}
+
+fn bind(address: SocketAddr) -> Result<Listener, StartError> {
+    let bind_error = |error| StartError::Bind { address, error };
+    let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
+    // Raft and client messages are small and latency-bound: never wait to coalesce them.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    Ok(Listener { incoming, address: local })
+}
+
+/// Starts a node: opens its store, binds its two addresses, starts Raft and serves. The
+/// returned handle reports the addresses actually bound. The node joins a cluster when a
+/// member's `initialize` (new cluster) or a membership change (later) names it.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
+    let raft_listener = bind(config.raft_address)?;
+    let api_listener = bind(config.api_address)?;
+    let info = NodeInfo {
+        region: config.region.clone(),
+        data_center: config.data_center.clone(),
+        raft_address: raft_listener.address.to_string(),
+        api_address: api_listener.address.to_string(),
+    };
+    let machine = StateMachine::new(LedgerConfig::default()).map_err(StartError::Ledger)?;
+    let (log_store, state_machine) =
+        RocksStore::open(&config.store_directory(), machine, RocksConfig::default())
+            .map_err(StartError::Storage)?;
+    let incoming_directory = config.incoming_snapshot_directory();
+    recreate_directory(&incoming_directory).map_err(StartError::Storage)?;
+    let raft = LedgerRaft::new(
+        config.node_id,
+        Arc::new(raft_config(&config)?),
+        GrpcNetworkFactory::new(config.node_id),
+        log_store,
+        state_machine,
+    )
+    .await
+    .map_err(|error| StartError::Raft(error.to_string()))?;
+
+    let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
+        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+    let ledger_service = LedgerServer::new(LedgerService::new(
+        raft.clone(),
+        config.node_id,
+        Duration::from_millis(config.forward_timeout_ms),
+    ))
+    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+
+    let (stop_raft, raft_stopped) = oneshot::channel::<()>();
+    let (stop_api, api_stopped) = oneshot::channel::<()>();
+    let raft_server = tokio::spawn(
+        tonic::transport::Server::builder().add_service(raft_service).serve_with_incoming_shutdown(
+            raft_listener.incoming,
+            async move {
+                let _ = raft_stopped.await;
+            },
+        ),
+    );
+    let api_server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(ledger_service)
+            .serve_with_incoming_shutdown(api_listener.incoming, async move {
+                let _ = api_stopped.await;
+            }),
+    );
+    Ok(NodeHandle {
+        node_id: config.node_id,
+        info,
+        raft,
+        // The client API stops first, so no new write arrives while Raft still runs.
+        stop_servers: vec![stop_api, stop_raft],
+        servers: vec![api_server, raft_server],
+    })
+}
+
+/// Empties (or makes) a staging directory: what a crash left there is incomplete by definition.
+fn recreate_directory(path: &std::path::Path) -> io::Result<()> {
+    match std::fs::remove_dir_all(path) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    std::fs::create_dir_all(path)
+}

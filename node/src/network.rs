@@ -1,0 +1,212 @@
+//! The Raft transport's client side: openraft's `RaftNetworkV2` over gRPC.
+//!
+//! Each peer gets a lazily connecting channel to its `NodeInfo::raft_address`; messages are
+//! openraft's own types in postcard bytes (`pb_convert::raft_payload`). A snapshot goes as one
+//! client stream: a header (vote and metadata), then raft-store's bounded chunks read one at a
+//! time, so a sender never holds more than one chunk of a snapshot in memory.
+//!
+//! Error mapping: a peer that cannot be reached (`UNAVAILABLE`) is `Unreachable`, so openraft
+//! backs off; a request that runs past openraft's soft deadline is `Timeout`; anything else
+//! (a status from the peer, a message that does not decode) is a `NetworkError`, retried.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::stream;
+use openraft::error::{
+    NetworkError, RPCError, ReplicationClosed, StreamingError, Timeout, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
+use openraft::{OptionalSend, RPCTypes};
+use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::pb::raft::raft_client::RaftClient;
+use crate::pb::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
+use crate::pb_convert;
+
+/// Longest a whole snapshot transfer may take before the leader gives up and retries. Sized
+/// for a snapshot of a few GiB over a data-center link; openraft's own `hard_ttl` for
+/// snapshots bounds only the setup.
+const SNAPSHOT_SEND_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Opens a lazily connecting gRPC channel to `address` (`host:port`).
+pub(crate) fn lazy_channel(address: &str) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{address}"))?.connect_lazy())
+}
+
+/// Makes one `GrpcPeer` per replication target.
+#[derive(Clone, Debug)]
+pub struct GrpcNetworkFactory {
+    /// This node's id, for error reports.
+    node_id: NodeId,
+}
+
+impl GrpcNetworkFactory {
+    /// A factory for the node `node_id`.
+    pub fn new(node_id: NodeId) -> GrpcNetworkFactory {
+        GrpcNetworkFactory { node_id }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
+    type Network = GrpcPeer;
+
+    async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> GrpcPeer {
+        let client = lazy_channel(&node.raft_address).map(RaftClient::new).map_err(|error| {
+            format!("peer {target} has an unusable address {:?}: {error}", node.raft_address)
+        });
+        GrpcPeer { node_id: self.node_id, target, client }
+    }
+}
+
+/// The Raft transport to one peer.
+#[derive(Clone, Debug)]
+pub struct GrpcPeer {
+    node_id: NodeId,
+    target: NodeId,
+    /// The client, or why there is none (an address that does not parse): every RPC then
+    /// answers `Unreachable` until the membership names a usable address.
+    client: Result<RaftClient<Channel>, String>,
+}
+
+impl GrpcPeer {
+    fn client(&self) -> Result<RaftClient<Channel>, Unreachable<TypeConfig>> {
+        self.client.clone().map_err(Unreachable::from_string)
+    }
+
+    fn timeout(&self, action: RPCTypes, timeout: Duration) -> Timeout<TypeConfig> {
+        Timeout { action, id: self.node_id, target: self.target, timeout }
+    }
+
+    /// Runs one request-response RPC within openraft's soft deadline.
+    async fn call<Response, Fut>(
+        &self,
+        action: RPCTypes,
+        option: &RPCOption,
+        rpc: Fut,
+    ) -> Result<Response, RPCError<TypeConfig>>
+    where
+        Fut: Future<Output = Result<tonic::Response<crate::pb::raft::RaftPayload>, tonic::Status>>,
+        Response: serde::de::DeserializeOwned,
+    {
+        let deadline = option.soft_ttl();
+        let reply = match tokio::time::timeout(deadline, rpc).await {
+            Err(_elapsed) => return Err(RPCError::Timeout(self.timeout(action, deadline))),
+            Ok(Err(status)) => return Err(status_error(&status)),
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        pb_convert::from_raft_bytes(action_name(action), &reply.payload)
+            .map_err(|error| RPCError::Network(NetworkError::new(&error)))
+    }
+}
+
+fn action_name(action: RPCTypes) -> &'static str {
+    match action {
+        RPCTypes::Vote => "vote response",
+        RPCTypes::AppendEntries => "append-entries response",
+        _ => "raft response",
+    }
+}
+
+/// Maps a gRPC status from a peer to openraft's error kinds (see the module comment).
+fn status_error(status: &tonic::Status) -> RPCError<TypeConfig> {
+    let message = format!("{:?}: {}", status.code(), status.message());
+    match status.code() {
+        tonic::Code::Unavailable => RPCError::Unreachable(Unreachable::from_string(message)),
+        _ => RPCError::Network(NetworkError::from_string(message)),
+    }
+}
+
+impl RaftNetworkV2<TypeConfig> for GrpcPeer {
+    type SnapshotData = SnapshotData;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = pb_convert::raft_payload(&rpc)
+            .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
+        let mut client = self.client()?;
+        self.call(RPCTypes::AppendEntries, &option, client.append_entries(request)).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = pb_convert::raft_payload(&rpc)
+            .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
+        let mut client = self.client()?;
+        self.call(RPCTypes::Vote, &option, client.vote(request)).await
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: Vote,
+        snapshot: RaftSnapshot,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        _option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let header = SnapshotHeader {
+            vote: encode_for_stream(&vote)?,
+            meta: encode_for_stream(&snapshot.meta)?,
+        };
+        let frames = snapshot_frames(header, snapshot.snapshot);
+        let mut client = self.client()?;
+        let send = tokio::time::timeout(SNAPSHOT_SEND_TIMEOUT, client.install_snapshot(frames));
+        let reply = tokio::select! {
+            biased;
+            closed = cancel => return Err(StreamingError::Closed(closed)),
+            reply = send => reply,
+        };
+        let reply = match reply {
+            Err(_elapsed) => {
+                return Err(StreamingError::Timeout(
+                    self.timeout(RPCTypes::InstallSnapshot, SNAPSHOT_SEND_TIMEOUT),
+                ));
+            }
+            Ok(Err(status)) => {
+                return Err(match status_error(&status) {
+                    RPCError::Unreachable(error) => StreamingError::Unreachable(error),
+                    other => StreamingError::Network(NetworkError::new(&other)),
+                });
+            }
+            Ok(Ok(reply)) => reply.into_inner(),
+        };
+        pb_convert::from_raft_bytes("snapshot response", &reply.payload)
+            .map_err(|error| StreamingError::Network(NetworkError::new(&error)))
+    }
+}
+
+fn encode_for_stream<T: serde::Serialize>(
+    value: &T,
+) -> Result<Vec<u8>, StreamingError<TypeConfig>> {
+    pb_convert::raft_payload(value)
+        .map(|payload| payload.payload)
+        .map_err(|status| StreamingError::Network(NetworkError::from_string(status.message())))
+}
+
+/// The header, then the snapshot's chunks read one at a time. A chunk that cannot be read
+/// ends the stream early: the receiver then misses the trailer and refuses the snapshot, and
+/// openraft sends it again later.
+fn snapshot_frames(
+    header: SnapshotHeader,
+    data: SnapshotData,
+) -> impl futures_util::Stream<Item = SnapshotFrame> + Send + 'static {
+    let first = SnapshotFrame { frame: Some(snapshot_frame::Frame::Header(header)) };
+    let chunks = stream::unfold(data.reader(), |mut reader| async move {
+        match reader.next_chunk() {
+            Ok(Some(chunk)) => {
+                Some((SnapshotFrame { frame: Some(snapshot_frame::Frame::Chunk(chunk)) }, reader))
+            }
+            Ok(None) | Err(_) => None,
+        }
+    });
+    futures_util::StreamExt::chain(stream::iter([first]), chunks)
+}

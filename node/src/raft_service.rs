@@ -1,0 +1,114 @@
+//! The Raft transport's server side: hands peers' messages to the local openraft node.
+//!
+//! A snapshot arrives as a stream (header, then chunks); each chunk is checked by raft-store's
+//! `SnapshotWriter` as it lands (bound, decoding, order), and only a stream that ends with a
+//! valid trailer becomes a snapshot openraft installs. Outside the simulation the chunks go to
+//! a file under `<data>/incoming-snapshots/`, so a receiver's memory stays bounded by one chunk.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::StreamExt;
+use openraft::Snapshot;
+use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::LedgerRaft;
+use crate::pb::raft::raft_server::Raft;
+use crate::pb::raft::{RaftPayload, SnapshotFrame, snapshot_frame};
+use crate::pb_convert;
+
+/// Serves `tianping.raft.v1.Raft` for one node.
+pub(crate) struct RaftService {
+    raft: LedgerRaft,
+    /// Where received snapshots are assembled before openraft installs them.
+    incoming_directory: PathBuf,
+    /// Numbers incoming snapshot files so concurrent streams never share one.
+    incoming_sequence: AtomicU64,
+}
+
+impl RaftService {
+    pub(crate) fn new(raft: LedgerRaft, incoming_directory: PathBuf) -> RaftService {
+        RaftService { raft, incoming_directory, incoming_sequence: AtomicU64::new(0) }
+    }
+}
+
+/// openraft refused to handle a message only when it is shutting down or has failed.
+fn raft_stopped(error: impl std::fmt::Display) -> Status {
+    Status::unavailable(format!("raft node stopped: {error}"))
+}
+
+#[tonic::async_trait]
+impl Raft for RaftService {
+    async fn append_entries(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let message: AppendEntriesRequest<TypeConfig> =
+            pb_convert::from_raft_bytes("append-entries request", &request.get_ref().payload)?;
+        let reply = self.raft.append_entries(message).await.map_err(raft_stopped)?;
+        Ok(Response::new(pb_convert::raft_payload(&reply)?))
+    }
+
+    async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        let message: VoteRequest<TypeConfig> =
+            pb_convert::from_raft_bytes("vote request", &request.get_ref().payload)?;
+        let reply = self.raft.vote(message).await.map_err(raft_stopped)?;
+        Ok(Response::new(pb_convert::raft_payload(&reply)?))
+    }
+
+    async fn install_snapshot(
+        &self,
+        request: Request<Streaming<SnapshotFrame>>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let mut frames = request.into_inner();
+        let header = match frames.next().await {
+            Some(Ok(SnapshotFrame { frame: Some(snapshot_frame::Frame::Header(header)) })) => {
+                header
+            }
+            Some(Err(status)) => return Err(status),
+            _ => return Err(Status::invalid_argument("snapshot stream must start with a header")),
+        };
+        let vote: Vote = pb_convert::from_raft_bytes("header.vote", &header.vote)?;
+        let meta: SnapshotMeta = pb_convert::from_raft_bytes("header.meta", &header.meta)?;
+        let path = self.incoming_directory.join(format!(
+            "incoming-{:020}.snap",
+            self.incoming_sequence.fetch_add(1, Ordering::Relaxed)
+        ));
+        let received = receive_chunks(&mut frames, &path).await;
+        let installed = match received {
+            Ok(data) => self
+                .raft
+                .install_full_snapshot(vote, Snapshot { meta, snapshot: data })
+                .await
+                .map_err(raft_stopped),
+            Err(status) => Err(status),
+        };
+        // The state machine keeps its own copy; the incoming file is only a staging area.
+        let _ = std::fs::remove_file(&path);
+        let mut partial = path.into_os_string();
+        partial.push(".partial");
+        let _ = std::fs::remove_file(partial);
+        Ok(Response::new(pb_convert::raft_payload(&installed?)?))
+    }
+}
+
+/// Writes the chunks after the header to `path`, checking each; the finished snapshot once
+/// the stream ended after a valid trailer.
+async fn receive_chunks(
+    frames: &mut Streaming<SnapshotFrame>,
+    path: &std::path::Path,
+) -> Result<tianping_raft_store::SnapshotData, Status> {
+    let mut writer = SnapshotWriter::to_file(path)
+        .map_err(|error| Status::internal(format!("staging a snapshot: {error}")))?;
+    while let Some(frame) = frames.next().await {
+        match frame?.frame {
+            Some(snapshot_frame::Frame::Chunk(chunk)) => writer
+                .write_chunk(&chunk)
+                .map_err(|error| Status::invalid_argument(format!("snapshot chunk: {error}")))?,
+            _ => return Err(Status::invalid_argument("snapshot stream has a second header")),
+        }
+    }
+    writer.finish().map_err(|error| Status::invalid_argument(format!("snapshot: {error}")))
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `tianping-node`: real nodes (RocksDB, gRPC on loopback) in this
+//! process, started through the production entry point `tianping_node::start`. Every test is
+//! bounded in time (`TEST_TIMEOUT`) and in request count.
+
+mod cluster;
+mod malformed_input;
+mod support;
