@@ -1,4 +1,4 @@
-//! Generates the gRPC code of the client API (`tianping.v1`) and the Raft transport
+//! Generates the gRPC code of the client and admin API (`tianping.v1`) and the Raft transport
 //! (`tianping.raft.v1`). One build script serves the normal build and the madsim simulation:
 //! `madsim-tonic-build` emits both variants and `tonic::include_proto!` picks the right one.
 //! `protoc` comes from `protoc-bin-vendored`, so neither developers nor CI install a system
@@ -6,7 +6,11 @@
 
 use std::io;
 
-const PROTOS: [&str; 2] = ["proto/tianping/v1/ledger.proto", "proto/tianping/raft/v1/raft.proto"];
+const PROTOS: [&str; 3] = [
+    "proto/tianping/v1/ledger.proto",
+    "proto/tianping/v1/admin.proto",
+    "proto/tianping/raft/v1/raft.proto",
+];
 
 fn main() -> io::Result<()> {
     let protoc = protoc_bin_vendored::protoc_bin_path().map_err(io::Error::other)?;

@@ -130,7 +130,7 @@ impl LedgerService {
         &self,
         call: impl Future<Output = Result<Response<T>, Status>>,
     ) -> Result<Response<T>, Status> {
-        match tokio::time::timeout(self.forward_timeout, call).await {
+        match crate::runtime::timeout(self.forward_timeout, call).await {
             Ok(reply) => reply,
             Err(_elapsed) => Err(Status::deadline_exceeded(format!(
                 "the leader did not answer within {} ms; retry with the same ids",
@@ -144,12 +144,27 @@ fn is_forwarded<T>(request: &Request<T>) -> bool {
     request.metadata().contains_key(FORWARDED_HEADER)
 }
 
+/// The ledger tables a read sees: RocksDB's outside the simulation.
+#[cfg(not(madsim))]
+type LedgerView = tianping_raft_store::rocks::RocksLedger;
+/// The ledger tables a read sees: the memory store's inside the simulation.
+#[cfg(madsim)]
+type LedgerView = tianping_ledger::MemoryStore;
+
 /// Reads from the state machine, in its task (so between entries, never inside one).
 async fn read_ledger<T, F>(raft: &LedgerRaft, read: F) -> Result<T, Status>
 where
-    F: FnOnce(&tianping_raft_store::rocks::RocksLedger) -> T + Send + 'static,
+    F: FnOnce(&LedgerView) -> T + Send + 'static,
     T: Send + 'static,
 {
+    #[cfg(madsim)]
+    let outcome = raft
+        .with_state_machine(move |machine: &mut StateMachineStore| {
+            Box::pin(async move { machine.with_ledger(read) })
+        })
+        .await
+        .map_err(|error| Status::unavailable(format!("raft node stopped: {error}")))?;
+    #[cfg(not(madsim))]
     let outcome = raft
         .with_state_machine(move |machine: &mut StateMachineStore| {
             Box::pin(async move {

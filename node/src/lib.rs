@@ -1,32 +1,40 @@
 //! A Tianping ledger node: one replica of the ledger, replicated with openraft over gRPC.
 //!
 //! `start(config)` is the one way a node comes up — for the `tianping` binary, the
-//! integration tests and (later) the madsim simulation alike. It opens the node's RocksDB
-//! store (`tianping_raft_store::RocksStore`), starts openraft with the gRPC transport
+//! integration tests and the madsim simulation alike. It opens the node's RocksDB
+//! store (`tianping_raft_store::RocksStore`; under `--cfg madsim` the memory store on the
+//! `MemoryDisk` the simulation attached with `runtime::attach_disk`), starts openraft with the gRPC transport
 //! (`network`), and serves two gRPC services on two addresses:
 //!
 //! - `tianping.raft.v1.Raft` on `raft_address` (`raft_service`): peers' append-entries, votes
 //!   and streamed snapshots. Internal; never exposed to clients.
 //! - `tianping.v1.Ledger` on `api_address` (`ledger_service`): the client API. Any node
 //!   accepts writes and forwards them, one hop, to the leader.
+//! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
+//!   cluster status.
 //!
 //! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
 //! `pb_convert` (the only code that knows the wire format), `pb` (generated code).
 //!
 //! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
-//! openraft's runtime, every `select!` is `biased;`.
+//! openraft's runtime, every `select!` is `biased;`, timeouts through `runtime::timeout`
+//! (`runtime` also holds the simulation's disks). openraft's own runtime under madsim is
+//! raft-store's `runtime::SimRuntime`.
 
+mod admin_service;
 pub mod clock;
 pub mod config;
 mod ledger_service;
 pub mod network;
 pub mod pb_convert;
 mod raft_service;
+pub mod runtime;
 
 pub mod pb {
     //! Code generated from `proto/` by `build.rs`.
-    #![allow(missing_docs, clippy::all)]
+    // madsim-tonic's simulated codegen unwraps (messages there are in-memory and typed).
+    #![allow(missing_docs, clippy::all, clippy::unwrap_used)]
 
     /// `tianping.v1`: the client API.
     pub mod v1 {
@@ -47,21 +55,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tianping_ledger::{ConfigError, LedgerConfig, StateMachine};
-use tianping_raft_store::{NodeId, NodeInfo, RocksConfig, RocksStore, TypeConfig};
+use tianping_raft_store::{NodeId, NodeInfo, TypeConfig};
+#[cfg(not(madsim))]
+use tianping_raft_store::{RocksConfig, RocksStore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
 pub use ledger_service::FORWARDED_HEADER;
 
+use crate::admin_service::AdminService;
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
 use crate::pb::raft::raft_server::RaftServer;
+use crate::pb::v1::admin_server::AdminServer;
 use crate::pb::v1::ledger_server::LedgerServer;
 use crate::raft_service::RaftService;
 
 /// The state machine store a node runs on: RocksDB outside the simulation.
+#[cfg(not(madsim))]
 pub type StateMachineStore = tianping_raft_store::RocksStateMachine;
+/// The state machine store a node runs on: the memory store inside the simulation.
+#[cfg(madsim)]
+pub type StateMachineStore = tianping_raft_store::MemoryStateMachine;
 
 /// The openraft handle of a node.
 pub type LedgerRaft = openraft::Raft<TypeConfig, StateMachineStore>;
@@ -166,7 +182,7 @@ impl NodeHandle {
         }
         let mut problems = Vec::new();
         for server in self.servers {
-            match tokio::time::timeout(SERVER_STOP_TIMEOUT, server).await {
+            match runtime::timeout(SERVER_STOP_TIMEOUT, server).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(error))) => problems.push(format!("server: {error}")),
                 Ok(Err(error)) => problems.push(format!("server task: {error}")),
@@ -196,11 +212,52 @@ fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
 }
 
 /// A bound listening socket, and the address it really has (port 0 picks a free one).
+#[cfg(not(madsim))]
 struct Listener {
     incoming: tonic::transport::server::TcpIncoming,
     address: SocketAddr,
 }
 
+/// In the simulation a server binds its (fixed) address itself as it starts serving.
+#[cfg(madsim)]
+struct Listener {
+    address: SocketAddr,
+}
+
+#[cfg(madsim)]
+fn bind(address: SocketAddr) -> Result<Listener, StartError> {
+    Ok(Listener { address })
+}
+
+/// Serves `router` on `listener` until `stop` fires (or its sender is dropped).
+#[cfg(not(madsim))]
+async fn serve(
+    router: tonic::transport::server::Router,
+    listener: Listener,
+    stop: oneshot::Receiver<()>,
+) -> Result<(), tonic::transport::Error> {
+    router
+        .serve_with_incoming_shutdown(listener.incoming, async move {
+            let _ = stop.await;
+        })
+        .await
+}
+
+/// Serves `router` on `listener` until `stop` fires (or its sender is dropped).
+#[cfg(madsim)]
+async fn serve(
+    router: tonic::transport::server::Router,
+    listener: Listener,
+    stop: oneshot::Receiver<()>,
+) -> Result<(), tonic::transport::Error> {
+    router
+        .serve_with_shutdown(listener.address, async move {
+            let _ = stop.await;
+        })
+        .await
+}
+
+#[cfg(not(madsim))]
 fn bind(address: SocketAddr) -> Result<Listener, StartError> {
     let bind_error = |error| StartError::Bind { address, error };
     let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
@@ -225,9 +282,19 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         api_address: api_listener.address.to_string(),
     };
     let machine = StateMachine::new(LedgerConfig::default()).map_err(StartError::Ledger)?;
+    #[cfg(not(madsim))]
     let (log_store, state_machine) =
         RocksStore::open(&config.store_directory(), machine, RocksConfig::default())
             .map_err(StartError::Storage)?;
+    #[cfg(madsim)]
+    let (log_store, state_machine) = runtime::disk_at(&config.data_directory)
+        .ok_or_else(|| {
+            StartError::Storage(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no simulated disk attached at {}", config.data_directory.display()),
+            ))
+        })?
+        .open(machine);
     let incoming_directory = config.incoming_snapshot_directory();
     recreate_directory(&incoming_directory).map_err(StartError::Storage)?;
     let raft = LedgerRaft::new(
@@ -248,24 +315,20 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         Duration::from_millis(config.forward_timeout_ms),
     ))
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let raft_server = tokio::spawn(
-        tonic::transport::Server::builder().add_service(raft_service).serve_with_incoming_shutdown(
-            raft_listener.incoming,
-            async move {
-                let _ = raft_stopped.await;
-            },
-        ),
-    );
-    let api_server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(ledger_service)
-            .serve_with_incoming_shutdown(api_listener.incoming, async move {
-                let _ = api_stopped.await;
-            }),
-    );
+    let raft_server = tokio::spawn(serve(
+        tonic::transport::Server::builder().add_service(raft_service),
+        raft_listener,
+        raft_stopped,
+    ));
+    let api_server = tokio::spawn(serve(
+        tonic::transport::Server::builder().add_service(ledger_service).add_service(admin_service),
+        api_listener,
+        api_stopped,
+    ));
     Ok(NodeHandle {
         node_id: config.node_id,
         info,

@@ -94,7 +94,7 @@ impl GrpcPeer {
         Response: serde::de::DeserializeOwned,
     {
         let deadline = option.soft_ttl();
-        let reply = match tokio::time::timeout(deadline, rpc).await {
+        let reply = match crate::runtime::timeout(deadline, rpc).await {
             Err(_elapsed) => return Err(RPCError::Timeout(self.timeout(action, deadline))),
             Ok(Err(status)) => return Err(status_error(&status)),
             Ok(Ok(reply)) => reply.into_inner(),
@@ -159,7 +159,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         };
         let frames = snapshot_frames(header, snapshot.snapshot);
         let mut client = self.client()?;
-        let send = tokio::time::timeout(SNAPSHOT_SEND_TIMEOUT, client.install_snapshot(frames));
+        let send = crate::runtime::timeout(SNAPSHOT_SEND_TIMEOUT, client.install_snapshot(frames));
         let reply = tokio::select! {
             biased;
             closed = cancel => return Err(StreamingError::Closed(closed)),

@@ -9,6 +9,7 @@
 //! names the field's path (`transfers[2].amount`) and becomes `INVALID_ARGUMENT`: malformed
 //! input is an operating error, never a panic.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
@@ -18,6 +19,7 @@ use tianping_ledger::{
     Account, AccountFlags, AccountStatus, BATCH_EVENTS_MAX, Command, Detail, EventResult,
     NewAccount, NewTransfer, QUERY_LIMIT_MAX, ResultCode, Transfer, TransferFlags,
 };
+use tianping_raft_store::{NodeId, NodeInfo};
 
 use crate::pb;
 use crate::pb::v1 as pb_v1;
@@ -250,6 +252,57 @@ pub fn raft_payload<T: Serialize>(message: &T) -> Result<pb::raft::RaftPayload, 
 /// Reads an openraft message framed by `raft_payload`; `what` names it in the error.
 pub fn from_raft_bytes<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, InvalidField> {
     postcard::from_bytes(bytes).map_err(|error| invalid(what, format!("does not decode: {error}")))
+}
+
+/// A cluster member on the wire (`tianping.v1.Member`).
+pub fn member(node_id: NodeId, info: &NodeInfo, voter: bool) -> pb_v1::Member {
+    pb_v1::Member {
+        node_id,
+        region: info.region.clone(),
+        data_center: info.data_center.clone(),
+        raft_address: info.raft_address.clone(),
+        api_address: info.api_address.clone(),
+        voter,
+    }
+}
+
+/// The initial voters of an `Initialize` request: at least one, ids unique and non-zero,
+/// both addresses present.
+pub fn initial_members(
+    request: &pb_v1::InitializeRequest,
+) -> Result<BTreeMap<NodeId, NodeInfo>, InvalidField> {
+    if request.members.is_empty() {
+        return Err(InvalidField {
+            field: "members".to_owned(),
+            reason: "at least one member is required".to_owned(),
+        });
+    }
+    let mut members = BTreeMap::new();
+    for (index, member) in request.members.iter().enumerate() {
+        let invalid = |name: &str, reason: &str| InvalidField {
+            field: format!("members[{index}].{name}"),
+            reason: reason.to_owned(),
+        };
+        if member.node_id == 0 {
+            return Err(invalid("node_id", "must not be 0"));
+        }
+        if member.raft_address.is_empty() {
+            return Err(invalid("raft_address", "is required"));
+        }
+        if member.api_address.is_empty() {
+            return Err(invalid("api_address", "is required"));
+        }
+        let info = NodeInfo {
+            region: member.region.clone(),
+            data_center: member.data_center.clone(),
+            raft_address: member.raft_address.clone(),
+            api_address: member.api_address.clone(),
+        };
+        if members.insert(member.node_id, info).is_some() {
+            return Err(invalid("node_id", "repeats an earlier member's id"));
+        }
+    }
+    Ok(members)
 }
 
 #[cfg(test)]

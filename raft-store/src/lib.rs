@@ -10,6 +10,8 @@
 //!   for the madsim simulation (no threads, no clock, no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
 //! - `crash`: named points in the write paths where crash tests stop the world.
+//! - `runtime` (only in the simulation): the project's own deterministic openraft
+//!   `AsyncRuntime` on madsim, which `TypeConfig` names under `--cfg madsim`.
 //!
 //! Both stores pass openraft's storage conformance suite (`openraft::testing::log::Suite`).
 //!
@@ -22,6 +24,8 @@ pub mod crash;
 pub mod memory;
 #[cfg(not(madsim))]
 pub mod rocks;
+#[cfg(madsim)]
+pub mod runtime;
 pub mod snapshot;
 pub mod type_config;
 

@@ -34,11 +34,15 @@ impl std::fmt::Display for NodeInfo {
 /// reason the whole batch was refused. Blank and membership entries answer `Ok(vec![])`.
 pub type LedgerResponse = Result<Vec<EventResult>, BatchError>;
 
-/// The openraft runtime outside the simulation. Under `--cfg madsim` the node crate supplies
-/// its own deterministic runtime (DESIGN "Facts from a feasibility check"); this crate then
-/// builds only its memory store.
+/// The openraft runtime outside the simulation.
 #[cfg(not(madsim))]
 pub type Runtime = openraft_rt_tokio::TokioRuntime;
+
+/// The openraft runtime inside the simulation: the project's own deterministic one
+/// (`crate::runtime`, DESIGN "Facts from a feasibility check"); this crate then builds only
+/// its memory store.
+#[cfg(madsim)]
+pub type Runtime = crate::runtime::SimRuntime;
 
 openraft::declare_raft_types!(
     /// Tianping's Raft type configuration: `u64` node ids, `NodeInfo` nodes, and entries that

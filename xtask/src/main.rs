@@ -3,6 +3,8 @@
 //! same steps with nothing installed beyond a Rust toolchain.
 //!
 //! Commands:
+//! - `cargo xtask up`: builds `tianping` and runs `tianping dev up`, a local 5-node /
+//!   3-data-center cluster, until Ctrl-C.
 //! - `cargo xtask test`: prerequisites, `cargo fmt --check`, clippy, then every test.
 //! - `cargo xtask bench [NAME]`: runs benchmarks, printing `bench: <metric> <value>` lines.
 //!
@@ -12,6 +14,7 @@ mod bench;
 mod prerequisites;
 mod process;
 mod test;
+mod up;
 
 use std::process::ExitCode;
 
@@ -22,6 +25,8 @@ USAGE:
     cargo xtask <COMMAND> [ARGS]
 
 COMMANDS:
+    up [OPTIONS]   Build `tianping` and start a local 5-node / 3-data-center cluster on
+                   loopback; prints each node's endpoints; Ctrl-C stops it.
     test           Check prerequisites, formatting and lints, then run every test
                    (what CI runs, through .ci/run).
     bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines.
@@ -34,6 +39,8 @@ COMMANDS:
 #[derive(Debug, PartialEq, Eq)]
 enum Request {
     Help,
+    Up { arguments: Vec<String> },
+    UpHelp,
     Test,
     TestHelp,
     Bench { name: Option<String> },
@@ -54,6 +61,10 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             Ok(())
         }
+        Request::UpHelp => {
+            print!("{}", up::HELP);
+            Ok(())
+        }
         Request::TestHelp => {
             print!("{}", test::HELP);
             Ok(())
@@ -62,6 +73,7 @@ fn main() -> ExitCode {
             print!("{}", bench::help());
             Ok(())
         }
+        Request::Up { arguments } => up::run(&arguments),
         Request::Test => test::run(),
         Request::Bench { name } => bench::run(name.as_deref()),
     };
@@ -80,6 +92,10 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
     match words.as_slice() {
         [] => Ok(Request::Help),
         [first, ..] if is_help(first) => Ok(Request::Help),
+        ["up", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::UpHelp),
+        ["up", rest @ ..] => {
+            Ok(Request::Up { arguments: rest.iter().map(|word| (*word).to_owned()).collect() })
+        }
         ["test"] => Ok(Request::Test),
         ["test", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::TestHelp),
         ["test", rest @ ..] => Err(format!("`test` takes no arguments, got {rest:?}")),
@@ -107,6 +123,9 @@ mod tests {
         check(&[], Ok(Request::Help));
         check(&["--help"], Ok(Request::Help));
         check(&["help"], Ok(Request::Help));
+        check(&["up"], Ok(Request::Up { arguments: Vec::new() }));
+        check(&["up", "--fresh"], Ok(Request::Up { arguments: vec!["--fresh".to_owned()] }));
+        check(&["up", "--help"], Ok(Request::UpHelp));
         check(&["test"], Ok(Request::Test));
         check(&["test", "--help"], Ok(Request::TestHelp));
         check(&["test", "extra"], Err(()));

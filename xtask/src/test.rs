@@ -25,6 +25,12 @@ STEPS (stops at the first failure, exit status non-zero):
     2. format         cargo fmt --all -- --check
     3. lint           cargo clippy --workspace --all-targets --release -- -D warnings
     4. test           cargo test --workspace --release
+    5. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
+                      cargo test --release -p tianping-node --test madsim_smoke
+                      (the same node code under the deterministic simulator, each seed
+                      run twice and compared; built into its own target directory,
+                      `$CARGO_TARGET_DIR-madsim` or `target/madsim`, because the
+                      `--cfg madsim` flag changes every crate)
 
 Clippy and tests use the release profile (with debug info and overflow checks) because the
 workspace builds tests, benchmarks and binaries with that one profile, so heavy C++
@@ -48,7 +54,20 @@ const CARGO_STEPS: [CargoStep; 3] = [
     CargoStep { name: "test", arguments: &["test", "--workspace", "--release"] },
 ];
 
-const STEP_COUNT: usize = CARGO_STEPS.len() + 1;
+const STEP_COUNT: usize = CARGO_STEPS.len() + 2;
+
+/// The madsim build's target directory: beside the normal one, never inside it, so the two
+/// builds never invalidate each other.
+fn madsim_target_directory() -> std::path::PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) => {
+            let mut directory = target;
+            directory.push("-madsim");
+            directory.into()
+        }
+        None => process::workspace_root().join("target").join("madsim"),
+    }
+}
 
 /// Runs every step; prints a summary line either way.
 pub fn run() -> Result<(), String> {
@@ -83,5 +102,23 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         ));
         process::run(&mut command).map_err(|error| (number, error))?;
     }
+    let number = STEP_COUNT;
+    let mut command = process::cargo(&[
+        "test",
+        "--release",
+        "--package",
+        "tianping-node",
+        "--test",
+        "madsim_smoke",
+    ]);
+    command
+        .env("RUSTFLAGS", "--cfg madsim")
+        .env("MADSIM_TEST_CHECK_DETERMINISM", "1")
+        .env("CARGO_TARGET_DIR", madsim_target_directory());
+    progress.say(&format!(
+        "{number}/{STEP_COUNT} simulation (--cfg madsim, determinism checked): {}",
+        process::describe(&command)
+    ));
+    process::run(&mut command).map_err(|error| (number, error))?;
     Ok(())
 }

@@ -3,5 +3,6 @@
 //! bounded in time (`TEST_TIMEOUT`) and in request count.
 
 mod cluster;
+mod dev_up;
 mod malformed_input;
 mod support;

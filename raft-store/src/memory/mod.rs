@@ -25,6 +25,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tianping_ledger::{LedgerStoreMut, MemoryStore, StateMachine, WriteSet};
 
+// The RocksDB log store shares the check (there is no RocksDB in the simulation).
+#[cfg(not(madsim))]
 pub(crate) use log_store::check_contiguous;
 pub use log_store::{MemoryLogReader, MemoryLogStore};
 pub use state_machine::{MemorySnapshotBuilder, MemoryStateMachine};

@@ -1,0 +1,310 @@
+//! The simulation smoke test: three nodes, booted through the same `tianping_node::start` as
+//! production, elect a leader and commit a ledger batch under madsim.
+//!
+//! Run it (its own target directory, so the normal build's artifacts stay put):
+//!
+//! ```text
+//! CARGO_TARGET_DIR=/root/.cache/tianping-target-madsim RUSTFLAGS="--cfg madsim" \
+//!     cargo test --release -p tianping-node --test madsim_smoke
+//! ```
+//!
+//! `MADSIM_TEST_SEED=<n>` replays one seed, `MADSIM_TEST_NUM=<n>` runs n seeds and
+//! `MADSIM_TEST_CHECK_DETERMINISM=1` runs each seed twice and fails if they diverge.
+#![cfg(madsim)]
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tianping_node::pb::v1::{
+    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
+    NewTransfer,
+};
+use tianping_node::{LedgerRaft, NodeConfig};
+use tianping_raft_store::{MemoryDisk, NodeInfo};
+
+const NODES: u8 = 3;
+const RAFT_PORT: u16 = 7000;
+const API_PORT: u16 = 8000;
+/// Simulated time the whole scenario may take.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
+/// Simulated time to elect a leader and for every node to learn it.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+const WRITE_ATTEMPTS_MAX: usize = 50;
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+fn node_ip(node_id: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 0, node_id))
+}
+
+/// What a running simulated node shares with the test: its Raft handle and its info.
+type Slot = Arc<Mutex<Option<(LedgerRaft, NodeInfo)>>>;
+
+fn raft_of(slot: &Slot) -> LedgerRaft {
+    slot.lock().expect("slot").as_ref().expect("node started").0.clone()
+}
+
+fn account(id: &str) -> NewAccount {
+    NewAccount { id: id.into(), ledger: 156, code: 1, ..Default::default() }
+}
+
+/// Sends `request` until the cluster answers it: right after an election a write can meet a
+/// leader whose lease is not yet valid, which answers `UNAVAILABLE`.
+async fn write<F, Fut>(mut send: F) -> CreateEventsResponse
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<tonic::Response<CreateEventsResponse>, tonic::Status>>,
+{
+    let mut last = None;
+    for _ in 0..WRITE_ATTEMPTS_MAX {
+        match send().await {
+            Ok(response) => return response.into_inner(),
+            // Unavailable: no leader yet, or the node asked is down; deadline: the leader it
+            // forwarded to died. Both are retried by clients with the same ids.
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+                ) =>
+            {
+                last = Some(status);
+                madsim::time::sleep(RETRY_PAUSE).await;
+            }
+            Err(status) => panic!("write failed: {status:?}"),
+        }
+    }
+    panic!("write still unavailable after {WRITE_ATTEMPTS_MAX} attempts: {last:?}")
+}
+
+/// A simulated cluster: each node's shared slot and the disk the simulation owns for it.
+struct SimCluster {
+    slots: Vec<Slot>,
+    disks: Vec<MemoryDisk>,
+    directories: Vec<PathBuf>,
+    data: PathBuf,
+}
+
+impl SimCluster {
+    /// Creates `NODES` simulated machines whose init (run again on every restart) boots a
+    /// node through `tianping_node::start` on the machine's own disk.
+    fn create(handle: &madsim::runtime::Handle, name: &str) -> SimCluster {
+        let data =
+            std::env::temp_dir().join(format!("tianping-madsim-{name}-{}", std::process::id()));
+        let (mut slots, mut disks, mut directories) = (Vec::new(), Vec::new(), Vec::new());
+        for node_id in 1..=NODES {
+            // The simulation owns the disk, so a restarted node sees exactly what was synced.
+            let directory: PathBuf = data.join(format!("node-{node_id}"));
+            let disk = MemoryDisk::new();
+            tianping_node::runtime::attach_disk(&directory, disk.clone());
+            disks.push(disk);
+            directories.push(directory.clone());
+            let slot: Slot = Arc::new(Mutex::new(None));
+            slots.push(slot.clone());
+            handle
+                .create_node()
+                .name(format!("node-{node_id}"))
+                .ip(node_ip(node_id))
+                .init(move || {
+                    let (directory, slot) = (directory.clone(), slot.clone());
+                    async move {
+                        let mut config = NodeConfig::new(
+                            u64::from(node_id),
+                            SocketAddr::new(node_ip(node_id), RAFT_PORT),
+                            SocketAddr::new(node_ip(node_id), API_PORT),
+                            directory,
+                        );
+                        config.data_center = format!("dc-{node_id}");
+                        let node = tianping_node::start(config).await.expect("node starts");
+                        *slot.lock().expect("slot") =
+                            Some((node.raft().clone(), node.info().clone()));
+                        // The node lives as long as its simulated machine.
+                        std::future::pending::<()>().await;
+                        drop(node);
+                    }
+                })
+                .build();
+        }
+        SimCluster { slots, disks, directories, data }
+    }
+
+    /// Waits for every node to start, initializes the cluster on node 1 and waits until
+    /// every node knows the elected leader, which it returns.
+    async fn initialize(&self) -> u64 {
+        while self.slots.iter().any(|slot| slot.lock().expect("slot").is_none()) {
+            madsim::time::sleep(Duration::from_millis(10)).await;
+        }
+        let members: BTreeMap<u64, NodeInfo> = (1..=NODES)
+            .zip(&self.slots)
+            .map(|(node_id, slot)| {
+                let guard = slot.lock().expect("slot");
+                (u64::from(node_id), guard.as_ref().expect("node started").1.clone())
+            })
+            .collect();
+        let first = raft_of(&self.slots[0]);
+        first.initialize(members).await.expect("initialize");
+        let leader = first
+            .wait(Some(CONVERGE_TIMEOUT))
+            .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
+            .await
+            .expect("leader elected")
+            .current_leader
+            .expect("leader known");
+        for slot in &self.slots {
+            raft_of(slot)
+                .wait(Some(CONVERGE_TIMEOUT))
+                .current_leader(leader, "every node knows the leader")
+                .await
+                .expect("leader known everywhere");
+        }
+        leader
+    }
+
+    fn slot(&self, node_id: u8) -> &Slot {
+        &self.slots[usize::from(node_id - 1)]
+    }
+
+    async fn wait_applied(&self, node_id: u8, index: u64) {
+        raft_of(self.slot(node_id))
+            .wait(Some(CONVERGE_TIMEOUT))
+            .applied_index_at_least(Some(index), "batch applied")
+            .await
+            .expect("applied in time");
+    }
+
+    fn finish(self) {
+        for directory in &self.directories {
+            tianping_node::runtime::detach_disk(directory);
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+async fn client(node_id: u8) -> LedgerClient<tonic::transport::Channel> {
+    LedgerClient::connect(format!("http://{}:{API_PORT}", node_ip(node_id)))
+        .await
+        .expect("connect to the client API")
+}
+
+fn transfer(id: &str, amount: &str) -> CreateTransfersRequest {
+    CreateTransfersRequest {
+        transfers: vec![NewTransfer {
+            id: id.into(),
+            debit_account_id: "1".into(),
+            credit_account_id: "2".into(),
+            amount: amount.into(),
+            ledger: 156,
+            code: 1,
+            ..Default::default()
+        }],
+    }
+}
+
+/// Creates accounts 1 and 2 and moves `amount` from 1 to 2 (transfer `id`) through `node_id`;
+/// the transfer batch's log index.
+async fn open_accounts_and_transfer(node_id: u8, id: &str, amount: &str) -> u64 {
+    let client = client(node_id).await;
+    let accounts = CreateAccountsRequest { accounts: vec![account("1"), account("2")] };
+    let created = write(|| {
+        let (mut client, request) = (client.clone(), accounts.clone());
+        async move { client.create_accounts(request).await }
+    })
+    .await;
+    let names: Vec<&str> = created.results.iter().map(|r| r.code_name.as_str()).collect();
+    assert_eq!(names, ["ok", "ok"]);
+    send_transfer(node_id, id, amount).await
+}
+
+async fn send_transfer(node_id: u8, id: &str, amount: &str) -> u64 {
+    let client = client(node_id).await;
+    let request = transfer(id, amount);
+    let moved = write(|| {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.create_transfers(request).await }
+    })
+    .await;
+    assert_eq!(moved.results[0].code_name, "ok");
+    moved.log_index
+}
+
+/// Node `node_id`'s own replica shows `moved` debited from account 1 and credited to 2.
+async fn assert_balances(node_id: u8, moved: &str) {
+    let found = client(node_id)
+        .await
+        .lookup_accounts(LookupRequest { ids: vec!["1".into(), "2".into()] })
+        .await
+        .expect("lookup accounts")
+        .into_inner()
+        .accounts;
+    assert_eq!(found.len(), 2, "node {node_id}");
+    assert_eq!(found[0].debits_posted, moved, "node {node_id}");
+    assert_eq!(found[1].credits_posted, moved, "node {node_id}");
+}
+
+fn client_machine(handle: &madsim::runtime::Handle) -> madsim::runtime::NodeHandle {
+    handle.create_node().name("client").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build()
+}
+
+#[madsim::test]
+async fn three_nodes_elect_a_leader_and_commit_a_batch() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "smoke");
+    let scenario = client_machine(&handle).spawn(async move {
+        let leader = cluster.initialize().await;
+        // Write through a follower: it forwards to the leader, one hop.
+        let follower =
+            (1..=NODES).find(|node_id| u64::from(*node_id) != leader).expect("a follower");
+        let index = open_accounts_and_transfer(follower, "10", "250").await;
+        // Committed means applied everywhere, eventually; every replica reads it from its own
+        // memory store.
+        for node_id in 1..=NODES {
+            cluster.wait_applied(node_id, index).await;
+            assert_balances(node_id, "250").await;
+        }
+        cluster.finish();
+        (leader, index)
+    });
+    let (leader, index) = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim smoke: leader {leader}, transfer batch committed at log index {index}");
+}
+
+#[madsim::test]
+async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "restart");
+    let scenario_handle = handle.clone();
+    let scenario = client_machine(&handle).spawn(async move {
+        let handle = scenario_handle;
+        let leader = u8::try_from(cluster.initialize().await).expect("small node id");
+        let first = open_accounts_and_transfer(leader, "10", "250").await;
+        // Power cut on the leader: its machine stops and every unsynced write is lost.
+        handle.kill(format!("node-{leader}"));
+        cluster.disks[usize::from(leader - 1)].crash();
+        let survivor = (1..=NODES).find(|node_id| *node_id != leader).expect("a survivor");
+        let second = send_transfer(survivor, "11", "100").await;
+        assert!(second > first);
+        // The restarted node boots through the same `start` on what its disk kept, and
+        // catches up with what was committed while it was down.
+        handle.restart(format!("node-{leader}"));
+        madsim::time::sleep(Duration::from_millis(100)).await;
+        while cluster.slot(leader).lock().expect("slot").is_none() {
+            madsim::time::sleep(Duration::from_millis(10)).await;
+        }
+        for node_id in 1..=NODES {
+            cluster.wait_applied(node_id, second).await;
+            assert_balances(node_id, "350").await;
+        }
+        cluster.finish();
+        (leader, second)
+    });
+    let (leader, index) = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim restart: leader {leader} crashed, restarted, caught up to index {index}");
+}
