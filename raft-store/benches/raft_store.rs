@@ -9,6 +9,9 @@
 //! `RaftStateMachine::apply`, in entries of `BATCH_EVENTS_MAX` (8 190) transfers between
 //! 100 000 accounts drawn by a deterministic PRNG — the ledger's own benchmark, but with every
 //! read and write going through RocksDB (one `WriteBatch` per entry, as in production).
+//! A note on standard error gives the CPU time the apply thread and the whole process
+//! (RocksDB's background flushes and compactions included) spent meanwhile: on a shared
+//! machine, an apply thread with less CPU time than wall time was waiting for a core.
 //!
 //! Prints exactly `bench: raft_store_append_entries_per_s <N>`,
 //! `bench: raft_store_apply_transfers_per_s <N>` and the apply batch p50 / p99 on standard
@@ -227,6 +230,7 @@ async fn bench_apply(state_machine: &mut RocksStateMachine) -> (f64, f64, f64) {
     }
     let mut durations = Vec::new();
     let mut total = Duration::ZERO;
+    let cpu_before = cpu_seconds();
     let mut last_transfer_ids = Vec::new();
     for entry in measured {
         if let EntryPayload::Normal(batch) = &entry.payload
@@ -242,6 +246,15 @@ async fn bench_apply(state_machine: &mut RocksStateMachine) -> (f64, f64, f64) {
         if total >= MEASUREMENT_TARGET {
             break;
         }
+    }
+    if let (Some((thread_before, process_before)), Some((thread_after, process_after))) =
+        (cpu_before, cpu_seconds())
+    {
+        eprintln!(
+            "note: apply: CPU meanwhile: apply thread {:.2} s, whole process {:.2} s",
+            thread_after - thread_before,
+            process_after - process_before
+        );
     }
     // A benchmark of refusals would measure the wrong thing: every batch must have landed.
     for id in last_transfer_ids.iter().take(durations.len()) {
@@ -259,4 +272,19 @@ async fn bench_apply(state_machine: &mut RocksStateMachine) -> (f64, f64, f64) {
         durations[index].as_secs_f64() * 1e6
     };
     (transfers / total.as_secs_f64(), percentile(0.50), percentile(0.99))
+}
+
+/// CPU time (user + system, in seconds) of the calling thread and of the whole process, from
+/// `/proc` (Linux only; `None` elsewhere). Linux reports it in ticks of 1/100 s (`USER_HZ`).
+fn cpu_seconds() -> Option<(f64, f64)> {
+    let ticks = |path: &str| -> Option<f64> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        // Fields after the command name (which may hold spaces) in parentheses; utime and
+        // stime are the 14th and 15th fields of the line, the 12th and 13th after it.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        let user: f64 = fields.get(11)?.parse().ok()?;
+        let system: f64 = fields.get(12)?.parse().ok()?;
+        Some((user + system) / 100.0)
+    };
+    Some((ticks("/proc/thread-self/stat")?, ticks("/proc/self/stat")?))
 }

@@ -18,6 +18,8 @@ pub enum CrashPoint {
     /// Part of a snapshot's records are in the tables (RocksDB writes them chunk by chunk; the
     /// memory store reaches this once, with the whole state written but not synced).
     SnapshotInstallChunkWritten,
+    /// A purge made the applied state durable, but the purged entries are still in the log.
+    PurgeStateFlushed,
 }
 
 /// Called at every `CrashPoint`. It runs on the store's own task with no lock held, so it may

@@ -5,9 +5,12 @@
 //! - `rocks` (not in the simulation): the production store, one RocksDB per node with column
 //!   families for the log, the Raft metadata, the state machine's bookkeeping and every ledger
 //!   table. Log appends are fsynced before openraft hears they are flushed; one log entry's
-//!   ledger writes, last-applied log id and membership go in one atomic `WriteBatch`.
-//! - `memory`: the same behaviour on a simulated disk that loses unsynced writes on a crash,
-//!   for the madsim simulation (no threads, no clock, no file system).
+//!   ledger writes, last-applied log id and membership go in one atomic `WriteBatch` that
+//!   skips the write-ahead log and becomes durable when RocksDB flushes its memtables
+//!   (atomically across column families; always before the log is purged).
+//! - `memory`: the same behaviour on a simulated disk that loses unsynced writes and
+//!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
+//!   no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
 //! - `crash`: named points in the write paths where crash tests stop the world.
 //! - `runtime` (only in the simulation): the project's own deterministic openraft

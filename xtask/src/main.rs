@@ -131,6 +131,7 @@ mod tests {
         check(&["test", "extra"], Err(()));
         check(&["bench"], Ok(Request::Bench { name: None }));
         check(&["bench", "ledger"], Ok(Request::Bench { name: Some("ledger".to_owned()) }));
+        check(&["bench", "raft-store"], Ok(Request::Bench { name: Some("raft-store".to_owned()) }));
         check(&["bench", "-h"], Ok(Request::BenchHelp));
         check(&["bench", "a", "b"], Err(()));
         check(&["bench", "--fast"], Err(()));

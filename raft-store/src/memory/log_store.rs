@@ -149,6 +149,9 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        // The applied state of the purged entries becomes durable before they are gone.
+        self.handle.flush_state()?;
+        self.handle.crash_point(CrashPoint::PurgeStateFlushed)?;
         self.handle.write(DiskWrite::Purge(log_id))?;
         self.handle.sync()
     }

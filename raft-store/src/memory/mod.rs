@@ -5,16 +5,25 @@
 //! creates it, opens a log store and a state machine on it, and after a crash opens them again
 //! on the same disk. The disk keeps two images of the node's data: the *live* image, which
 //! every write changes at once (what a running RocksDB serves), and the *durable* image, which
-//! only a sync brings up to date (what survives a power cut). Writes between two syncs wait in
-//! a queue, in order, like RocksDB's write-ahead log — log and state machine share it, as they
-//! share one RocksDB. A crash keeps a prefix of that queue (by default none of it), rebuilds
-//! the live image from the durable one and fences off the crashed node's handles.
+//! survives a power cut. Writes reach the durable image by one of two roads, as in the
+//! RocksDB store:
+//! - *logged* writes (the log, the vote, the committed id, snapshots) wait in a queue, in
+//!   order, like RocksDB's write-ahead log, until a *sync* makes them durable;
+//! - *applied entries* skip that log and wait in their own queue, like RocksDB's memtables,
+//!   until a *state flush* makes them durable (RocksDB's atomic flush of the state machine).
+//!
+//! A crash keeps a prefix of each queue (by default none of either), rebuilds the live image
+//! from the durable one and fences off the crashed node's handles.
 //!
 //! The store syncs exactly where the RocksDB store does (see `rocks`): after appending log
 //! entries and before reporting them flushed; on saving a vote, truncating or purging the
-//! log; after building or installing a snapshot. Applying an entry and saving the committed
-//! log id are not synced: they become durable with the next sync, and until then a crash may
-//! take them back — which Raft tolerates, since the log they came from is durable.
+//! log; after building or installing a snapshot. It flushes the state machine where the
+//! RocksDB store does too: before purging the log, when a snapshot builder is made and
+//! before installing a snapshot. Applying an entry and saving the committed log id make
+//! nothing durable: a crash may take them back — which Raft tolerates, since the log they
+//! came from is durable and is purged only after a state flush. (Unlike RocksDB, dropping
+//! the stores does not flush: a node the simulation stops and then crashes loses its
+//! unflushed entries, the harshest outcome a real crash could have.)
 
 mod log_store;
 mod state_machine;
@@ -128,10 +137,13 @@ struct Disk {
     generation: u64,
     live: Image,
     durable: Image,
-    /// Written but not yet synced, oldest first.
+    /// Logged writes not yet synced, oldest first.
     unsynced: Vec<DiskWrite>,
+    /// Applied entries (`DiskWrite::Apply`) not yet flushed, oldest first.
+    unflushed: Vec<DiskWrite>,
     hook: Option<CrashHook>,
     syncs: u64,
+    flushes: u64,
 }
 
 /// One node's disk; clones share it. See the module documentation.
@@ -152,7 +164,9 @@ impl std::fmt::Debug for MemoryDisk {
         f.debug_struct("MemoryDisk")
             .field("generation", &disk.generation)
             .field("unsynced_writes", &disk.unsynced.len())
+            .field("unflushed_applies", &disk.unflushed.len())
             .field("syncs", &disk.syncs)
+            .field("flushes", &disk.flushes)
             .finish()
     }
 }
@@ -166,8 +180,10 @@ impl MemoryDisk {
                 live: Image::default(),
                 durable: Image::default(),
                 unsynced: Vec::new(),
+                unflushed: Vec::new(),
                 hook: None,
                 syncs: 0,
+                flushes: 0,
             })),
         }
     }
@@ -190,33 +206,51 @@ impl MemoryDisk {
         (MemoryLogStore::new(handle.clone()), MemoryStateMachine::new(handle, machine))
     }
 
-    /// A power cut: every write not yet synced is lost; the running node's handles stop
-    /// working. Open the stores again to restart the node.
+    /// A power cut: every logged write not yet synced and every applied entry not yet flushed
+    /// is lost; the running node's handles stop working. Open the stores again to restart the
+    /// node.
     pub fn crash(&self) {
-        self.crash_keeping(0);
+        self.crash_keeping(0, 0);
     }
 
-    /// A crash that leaves the first `kept` unsynced writes on the disk (they reached the
-    /// platter before the power went), as a write-ahead log's recovery keeps a prefix.
-    pub fn crash_keeping(&self, kept: usize) {
+    /// A crash that leaves more than the synced and flushed writes on the disk: the first
+    /// `logged_kept` logged writes waiting for a sync (they reached the platter before the
+    /// power went, as a write-ahead log's recovery keeps a prefix) and the first
+    /// `applied_kept` applied entries waiting for a flush (RocksDB flushed them on its own
+    /// when a memtable filled).
+    pub fn crash_keeping(&self, logged_kept: usize, applied_kept: usize) {
         let mut disk = self.lock();
         let unsynced = std::mem::take(&mut disk.unsynced);
-        for write in unsynced.iter().take(kept) {
+        let unflushed = std::mem::take(&mut disk.unflushed);
+        // The two prefixes touch different parts of the image (a snapshot installation, the
+        // one logged write that replaces the ledger, follows a flush), so their order does
+        // not matter.
+        for write in unsynced.iter().take(logged_kept).chain(unflushed.iter().take(applied_kept)) {
             disk.durable.write(write);
         }
         disk.live = disk.durable.clone();
         disk.generation += 1;
     }
 
-    /// How many writes are waiting for a sync.
+    /// How many logged writes are waiting for a sync.
     pub fn unsynced_write_count(&self) -> usize {
         self.lock().unsynced.len()
+    }
+
+    /// How many applied entries are waiting for a state flush.
+    pub fn unflushed_apply_count(&self) -> usize {
+        self.lock().unflushed.len()
     }
 
     /// How many syncs the disk has performed (tests check that the stores sync where they
     /// should).
     pub fn sync_count(&self) -> u64 {
         self.lock().syncs
+    }
+
+    /// How many state flushes the disk has performed.
+    pub fn flush_count(&self) -> u64 {
+        self.lock().flushes
     }
 
     /// Sets (or clears) the hook called at every `CrashPoint`.
@@ -249,18 +283,54 @@ impl DiskHandle {
         Ok(read(&disk.live))
     }
 
-    /// Writes to the live image and queues the write for the next sync.
+    /// A logged write: changes the live image and waits for the next sync.
     pub(crate) fn write(&self, write: DiskWrite) -> io::Result<()> {
+        assert!(
+            !matches!(write, DiskWrite::Apply { .. }),
+            "applied entries skip the log: use `write_unlogged`"
+        );
         let mut disk = self.disk.lock();
         if disk.generation != self.generation {
             return Err(crashed());
+        }
+        if matches!(write, DiskWrite::InstallSnapshot { .. }) {
+            // Replacing the ledger by a logged write while older applied entries still wait
+            // for a flush would let a later flush apply them on top of the snapshot.
+            assert!(disk.unflushed.is_empty(), "a snapshot installation must follow a state flush");
         }
         disk.live.write(&write);
         disk.unsynced.push(write);
         Ok(())
     }
 
-    /// Makes every queued write durable (fsync).
+    /// An applied entry (`DiskWrite::Apply`): changes the live image and waits for the next
+    /// state flush, outside the log.
+    pub(crate) fn write_unlogged(&self, write: DiskWrite) -> io::Result<()> {
+        assert!(matches!(write, DiskWrite::Apply { .. }), "only applied entries skip the log");
+        let mut disk = self.disk.lock();
+        if disk.generation != self.generation {
+            return Err(crashed());
+        }
+        disk.live.write(&write);
+        disk.unflushed.push(write);
+        Ok(())
+    }
+
+    /// Makes every applied entry durable (RocksDB's atomic flush of the state machine).
+    pub(crate) fn flush_state(&self) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        if disk.generation != self.generation {
+            return Err(crashed());
+        }
+        let unflushed = std::mem::take(&mut disk.unflushed);
+        for write in &unflushed {
+            disk.durable.write(write);
+        }
+        disk.flushes += 1;
+        Ok(())
+    }
+
+    /// Makes every logged write durable (fsync).
     pub(crate) fn sync(&self) -> io::Result<()> {
         let mut disk = self.disk.lock();
         if disk.generation != self.generation {

@@ -44,7 +44,7 @@ impl MemoryStateMachine {
         let machine = self.machine;
         let outcome = self.handle.read(|image| execute(&machine, &image.ledger, entry))?;
         self.handle.crash_point(CrashPoint::ApplyComputed)?;
-        self.handle.write(DiskWrite::Apply {
+        self.handle.write_unlogged(DiskWrite::Apply {
             writes: outcome.writes,
             last_applied: outcome.log_id,
             membership: outcome.membership,
@@ -124,11 +124,14 @@ impl RaftStateMachine<TypeConfig> for MemoryStateMachine {
     }
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
-        // openraft's signature has no error path here; a crashed handle yields a builder of
-        // an empty state whose build fails at its first disk write.
-        let state = self
-            .handle
-            .read(|image| (image.ledger.clone(), image.last_applied, image.membership.clone()));
+        // As RocksDB's checkpoint: the state a snapshot is built from is flushed first, so
+        // the durable state is never behind a snapshot made current. openraft's signature has
+        // no error path here; a crashed handle yields a builder of an empty state whose build
+        // fails at its first disk write.
+        let state = self.handle.flush_state().and_then(|()| {
+            self.handle
+                .read(|image| (image.ledger.clone(), image.last_applied, image.membership.clone()))
+        });
         let (ledger, last_applied, membership) = state.unwrap_or_default();
         MemorySnapshotBuilder { handle: self.handle.clone(), ledger, last_applied, membership }
     }
@@ -140,6 +143,7 @@ impl RaftStateMachine<TypeConfig> for MemoryStateMachine {
     ) -> Result<(), io::Error> {
         let ledger = load_ledger(&snapshot)?;
         let stored = StoredSnapshot { meta: meta.clone(), data: snapshot };
+        self.handle.flush_state()?;
         self.handle.write(DiskWrite::InstallSnapshot { ledger, snapshot: stored })?;
         self.handle.crash_point(CrashPoint::SnapshotInstallChunkWritten)?;
         self.handle.sync()

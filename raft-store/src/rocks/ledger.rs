@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use rocksdb::{ColumnFamily, DBRawIterator, WriteBatch};
 use rustc_hash::FxHashMap;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
@@ -24,7 +25,7 @@ use tianping_ledger::{
     LedgerStoreMut, Meta, Payout, PendingTransfer, Table, Transfer, WriteSet,
 };
 
-use super::{Shared, rocks_error, table_cf, unsynced};
+use super::{Shared, rocks_error, table_cf, unlogged};
 use crate::snapshot::KEY_BYTES_MAX;
 
 struct AccountCache {
@@ -36,16 +37,33 @@ struct AccountCache {
 
 impl AccountCache {
     fn remember(&mut self, account: Account) {
-        if self.accounts.len() < self.capacity || self.accounts.contains_key(&account.id) {
+        // One probe for the usual case (a cached account changed): the map is far larger than
+        // the CPU caches, so every probe is a cache miss.
+        if let Some(cached) = self.accounts.get_mut(&account.id) {
+            *cached = account;
+        } else if self.accounts.len() < self.capacity {
             self.accounts.insert(account.id, account);
         }
     }
+}
+
+/// Encodes `value` into `buffer` (replacing its contents) exactly as `codec::encode_value`
+/// does — postcard — but reusing the buffer's allocation: one entry writes tens of thousands
+/// of records, and a fresh `Vec` grows through several reallocations for each.
+fn encode_into<T: Serialize>(value: &T, buffer: &mut Vec<u8>) {
+    let mut reused = std::mem::take(buffer);
+    reused.clear();
+    *buffer =
+        postcard::to_extend(value, reused).expect("postcard serialises ledger records into a Vec");
 }
 
 /// The ledger state in a node's RocksDB.
 pub struct RocksLedger {
     shared: Arc<Shared>,
     cache: Mutex<AccountCache>,
+    /// Transfers read ahead for the entry being computed (`prefetch_transfers`), present or
+    /// absent; empty otherwise.
+    prefetched: Mutex<FxHashMap<u128, Option<Transfer>>>,
     read_error: Mutex<Option<io::Error>>,
 }
 
@@ -58,8 +76,47 @@ impl RocksLedger {
                 capacity: account_cache_entries_max,
                 meta: None,
             }),
+            prefetched: Mutex::new(FxHashMap::default()),
             read_error: Mutex::new(None),
         }
+    }
+
+    fn lock_prefetched(&self) -> MutexGuard<'_, FxHashMap<u128, Option<Transfer>>> {
+        self.prefetched.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads the transfers `ids` in one sorted batched lookup, so that computing the entry
+    /// finds them in memory: one `MultiGet` costs far less than thousands of single lookups
+    /// (it saved about 3 ms of the ~30 ms the apply benchmark spends on an 8 190-transfer
+    /// entry). The answers stay exact while the entry is computed, since nothing writes the
+    /// tables then; `forget_prefetched` drops them before the entry's writes are committed.
+    /// Transfers the ledger reads that are not here are read one by one as before.
+    pub(crate) fn prefetch_transfers(&self, mut ids: Vec<u128>) {
+        ids.sort_unstable();
+        ids.dedup();
+        let Some(family) = self.family(Table::Transfers) else { return };
+        let keys: Vec<[u8; 16]> = ids.iter().map(|id| codec::id_key(*id)).collect();
+        let values = self.shared.db.batched_multi_get_cf(family, keys.iter(), true);
+        let mut prefetched = self.lock_prefetched();
+        prefetched.clear();
+        for (id, value) in ids.into_iter().zip(values) {
+            match value {
+                Ok(Some(bytes)) => {
+                    if let Some(transfer) = self.decode_record::<Transfer>(&bytes, "transfer") {
+                        prefetched.insert(id, Some(transfer));
+                    }
+                }
+                Ok(None) => {
+                    prefetched.insert(id, None);
+                }
+                Err(error) => self.record_error(rocks_error(error)),
+            }
+        }
+    }
+
+    /// Drops what `prefetch_transfers` read (the entry is computed).
+    pub(crate) fn forget_prefetched(&self) {
+        self.lock_prefetched().clear();
     }
 
     fn lock_cache(&self) -> MutexGuard<'_, AccountCache> {
@@ -169,27 +226,27 @@ impl RocksLedger {
         batch: &mut WriteBatch,
     ) -> io::Result<()> {
         let family = |table| self.shared.cf(table_cf(table));
+        let mut value = Vec::with_capacity(512);
         let mut accounts: Vec<&Account> = writes.accounts.iter().collect();
         accounts.sort_by_key(|account| account.id);
         let accounts_family = family(Table::Accounts)?;
         for account in accounts {
-            batch.put_cf(accounts_family, codec::id_key(account.id), encode_value(account));
+            encode_into(account, &mut value);
+            batch.put_cf(accounts_family, codec::id_key(account.id), &value);
         }
         let mut transfers: Vec<&Transfer> = writes.transfers.iter().collect();
         transfers.sort_by_key(|transfer| transfer.id);
         let transfers_family = family(Table::Transfers)?;
         for transfer in transfers {
-            batch.put_cf(transfers_family, codec::id_key(transfer.id), encode_value(transfer));
+            encode_into(transfer, &mut value);
+            batch.put_cf(transfers_family, codec::id_key(transfer.id), &value);
         }
         let mut pending: Vec<&PendingTransfer> = writes.pending_transfers.iter().collect();
         pending.sort_by_key(|pending_transfer| pending_transfer.id);
         let pending_family = family(Table::PendingTransfers)?;
         for pending_transfer in pending {
-            batch.put_cf(
-                pending_family,
-                codec::id_key(pending_transfer.id),
-                encode_value(pending_transfer),
-            );
+            encode_into(pending_transfer, &mut value);
+            batch.put_cf(pending_family, codec::id_key(pending_transfer.id), &value);
         }
         let mut expiries: Vec<&(ExpiryKey, bool)> = writes.expiries.iter().collect();
         expiries.sort_by_key(|(key, _)| *key);
@@ -199,7 +256,8 @@ impl RocksLedger {
         }
         let payouts_family = family(Table::Payouts)?;
         for payout in &writes.payouts {
-            batch.put_cf(payouts_family, codec::id_key(payout.id), encode_value(payout));
+            encode_into(payout, &mut value);
+            batch.put_cf(payouts_family, codec::id_key(payout.id), &value);
         }
         let payout_index_family = family(Table::PayoutIndex)?;
         for (key, present) in &writes.payout_index {
@@ -213,7 +271,8 @@ impl RocksLedger {
             });
             // Snapshot installation clears tables with a range that ends above this bound.
             assert!(key.len() <= KEY_BYTES_MAX, "collection key longer than KEY_BYTES_MAX");
-            batch.put_cf(collections_family, key, encode_value(collection));
+            encode_into(collection, &mut value);
+            batch.put_cf(collections_family, key, &value);
         }
         let mut history: Vec<&AccountTransferEntry> = writes.account_transfers.iter().collect();
         history.sort();
@@ -226,22 +285,22 @@ impl RocksLedger {
         let balances_family = family(Table::AccountBalances)?;
         for (account_id, balance) in balances {
             let key = codec::account_balance_key(*account_id, balance.timestamp);
-            batch.put_cf(balances_family, key, encode_value(balance));
+            encode_into(balance, &mut value);
+            batch.put_cf(balances_family, key, &value);
         }
         let audit_family = family(Table::Audit)?;
         for record in &writes.audit {
-            batch.put_cf(
-                audit_family,
-                codec::timestamp_key(record.timestamp),
-                encode_value(record),
-            );
+            encode_into(record, &mut value);
+            batch.put_cf(audit_family, codec::timestamp_key(record.timestamp), &value);
         }
-        batch.put_cf(family(Table::Meta)?, [], encode_value(&writes.meta));
+        encode_into(&writes.meta, &mut value);
+        batch.put_cf(family(Table::Meta)?, [], &value);
         Ok(())
     }
 
-    /// Writes `writes` (if any) plus whatever `extra` adds, in one atomic unsynced batch, and
-    /// brings the cache up to date before anyone reads again.
+    /// Writes `writes` (if any) plus whatever `extra` adds, in one atomic batch outside the
+    /// write-ahead log (durable at the next flush, see `rocks`), and brings the cache up to
+    /// date before anyone reads again.
     pub(crate) fn commit_with(
         &self,
         writes: Option<&WriteSet>,
@@ -259,7 +318,7 @@ impl RocksLedger {
             // Checked before the write: time that went backwards would corrupt every index.
             assert!(writes.meta.last_timestamp >= meta.last_timestamp, "time went backwards");
         }
-        self.shared.db.write_opt(batch, &unsynced()).map_err(rocks_error)?;
+        self.shared.db.write_opt(batch, &unlogged()).map_err(rocks_error)?;
         if let Some(writes) = writes {
             for account in &writes.accounts {
                 cache.remember(*account);
@@ -274,6 +333,7 @@ impl RocksLedger {
         let mut cache = self.lock_cache();
         cache.accounts.clear();
         cache.meta = None;
+        self.forget_prefetched();
     }
 
     /// Visits `table` as it is in the database (`Meta` yields its default when absent, as in
@@ -320,6 +380,9 @@ impl LedgerStore for RocksLedger {
     }
 
     fn transfer(&self, id: u128) -> Option<Transfer> {
+        if let Some(prefetched) = self.lock_prefetched().get(&id) {
+            return *prefetched;
+        }
         self.get(Table::Transfers, &codec::id_key(id), "transfer")
     }
 
@@ -478,5 +541,74 @@ impl LedgerStoreMut for RocksLedger {
         if let Err(error) = self.commit_with(Some(writes), |_| Ok(())) {
             panic!("RocksDB ledger commit failed: {error}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tianping_ledger::codec::encode_value;
+    use tianping_ledger::{
+        AccountFlags, Batch, Command, LedgerConfig, MemoryStore, NewAccount, NewTransfer,
+        StateMachine, TransferFlags,
+    };
+
+    use super::encode_into;
+
+    /// `encode_into` writes the ledger's canonical bytes, whatever the buffer held before.
+    #[test]
+    fn encode_into_writes_the_canonical_bytes() {
+        let machine = StateMachine::new(LedgerConfig::default()).expect("configuration");
+        let account = |id| {
+            Command::CreateAccount(NewAccount {
+                id,
+                ledger: 1,
+                code: 1,
+                flags: AccountFlags::HISTORY,
+                ..NewAccount::default()
+            })
+        };
+        let transfer = |id, flags| {
+            Command::CreateTransfer(NewTransfer {
+                id,
+                debit_account_id: 1,
+                credit_account_id: 2,
+                amount: u128::from(u64::MAX) + 3,
+                ledger: 1,
+                code: 1,
+                flags,
+                timeout: 60,
+                ..NewTransfer::default()
+            })
+        };
+        let batch = Batch {
+            timestamp: 1_764_000_000_000_000_000,
+            commands: vec![
+                account(1),
+                account(2),
+                transfer(10, TransferFlags::default()),
+                transfer(11, TransferFlags::PENDING),
+            ],
+        };
+        let (_, writes) = machine.apply(&MemoryStore::new(), &batch).expect("batch applies");
+        assert!(!writes.accounts.is_empty() && !writes.transfers.is_empty());
+        assert!(!writes.pending_transfers.is_empty() && !writes.account_balances.is_empty());
+        let mut buffer = vec![0xAB; 700];
+        let mut check = |encoded: Vec<u8>, encode: &dyn Fn(&mut Vec<u8>)| {
+            encode(&mut buffer);
+            assert_eq!(buffer, encoded);
+        };
+        for account in &writes.accounts {
+            check(encode_value(account), &|buffer| encode_into(account, buffer));
+        }
+        for transfer in &writes.transfers {
+            check(encode_value(transfer), &|buffer| encode_into(transfer, buffer));
+        }
+        for pending in &writes.pending_transfers {
+            check(encode_value(pending), &|buffer| encode_into(pending, buffer));
+        }
+        for (_, balance) in &writes.account_balances {
+            check(encode_value(balance), &|buffer| encode_into(balance, buffer));
+        }
+        check(encode_value(&writes.meta), &|buffer| encode_into(&writes.meta, buffer));
     }
 }

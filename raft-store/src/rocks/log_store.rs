@@ -251,6 +251,11 @@ impl RaftLogStorage<TypeConfig> for RocksLogStore {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        // The state built from the purged entries (openraft purges only applied entries) is
+        // in the memtables, outside the WAL: make it durable before the entries are gone, or
+        // a crash after the purge could leave state that the log can no longer rebuild.
+        self.shared.flush_state_machine()?;
+        self.shared.crash_point(CrashPoint::PurgeStateFlushed);
         let family = self.shared.cf(LOG_CF)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.shared.cf(RAFT_CF)?, LAST_PURGED_KEY, encode(&log_id, "last purged")?);
@@ -261,8 +266,6 @@ impl RaftLogStorage<TypeConfig> for RocksLogStore {
                 batch.delete_cf(family, index_key(u64::MAX));
             }
         }
-        // Synced, and after every state-machine write before it in the shared WAL: the state
-        // built from the purged entries is durable before they are gone.
         self.write_synced(batch)
     }
 }

@@ -1,6 +1,8 @@
 //! Crash tests of the memory store: a crash at any point, keeping any prefix of the unsynced
-//! writes, reopens to a state whose digest equals a fresh replay of the log it kept, and
-//! never loses an entry whose flush was reported.
+//! logged writes and of the unflushed applied entries, reopens to a state whose digest equals
+//! a fresh replay of the log it kept, never loses an entry whose flush was reported, and
+//! never purges an entry whose effects were not durable; re-applying the log then reaches the
+//! state the node had.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,7 +11,10 @@ use openraft::RaftLogReader;
 use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use tianping_raft_store::{CrashPoint, Entry, MemoryDisk, MemoryLogStore, MemoryStateMachine};
 
-use crate::support::{append_acknowledged, apply, machine, replay_digest, workload_entry};
+use crate::support::{
+    append_acknowledged, apply, log_id, machine, reapply_log, replay_digest, workload,
+    workload_entry,
+};
 
 const ENTRIES: u64 = 8;
 const TRANSFERS_PER_ENTRY: u64 = 20;
@@ -115,44 +120,59 @@ async fn crash_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
         disk.set_crash_hook(None);
         let (mut log_store, mut state_machine) = disk.open(machine());
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
-        // Entry `nth - 1`'s writes became durable with entry `nth`'s synced append.
-        assert_eq!(
-            applied.map(|id| id.index),
-            (nth > 1).then_some(nth - 1),
-            "crash at apply {nth}"
-        );
+        // Applied entries skip the log and nothing flushed them: all are lost...
+        assert_eq!(applied, None, "crash at apply {nth}");
         assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        // ...and rebuilt from the log, which holds entry `nth` too (appended before it was
+        // applied).
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(nth));
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(nth, TRANSFERS_PER_ENTRY))
+        );
     }
 }
 
-/// Appends every entry (synced), then applies them all and saves the committed id (unsynced):
-/// a crash may keep any prefix of those unsynced writes.
+/// Appends every entry (synced), then applies them all (unflushed) and saves the committed id
+/// (unsynced): a crash may keep any prefix of each.
 async fn unsynced_tail(disk: &MemoryDisk) {
     let (mut log_store, mut state_machine) = disk.open(machine());
-    let entries: Vec<Entry> =
-        (1..=ENTRIES).map(|index| workload_entry(index, TRANSFERS_PER_ENTRY)).collect();
+    let entries = workload(ENTRIES, TRANSFERS_PER_ENTRY);
     assert!(append_acknowledged(&mut log_store, entries.clone()).await);
     for entry in entries {
         apply(&mut state_machine, vec![entry]).await.expect("apply");
     }
-    log_store.save_committed(Some(crate::support::log_id(1, ENTRIES))).await.expect("committed");
+    log_store.save_committed(Some(log_id(1, ENTRIES))).await.expect("committed");
 }
 
 #[tokio::test]
-async fn crash_keeping_any_prefix_of_unsynced_writes_reopens_consistently() {
+async fn crash_keeping_any_prefixes_of_unsynced_and_unflushed_writes_reopens_consistently() {
     let probe = MemoryDisk::new();
     unsynced_tail(&probe).await;
-    let unsynced = probe.unsynced_write_count();
-    assert_eq!(unsynced as u64, ENTRIES + 1, "one write per applied entry plus the committed id");
-    for kept in 0..=unsynced {
-        let disk = MemoryDisk::new();
-        unsynced_tail(&disk).await;
-        disk.crash_keeping(kept);
-        let (mut log_store, mut state_machine) = disk.open(machine());
-        assert_eq!(log_entries(&mut log_store).await.len() as u64, ENTRIES, "synced log survives");
-        let (applied, _) = state_machine.applied_state().await.expect("applied state");
-        assert_eq!(applied.map(|id| id.index).unwrap_or(0), (kept as u64).min(ENTRIES));
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_eq!(probe.unsynced_write_count(), 1, "the committed id waits for a sync");
+    assert_eq!(probe.unflushed_apply_count() as u64, ENTRIES, "every apply waits for a flush");
+    for logged_kept in 0..=1 {
+        for applied_kept in 0..=ENTRIES as usize {
+            let disk = MemoryDisk::new();
+            unsynced_tail(&disk).await;
+            disk.crash_keeping(logged_kept, applied_kept);
+            let (mut log_store, mut state_machine) = disk.open(machine());
+            assert_eq!(
+                log_entries(&mut log_store).await.len() as u64,
+                ENTRIES,
+                "synced log survives"
+            );
+            let committed = log_store.read_committed().await.expect("committed");
+            assert_eq!(committed.is_some(), logged_kept == 1);
+            let (applied, _) = state_machine.applied_state().await.expect("applied state");
+            assert_eq!(applied.map(|id| id.index).unwrap_or(0), applied_kept as u64);
+            assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+            assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES));
+            assert_eq!(
+                state_machine.state_digest().expect("digest"),
+                replay_digest(None, &workload(ENTRIES, TRANSFERS_PER_ENTRY))
+            );
+        }
     }
 }
 
@@ -183,8 +203,8 @@ async fn crash_during_snapshot_install_leaves_the_old_state_and_a_finished_insta
     disk.set_crash_hook(None);
     let (mut log_store, mut state_machine) = disk.open(machine());
     let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    // Entry 3's apply was never synced; entries 1 and 2 were, by the appends after them.
-    assert_eq!(applied.map(|id| id.index), Some(2), "old state kept");
+    // The installation flushed the applied entries before it began.
+    assert_eq!(applied.map(|id| id.index), Some(3), "old state kept");
     assert!(state_machine.get_current_snapshot().await.expect("reads").is_none());
     assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
 
@@ -211,7 +231,7 @@ async fn purged_log_and_crash_replay_from_the_snapshot() {
     let snapshot = builder.build_snapshot().await.expect("snapshot builds");
     let purged = snapshot.meta.last_log_id.expect("snapshot covers entries");
     log_store.purge(purged).await.expect("purge");
-    // More entries after the snapshot, applied but not synced by any later append.
+    // More entries after the snapshot, applied but not flushed.
     let extra = workload_entry(ENTRIES + 1, TRANSFERS_PER_ENTRY);
     assert!(append_acknowledged(&mut log_store, vec![extra.clone()]).await);
     apply(&mut state_machine, vec![extra]).await.expect("apply");
@@ -222,8 +242,84 @@ async fn purged_log_and_crash_replay_from_the_snapshot() {
     assert_eq!(state.last_purged_log_id.map(|id| id.index), Some(ENTRIES));
     assert_eq!(state.last_log_id.map(|id| id.index), Some(ENTRIES + 1));
     let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    assert_eq!(applied.map(|id| id.index), Some(ENTRIES), "the unsynced apply was lost");
+    assert_eq!(applied.map(|id| id.index), Some(ENTRIES), "the unflushed apply was lost");
     assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
+    assert_eq!(
+        state_machine.state_digest().expect("digest"),
+        replay_digest(None, &workload(ENTRIES + 1, TRANSFERS_PER_ENTRY))
+    );
+}
+
+/// A snapshot builder is made from flushed state: crashed after building a snapshot and
+/// applying more, the node reopens at the snapshot, never behind a snapshot it made current.
+#[tokio::test]
+async fn crash_after_a_snapshot_reopens_at_the_snapshot() {
+    let disk = MemoryDisk::new();
+    let (mut log_store, mut state_machine) = disk.open(machine());
+    append_and_apply(&mut log_store, &mut state_machine).await;
+    let snapshot =
+        state_machine.get_snapshot_builder().await.build_snapshot().await.expect("snapshot builds");
+    let extra = workload_entry(ENTRIES + 1, TRANSFERS_PER_ENTRY);
+    assert!(append_acknowledged(&mut log_store, vec![extra.clone()]).await);
+    apply(&mut state_machine, vec![extra]).await.expect("apply");
+    disk.crash();
+
+    let (mut log_store, mut state_machine) = disk.open(machine());
+    let current = state_machine.get_current_snapshot().await.expect("reads").expect("a snapshot");
+    assert_eq!(current.meta, snapshot.meta);
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    assert_eq!(applied, snapshot.meta.last_log_id, "the state of the snapshot, not of the rest");
+    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
+    assert_eq!(
+        state_machine.state_digest().expect("digest"),
+        replay_digest(None, &workload(ENTRIES + 1, TRANSFERS_PER_ENTRY))
+    );
+}
+
+/// The applied state of every purged entry is durable before the entries are gone: a crash
+/// inside the purge, right after it, or after more entries were applied, reopens to a state
+/// at or past the purged entry that re-applying the rest of the log completes.
+#[tokio::test]
+async fn crash_during_or_after_a_purge_keeps_the_state_of_every_purged_entry() {
+    const PURGED: u64 = ENTRIES - 2;
+    // (crash inside the purge, entries applied after the purge)
+    for (inside, applied_after) in [(true, 0), (false, 0), (false, 1)] {
+        let disk = MemoryDisk::new();
+        let (mut log_store, mut state_machine) = disk.open(machine());
+        append_and_apply(&mut log_store, &mut state_machine).await;
+        if inside {
+            crash_at(&disk, CrashPoint::PurgeStateFlushed, 1);
+        }
+        let purged = log_store.purge(log_id(1, PURGED)).await;
+        assert_eq!(purged.is_err(), inside, "a crash inside the purge stops it");
+        for index in ENTRIES + 1..=ENTRIES + applied_after {
+            let entry = workload_entry(index, TRANSFERS_PER_ENTRY);
+            assert!(append_acknowledged(&mut log_store, vec![entry.clone()]).await);
+            apply(&mut state_machine, vec![entry]).await.expect("apply");
+        }
+        disk.crash();
+
+        disk.set_crash_hook(None);
+        let (mut log_store, mut state_machine) = disk.open(machine());
+        let last = ENTRIES + applied_after;
+        let state = log_store.get_log_state().await.expect("log state");
+        assert_eq!(state.last_purged_log_id.map(|id| id.index), (!inside).then_some(PURGED));
+        assert_eq!(state.last_log_id.map(|id| id.index), Some(last));
+        let (applied, _) = state_machine.applied_state().await.expect("applied state");
+        // The purge flushed every entry applied before it; later applies were lost.
+        assert_eq!(applied.map(|id| id.index), Some(ENTRIES), "inside {inside}");
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(ENTRIES, TRANSFERS_PER_ENTRY))
+        );
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(last));
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(last, TRANSFERS_PER_ENTRY))
+        );
+    }
 }
 
 #[tokio::test]

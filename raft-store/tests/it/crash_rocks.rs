@@ -1,7 +1,10 @@
 //! Crash tests of the RocksDB store. A process killed at a crash point leaves its directory as
 //! it is at that instant, so the crash hook copies the directory there; opening the copy is
 //! restarting after the kill. (Losing unsynced writes to a power cut is the memory store's
-//! model; RocksDB's own recovery keeps a prefix of its write-ahead log.)
+//! model; RocksDB's own recovery keeps a prefix of its write-ahead log.) A kill loses the
+//! memtables, so every applied entry not yet flushed: each test checks that the state left
+//! is a replay of a prefix of the log and that re-applying the log, as openraft does at a
+//! restart, reaches the state the node had.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -13,7 +16,10 @@ use tianping_raft_store::{
     CrashPoint, Entry, RocksConfig, RocksLogStore, RocksStateMachine, RocksStore,
 };
 
-use crate::support::{append_acknowledged, apply, machine, replay_digest, workload_entry};
+use crate::support::{
+    append_acknowledged, apply, log_id, machine, reapply_log, replay_digest, workload,
+    workload_entry,
+};
 
 const ENTRIES: u64 = 6;
 const TRANSFERS_PER_ENTRY: u64 = 20;
@@ -134,12 +140,15 @@ async fn kill_between_append_and_flush_reopens_consistently() {
         // A killed process loses nothing it wrote: the unflushed entry is there too.
         assert_eq!(present, (1..=written).collect::<Vec<_>>(), "image {written}");
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
-        assert_eq!(
-            applied.map(|id| id.index),
-            (written > 1).then_some(written - 1),
-            "image {written}"
-        );
+        // Nothing was flushed (the memtables never filled): every applied entry is lost...
+        assert_eq!(applied, None, "image {written}");
         assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        // ...and rebuilt from the log.
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(written));
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(written, TRANSFERS_PER_ENTRY))
+        );
     }
 }
 
@@ -157,19 +166,19 @@ async fn kill_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
         let (mut log_store, mut state_machine) =
             RocksStore::open(image, machine(), small_config()).expect("image opens");
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
-        assert_eq!(
-            applied.map(|id| id.index),
-            (computing > 1).then_some(computing - 1),
-            "image {computing}"
-        );
+        assert_eq!(applied, None, "image {computing}: nothing was flushed");
         assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
-        // The restarted node finishes the job: applying the rest reaches the same state.
-        let rest: Vec<Entry> =
-            (computing..=ENTRIES).map(|index| workload_entry(index, TRANSFERS_PER_ENTRY)).collect();
-        apply(&mut state_machine, rest.clone()).await.expect("apply the rest");
-        let all: Vec<Entry> =
-            (1..=ENTRIES).map(|index| workload_entry(index, TRANSFERS_PER_ENTRY)).collect();
-        assert_eq!(state_machine.state_digest().expect("digest"), replay_digest(None, &all));
+        // The restarted node finishes the job: re-applying the log, then applying the rest,
+        // reaches the same state.
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(computing));
+        let rest: Vec<Entry> = (computing + 1..=ENTRIES)
+            .map(|index| workload_entry(index, TRANSFERS_PER_ENTRY))
+            .collect();
+        apply(&mut state_machine, rest).await.expect("apply the rest");
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(ENTRIES, TRANSFERS_PER_ENTRY))
+        );
     }
 }
 
@@ -180,7 +189,7 @@ async fn dropping_the_store_without_a_sync_reopens_consistently() {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), small_config()).expect("open");
         append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
-        // Dropped here with the last apply unsynced.
+        // Dropped here with the applied entries unflushed: closing the store flushes them.
     }
     let (mut log_store, mut state_machine) =
         RocksStore::open(root.path(), machine(), small_config()).expect("reopen");
@@ -246,6 +255,140 @@ async fn kill_during_snapshot_install_reopens_to_the_whole_snapshot() {
         assert_eq!(current.meta, snapshot.meta);
         assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
     }
+}
+
+/// The applied state of every purged entry is durable before the entries are gone: a kill
+/// inside the purge (state flushed, entries not yet deleted), right after it, or after more
+/// entries were applied, reopens to the state of every entry applied before the purge, and
+/// re-applying the rest of the log completes it. (Without the purge's flush the images would
+/// hold no applied state and a log without its first entries.)
+#[tokio::test]
+async fn kill_during_or_after_a_purge_keeps_the_state_of_every_purged_entry() {
+    const PURGED: u64 = ENTRIES - 2;
+    let root = TempDir::new().expect("temporary directory");
+    let (config, inside) = imaging(root.path(), CrashPoint::PurgeStateFlushed);
+    let after = TempDir::new().expect("temporary directory");
+    // (image, entries in the log, purged)
+    let mut images = Vec::new();
+    {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), config).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        log_store.purge(log_id(1, PURGED)).await.expect("purge");
+        copy_directory(root.path(), &after.path().join("after-purge"));
+        images.push((after.path().join("after-purge"), ENTRIES, true));
+        let entry = workload_entry(ENTRIES + 1, TRANSFERS_PER_ENTRY);
+        assert!(append_acknowledged(&mut log_store, vec![entry.clone()]).await);
+        apply(&mut state_machine, vec![entry]).await.expect("apply");
+        copy_directory(root.path(), &after.path().join("after-more"));
+        images.push((after.path().join("after-more"), ENTRIES + 1, true));
+    }
+    let inside = taken(&inside);
+    assert_eq!(inside.len(), 1);
+    images.push((inside[0].clone(), ENTRIES, false));
+    for (image, last, purged) in images {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(&image, machine(), small_config()).expect("image opens");
+        let state = log_store.get_log_state().await.expect("log state");
+        assert_eq!(state.last_purged_log_id.map(|id| id.index), purged.then_some(PURGED));
+        assert_eq!(state.last_log_id.map(|id| id.index), Some(last));
+        let (applied, _) = state_machine.applied_state().await.expect("applied state");
+        assert_eq!(applied.map(|id| id.index), Some(ENTRIES), "{}", image.display());
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(ENTRIES, TRANSFERS_PER_ENTRY))
+        );
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(last));
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(last, TRANSFERS_PER_ENTRY))
+        );
+    }
+}
+
+/// A snapshot is made from flushed state: killed after building one and applying more, the
+/// node reopens at least at the snapshot, never behind a snapshot it made current.
+#[tokio::test]
+async fn kill_after_a_snapshot_reopens_at_or_past_the_snapshot() {
+    let root = TempDir::new().expect("temporary directory");
+    let image = TempDir::new().expect("temporary directory");
+    let snapshot = {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), small_config()).expect("open");
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        let snapshot = state_machine
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot builds");
+        let entry = workload_entry(ENTRIES + 1, TRANSFERS_PER_ENTRY);
+        assert!(append_acknowledged(&mut log_store, vec![entry.clone()]).await);
+        apply(&mut state_machine, vec![entry]).await.expect("apply");
+        state_machine.wait_for_background_work().expect("background work");
+        copy_directory(root.path(), image.path());
+        snapshot
+    };
+    let (mut log_store, mut state_machine) =
+        RocksStore::open(image.path(), machine(), small_config()).expect("image opens");
+    let current = state_machine.get_current_snapshot().await.expect("reads").expect("a snapshot");
+    assert_eq!(current.meta, snapshot.meta);
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    assert_eq!(applied, snapshot.meta.last_log_id, "the state of the snapshot, not of the rest");
+    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
+    assert_eq!(
+        state_machine.state_digest().expect("digest"),
+        replay_digest(None, &workload(ENTRIES + 1, TRANSFERS_PER_ENTRY))
+    );
+}
+
+/// Memtables small enough to fill every few entries: RocksDB flushes on its own, and with
+/// `atomic_flush` every such flush persists all column families at one point. A kill at any
+/// moment leaves the state after a prefix of the applied entries — no table ahead of
+/// another, the last-applied log id naming that prefix. (With independent flushes the images
+/// would hold one table's share of an entry without the rest, and differ from any replay.)
+#[tokio::test]
+async fn kills_between_automatic_flushes_reopen_to_a_prefix_of_the_log() {
+    const FLUSHING_ENTRIES: u64 = 16;
+    const FLUSHING_TRANSFERS_PER_ENTRY: u64 = 200;
+    let config = RocksConfig { write_buffer_bytes: 128 << 10, ..small_config() };
+    let root = TempDir::new().expect("temporary directory");
+    let images = TempDir::new().expect("temporary directory");
+    {
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(root.path(), machine(), config).expect("open");
+        for index in 1..=FLUSHING_ENTRIES {
+            let entry = workload_entry(index, FLUSHING_TRANSFERS_PER_ENTRY);
+            assert!(append_acknowledged(&mut log_store, vec![entry.clone()]).await);
+            apply(&mut state_machine, vec![entry]).await.expect("apply");
+            state_machine.wait_for_background_work().expect("background work");
+            copy_directory(root.path(), &images.path().join(format!("image-{index}")));
+        }
+        // Not dropped before the images are read: closing would flush everything.
+    }
+    let mut applied_between = 0;
+    for written in 1..=FLUSHING_ENTRIES {
+        let image = images.path().join(format!("image-{written}"));
+        let (mut log_store, mut state_machine) =
+            RocksStore::open(&image, machine(), small_config()).expect("image opens");
+        let (applied, _) = state_machine.applied_state().await.expect("applied state");
+        let applied = applied.map_or(0, |id| id.index);
+        assert!(applied <= written, "image {written}");
+        if 0 < applied && applied < written {
+            applied_between += 1;
+        }
+        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(written));
+        assert_eq!(
+            state_machine.state_digest().expect("digest"),
+            replay_digest(None, &workload(written, FLUSHING_TRANSFERS_PER_ENTRY))
+        );
+    }
+    assert!(
+        applied_between >= FLUSHING_ENTRIES / 2,
+        "memtables filled and were flushed mid-run in most images, got {applied_between}"
+    );
 }
 
 /// A crash image cannot show a missing fsync (the copy reads the page cache), so count them:

@@ -1,10 +1,10 @@
 //! Shared test helpers: log entries carrying ledger batches, and a reference replay.
 
 use futures_util::stream;
-use openraft::RaftTypeConfig;
 use openraft::storage::{IOFlushed, RaftLogStorage, RaftStateMachine};
 use openraft::type_config::TypeConfigExt;
 use openraft::vote::RaftLeaderIdExt;
+use openraft::{RaftLogReader, RaftTypeConfig};
 use tianping_ledger::{
     AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, LedgerConfig, LedgerStore,
     LedgerStoreMut, MemoryStore, NewAccount, NewCollection, NewPayout, NewTransfer,
@@ -142,6 +142,34 @@ pub async fn apply<SM: RaftStateMachine<TypeConfig>>(
     entries: Vec<Entry>,
 ) -> std::io::Result<()> {
     sm.apply(stream::iter(entries.into_iter().map(|entry| Ok((entry, None))))).await
+}
+
+/// What openraft does when a node restarts: re-applies the log entries after the state
+/// machine's last-applied one (every entry here is committed). Returns the last index
+/// applied, if any.
+pub async fn reapply_log<LS, SM>(log_store: &mut LS, state_machine: &mut SM) -> Option<u64>
+where
+    LS: RaftLogStorage<TypeConfig>,
+    SM: RaftStateMachine<TypeConfig>,
+{
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    let purged = log_store.get_log_state().await.expect("log state").last_purged_log_id;
+    // What openraft refuses to start from: state that the log cannot rebuild.
+    assert!(purged <= applied, "purged {purged:?} past the applied {applied:?}");
+    let start = applied.map_or(0, |id| id.index + 1);
+    let entries =
+        log_store.get_log_reader().await.try_get_log_entries(start..).await.expect("log reads");
+    if let (Some(first), Some(applied)) = (entries.first(), applied) {
+        assert_eq!(first.log_id.index, applied.index + 1, "the log continues the applied state");
+    }
+    let last = entries.last().map(|entry| entry.log_id.index);
+    apply(state_machine, entries).await.expect("re-apply");
+    last.or(applied.map(|id| id.index))
+}
+
+/// The workload's entries `1..=last`.
+pub fn workload(last: u64, transfers_per_entry: u64) -> Vec<Entry> {
+    (1..=last).map(|index| workload_entry(index, transfers_per_entry)).collect()
 }
 
 /// The digest a fresh replica reaches from `snapshot` (if any) plus `entries`, in order.
