@@ -26,6 +26,11 @@ macro_rules! flag_set {
                 self.0 & !Self::KNOWN.0 != 0
             }
 
+            /// The set with the bits of `other` set (`on`) or cleared.
+            pub const fn with(self, other: $name, on: bool) -> $name {
+                if on { $name(self.0 | other.0) } else { self.without(other) }
+            }
+
             /// The set without the bits of `other`.
             pub const fn without(self, other: $name) -> $name {
                 $name(self.0 & !other.0)

@@ -248,27 +248,15 @@ pub fn linked(command: Command) -> Command {
 pub fn set_linked(command: Command, on: bool) -> Command {
     match command {
         Command::CreateAccount(mut account) => {
-            account.flags = if on {
-                account.flags | AccountFlags::LINKED
-            } else {
-                account.flags.without(AccountFlags::LINKED)
-            };
+            account.flags = account.flags.with(AccountFlags::LINKED, on);
             Command::CreateAccount(account)
         }
         Command::CreateTransfer(mut transfer) => {
-            transfer.flags = if on {
-                transfer.flags | TransferFlags::LINKED
-            } else {
-                transfer.flags.without(TransferFlags::LINKED)
-            };
+            transfer.flags = transfer.flags.with(TransferFlags::LINKED, on);
             Command::CreateTransfer(transfer)
         }
         Command::CreatePayout(mut payout) => {
-            payout.flags = if on {
-                payout.flags | TransferFlags::LINKED
-            } else {
-                payout.flags.without(TransferFlags::LINKED)
-            };
+            payout.flags = payout.flags.with(TransferFlags::LINKED, on);
             Command::CreatePayout(payout)
         }
         other => other,
