@@ -33,9 +33,14 @@ use tianping_node::pb::v1::{
 /// The local cluster's region.
 pub const REGION: &str = "local";
 
-/// The local cluster's shape: node id and data center, 2 + 2 + 1 voters.
+/// The local cluster's default shape: node id and data center, 2 + 2 + 1 voters, so losing
+/// any one data center keeps a majority.
 pub const NODES: [(u64, &str); 5] =
     [(1, "dc-a"), (2, "dc-a"), (3, "dc-b"), (4, "dc-b"), (5, "dc-c")];
+
+/// The smaller shape (`--voters 3`): one voter in each of three data centers, for benchmarks
+/// and laptops.
+pub const NODES_3: [(u64, &str); 3] = [(1, "dc-a"), (2, "dc-b"), (3, "dc-c")];
 
 /// Longest a stopping node may take after SIGINT before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -71,6 +76,31 @@ pub struct UpOptions {
     /// Longest to wait for the cluster to become healthy, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub timeout: u64,
+    /// How many voters: 5 (2 + 2 + 1 in dc-a, dc-b, dc-c) or 3 (one per data center). Fixed
+    /// when the cluster is first made; a restart must name the same number.
+    #[arg(long, value_name = "N", value_enum, default_value = "5")]
+    pub voters: Voters,
+}
+
+/// The cluster sizes `dev up` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Voters {
+    /// One voter in each of dc-a, dc-b, dc-c.
+    #[value(name = "3")]
+    Three,
+    /// 2 + 2 + 1 voters in dc-a, dc-b, dc-c.
+    #[value(name = "5")]
+    Five,
+}
+
+impl UpOptions {
+    /// The nodes to run: id and data center.
+    fn shape(&self) -> &'static [(u64, &'static str)] {
+        match self.voters {
+            Voters::Three => &NODES_3,
+            Voters::Five => &NODES,
+        }
+    }
 }
 
 /// One node process and what is known about it.
@@ -132,9 +162,10 @@ pub async fn up(options: UpOptions) -> Result<(), String> {
     let data_dir = prepare_data_dir(&options)?;
     let executable =
         std::env::current_exe().map_err(|error| format!("finding the tianping binary: {error}"))?;
-    println!("tianping dev: starting {} nodes under {}", NODES.len(), data_dir.display());
+    let shape = options.shape();
+    println!("tianping dev: starting {} nodes under {}", shape.len(), data_dir.display());
     let mut nodes = Nodes { nodes: Vec::new() };
-    for (node_id, data_center) in NODES {
+    for &(node_id, data_center) in shape {
         nodes.nodes.push(spawn_node(&executable, &data_dir, node_id, data_center)?);
     }
     let deadline = Instant::now() + Duration::from_secs(options.timeout);
@@ -170,6 +201,18 @@ fn prepare_data_dir(options: &UpOptions) -> Result<PathBuf, String> {
     }
     std::fs::create_dir_all(path)
         .map_err(|error| format!("creating {}: {error}", path.display()))?;
+    let shape = options.shape();
+    if let Some((extra, _)) = NODES.iter().find(|(node_id, _)| {
+        !shape.iter().any(|(wanted, _)| wanted == node_id)
+            && path.join(format!("node-{node_id}")).exists()
+    }) {
+        return Err(format!(
+            "{} holds a larger cluster (node-{extra} exists) than --voters {}; \
+             run with its size or add --fresh to start over",
+            path.display(),
+            shape.len()
+        ));
+    }
     std::fs::canonicalize(path).map_err(|error| format!("resolving {}: {error}", path.display()))
 }
 
@@ -265,7 +308,10 @@ async fn wait_for_addresses(nodes: &mut Nodes, deadline: Instant) -> Result<(), 
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(format!("only {serving} of {} nodes started serving in time", NODES.len()));
+            return Err(format!(
+                "only {serving} of {} nodes started serving in time",
+                nodes.nodes.len()
+            ));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
     }
@@ -327,7 +373,7 @@ async fn initialize_and_wait(
     if status.members.is_empty() {
         println!(
             "tianping dev: initializing a new cluster of {} voters through node 1",
-            NODES.len()
+            nodes.nodes.len()
         );
         let mut client = AdminClient::connect(format!("http://{first}"))
             .await
@@ -353,7 +399,7 @@ async fn initialize_and_wait(
                 statuses.push(status);
             }
         }
-        let missing = match health(&statuses) {
+        let missing = match health(&statuses, nodes.nodes.len()) {
             Ok(leader) => return Ok(leader),
             Err(missing) => missing,
         };
@@ -373,9 +419,9 @@ async fn initialize_and_wait(
 }
 
 /// The leader's id when the cluster is healthy, else what is missing.
-fn health(statuses: &[ClusterStatusResponse]) -> Result<u64, String> {
-    if statuses.len() < NODES.len() {
-        return Err(format!("{} of {} nodes answer", statuses.len(), NODES.len()));
+fn health(statuses: &[ClusterStatusResponse], expected: usize) -> Result<u64, String> {
+    if statuses.len() < expected {
+        return Err(format!("{} of {expected} nodes answer", statuses.len()));
     }
     let Some(first) = statuses.iter().find(|status| status.has_leader) else {
         return Err("no leader elected yet".to_owned());
@@ -384,7 +430,7 @@ fn health(statuses: &[ClusterStatusResponse]) -> Result<u64, String> {
     if !statuses.iter().all(|status| status.has_leader && status.leader_id == leader) {
         return Err(format!("not every node knows leader {leader} yet"));
     }
-    if !statuses.iter().all(|status| status.members.len() == NODES.len()) {
+    if !statuses.iter().all(|status| status.members.len() == expected) {
         return Err("not every node knows all members yet".to_owned());
     }
     let Some(leader_status) = statuses.iter().find(|status| status.node_id == leader) else {
@@ -397,8 +443,8 @@ fn health(statuses: &[ClusterStatusResponse]) -> Result<u64, String> {
         return Err(format!("leader {leader} has not committed an entry of its term yet"));
     }
     let caught_up = statuses.iter().filter(|status| status.applied_index >= committed).count();
-    if caught_up < NODES.len() {
-        return Err(format!("{caught_up} of {} nodes applied index {committed}", NODES.len()));
+    if caught_up < expected {
+        return Err(format!("{caught_up} of {expected} nodes applied index {committed}"));
     }
     Ok(leader)
 }
@@ -408,7 +454,7 @@ fn print_ready(nodes: &Nodes, leader: u64, started: Instant) {
     println!(
         "tianping dev: ready in {:.1}s: {} voters in {} data centers, leader node {leader}",
         started.elapsed().as_secs_f64(),
-        NODES.len(),
+        nodes.nodes.len(),
         3
     );
     let mut example_address = String::new();

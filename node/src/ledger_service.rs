@@ -1,7 +1,8 @@
 //! The client API (`tianping.v1.Ledger`): batches of commands in, one result per event out.
 //!
-//! Writes: any node accepts them. The leader stamps the batch with its clock
-//! (`clock::now_ns`) and proposes it as one log entry; it answers once the entry is applied.
+//! Writes: any node accepts them. The leader proposes the batch through `group_commit`, which
+//! stamps it with the leader's clock and may share one log entry with other clients' batches;
+//! it answers once the entry is applied.
 //! A follower forwards the request, unchanged, to the leader's client API — one hop, marked
 //! with `FORWARDED_HEADER` so the leader never forwards again, and bounded by
 //! `NodeConfig::forward_timeout_ms`. When no leader is known, or the one hop found no leader,
@@ -16,12 +17,12 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
-use tianping_ledger::{Batch, Command};
+use tianping_ledger::Command;
 use tianping_raft_store::{NodeId, NodeInfo};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::clock;
+use crate::group_commit::{GroupCommit, ProposeError};
 use crate::network::lazy_channel;
 use crate::pb::v1::ledger_client::LedgerClient;
 use crate::pb::v1::ledger_server::Ledger;
@@ -47,13 +48,22 @@ pub(crate) struct LedgerService {
     raft: LedgerRaft,
     node_id: NodeId,
     forward_timeout: Duration,
+    /// Where the leader's writes go: grouped with other clients' into one log entry.
+    group_commit: GroupCommit,
     /// The channel to the last leader forwarded to, kept so forwarding reuses one connection.
     leader_client: Mutex<Option<(String, LedgerClient<Channel>)>>,
 }
 
 impl LedgerService {
     pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, forward_timeout: Duration) -> Self {
-        LedgerService { raft, node_id, forward_timeout, leader_client: Mutex::new(None) }
+        let group_commit = GroupCommit::start(raft.clone());
+        LedgerService {
+            raft,
+            node_id,
+            forward_timeout,
+            group_commit,
+            leader_client: Mutex::new(None),
+        }
     }
 
     /// Proposes `commands` as one batch here, or says where the leader is.
@@ -66,23 +76,21 @@ impl LedgerService {
             Some(leader) if leader != self.node_id => return self.route_to(leader, forwarded),
             Some(_) => {}
         }
-        let batch = Batch { timestamp: clock::now_ns(), commands };
-        match self.raft.client_write(batch).await {
-            Ok(written) => match written.data {
-                Ok(results) => {
-                    Ok(Route::Applied(pb_convert::events_response(&results, written.log_id.index)))
-                }
-                Err(refused) => Err(Status::failed_precondition(refused.to_string())),
-            },
-            Err(error) => match error.forward_to_leader() {
-                Some(forward) => match &forward.leader_id {
-                    Some(leader) if *leader != self.node_id => self.route_to(*leader, forwarded),
-                    _ => Err(Status::unavailable(format!(
-                        "leadership is changing ({forward}); retry with the same ids"
-                    ))),
-                },
-                None => Err(Status::unavailable(format!("raft node stopped: {error}"))),
-            },
+        match self.group_commit.propose(commands).await {
+            Ok(committed) => Ok(Route::Applied(pb_convert::events_response(
+                &committed.results,
+                committed.log_index,
+            ))),
+            Err(ProposeError::Refused(refused)) => {
+                Err(Status::failed_precondition(refused.to_string()))
+            }
+            Err(ProposeError::NotLeader { leader: Some(leader), .. }) if leader != self.node_id => {
+                self.route_to(leader, forwarded)
+            }
+            Err(ProposeError::NotLeader { reason, .. }) => Err(Status::unavailable(format!(
+                "leadership is changing ({reason}); retry with the same ids"
+            ))),
+            Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
         }
     }
 

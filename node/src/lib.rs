@@ -25,6 +25,7 @@
 mod admin_service;
 pub mod clock;
 pub mod config;
+mod group_commit;
 mod ledger_service;
 pub mod network;
 pub mod pb_convert;
@@ -62,6 +63,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
+pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
 pub use ledger_service::FORWARDED_HEADER;
 
 use crate::admin_service::AdminService;

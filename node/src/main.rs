@@ -7,6 +7,7 @@
 //! `tianping dev up` (module `dev`) runs a local 5-node / 3-data-center cluster of such nodes
 //! as child processes.
 
+mod bench;
 mod dev;
 
 use std::path::PathBuf;
@@ -48,6 +49,24 @@ enum Commands {
     /// Local development clusters.
     #[command(subcommand)]
     Dev(DevCommands),
+    /// Measure a running cluster: transfers per second and commit latency over gRPC.
+    ///
+    /// Creates --accounts accounts, then --concurrency clients each send CreateTransfers
+    /// requests of --batch single-phase transfers between random accounts, one request in
+    /// flight per client, for --duration. Prints three lines for scripts:
+    ///
+    ///   bench: cluster_transfers_per_s <N>   transfers answered ok per second
+    ///   bench: cluster_commit_p50_ms <X>     request latency, median
+    ///   bench: cluster_commit_p99_ms <X>     request latency, 99th percentile
+    ///
+    /// Every transfer must answer ok; any failure is reported and the command exits non-zero.
+    /// Example, against a `tianping dev up` cluster:
+    ///
+    ///   tianping bench --addr 127.0.0.1:40123 --duration 20s --concurrency 64 --batch 100
+    ///
+    /// `cargo xtask bench cluster` starts a fresh 3-voter cluster, runs this, and stops it.
+    #[command(verbatim_doc_comment)]
+    Bench(bench::BenchOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +146,7 @@ async fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Commands::Dev(DevCommands::Up(options)) => dev::up(options).await,
+        Commands::Bench(options) => bench::run(options).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

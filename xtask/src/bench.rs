@@ -4,29 +4,60 @@
 //! to standard error.
 
 use std::io::{BufRead, BufReader};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
+use crate::cluster;
 use crate::prerequisites;
 use crate::process::{self, Progress};
 
-/// One benchmark `cargo xtask bench NAME` can run: a `harness = false` bench target.
+/// One benchmark `cargo xtask bench NAME` can run.
 struct Benchmark {
     /// The NAME on the command line.
     name: &'static str,
-    /// The package that owns the bench target.
-    package: &'static str,
-    /// The `[[bench]]` target name.
-    target: &'static str,
+    /// How it runs.
+    runner: Runner,
     /// What it measures, for `--help`, one line per entry.
     about: &'static [&'static str],
+}
+
+/// How a benchmark runs.
+enum Runner {
+    /// A `harness = false` bench target: `cargo bench --package PACKAGE --bench TARGET`.
+    CargoBench {
+        /// The package that owns the bench target.
+        package: &'static str,
+        /// The `[[bench]]` target name.
+        target: &'static str,
+    },
+    /// `tianping bench ARGUMENTS` against a fresh local cluster of `voters` voters.
+    Cluster {
+        /// Voters of the `tianping dev up` cluster.
+        voters: u32,
+        /// `tianping bench`'s arguments after `--addr`.
+        arguments: &'static [&'static str],
+    },
+}
+
+impl Runner {
+    /// The command line it amounts to, for `--help`.
+    fn describe(&self) -> String {
+        match self {
+            Runner::CargoBench { package, target } => {
+                format!("cargo bench --package {package} --bench {target}")
+            }
+            Runner::Cluster { voters, arguments } => format!(
+                "tianping dev up --voters {voters}, then tianping bench --addr <leader> {}",
+                arguments.join(" ")
+            ),
+        }
+    }
 }
 
 /// Every benchmark. Adding one is one entry here plus its `[[bench]]` target.
 const BENCHMARKS: &[Benchmark] = &[
     Benchmark {
         name: "ledger",
-        package: "tianping-ledger",
-        target: "ledger_apply",
+        runner: Runner::CargoBench { package: "tianping-ledger", target: "ledger_apply" },
         about: &[
             "StateMachine::apply + MemoryStore commit of batches of 8 190 single-phase",
             "transfers over 100 000 accounts, one thread. Figures:",
@@ -36,8 +67,7 @@ const BENCHMARKS: &[Benchmark] = &[
     },
     Benchmark {
         name: "raft-store",
-        package: "tianping-raft-store",
-        target: "raft_store",
+        runner: Runner::CargoBench { package: "tianping-raft-store", target: "raft_store" },
         about: &[
             "The RocksDB store on this machine's disk, through openraft's storage traits.",
             "raft_store_append_entries_per_s: log entries made durable per second, 16",
@@ -45,6 +75,20 @@ const BENCHMARKS: &[Benchmark] = &[
             "raft_store_apply_transfers_per_s (goal >= 300 000): entries of 8 190",
             "single-phase transfers over 100 000 accounts applied through RocksDB;",
             "raft_store_apply_batch_p50_us, raft_store_apply_batch_p99_us.",
+        ],
+    },
+    Benchmark {
+        name: "cluster",
+        runner: Runner::Cluster {
+            voters: 3,
+            arguments: &["--duration", "20s", "--concurrency", "64", "--batch", "100"],
+        },
+        about: &[
+            "A fresh local cluster of 3 voters (RocksDB, every log append fsynced) on this",
+            "machine; `tianping bench` sends single-phase transfers over gRPC to the leader",
+            "from 64 clients, 100 transfers per request, for 20 s (2 s warm-up not counted).",
+            "cluster_transfers_per_s (goal >= 40 000), cluster_commit_p50_ms,",
+            "cluster_commit_p99_ms (request latency as the client sees it).",
         ],
     },
 ];
@@ -71,10 +115,7 @@ BENCHMARKS:
             text.push_str(&format!("    {name:<10} {line}\n"));
             name = "";
         }
-        text.push_str(&format!(
-            "    {:<10} Runs: cargo bench --package {} --bench {}\n",
-            "", benchmark.package, benchmark.target
-        ));
+        text.push_str(&format!("    {:<10} Runs: {}\n", "", benchmark.runner.describe()));
     }
     text
 }
@@ -101,12 +142,35 @@ pub fn run(name: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one bench target, forwarding its `bench:` lines; an error if it fails or prints none.
+/// Runs one benchmark, forwarding its `bench:` lines.
 fn run_one(progress: &Progress, benchmark: &Benchmark) -> Result<(), String> {
-    let mut command =
-        process::cargo(&["bench", "--package", benchmark.package, "--bench", benchmark.target]);
-    let description = process::describe(&command);
-    progress.say(&format!("{}: {description}", benchmark.name));
+    match &benchmark.runner {
+        Runner::CargoBench { package, target } => {
+            let mut command = process::cargo(&["bench", "--package", package, "--bench", target]);
+            forward_figures(progress, benchmark.name, &mut command)
+        }
+        Runner::Cluster { voters, arguments } => {
+            let binary = process::build_tianping(progress)?;
+            let data_dir = cluster::scratch_directory("bench-cluster")?;
+            let cluster = cluster::LocalCluster::start(progress, &binary, *voters, &data_dir)?;
+            let mut command = Command::new(&binary);
+            command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(*arguments);
+            let outcome = forward_figures(progress, benchmark.name, &mut command);
+            let stopped = cluster.stop();
+            outcome?;
+            stopped?;
+            // A benchmark cluster's data is hundreds of MiB of throwaway transfers.
+            let _ = std::fs::remove_dir_all(&data_dir);
+            Ok(())
+        }
+    }
+}
+
+/// Runs `command`, passing its `bench:` lines to standard output; an error if it fails or
+/// prints none.
+fn forward_figures(progress: &Progress, name: &str, command: &mut Command) -> Result<(), String> {
+    let description = process::describe(command);
+    progress.say(&format!("{name}: {description}"));
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()

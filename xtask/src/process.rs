@@ -79,3 +79,25 @@ impl Progress {
         eprintln!("xtask {} [{:7.1}s] {message}", self.task, self.elapsed_seconds());
     }
 }
+
+/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace root) or
+/// `target/`.
+pub fn target_directory() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(directory) => workspace_root().join(directory),
+        None => workspace_root().join("target"),
+    }
+}
+
+/// The release `tianping` binary (built by `cargo build --release -p tianping-node`).
+pub fn tianping_binary() -> PathBuf {
+    target_directory().join("release").join("tianping")
+}
+
+/// Builds the release `tianping` binary, saying so.
+pub fn build_tianping(progress: &Progress) -> Result<PathBuf, String> {
+    let mut build = cargo(&["build", "--release", "-p", "tianping-node", "--bin", "tianping"]);
+    progress.say(&format!("building: {}", describe(&build)));
+    run(&mut build)?;
+    Ok(tianping_binary())
+}

@@ -4,7 +4,6 @@
 //! On Unix the xtask process becomes `tianping dev up` (exec), so Ctrl-C reaches one process
 //! that owns the nodes and the shell prompt returns only after every node has stopped.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use crate::process::{self, Progress};
@@ -32,11 +31,7 @@ DEV-UP OPTIONS (see `tianping dev up --help`):
 /// Builds the binary, then runs `tianping dev up ARGUMENTS` until it exits.
 pub fn run(arguments: &[String]) -> Result<(), String> {
     let progress = Progress::start("up");
-    let mut build =
-        process::cargo(&["build", "--release", "-p", "tianping-node", "--bin", "tianping"]);
-    progress.say(&format!("building: {}", process::describe(&build)));
-    process::run(&mut build)?;
-    let binary = target_directory().join("release").join("tianping");
+    let binary = process::build_tianping(&progress)?;
     let mut command = Command::new(&binary);
     command.arg("dev").arg("up").args(arguments).current_dir(process::workspace_root());
     progress.say(&format!("starting: {} {}", binary.display(), arguments_line(arguments)));
@@ -50,15 +45,6 @@ fn arguments_line(arguments: &[String]) -> String {
         line.push_str(argument);
     }
     line
-}
-
-/// Where cargo puts build output: `CARGO_TARGET_DIR` (relative to the workspace root) or
-/// `target/`.
-fn target_directory() -> PathBuf {
-    match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(directory) => process::workspace_root().join(directory),
-        None => process::workspace_root().join("target"),
-    }
 }
 
 #[cfg(unix)]

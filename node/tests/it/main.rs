@@ -4,5 +4,6 @@
 
 mod cluster;
 mod dev_up;
+mod group_commit;
 mod malformed_input;
 mod support;

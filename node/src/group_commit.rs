@@ -1,0 +1,189 @@
+//! Group commit: the leader turns concurrent client batches into one Raft log entry.
+//!
+//! Every log entry costs the same fixed work whatever it holds — an fsync shared with its
+//! neighbours, one replication round, one atomic state-machine write — so a leader that
+//! proposes each client's 100-transfer batch on its own spends most of its time on that fixed
+//! cost. Here client batches queue in a channel; one task takes the first waiting batch and every
+//! batch queued behind it, up to `GROUP_COMMIT_EVENTS_MAX` events, and proposes them as one
+//! `Batch`. At most `GROUP_COMMIT_IN_FLIGHT_MAX` groups are being committed at once: while they
+//! are, new batches wait in the queue, so the busier the leader the larger its groups (and a
+//! lone client on an idle leader is proposed at once, with no added wait).
+//!
+//! What merging must not change:
+//! - Each client gets exactly its own events' results, in its order, and the entry's index.
+//! - A linked chain never spans two clients: a batch whose last event is linked (an open
+//!   chain, which the ledger refuses with `linked_event_chain_open`) ends its group, so the
+//!   next client's first event cannot join the chain.
+//! - Outcomes are those of applying the batches one after another in queue order, which is a
+//!   valid serialization of concurrent requests: the ledger applies a batch's events in order
+//!   and idempotency is per id, so a second client with the same id answers `exists` exactly
+//!   as it would in the next entry.
+//! - A refusal of the whole entry (not leader, raft stopped) reaches every client in the group,
+//!   and the caller routes or retries each one as it would have alone.
+
+use std::sync::Arc;
+
+use tianping_ledger::{BATCH_EVENTS_MAX, Batch, BatchError, Command, EventResult};
+use tianping_raft_store::NodeId;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use crate::{LedgerRaft, clock};
+
+/// Most events in one grouped log entry: a full ledger batch. A client batch is already at
+/// most this large (the API refuses larger ones), so every batch fits in a group of its own.
+pub const GROUP_COMMIT_EVENTS_MAX: usize = BATCH_EVENTS_MAX;
+
+/// Most grouped entries being committed at once. Enough to keep the log's fsync and the
+/// replication pipeline busy; small enough that batches arriving meanwhile queue up and
+/// make the next group large.
+pub const GROUP_COMMIT_IN_FLIGHT_MAX: usize = 4;
+
+/// Most client batches waiting for a group; a full queue makes `propose` wait (back-pressure).
+const GROUP_COMMIT_QUEUE_MAX: usize = 4096;
+
+/// A client batch's results once its group is applied.
+#[derive(Debug)]
+pub(crate) struct Committed {
+    /// One result per event of the client's batch, in its order.
+    pub results: Vec<EventResult>,
+    /// The log index of the entry that holds it.
+    pub log_index: u64,
+}
+
+/// Why a client batch was not committed.
+#[derive(Clone, Debug)]
+pub(crate) enum ProposeError {
+    /// This node is not the leader (any more); `leader` is the one it knows of, if any.
+    NotLeader {
+        /// The current leader, when known.
+        leader: Option<NodeId>,
+        /// openraft's words, for the client.
+        reason: String,
+    },
+    /// The ledger refused the whole entry.
+    Refused(BatchError),
+    /// The Raft node stopped, or the group task is gone.
+    Stopped(String),
+}
+
+/// One client batch waiting for a group.
+struct Proposal {
+    commands: Vec<Command>,
+    reply: oneshot::Sender<Result<Committed, ProposeError>>,
+}
+
+impl Proposal {
+    /// True when the batch ends inside a chain, so nothing may follow it in the same entry.
+    fn ends_open_chain(&self) -> bool {
+        self.commands.last().is_some_and(Command::is_linked)
+    }
+}
+
+/// The handle services propose through. Cloning shares the queue.
+#[derive(Clone)]
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Proposal>,
+}
+
+impl GroupCommit {
+    /// Starts the grouping task for `raft`. It ends when every handle is dropped.
+    pub(crate) fn start(raft: LedgerRaft) -> GroupCommit {
+        let (queue, proposals) = mpsc::channel(GROUP_COMMIT_QUEUE_MAX);
+        tokio::spawn(group_proposals(raft, proposals));
+        GroupCommit { queue }
+    }
+
+    /// Commits `commands` (one non-empty client batch of at most `GROUP_COMMIT_EVENTS_MAX`
+    /// events), possibly together with other clients' batches, and returns its own results.
+    pub(crate) async fn propose(&self, commands: Vec<Command>) -> Result<Committed, ProposeError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Proposal { commands, reply })
+            .await
+            .map_err(|_closed| ProposeError::Stopped("the group-commit task stopped".to_owned()))?;
+        answer.await.map_err(|_dropped| {
+            ProposeError::Stopped("the group-commit task dropped the batch".to_owned())
+        })?
+    }
+}
+
+/// Forms groups from the queue and hands each to its own commit task.
+async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposal>) {
+    let in_flight = Arc::new(Semaphore::new(GROUP_COMMIT_IN_FLIGHT_MAX));
+    // A batch that did not fit in the previous group opens the next one.
+    let mut carried: Option<Proposal> = None;
+    loop {
+        let first = match carried.take() {
+            Some(proposal) => proposal,
+            None => match proposals.recv().await {
+                Some(proposal) => proposal,
+                None => return,
+            },
+        };
+        // Wait for a commit slot before gathering: batches arriving meanwhile join this group.
+        let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        let mut events = first.commands.len();
+        let mut group = vec![first];
+        while !group.last().is_some_and(Proposal::ends_open_chain) {
+            let Ok(next) = proposals.try_recv() else { break };
+            match events.checked_add(next.commands.len()) {
+                Some(total) if total <= GROUP_COMMIT_EVENTS_MAX => {
+                    events = total;
+                    group.push(next);
+                }
+                _ => {
+                    carried = Some(next);
+                    break;
+                }
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            commit_group(&raft, group, events).await;
+            drop(permit);
+        });
+    }
+}
+
+/// Proposes one group as one entry and answers each client with its share.
+async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
+    let mut commands = Vec::with_capacity(events);
+    let mut replies = Vec::with_capacity(group.len());
+    for proposal in group {
+        replies.push((proposal.commands.len(), proposal.reply));
+        commands.extend(proposal.commands);
+    }
+    let batch = Batch { timestamp: clock::now_ns(), commands };
+    let outcome = match raft.client_write(batch).await {
+        Ok(written) => match written.data {
+            Ok(results) if results.len() == events => Ok((results, written.log_id.index)),
+            Ok(results) => Err(ProposeError::Stopped(format!(
+                "internal error: the ledger answered {} results for {events} events",
+                results.len()
+            ))),
+            Err(refused) => Err(ProposeError::Refused(refused)),
+        },
+        Err(error) => Err(match error.forward_to_leader() {
+            Some(forward) => {
+                ProposeError::NotLeader { leader: forward.leader_id, reason: forward.to_string() }
+            }
+            None => ProposeError::Stopped(format!("raft node stopped: {error}")),
+        }),
+    };
+    match outcome {
+        Ok((results, log_index)) => {
+            let mut results = results.into_iter();
+            for (count, reply) in replies {
+                let results = results.by_ref().take(count).collect();
+                // A client that gave up (deadline, disconnect) no longer listens; its batch is
+                // committed all the same and a retry with the same ids answers `exists`.
+                let _ = reply.send(Ok(Committed { results, log_index }));
+            }
+        }
+        Err(error) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(error.clone()));
+            }
+        }
+    }
+}
