@@ -61,6 +61,8 @@ impl Admin for AdminService {
             last_log_index: metrics.last_log_index.unwrap_or_default(),
             applied_index: metrics.last_applied.map_or(0, |log_id| log_id.index),
             members,
+            snapshot_index: metrics.snapshot.map_or(0, |log_id| log_id.index),
+            purged_index: metrics.purged.map_or(0, |log_id| log_id.index),
         }))
     }
 }

@@ -37,6 +37,15 @@ pub struct NodeConfig {
     /// Longest a follower waits for the leader when it forwards a client write.
     #[serde(default = "default_forward_timeout_ms")]
     pub forward_timeout_ms: u64,
+    /// A node snapshots its state machine once this many entries were applied since its last
+    /// snapshot; the snapshot lets it purge its log and is what a new or wiped replica
+    /// catches up from. Lower means smaller logs but more snapshot work; at least 1.
+    #[serde(default = "default_snapshot_logs_since_last")]
+    pub snapshot_logs_since_last: u64,
+    /// Entries a node keeps in its log below its latest snapshot, so a follower a little
+    /// behind still catches up by append (cheap) rather than by a whole snapshot.
+    #[serde(default = "default_logs_kept_after_snapshot")]
+    pub logs_kept_after_snapshot: u64,
 }
 
 fn default_heartbeat_interval_ms() -> u64 {
@@ -53,6 +62,14 @@ fn default_election_timeout_ms_max() -> u64 {
 
 fn default_forward_timeout_ms() -> u64 {
     5_000
+}
+
+fn default_snapshot_logs_since_last() -> u64 {
+    10_000
+}
+
+fn default_logs_kept_after_snapshot() -> u64 {
+    1_000
 }
 
 impl NodeConfig {
@@ -74,6 +91,8 @@ impl NodeConfig {
             election_timeout_ms_min: default_election_timeout_ms_min(),
             election_timeout_ms_max: default_election_timeout_ms_max(),
             forward_timeout_ms: default_forward_timeout_ms(),
+            snapshot_logs_since_last: default_snapshot_logs_since_last(),
+            logs_kept_after_snapshot: default_logs_kept_after_snapshot(),
         }
     }
 

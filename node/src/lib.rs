@@ -200,6 +200,9 @@ impl NodeHandle {
 
 /// openraft's configuration from the node's.
 fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
+    if config.snapshot_logs_since_last == 0 {
+        return Err(StartError::Raft("snapshot_logs_since_last must be at least 1".to_owned()));
+    }
     openraft::Config {
         cluster_name: "tianping".to_owned(),
         heartbeat_interval: config.heartbeat_interval_ms,
@@ -207,6 +210,8 @@ fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
         election_timeout_max: config.election_timeout_ms_max,
         max_payload_entries: RAFT_PAYLOAD_ENTRIES_MAX,
         snapshot_max_chunk_size: tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX as u64,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_logs_since_last),
+        max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
         ..openraft::Config::default()
     }
     .validate()

@@ -40,6 +40,7 @@ enum Commands {
     ///
     /// Optional: heartbeat_interval_ms (100), election_timeout_ms_min (300),
     /// election_timeout_ms_max (600), forward_timeout_ms (5000).
+    /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     #[command(verbatim_doc_comment)]
     Node {
         /// The node's TOML configuration file.

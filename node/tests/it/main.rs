@@ -1,9 +1,16 @@
 //! Integration tests of `tianping-node`: real nodes (RocksDB, gRPC on loopback) in this
-//! process, started through the production entry point `tianping_node::start`. Every test is
-//! bounded in time (`TEST_TIMEOUT`) and in request count.
+//! process, started through the production entry point `tianping_node::start`, and real
+//! `tianping node` processes for the fault tests (`failover`, `snapshot_catch_up`,
+//! `partition`). Every test is bounded in time (`TEST_TIMEOUT`) and in request count.
 
 mod cluster;
 mod dev_up;
+mod failover;
 mod group_commit;
 mod malformed_input;
+mod netns;
+mod partition;
+mod processes;
+mod snapshot_catch_up;
 mod support;
+mod workload;
