@@ -186,6 +186,13 @@ pub trait LedgerStore {
     fn account_balances(&self, filter: &HistoryFilter) -> Vec<AccountBalance>;
     /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending.
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord>;
+    /// Read-ahead: `StateMachine::apply` names, before it starts, every transfer id the batch
+    /// will look up (sorted, without duplicates). A store whose point reads are slow (RocksDB)
+    /// fetches them in one batched read; the default does nothing. Results must not depend on
+    /// it: a store that ignores the hint answers the same lookups, only slower.
+    fn prefetch_transfers(&self, ids: &[u128]) {
+        let _ = ids;
+    }
     /// Visits every record of `table` as canonical `(key, value)` bytes (see `codec`), in
     /// ascending key order. The state digest and snapshots are built from this.
     fn visit_table(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8]));

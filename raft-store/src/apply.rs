@@ -5,7 +5,6 @@
 
 use openraft::entry::RaftEntry;
 #[cfg(not(madsim))]
-use tianping_ledger::{Batch, Command};
 use tianping_ledger::{LedgerStore, StateMachine, WriteSet};
 
 use crate::type_config::{Entry, EntryPayload, LedgerResponse, LogId, StoredMembership};
@@ -54,37 +53,4 @@ pub(crate) fn execute<S: LedgerStore + ?Sized>(
             }
         },
     }
-}
-
-/// The transfer ids applying `batch` will look up (new transfers, payouts and collections
-/// check that theirs is new; posts and voids read their pending transfer), for the RocksDB
-/// store to read ahead in one batch. Only a hint: an id missing here is read on demand, an
-/// extra one costs a lookup, so this can never change what an entry computes.
-///
-/// FIXME: this reads commands, which ARCHITECTURE.md's invariant keeps out of `raft-store`
-/// ("it never interprets a command"). It belongs in the ledger, next to the code that does
-/// those lookups (for instance a `LedgerStore::prefetch_transfers(&self, ids)` hook, a no-op
-/// by default, that `StateMachine::apply` calls first); until then it is kept to this one
-/// function.
-#[cfg(not(madsim))]
-pub(crate) fn transfer_ids_read(batch: &Batch) -> Vec<u128> {
-    let mut ids = Vec::with_capacity(batch.commands.len());
-    for command in &batch.commands {
-        match command {
-            Command::CreateTransfer(transfer) => {
-                ids.push(transfer.id);
-                if transfer.pending_id != 0 {
-                    ids.push(transfer.pending_id);
-                }
-            }
-            Command::CreatePayout(payout) => ids.push(payout.id),
-            Command::BookCollection(collection) => ids.push(collection.id),
-            Command::CreateAccount(_)
-            | Command::SetAccountStatus(_)
-            | Command::SetAccountLimits(_)
-            | Command::ClaimPayouts(_)
-            | Command::RecordPayoutOutcome(_) => {}
-        }
-    }
-    ids
 }

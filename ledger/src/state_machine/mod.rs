@@ -97,6 +97,7 @@ impl StateMachine {
             return Err(BatchError::TimestampOverflow);
         }
 
+        store.prefetch_transfers(&transfer_ids_read(&batch.commands));
         let mut context = Context::new(store, count);
         let expired = expiry::expire_due(&mut context, base);
         let first_event_timestamp = base + expired;
@@ -229,4 +230,31 @@ pub(crate) fn seconds_to_nanos(seconds: u64) -> Option<u64> {
 /// Converts milliseconds to nanoseconds, `None` on overflow.
 pub(crate) fn millis_to_nanos(millis: u64) -> Option<u64> {
     millis.checked_mul(1_000_000)
+}
+
+/// The transfer ids applying `commands` looks up: each transfer's own id (idempotency), the
+/// pending transfer a post or void resolves, and the reservations behind payouts and
+/// collections (which share their ids). Sorted and deduplicated, for `prefetch_transfers`.
+fn transfer_ids_read(commands: &[Command]) -> Vec<u128> {
+    let mut ids = Vec::with_capacity(commands.len());
+    for command in commands {
+        match command {
+            Command::CreateTransfer(transfer) => {
+                ids.push(transfer.id);
+                if transfer.pending_id != 0 {
+                    ids.push(transfer.pending_id);
+                }
+            }
+            Command::CreatePayout(payout) => ids.push(payout.id),
+            Command::BookCollection(collection) => ids.push(collection.id),
+            Command::CreateAccount(_)
+            | Command::SetAccountStatus(_)
+            | Command::SetAccountLimits(_)
+            | Command::ClaimPayouts(_)
+            | Command::RecordPayoutOutcome(_) => {}
+        }
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    ids
 }

@@ -91,15 +91,13 @@ impl RocksLedger {
     /// entry). The answers stay exact while the entry is computed, since nothing writes the
     /// tables then; `forget_prefetched` drops them before the entry's writes are committed.
     /// Transfers the ledger reads that are not here are read one by one as before.
-    pub(crate) fn prefetch_transfers(&self, mut ids: Vec<u128>) {
-        ids.sort_unstable();
-        ids.dedup();
+    fn read_ahead_transfers(&self, ids: &[u128]) {
         let Some(family) = self.family(Table::Transfers) else { return };
         let keys: Vec<[u8; 16]> = ids.iter().map(|id| codec::id_key(*id)).collect();
         let values = self.shared.db.batched_multi_get_cf(family, keys.iter(), true);
         let mut prefetched = self.lock_prefetched();
         prefetched.clear();
-        for (id, value) in ids.into_iter().zip(values) {
+        for (&id, value) in ids.iter().zip(values) {
             match value {
                 Ok(Some(bytes)) => {
                     if let Some(transfer) = self.decode_record::<Transfer>(&bytes, "transfer") {
@@ -522,6 +520,10 @@ impl LedgerStore for RocksLedger {
             records.len() < limit
         });
         records
+    }
+
+    fn prefetch_transfers(&self, ids: &[u128]) {
+        self.read_ahead_transfers(ids);
     }
 
     fn visit_table(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8])) {

@@ -36,14 +36,14 @@ use super::{
     MACHINE_CF, RocksConfig, Shared, column_family_names, database_options, rocks_error, synced,
     table_cf, unsynced,
 };
-use crate::apply::{execute, transfer_ids_read};
+use crate::apply::execute;
 use crate::crash::CrashPoint;
 use crate::snapshot::{
     KEY_BYTES_MAX, RaftSnapshot, SnapshotData, SnapshotEncoder, SnapshotWriter,
     sync_parent_directory,
 };
 use crate::type_config::{
-    Entry, EntryPayload, LedgerResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig,
+    Entry, LedgerResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig,
 };
 
 const LAST_APPLIED_KEY: &[u8] = b"last_applied";
@@ -178,9 +178,6 @@ impl RocksStateMachine {
     }
 
     fn apply_one(&self, entry: &Entry) -> io::Result<LedgerResponse> {
-        if let EntryPayload::Normal(batch) = &entry.payload {
-            self.ledger.prefetch_transfers(transfer_ids_read(batch));
-        }
         let outcome = execute(&self.machine, &*self.ledger, entry);
         self.ledger.forget_prefetched();
         if let Some(error) = self.ledger.take_read_error() {
