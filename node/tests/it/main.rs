@@ -4,5 +4,9 @@
 
 mod cluster;
 mod dev_up;
+mod history;
 mod malformed_input;
+mod payouts;
+mod reads;
+mod status;
 mod support;
