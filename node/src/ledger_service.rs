@@ -14,9 +14,9 @@ use tonic::{Request, Response, Status};
 use crate::pb::v1::ledger_client::LedgerClient;
 use crate::pb::v1::ledger_server::Ledger;
 use crate::pb::v1::{
-    AccountTransfersRequest, AccountTransfersResponse, CreateAccountsRequest, CreateEventsResponse,
-    CreateTransfersRequest, LookupAccountsResponse, LookupRequest, LookupTransfersResponse,
-    SetAccountLimitsRequest, SetAccountStatusRequest,
+    AccountTransfersRequest, AccountTransfersResponse, AuditRecordsRequest, AuditRecordsResponse,
+    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupAccountsResponse,
+    LookupRequest, LookupTransfersResponse, SetAccountLimitsRequest, SetAccountStatusRequest,
 };
 use crate::pb_convert;
 use crate::reads::Reader;
@@ -135,5 +135,21 @@ impl Ledger for LedgerService {
         };
         let transfers = transfers.iter().map(pb_convert::transfer).collect();
         Ok(Response::new(AccountTransfersResponse { transfers, next_cursor, applied_index }))
+    }
+
+    async fn list_audit_records(
+        &self,
+        request: Request<AuditRecordsRequest>,
+    ) -> Result<Response<AuditRecordsResponse>, Status> {
+        let listing = pb_convert::audit_listing(request.get_ref())?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let (scanned, applied_index) = self
+            .reader
+            .read(consistency, move |ledger| match listing.timestamp_min {
+                Some(timestamp_min) => query::audit_records(ledger, timestamp_min, listing.limit),
+                None => Vec::new(),
+            })
+            .await?;
+        Ok(Response::new(pb_convert::audit_response(&listing, &scanned, applied_index)))
     }
 }

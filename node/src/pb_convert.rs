@@ -16,7 +16,10 @@ mod accounts;
 mod payouts;
 mod reads;
 
-pub use accounts::{limits, limits_commands, status_commands, status_name};
+pub use accounts::{
+    AuditListing, audit_listing, audit_response, limits, limits_commands, status_commands,
+    status_name,
+};
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,
     outcome_commands, parse_payout_state, payout, payout_commands, payout_cursor, payout_listing,

@@ -36,7 +36,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use openraft::Instant;
 use openraft::alias::InstantOf;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::error::{LinearizableReadError, RaftError};
@@ -132,20 +131,29 @@ impl Reader {
 
     /// This node's read index as the leader, under `option`.
     async fn leader_read_index(&self, option: LinearizerOption) -> Result<u64, Status> {
-        let linearizer = self.raft.get_read_linearizer(option).await.map_err(read_refused)?;
+        let linearizer = self.raft.get_read_linearizer(option).await.map_err(|error| {
+            // Leadership moved between the routing check and the call: the client retries.
+            let status = read_refused(error);
+            match status.code() {
+                tonic::Code::FailedPrecondition => Status::unavailable(status.message()),
+                _ => status,
+            }
+        })?;
         Ok(linearizer.read_log_id().index())
     }
 
     /// The read index learned from the leader, if it was asked for less than `bound` ago.
     fn learned_within(&self, bound: Duration) -> Option<u64> {
         let learned = *self.learned.lock().unwrap_or_else(|poison| poison.into_inner());
-        learned.filter(|(asked_at, _)| asked_at.elapsed() < bound).map(|(_, index)| index)
+        learned
+            .filter(|(asked_at, _)| openraft::Instant::elapsed(asked_at) < bound)
+            .map(|(_, index)| index)
     }
 
     /// Asks `leader` for its read index over the Raft transport (real ReadIndex).
     async fn ask_leader(&self, leader: NodeId) -> Result<u64, Status> {
         let mut client = RaftClient::new(self.leader_channel(leader)?);
-        let asked_at = Moment::now();
+        let asked_at = <Moment as openraft::Instant>::now();
         let reply = client
             .read_index(RaftPayload { payload: Vec::new() })
             .await
@@ -166,9 +174,10 @@ impl Reader {
     }
 
     fn leader_channel(&self, leader: NodeId) -> Result<Channel, Status> {
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        let address = match metrics.membership_config.get_node(&leader) {
-            Some(node) => node.raft_address.clone(),
+        let node =
+            self.raft.metrics().borrow_watched().membership_config.get_node(&leader).cloned();
+        let address = match node {
+            Some(node) => node.raft_address,
             None => {
                 return Err(Status::unavailable(format!(
                     "the leader is node {leader}, whose address is not known here; retry"

@@ -4,7 +4,9 @@
 //! where the empty string means *unlimited* (not 0: a zero limit would block every debit, so
 //! "absent" and "zero" must differ), and an absent count means unlimited likewise.
 
-use tianping_ledger::{AccountStatus, Command, Limits, SetAccountLimits, SetAccountStatus};
+use tianping_ledger::{
+    AccountStatus, AuditAction, AuditRecord, Command, Limits, SetAccountLimits, SetAccountStatus,
+};
 
 use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128};
 use crate::pb::v1 as pb_v1;
@@ -109,6 +111,80 @@ pub fn limits_commands(
         .collect()
 }
 
+/// What a `ListAuditRecords` request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditListing {
+    /// Only this account's records (`None`: every account's).
+    pub account_id: Option<u128>,
+    /// The first timestamp scanned (just past the cursor, when there is one); `None` when the
+    /// cursor is already at the end of time.
+    pub timestamp_min: Option<u64>,
+    /// Most records scanned.
+    pub limit: usize,
+}
+
+/// Reads a `ListAuditRecords` request. Its cursor is the timestamp of the last record the
+/// previous page scanned (audit timestamps are unique), in decimal.
+pub fn audit_listing(request: &pb_v1::AuditRecordsRequest) -> Result<AuditListing, InvalidField> {
+    let account_id = parse_u128("account_id", &request.account_id)?;
+    let limit = super::reads::page_limit("limit", request.limit)?;
+    let timestamp_min = if request.cursor.is_empty() {
+        Some(request.timestamp_min)
+    } else {
+        let last: u64 = request.cursor.parse().map_err(|_| {
+            invalid("cursor", format!("{:?} is not a cursor this API issued", request.cursor))
+        })?;
+        last.checked_add(1).map(|next| next.max(request.timestamp_min))
+    };
+    Ok(AuditListing {
+        account_id: if account_id == 0 { None } else { Some(account_id) },
+        timestamp_min,
+        limit,
+    })
+}
+
+/// The response to `ListAuditRecords` from the records scanned for this page.
+pub fn audit_response(
+    listing: &AuditListing,
+    scanned: &[AuditRecord],
+    applied_index: u64,
+) -> pb_v1::AuditRecordsResponse {
+    let next_cursor = match scanned.last() {
+        Some(last) if scanned.len() >= listing.limit => last.timestamp.to_string(),
+        _ => String::new(),
+    };
+    let records = scanned
+        .iter()
+        .filter(|record| listing.account_id.is_none_or(|account| account == record.account_id))
+        .map(audit_record)
+        .collect();
+    pb_v1::AuditRecordsResponse { records, next_cursor, applied_index }
+}
+
+fn audit_record(record: &AuditRecord) -> pb_v1::AuditRecord {
+    let change = match record.action {
+        AuditAction::Status { from, to } => {
+            pb_v1::audit_record::Change::Status(pb_v1::AuditStatusChange {
+                from: status_name(from).to_owned(),
+                to: status_name(to).to_owned(),
+            })
+        }
+        AuditAction::Limits { from, to } => {
+            pb_v1::audit_record::Change::Limits(pb_v1::AuditLimitsChange {
+                from: Some(limits(&from)),
+                to: Some(limits(&to)),
+            })
+        }
+    };
+    pb_v1::AuditRecord {
+        timestamp: record.timestamp,
+        account_id: format_u128(record.account_id),
+        reason: record.reason.clone(),
+        actor: record.actor.clone(),
+        change: Some(change),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,5 +250,22 @@ mod tests {
             Some("changes[0].limits.per_day_amount_max".to_owned())
         );
         assert_eq!(super::limits(&expected).per_transfer_amount_max, "0");
+    }
+
+    #[test]
+    fn audit_cursors_start_just_past_the_last_record() {
+        let request = |cursor: &str| pb_v1::AuditRecordsRequest {
+            timestamp_min: 10,
+            cursor: cursor.into(),
+            ..Default::default()
+        };
+        assert_eq!(audit_listing(&request("")).map(|l| l.timestamp_min), Ok(Some(10)));
+        assert_eq!(audit_listing(&request("41")).map(|l| l.timestamp_min), Ok(Some(42)));
+        assert_eq!(audit_listing(&request("3")).map(|l| l.timestamp_min), Ok(Some(10)));
+        assert_eq!(
+            audit_listing(&request(&u64::MAX.to_string())).map(|l| l.timestamp_min),
+            Ok(None)
+        );
+        assert_eq!(audit_listing(&request("4x")).map_err(|e| e.field), Err("cursor".to_owned()));
     }
 }

@@ -1,9 +1,9 @@
 //! Account status and limits: audited changes that the ledger enforces on transfers.
 
 use tianping_node::pb::v1::{
-    AccountLimits, AccountLimitsChange, AccountStatusChange, CreateAccountsRequest,
-    CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer, SetAccountLimitsRequest,
-    SetAccountStatusRequest,
+    AccountLimits, AccountLimitsChange, AccountStatusChange, AuditRecordsRequest,
+    CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer,
+    SetAccountLimitsRequest, SetAccountStatusRequest, audit_record,
 };
 
 use crate::support::{Cluster, bounded, retry_unavailable};
@@ -127,6 +127,62 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
         assert_eq!(limits.per_day_amount_max, "", "unlimited stays empty");
         assert_eq!(limits.per_day_count_max, Some(10));
         assert_eq!(found[0].debits_posted, "3");
+
+        // The audit trail: account 1's three changes, walked one record per page; the refused
+        // change to account 2 left none.
+        let mut trail = Vec::new();
+        let mut cursor = String::new();
+        for _ in 0..10 {
+            let page = reader
+                .list_audit_records(AuditRecordsRequest {
+                    account_id: "1".into(),
+                    limit: 1,
+                    cursor: cursor.clone(),
+                    ..Default::default()
+                })
+                .await
+                .expect("audit page")
+                .into_inner();
+            trail.extend(page.records);
+            cursor = page.next_cursor;
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        let summary: Vec<String> = trail
+            .iter()
+            .map(|record| match &record.change {
+                Some(audit_record::Change::Status(change)) => {
+                    format!(
+                        "{}:{}->{}:{}",
+                        record.account_id, change.from, change.to, record.reason
+                    )
+                }
+                Some(audit_record::Change::Limits(change)) => format!(
+                    "{}:limits->{}:{}",
+                    record.account_id,
+                    change.to.as_ref().map_or("", |to| to.per_transfer_amount_max.as_str()),
+                    record.actor
+                ),
+                None => "none".to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                "1:active->outflow_blocked:reconciliation break #42",
+                "1:outflow_blocked->active:break resolved",
+                "1:limits->3:ops:bob",
+            ]
+        );
+        assert!(trail.windows(2).all(|pair| pair[0].timestamp < pair[1].timestamp));
+        let everyone = reader
+            .list_audit_records(AuditRecordsRequest::default())
+            .await
+            .expect("all audit records")
+            .into_inner();
+        assert_eq!(everyone.records.len(), 3);
+        assert!(everyone.next_cursor.is_empty());
         cluster.shutdown().await;
     })
     .await;
