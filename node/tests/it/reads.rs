@@ -82,6 +82,13 @@ async fn a_linearizable_read_through_a_follower_sees_a_write_acknowledged_throug
                 .into_inner();
             assert_eq!(on_leader.accounts[0].debits_posted, round.to_string());
             assert!(on_leader.applied_index >= written.log_index);
+            // The leader serves a bounded read from its quorum-acknowledged lease.
+            let bounded_on_leader = leader_reader
+                .lookup_accounts(lookup(&["1"], Some(5_000)))
+                .await
+                .expect("bounded read on the leader")
+                .into_inner();
+            assert_eq!(bounded_on_leader.accounts[0].debits_posted, round.to_string());
         }
         cluster.shutdown().await;
     })
