@@ -6,8 +6,9 @@
 
 use std::io;
 
-const PROTOS: [&str; 3] = [
+const PROTOS: [&str; 4] = [
     "proto/tianping/v1/ledger.proto",
+    "proto/tianping/v1/payouts.proto",
     "proto/tianping/v1/admin.proto",
     "proto/tianping/raft/v1/raft.proto",
 ];

@@ -1,191 +1,41 @@
-//! The client API (`tianping.v1.Ledger`): batches of commands in, one result per event out.
+//! The client API (`tianping.v1.Ledger`): batches of commands in, one result per event out;
+//! reads of accounts and of an account's history.
 //!
-//! Writes: any node accepts them. The leader proposes the batch through `group_commit`, which
-//! stamps it with the leader's clock and may share one log entry with other clients' batches;
-//! it answers once the entry is applied.
-//! A follower forwards the request, unchanged, to the leader's client API — one hop, marked
-//! with `FORWARDED_HEADER` so the leader never forwards again, and bounded by
-//! `NodeConfig::forward_timeout_ms`. When no leader is known, or the one hop found no leader,
-//! the answer is `UNAVAILABLE` naming the leader if known: retrying with the same ids is
-//! always safe, because every id-keyed command answers `exists` when replayed.
-//!
-//! Reads (this slice): served from this node's replica as far as it has applied, in the state
-//! machine's task so they never see half an entry. Linearizable reads (ReadIndex) and
-//! explicit staleness bounds are a later step.
+//! Writes go through the node's one write path, `writer::Writer` (any node accepts them; a
+//! follower forwards one hop to the leader). Reads pass `reads::Reader`'s consistency barrier
+//! — linearizable by default, bounded staleness when the request accepts it (the rule is in
+//! `reads`) — and then run on this node's replica in the state machine's task.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::Arc;
 
-use openraft::async_runtime::watch::WatchReceiver;
-use tianping_ledger::Command;
-use tianping_raft_store::{NodeId, NodeInfo};
-use tonic::transport::Channel;
+use tianping_ledger::query;
 use tonic::{Request, Response, Status};
 
-use crate::group_commit::{GroupCommit, ProposeError};
-use crate::network::lazy_channel;
 use crate::pb::v1::ledger_client::LedgerClient;
 use crate::pb::v1::ledger_server::Ledger;
 use crate::pb::v1::{
+    AccountTransfersRequest, AccountTransfersResponse, AuditRecordsRequest, AuditRecordsResponse,
     CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupAccountsResponse,
-    LookupRequest, LookupTransfersResponse,
+    LookupRequest, LookupTransfersResponse, SetAccountLimitsRequest, SetAccountStatusRequest,
 };
-use crate::{LedgerRaft, StateMachineStore, pb_convert};
-
-/// Metadata key a node sets on a request it forwards, so the receiver does not forward again.
-pub const FORWARDED_HEADER: &str = "x-tianping-forwarded";
-
-/// Where a write goes.
-enum Route {
-    /// Applied here (this node is the leader): the response.
-    Applied(CreateEventsResponse),
-    /// To the leader's client API.
-    Forward(NodeInfo),
-}
+use crate::pb_convert;
+use crate::reads::Reader;
+use crate::writer::{Applied, Writer};
 
 /// Serves `tianping.v1.Ledger` for one node.
 pub(crate) struct LedgerService {
-    raft: LedgerRaft,
-    node_id: NodeId,
-    forward_timeout: Duration,
-    /// Where the leader's writes go: grouped with other clients' into one log entry.
-    group_commit: GroupCommit,
-    /// The channel to the last leader forwarded to, kept so forwarding reuses one connection.
-    leader_client: Mutex<Option<(String, LedgerClient<Channel>)>>,
+    writer: Arc<Writer>,
+    reader: Arc<Reader>,
 }
 
 impl LedgerService {
-    pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, forward_timeout: Duration) -> Self {
-        let group_commit = GroupCommit::start(raft.clone());
-        LedgerService {
-            raft,
-            node_id,
-            forward_timeout,
-            group_commit,
-            leader_client: Mutex::new(None),
-        }
-    }
-
-    /// Proposes `commands` as one batch here, or says where the leader is.
-    async fn write(&self, commands: Vec<Command>, forwarded: bool) -> Result<Route, Status> {
-        if commands.is_empty() {
-            return Ok(Route::Applied(pb_convert::events_response(&[], 0)));
-        }
-        match self.raft.current_leader().await {
-            None => return Err(Status::unavailable("no leader is known yet; retry")),
-            Some(leader) if leader != self.node_id => return self.route_to(leader, forwarded),
-            Some(_) => {}
-        }
-        match self.group_commit.propose(commands).await {
-            Ok(committed) => Ok(Route::Applied(pb_convert::events_response(
-                &committed.results,
-                committed.log_index,
-            ))),
-            Err(ProposeError::Refused(refused)) => {
-                Err(Status::failed_precondition(refused.to_string()))
-            }
-            Err(ProposeError::NotLeader { leader: Some(leader), .. }) if leader != self.node_id => {
-                self.route_to(leader, forwarded)
-            }
-            Err(ProposeError::NotLeader { reason, .. }) => Err(Status::unavailable(format!(
-                "leadership is changing ({reason}); retry with the same ids"
-            ))),
-            Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
-        }
-    }
-
-    /// Forwards to `leader` unless this request was forwarded already (one hop only).
-    fn route_to(&self, leader: NodeId, forwarded: bool) -> Result<Route, Status> {
-        let node =
-            self.raft.metrics().borrow_watched().membership_config.get_node(&leader).cloned();
-        match node {
-            Some(node) if !forwarded => Ok(Route::Forward(node)),
-            Some(node) => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader} at {}",
-                node.api_address
-            ))),
-            None => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader}, whose address is not known here"
-            ))),
-        }
-    }
-
-    fn leader_client(&self, leader: &NodeInfo) -> Result<LedgerClient<Channel>, Status> {
-        let mut cached = self.leader_client.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some((address, client)) = cached.as_ref()
-            && *address == leader.api_address
-        {
-            return Ok(client.clone());
-        }
-        let channel = lazy_channel(&leader.api_address).map_err(|error| {
-            Status::unavailable(format!("leader address {:?}: {error}", leader.api_address))
-        })?;
-        let client = LedgerClient::new(channel);
-        *cached = Some((leader.api_address.clone(), client.clone()));
-        Ok(client)
-    }
-
-    /// The request to send to the leader: same message, marked forwarded, with a deadline.
-    fn forwarded_request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request.metadata_mut().insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from(1));
-        request.set_timeout(self.forward_timeout);
-        request
-    }
-
-    /// Runs a forwarded call within the forwarding deadline.
-    async fn forward<T>(
-        &self,
-        call: impl Future<Output = Result<Response<T>, Status>>,
-    ) -> Result<Response<T>, Status> {
-        match crate::runtime::timeout(self.forward_timeout, call).await {
-            Ok(reply) => reply,
-            Err(_elapsed) => Err(Status::deadline_exceeded(format!(
-                "the leader did not answer within {} ms; retry with the same ids",
-                self.forward_timeout.as_millis()
-            ))),
-        }
+    pub(crate) fn new(writer: Arc<Writer>, reader: Arc<Reader>) -> Self {
+        LedgerService { writer, reader }
     }
 }
 
-fn is_forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_HEADER)
-}
-
-/// The ledger tables a read sees: RocksDB's outside the simulation.
-#[cfg(not(madsim))]
-type LedgerView = tianping_raft_store::rocks::RocksLedger;
-/// The ledger tables a read sees: the memory store's inside the simulation.
-#[cfg(madsim)]
-type LedgerView = tianping_ledger::MemoryStore;
-
-/// Reads from the state machine, in its task (so between entries, never inside one).
-async fn read_ledger<T, F>(raft: &LedgerRaft, read: F) -> Result<T, Status>
-where
-    F: FnOnce(&LedgerView) -> T + Send + 'static,
-    T: Send + 'static,
-{
-    #[cfg(madsim)]
-    let outcome = raft
-        .with_state_machine(move |machine: &mut StateMachineStore| {
-            Box::pin(async move { machine.with_ledger(read) })
-        })
-        .await
-        .map_err(|error| Status::unavailable(format!("raft node stopped: {error}")))?;
-    #[cfg(not(madsim))]
-    let outcome = raft
-        .with_state_machine(move |machine: &mut StateMachineStore| {
-            Box::pin(async move {
-                let value = read(machine.ledger());
-                match machine.ledger().take_read_error() {
-                    Some(error) => Err(error),
-                    None => Ok(value),
-                }
-            })
-        })
-        .await
-        .map_err(|error| Status::unavailable(format!("raft node stopped: {error}")))?;
-    outcome.map_err(|error| Status::internal(format!("reading the ledger: {error}")))
+fn events_response(applied: Applied) -> CreateEventsResponse {
+    pb_convert::events_response(&applied.results, applied.log_index)
 }
 
 #[tonic::async_trait]
@@ -195,14 +45,11 @@ impl Ledger for LedgerService {
         request: Request<CreateAccountsRequest>,
     ) -> Result<Response<CreateEventsResponse>, Status> {
         let commands = pb_convert::account_commands(request.get_ref())?;
-        match self.write(commands, is_forwarded(&request)).await? {
-            Route::Applied(response) => Ok(Response::new(response)),
-            Route::Forward(leader) => {
-                let mut client = self.leader_client(&leader)?;
-                let forwarded = self.forwarded_request(request.into_inner());
-                self.forward(client.create_accounts(forwarded)).await
-            }
-        }
+        self.writer
+            .write_or_forward(request, commands, events_response, |channel, forwarded| async move {
+                LedgerClient::new(channel).create_accounts(forwarded).await
+            })
+            .await
     }
 
     async fn create_transfers(
@@ -210,14 +57,35 @@ impl Ledger for LedgerService {
         request: Request<CreateTransfersRequest>,
     ) -> Result<Response<CreateEventsResponse>, Status> {
         let commands = pb_convert::transfer_commands(request.get_ref())?;
-        match self.write(commands, is_forwarded(&request)).await? {
-            Route::Applied(response) => Ok(Response::new(response)),
-            Route::Forward(leader) => {
-                let mut client = self.leader_client(&leader)?;
-                let forwarded = self.forwarded_request(request.into_inner());
-                self.forward(client.create_transfers(forwarded)).await
-            }
-        }
+        self.writer
+            .write_or_forward(request, commands, events_response, |channel, forwarded| async move {
+                LedgerClient::new(channel).create_transfers(forwarded).await
+            })
+            .await
+    }
+
+    async fn set_account_status(
+        &self,
+        request: Request<SetAccountStatusRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        let commands = pb_convert::status_commands(request.get_ref())?;
+        self.writer
+            .write_or_forward(request, commands, events_response, |channel, forwarded| async move {
+                LedgerClient::new(channel).set_account_status(forwarded).await
+            })
+            .await
+    }
+
+    async fn set_account_limits(
+        &self,
+        request: Request<SetAccountLimitsRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        let commands = pb_convert::limits_commands(request.get_ref())?;
+        self.writer
+            .write_or_forward(request, commands, events_response, |channel, forwarded| async move {
+                LedgerClient::new(channel).set_account_limits(forwarded).await
+            })
+            .await
     }
 
     async fn lookup_accounts(
@@ -225,12 +93,13 @@ impl Ledger for LedgerService {
         request: Request<LookupRequest>,
     ) -> Result<Response<LookupAccountsResponse>, Status> {
         let ids = pb_convert::lookup_ids(request.get_ref())?;
-        let accounts = read_ledger(&self.raft, move |ledger| {
-            tianping_ledger::query::lookup_accounts(ledger, &ids)
-        })
-        .await?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let (accounts, applied_index) = self
+            .reader
+            .read(consistency, move |ledger| query::lookup_accounts(ledger, &ids))
+            .await?;
         let accounts = accounts.iter().flatten().map(pb_convert::account).collect();
-        Ok(Response::new(LookupAccountsResponse { accounts }))
+        Ok(Response::new(LookupAccountsResponse { accounts, applied_index }))
     }
 
     async fn lookup_transfers(
@@ -238,11 +107,49 @@ impl Ledger for LedgerService {
         request: Request<LookupRequest>,
     ) -> Result<Response<LookupTransfersResponse>, Status> {
         let ids = pb_convert::lookup_ids(request.get_ref())?;
-        let transfers = read_ledger(&self.raft, move |ledger| {
-            tianping_ledger::query::lookup_transfers(ledger, &ids)
-        })
-        .await?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let (transfers, applied_index) = self
+            .reader
+            .read(consistency, move |ledger| query::lookup_transfers(ledger, &ids))
+            .await?;
         let transfers = transfers.iter().flatten().map(pb_convert::transfer).collect();
-        Ok(Response::new(LookupTransfersResponse { transfers }))
+        Ok(Response::new(LookupTransfersResponse { transfers, applied_index }))
+    }
+
+    async fn get_account_transfers(
+        &self,
+        request: Request<AccountTransfersRequest>,
+    ) -> Result<Response<AccountTransfersResponse>, Status> {
+        let filter = pb_convert::history_filter(request.get_ref())?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let (transfers, applied_index) = self
+            .reader
+            .read(consistency, move |ledger| match filter {
+                Some(filter) => query::account_transfers(ledger, &filter),
+                None => Vec::new(),
+            })
+            .await?;
+        let next_cursor = match filter {
+            Some(filter) => pb_convert::history_cursor(&transfers, filter.limit),
+            None => String::new(),
+        };
+        let transfers = transfers.iter().map(pb_convert::transfer).collect();
+        Ok(Response::new(AccountTransfersResponse { transfers, next_cursor, applied_index }))
+    }
+
+    async fn list_audit_records(
+        &self,
+        request: Request<AuditRecordsRequest>,
+    ) -> Result<Response<AuditRecordsResponse>, Status> {
+        let listing = pb_convert::audit_listing(request.get_ref())?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let (scanned, applied_index) = self
+            .reader
+            .read(consistency, move |ledger| match listing.timestamp_min {
+                Some(timestamp_min) => query::audit_records(ledger, timestamp_min, listing.limit),
+                None => Vec::new(),
+            })
+            .await?;
+        Ok(Response::new(pb_convert::audit_response(&listing, &scanned, applied_index)))
     }
 }

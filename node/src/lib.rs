@@ -10,11 +10,15 @@
 //!   and streamed snapshots. Internal; never exposed to clients.
 //! - `tianping.v1.Ledger` on `api_address` (`ledger_service`): the client API. Any node
 //!   accepts writes and forwards them, one hop, to the leader.
+//! - `tianping.v1.Payouts` on `api_address` too (`payouts_service`): the payout outbox and
+//!   collections.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
 //!   cluster status.
 //!
 //! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
-//! `pb_convert` (the only code that knows the wire format), `pb` (generated code).
+//! `pb_convert` (the only code that knows the wire format), `pb` (generated code), `writer`
+//! (the one write path every client service shares: propose on the leader or forward),
+//! `reads` (read consistency: ReadIndex, bounded staleness).
 //!
 //! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
@@ -28,9 +32,12 @@ pub mod config;
 mod group_commit;
 mod ledger_service;
 pub mod network;
+mod payouts_service;
 pub mod pb_convert;
 mod raft_service;
+pub mod reads;
 pub mod runtime;
+mod writer;
 
 pub mod pb {
     //! Code generated from `proto/` by `build.rs`.
@@ -64,15 +71,19 @@ use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
 pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
-pub use ledger_service::FORWARDED_HEADER;
+pub use writer::FORWARDED_HEADER;
 
 use crate::admin_service::AdminService;
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
+use crate::payouts_service::PayoutsService;
 use crate::pb::raft::raft_server::RaftServer;
 use crate::pb::v1::admin_server::AdminServer;
 use crate::pb::v1::ledger_server::LedgerServer;
+use crate::pb::v1::payouts_server::PayoutsServer;
 use crate::raft_service::RaftService;
+use crate::reads::Reader;
+use crate::writer::Writer;
 
 /// The state machine store a node runs on: RocksDB outside the simulation.
 #[cfg(not(madsim))]
@@ -316,12 +327,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
 
     let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
-    let ledger_service = LedgerServer::new(LedgerService::new(
-        raft.clone(),
-        config.node_id,
-        Duration::from_millis(config.forward_timeout_ms),
-    ))
-    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let forward_timeout = Duration::from_millis(config.forward_timeout_ms);
+    let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout));
+    let reader = Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout));
+    let ledger_service = LedgerServer::new(LedgerService::new(writer.clone(), reader.clone()))
+        .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let payouts_service = PayoutsServer::new(PayoutsService::new(writer, reader))
+        .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
     let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
@@ -332,7 +344,10 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         raft_stopped,
     ));
     let api_server = tokio::spawn(serve(
-        tonic::transport::Server::builder().add_service(ledger_service).add_service(admin_service),
+        tonic::transport::Server::builder()
+            .add_service(ledger_service)
+            .add_service(payouts_service)
+            .add_service(admin_service),
         api_listener,
         api_stopped,
     ));

@@ -8,6 +8,24 @@
 //! that is missing (`id_must_not_be_zero`). Anything else malformed is an `InvalidField` that
 //! names the field's path (`transfers[2].amount`) and becomes `INVALID_ARGUMENT`: malformed
 //! input is an operating error, never a panic.
+//!
+//! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
+//! `accounts` (status and limits changes), `payouts` (payouts and collections).
+
+mod accounts;
+mod payouts;
+mod reads;
+
+pub use accounts::{
+    AuditListing, audit_listing, audit_response, limits, limits_commands, status_commands,
+    status_name,
+};
+pub use payouts::{
+    PayoutListing, claim_command, claim_response, collection_commands, collections_response,
+    outcome_commands, parse_payout_state, payout, payout_commands, payout_cursor, payout_listing,
+    payout_state_name,
+};
+pub use reads::{history_cursor, history_filter, read_consistency};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,8 +34,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use tianping_ledger::{
-    Account, AccountFlags, AccountStatus, BATCH_EVENTS_MAX, Command, Detail, EventResult,
-    NewAccount, NewTransfer, QUERY_LIMIT_MAX, ResultCode, Transfer, TransferFlags,
+    Account, AccountFlags, BATCH_EVENTS_MAX, Command, Detail, EventResult, NewAccount, NewTransfer,
+    QUERY_LIMIT_MAX, ResultCode, Transfer, TransferFlags,
 };
 use tianping_raft_store::{NodeId, NodeInfo};
 
@@ -195,15 +213,6 @@ pub fn events_response(results: &[EventResult], log_index: u64) -> pb_v1::Create
     pb_v1::CreateEventsResponse { results: results.iter().map(event_result).collect(), log_index }
 }
 
-fn status_name(status: AccountStatus) -> &'static str {
-    match status {
-        AccountStatus::Active => "active",
-        AccountStatus::OutflowBlocked => "outflow_blocked",
-        AccountStatus::Frozen => "frozen",
-        AccountStatus::Closed => "closed",
-    }
-}
-
 /// An account on the wire.
 pub fn account(account: &Account) -> pb_v1::Account {
     pb_v1::Account {
@@ -219,6 +228,7 @@ pub fn account(account: &Account) -> pb_v1::Account {
         credits_posted: format_u128(account.credits_posted),
         status: status_name(account.status).to_owned(),
         timestamp: account.timestamp,
+        limits: Some(limits(&account.limits)),
     }
 }
 

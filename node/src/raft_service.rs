@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use openraft::Snapshot;
-use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, ReadPolicy, VoteRequest};
 use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -56,6 +56,20 @@ impl Raft for RaftService {
             pb_convert::from_raft_bytes("vote request", &request.get_ref().payload)?;
         let reply = self.raft.vote(message).await.map_err(raft_stopped)?;
         Ok(Response::new(pb_convert::raft_payload(&reply)?))
+    }
+
+    /// A follower's ReadIndex: this node, if it leads, confirms its leadership with a quorum
+    /// and answers the log id a linearizable read must see applied (see `reads`).
+    async fn read_index(
+        &self,
+        _request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let linearizer = self
+            .raft
+            .get_read_linearizer(ReadPolicy::ReadIndex)
+            .await
+            .map_err(crate::reads::read_refused)?;
+        Ok(Response::new(pb_convert::raft_payload(linearizer.read_log_id().log_id())?))
     }
 
     async fn install_snapshot(

@@ -233,7 +233,7 @@ async fn send_transfer(node_id: u8, id: &str, amount: &str) -> u64 {
 async fn assert_balances(node_id: u8, moved: &str) {
     let found = client(node_id)
         .await
-        .lookup_accounts(LookupRequest { ids: vec!["1".into(), "2".into()] })
+        .lookup_accounts(LookupRequest { ids: vec!["1".into(), "2".into()], read: None })
         .await
         .expect("lookup accounts")
         .into_inner()

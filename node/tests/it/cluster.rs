@@ -81,7 +81,10 @@ async fn three_nodes_commit_through_a_follower_and_every_replica_reads_it() {
         for node in &cluster.nodes {
             let mut reader = cluster.client(node.node_id()).await;
             let found = reader
-                .lookup_accounts(LookupRequest { ids: vec!["1".into(), big_id.into(), "5".into()] })
+                .lookup_accounts(LookupRequest {
+                    ids: vec!["1".into(), big_id.into(), "5".into()],
+                    read: None,
+                })
                 .await
                 .expect("lookup accounts")
                 .into_inner()
@@ -91,7 +94,7 @@ async fn three_nodes_commit_through_a_follower_and_every_replica_reads_it() {
             assert_eq!(found[1].id, big_id);
             assert_eq!(found[1].credits_posted, amount);
             let found = reader
-                .lookup_transfers(LookupRequest { ids: vec!["10".into(), "11".into()] })
+                .lookup_transfers(LookupRequest { ids: vec!["10".into(), "11".into()], read: None })
                 .await
                 .expect("lookup transfers")
                 .into_inner()

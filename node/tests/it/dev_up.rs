@@ -159,7 +159,7 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             let mut found = false;
             for _ in 0..LOOKUP_ATTEMPTS_MAX {
                 let accounts = reader
-                    .lookup_accounts(LookupRequest { ids: vec!["7".into()] })
+                    .lookup_accounts(LookupRequest { ids: vec!["7".into()], read: None })
                     .await
                     .expect("lookup accounts")
                     .into_inner()

@@ -33,7 +33,7 @@ fn transfer(id: u64, debit: u64, credit: u64, flags: u32) -> NewTransfer {
 /// each client's expected codes are known and differ by position.
 fn batch(client: u64) -> (CreateTransfersRequest, Vec<&'static str>) {
     let id = 1_000 + client * 10;
-    if client % 3 == 0 {
+    if client.is_multiple_of(3) {
         let transfers = vec![
             transfer(id, 1, 2, 0),
             transfer(id + 1, 1, 2, LINKED),

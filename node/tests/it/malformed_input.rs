@@ -1,6 +1,11 @@
 //! Malformed input is INVALID_ARGUMENT naming the field, and changes nothing.
 
-use tianping_node::pb::v1::{CreateTransfersRequest, LookupRequest, NewTransfer};
+use tianping_node::pb::v1::{
+    AccountLimits, AccountLimitsChange, AccountStatusChange, AccountTransfersRequest,
+    BookCollectionsRequest, ClaimPayoutsRequest, CreatePayoutsRequest, CreateTransfersRequest,
+    ListPayoutsRequest, LookupRequest, NewCollection, NewPayout, NewTransfer, PayoutOutcomeReport,
+    RecordPayoutOutcomesRequest, SetAccountLimitsRequest, SetAccountStatusRequest,
+};
 
 use crate::support::{Cluster, bounded};
 
@@ -34,10 +39,110 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
             check_invalid(status, field);
         }
         let status = client
-            .lookup_accounts(LookupRequest { ids: vec!["1".into(), "0x1".into()] })
+            .lookup_accounts(LookupRequest { ids: vec!["1".into(), "0x1".into()], read: None })
             .await
             .expect_err("refused");
         check_invalid(status, "ids[1]");
+
+        let history = |cursor: &str, account_id: &str, limit: u32| AccountTransfersRequest {
+            account_id: account_id.into(),
+            cursor: cursor.into(),
+            limit,
+            ..Default::default()
+        };
+        for (request, field) in [
+            (history("12ab", "1", 0), "cursor"),
+            (history("", "-1", 0), "account_id"),
+            (history("", "1", 8_191), "limit"),
+        ] {
+            let status = client.get_account_transfers(request).await.expect_err("refused");
+            check_invalid(status, field);
+        }
+        let status = client
+            .set_account_status(SetAccountStatusRequest {
+                changes: vec![AccountStatusChange {
+                    account_id: "1".into(),
+                    status: "blocked".into(),
+                    reason: "r".into(),
+                    actor: "a".into(),
+                }],
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "changes[0].status");
+        let status = client
+            .set_account_limits(SetAccountLimitsRequest {
+                changes: vec![AccountLimitsChange {
+                    account_id: "1".into(),
+                    limits: Some(AccountLimits {
+                        per_transfer_amount_max: "10.00".into(),
+                        ..Default::default()
+                    }),
+                    reason: "r".into(),
+                    actor: "a".into(),
+                }],
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "changes[0].limits.per_transfer_amount_max");
+
+        let mut payouts = cluster.payouts_client(1).await;
+        let status = payouts
+            .create_payouts(CreatePayoutsRequest {
+                payouts: vec![NewPayout {
+                    id: "1".into(),
+                    amount: "1e3".into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "payouts[0].amount");
+        let status = payouts
+            .claim_payouts(ClaimPayoutsRequest {
+                worker_id: "worker-1".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "worker_id");
+        let status = payouts
+            .record_payout_outcomes(RecordPayoutOutcomesRequest {
+                outcomes: vec![PayoutOutcomeReport {
+                    payout_id: "1".into(),
+                    worker_id: "2".into(),
+                    fencing_token: 1,
+                    outcome: "paid".into(),
+                }],
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "outcomes[0].outcome");
+        let status = payouts
+            .book_collections(BookCollectionsRequest {
+                collections: vec![NewCollection {
+                    id: "1".into(),
+                    suspense_account_id: " 6".into(),
+                    ..Default::default()
+                }],
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "collections[0].suspense_account_id");
+        let status = payouts
+            .list_payouts(ListPayoutsRequest { state: "pending".into(), ..Default::default() })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "state");
+        let status = payouts
+            .list_payouts(ListPayoutsRequest {
+                state: "reserved".into(),
+                cursor: "1.2.3".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "cursor");
         cluster.shutdown().await;
     })
     .await;

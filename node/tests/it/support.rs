@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tianping_node::pb::v1::payouts_client::PayoutsClient;
 use tianping_node::{NodeConfig, NodeHandle};
 use tonic::transport::Channel;
 
@@ -85,6 +86,26 @@ impl Cluster {
         LedgerClient::connect(format!("http://{}", node.info().api_address))
             .await
             .expect("connect to the client API")
+    }
+
+    /// A client of node `node_id`'s payouts API.
+    pub async fn payouts_client(&self, node_id: u64) -> PayoutsClient<Channel> {
+        let node = self.node(node_id);
+        PayoutsClient::connect(format!("http://{}", node.info().api_address))
+            .await
+            .expect("connect to the payouts API")
+    }
+
+    /// The ids of the nodes other than `leader`.
+    pub fn followers(&self, leader: u64) -> Vec<u64> {
+        self.nodes.iter().map(|node| node.node_id()).filter(|id| *id != leader).collect()
+    }
+
+    /// Stops node `node_id` cleanly and drops it from the cluster.
+    pub async fn stop(&mut self, node_id: u64) {
+        let position =
+            self.nodes.iter().position(|node| node.node_id() == node_id).expect("node exists");
+        self.nodes.remove(position).shutdown().await.expect("clean shutdown");
     }
 
     pub fn node(&self, node_id: u64) -> &NodeHandle {

@@ -150,7 +150,8 @@ pub async fn audit(cluster: &ProcessCluster, node_id: u64, attempts: &[Attempt])
     let ids: Vec<u128> = ids.into_iter().collect();
     let mut found: Vec<Transfer> = Vec::new();
     for chunk in ids.chunks(LOOKUP_CHUNK) {
-        let request = LookupRequest { ids: chunk.iter().map(u128::to_string).collect() };
+        let request =
+            LookupRequest { ids: chunk.iter().map(u128::to_string).collect(), read: None };
         let response = tokio::time::timeout(CALL_TIMEOUT, client.lookup_transfers(request))
             .await
             .unwrap_or_else(|_| panic!("node {node_id}: lookup timed out"))
@@ -183,7 +184,8 @@ pub async fn audit(cluster: &ProcessCluster, node_id: u64, attempts: &[Attempt])
         assert_eq!(amount.to_string(), ack.amount, "node {node_id}: amount of {attempt:?}");
     }
 
-    let request = LookupRequest { ids: (1..=ACCOUNTS).map(|id| id.to_string()).collect() };
+    let request =
+        LookupRequest { ids: (1..=ACCOUNTS).map(|id| id.to_string()).collect(), read: None };
     let accounts = tokio::time::timeout(CALL_TIMEOUT, client.lookup_accounts(request))
         .await
         .unwrap_or_else(|_| panic!("node {node_id}: lookup timed out"))
