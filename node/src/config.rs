@@ -37,6 +37,10 @@ pub struct NodeConfig {
     /// Longest a follower waits for the leader when it forwards a client write.
     #[serde(default = "default_forward_timeout_ms")]
     pub forward_timeout_ms: u64,
+    /// Where Prometheus scrapes `GET /metrics` (port 0 picks a free port); none serves no
+    /// metrics endpoint (the node still keeps them). Ignored in the simulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
 }
 
 fn default_heartbeat_interval_ms() -> u64 {
@@ -74,6 +78,7 @@ impl NodeConfig {
             election_timeout_ms_min: default_election_timeout_ms_min(),
             election_timeout_ms_max: default_election_timeout_ms_max(),
             forward_timeout_ms: default_forward_timeout_ms(),
+            metrics_address: None,
         }
     }
 

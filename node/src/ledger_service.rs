@@ -11,6 +11,10 @@
 //! Reads (this slice): served from this node's replica as far as it has applied, in the state
 //! machine's task so they never see half an entry. Linearizable reads (ReadIndex) and
 //! explicit staleness bounds are a later step.
+//!
+//! Observability (`request_id`): the service is served wrapped in `request_id::Observed`, which
+//! gives each request an id and a span; forwarding passes the id on (`on_forward`) and the
+//! leader logs and measures each proposal to its apply (`Proposal`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -67,9 +71,11 @@ impl LedgerService {
             Some(_) => {}
         }
         let batch = Batch { timestamp: clock::now_ns(), commands };
+        let proposal = crate::request_id::Proposal::start(&batch);
         match self.raft.client_write(batch).await {
             Ok(written) => match written.data {
                 Ok(results) => {
+                    proposal.applied(written.log_id.index, &results);
                     Ok(Route::Applied(pb_convert::events_response(&results, written.log_id.index)))
                 }
                 Err(refused) => Err(Status::failed_precondition(refused.to_string())),
@@ -122,6 +128,7 @@ impl LedgerService {
         let mut request = Request::new(message);
         request.metadata_mut().insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from(1));
         request.set_timeout(self.forward_timeout);
+        crate::request_id::on_forward(&mut request);
         request
     }
 

@@ -16,6 +16,11 @@
 //! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
 //! `pb_convert` (the only code that knows the wire format), `pb` (generated code).
 //!
+//! Observability: `metrics` (the node's Prometheus registry, served on the optional
+//! `metrics_address` outside the simulation) and `request_id` (a request id and `tracing` span
+//! per client request, from the receiving node through forwarding to the apply). Nodes emit
+//! `tracing` events; the `tianping` binary decides where they go.
+//!
 //! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
 //! openraft's runtime, every `select!` is `biased;`, timeouts through `runtime::timeout`
@@ -26,9 +31,11 @@ mod admin_service;
 pub mod clock;
 pub mod config;
 mod ledger_service;
+pub mod metrics;
 pub mod network;
 pub mod pb_convert;
 mod raft_service;
+mod request_id;
 pub mod runtime;
 
 pub mod pb {
@@ -63,6 +70,8 @@ use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
 pub use ledger_service::FORWARDED_HEADER;
+pub use metrics::NodeMetrics;
+pub use request_id::{REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER, RequestId};
 
 use crate::admin_service::AdminService;
 use crate::ledger_service::LedgerService;
@@ -140,6 +149,11 @@ pub struct NodeHandle {
     /// One sender per server; sending (or dropping) it starts that server's graceful stop.
     stop_servers: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    /// The node's metrics (recorded in the simulation too).
+    metrics: Arc<NodeMetrics>,
+    /// The `/metrics` endpoint, when the configuration names one.
+    #[cfg(not(madsim))]
+    exporter: Option<metrics::Exporter>,
 }
 
 impl fmt::Debug for NodeHandle {
@@ -167,6 +181,20 @@ impl NodeHandle {
         &self.raft
     }
 
+    /// The node's metrics, as `/metrics` would show them (`NodeMetrics::encode`).
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    /// Where the node serves `GET /metrics`: none unless `metrics_address` was configured,
+    /// and always none in the simulation.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        #[cfg(not(madsim))]
+        return self.exporter.as_ref().map(|exporter| exporter.address);
+        #[cfg(madsim)]
+        return None;
+    }
+
     /// Makes a brand-new cluster of `members` (call on one node, once). A node that already
     /// has a log refuses, so calling it on a restarted cluster changes nothing.
     pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), String> {
@@ -181,6 +209,12 @@ impl NodeHandle {
             let _ = stop.send(());
         }
         let mut problems = Vec::new();
+        #[cfg(not(madsim))]
+        if let Some(exporter) = self.exporter
+            && let Err(problem) = exporter.stop(SERVER_STOP_TIMEOUT).await
+        {
+            problems.push(problem);
+        }
         for server in self.servers {
             match runtime::timeout(SERVER_STOP_TIMEOUT, server).await {
                 Ok(Ok(Ok(()))) => {}
@@ -275,6 +309,8 @@ fn bind(address: SocketAddr) -> Result<Listener, StartError> {
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let raft_listener = bind(config.raft_address)?;
     let api_listener = bind(config.api_address)?;
+    #[cfg(not(madsim))]
+    let metrics_listener = config.metrics_address.map(metrics::bind).transpose()?;
     let info = NodeInfo {
         region: config.region.clone(),
         data_center: config.data_center.clone(),
@@ -307,12 +343,19 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     .await
     .map_err(|error| StartError::Raft(error.to_string()))?;
 
+    let node_metrics = Arc::new(NodeMetrics::new());
+    metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
+
     let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
-    let ledger_service = LedgerServer::new(LedgerService::new(
-        raft.clone(),
+    let ledger_service = LedgerServer::new(request_id::Observed::new(
+        LedgerService::new(
+            raft.clone(),
+            config.node_id,
+            Duration::from_millis(config.forward_timeout_ms),
+        ),
         config.node_id,
-        Duration::from_millis(config.forward_timeout_ms),
+        Arc::clone(&node_metrics),
     ))
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
     let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
@@ -329,7 +372,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         api_listener,
         api_stopped,
     ));
+    #[cfg(not(madsim))]
+    let exporter = metrics_listener
+        .map(|listener| metrics::Exporter::serve(listener, Arc::clone(&node_metrics)));
     Ok(NodeHandle {
+        metrics: node_metrics,
+        #[cfg(not(madsim))]
+        exporter,
         node_id: config.node_id,
         info,
         raft,

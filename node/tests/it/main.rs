@@ -5,4 +5,5 @@
 mod cluster;
 mod dev_up;
 mod malformed_input;
+mod observability;
 mod support;
