@@ -158,7 +158,7 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         node_id = node.node_id(),
         api_address = %info.api_address,
         raft_address = %info.raft_address,
-        metrics_address = ?node.metrics_address(),
+        metrics_address = %node.metrics_address().map_or("none".to_owned(), |a| a.to_string()),
         "serving; Ctrl-C stops the node"
     );
     tokio::signal::ctrl_c().await.map_err(|error| format!("waiting for Ctrl-C: {error}"))?;

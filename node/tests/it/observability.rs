@@ -34,7 +34,7 @@ fn transfer(id: &str, debit: &str, credit: &str) -> NewTransfer {
 }
 
 /// `GET /metrics` over plain HTTP/1.1; the status line and body.
-async fn scrape(address: SocketAddr) -> (String, String) {
+pub async fn scrape(address: SocketAddr) -> (String, String) {
     tokio::task::spawn_blocking(move || {
         let mut stream = TcpStream::connect_timeout(&address, SCRAPE_TIMEOUT).expect("connect");
         stream.set_read_timeout(Some(SCRAPE_TIMEOUT)).expect("read timeout");
@@ -52,7 +52,7 @@ async fn scrape(address: SocketAddr) -> (String, String) {
 }
 
 /// The value of the sample `series` (name with its labels, exactly as exposed), if present.
-fn sample(text: &str, series: &str) -> Option<f64> {
+pub fn sample(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|line| {
         let value = line.strip_prefix(series)?.strip_prefix(' ')?;
         value.split_whitespace().next()?.parse().ok()
