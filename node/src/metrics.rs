@@ -94,7 +94,7 @@ impl NodeMetrics {
         let leader_changes = Counter::default();
         registry.register(
             "tianping_leader_changes",
-            "Times this node saw the leader change to another known leader",
+            "Times this node learned of a new leader (the first one it learns of counts)",
             leader_changes.clone(),
         );
         let forwarded = Family::<RpcLabels, Counter>::default();
@@ -214,8 +214,8 @@ fn gauge_value(value: u64) -> i64 {
 }
 
 /// Copies openraft's metrics into `metrics` whenever they change, until Raft stops. Counts a
-/// leader change each time the known leader becomes a different node (not when it becomes
-/// unknown during an election), and logs it.
+/// leader change each time the known leader becomes a different node, the first one included
+/// (not when it becomes unknown during an election), and logs it.
 pub(crate) fn watch_raft(
     raft: &LedgerRaft,
     node_id: NodeId,
