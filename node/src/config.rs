@@ -46,6 +46,10 @@ pub struct NodeConfig {
     /// behind still catches up by append (cheap) rather than by a whole snapshot.
     #[serde(default = "default_logs_kept_after_snapshot")]
     pub logs_kept_after_snapshot: u64,
+    /// Where Prometheus scrapes `GET /metrics` (port 0 picks a free port); none serves no
+    /// metrics endpoint (the node still keeps them). Ignored in the simulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<SocketAddr>,
 }
 
 fn default_heartbeat_interval_ms() -> u64 {
@@ -93,6 +97,7 @@ impl NodeConfig {
             forward_timeout_ms: default_forward_timeout_ms(),
             snapshot_logs_since_last: default_snapshot_logs_since_last(),
             logs_kept_after_snapshot: default_logs_kept_after_snapshot(),
+            metrics_address: None,
         }
     }
 

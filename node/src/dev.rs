@@ -3,6 +3,7 @@
 //! How it comes up:
 //! 1. Each node gets `<data-dir>/node-N/node.toml`. On the first run its addresses are
 //!    `127.0.0.1:0`, so the OS picks free ports with no race; later runs reuse the file.
+//!    Each node also gets a `metrics_address` on a free port (Prometheus `GET /metrics`).
 //! 2. `dev up` starts `tianping node --config node.toml` per node (output to
 //!    `node-N/node.log`). A node that is serving writes the addresses it bound to
 //!    `node-N/addresses.toml` (see `main.rs`); `dev up` waits for every file and then writes the
@@ -61,6 +62,9 @@ pub struct BoundAddresses {
     pub raft_address: String,
     /// The client API's address.
     pub api_address: String,
+    /// Where Prometheus scrapes `/metrics`, if the node serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_address: Option<String>,
 }
 
 /// Options of `tianping dev up`.
@@ -232,7 +236,10 @@ fn spawn_node(
         let mut config = NodeConfig::new(node_id, any_port, any_port, directory.clone());
         config.region = REGION.to_owned();
         config.data_center = data_center.to_owned();
+        config.metrics_address = Some(any_port);
         write_config(&config_path, &config)?;
+    } else {
+        add_metrics_address(&config_path)?;
     }
     let addresses_path = directory.join(ADDRESSES_FILE);
     match std::fs::remove_file(&addresses_path) {
@@ -259,6 +266,20 @@ fn spawn_node(
         .spawn()
         .map_err(|error| format!("starting node {node_id}: {error}"))?;
     Ok(NodeProcess { node_id, data_center, directory, child, addresses: None })
+}
+
+/// Gives a node configured before `/metrics` existed a metrics endpoint on a free port (pinned
+/// like the other addresses once the node reports it).
+fn add_metrics_address(config_path: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(config_path)
+        .map_err(|error| format!("reading {}: {error}", config_path.display()))?;
+    let mut config: NodeConfig =
+        toml::from_str(&text).map_err(|error| format!("{}: {error}", config_path.display()))?;
+    if config.metrics_address.is_some() {
+        return Ok(());
+    }
+    config.metrics_address = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+    write_config(config_path, &config)
 }
 
 fn write_config(path: &Path, config: &NodeConfig) -> Result<(), String> {
@@ -328,6 +349,9 @@ fn pin_addresses(config_path: &Path, addresses: &BoundAddresses) -> Result<(), S
     };
     config.raft_address = parse(&addresses.raft_address)?;
     config.api_address = parse(&addresses.api_address)?;
+    if let Some(metrics_address) = &addresses.metrics_address {
+        config.metrics_address = Some(parse(metrics_address)?);
+    }
     write_config(config_path, &config)
 }
 
@@ -464,11 +488,15 @@ fn print_ready(nodes: &Nodes, leader: u64, started: Instant) {
             example_address = addresses.api_address.clone();
         }
         println!(
-            "  node {} region={REGION} dc={} api={} raft={} pid={} log={}",
+            "  node {} region={REGION} dc={} api={} raft={} metrics={} pid={} log={}",
             node.node_id,
             node.data_center,
             addresses.api_address,
             addresses.raft_address,
+            addresses
+                .metrics_address
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |address| format!("http://{address}/metrics")),
             node.child.id(),
             node.directory.join("node.log").display()
         );

@@ -5,6 +5,10 @@
 //! follower forwards one hop to the leader). Reads pass `reads::Reader`'s consistency barrier
 //! — linearizable by default, bounded staleness when the request accepts it (the rule is in
 //! `reads`) — and then run on this node's replica in the state machine's task.
+//!
+//! Observability: the service is served wrapped in `request_id::Observed`, which gives each
+//! request an id and a span; forwarding passes the id on and the leader measures each
+//! proposal to its apply (`request_id::Proposal`, in `writer`).
 
 use std::sync::Arc;
 

@@ -20,6 +20,11 @@
 //! (the one write path every client service shares: propose on the leader or forward),
 //! `reads` (read consistency: ReadIndex, bounded staleness).
 //!
+//! Observability: `metrics` (the node's Prometheus registry, served on the optional
+//! `metrics_address` outside the simulation) and `request_id` (a request id and `tracing` span
+//! per client request, from the receiving node through forwarding to the apply). Nodes emit
+//! `tracing` events; the `tianping` binary decides where they go.
+//!
 //! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
 //! openraft's runtime, every `select!` is `biased;`, timeouts through `runtime::timeout`
@@ -31,11 +36,13 @@ pub mod clock;
 pub mod config;
 mod group_commit;
 mod ledger_service;
+pub mod metrics;
 pub mod network;
 mod payouts_service;
 pub mod pb_convert;
 mod raft_service;
 pub mod reads;
+mod request_id;
 pub mod runtime;
 mod writer;
 
@@ -71,6 +78,8 @@ use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
 pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
+pub use metrics::NodeMetrics;
+pub use request_id::{REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER, RequestId};
 pub use writer::FORWARDED_HEADER;
 
 use crate::admin_service::AdminService;
@@ -153,6 +162,11 @@ pub struct NodeHandle {
     /// One sender per server; sending (or dropping) it starts that server's graceful stop.
     stop_servers: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    /// The node's metrics (recorded in the simulation too).
+    metrics: Arc<NodeMetrics>,
+    /// The `/metrics` endpoint, when the configuration names one.
+    #[cfg(not(madsim))]
+    exporter: Option<metrics::Exporter>,
 }
 
 impl fmt::Debug for NodeHandle {
@@ -180,6 +194,20 @@ impl NodeHandle {
         &self.raft
     }
 
+    /// The node's metrics, as `/metrics` would show them (`NodeMetrics::encode`).
+    pub fn metrics(&self) -> &Arc<NodeMetrics> {
+        &self.metrics
+    }
+
+    /// Where the node serves `GET /metrics`: none unless `metrics_address` was configured,
+    /// and always none in the simulation.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        #[cfg(not(madsim))]
+        return self.exporter.as_ref().map(|exporter| exporter.address);
+        #[cfg(madsim)]
+        return None;
+    }
+
     /// Makes a brand-new cluster of `members` (call on one node, once). A node that already
     /// has a log refuses, so calling it on a restarted cluster changes nothing.
     pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), String> {
@@ -194,6 +222,12 @@ impl NodeHandle {
             let _ = stop.send(());
         }
         let mut problems = Vec::new();
+        #[cfg(not(madsim))]
+        if let Some(exporter) = self.exporter
+            && let Err(problem) = exporter.stop(SERVER_STOP_TIMEOUT).await
+        {
+            problems.push(problem);
+        }
         for server in self.servers {
             match runtime::timeout(SERVER_STOP_TIMEOUT, server).await {
                 Ok(Ok(Ok(()))) => {}
@@ -293,6 +327,8 @@ fn bind(address: SocketAddr) -> Result<Listener, StartError> {
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let raft_listener = bind(config.raft_address)?;
     let api_listener = bind(config.api_address)?;
+    #[cfg(not(madsim))]
+    let metrics_listener = config.metrics_address.map(metrics::bind).transpose()?;
     let info = NodeInfo {
         region: config.region.clone(),
         data_center: config.data_center.clone(),
@@ -325,15 +361,26 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     .await
     .map_err(|error| StartError::Raft(error.to_string()))?;
 
+    let node_metrics = Arc::new(NodeMetrics::new());
+    metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
+
     let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
     let forward_timeout = Duration::from_millis(config.forward_timeout_ms);
     let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout));
     let reader = Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout));
-    let ledger_service = LedgerServer::new(LedgerService::new(writer.clone(), reader.clone()))
-        .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let payouts_service = PayoutsServer::new(PayoutsService::new(writer, reader))
-        .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let ledger_service = LedgerServer::new(request_id::Observed::new(
+        LedgerService::new(writer.clone(), reader.clone()),
+        config.node_id,
+        Arc::clone(&node_metrics),
+    ))
+    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let payouts_service = PayoutsServer::new(request_id::Observed::new(
+        PayoutsService::new(writer, reader),
+        config.node_id,
+        Arc::clone(&node_metrics),
+    ))
+    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
     let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
@@ -351,7 +398,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         api_listener,
         api_stopped,
     ));
+    #[cfg(not(madsim))]
+    let exporter = metrics_listener
+        .map(|listener| metrics::Exporter::serve(listener, Arc::clone(&node_metrics)));
     Ok(NodeHandle {
+        metrics: node_metrics,
+        #[cfg(not(madsim))]
+        exporter,
         node_id: config.node_id,
         info,
         raft,

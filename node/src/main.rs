@@ -4,6 +4,10 @@
 //! `tianping_node::NodeConfig`'s fields, until Ctrl-C (SIGINT), then stops it cleanly. Once
 //! serving, it writes the addresses it bound to `<data_directory>/addresses.toml`.
 //!
+//! Logs: `tracing` events go to stderr, one line each, as text or (`--log-format json`, or
+//! `TIANPING_LOG_FORMAT=json`) JSON; `TIANPING_LOG` (else `RUST_LOG`) is the filter, default
+//! `info,openraft=warn`. Messages meant for the person at the terminal stay plain output.
+//!
 //! `tianping dev up` (module `dev`) runs a local 5-node / 3-data-center cluster of such nodes
 //! as child processes.
 
@@ -13,7 +17,7 @@ mod dev;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use tianping_node::NodeConfig;
 use tianping_raft_store::NodeInfo;
 
@@ -23,6 +27,43 @@ use tianping_raft_store::NodeInfo;
 struct Arguments {
     #[command(subcommand)]
     command: Commands,
+    /// How log lines on stderr look: `text` for people, `json` for log collectors. The level
+    /// comes from TIANPING_LOG (else RUST_LOG), e.g. `debug` or `info,tianping_node=debug`.
+    #[arg(long, global = true, env = "TIANPING_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+/// The shape of log lines on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per line, with the span fields (such as `request_id`) included.
+    Json,
+}
+
+/// The log filter when neither TIANPING_LOG nor RUST_LOG is set: the node's own events at info,
+/// openraft's only from warn (its info events are per-step chatter; the node logs elections).
+const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
+
+/// Sends `tracing` events to stderr, filtered by TIANPING_LOG (else RUST_LOG, else
+/// `DEFAULT_LOG_FILTER`). Colour only when stderr is a terminal (node logs usually go to files).
+fn init_logging(format: LogFormat) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = std::env::var("TIANPING_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
+    let filter = tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|error| format!("log filter {filter:?}: {error}"))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let installed = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+    installed.map_err(|error| format!("installing the logger: {error}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -39,7 +80,8 @@ enum Commands {
     ///   data_directory = "/var/lib/tianping/node-1"
     ///
     /// Optional: heartbeat_interval_ms (100), election_timeout_ms_min (300),
-    /// election_timeout_ms_max (600), forward_timeout_ms (5000).
+    /// election_timeout_ms_max (600), forward_timeout_ms (5000), metrics_address (none;
+    /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics).
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     #[command(verbatim_doc_comment)]
     Node {
@@ -89,7 +131,7 @@ enum DevCommands {
     /// client call, e.g.
     ///
     ///   tianping dev: ready in 2.1s: 5 voters in 3 data centers, leader node 3
-    ///     node 1 region=local dc=dc-a api=127.0.0.1:40123 raft=127.0.0.1:40121 pid=… log=…
+    ///     node 1 region=local dc=dc-a api=127.0.0.1:40123 raft=127.0.0.1:40121 metrics=http://127.0.0.1:40125/metrics pid=… log=…
     ///
     /// Ctrl-C sends SIGINT to every node, waits up to 10 s for each to stop, kills any that
     /// did not, and exits. `cargo xtask up` builds the binary and runs this.
@@ -105,10 +147,15 @@ fn read_config(path: &PathBuf) -> Result<NodeConfig, String> {
 
 /// Writes the bound addresses to `<data_directory>/addresses.toml` (whole or not at all: a
 /// temporary file renamed into place), for tools such as `dev up` that start nodes on port 0.
-fn write_addresses(data_directory: &std::path::Path, info: &NodeInfo) -> Result<(), String> {
+fn write_addresses(
+    data_directory: &std::path::Path,
+    info: &NodeInfo,
+    metrics_address: Option<std::net::SocketAddr>,
+) -> Result<(), String> {
     let addresses = dev::BoundAddresses {
         raft_address: info.raft_address.clone(),
         api_address: info.api_address.clone(),
+        metrics_address: metrics_address.map(|address| address.to_string()),
     };
     let text =
         toml::to_string(&addresses).map_err(|error| format!("encoding addresses: {error}"))?;
@@ -123,24 +170,29 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
     let data_directory = config.data_directory.clone();
     let node = tianping_node::start(config).await.map_err(|error| error.to_string())?;
     let info = node.info().clone();
-    if let Err(error) = write_addresses(&data_directory, &info) {
+    if let Err(error) = write_addresses(&data_directory, &info, node.metrics_address()) {
         let _ = node.shutdown().await;
         return Err(error);
     }
-    eprintln!(
-        "tianping: node {} serving client API on {} and Raft on {}; Ctrl-C stops it",
-        node.node_id(),
-        info.api_address,
-        info.raft_address
+    tracing::info!(
+        node_id = node.node_id(),
+        api_address = %info.api_address,
+        raft_address = %info.raft_address,
+        metrics_address = %node.metrics_address().map_or("none".to_owned(), |a| a.to_string()),
+        "serving; Ctrl-C stops the node"
     );
     tokio::signal::ctrl_c().await.map_err(|error| format!("waiting for Ctrl-C: {error}"))?;
-    eprintln!("tianping: stopping node {}", node.node_id());
+    tracing::info!(node_id = node.node_id(), "stopping");
     node.shutdown().await
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let arguments = Arguments::parse();
+    if let Err(error) = init_logging(arguments.log_format) {
+        eprintln!("tianping: {error}");
+        return ExitCode::FAILURE;
+    }
     let outcome = match arguments.command {
         Commands::Node { config } => match read_config(&config) {
             Ok(config) => run_node(config).await,

@@ -73,11 +73,17 @@ impl Writer {
             Some(leader) if leader != self.node_id => return self.route_to(leader, forwarded),
             Some(_) => {}
         }
+        // Measured here, in the request's own task (where its metrics context lives), not in
+        // the group-commit task.
+        let proposal = crate::request_id::Proposal::start(&commands);
         match self.group_commit.propose(commands).await {
-            Ok(committed) => Ok(Route::Applied(Applied {
-                results: committed.results,
-                log_index: committed.log_index,
-            })),
+            Ok(committed) => {
+                proposal.applied(committed.log_index, &committed.results);
+                Ok(Route::Applied(Applied {
+                    results: committed.results,
+                    log_index: committed.log_index,
+                }))
+            }
             Err(ProposeError::Refused(refused)) => {
                 Err(Status::failed_precondition(refused.to_string()))
             }
@@ -150,6 +156,7 @@ impl Writer {
         let mut request = Request::new(message);
         request.metadata_mut().insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from(1));
         request.set_timeout(self.forward_timeout);
+        crate::request_id::on_forward(&mut request);
         request
     }
 

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tianping_node::pb::v1::ledger_client::LedgerClient;
 use tianping_node::pb::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
 
+use crate::observability::{sample, scrape};
 use crate::support::{bounded, retry_unavailable};
 
 /// Longest `dev up` may take to print its ready banner.
@@ -27,6 +28,8 @@ struct Endpoint {
     node_id: u64,
     data_center: String,
     api_address: String,
+    /// `host:port` of the node's `/metrics` endpoint.
+    metrics_address: String,
     pid: u32,
 }
 
@@ -36,13 +39,22 @@ fn parse_endpoint(line: &str) -> Option<Endpoint> {
         return None;
     }
     let node_id = words.next()?.parse().ok()?;
-    let mut endpoint =
-        Endpoint { node_id, data_center: String::new(), api_address: String::new(), pid: 0 };
+    let mut endpoint = Endpoint {
+        node_id,
+        data_center: String::new(),
+        api_address: String::new(),
+        metrics_address: String::new(),
+        pid: 0,
+    };
     for word in words {
         let (key, value) = word.split_once('=')?;
         match key {
             "dc" => endpoint.data_center = value.to_owned(),
             "api" => endpoint.api_address = value.to_owned(),
+            "metrics" => {
+                let address = value.strip_prefix("http://")?.strip_suffix("/metrics")?;
+                endpoint.metrics_address = address.to_owned();
+            }
             "pid" => endpoint.pid = value.parse().ok()?,
             _ => {}
         }
@@ -171,6 +183,12 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
                 tokio::time::sleep(LOOKUP_PAUSE).await;
             }
             assert!(found, "node {} reads the account", endpoint.node_id);
+            // Every node serves Prometheus metrics on the printed endpoint.
+            let address = endpoint.metrics_address.parse().expect("metrics address printed");
+            let (status, text) = scrape(address).await;
+            assert!(status.contains("200"), "node {}: {status}", endpoint.node_id);
+            let applied = sample(&text, "tianping_applied_index").expect("applied index");
+            assert!(applied >= created.log_index as f64, "node {}: {text}", endpoint.node_id);
         }
 
         // SIGINT, as Ctrl-C sends it: dev up stops every node and exits successfully.

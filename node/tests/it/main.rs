@@ -10,6 +10,7 @@ mod group_commit;
 mod history;
 mod malformed_input;
 mod netns;
+mod observability;
 mod partition;
 mod payouts;
 mod processes;

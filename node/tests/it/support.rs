@@ -50,6 +50,7 @@ impl Cluster {
                 directory.path().join(format!("node-{node_id}")),
             );
             config.data_center = format!("dc-{node_id}");
+            config.metrics_address = Some(loopback_any_port());
             nodes.push(tianping_node::start(config).await.expect("node starts"));
         }
         Cluster { nodes, _directory: directory }
