@@ -4,7 +4,6 @@
 //! membership entry, the new membership — in one atomic write.
 
 use openraft::entry::RaftEntry;
-#[cfg(not(madsim))]
 use tianping_ledger::{LedgerStore, StateMachine, WriteSet};
 
 use crate::type_config::{Entry, EntryPayload, LedgerResponse, LogId, StoredMembership};
