@@ -37,6 +37,12 @@ pub struct NodeConfig {
     /// Longest a follower waits for the leader when it forwards a client write.
     #[serde(default = "default_forward_timeout_ms")]
     pub forward_timeout_ms: u64,
+    /// The data center the leader should be in (e.g. the one nearest most clients); empty
+    /// means no preference. While this node leads from elsewhere, it hands leadership to a
+    /// caught-up voter there (`preferred_leader`). Changeable at runtime through
+    /// `tianping.v1.Admin/SetPreferredLeaderDataCenter` (`tianping cluster preferred-dc`).
+    #[serde(default)]
+    pub preferred_leader_data_center: String,
 }
 
 fn default_heartbeat_interval_ms() -> u64 {
@@ -74,6 +80,7 @@ impl NodeConfig {
             election_timeout_ms_min: default_election_timeout_ms_min(),
             election_timeout_ms_max: default_election_timeout_ms_max(),
             forward_timeout_ms: default_forward_timeout_ms(),
+            preferred_leader_data_center: String::new(),
         }
     }
 

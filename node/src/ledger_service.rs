@@ -12,17 +12,15 @@
 //! machine's task so they never see half an entry. Linearizable reads (ReadIndex) and
 //! explicit staleness bounds are a later step.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use openraft::async_runtime::watch::WatchReceiver;
 use tianping_ledger::{Batch, Command};
 use tianping_raft_store::{NodeId, NodeInfo};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::clock;
-use crate::network::lazy_channel;
+use crate::forward::{LeaderForwarder, is_forwarded};
 use crate::pb::v1::ledger_client::LedgerClient;
 use crate::pb::v1::ledger_server::Ledger;
 use crate::pb::v1::{
@@ -31,8 +29,7 @@ use crate::pb::v1::{
 };
 use crate::{LedgerRaft, StateMachineStore, pb_convert};
 
-/// Metadata key a node sets on a request it forwards, so the receiver does not forward again.
-pub const FORWARDED_HEADER: &str = "x-tianping-forwarded";
+pub use crate::forward::FORWARDED_HEADER;
 
 /// Where a write goes.
 enum Route {
@@ -46,14 +43,14 @@ enum Route {
 pub(crate) struct LedgerService {
     raft: LedgerRaft,
     node_id: NodeId,
-    forward_timeout: Duration,
-    /// The channel to the last leader forwarded to, kept so forwarding reuses one connection.
-    leader_client: Mutex<Option<(String, LedgerClient<Channel>)>>,
+    /// Sends writes to the leader, one hop (`forward`), over one reused channel.
+    forwarder: LeaderForwarder,
 }
 
 impl LedgerService {
     pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, forward_timeout: Duration) -> Self {
-        LedgerService { raft, node_id, forward_timeout, leader_client: Mutex::new(None) }
+        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
+        LedgerService { raft, node_id, forwarder }
     }
 
     /// Proposes `commands` as one batch here, or says where the leader is.
@@ -88,41 +85,16 @@ impl LedgerService {
 
     /// Forwards to `leader` unless this request was forwarded already (one hop only).
     fn route_to(&self, leader: NodeId, forwarded: bool) -> Result<Route, Status> {
-        let node =
-            self.raft.metrics().borrow_watched().membership_config.get_node(&leader).cloned();
-        match node {
-            Some(node) if !forwarded => Ok(Route::Forward(node)),
-            Some(node) => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader} at {}",
-                node.api_address
-            ))),
-            None => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader}, whose address is not known here"
-            ))),
-        }
+        self.forwarder.leader_node(leader, forwarded).map(Route::Forward)
     }
 
     fn leader_client(&self, leader: &NodeInfo) -> Result<LedgerClient<Channel>, Status> {
-        let mut cached = self.leader_client.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some((address, client)) = cached.as_ref()
-            && *address == leader.api_address
-        {
-            return Ok(client.clone());
-        }
-        let channel = lazy_channel(&leader.api_address).map_err(|error| {
-            Status::unavailable(format!("leader address {:?}: {error}", leader.api_address))
-        })?;
-        let client = LedgerClient::new(channel);
-        *cached = Some((leader.api_address.clone(), client.clone()));
-        Ok(client)
+        self.forwarder.channel(leader).map(LedgerClient::new)
     }
 
     /// The request to send to the leader: same message, marked forwarded, with a deadline.
     fn forwarded_request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request.metadata_mut().insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from(1));
-        request.set_timeout(self.forward_timeout);
-        request
+        self.forwarder.request(message)
     }
 
     /// Runs a forwarded call within the forwarding deadline.
@@ -130,18 +102,8 @@ impl LedgerService {
         &self,
         call: impl Future<Output = Result<Response<T>, Status>>,
     ) -> Result<Response<T>, Status> {
-        match crate::runtime::timeout(self.forward_timeout, call).await {
-            Ok(reply) => reply,
-            Err(_elapsed) => Err(Status::deadline_exceeded(format!(
-                "the leader did not answer within {} ms; retry with the same ids",
-                self.forward_timeout.as_millis()
-            ))),
-        }
+        self.forwarder.call(call).await
     }
-}
-
-fn is_forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_HEADER)
 }
 
 /// The ledger tables a read sees: RocksDB's outside the simulation.

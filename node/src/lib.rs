@@ -11,7 +11,12 @@
 //! - `tianping.v1.Ledger` on `api_address` (`ledger_service`): the client API. Any node
 //!   accepts writes and forwards them, one hop, to the leader.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
-//!   cluster status.
+//!   cluster status, membership changes, leadership transfer, preferred leader data center.
+//! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, real
+//!   network only).
+//!
+//! Background tasks: `preferred_leader` (hands leadership to the preferred data center) and,
+//! outside the simulation, the health updater; both end with the node.
 //!
 //! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
 //! `pb_convert` (the only code that knows the wire format), `pb` (generated code).
@@ -25,9 +30,13 @@
 mod admin_service;
 pub mod clock;
 pub mod config;
+mod forward;
 mod ledger_service;
 pub mod network;
 pub mod pb_convert;
+mod preferred_leader;
+#[cfg(not(madsim))]
+pub mod probes;
 mod raft_service;
 pub mod runtime;
 
@@ -140,6 +149,8 @@ pub struct NodeHandle {
     /// One sender per server; sending (or dropping) it starts that server's graceful stop.
     stop_servers: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    /// Background tasks (preferred leader, health), aborted at shutdown.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for NodeHandle {
@@ -177,6 +188,9 @@ impl NodeHandle {
     /// and then stops Raft, which flushes nothing new: every acknowledged write is durable
     /// already.
     pub async fn shutdown(self) -> Result<(), String> {
+        for task in &self.tasks {
+            task.abort();
+        }
         for stop in self.stop_servers {
             let _ = stop.send(());
         }
@@ -315,7 +329,20 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         Duration::from_millis(config.forward_timeout_ms),
     ))
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
+    let preferred =
+        preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
+    let admin_service = AdminServer::new(AdminService::new(
+        raft.clone(),
+        config.node_id,
+        Duration::from_millis(config.forward_timeout_ms),
+        preferred.clone(),
+    ));
+    let mut tasks = vec![tokio::spawn(preferred_leader::run(
+        raft.clone(),
+        config.node_id,
+        config.data_center.clone(),
+        preferred,
+    ))];
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();
@@ -324,11 +351,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         raft_listener,
         raft_stopped,
     ));
-    let api_server = tokio::spawn(serve(
-        tonic::transport::Server::builder().add_service(ledger_service).add_service(admin_service),
-        api_listener,
-        api_stopped,
-    ));
+    let api_router =
+        tonic::transport::Server::builder().add_service(ledger_service).add_service(admin_service);
+    #[cfg(not(madsim))]
+    let api_router = {
+        let (router, health) = probes::add_to(api_router).map_err(StartError::Raft)?;
+        tasks.push(tokio::spawn(probes::follow_leader(raft.clone(), health)));
+        router
+    };
+    let api_server = tokio::spawn(serve(api_router, api_listener, api_stopped));
     Ok(NodeHandle {
         node_id: config.node_id,
         info,
@@ -336,6 +367,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         // The client API stops first, so no new write arrives while Raft still runs.
         stop_servers: vec![stop_api, stop_raft],
         servers: vec![api_server, raft_server],
+        tasks,
     })
 }
 
