@@ -24,18 +24,29 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// The service name health reports on, besides `""`.
 pub const LEDGER_SERVICE: &str = "tianping.v1.Ledger";
 
+/// The services of the client address that reflection lists (besides itself).
+const SERVED: [&str; 3] = [LEDGER_SERVICE, "tianping.v1.Admin", "grpc.health.v1.Health"];
+
 /// Adds health and both reflection versions to `router`; the task that keeps health current
 /// must be spawned by the caller with `follow_leader`.
 pub(crate) fn add_to(router: Router) -> Result<(Router, HealthReporter), String> {
     let (reporter, health) = tonic_health::server::health_reporter();
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // The descriptor set also describes the internal Raft service, which is not served here:
+    // list only what this address serves.
+    let reflection = |own_name: &str| {
+        SERVED.iter().chain([&own_name]).fold(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
+            |builder, name| builder.with_service_name(*name),
+        )
     };
-    let v1 = reflection().build_v1().map_err(|error| format!("reflection v1: {error}"))?;
-    let v1alpha =
-        reflection().build_v1alpha().map_err(|error| format!("reflection v1alpha: {error}"))?;
+    let v1 = reflection("grpc.reflection.v1.ServerReflection")
+        .build_v1()
+        .map_err(|error| format!("reflection v1: {error}"))?;
+    let v1alpha = reflection("grpc.reflection.v1alpha.ServerReflection")
+        .build_v1alpha()
+        .map_err(|error| format!("reflection v1alpha: {error}"))?;
     Ok((router.add_service(health).add_service(v1).add_service(v1alpha), reporter))
 }
 
