@@ -296,7 +296,8 @@ async fn status(
         }));
     }
     let voters = members.iter().filter(|member| member.voter).count();
-    let leader_text = leader.map_or_else(|| "no leader known".to_owned(), |id| format!("leader node {id}"));
+    let leader_text =
+        leader.map_or_else(|| "no leader known".to_owned(), |id| format!("leader node {id}"));
     println!(
         "cluster: {leader_text}, term {}, {voters} voters, {} learners{} (answered by node {}: \
          last log index {}, applied {})",

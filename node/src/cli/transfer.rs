@@ -1,7 +1,9 @@
 //! `tianping transfer create|lookup`.
 
 use serde_json::json;
-use tianping_node::pb::v1::{CreateTransfersRequest, EventResult, LookupRequest, NewTransfer, Transfer};
+use tianping_node::pb::v1::{
+    CreateTransfersRequest, EventResult, LookupRequest, NewTransfer, Transfer,
+};
 
 use super::GlobalOptions;
 

@@ -2,6 +2,8 @@
 //! process, started through the production entry point `tianping_node::start`. Every test is
 //! bounded in time (`TEST_TIMEOUT`) and in request count.
 
+mod admin;
+mod cli;
 mod cluster;
 mod dev_up;
 mod malformed_input;
