@@ -11,6 +11,7 @@
 //! `cargo xtask --help` and `cargo xtask <command> --help` describe each in detail.
 
 mod bench;
+mod generic_client;
 mod prerequisites;
 mod process;
 mod test;
