@@ -337,6 +337,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         Duration::from_millis(config.forward_timeout_ms),
         preferred.clone(),
     ));
+    // Outside the simulation the health task joins it below.
+    #[cfg_attr(madsim, allow(unused_mut))]
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
         config.node_id,

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use openraft::Snapshot;
-use openraft::raft::{AppendEntriesRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, TransferLeaderRequest, VoteRequest};
 use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -55,6 +55,16 @@ impl Raft for RaftService {
         let message: VoteRequest<TypeConfig> =
             pb_convert::from_raft_bytes("vote request", &request.get_ref().payload)?;
         let reply = self.raft.vote(message).await.map_err(raft_stopped)?;
+        Ok(Response::new(pb_convert::raft_payload(&reply)?))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let message: TransferLeaderRequest<TypeConfig> =
+            pb_convert::from_raft_bytes("transfer-leader request", &request.get_ref().payload)?;
+        let reply = self.raft.handle_transfer_leader(message).await.map_err(raft_stopped)?;
         Ok(Response::new(pb_convert::raft_payload(&reply)?))
     }
 

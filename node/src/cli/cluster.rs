@@ -178,7 +178,7 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> Result<(),
         ClusterCommand::TransferLeader { to } => {
             let request = TransferLeaderRequest { to_node_id: to };
             let response = super::request(&address, || {
-                let (mut client, request) = (client.clone(), request.clone());
+                let (mut client, request) = (client.clone(), request);
                 async move { client.transfer_leader(request).await }
             })
             .await?;
