@@ -11,8 +11,7 @@ use super::GlobalOptions;
 /// `tianping cluster …`.
 #[derive(Debug, clap::Subcommand)]
 pub enum ClusterCommand {
-    /// Show the cluster: leader, term, every member with its region, data center, addresses
-    /// and replication lag.
+    /// Show the leader, the term and every member (data center, addresses, replication lag).
     ///
     /// Lag is what the leader knows: entries of its log a member does not hold yet. When the
     /// addressed node is a follower, the lag is asked of the leader; `lag=?` means the leader
