@@ -3,6 +3,10 @@
 //! `madsim-tonic-build` emits both variants and `tonic::include_proto!` picks the right one.
 //! `protoc` comes from `protoc-bin-vendored`, so neither developers nor CI install a system
 //! `protobuf-compiler`.
+//!
+//! It also writes the file descriptor set of every proto to `$OUT_DIR/tianping_descriptor.bin`
+//! (`FILE_DESCRIPTOR_SET` in the crate), which gRPC server reflection serves so generic clients
+//! (grpcurl, Python's grpcio-reflection) can call the API without the `.proto` files.
 
 use std::io;
 
@@ -17,5 +21,8 @@ fn main() -> io::Result<()> {
     let protoc = protoc_bin_vendored::protoc_bin_path().map_err(io::Error::other)?;
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc);
-    tonic_build::configure().compile_protos_with_config(config, &PROTOS, &["proto"])
+    let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?;
+    tonic_build::configure()
+        .file_descriptor_set_path(std::path::Path::new(&out_dir).join("tianping_descriptor.bin"))
+        .compile_protos_with_config(config, &PROTOS, &["proto"])
 }

@@ -50,6 +50,12 @@ pub struct NodeConfig {
     /// metrics endpoint (the node still keeps them). Ignored in the simulation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
+    /// The data center the leader should be in (e.g. the one nearest most clients); empty
+    /// means no preference. While this node leads from elsewhere, it hands leadership to a
+    /// caught-up voter there (`preferred_leader`). Changeable at runtime through
+    /// `tianping.v1.Admin/SetPreferredLeaderDataCenter` (`tianping cluster preferred-dc`).
+    #[serde(default)]
+    pub preferred_leader_data_center: String,
 }
 
 fn default_heartbeat_interval_ms() -> u64 {
@@ -98,6 +104,7 @@ impl NodeConfig {
             snapshot_logs_since_last: default_snapshot_logs_since_last(),
             logs_kept_after_snapshot: default_logs_kept_after_snapshot(),
             metrics_address: None,
+            preferred_leader_data_center: String::new(),
         }
     }
 

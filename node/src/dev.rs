@@ -368,6 +368,7 @@ fn members(nodes: &Nodes) -> Vec<Member> {
                 raft_address: addresses.map(|a| a.raft_address.clone()).unwrap_or_default(),
                 api_address: addresses.map(|a| a.api_address.clone()).unwrap_or_default(),
                 voter: true,
+                ..Default::default()
             }
         })
         .collect()

@@ -13,7 +13,12 @@
 //! - `tianping.v1.Payouts` on `api_address` too (`payouts_service`): the payout outbox and
 //!   collections.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
-//!   cluster status.
+//!   cluster status, membership changes, leadership transfer, preferred leader data center.
+//! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, real
+//!   network only).
+//!
+//! Background tasks: `preferred_leader` (hands leadership to the preferred data center) and,
+//! outside the simulation, the health updater; both end with the node.
 //!
 //! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
 //! `pb_convert` (the only code that knows the wire format), `pb` (generated code), `writer`
@@ -34,12 +39,16 @@
 mod admin_service;
 pub mod clock;
 pub mod config;
+mod forward;
 mod group_commit;
 mod ledger_service;
 pub mod metrics;
 pub mod network;
 mod payouts_service;
 pub mod pb_convert;
+mod preferred_leader;
+#[cfg(not(madsim))]
+pub mod probes;
 mod raft_service;
 pub mod reads;
 mod request_id;
@@ -167,6 +176,8 @@ pub struct NodeHandle {
     /// The `/metrics` endpoint, when the configuration names one.
     #[cfg(not(madsim))]
     exporter: Option<metrics::Exporter>,
+    /// Background tasks (preferred leader, health), aborted at shutdown.
+    tasks: Vec<JoinHandle<()>>,
 }
 
 impl fmt::Debug for NodeHandle {
@@ -218,6 +229,9 @@ impl NodeHandle {
     /// and then stops Raft, which flushes nothing new: every acknowledged write is durable
     /// already.
     pub async fn shutdown(self) -> Result<(), String> {
+        for task in &self.tasks {
+            task.abort();
+        }
         for stop in self.stop_servers {
             let _ = stop.send(());
         }
@@ -381,7 +395,22 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         Arc::clone(&node_metrics),
     ))
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let admin_service = AdminServer::new(AdminService::new(raft.clone(), config.node_id));
+    let preferred =
+        preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
+    let admin_service = AdminServer::new(AdminService::new(
+        raft.clone(),
+        config.node_id,
+        Duration::from_millis(config.forward_timeout_ms),
+        preferred.clone(),
+    ));
+    // Outside the simulation the health task joins it below.
+    #[cfg_attr(madsim, allow(unused_mut))]
+    let mut tasks = vec![tokio::spawn(preferred_leader::run(
+        raft.clone(),
+        config.node_id,
+        config.data_center.clone(),
+        preferred,
+    ))];
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();
@@ -390,14 +419,17 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         raft_listener,
         raft_stopped,
     ));
-    let api_server = tokio::spawn(serve(
-        tonic::transport::Server::builder()
-            .add_service(ledger_service)
-            .add_service(payouts_service)
-            .add_service(admin_service),
-        api_listener,
-        api_stopped,
-    ));
+    let api_router = tonic::transport::Server::builder()
+        .add_service(ledger_service)
+        .add_service(payouts_service)
+        .add_service(admin_service);
+    #[cfg(not(madsim))]
+    let api_router = {
+        let (router, health) = probes::add_to(api_router).map_err(StartError::Raft)?;
+        tasks.push(tokio::spawn(probes::follow_leader(raft.clone(), health)));
+        router
+    };
+    let api_server = tokio::spawn(serve(api_router, api_listener, api_stopped));
     #[cfg(not(madsim))]
     let exporter = metrics_listener
         .map(|listener| metrics::Exporter::serve(listener, Arc::clone(&node_metrics)));
@@ -411,6 +443,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         // The client API stops first, so no new write arrives while Raft still runs.
         stop_servers: vec![stop_api, stop_raft],
         servers: vec![api_server, raft_server],
+        tasks,
     })
 }
 

@@ -10,8 +10,11 @@
 //!
 //! `tianping dev up` (module `dev`) runs a local 5-node / 3-data-center cluster of such nodes
 //! as child processes.
+//!
+//! `tianping account|transfer|cluster …` (module `cli`) are the client and operator commands.
 
 mod bench;
+mod cli;
 mod dev;
 
 use std::path::PathBuf;
@@ -24,7 +27,20 @@ use tianping_raft_store::NodeInfo;
 /// Tianping: a Raft-replicated double-entry payment ledger.
 #[derive(Debug, Parser)]
 #[command(name = "tianping", version, about, long_about = None)]
+#[command(after_long_help = "\
+Examples against a local cluster (`tianping dev up` in another terminal):
+
+  tianping account create --id 10 --ledger 156 --code 1
+  tianping account create --id 20 --ledger 156 --code 1
+  tianping transfer create --id 1 --debit 10 --credit 20 --amount 500 --ledger 156 --code 1
+  tianping account lookup 10 20
+  tianping cluster status
+
+Elsewhere, name any node: tianping --addr 10.0.0.5:8001 cluster status (or TIANPING_ADDR).
+Every command explains itself: tianping transfer create --help")]
 struct Arguments {
+    #[command(flatten)]
+    global: cli::GlobalOptions,
     #[command(subcommand)]
     command: Commands,
     /// How log lines on stderr look: `text` for people, `json` for log collectors. The level
@@ -81,7 +97,8 @@ enum Commands {
     ///
     /// Optional: heartbeat_interval_ms (100), election_timeout_ms_min (300),
     /// election_timeout_ms_max (600), forward_timeout_ms (5000), metrics_address (none;
-    /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics).
+    /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics),
+    /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`).
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     #[command(verbatim_doc_comment)]
     Node {
@@ -92,6 +109,15 @@ enum Commands {
     /// Local development clusters.
     #[command(subcommand)]
     Dev(DevCommands),
+    /// Create and look up accounts.
+    #[command(subcommand)]
+    Account(cli::account::AccountCommand),
+    /// Create and look up transfers.
+    #[command(subcommand)]
+    Transfer(cli::transfer::TransferCommand),
+    /// Cluster status and membership: learners, voters, leadership.
+    #[command(subcommand)]
+    Cluster(cli::cluster::ClusterCommand),
     /// Measure a running cluster: transfers per second and commit latency over gRPC.
     ///
     /// Creates --accounts accounts, then --concurrency clients each send CreateTransfers
@@ -199,6 +225,9 @@ async fn main() -> ExitCode {
             Err(error) => Err(error),
         },
         Commands::Dev(DevCommands::Up(options)) => dev::up(options).await,
+        Commands::Account(command) => cli::account::run(&arguments.global, command).await,
+        Commands::Transfer(command) => cli::transfer::run(&arguments.global, command).await,
+        Commands::Cluster(command) => cli::cluster::run(&arguments.global, command).await,
         Commands::Bench(options) => bench::run(options).await,
     };
     match outcome {

@@ -4,6 +4,8 @@
 //! openraft's own types in postcard bytes (`pb_convert::raft_payload`). A snapshot goes as one
 //! client stream: a header (vote and metadata), then raft-store's bounded chunks read one at a
 //! time, so a sender never holds more than one chunk of a snapshot in memory.
+//! `TransferLeader` tells the target of a leadership transfer to campaign at once, so it (and not
+//! whichever voter times out first) becomes the leader.
 //!
 //! Error mapping: a peer that cannot be reached (`UNAVAILABLE`) is `Unreachable`, so openraft
 //! backs off; a request that runs past openraft's soft deadline is `Timeout`; anything else
@@ -18,7 +20,8 @@ use openraft::error::{
 };
 use openraft::network::{RPCOption, RaftNetworkFactory, v2::RaftNetworkV2};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+    TransferLeaderResponse, VoteRequest, VoteResponse,
 };
 use openraft::{OptionalSend, RPCTypes};
 use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
@@ -108,6 +111,7 @@ fn action_name(action: RPCTypes) -> &'static str {
     match action {
         RPCTypes::Vote => "vote response",
         RPCTypes::AppendEntries => "append-entries response",
+        RPCTypes::TransferLeader => "transfer-leader response",
         _ => "raft response",
     }
 }
@@ -144,6 +148,17 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
         self.call(RPCTypes::Vote, &option, client.vote(request)).await
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let request = pb_convert::raft_payload(&rpc)
+            .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
+        let mut client = self.client()?;
+        self.call(RPCTypes::TransferLeader, &option, client.transfer_leader(request)).await
     }
 
     async fn full_snapshot(

@@ -273,6 +273,7 @@ pub fn member(node_id: NodeId, info: &NodeInfo, voter: bool) -> pb_v1::Member {
         raft_address: info.raft_address.clone(),
         api_address: info.api_address.clone(),
         voter,
+        ..Default::default()
     }
 }
 
@@ -289,30 +290,59 @@ pub fn initial_members(
     }
     let mut members = BTreeMap::new();
     for (index, member) in request.members.iter().enumerate() {
-        let invalid = |name: &str, reason: &str| InvalidField {
-            field: format!("members[{index}].{name}"),
-            reason: reason.to_owned(),
-        };
-        if member.node_id == 0 {
-            return Err(invalid("node_id", "must not be 0"));
-        }
-        if member.raft_address.is_empty() {
-            return Err(invalid("raft_address", "is required"));
-        }
-        if member.api_address.is_empty() {
-            return Err(invalid("api_address", "is required"));
-        }
-        let info = NodeInfo {
-            region: member.region.clone(),
-            data_center: member.data_center.clone(),
-            raft_address: member.raft_address.clone(),
-            api_address: member.api_address.clone(),
-        };
-        if members.insert(member.node_id, info).is_some() {
-            return Err(invalid("node_id", "repeats an earlier member's id"));
+        let (node_id, info) = member_info(member, &format!("members[{index}]"))?;
+        if members.insert(node_id, info).is_some() {
+            return Err(InvalidField {
+                field: format!("members[{index}].node_id"),
+                reason: "repeats an earlier member's id".to_owned(),
+            });
         }
     }
     Ok(members)
+}
+
+/// A member's id and `NodeInfo`, checked: id non-zero, both addresses present. `path` names
+/// the member in errors (e.g. `members[2]`).
+fn member_info(member: &pb_v1::Member, path: &str) -> Result<(NodeId, NodeInfo), InvalidField> {
+    let invalid = |name: &str, reason: &str| InvalidField {
+        field: format!("{path}.{name}"),
+        reason: reason.to_owned(),
+    };
+    if member.node_id == 0 {
+        return Err(invalid("node_id", "must not be 0"));
+    }
+    if member.raft_address.is_empty() {
+        return Err(invalid("raft_address", "is required"));
+    }
+    if member.api_address.is_empty() {
+        return Err(invalid("api_address", "is required"));
+    }
+    let info = NodeInfo {
+        region: member.region.clone(),
+        data_center: member.data_center.clone(),
+        raft_address: member.raft_address.clone(),
+        api_address: member.api_address.clone(),
+    };
+    Ok((member.node_id, info))
+}
+
+/// The learner an `AddLearner` request names, checked like an initial member.
+pub fn learner(request: &pb_v1::AddLearnerRequest) -> Result<(NodeId, NodeInfo), InvalidField> {
+    match &request.member {
+        Some(member) => member_info(member, "member"),
+        None => Err(invalid("member", "is required")),
+    }
+}
+
+/// The node ids of a `Promote` or `Remove` request: at least one, none 0.
+pub fn node_ids(ids: &[NodeId]) -> Result<std::collections::BTreeSet<NodeId>, InvalidField> {
+    if ids.is_empty() {
+        return Err(invalid("node_ids", "at least one node id is required"));
+    }
+    if let Some(index) = ids.iter().position(|id| *id == 0) {
+        return Err(invalid(format!("node_ids[{index}]"), "must not be 0"));
+    }
+    Ok(ids.iter().copied().collect())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
 use openraft::Snapshot;
-use openraft::raft::{AppendEntriesRequest, ReadPolicy, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, ReadPolicy, TransferLeaderRequest, VoteRequest};
 use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -70,6 +70,16 @@ impl Raft for RaftService {
             .await
             .map_err(crate::reads::read_refused)?;
         Ok(Response::new(pb_convert::raft_payload(linearizer.read_log_id().log_id())?))
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        let message: TransferLeaderRequest<TypeConfig> =
+            pb_convert::from_raft_bytes("transfer-leader request", &request.get_ref().payload)?;
+        let reply = self.raft.handle_transfer_leader(message).await.map_err(raft_stopped)?;
+        Ok(Response::new(pb_convert::raft_payload(&reply)?))
     }
 
     async fn install_snapshot(

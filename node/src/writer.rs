@@ -14,21 +14,18 @@
 //! hands out the channel to the leader's client API and the request framing; the service
 //! builds its own client on that channel.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use openraft::async_runtime::watch::WatchReceiver;
 use tianping_ledger::{Command, EventResult};
 use tianping_raft_store::{NodeId, NodeInfo};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
+use crate::forward::{LeaderForwarder, is_forwarded};
 use crate::group_commit::{GroupCommit, ProposeError};
-use crate::network::lazy_channel;
 
-/// Metadata key a node sets on a request it forwards, so the receiver does not forward again.
-pub const FORWARDED_HEADER: &str = "x-tianping-forwarded";
+pub use crate::forward::FORWARDED_HEADER;
 
 /// A batch this node applied as the leader.
 pub(crate) struct Applied {
@@ -50,17 +47,17 @@ enum Route {
 pub(crate) struct Writer {
     raft: LedgerRaft,
     node_id: NodeId,
-    forward_timeout: Duration,
+    /// Sends writes to the leader, one hop, over one reused channel.
+    forwarder: LeaderForwarder,
     /// Where the leader's writes go: grouped with other clients' into one log entry.
     group_commit: GroupCommit,
-    /// The channel to the last leader forwarded to, kept so forwarding reuses one connection.
-    leader_channel: Mutex<Option<(String, Channel)>>,
 }
 
 impl Writer {
     pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, forward_timeout: Duration) -> Self {
         let group_commit = GroupCommit::start(raft.clone());
-        Writer { raft, node_id, forward_timeout, group_commit, leader_channel: Mutex::new(None) }
+        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
+        Writer { raft, node_id, forwarder, group_commit }
     }
 
     /// Proposes `commands` as one batch here, or says where the leader is.
@@ -99,18 +96,7 @@ impl Writer {
 
     /// Forwards to `leader` unless this request was forwarded already (one hop only).
     fn route_to(&self, leader: NodeId, forwarded: bool) -> Result<Route, Status> {
-        let node =
-            self.raft.metrics().borrow_watched().membership_config.get_node(&leader).cloned();
-        match node {
-            Some(node) if !forwarded => Ok(Route::Forward(node)),
-            Some(node) => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader} at {}",
-                node.api_address
-            ))),
-            None => Err(Status::unavailable(format!(
-                "not the leader; the leader is node {leader}, whose address is not known here"
-            ))),
-        }
+        self.forwarder.leader_node(leader, forwarded).map(Route::Forward)
     }
 
     /// Runs a client write end to end: proposes `commands` here and answers with `respond`,
@@ -129,53 +115,10 @@ impl Writer {
         match self.write(commands, is_forwarded(&request)).await? {
             Route::Applied(applied) => Ok(Response::new(respond(applied))),
             Route::Forward(leader) => {
-                let channel = self.leader_channel(&leader)?;
-                let forwarded = self.forwarded_request(request.into_inner());
-                self.forward(forward(channel, forwarded)).await
+                let channel = self.forwarder.channel(&leader)?;
+                let forwarded = self.forwarder.request(request.into_inner());
+                self.forwarder.call(forward(channel, forwarded)).await
             }
         }
     }
-
-    /// The channel to `leader`'s client API (reused while the leader stays the same).
-    fn leader_channel(&self, leader: &NodeInfo) -> Result<Channel, Status> {
-        let mut cached = self.leader_channel.lock().unwrap_or_else(|poison| poison.into_inner());
-        if let Some((address, channel)) = cached.as_ref()
-            && *address == leader.api_address
-        {
-            return Ok(channel.clone());
-        }
-        let channel = lazy_channel(&leader.api_address).map_err(|error| {
-            Status::unavailable(format!("leader address {:?}: {error}", leader.api_address))
-        })?;
-        *cached = Some((leader.api_address.clone(), channel.clone()));
-        Ok(channel)
-    }
-
-    /// The request to send to the leader: same message, marked forwarded, with a deadline.
-    fn forwarded_request<T>(&self, message: T) -> Request<T> {
-        let mut request = Request::new(message);
-        request.metadata_mut().insert(FORWARDED_HEADER, tonic::metadata::MetadataValue::from(1));
-        request.set_timeout(self.forward_timeout);
-        crate::request_id::on_forward(&mut request);
-        request
-    }
-
-    /// Runs a forwarded call within the forwarding deadline.
-    async fn forward<T>(
-        &self,
-        call: impl Future<Output = Result<Response<T>, Status>>,
-    ) -> Result<Response<T>, Status> {
-        match crate::runtime::timeout(self.forward_timeout, call).await {
-            Ok(reply) => reply,
-            Err(_elapsed) => Err(Status::deadline_exceeded(format!(
-                "the leader did not answer within {} ms; retry with the same ids",
-                self.forward_timeout.as_millis()
-            ))),
-        }
-    }
-}
-
-/// True when another node forwarded this request (so it must not be forwarded again).
-fn is_forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_HEADER)
 }

@@ -38,6 +38,7 @@ impl LocalCluster {
         command
             .args(["dev", "up", "--fresh", "--voters", &voters.to_string(), "--data-dir"])
             .arg(data_dir)
+            .env_remove("TIANPING_DEV_DATA_DIR")
             .stdin(Stdio::null())
             .stdout(Stdio::piped());
         progress.say(&format!(

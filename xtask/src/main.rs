@@ -12,6 +12,7 @@
 
 mod bench;
 mod cluster;
+mod generic_client;
 mod prerequisites;
 mod process;
 mod test;

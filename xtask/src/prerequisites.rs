@@ -19,6 +19,10 @@ pub struct DebianPackage {
 pub const DEBIAN_PACKAGES: &[DebianPackage] = &[
     DebianPackage { name: "clang", why: "bindgen for librocksdb-sys (raft-store) runs clang" },
     DebianPackage { name: "libclang-dev", why: "bindgen for librocksdb-sys loads libclang" },
+    DebianPackage {
+        name: "python3-venv",
+        why: "the generic-client check runs Python grpcio in a virtualenv",
+    },
 ];
 
 /// A rustup component `cargo xtask test` runs, as (component, the cargo subcommand it

@@ -8,6 +8,7 @@
 //! double CI's cold-cache time on a 2-core runner. It also means tests exercise the code
 //! exactly as it ships, with the same overflow checks and assertions.
 
+use crate::generic_client;
 use crate::prerequisites;
 use crate::process::{self, Progress};
 
@@ -25,7 +26,14 @@ STEPS (stops at the first failure, exit status non-zero):
     2. format         cargo fmt --all -- --check
     3. lint           cargo clippy --workspace --all-targets --release -- -D warnings
     4. test           cargo test --workspace --release
-    5. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
+    5. generic client a Python client that knows the API only through gRPC server
+                      reflection (grpcio + grpcio-reflection, pinned in
+                      node/tests/clients/requirements.txt, installed into a virtualenv
+                      beside the target directory and reused) lists the services of a
+                      `tianping dev up` cluster and creates accounts and a transfer; the
+                      `tianping` CLI creates and looks up a transfer through another node;
+                      the cluster is stopped with SIGINT
+    6. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
                       cargo test --release -p tianping-node --test madsim_smoke
                       (the same node code under the deterministic simulator, each seed
                       run twice and compared; built into its own target directory,
@@ -54,7 +62,7 @@ const CARGO_STEPS: [CargoStep; 3] = [
     CargoStep { name: "test", arguments: &["test", "--workspace", "--release"] },
 ];
 
-const STEP_COUNT: usize = CARGO_STEPS.len() + 2;
+const STEP_COUNT: usize = CARGO_STEPS.len() + 3;
 
 /// The madsim build's target directory: beside the normal one, never inside it, so the two
 /// builds never invalidate each other.
@@ -102,6 +110,12 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         ));
         process::run(&mut command).map_err(|error| (number, error))?;
     }
+    let number = CARGO_STEPS.len() + 2;
+    progress.say(&format!(
+        "{number}/{STEP_COUNT} generic client: reflection-only Python client and the tianping CLI \
+         against `tianping dev up`"
+    ));
+    generic_client::run(progress).map_err(|error| (number, error))?;
     let number = STEP_COUNT;
     let mut command = process::cargo(&[
         "test",

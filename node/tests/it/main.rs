@@ -3,6 +3,8 @@
 //! `tianping node` processes for the fault tests (`failover`, `snapshot_catch_up`,
 //! `partition`). Every test is bounded in time (`TEST_TIMEOUT`) and in request count.
 
+mod admin;
+mod cli;
 mod cluster;
 mod dev_up;
 mod failover;

@@ -156,6 +156,7 @@ impl NodeProcess {
             raft_address: self.config.raft_address.to_string(),
             api_address: self.config.api_address.to_string(),
             voter: true,
+            ..Default::default()
         }
     }
 }

@@ -1,0 +1,143 @@
+//! The operator and client commands of `tianping`: `account`, `transfer` and `cluster`. Each
+//! talks to one node's client API over gRPC (any node: writes and membership changes are
+//! forwarded to the leader by the node).
+//!
+//! Shared here: the global options (`--addr`, `--json`), finding the node to talk to (the
+//! `--addr` flag or `TIANPING_ADDR`, else node 1 of a local `tianping dev up` cluster), and
+//! turning gRPC failures into one clear line. Every command returns `Err(message)` instead of
+//! panicking; `main` prints it and exits non-zero.
+
+pub mod account;
+pub mod cluster;
+pub mod transfer;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tianping_node::pb::v1::admin_client::AdminClient;
+use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::dev;
+
+/// Longest a command waits to connect to a node.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Longest one request may take (membership changes wait for commits).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Attempts of a request the cluster answers UNAVAILABLE (no leader yet, leadership moving).
+/// Safe to repeat: writes carry client-chosen ids, membership changes are idempotent.
+const UNAVAILABLE_ATTEMPTS: usize = 5;
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(400);
+
+/// Options every client command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GlobalOptions {
+    /// A node's client API address, HOST:PORT. Any node will do. Default: node 1 of the local
+    /// `tianping dev up` cluster (read from tianping-dev/node-1/addresses.toml, or from
+    /// $TIANPING_DEV_DATA_DIR/node-1/addresses.toml).
+    #[arg(long, global = true, env = "TIANPING_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<String>,
+    /// Print machine-readable JSON (one document on standard output) instead of lines.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// The node address to use, saying on standard error when it came from the dev cluster.
+pub fn resolve_address(options: &GlobalOptions) -> Result<String, String> {
+    if let Some(address) = &options.addr {
+        return Ok(address.clone());
+    }
+    let data_dir = std::env::var_os("TIANPING_DEV_DATA_DIR")
+        .map_or_else(|| PathBuf::from("tianping-dev"), PathBuf::from);
+    let path = data_dir.join("node-1").join(dev::ADDRESSES_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        format!(
+            "no node address: pass --addr HOST:PORT (or set TIANPING_ADDR), or start a local \
+             cluster with `tianping dev up` ({} could not be read: {error})",
+            path.display()
+        )
+    })?;
+    let addresses: dev::BoundAddresses =
+        toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    eprintln!(
+        "tianping: no --addr given; using node 1 of the local dev cluster at {} (from {})",
+        addresses.api_address,
+        path.display()
+    );
+    Ok(addresses.api_address)
+}
+
+/// A channel to `address` (`HOST:PORT`), connected now so an unreachable node is reported
+/// as such rather than as a failed request.
+pub async fn connect(address: &str) -> Result<Channel, String> {
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|error| format!("{address:?} is not a usable address: {error}"))?;
+    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(channel),
+        Ok(Err(error)) => {
+            let cause = std::error::Error::source(&error)
+                .map_or_else(String::new, |cause| format!(" ({cause})"));
+            Err(format!("cannot reach a node at {address}: {error}{cause}"))
+        }
+        Err(_elapsed) => Err(format!(
+            "cannot reach a node at {address}: no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// A ledger client of the node at `address`.
+pub async fn ledger(address: &str) -> Result<LedgerClient<Channel>, String> {
+    Ok(LedgerClient::new(connect(address).await?))
+}
+
+/// An admin client of the node at `address`.
+pub async fn admin(address: &str) -> Result<AdminClient<Channel>, String> {
+    Ok(AdminClient::new(connect(address).await?))
+}
+
+/// One line for a failed request: where, the gRPC code and the server's message.
+pub fn status_error(address: &str, status: &tonic::Status) -> String {
+    format!("{address} answered {:?}: {}", status.code(), status.message())
+}
+
+/// Runs `call` (a request to `address`) within `REQUEST_TIMEOUT`, repeating it while the
+/// cluster answers UNAVAILABLE, at most `UNAVAILABLE_ATTEMPTS` times.
+pub async fn request<T, F, Fut>(address: &str, mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+{
+    let mut attempt = 1;
+    loop {
+        let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, call()).await {
+            Ok(outcome) => outcome,
+            Err(_elapsed) => {
+                return Err(format!(
+                    "{address} did not answer within {} s",
+                    REQUEST_TIMEOUT.as_secs()
+                ));
+            }
+        };
+        match outcome {
+            Ok(response) => return Ok(response.into_inner()),
+            Err(status)
+                if status.code() == tonic::Code::Unavailable && attempt < UNAVAILABLE_ATTEMPTS =>
+            {
+                attempt += 1;
+                tokio::time::sleep(UNAVAILABLE_PAUSE).await;
+            }
+            Err(status) => return Err(status_error(address, &status)),
+        }
+    }
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json(value: &serde_json::Value) -> Result<(), String> {
+    let text =
+        serde_json::to_string_pretty(value).map_err(|error| format!("encoding JSON: {error}"))?;
+    println!("{text}");
+    Ok(())
+}

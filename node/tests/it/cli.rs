@@ -1,0 +1,146 @@
+//! The `tianping` command line against an in-process cluster: the built binary, run as a user
+//! runs it, checked by its output and exit status.
+
+use std::process::{Command, Output};
+
+use crate::support::{Cluster, bounded};
+
+/// Runs `tianping --addr <address> <arguments>` on a blocking thread (the nodes keep running on
+/// the test's runtime meanwhile).
+async fn tianping(address: Option<&str>, arguments: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tianping"));
+    command.env_remove("TIANPING_ADDR").env_remove("TIANPING_DEV_DATA_DIR");
+    if let Some(address) = address {
+        command.args(["--addr", address]);
+    }
+    command.args(arguments);
+    let description = format!("{command:?}");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run tianping");
+    eprintln!(
+        "{description} -> {}\nstdout:\n{}stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
+    bounded(async {
+        let (cluster, leader) = Cluster::start_initialized(3).await;
+        let follower = cluster
+            .nodes
+            .iter()
+            .map(|node| node.node_id())
+            .find(|node_id| *node_id != leader)
+            .expect("a follower");
+        let address = cluster.node(follower).info().api_address.clone();
+        let address = Some(address.as_str());
+
+        for id in ["10", "20"] {
+            let created = tianping(
+                address,
+                &["account", "create", "--id", id, "--ledger", "1", "--code", "1"],
+            )
+            .await;
+            assert!(created.status.success());
+            assert!(stdout(&created).starts_with(&format!("account {id}: ok")));
+        }
+        let transfer = [
+            "transfer", "create", "--id", "1", "--debit", "10", "--credit", "20", "--amount",
+            "500", "--ledger", "1", "--code", "1",
+        ];
+        let created = tianping(address, &transfer).await;
+        assert!(created.status.success());
+        assert!(stdout(&created).starts_with("transfer 1: ok, amount 500"), "{}", stdout(&created));
+        // The same command again is safe: `exists`, still success.
+        let replayed = tianping(address, &transfer).await;
+        assert!(replayed.status.success());
+        assert!(stdout(&replayed).starts_with("transfer 1: exists"));
+
+        // A business refusal: printed by name, exit status 1.
+        let refused = tianping(
+            address,
+            &[
+                "transfer", "create", "--id", "2", "--debit", "10", "--credit", "99", "--amount",
+                "1", "--ledger", "1", "--code", "1",
+            ],
+        )
+        .await;
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(stdout(&refused).contains("credit_account_not_found"));
+
+        // Lookup on the leader, JSON for scripts; a missing id fails the command.
+        let leader_address = cluster.node(leader).info().api_address.clone();
+        let found = tianping(Some(&leader_address), &["transfer", "lookup", "1", "--json"]).await;
+        assert!(found.status.success());
+        let json: serde_json::Value = serde_json::from_slice(&found.stdout).expect("JSON");
+        assert_eq!(json["transfers"][0]["amount"], "500");
+        assert_eq!(json["transfers"][0]["debit_account_id"], "10");
+        let missing = tianping(Some(&leader_address), &["transfer", "lookup", "1", "2"]).await;
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(stdout(&missing).contains("transfer 2: not found"));
+
+        // Status through a follower: every member, lag asked of the leader.
+        let shown = tianping(address, &["cluster", "status"]).await;
+        assert!(shown.status.success());
+        let text = stdout(&shown);
+        assert!(text.starts_with(&format!("cluster: leader node {leader}, term ")), "{text}");
+        assert!(text.contains("3 voters, 0 learners"), "{text}");
+        for node in &cluster.nodes {
+            let line = text
+                .lines()
+                .find(|line| line.trim_start().starts_with(&format!("node {} ", node.node_id())))
+                .unwrap_or_else(|| panic!("a line for node {}: {text}", node.node_id()));
+            assert!(line.contains(&format!("dc=dc-{}", node.node_id())), "{line}");
+            assert!(line.contains("lag="), "{line}");
+        }
+        assert!(text.contains(&format!("lag: from the leader, node {leader}")), "{text}");
+
+        // Usage mistakes and unreachable nodes: a message and a non-zero exit, no panic.
+        let unreachable = tianping(Some("127.0.0.1:1"), &["cluster", "status"]).await;
+        assert_eq!(unreachable.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&unreachable.stderr).into_owned();
+        assert!(stderr.contains("cannot reach a node at 127.0.0.1:1"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        let bad_amount =
+            tianping(address, &["transfer", "create", "--id", "3", "--amount", "-5"]).await;
+        assert_eq!(bad_amount.status.code(), Some(2), "clap's usage error");
+        cluster.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_without_an_address_or_dev_cluster_says_how_to_name_one() {
+    bounded(async {
+        let empty = tempfile::tempdir().expect("temporary directory");
+        let output = tokio::task::spawn_blocking({
+            let directory = empty.path().to_path_buf();
+            move || {
+                Command::new(env!("CARGO_BIN_EXE_tianping"))
+                    .args(["cluster", "status"])
+                    .env_remove("TIANPING_ADDR")
+                    .env_remove("TIANPING_DEV_DATA_DIR")
+                    .current_dir(directory)
+                    .output()
+            }
+        })
+        .await
+        .expect("join")
+        .expect("run tianping");
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("pass --addr HOST:PORT"), "{stderr}");
+        assert!(stderr.contains("tianping dev up"), "{stderr}");
+    })
+    .await;
+}
