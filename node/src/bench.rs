@@ -34,18 +34,15 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Which nodes the bench sends to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Target {
-    /// Ask the first address who leads and send everything there (no forwarding hop).
+    /// Ask the node given by --addr who leads and send everything there (no forwarding hop).
     Leader,
-    /// Spread the client tasks over every address given (followers forward to the leader).
+    /// Spread the client tasks over every member (followers forward to the leader).
     All,
 }
 
-/// Options of `tianping bench`.
+/// Options of `tianping bench` (the node to ask is the global --addr).
 #[derive(Debug, clap::Args)]
 pub struct BenchOptions {
-    /// Client API addresses (HOST:PORT), comma-separated or repeated.
-    #[arg(long, env = "TIANPING_ADDR", value_delimiter = ',', required = true)]
-    pub addr: Vec<String>,
     /// How long to send, e.g. `20s`, `1500ms`, `2m`.
     #[arg(long, default_value = "20s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -97,12 +94,12 @@ struct TaskReport {
     example_failure: Option<String>,
 }
 
-/// Runs the bench and prints the figures.
-pub async fn run(options: BenchOptions) -> Result<(), String> {
+/// Runs the bench against the cluster of the node at `address` and prints the figures.
+pub async fn run(address: &str, options: BenchOptions) -> Result<(), String> {
     if options.warmup >= options.duration {
         return Err("--warmup must be shorter than --duration".to_owned());
     }
-    let addresses = target_addresses(&options).await?;
+    let addresses = target_addresses(address, options.target).await?;
     eprintln!(
         "tianping bench: {} accounts, {} clients x {} transfers per request, {:?} (+{:?} warm-up) against {}",
         options.accounts,
@@ -181,12 +178,8 @@ fn percentile_ms(sorted_us: &[u64], p: usize) -> f64 {
     sorted_us[rank - 1] as f64 / 1_000.0
 }
 
-/// The addresses to send to: the leader's client address, or all of them.
-async fn target_addresses(options: &BenchOptions) -> Result<Vec<String>, String> {
-    if options.target == Target::All {
-        return Ok(options.addr.clone());
-    }
-    let first = &options.addr[0];
+/// The addresses to send to: the leader's client address, or every member's.
+async fn target_addresses(first: &str, target: Target) -> Result<Vec<String>, String> {
     let mut admin = AdminClient::new(connect(first).await?);
     let status = admin
         .cluster_status(ClusterStatusRequest {})
@@ -195,6 +188,9 @@ async fn target_addresses(options: &BenchOptions) -> Result<Vec<String>, String>
         .into_inner();
     if !status.has_leader {
         return Err(format!("{first} knows no leader; is the cluster up and initialized?"));
+    }
+    if target == Target::All {
+        return Ok(status.members.iter().map(|member| member.api_address.clone()).collect());
     }
     status
         .members

@@ -17,7 +17,6 @@ mod bench;
 mod cli;
 mod dev;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -100,12 +99,15 @@ enum Commands {
     /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics),
     /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`).
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
+    ///
+    /// Every key can also be given as a flag (--node-id 1, --api-address …) or an environment
+    /// variable (TIANPING_NODE_ID=1, TIANPING_API_ADDRESS=…); these override the file, and
+    /// without a file they must give node_id, raft_address, api_address and data_directory:
+    ///
+    ///   tianping node --node-id 1 --raft-address 127.0.0.1:7001 \
+    ///       --api-address 127.0.0.1:8001 --data-directory /var/lib/tianping/node-1
     #[command(verbatim_doc_comment)]
-    Node {
-        /// The node's TOML configuration file.
-        #[arg(long, env = "TIANPING_CONFIG", value_name = "FILE")]
-        config: PathBuf,
-    },
+    Node(cli::node::NodeOptions),
     /// Local development clusters.
     #[command(subcommand)]
     Dev(DevCommands),
@@ -131,7 +133,7 @@ enum Commands {
     /// Every transfer must answer ok; any failure is reported and the command exits non-zero.
     /// Example, against a `tianping dev up` cluster:
     ///
-    ///   tianping bench --addr 127.0.0.1:40123 --duration 20s --concurrency 64 --batch 100
+    ///   tianping --addr 127.0.0.1:40123 bench --duration 20s --concurrency 64 --batch 100
     ///
     /// `cargo xtask bench cluster` starts a fresh 3-voter cluster, runs this, and stops it.
     #[command(verbatim_doc_comment)]
@@ -163,12 +165,6 @@ enum DevCommands {
     /// did not, and exits. `cargo xtask up` builds the binary and runs this.
     #[command(verbatim_doc_comment)]
     Up(dev::UpOptions),
-}
-
-fn read_config(path: &PathBuf) -> Result<NodeConfig, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|error| format!("reading {}: {error}", path.display()))?;
-    toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))
 }
 
 /// Writes the bound addresses to `<data_directory>/addresses.toml` (whole or not at all: a
@@ -220,7 +216,7 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     let outcome = match arguments.command {
-        Commands::Node { config } => match read_config(&config) {
+        Commands::Node(options) => match options.node_config() {
             Ok(config) => run_node(config).await,
             Err(error) => Err(error),
         },
@@ -228,7 +224,10 @@ async fn main() -> ExitCode {
         Commands::Account(command) => cli::account::run(&arguments.global, command).await,
         Commands::Transfer(command) => cli::transfer::run(&arguments.global, command).await,
         Commands::Cluster(command) => cli::cluster::run(&arguments.global, command).await,
-        Commands::Bench(options) => bench::run(options).await,
+        Commands::Bench(options) => match cli::resolve_address(&arguments.global) {
+            Ok(address) => bench::run(&address, options).await,
+            Err(error) => Err(error),
+        },
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,5 +235,19 @@ async fn main() -> ExitCode {
             eprintln!("tianping: {error}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Arguments;
+
+    /// clap checks its own rules (duplicate flags, a global flag shadowed by a subcommand's)
+    /// only when asked: ask once, for every subcommand.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Arguments::command().debug_assert();
     }
 }

@@ -1,4 +1,5 @@
-//! The operator and client commands of `tianping`: `account`, `transfer` and `cluster`. Each
+//! The operator and client commands of `tianping`: `account`, `transfer` and `cluster`
+//! (and `node`'s configuration from file, flags and environment). Each
 //! talks to one node's client API over gRPC (any node: writes and membership changes are
 //! forwarded to the leader by the node).
 //!
@@ -9,6 +10,7 @@
 
 pub mod account;
 pub mod cluster;
+pub mod node;
 pub mod transfer;
 
 use std::path::PathBuf;
