@@ -26,7 +26,6 @@ async fn failover() {
         Ok(report) => report,
         Err(_) => panic!("failover drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
     };
-    println!("{}", report.details());
     println!("{}", report.seed_line("failover"));
     assert!(report.violations.is_empty(), "failover drill failed: {}", report.details());
 }

@@ -131,6 +131,9 @@ fn build(progress: &Progress, target: &PathBuf) -> Result<PathBuf, String> {
         .ok_or_else(|| "cargo did not report the drills test binary".to_owned())
 }
 
+/// Lines of a failing seed's panic message the summary repeats.
+const WHY_LINES_MAX: usize = 40;
+
 /// What one seed range of one drill produced.
 #[derive(Default)]
 struct Sweep {
@@ -163,12 +166,10 @@ fn sweep(binary: &PathBuf, drill: &str, start: u64, end: u64) -> Result<Sweep, S
             .map_err(|error| format!("could not run {}: {error}", binary.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let mut last_reported = None;
         for line in stdout.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if let ["sim-seed", seed, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
+            if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
                 sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
-                last_reported = seed.parse::<u64>().ok();
             }
         }
         if output.status.success() {
@@ -185,19 +186,13 @@ fn sweep(binary: &PathBuf, drill: &str, start: u64, end: u64) -> Result<Sweep, S
         if seed < next || seed >= end {
             return Err(format!("madsim named seed {seed} outside {next}..{end}"));
         }
-        let why: Vec<&str> = stdout
+        // The panic message: from `panicked at` to madsim's `note:` line.
+        let why: Vec<&str> = stderr
             .lines()
-            .chain(stderr.lines())
-            .filter(|line| {
-                line.contains("panicked")
-                    || line.contains("violation")
-                    || line.starts_with("  ")
-                    || line.contains("failed")
-            })
-            .filter(|line| !line.starts_with("sim-seed"))
-            .take(12)
+            .skip_while(|line| !line.contains("panicked at"))
+            .take_while(|line| !line.starts_with("note:") && !line.starts_with("stack backtrace"))
+            .take(WHY_LINES_MAX)
             .collect();
-        let _ = last_reported;
         sweep.seeds += seed - next + 1;
         sweep.failures.push((seed, why.join("\n")));
         next = seed + 1;
