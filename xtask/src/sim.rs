@@ -5,7 +5,7 @@
 //! next seed. It prints each failing seed with a one-line reproduction and ends with
 //! `sim: seeds <N> failures <F> sim_s <S> wall_s <W>`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
@@ -100,7 +100,7 @@ fn target_directory() -> PathBuf {
 }
 
 /// Builds the drills and returns the test binary's path.
-fn build(progress: &Progress, target: &PathBuf) -> Result<PathBuf, String> {
+fn build(progress: &Progress, target: &Path) -> Result<PathBuf, String> {
     let mut command = process::cargo(&[
         "test",
         "--release",
@@ -153,7 +153,7 @@ fn failing_seed(stderr: &str) -> Option<u64> {
 
 /// Runs `drill` over seeds `start..end` in one process after another (madsim stops its loop
 /// at a failing seed; the sweep resumes after it).
-fn sweep(binary: &PathBuf, drill: &str, start: u64, end: u64) -> Result<Sweep, String> {
+fn sweep(binary: &Path, drill: &str, start: u64, end: u64) -> Result<Sweep, String> {
     let mut sweep = Sweep::default();
     let mut next = start;
     while next < end {
@@ -201,7 +201,7 @@ fn sweep(binary: &PathBuf, drill: &str, start: u64, end: u64) -> Result<Sweep, S
 }
 
 /// The command line that replays one seed.
-fn reproduction(target: &PathBuf, drill: &str, seed: u64) -> String {
+fn reproduction(target: &Path, drill: &str, seed: u64) -> String {
     format!(
         "MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation --test drills {drill} -- --exact --nocapture",
         target.display()
