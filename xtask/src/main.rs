@@ -152,6 +152,9 @@ mod tests {
         check(&["bench", "-h"], Ok(Request::BenchHelp));
         check(&["bench", "a", "b"], Err(()));
         check(&["bench", "--fast"], Err(()));
+        let sim = vec!["--drill".to_owned(), "failover".to_owned()];
+        check(&["sim", "--drill", "failover"], Ok(Request::Sim { arguments: sim }));
+        check(&["sim", "--help"], Ok(Request::SimHelp));
         check(&["deploy"], Err(()));
     }
 }

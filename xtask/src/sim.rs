@@ -19,13 +19,17 @@ pub const HELP: &str = "\
 cargo xtask sim: sweep seeds of the deterministic simulation drills
 
 USAGE:
-    cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J]
+    cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J] [--check-determinism]
 
 OPTIONS:
     --drill NAME   failover, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)
+    --check-determinism
+                   run every seed twice and fail it if the two runs diverge
+                   (MADSIM_TEST_CHECK_DETERMINISM; one process per seed, so slower;
+                   sim_s then counts both runs)
 
 The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg madsim\" into
 a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
@@ -46,11 +50,14 @@ pub struct SimOptions {
     pub start: u64,
     /// Parallel processes.
     pub jobs: u64,
+    /// Run each seed twice and compare (`MADSIM_TEST_CHECK_DETERMINISM`).
+    pub check_determinism: bool,
 }
 
 /// Parses the arguments after `sim`.
 pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
     let (mut drill, mut seeds, mut start, mut jobs) = (None, 50u64, 1u64, 1u64);
+    let mut check_determinism = false;
     let mut words = arguments.iter();
     while let Some(flag) = words.next() {
         let mut value = || words.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -62,6 +69,7 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
             "--seeds" => seeds = number(value()?)?,
             "--start" => start = number(value()?)?,
             "--jobs" => jobs = number(value()?)?.max(1),
+            "--check-determinism" => check_determinism = true,
             other => return Err(format!("unknown `sim` argument `{other}`")),
         }
     }
@@ -82,7 +90,7 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
         return Err("--seeds must be at least 1".to_owned());
     }
     start.checked_add(seeds).ok_or("--start + --seeds overflows")?;
-    Ok(SimOptions { drills, seeds, start, jobs })
+    Ok(SimOptions { drills, seeds, start, jobs, check_determinism })
 }
 
 /// The madsim build's target directory (see `HELP`).
@@ -152,16 +160,29 @@ fn failing_seed(stderr: &str) -> Option<u64> {
 }
 
 /// Runs `drill` over seeds `start..end` in one process after another (madsim stops its loop
-/// at a failing seed; the sweep resumes after it).
-fn sweep(binary: &Path, drill: &str, start: u64, end: u64) -> Result<Sweep, String> {
+/// at a failing seed; the sweep resumes after it). Checking determinism, madsim runs one
+/// seed per process, so each seed gets its own.
+fn sweep(
+    binary: &Path,
+    drill: &str,
+    start: u64,
+    end: u64,
+    check_determinism: bool,
+) -> Result<Sweep, String> {
     let mut sweep = Sweep::default();
     let mut next = start;
     while next < end {
-        let output = Command::new(binary)
+        let count = if check_determinism { 1 } else { end - next };
+        let mut command = Command::new(binary);
+        command
             .args([drill, "--exact", "--nocapture", "--test-threads", "1"])
             .env("MADSIM_TEST_SEED", next.to_string())
-            .env("MADSIM_TEST_NUM", (end - next).to_string())
-            .current_dir(process::workspace_root())
+            .env("MADSIM_TEST_NUM", count.to_string())
+            .current_dir(process::workspace_root());
+        if check_determinism {
+            command.env("MADSIM_TEST_CHECK_DETERMINISM", "1");
+        }
+        let output = command
             .output()
             .map_err(|error| format!("could not run {}: {error}", binary.display()))?;
         let stdout = String::from_utf8_lossy(&output.stdout);
@@ -173,11 +194,12 @@ fn sweep(binary: &Path, drill: &str, start: u64, end: u64) -> Result<Sweep, Stri
             }
         }
         if output.status.success() {
-            sweep.seeds += end - next;
-            next = end;
+            sweep.seeds += count;
+            next += count;
             continue;
         }
-        let seed = failing_seed(&stderr).ok_or_else(|| {
+        let named = if check_determinism { Some(next) } else { failing_seed(&stderr) };
+        let seed = named.ok_or_else(|| {
             format!(
                 "the drill `{drill}` failed without naming a seed ({}):\n{stderr}",
                 output.status
@@ -201,9 +223,10 @@ fn sweep(binary: &Path, drill: &str, start: u64, end: u64) -> Result<Sweep, Stri
 }
 
 /// The command line that replays one seed.
-fn reproduction(target: &Path, drill: &str, seed: u64) -> String {
+fn reproduction(target: &Path, drill: &str, seed: u64, check_determinism: bool) -> String {
+    let check = if check_determinism { "MADSIM_TEST_CHECK_DETERMINISM=1 " } else { "" };
     format!(
-        "MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation --test drills {drill} -- --exact --nocapture",
+        "{check}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation --test drills {drill} -- --exact --nocapture",
         target.display()
     )
 }
@@ -227,7 +250,8 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
                     let from = options.start + job * per_job;
                     let to = (from + per_job).min(end);
                     let binary = &binary;
-                    scope.spawn(move || sweep(binary, drill, from, to))
+                    let check = options.check_determinism;
+                    scope.spawn(move || sweep(binary, drill, from, to, check))
                 })
                 .collect();
             workers
@@ -247,7 +271,10 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
                 for line in why.lines() {
                     println!("    {line}");
                 }
-                println!("  reproduce: {}", reproduction(&target, drill, seed));
+                println!(
+                    "  reproduce: {}",
+                    reproduction(&target, drill, seed, options.check_determinism)
+                );
             }
         }
     }
@@ -268,11 +295,23 @@ mod tests {
     fn parses_drills_seeds_and_start() {
         assert_eq!(
             parse(&words("--drill failover --seeds 7 --start 100")),
-            Ok(SimOptions { drills: vec!["failover"], seeds: 7, start: 100, jobs: 1 })
+            Ok(SimOptions {
+                drills: vec!["failover"],
+                seeds: 7,
+                start: 100,
+                jobs: 1,
+                check_determinism: false
+            })
         );
         assert_eq!(
-            parse(&words("--drill all --jobs 2")),
-            Ok(SimOptions { drills: vec!["failover"], seeds: 50, start: 1, jobs: 2 })
+            parse(&words("--drill all --jobs 2 --check-determinism")),
+            Ok(SimOptions {
+                drills: vec!["failover"],
+                seeds: 50,
+                start: 1,
+                jobs: 2,
+                check_determinism: true
+            })
         );
         let unknown = parse(&words("--drill nope")).expect_err("unknown drill");
         assert!(unknown.contains("known drills: failover"), "{unknown}");
