@@ -37,6 +37,25 @@ const BATCH_MAX: usize = 8;
 const THINK_TIME: Range = 5..60;
 type Range = std::ops::Range<u64>;
 
+/// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
+/// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// `ack-unanswered`: a batch whose every attempt failed is recorded as acknowledged `ok`
+    /// (timestamp 0), as a client library that reports success on a timeout would.
+    AckUnanswered,
+}
+
+impl PlantedBug {
+    /// The bug named `name`, if any.
+    pub fn parse(name: &str) -> Option<PlantedBug> {
+        match name {
+            "ack-unanswered" => Some(PlantedBug::AckUnanswered),
+            _ => None,
+        }
+    }
+}
+
 /// What one transfer's acknowledgement said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ack {
@@ -184,6 +203,7 @@ pub async fn run(
     data_center: usize,
     history: SharedHistory,
     stop: Arc<AtomicBool>,
+    planted: Option<PlantedBug>,
 ) {
     let mut next: u64 = 0;
     let local = world.nodes_in(data_center);
@@ -240,7 +260,20 @@ pub async fn run(
                     history.acks.insert(*id, ack);
                 }
             }),
-            None => record(&history, |history| history.batches_unknown += 1),
+            None => record(&history, |history| {
+                history.batches_unknown += 1;
+                if planted == Some(PlantedBug::AckUnanswered) {
+                    for id in &ids {
+                        let ack = Ack {
+                            code_name: "ok".to_owned(),
+                            timestamp: 0,
+                            amount: String::new(),
+                            log_index: 0,
+                        };
+                        history.acks.insert(*id, ack);
+                    }
+                }
+            }),
         }
         let pause = thread_rng().gen_range(THINK_TIME);
         madsim::time::sleep(Duration::from_millis(pause)).await;

@@ -49,6 +49,8 @@ pub struct WorldConfig {
     pub snapshot_logs_since_last: u64,
     /// See `snapshot_logs_since_last`.
     pub logs_kept_after_snapshot: u64,
+    /// A bug to plant in the clients (`None`: the real thing).
+    pub planted_bug: Option<crate::client::PlantedBug>,
 }
 
 impl Default for WorldConfig {
@@ -59,6 +61,7 @@ impl Default for WorldConfig {
             heartbeat_interval_ms: 100,
             snapshot_logs_since_last: 64,
             logs_kept_after_snapshot: 16,
+            planted_bug: None,
         }
     }
 }

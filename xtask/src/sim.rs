@@ -188,7 +188,9 @@ fn sweep(
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         for line in stdout.lines() {
-            let words: Vec<&str> = line.split_whitespace().collect();
+            // The test harness's `test <name> ... ` may precede the first seed's line.
+            let Some(at) = line.find("sim-seed ") else { continue };
+            let words: Vec<&str> = line[at..].split_whitespace().collect();
             if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
                 sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
             }

@@ -43,7 +43,8 @@ pub async fn run(config: &WorldConfig) -> Report {
         .ip(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, 1)))
         .build();
     let drill_world = world.clone();
-    let outcome = controller.spawn(async move { drive(drill_world, started).await }).await;
+    let planted = config.planted_bug;
+    let outcome = controller.spawn(async move { drive(drill_world, started, planted).await }).await;
     world.finish();
     let (faults, load, violations) = match outcome {
         Ok(outcome) => outcome,
@@ -55,6 +56,7 @@ pub async fn run(config: &WorldConfig) -> Report {
 async fn drive(
     world: Arc<World>,
     started: madsim::time::Instant,
+    planted: Option<client::PlantedBug>,
 ) -> (Vec<String>, String, Vec<String>) {
     let mut log = Vec::new();
     let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
@@ -79,6 +81,7 @@ async fn drive(
                 machine.data_center,
                 history.clone(),
                 stop.clone(),
+                planted,
             );
             machine.machine.spawn(task)
         })
