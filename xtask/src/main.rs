@@ -7,6 +7,7 @@
 //!   3-data-center cluster, until Ctrl-C.
 //! - `cargo xtask test`: prerequisites, `cargo fmt --check`, clippy, then every test.
 //! - `cargo xtask bench [NAME]`: runs benchmarks, printing `bench: <metric> <value>` lines.
+//! - `cargo xtask sim --drill NAME --seeds N [--start S]`: sweeps seeds of a simulation drill.
 //!
 //! `cargo xtask --help` and `cargo xtask <command> --help` describe each in detail.
 
@@ -15,6 +16,7 @@ mod cluster;
 mod generic_client;
 mod prerequisites;
 mod process;
+mod sim;
 mod test;
 mod up;
 
@@ -32,6 +34,9 @@ COMMANDS:
     test           Check prerequisites, formatting and lints, then run every test
                    (what CI runs, through .ci/run).
     bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines.
+    sim --drill NAME [--seeds N] [--start S] [--jobs J]
+                   Run a simulation drill (madsim) over a seed range; prints failing
+                   seeds with reproductions and `sim: seeds .. failures ..` last.
     help           Print this help.
 
 `cargo xtask <COMMAND> --help` explains a command in detail.
@@ -47,6 +52,8 @@ enum Request {
     TestHelp,
     Bench { name: Option<String> },
     BenchHelp,
+    Sim { arguments: Vec<String> },
+    SimHelp,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +82,11 @@ fn main() -> ExitCode {
             print!("{}", bench::help());
             Ok(())
         }
+        Request::SimHelp => {
+            print!("{}", sim::HELP);
+            Ok(())
+        }
+        Request::Sim { arguments } => sim::run(&arguments),
         Request::Up { arguments } => up::run(&arguments),
         Request::Test => test::run(),
         Request::Bench { name } => bench::run(name.as_deref()),
@@ -107,6 +119,10 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
             Ok(Request::Bench { name: Some((*name).to_owned()) })
         }
         ["bench", rest @ ..] => Err(format!("`bench` takes at most one NAME, got {rest:?}")),
+        ["sim", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::SimHelp),
+        ["sim", rest @ ..] => {
+            Ok(Request::Sim { arguments: rest.iter().map(|word| (*word).to_owned()).collect() })
+        }
         [other, ..] => Err(format!("unknown command `{other}`")),
     }
 }
@@ -137,6 +153,9 @@ mod tests {
         check(&["bench", "-h"], Ok(Request::BenchHelp));
         check(&["bench", "a", "b"], Err(()));
         check(&["bench", "--fast"], Err(()));
+        let sim = vec!["--drill".to_owned(), "failover".to_owned()];
+        check(&["sim", "--drill", "failover"], Ok(Request::Sim { arguments: sim }));
+        check(&["sim", "--help"], Ok(Request::SimHelp));
         check(&["deploy"], Err(()));
     }
 }

@@ -1,0 +1,62 @@
+//! Every acknowledged command is in the final state exactly as the client was told:
+//! - a transfer answered `ok` or `exists` is present, with the timestamp (and amount) of
+//!   the answer — so it was committed, and committed once: ids are keys, and a second
+//!   application would have answered `exists` with the first's timestamp, or broken the
+//!   balances `ledger_invariants` checks;
+//! - a transfer answered with a refusal is absent (retries reuse ids and the ledger checks
+//!   an id's existence before anything that could change between attempts, so an earlier
+//!   attempt that committed makes a retry answer `exists`, never a refusal);
+//! - every transfer in the state was sent by a client (nothing invented).
+//!
+//! The reference state is the replica with the highest applied index (the others must equal
+//! it or a prefix of it: `digests`).
+
+use tianping_ledger::invariants::StateDump;
+
+use crate::client::History;
+use crate::world::Replica;
+
+/// Violations against the most advanced replica.
+pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
+    let Some(reference) = replicas.iter().max_by_key(|replica| replica.applied) else {
+        return vec!["no replica to check acknowledgements against".to_owned()];
+    };
+    let state = StateDump::load(&reference.ledger);
+    let node = reference.node_id;
+    let mut violations = Vec::new();
+    for (id, ack) in &history.acks {
+        let found = state.transfers.get(id);
+        let succeeded = matches!(ack.code_name.as_str(), "ok" | "exists");
+        match (succeeded, found) {
+            (true, None) => violations.push(format!(
+                "transfer {id} acknowledged `{}` at log index {} is missing on node {node}",
+                ack.code_name, ack.log_index
+            )),
+            (true, Some(transfer)) => {
+                if transfer.timestamp != ack.timestamp {
+                    violations.push(format!(
+                        "transfer {id}: acknowledged timestamp {} but node {node} has {}",
+                        ack.timestamp, transfer.timestamp
+                    ));
+                }
+                if !ack.amount.is_empty() && transfer.amount.to_string() != ack.amount {
+                    violations.push(format!(
+                        "transfer {id}: acknowledged amount {} but node {node} has {}",
+                        ack.amount, transfer.amount
+                    ));
+                }
+            }
+            (false, Some(transfer)) => violations.push(format!(
+                "transfer {id} was refused (`{}`) but node {node} has it (timestamp {})",
+                ack.code_name, transfer.timestamp
+            )),
+            (false, None) => {}
+        }
+    }
+    for id in state.transfers.keys() {
+        if !history.sent.contains(id) {
+            violations.push(format!("node {node} has transfer {id}, which no client sent"));
+        }
+    }
+    violations
+}

@@ -1,0 +1,281 @@
+//! Clients: one per data center, each sending random transfer batches — valid ones and ones
+//! the ledger must refuse — with a deadline per attempt and retries that reuse the batch's ids,
+//! as real clients do. Each records every answer it got (`History`), which is what the
+//! checkers hold the cluster to.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::rand::{Rng, thread_rng};
+use tianping_ledger::AccountFlags;
+use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tianping_node::pb::v1::{
+    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, NewAccount, NewTransfer,
+};
+
+use crate::world::World;
+
+/// The ledgers the clients use, and the account ids in each.
+pub const LEDGERS: [(u32, [u128; 6]); 2] =
+    [(1, [1, 2, 3, 4, 5, 6]), (2, [101, 102, 103, 104, 105, 106])];
+/// Accounts (the last of each ledger) whose debits may not exceed their credits, so transfers
+/// from them are refused until credited.
+const GUARDED: [u128; 2] = [6, 106];
+/// An account id nobody creates.
+const MISSING_ACCOUNT: u128 = 999;
+/// Deadline of one attempt.
+pub const ATTEMPT_DEADLINE: Duration = Duration::from_secs(2);
+/// Attempts per batch before the client gives up on it (its outcome stays unknown).
+const ATTEMPTS_MAX: usize = 8;
+/// Pause between attempts.
+const RETRY_PAUSE: Duration = Duration::from_millis(150);
+/// Most transfers in one batch.
+const BATCH_MAX: usize = 8;
+/// Pause between two batches of one client.
+const THINK_TIME: Range = 5..60;
+type Range = std::ops::Range<u64>;
+
+/// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
+/// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlantedBug {
+    /// `ack-unanswered`: a batch whose every attempt failed is recorded as acknowledged `ok`
+    /// (timestamp 0), as a client library that reports success on a timeout would.
+    AckUnanswered,
+}
+
+impl PlantedBug {
+    /// The bug named `name`, if any.
+    pub fn parse(name: &str) -> Option<PlantedBug> {
+        match name {
+            "ack-unanswered" => Some(PlantedBug::AckUnanswered),
+            _ => None,
+        }
+    }
+}
+
+/// What one transfer's acknowledgement said.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The result code's name (`ok`, `exists` or a refusal).
+    pub code_name: String,
+    /// The event's timestamp as answered (for `exists`: the original's).
+    pub timestamp: u64,
+    /// What the transfer moved, as answered (empty for refusals).
+    pub amount: String,
+    /// The log index the answer named.
+    pub log_index: u64,
+}
+
+/// Everything the clients sent and were told.
+#[derive(Debug, Default)]
+pub struct History {
+    /// Every transfer id ever sent (acknowledged or not).
+    pub sent: BTreeSet<u128>,
+    /// The acknowledged transfers: the last answer per id.
+    pub acks: BTreeMap<u128, Ack>,
+    /// Batches acknowledged, and batches given up on (outcome unknown).
+    pub batches_acked: u64,
+    /// Batches whose every attempt failed.
+    pub batches_unknown: u64,
+    /// Attempts that failed (timeout, unavailable, connection refused, ...).
+    pub failed_attempts: u64,
+    /// Answers that contradict themselves (wrong number of results, an id answered twice
+    /// differently), found as they arrive.
+    pub anomalies: Vec<String>,
+}
+
+/// The shared history.
+pub type SharedHistory = Arc<Mutex<History>>;
+
+fn record<T>(history: &SharedHistory, change: impl FnOnce(&mut History) -> T) -> T {
+    change(&mut history.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+}
+
+async fn connect(url: String) -> Option<LedgerClient<tonic::transport::Channel>> {
+    match tianping_node::runtime::timeout(ATTEMPT_DEADLINE, LedgerClient::connect(url)).await {
+        Ok(Ok(client)) => Some(client),
+        _ => None,
+    }
+}
+
+/// Sends `request` once to `url`, within `ATTEMPT_DEADLINE`.
+async fn attempt(url: String, request: CreateTransfersRequest) -> Option<CreateEventsResponse> {
+    let mut client = connect(url).await?;
+    match tianping_node::runtime::timeout(ATTEMPT_DEADLINE, client.create_transfers(request)).await
+    {
+        Ok(Ok(response)) => Some(response.into_inner()),
+        _ => None,
+    }
+}
+
+/// Creates the accounts of `LEDGERS` through any node, retrying until the cluster answers.
+pub async fn create_accounts(world: &World) -> Result<(), String> {
+    let accounts: Vec<NewAccount> = LEDGERS
+        .iter()
+        .flat_map(|(ledger, ids)| {
+            ids.iter().map(move |id| NewAccount {
+                id: id.to_string(),
+                ledger: *ledger,
+                code: 1,
+                flags: if GUARDED.contains(id) {
+                    u32::from(AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS.0)
+                } else {
+                    0
+                },
+                ..Default::default()
+            })
+        })
+        .collect();
+    let request = CreateAccountsRequest { accounts };
+    for round in 0..50 {
+        let node = &world.nodes[round % world.nodes.len()];
+        if let Some(mut client) = connect(node.api_url()).await {
+            let sent = tianping_node::runtime::timeout(
+                ATTEMPT_DEADLINE,
+                client.create_accounts(request.clone()),
+            )
+            .await;
+            if let Ok(Ok(response)) = sent {
+                let response = response.into_inner();
+                let bad: Vec<&str> = response
+                    .results
+                    .iter()
+                    .map(|result| result.code_name.as_str())
+                    .filter(|name| !matches!(*name, "ok" | "exists"))
+                    .collect();
+                return if bad.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("creating accounts: {bad:?}"))
+                };
+            }
+        }
+        madsim::time::sleep(RETRY_PAUSE).await;
+    }
+    Err("the cluster never accepted the accounts".to_owned())
+}
+
+/// One random transfer: mostly valid, sometimes one the ledger must refuse.
+fn random_transfer(id: u128) -> NewTransfer {
+    let mut rng = thread_rng();
+    let (ledger, ids) = LEDGERS[rng.gen_range(0..LEDGERS.len())];
+    let debit = ids[rng.gen_range(0..ids.len())];
+    let mut credit = ids[rng.gen_range(0..ids.len())];
+    if credit == debit {
+        credit = ids[(ids.iter().position(|x| *x == debit).unwrap_or(0) + 1) % ids.len()];
+    }
+    let mut transfer = NewTransfer {
+        id: id.to_string(),
+        debit_account_id: debit.to_string(),
+        credit_account_id: credit.to_string(),
+        amount: rng.gen_range(1u32..1_000).to_string(),
+        ledger,
+        code: 1,
+        ..Default::default()
+    };
+    match rng.gen_range(0..100) {
+        // Refused: the same account on both sides.
+        0..=4 => transfer.credit_account_id = transfer.debit_account_id.clone(),
+        // Refused: a debit account that does not exist.
+        5..=9 => transfer.debit_account_id = MISSING_ACCOUNT.to_string(),
+        // Refused: the transfer's ledger is not the accounts'.
+        10..=14 => transfer.ledger = 7,
+        // Usually refused: a debit from a guarded account.
+        15..=19 => {
+            let guarded = GUARDED[rng.gen_range(0..GUARDED.len())];
+            let other: u128 = if guarded < 100 { 1 } else { 101 };
+            transfer.debit_account_id = guarded.to_string();
+            transfer.credit_account_id = other.to_string();
+            transfer.ledger = if guarded < 100 { 1 } else { 2 };
+        }
+        _ => {}
+    }
+    transfer
+}
+
+/// Runs client `index` (attached to `data_center`) until `stop` is set.
+pub async fn run(
+    world: Arc<World>,
+    index: u32,
+    data_center: usize,
+    history: SharedHistory,
+    stop: Arc<AtomicBool>,
+    planted: Option<PlantedBug>,
+) {
+    let mut next: u64 = 0;
+    let local = world.nodes_in(data_center);
+    while !stop.load(Ordering::Relaxed) {
+        let size = thread_rng().gen_range(1..=BATCH_MAX);
+        let transfers: Vec<NewTransfer> = (0..size)
+            .map(|_| {
+                next += 1;
+                random_transfer((u128::from(index + 1) << 40) | u128::from(next))
+            })
+            .collect();
+        let ids: Vec<u128> =
+            transfers.iter().filter_map(|transfer| transfer.id.parse().ok()).collect();
+        record(&history, |history| history.sent.extend(ids.iter().copied()));
+        let request = CreateTransfersRequest { transfers };
+        let mut answered = None;
+        for attempt_number in 0..ATTEMPTS_MAX {
+            // The first attempt goes to a node of the client's own data center; retries
+            // wander, as a client library failing over would.
+            let node_id = if attempt_number == 0 && !local.is_empty() {
+                local[thread_rng().gen_range(0..local.len())]
+            } else {
+                thread_rng().gen_range(1..=world.nodes.len() as u64)
+            };
+            let Some(node) = world.node(node_id) else { continue };
+            match attempt(node.api_url(), request.clone()).await {
+                Some(response) => {
+                    answered = Some(response);
+                    break;
+                }
+                None => {
+                    record(&history, |history| history.failed_attempts += 1);
+                    madsim::time::sleep(RETRY_PAUSE).await;
+                }
+            }
+        }
+        match answered {
+            Some(response) => record(&history, |history| {
+                history.batches_acked += 1;
+                if response.results.len() != ids.len() {
+                    history.anomalies.push(format!(
+                        "batch of {} answered with {} results",
+                        ids.len(),
+                        response.results.len()
+                    ));
+                }
+                for (id, result) in ids.iter().zip(&response.results) {
+                    let ack = Ack {
+                        code_name: result.code_name.clone(),
+                        timestamp: result.timestamp,
+                        amount: result.amount.clone(),
+                        log_index: response.log_index,
+                    };
+                    history.acks.insert(*id, ack);
+                }
+            }),
+            None => record(&history, |history| {
+                history.batches_unknown += 1;
+                if planted == Some(PlantedBug::AckUnanswered) {
+                    for id in &ids {
+                        let ack = Ack {
+                            code_name: "ok".to_owned(),
+                            timestamp: 0,
+                            amount: String::new(),
+                            log_index: 0,
+                        };
+                        history.acks.insert(*id, ack);
+                    }
+                }
+            }),
+        }
+        let pause = thread_rng().gen_range(THINK_TIME);
+        madsim::time::sleep(Duration::from_millis(pause)).await;
+    }
+}

@@ -1,0 +1,28 @@
+//! Tianping's deterministic simulation harness (issue 5): whole clusters of the real node code
+//! — booted through `tianping_node::start`, as the `tianping` binary does — run under the
+//! madsim simulator, where network, clock, randomness and disks are the simulator's, so one
+//! seed replays one exact history.
+//!
+//! Everything lives behind `--cfg madsim` (build with `RUSTFLAGS="--cfg madsim"` into a target
+//! directory of its own); a normal build compiles this crate empty.
+//!
+//! Module map:
+//! - `world`: the simulated machines — nodes in data centers on `MemoryDisk`s that survive
+//!   a crash with exactly their synced data, client machines, the network between them.
+//! - `client`: clients in every data center sending random valid and invalid transfer
+//!   batches with deadlines and retries that reuse ids, recording what was acknowledged.
+//! - `faults`: crash + restart, leader (and leader data center) kill, data-center partition.
+//! - `checker`: one module per property, run at the end of every seed.
+//! - `drills`: scenarios over the above (`failover` so far), each a test over many seeds
+//!   (`tests/drills.rs`, driven by `cargo xtask sim`).
+
+#[cfg(madsim)]
+pub mod checker;
+#[cfg(madsim)]
+pub mod client;
+#[cfg(madsim)]
+pub mod drills;
+#[cfg(madsim)]
+pub mod faults;
+#[cfg(madsim)]
+pub mod world;

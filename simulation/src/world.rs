@@ -1,0 +1,428 @@
+//! The simulated world: `N` nodes spread over data centers (default 5 in 3: 2 + 2 + 1), one
+//! client machine per data center, and the network between them.
+//!
+//! Every node is a madsim machine with its own IP whose init (run again on every restart)
+//! boots it through `tianping_node::start` on a `MemoryDisk` the world owns: a crash
+//! (`crash`) drops what the node had not synced, and the restarted node sees exactly what it
+//! had. madsim 0.2 has one latency range for every link (no per-link latency), so the world
+//! sets a single range spanning intra- and inter-data-center delays (`WorldConfig::latency`);
+//! data-center partitions are per-link clogs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::runtime::{Handle, NodeHandle as MachineHandle};
+use madsim::task::NodeId as MachineId;
+use openraft::async_runtime::watch::WatchReceiver;
+use openraft::storage::RaftStateMachine;
+use tianping_ledger::{MemoryStore, StateDigest};
+use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
+use tianping_raft_store::{MemoryDisk, NodeInfo};
+
+/// Port of every node's Raft transport.
+pub const RAFT_PORT: u16 = 7000;
+/// Port of every node's client API.
+pub const API_PORT: u16 = 8000;
+/// Simulated time to elect the first leader and for every node to learn it.
+const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the world polls for a restarted node to come up.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The shape of a world.
+#[derive(Clone, Debug)]
+pub struct WorldConfig {
+    /// Nodes per data center, in order; node ids count from 1 across them.
+    pub data_centers: Vec<u8>,
+    /// One-way delay of every message, drawn per message (madsim has one range for all links:
+    /// this one spans an intra-data-center hop and an inter-data-center one).
+    pub latency: Range<Duration>,
+    /// Raft heartbeat interval, in milliseconds (election timeouts follow the node defaults).
+    pub heartbeat_interval_ms: u64,
+    /// Entries between two snapshots, and entries kept below one: far smaller than the
+    /// node defaults, so a seed's few hundred entries build snapshots, purge logs and make a
+    /// restarted node catch up by snapshot.
+    pub snapshot_logs_since_last: u64,
+    /// See `snapshot_logs_since_last`.
+    pub logs_kept_after_snapshot: u64,
+    /// A bug to plant in the clients (`None`: the real thing).
+    pub planted_bug: Option<crate::client::PlantedBug>,
+}
+
+impl Default for WorldConfig {
+    fn default() -> Self {
+        WorldConfig {
+            data_centers: vec![2, 2, 1],
+            latency: Duration::from_micros(500)..Duration::from_millis(30),
+            heartbeat_interval_ms: 100,
+            snapshot_logs_since_last: 64,
+            logs_kept_after_snapshot: 16,
+            planted_bug: None,
+        }
+    }
+}
+
+/// What a running node shares with the world: its Raft handle and its info.
+type Slot = Arc<Mutex<Option<(LedgerRaft, NodeInfo)>>>;
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding a world lock is a failing check already being reported.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One simulated node.
+pub struct SimNode {
+    /// Its Raft node id (from 1).
+    pub id: u64,
+    /// Its data center's index in `WorldConfig::data_centers`.
+    pub data_center: usize,
+    /// Its madsim machine name, `node-<id>`.
+    pub name: String,
+    /// Its IP address.
+    pub ip: IpAddr,
+    machine: MachineId,
+    slot: Slot,
+    disk: MemoryDisk,
+    directory: PathBuf,
+}
+
+impl SimNode {
+    /// The URL of its client API.
+    pub fn api_url(&self) -> String {
+        format!("http://{}:{API_PORT}", self.ip)
+    }
+}
+
+/// A client machine, attached to one data center.
+pub struct ClientMachine {
+    /// Its data center's index.
+    pub data_center: usize,
+    /// The madsim machine, to spawn client tasks on.
+    pub machine: MachineHandle,
+}
+
+/// A node's replica as read at one instant: its applied index, its digest and its ledger.
+pub struct Replica {
+    /// The node.
+    pub node_id: u64,
+    /// Last applied log index (0 when nothing applied).
+    pub applied: u64,
+    /// The ledger state digest.
+    pub digest: StateDigest,
+    /// A copy of the ledger, for the checkers.
+    pub ledger: MemoryStore,
+}
+
+/// The simulated cluster and its clients.
+pub struct World {
+    handle: Handle,
+    /// Every node, by id - 1.
+    pub nodes: Vec<SimNode>,
+    /// One client machine per data center.
+    pub clients: Vec<ClientMachine>,
+    data: PathBuf,
+    down: Mutex<BTreeSet<u64>>,
+    clogged: Mutex<Vec<(MachineId, MachineId)>>,
+}
+
+impl World {
+    /// Creates the machines (nodes start booting at once) and sets the network latency.
+    pub fn create(config: &WorldConfig) -> Arc<World> {
+        let handle = Handle::current();
+        let latency = config.latency.clone();
+        NetSim::current().update_config(|net| net.send_latency = latency);
+        let data = std::env::temp_dir().join(format!(
+            "tianping-sim-{}-{}",
+            std::process::id(),
+            handle.seed()
+        ));
+        let mut nodes = Vec::new();
+        let mut next_id: u8 = 1;
+        for (data_center, &count) in config.data_centers.iter().enumerate() {
+            let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);
+            for _ in 0..count {
+                let id = next_id;
+                next_id = next_id.saturating_add(1);
+                let ip = IpAddr::V4(Ipv4Addr::new(10, 0, dc_octet, id));
+                let directory = data.join(format!("node-{id}"));
+                let disk = MemoryDisk::new();
+                tianping_node::runtime::attach_disk(&directory, disk.clone());
+                let slot: Slot = Arc::new(Mutex::new(None));
+                let name = format!("node-{id}");
+                let init_slot = slot.clone();
+                let init_directory = directory.clone();
+                let heartbeat = config.heartbeat_interval_ms;
+                let snapshot_every = config.snapshot_logs_since_last;
+                let logs_kept = config.logs_kept_after_snapshot;
+                let dc_name = format!("dc-{}", data_center + 1);
+                let machine = handle
+                    .create_node()
+                    .name(name.clone())
+                    .ip(ip)
+                    .init(move || {
+                        let (directory, slot, dc_name) =
+                            (init_directory.clone(), init_slot.clone(), dc_name.clone());
+                        async move {
+                            let mut config = NodeConfig::new(
+                                u64::from(id),
+                                SocketAddr::new(ip, RAFT_PORT),
+                                SocketAddr::new(ip, API_PORT),
+                                directory,
+                            );
+                            config.data_center = dc_name;
+                            config.heartbeat_interval_ms = heartbeat;
+                            config.snapshot_logs_since_last = snapshot_every;
+                            config.logs_kept_after_snapshot = logs_kept;
+                            let node = match tianping_node::start(config).await {
+                                Ok(node) => node,
+                                Err(error) => panic!("node {id} failed to start: {error}"),
+                            };
+                            *lock(&slot) = Some((node.raft().clone(), node.info().clone()));
+                            // The node lives as long as its simulated machine.
+                            std::future::pending::<()>().await;
+                            drop(node);
+                        }
+                    })
+                    .build();
+                nodes.push(SimNode {
+                    id: u64::from(id),
+                    data_center,
+                    name,
+                    ip,
+                    machine: machine.id(),
+                    slot,
+                    disk,
+                    directory,
+                });
+            }
+        }
+        let clients = (0..config.data_centers.len())
+            .map(|data_center| {
+                let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);
+                let machine = handle
+                    .create_node()
+                    .name(format!("client-dc-{}", data_center + 1))
+                    .ip(IpAddr::V4(Ipv4Addr::new(10, 1, dc_octet, 1)))
+                    .build();
+                ClientMachine { data_center, machine }
+            })
+            .collect();
+        Arc::new(World {
+            handle,
+            nodes,
+            clients,
+            data,
+            down: Mutex::new(BTreeSet::new()),
+            clogged: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The node with id `node_id`.
+    pub fn node(&self, node_id: u64) -> Option<&SimNode> {
+        usize::try_from(node_id)
+            .ok()
+            .and_then(|id| id.checked_sub(1))
+            .and_then(|i| self.nodes.get(i))
+    }
+
+    /// The ids of the nodes in data center `data_center`.
+    pub fn nodes_in(&self, data_center: usize) -> Vec<u64> {
+        self.nodes.iter().filter(|node| node.data_center == data_center).map(|n| n.id).collect()
+    }
+
+    /// How many data centers the world has.
+    pub fn data_center_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn raft(&self, node_id: u64) -> Option<LedgerRaft> {
+        self.node(node_id).and_then(|node| lock(&node.slot).as_ref().map(|(raft, _)| raft.clone()))
+    }
+
+    /// Whether the node is running (not crashed, and booted).
+    pub fn is_up(&self, node_id: u64) -> bool {
+        !lock(&self.down).contains(&node_id) && self.raft(node_id).is_some()
+    }
+
+    /// Waits for every node to boot, initializes the cluster on node 1 and waits until every
+    /// node knows the elected leader, which it returns.
+    pub async fn initialize(&self) -> Result<u64, String> {
+        for node in &self.nodes {
+            while lock(&node.slot).is_none() {
+                madsim::time::sleep(POLL).await;
+            }
+        }
+        let mut members = BTreeMap::new();
+        for node in &self.nodes {
+            if let Some((_, info)) = lock(&node.slot).as_ref() {
+                members.insert(node.id, info.clone());
+            }
+        }
+        let first = self.raft(1).ok_or("node 1 is not up")?;
+        first.initialize(members).await.map_err(|error| format!("initialize: {error}"))?;
+        let leader = first
+            .wait(Some(CONVERGE_TIMEOUT))
+            .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
+            .await
+            .map_err(|error| format!("no leader: {error}"))?
+            .current_leader
+            .ok_or("no leader")?;
+        for node in &self.nodes {
+            let raft = self.raft(node.id).ok_or("a node went down during initialization")?;
+            raft.wait(Some(CONVERGE_TIMEOUT))
+                .current_leader(leader, "every node knows the leader")
+                .await
+                .map_err(|error| format!("node {} does not know the leader: {error}", node.id))?;
+        }
+        Ok(leader)
+    }
+
+    /// The leader as the running nodes see it: the one a running node names with the highest
+    /// term, if that node is itself running.
+    pub fn leader(&self) -> Option<u64> {
+        let mut best: Option<(u64, u64)> = None;
+        for node in &self.nodes {
+            if !self.is_up(node.id) {
+                continue;
+            }
+            if let Some(raft) = self.raft(node.id) {
+                let metrics = raft.metrics().borrow_watched().clone();
+                if let Some(leader) = metrics.current_leader {
+                    let term = metrics.current_term;
+                    if best.is_none_or(|(best_term, _)| term > best_term) {
+                        best = Some((term, leader));
+                    }
+                }
+            }
+        }
+        best.map(|(_, leader)| leader).filter(|leader| self.is_up(*leader))
+    }
+
+    /// The last log index in the running node's snapshot (0 when it has none), for reports.
+    pub fn snapshot_index(&self, node_id: u64) -> u64 {
+        self.raft(node_id)
+            .and_then(|raft| raft.metrics().borrow_watched().snapshot.map(|id| id.index))
+            .unwrap_or(0)
+    }
+
+    /// A power cut on `node_id`: its machine stops and its disk loses every unsynced write.
+    pub fn crash(&self, node_id: u64) {
+        let Some(node) = self.node(node_id) else { return };
+        if !lock(&self.down).insert(node_id) {
+            return;
+        }
+        self.handle.kill(node.machine);
+        node.disk.crash();
+        *lock(&node.slot) = None;
+    }
+
+    /// Restarts a crashed node (through the same `start`, on what its disk kept) and waits for
+    /// it to boot.
+    pub async fn restart(&self, node_id: u64) {
+        let Some(node) = self.node(node_id) else { return };
+        if !lock(&self.down).contains(&node_id) {
+            return;
+        }
+        self.handle.restart(node.machine);
+        while lock(&node.slot).is_none() {
+            madsim::time::sleep(POLL).await;
+        }
+        lock(&self.down).remove(&node_id);
+    }
+
+    /// The nodes currently crashed.
+    pub fn crashed(&self) -> Vec<u64> {
+        lock(&self.down).iter().copied().collect()
+    }
+
+    /// Cuts data center `data_center` off from every other machine (nodes and clients), both
+    /// ways; inside it, machines still talk.
+    pub fn partition_data_center(&self, data_center: usize) {
+        let inside: Vec<MachineId> = self
+            .nodes
+            .iter()
+            .filter(|node| node.data_center == data_center)
+            .map(|node| node.machine)
+            .chain(
+                self.clients
+                    .iter()
+                    .filter(|client| client.data_center == data_center)
+                    .map(|client| client.machine.id()),
+            )
+            .collect();
+        let outside: Vec<MachineId> = self
+            .nodes
+            .iter()
+            .filter(|node| node.data_center != data_center)
+            .map(|node| node.machine)
+            .chain(
+                self.clients
+                    .iter()
+                    .filter(|client| client.data_center != data_center)
+                    .map(|client| client.machine.id()),
+            )
+            .collect();
+        let net = NetSim::current();
+        let mut clogged = lock(&self.clogged);
+        for &a in &inside {
+            for &b in &outside {
+                net.clog_link(a, b);
+                net.clog_link(b, a);
+                clogged.push((a, b));
+                clogged.push((b, a));
+            }
+        }
+    }
+
+    /// Removes every partition.
+    pub fn heal(&self) {
+        let net = NetSim::current();
+        for (a, b) in lock(&self.clogged).drain(..) {
+            net.unclog_link(a, b);
+        }
+    }
+
+    /// Waits until the running node `node_id` has applied `index`, for at most `timeout`.
+    pub async fn wait_applied(&self, node_id: u64, index: u64, timeout: Duration) -> bool {
+        match self.raft(node_id) {
+            Some(raft) => raft
+                .wait(Some(timeout))
+                .applied_index_at_least(Some(index), "caught up")
+                .await
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// Reads the running node's replica in one step of its state machine, so the applied
+    /// index and the state belong together.
+    pub async fn replica(&self, node_id: u64) -> Result<Replica, String> {
+        let raft = self.raft(node_id).ok_or_else(|| format!("node {node_id} is down"))?;
+        let read = raft
+            .with_state_machine(|machine: &mut StateMachineStore| {
+                Box::pin(async move {
+                    let (applied, _) = machine.applied_state().await?;
+                    let ledger = machine.with_ledger(MemoryStore::clone)?;
+                    Ok::<_, std::io::Error>((applied.map_or(0, |id| id.index), ledger))
+                })
+            })
+            .await
+            .map_err(|error| format!("node {node_id}: {error}"))?
+            .map_err(|error| format!("node {node_id}: reading its state: {error}"))?;
+        let (applied, ledger) = read;
+        let digest = tianping_ledger::state_digest(&ledger);
+        Ok(Replica { node_id, applied, digest, ledger })
+    }
+
+    /// Detaches the disks and removes the (empty) staging directories the nodes made.
+    pub fn finish(&self) {
+        for node in &self.nodes {
+            tianping_node::runtime::detach_disk(&node.directory);
+        }
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}

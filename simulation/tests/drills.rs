@@ -1,0 +1,44 @@
+//! The drills, one madsim test each, over the seeds madsim is given:
+//!
+//! ```text
+//! CARGO_TARGET_DIR=<madsim target> RUSTFLAGS="--cfg madsim" MADSIM_TEST_SEED=7 \
+//!     cargo test --release -p tianping-simulation --test drills failover -- --nocapture
+//! ```
+//!
+//! `MADSIM_TEST_NUM=n` runs n seeds from the seed, `MADSIM_TEST_CHECK_DETERMINISM=1` runs
+//! each twice and fails on divergence. `cargo xtask sim` drives sweeps. Each seed prints a
+//! `sim-seed` line (before failing, so a sweep counts failing seeds' simulated time too).
+//!
+//! `TIANPING_SIM_PLANT=ack-unanswered` plants a known client bug (see
+//! `client::PlantedBug`): the drills must then fail; an unknown name fails the test.
+#![cfg(madsim)]
+
+use std::time::Duration;
+
+use tianping_simulation::client::PlantedBug;
+use tianping_simulation::drills;
+use tianping_simulation::world::WorldConfig;
+
+/// Simulated time one seed may take before it counts as hung.
+const SEED_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The bug `TIANPING_SIM_PLANT` names, if set.
+fn planted_bug() -> Option<PlantedBug> {
+    let name = std::env::var("TIANPING_SIM_PLANT").ok()?;
+    match PlantedBug::parse(&name) {
+        Some(bug) => Some(bug),
+        None => panic!("TIANPING_SIM_PLANT: unknown bug `{name}` (known: ack-unanswered)"),
+    }
+}
+
+#[madsim::test]
+async fn failover() {
+    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let run = drills::failover::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => panic!("failover drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
+    };
+    println!("{}", report.seed_line("failover"));
+    assert!(report.violations.is_empty(), "failover drill failed: {}", report.details());
+}

@@ -1,0 +1,332 @@
+//! `cargo xtask sim`: seed sweeps of the simulation drills (crate `simulation/`, test
+//! `drills`). It builds the drills once under `--cfg madsim`, then runs the test binary with
+//! `MADSIM_TEST_SEED` / `MADSIM_TEST_NUM` over the seed range (split among `--jobs`
+//! processes); a failing seed stops madsim's loop, so the sweep records it and resumes at the
+//! next seed. It prints each failing seed with a one-line reproduction and ends with
+//! `sim: seeds <N> failures <F> sim_s <S> wall_s <W>`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::process::{self, Progress};
+
+/// Every drill the `drills` test binary has (its test names).
+pub const DRILLS: [&str; 1] = ["failover"];
+
+/// `cargo xtask sim --help`.
+pub const HELP: &str = "\
+cargo xtask sim: sweep seeds of the deterministic simulation drills
+
+USAGE:
+    cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J] [--check-determinism]
+
+OPTIONS:
+    --drill NAME   failover, or all (every drill)
+    --seeds N      how many seeds (default 50)
+    --start S      first seed (default 1); the sweep runs S..S+N
+    --jobs J       simulation processes in parallel (default 1)
+    --check-determinism
+                   run every seed twice and fail it if the two runs diverge
+                   (MADSIM_TEST_CHECK_DETERMINISM; one process per seed, so slower;
+                   sim_s then counts both runs)
+
+The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg madsim\" into
+a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
+`--cfg madsim`, else `$CARGO_TARGET_DIR-madsim` (or target/madsim), as `cargo xtask test`.
+Each failing seed is printed with a command that replays it; the last line is
+`sim: seeds <N> failures <F> sim_s <S> wall_s <W>` (simulated and wall seconds) and the exit
+code is non-zero when any seed failed.
+";
+
+/// A parsed `sim` command line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SimOptions {
+    /// The drills to run.
+    pub drills: Vec<&'static str>,
+    /// Seeds per drill.
+    pub seeds: u64,
+    /// First seed.
+    pub start: u64,
+    /// Parallel processes.
+    pub jobs: u64,
+    /// Run each seed twice and compare (`MADSIM_TEST_CHECK_DETERMINISM`).
+    pub check_determinism: bool,
+}
+
+/// Parses the arguments after `sim`.
+pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
+    let (mut drill, mut seeds, mut start, mut jobs) = (None, 50u64, 1u64, 1u64);
+    let mut check_determinism = false;
+    let mut words = arguments.iter();
+    while let Some(flag) = words.next() {
+        let mut value = || words.next().ok_or_else(|| format!("`{flag}` needs a value"));
+        let number = |text: &String| {
+            text.parse::<u64>().map_err(|_| format!("`{flag}` wants a number, got `{text}`"))
+        };
+        match flag.as_str() {
+            "--drill" => drill = Some(value()?.clone()),
+            "--seeds" => seeds = number(value()?)?,
+            "--start" => start = number(value()?)?,
+            "--jobs" => jobs = number(value()?)?.max(1),
+            "--check-determinism" => check_determinism = true,
+            other => return Err(format!("unknown `sim` argument `{other}`")),
+        }
+    }
+    let drill = drill.ok_or("`sim` needs --drill NAME")?;
+    let drills = match drill.as_str() {
+        "all" => DRILLS.to_vec(),
+        name => match DRILLS.iter().find(|known| **known == name) {
+            Some(known) => vec![*known],
+            None => {
+                return Err(format!(
+                    "unknown drill `{name}`; known drills: {}, all",
+                    DRILLS.join(", ")
+                ));
+            }
+        },
+    };
+    if seeds == 0 {
+        return Err("--seeds must be at least 1".to_owned());
+    }
+    start.checked_add(seeds).ok_or("--start + --seeds overflows")?;
+    Ok(SimOptions { drills, seeds, start, jobs, check_determinism })
+}
+
+/// The madsim build's target directory (see `HELP`).
+fn target_directory() -> PathBuf {
+    let madsim_already = std::env::var("RUSTFLAGS").is_ok_and(|flags| flags.contains("madsim"));
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(target) if madsim_already => process::workspace_root().join(target),
+        Some(target) => {
+            let mut directory = target;
+            directory.push("-madsim");
+            process::workspace_root().join(PathBuf::from(directory))
+        }
+        None => process::workspace_root().join("target").join("madsim"),
+    }
+}
+
+/// Builds the drills and returns the test binary's path.
+fn build(progress: &Progress, target: &Path) -> Result<PathBuf, String> {
+    let mut command = process::cargo(&[
+        "test",
+        "--release",
+        "-p",
+        "tianping-simulation",
+        "--test",
+        "drills",
+        "--no-run",
+        "--message-format=json",
+    ]);
+    command.env("RUSTFLAGS", "--cfg madsim").env("CARGO_TARGET_DIR", target);
+    command.stderr(Stdio::inherit());
+    progress.say(&format!("building: {}", process::describe(&command)));
+    let output = command
+        .output()
+        .map_err(|error| format!("could not start `{}`: {error}", process::describe(&command)))?;
+    if !output.status.success() {
+        return Err(format!("building the drills failed ({})", output.status));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.lines()
+        .filter(|line| line.contains("\"name\":\"drills\""))
+        .find_map(|line| {
+            let start = line.find("\"executable\":\"")? + "\"executable\":\"".len();
+            let end = start + line[start..].find('"')?;
+            Some(PathBuf::from(&line[start..end]))
+        })
+        .ok_or_else(|| "cargo did not report the drills test binary".to_owned())
+}
+
+/// Lines of a failing seed's panic message the summary repeats.
+const WHY_LINES_MAX: usize = 40;
+
+/// What one seed range of one drill produced.
+#[derive(Default)]
+struct Sweep {
+    seeds: u64,
+    simulated_seconds: f64,
+    /// Failing seeds, each with the first lines of its failure.
+    failures: Vec<(u64, String)>,
+}
+
+/// The last `MADSIM_TEST_SEED=<n>` madsim names on failure.
+fn failing_seed(stderr: &str) -> Option<u64> {
+    let marker = "MADSIM_TEST_SEED=";
+    let at = stderr.rfind(marker)? + marker.len();
+    let digits: String = stderr[at..].chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Runs `drill` over seeds `start..end` in one process after another (madsim stops its loop
+/// at a failing seed; the sweep resumes after it). Checking determinism, madsim runs one
+/// seed per process, so each seed gets its own.
+fn sweep(
+    binary: &Path,
+    drill: &str,
+    start: u64,
+    end: u64,
+    check_determinism: bool,
+) -> Result<Sweep, String> {
+    let mut sweep = Sweep::default();
+    let mut next = start;
+    while next < end {
+        let count = if check_determinism { 1 } else { end - next };
+        let mut command = Command::new(binary);
+        command
+            .args([drill, "--exact", "--nocapture", "--test-threads", "1"])
+            .env("MADSIM_TEST_SEED", next.to_string())
+            .env("MADSIM_TEST_NUM", count.to_string())
+            .current_dir(process::workspace_root());
+        if check_determinism {
+            command.env("MADSIM_TEST_CHECK_DETERMINISM", "1");
+        }
+        let output = command
+            .output()
+            .map_err(|error| format!("could not run {}: {error}", binary.display()))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for line in stdout.lines() {
+            // The test harness's `test <name> ... ` may precede the first seed's line.
+            let Some(at) = line.find("sim-seed ") else { continue };
+            let words: Vec<&str> = line[at..].split_whitespace().collect();
+            if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
+                sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
+            }
+        }
+        if output.status.success() {
+            sweep.seeds += count;
+            next += count;
+            continue;
+        }
+        let named = if check_determinism { Some(next) } else { failing_seed(&stderr) };
+        let seed = named.ok_or_else(|| {
+            format!(
+                "the drill `{drill}` failed without naming a seed ({}):\n{stderr}",
+                output.status
+            )
+        })?;
+        if seed < next || seed >= end {
+            return Err(format!("madsim named seed {seed} outside {next}..{end}"));
+        }
+        // The panic message: from `panicked at` to madsim's `note:` line.
+        let why: Vec<&str> = stderr
+            .lines()
+            .skip_while(|line| !line.contains("panicked at"))
+            .take_while(|line| !line.starts_with("note:") && !line.starts_with("stack backtrace"))
+            .take(WHY_LINES_MAX)
+            .collect();
+        sweep.seeds += seed - next + 1;
+        sweep.failures.push((seed, why.join("\n")));
+        next = seed + 1;
+    }
+    Ok(sweep)
+}
+
+/// The command line that replays one seed.
+fn reproduction(target: &Path, drill: &str, seed: u64, check_determinism: bool) -> String {
+    let check = if check_determinism { "MADSIM_TEST_CHECK_DETERMINISM=1 " } else { "" };
+    format!(
+        "{check}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation --test drills {drill} -- --exact --nocapture",
+        target.display()
+    )
+}
+
+/// Runs the sweep; an error when any seed failed.
+pub fn run(arguments: &[String]) -> Result<(), String> {
+    let options = parse(arguments)?;
+    let progress = Progress::start("sim");
+    let target = target_directory();
+    let binary = build(&progress, &target)?;
+    let started = Instant::now();
+    let (mut seeds, mut failures, mut simulated) = (0u64, 0u64, 0f64);
+    for drill in &options.drills {
+        let end = options.start + options.seeds;
+        let jobs = options.jobs.min(options.seeds);
+        let per_job = options.seeds.div_ceil(jobs);
+        progress.say(&format!("drill {drill}: seeds {}..{end} in {jobs} job(s)", options.start));
+        let results: Vec<Result<Sweep, String>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs)
+                .map(|job| {
+                    let from = options.start + job * per_job;
+                    let to = (from + per_job).min(end);
+                    let binary = &binary;
+                    let check = options.check_determinism;
+                    scope.spawn(move || sweep(binary, drill, from, to, check))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker.join().unwrap_or_else(|_| Err("a sweep thread panicked".into()))
+                })
+                .collect()
+        });
+        for result in results {
+            let sweep = result?;
+            seeds += sweep.seeds;
+            simulated += sweep.simulated_seconds;
+            for (seed, why) in sweep.failures {
+                failures += 1;
+                println!("sim: FAILED drill {drill} seed {seed}");
+                for line in why.lines() {
+                    println!("    {line}");
+                }
+                println!(
+                    "  reproduce: {}",
+                    reproduction(&target, drill, seed, options.check_determinism)
+                );
+            }
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    println!("sim: seeds {seeds} failures {failures} sim_s {simulated:.1} wall_s {wall:.1}");
+    if failures == 0 { Ok(()) } else { Err(format!("{failures} seed(s) failed")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{SimOptions, failing_seed, parse};
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn parses_drills_seeds_and_start() {
+        assert_eq!(
+            parse(&words("--drill failover --seeds 7 --start 100")),
+            Ok(SimOptions {
+                drills: vec!["failover"],
+                seeds: 7,
+                start: 100,
+                jobs: 1,
+                check_determinism: false
+            })
+        );
+        assert_eq!(
+            parse(&words("--drill all --jobs 2 --check-determinism")),
+            Ok(SimOptions {
+                drills: vec!["failover"],
+                seeds: 50,
+                start: 1,
+                jobs: 2,
+                check_determinism: true
+            })
+        );
+        let unknown = parse(&words("--drill nope")).expect_err("unknown drill");
+        assert!(unknown.contains("known drills: failover"), "{unknown}");
+        assert!(parse(&words("--seeds 3")).is_err());
+        assert!(parse(&words("--drill failover --seeds")).is_err());
+        assert!(parse(&words("--drill failover --seeds x")).is_err());
+        assert!(parse(&words("--drill failover --seeds 0")).is_err());
+    }
+
+    #[test]
+    fn finds_the_seed_madsim_names() {
+        let stderr = "thread panicked\nnote: run with `MADSIM_TEST_SEED=42` environment variable";
+        assert_eq!(failing_seed(stderr), Some(42));
+        assert_eq!(failing_seed("no seed here"), None);
+    }
+}
