@@ -11,6 +11,7 @@
 use crate::generic_client;
 use crate::prerequisites;
 use crate::process::{self, Progress};
+use crate::sim;
 
 /// `cargo xtask test --help`.
 pub const HELP: &str = "\
@@ -39,6 +40,10 @@ STEPS (stops at the first failure, exit status non-zero):
                       run twice and compared; built into its own target directory,
                       `$CARGO_TARGET_DIR-madsim` or `target/madsim`, because the
                       `--cfg madsim` flag changes every crate)
+    7. drills         cargo xtask sim --drill all --seeds 50 --start 1, then
+                      cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism
+                      (every simulation drill on a fixed seed range; any failing seed
+                      is listed with its reproduction command)
 
 Clippy and tests use the release profile (with debug info and overflow checks) because the
 workspace builds tests, benchmarks and binaries with that one profile, so heavy C++
@@ -62,7 +67,7 @@ const CARGO_STEPS: [CargoStep; 3] = [
     CargoStep { name: "test", arguments: &["test", "--workspace", "--release"] },
 ];
 
-const STEP_COUNT: usize = CARGO_STEPS.len() + 3;
+const STEP_COUNT: usize = CARGO_STEPS.len() + 4;
 
 /// The madsim build's target directory: beside the normal one, never inside it, so the two
 /// builds never invalidate each other.
@@ -116,7 +121,7 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
          against `tianping dev up`"
     ));
     generic_client::run(progress).map_err(|error| (number, error))?;
-    let number = STEP_COUNT;
+    let number = STEP_COUNT - 1;
     let mut command = process::cargo(&[
         "test",
         "--release",
@@ -134,5 +139,25 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         process::describe(&command)
     ));
     process::run(&mut command).map_err(|error| (number, error))?;
+    let number = STEP_COUNT;
+    for (what, arguments) in [
+        ("every drill on seeds 1..50", SIM_SWEEP),
+        ("the drills' determinism on seeds 1..3", SIM_DETERMINISM),
+    ] {
+        progress.say(&format!(
+            "{number}/{STEP_COUNT} drills, {what}: cargo xtask sim {}",
+            arguments.join(" ")
+        ));
+        let arguments: Vec<String> =
+            arguments.iter().map(|argument| argument.to_string()).collect();
+        sim::run(&arguments).map_err(|error| (number, error))?;
+    }
     Ok(())
 }
+
+/// The fixed seed range CI runs every drill on (issue 5: at least 50 seeds each).
+const SIM_SWEEP: &[&str] = &["--drill", "all", "--seeds", "50", "--start", "1"];
+
+/// A few seeds run twice each and compared, for every drill.
+const SIM_DETERMINISM: &[&str] =
+    &["--drill", "all", "--seeds", "3", "--start", "1", "--check-determinism"];
