@@ -364,6 +364,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         })?
         .open(machine);
     let incoming_directory = config.incoming_snapshot_directory();
+    // Outside the simulation incoming snapshots are staged in files (`raft_service`).
+    #[cfg(not(madsim))]
     recreate_directory(&incoming_directory).map_err(StartError::Storage)?;
     let raft = LedgerRaft::new(
         config.node_id,
@@ -448,6 +450,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
 }
 
 /// Empties (or makes) a staging directory: what a crash left there is incomplete by definition.
+#[cfg(not(madsim))]
 fn recreate_directory(path: &std::path::Path) -> io::Result<()> {
     match std::fs::remove_dir_all(path) {
         Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),

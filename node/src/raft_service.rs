@@ -109,14 +109,38 @@ impl Raft for RaftService {
                 .map_err(raft_stopped),
             Err(status) => Err(status),
         };
-        // The state machine keeps its own copy; the incoming file is only a staging area.
-        let _ = std::fs::remove_file(&path);
-        let mut partial = path.into_os_string();
-        partial.push(".partial");
-        let _ = std::fs::remove_file(partial);
+        remove_staging(path);
         Ok(Response::new(pb_convert::raft_payload(&installed?)?))
     }
 }
+
+/// Where a received snapshot is assembled: a file outside the simulation, so a receiver's
+/// memory stays bounded by one chunk; memory inside it, where the node must not touch the
+/// real filesystem (a simulated crash could not take such a file away, and seeds would share
+/// the host's disk).
+#[cfg(not(madsim))]
+fn staging_writer(path: &std::path::Path) -> std::io::Result<SnapshotWriter> {
+    SnapshotWriter::to_file(path)
+}
+
+/// Where a received snapshot is assembled: see the real build's variant.
+#[cfg(madsim)]
+fn staging_writer(_path: &std::path::Path) -> std::io::Result<SnapshotWriter> {
+    Ok(SnapshotWriter::in_memory())
+}
+
+/// Removes a staging file and its partial twin: the state machine keeps its own copy.
+#[cfg(not(madsim))]
+fn remove_staging(path: std::path::PathBuf) {
+    let _ = std::fs::remove_file(&path);
+    let mut partial = path.into_os_string();
+    partial.push(".partial");
+    let _ = std::fs::remove_file(partial);
+}
+
+/// Nothing was staged on disk in the simulation.
+#[cfg(madsim)]
+fn remove_staging(_path: std::path::PathBuf) {}
 
 /// Writes the chunks after the header to `path`, checking each; the finished snapshot once
 /// the stream ended after a valid trailer.
@@ -124,7 +148,7 @@ async fn receive_chunks(
     frames: &mut Streaming<SnapshotFrame>,
     path: &std::path::Path,
 ) -> Result<tianping_raft_store::SnapshotData, Status> {
-    let mut writer = SnapshotWriter::to_file(path)
+    let mut writer = staging_writer(path)
         .map_err(|error| Status::internal(format!("staging a snapshot: {error}")))?;
     while let Some(frame) = frames.next().await {
         match frame?.frame {

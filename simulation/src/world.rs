@@ -124,7 +124,6 @@ pub struct World {
     pub nodes: Vec<SimNode>,
     /// One client machine per data center.
     pub clients: Vec<ClientMachine>,
-    data: PathBuf,
     down: Mutex<BTreeSet<u64>>,
     clogged: Mutex<Vec<(MachineId, MachineId)>>,
 }
@@ -135,11 +134,9 @@ impl World {
         let handle = Handle::current();
         let latency = config.latency.clone();
         NetSim::current().update_config(|net| net.send_latency = latency);
-        let data = std::env::temp_dir().join(format!(
-            "tianping-sim-{}-{}",
-            std::process::id(),
-            handle.seed()
-        ));
+        // Only a key for the disk registry: under madsim a node keeps everything on its
+        // `MemoryDisk` (snapshots are staged in memory) and never creates this directory.
+        let data = PathBuf::from(format!("/tianping-sim/seed-{}", handle.seed()));
         let mut nodes = Vec::new();
         let mut next_id: u8 = 1;
         for (data_center, &count) in config.data_centers.iter().enumerate() {
@@ -215,7 +212,6 @@ impl World {
             handle,
             nodes,
             clients,
-            data,
             down: Mutex::new(BTreeSet::new()),
             clogged: Mutex::new(Vec::new()),
         })
@@ -418,11 +414,10 @@ impl World {
         Ok(Replica { node_id, applied, digest, ledger })
     }
 
-    /// Detaches the disks and removes the (empty) staging directories the nodes made.
+    /// Detaches the disks, so the next seed in this process starts from blank ones.
     pub fn finish(&self) {
         for node in &self.nodes {
             tianping_node::runtime::detach_disk(&node.directory);
         }
-        let _ = std::fs::remove_dir_all(&self.data);
     }
 }
