@@ -502,10 +502,12 @@ fn print_ready(nodes: &Nodes, leader: u64, started: Instant) {
             node.directory.join("node.log").display()
         );
     }
-    let proto = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+    // Both need nothing but a running node: grpcurl learns the API from server reflection.
     println!(
-        "  try: grpcurl -plaintext -import-path {} -proto tianping/v1/ledger.proto -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts",
-        proto.display()
+        "  try: tianping --addr {example_address} account create --id 1 --ledger 156 --code 1"
+    );
+    println!(
+        "   or: grpcurl -plaintext -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts"
     );
     println!("tianping dev: Ctrl-C stops all nodes");
 }
