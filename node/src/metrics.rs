@@ -170,18 +170,9 @@ fn result_name(result: &EventResult) -> String {
     pb_convert::result_code_name(result.code)
 }
 
-/// A command's kind, for the `command` label.
+/// A command's kind, for the `command` label: the ledger's own name for it.
 pub(crate) fn command_kind(command: &Command) -> &'static str {
-    match command {
-        Command::CreateAccount(_) => "create_account",
-        Command::CreateTransfer(_) => "create_transfer",
-        Command::SetAccountStatus(_) => "set_account_status",
-        Command::SetAccountLimits(_) => "set_account_limits",
-        Command::CreatePayout(_) => "create_payout",
-        Command::ClaimPayouts(_) => "claim_payouts",
-        Command::RecordPayoutOutcome(_) => "record_payout_outcome",
-        Command::BookCollection(_) => "book_collection",
-    }
+    command.kind()
 }
 
 /// A gRPC status code's canonical name (as in the gRPC specification).

@@ -116,28 +116,13 @@ pub async fn run(options: &GlobalOptions, command: AccountCommand) -> Result<(),
                 async move { client.lookup_accounts(request).await }
             })
             .await?;
-            let missing: Vec<String> = ids
-                .iter()
-                .map(u128::to_string)
-                .filter(|id| !response.accounts.iter().any(|account| account.id == *id))
-                .collect();
-            if options.json {
-                let accounts: Vec<serde_json::Value> =
-                    response.accounts.iter().map(account_json).collect();
-                super::print_json(&json!({ "accounts": accounts, "not_found": missing }))?;
-            } else {
-                for account in &response.accounts {
-                    println!("{}", account_line(account));
-                }
-                for id in &missing {
-                    println!("account {id}: not found");
-                }
-            }
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} of {} accounts not found", missing.len(), ids.len()))
-            }
+            let report = super::LookupReport {
+                noun: ("account", "accounts"),
+                id_of: |account: &Account| account.id.as_str(),
+                line: account_line,
+                json: account_json,
+            };
+            super::report_lookup(options, &report, &ids, &response.accounts)
         }
     }
 }

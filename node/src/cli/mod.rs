@@ -143,3 +143,50 @@ pub fn print_json(value: &serde_json::Value) -> Result<(), String> {
     println!("{text}");
     Ok(())
 }
+
+/// How `report_lookup` shows one kind of record.
+pub struct LookupReport<'a, T> {
+    /// The record's name in messages, singular and plural ("account", "accounts").
+    pub noun: (&'a str, &'a str),
+    /// The record's id, as the wire spells it.
+    pub id_of: fn(&T) -> &str,
+    /// One human-readable line.
+    pub line: fn(&T) -> String,
+    /// One JSON object.
+    pub json: fn(&T) -> serde_json::Value,
+}
+
+/// Prints what a lookup found — a line (or JSON object) per record, then a line per id not
+/// found — and fails when any id was not found, so scripts can test the exit status.
+pub fn report_lookup<T>(
+    options: &GlobalOptions,
+    report: &LookupReport<'_, T>,
+    ids: &[u128],
+    found: &[T],
+) -> Result<(), String> {
+    let (singular, plural) = report.noun;
+    let missing: Vec<String> = ids
+        .iter()
+        .map(u128::to_string)
+        .filter(|id| !found.iter().any(|record| (report.id_of)(record) == id))
+        .collect();
+    if options.json {
+        let records: Vec<serde_json::Value> = found.iter().map(report.json).collect();
+        let mut document = serde_json::Map::new();
+        document.insert(plural.to_owned(), serde_json::Value::Array(records));
+        document.insert("not_found".to_owned(), serde_json::json!(missing));
+        print_json(&serde_json::Value::Object(document))?;
+    } else {
+        for record in found {
+            println!("{}", (report.line)(record));
+        }
+        for id in &missing {
+            println!("{singular} {id}: not found");
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} of {} {plural} not found", missing.len(), ids.len()))
+    }
+}

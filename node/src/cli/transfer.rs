@@ -155,28 +155,13 @@ pub async fn run(options: &GlobalOptions, command: TransferCommand) -> Result<()
                 async move { client.lookup_transfers(request).await }
             })
             .await?;
-            let missing: Vec<String> = ids
-                .iter()
-                .map(u128::to_string)
-                .filter(|id| !response.transfers.iter().any(|transfer| transfer.id == *id))
-                .collect();
-            if options.json {
-                let transfers: Vec<serde_json::Value> =
-                    response.transfers.iter().map(transfer_json).collect();
-                super::print_json(&json!({ "transfers": transfers, "not_found": missing }))?;
-            } else {
-                for transfer in &response.transfers {
-                    println!("{}", transfer_line(transfer));
-                }
-                for id in &missing {
-                    println!("transfer {id}: not found");
-                }
-            }
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} of {} transfers not found", missing.len(), ids.len()))
-            }
+            let report = super::LookupReport {
+                noun: ("transfer", "transfers"),
+                id_of: |transfer: &Transfer| transfer.id.as_str(),
+                line: transfer_line,
+                json: transfer_json,
+            };
+            super::report_lookup(options, &report, &ids, &response.transfers)
         }
     }
 }
