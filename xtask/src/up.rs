@@ -25,6 +25,7 @@ DEV-UP OPTIONS (see `tianping dev up --help`):
     --data-dir DIR    where the nodes keep data, configs and logs (default: tianping-dev,
                       in the workspace root); a second run restarts the same cluster
     --fresh           delete the data directory first
+    --voters 3|5      cluster size (default 5; 3 = one voter per data center)
     --timeout SECS    longest to wait for a healthy cluster (default 60)
 ";
 
