@@ -166,13 +166,14 @@ async fn drive(
     let snapshots: Vec<u64> =
         world.nodes.iter().map(|node| world.snapshot_index(node.id)).collect();
     let load = format!(
-        "snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, last index {target_index}",
+        "snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, last index {target_index}",
         history.sent.len(),
         history.acks.len(),
         history.acks.values().filter(|ack| ack.code_name == "ok").count(),
         history.batches_acked,
         history.batches_unknown,
         history.failed_attempts,
+        history.reads.len(),
     );
     let evidence = Evidence {
         history,
