@@ -19,8 +19,8 @@ pub enum PlantedBug {
     /// `apply-twice`: a restarted state machine replays the first normal entry it applies
     /// without the idempotency check, moving its balances twice (memory state machine).
     ApplyTwice,
-    /// `skip-fsync`: the memory log store acknowledges appended entries without syncing
-    /// them, so a crash loses entries openraft was told are durable.
+    /// `skip-fsync`: the memory disk's fsync does nothing and reports success, so a crash
+    /// loses appended entries openraft was told are durable (and votes, snapshots).
     SkipFsync,
     /// `stale-read`: a node answers linearizable reads from its local replica without
     /// ReadIndex (node `reads`).

@@ -132,13 +132,6 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
         self.handle.write(DiskWrite::Append(entries))?;
         // The entries are readable now but not durable: a crash here must lose them.
         self.handle.crash_point(CrashPoint::AppendWritten)?;
-        // PLANTED BUG `skip-fsync`: report the entries flushed without syncing them, so a
-        // crash loses entries that counted towards a commit.
-        #[cfg(feature = "planted-bugs")]
-        if crate::planted::active(crate::planted::PlantedBug::SkipFsync) {
-            callback.io_completed(Ok(()));
-            return Ok(());
-        }
         let synced = self.handle.sync();
         let failure =
             synced.as_ref().err().map(|error| io::Error::new(error.kind(), error.to_string()));
