@@ -154,6 +154,11 @@ async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
         commands.extend(proposal.commands);
     }
     let batch = Batch { timestamp: clock::now_ns(), commands };
+    #[cfg(all(feature = "planted-bugs", madsim))]
+    let (batch, replies) = match planted_ack_before_commit(raft, batch, replies).await {
+        Some(unanswered) => unanswered,
+        None => return,
+    };
     let outcome = match raft.client_write(batch).await {
         Ok(written) => match written.data {
             Ok(results) if results.len() == events => Ok((results, written.log_id.index)),
@@ -186,4 +191,45 @@ async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
             }
         }
     }
+}
+
+/// PLANTED BUG `ack-before-commit` (feature `planted-bugs`, simulation only): the leader
+/// computes the group's results on its own replica, answers every client with them at once
+/// and commits the entry in the background — so a leader that crashes (or is deposed)
+/// before the entry commits has acknowledged writes no replica keeps, and groups in flight
+/// are speculated against a state that misses each other. Returns the batch and replies
+/// untouched when the bug is not planted.
+#[cfg(all(feature = "planted-bugs", madsim))]
+async fn planted_ack_before_commit(
+    raft: &LedgerRaft,
+    batch: Batch,
+    replies: Vec<(usize, oneshot::Sender<Result<Committed, ProposeError>>)>,
+) -> Option<(Batch, Vec<(usize, oneshot::Sender<Result<Committed, ProposeError>>)>)> {
+    use openraft::async_runtime::watch::WatchReceiver;
+    use tianping_raft_store::planted::{PlantedBug, active};
+    if !active(PlantedBug::AckBeforeCommit) {
+        return Some((batch, replies));
+    }
+    let Ok(machine) = tianping_ledger::StateMachine::new(tianping_ledger::LedgerConfig::default())
+    else {
+        return Some((batch, replies));
+    };
+    let speculated = batch.clone();
+    let computed = raft
+        .with_state_machine(move |store: &mut crate::StateMachineStore| {
+            Box::pin(async move { store.with_ledger(|ledger| machine.apply(ledger, &speculated)) })
+        })
+        .await;
+    let Ok(Ok(Ok((results, _writes)))) = computed else { return Some((batch, replies)) };
+    let log_index = raft.metrics().borrow_watched().last_applied.map_or(0, |id| id.index);
+    let mut results = results.into_iter();
+    for (count, reply) in replies {
+        let results = results.by_ref().take(count).collect();
+        let _ = reply.send(Ok(Committed { results, log_index }));
+    }
+    let raft = raft.clone();
+    tokio::spawn(async move {
+        let _ = raft.client_write(batch).await;
+    });
+    None
 }

@@ -99,6 +99,17 @@ impl Reader {
     }
 
     async fn barrier_within_deadline(&self, consistency: ReadConsistency) -> Result<u64, Status> {
+        // PLANTED BUG `stale-read`: a linearizable read is served from this replica as it
+        // stands, without ReadIndex — a follower behind, or a deposed leader, misses
+        // acknowledged writes.
+        #[cfg(feature = "planted-bugs")]
+        if consistency == ReadConsistency::Linearizable
+            && tianping_raft_store::planted::active(
+                tianping_raft_store::planted::PlantedBug::StaleRead,
+            )
+        {
+            return Ok(self.raft.metrics().borrow_watched().last_applied.map_or(0, |id| id.index));
+        }
         let leader = self.raft.current_leader().await;
         if leader == Some(self.node_id) {
             let option = match consistency {

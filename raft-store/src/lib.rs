@@ -12,6 +12,8 @@
 //!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
 //!   no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
+//! - `planted` (feature `planted-bugs` only, off by default): known bugs the simulation plants
+//!   on purpose to prove its checkers catch them (`TIANPING_PLANT` names one).
 //! - `crash`: named points in the write paths where crash tests stop the world.
 //! - `runtime` (only in the simulation): the project's own deterministic openraft
 //!   `AsyncRuntime` on madsim, which `TypeConfig` names under `--cfg madsim`.
@@ -25,6 +27,8 @@
 mod apply;
 pub mod crash;
 pub mod memory;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 #[cfg(not(madsim))]
 pub mod rocks;
 #[cfg(madsim)]

@@ -1,7 +1,9 @@
 //! Clients: one per data center, each sending random transfer batches — valid ones and ones
 //! the ledger must refuse — with a deadline per attempt and retries that reuse the batch's ids,
 //! as real clients do. Each records every answer it got (`History`), which is what the
-//! checkers hold the cluster to.
+//! checkers hold the cluster to. After an acknowledged batch a client sometimes reads one of
+//! its acknowledged transfers back, linearizably, through a node of another data center
+//! (`ReadBack`, which `checker::reads` holds to linearizability).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,7 +14,8 @@ use madsim::rand::{Rng, thread_rng};
 use tianping_ledger::AccountFlags;
 use tianping_node::pb::v1::ledger_client::LedgerClient;
 use tianping_node::pb::v1::{
-    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, NewAccount, NewTransfer,
+    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
+    NewTransfer,
 };
 
 use crate::world::World;
@@ -36,6 +39,8 @@ const BATCH_MAX: usize = 8;
 /// Pause between two batches of one client.
 const THINK_TIME: Range = 5..60;
 type Range = std::ops::Range<u64>;
+/// Percent of acknowledged batches after which the client reads a transfer back.
+const READ_BACK_PERCENT: u32 = 30;
 
 /// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
 /// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
@@ -69,6 +74,22 @@ pub struct Ack {
     pub log_index: u64,
 }
 
+/// A linearizable read of a transfer the client had been told was committed before the
+/// read started: the answer must hold it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadBack {
+    /// The transfer read.
+    pub transfer_id: u128,
+    /// The log index its acknowledgement named.
+    pub acked_index: u64,
+    /// The node that answered.
+    pub node_id: u64,
+    /// The applied index the answer said it reflects.
+    pub applied_index: u64,
+    /// Whether the answer held the transfer.
+    pub found: bool,
+}
+
 /// Everything the clients sent and were told.
 #[derive(Debug, Default)]
 pub struct History {
@@ -85,6 +106,8 @@ pub struct History {
     /// Answers that contradict themselves (wrong number of results, an id answered twice
     /// differently), found as they arrive.
     pub anomalies: Vec<String>,
+    /// Answered read-backs of acknowledged transfers (unanswered ones prove nothing).
+    pub reads: Vec<ReadBack>,
 }
 
 /// The shared history.
@@ -109,6 +132,28 @@ async fn attempt(url: String, request: CreateTransfersRequest) -> Option<CreateE
         Ok(Ok(response)) => Some(response.into_inner()),
         _ => None,
     }
+}
+
+/// Reads transfer `id` (acknowledged at `acked_index`) once through node `node_id`,
+/// linearizably (the default read options), within `ATTEMPT_DEADLINE`.
+async fn read_back(world: &World, node_id: u64, id: u128, acked_index: u64) -> Option<ReadBack> {
+    let node = world.node(node_id)?;
+    let mut client = connect(node.api_url()).await?;
+    let request = LookupRequest { ids: vec![id.to_string()], read: None };
+    let response =
+        tianping_node::runtime::timeout(ATTEMPT_DEADLINE, client.lookup_transfers(request))
+            .await
+            .ok()?
+            .ok()?
+            .into_inner();
+    let found = response.transfers.iter().any(|transfer| transfer.id == id.to_string());
+    Some(ReadBack {
+        transfer_id: id,
+        acked_index,
+        node_id,
+        applied_index: response.applied_index,
+        found,
+    })
 }
 
 /// Creates the accounts of `LEDGERS` through any node, retrying until the cluster answers.
@@ -240,6 +285,15 @@ pub async fn run(
                 }
             }
         }
+        let read_target = answered.as_ref().and_then(|response| {
+            let ok = ids
+                .iter()
+                .zip(&response.results)
+                .filter(|(_, result)| matches!(result.code_name.as_str(), "ok" | "exists"))
+                .map(|(id, _)| *id)
+                .next()?;
+            Some((ok, response.log_index))
+        });
         match answered {
             Some(response) => record(&history, |history| {
                 history.batches_acked += 1;
@@ -274,6 +328,20 @@ pub async fn run(
                     }
                 }
             }),
+        }
+        // Read an acknowledged transfer back through a node of another data center: the
+        // acknowledgement came before the read started, so a linearizable read must see it.
+        if let Some((id, acked_index)) = read_target
+            && thread_rng().gen_range(0..100) < READ_BACK_PERCENT
+        {
+            let remote: Vec<u64> =
+                world.nodes.iter().filter(|n| n.data_center != data_center).map(|n| n.id).collect();
+            if !remote.is_empty() {
+                let node_id = remote[thread_rng().gen_range(0..remote.len())];
+                if let Some(read) = read_back(&world, node_id, id, acked_index).await {
+                    record(&history, |history| history.reads.push(read));
+                }
+            }
         }
         let pause = thread_rng().gen_range(THINK_TIME);
         madsim::time::sleep(Duration::from_millis(pause)).await;

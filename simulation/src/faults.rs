@@ -1,6 +1,6 @@
 //! The faults of this slice, each a step the drills schedule from the seed's randomness:
 //! node crash (power cut: unsynced writes lost) and restart, leader kill, whole-data-center
-//! kill, and data-center partition (every link between it and the rest clogged both ways).
+//! kill, power loss of the whole cluster, and data-center partition (every link between it and the rest clogged both ways).
 //! Each returns a line for the seed's fault log, so a failing seed's report says what
 //! happened when.
 
@@ -29,6 +29,17 @@ pub async fn await_leader(world: &World) -> Option<u64> {
 pub fn crash(world: &World, node_id: u64) -> String {
     world.crash(node_id);
     format!("crash node {node_id}")
+}
+
+/// A power loss of the whole cluster: every running node crashes at the same instant, so
+/// only what each had synced survives — the fault that shows whether the log's fsync is real.
+pub fn power_loss(world: &World) -> String {
+    let victims: Vec<u64> =
+        world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+    for node_id in &victims {
+        world.crash(*node_id);
+    }
+    format!("power loss: crash nodes {victims:?}")
 }
 
 /// Crashes the current leader.

@@ -11,6 +11,10 @@
 //!
 //! `TIANPING_SIM_PLANT=ack-unanswered` plants a known client bug (see
 //! `client::PlantedBug`): the drills must then fail; an unknown name fails the test.
+//! `TIANPING_PLANT=<name>` plants a known bug in the node or its store
+//! (`tianping_raft_store::planted`: `ack-before-commit`, `apply-twice`, `skip-fsync`,
+//! `stale-read`); it needs the feature `planted-bugs` (`cargo xtask sim --plant NAME` builds
+//! with it), and the test fails when the variable is set without it or names no bug.
 #![cfg(madsim)]
 
 use std::time::Duration;
@@ -31,8 +35,23 @@ fn planted_bug() -> Option<PlantedBug> {
     }
 }
 
+/// Fails unless `TIANPING_PLANT`, when set, names a bug this build can plant.
+fn check_node_plant() {
+    let Ok(name) = std::env::var("TIANPING_PLANT") else { return };
+    #[cfg(feature = "planted-bugs")]
+    assert!(
+        tianping_raft_store::planted::PlantedBug::parse(&name).is_some(),
+        "TIANPING_PLANT: unknown bug `{name}` (known: ack-before-commit, apply-twice, skip-fsync, stale-read)"
+    );
+    #[cfg(not(feature = "planted-bugs"))]
+    panic!(
+        "TIANPING_PLANT={name} needs the feature `planted-bugs` (cargo xtask sim --plant {name})"
+    );
+}
+
 #[madsim::test]
 async fn failover() {
+    check_node_plant();
     let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
     let run = drills::failover::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {

@@ -3,7 +3,8 @@
 //! `MADSIM_TEST_SEED` / `MADSIM_TEST_NUM` over the seed range (split among `--jobs`
 //! processes); a failing seed stops madsim's loop, so the sweep records it and resumes at the
 //! next seed. It prints each failing seed with a one-line reproduction and ends with
-//! `sim: seeds <N> failures <F> sim_s <S> wall_s <W>`.
+//! `sim: seeds <N> failures <F> sim_s <S> wall_s <W>`. `--plant NAME` plants a known bug (see
+//! `PLANTS`) to prove the checkers catch it: the sweep must then fail.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,12 +15,21 @@ use crate::process::{self, Progress};
 /// Every drill the `drills` test binary has (its test names).
 pub const DRILLS: [&str; 1] = ["failover"];
 
+/// Bugs `--plant` can plant: those in the node and its store (built with the feature
+/// `tianping-simulation/planted-bugs`, chosen by `TIANPING_PLANT`), and the client's own
+/// (`TIANPING_SIM_PLANT`, no feature).
+pub const PLANTS: [&str; 5] =
+    ["ack-before-commit", "apply-twice", "skip-fsync", "stale-read", "ack-unanswered"];
+/// The one planted bug that lives in the simulated clients, not in the node.
+const CLIENT_PLANT: &str = "ack-unanswered";
+
 /// `cargo xtask sim --help`.
 pub const HELP: &str = "\
 cargo xtask sim: sweep seeds of the deterministic simulation drills
 
 USAGE:
     cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J] [--check-determinism]
+                    [--plant BUG]
 
 OPTIONS:
     --drill NAME   failover, or all (every drill)
@@ -30,6 +40,10 @@ OPTIONS:
                    run every seed twice and fail it if the two runs diverge
                    (MADSIM_TEST_CHECK_DETERMINISM; one process per seed, so slower;
                    sim_s then counts both runs)
+    --plant BUG    plant a known bug to prove the checkers catch it (the sweep must fail):
+                   ack-before-commit, apply-twice, skip-fsync, stale-read (built with the
+                   feature tianping-simulation/planted-bugs, chosen by TIANPING_PLANT),
+                   or ack-unanswered (a client bug, TIANPING_SIM_PLANT)
 
 The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg madsim\" into
 a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
@@ -52,12 +66,15 @@ pub struct SimOptions {
     pub jobs: u64,
     /// Run each seed twice and compare (`MADSIM_TEST_CHECK_DETERMINISM`).
     pub check_determinism: bool,
+    /// The bug to plant (`--plant`), if any.
+    pub plant: Option<&'static str>,
 }
 
 /// Parses the arguments after `sim`.
 pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
     let (mut drill, mut seeds, mut start, mut jobs) = (None, 50u64, 1u64, 1u64);
     let mut check_determinism = false;
+    let mut plant = None;
     let mut words = arguments.iter();
     while let Some(flag) = words.next() {
         let mut value = || words.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -70,6 +87,12 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
             "--start" => start = number(value()?)?,
             "--jobs" => jobs = number(value()?)?.max(1),
             "--check-determinism" => check_determinism = true,
+            "--plant" => {
+                let name = value()?;
+                plant = Some(*PLANTS.iter().find(|known| **known == name).ok_or_else(|| {
+                    format!("unknown bug `{name}`; known bugs: {}", PLANTS.join(", "))
+                })?);
+            }
             other => return Err(format!("unknown `sim` argument `{other}`")),
         }
     }
@@ -90,7 +113,7 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
         return Err("--seeds must be at least 1".to_owned());
     }
     start.checked_add(seeds).ok_or("--start + --seeds overflows")?;
-    Ok(SimOptions { drills, seeds, start, jobs, check_determinism })
+    Ok(SimOptions { drills, seeds, start, jobs, check_determinism, plant })
 }
 
 /// The madsim build's target directory (see `HELP`).
@@ -107,8 +130,14 @@ fn target_directory() -> PathBuf {
     }
 }
 
-/// Builds the drills and returns the test binary's path.
-fn build(progress: &Progress, target: &Path) -> Result<PathBuf, String> {
+/// The environment variable that plants `plant`, and whether the build needs the feature.
+fn plant_variable(plant: &str) -> (&'static str, bool) {
+    if plant == CLIENT_PLANT { ("TIANPING_SIM_PLANT", false) } else { ("TIANPING_PLANT", true) }
+}
+
+/// Builds the drills (with the planted bugs compiled in for a node plant) and returns the
+/// test binary's path.
+fn build(progress: &Progress, target: &Path, plant: Option<&str>) -> Result<PathBuf, String> {
     let mut command = process::cargo(&[
         "test",
         "--release",
@@ -119,6 +148,9 @@ fn build(progress: &Progress, target: &Path) -> Result<PathBuf, String> {
         "--no-run",
         "--message-format=json",
     ]);
+    if plant.is_some_and(|plant| plant_variable(plant).1) {
+        command.args(["--features", "tianping-simulation/planted-bugs"]);
+    }
     command.env("RUSTFLAGS", "--cfg madsim").env("CARGO_TARGET_DIR", target);
     command.stderr(Stdio::inherit());
     progress.say(&format!("building: {}", process::describe(&command)));
@@ -168,6 +200,7 @@ fn sweep(
     start: u64,
     end: u64,
     check_determinism: bool,
+    plant: Option<&str>,
 ) -> Result<Sweep, String> {
     let mut sweep = Sweep::default();
     let mut next = start;
@@ -181,6 +214,9 @@ fn sweep(
             .current_dir(process::workspace_root());
         if check_determinism {
             command.env("MADSIM_TEST_CHECK_DETERMINISM", "1");
+        }
+        if let Some(plant) = plant {
+            command.env(plant_variable(plant).0, plant);
         }
         let output = command
             .output()
@@ -225,10 +261,23 @@ fn sweep(
 }
 
 /// The command line that replays one seed.
-fn reproduction(target: &Path, drill: &str, seed: u64, check_determinism: bool) -> String {
+fn reproduction(
+    target: &Path,
+    drill: &str,
+    seed: u64,
+    check_determinism: bool,
+    plant: Option<&str>,
+) -> String {
     let check = if check_determinism { "MADSIM_TEST_CHECK_DETERMINISM=1 " } else { "" };
+    let (planted, features) = match plant.map(|plant| (plant, plant_variable(plant))) {
+        Some((plant, (variable, true))) => {
+            (format!("{variable}={plant} "), " --features planted-bugs")
+        }
+        Some((plant, (variable, false))) => (format!("{variable}={plant} "), ""),
+        None => (String::new(), ""),
+    };
     format!(
-        "{check}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation --test drills {drill} -- --exact --nocapture",
+        "{check}{planted}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation{features} --test drills {drill} -- --exact --nocapture",
         target.display()
     )
 }
@@ -238,7 +287,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let options = parse(arguments)?;
     let progress = Progress::start("sim");
     let target = target_directory();
-    let binary = build(&progress, &target)?;
+    let binary = build(&progress, &target, options.plant)?;
     let started = Instant::now();
     let (mut seeds, mut failures, mut simulated) = (0u64, 0u64, 0f64);
     for drill in &options.drills {
@@ -253,7 +302,8 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
                     let to = (from + per_job).min(end);
                     let binary = &binary;
                     let check = options.check_determinism;
-                    scope.spawn(move || sweep(binary, drill, from, to, check))
+                    let plant = options.plant;
+                    scope.spawn(move || sweep(binary, drill, from, to, check, plant))
                 })
                 .collect();
             workers
@@ -275,7 +325,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
                 }
                 println!(
                     "  reproduce: {}",
-                    reproduction(&target, drill, seed, options.check_determinism)
+                    reproduction(&target, drill, seed, options.check_determinism, options.plant)
                 );
             }
         }
@@ -302,7 +352,8 @@ mod tests {
                 seeds: 7,
                 start: 100,
                 jobs: 1,
-                check_determinism: false
+                check_determinism: false,
+                plant: None
             })
         );
         assert_eq!(
@@ -312,9 +363,14 @@ mod tests {
                 seeds: 50,
                 start: 1,
                 jobs: 2,
-                check_determinism: true
+                check_determinism: true,
+                plant: None
             })
         );
+        let planted = parse(&words("--drill failover --plant skip-fsync")).expect("a known bug");
+        assert_eq!(planted.plant, Some("skip-fsync"));
+        let unknown_bug = parse(&words("--drill failover --plant nope")).expect_err("unknown bug");
+        assert!(unknown_bug.contains("known bugs: ack-before-commit"), "{unknown_bug}");
         let unknown = parse(&words("--drill nope")).expect_err("unknown drill");
         assert!(unknown.contains("known drills: failover"), "{unknown}");
         assert!(parse(&words("--seeds 3")).is_err());

@@ -336,6 +336,13 @@ impl DiskHandle {
         if disk.generation != self.generation {
             return Err(crashed());
         }
+        // PLANTED BUG `skip-fsync`: the fsync does nothing and reports success, so a crash
+        // loses every logged write (entries that counted towards a commit, votes, snapshots).
+        #[cfg(feature = "planted-bugs")]
+        if crate::planted::active(crate::planted::PlantedBug::SkipFsync) {
+            disk.syncs += 1;
+            return Ok(());
+        }
         let unsynced = std::mem::take(&mut disk.unsynced);
         for write in &unsynced {
             disk.durable.write(write);

@@ -23,11 +23,22 @@ use crate::type_config::{
 pub struct MemoryStateMachine {
     handle: DiskHandle,
     machine: StateMachine,
+    /// Planted bug `apply-twice`: set while a restarted state machine has not yet applied a
+    /// normal entry.
+    #[cfg(feature = "planted-bugs")]
+    replay_pending: bool,
 }
 
 impl MemoryStateMachine {
     pub(crate) fn new(handle: DiskHandle, machine: StateMachine) -> MemoryStateMachine {
-        MemoryStateMachine { handle, machine }
+        #[cfg(feature = "planted-bugs")]
+        let replay_pending = handle.read(|image| image.last_applied.is_some()).unwrap_or(false);
+        MemoryStateMachine {
+            handle,
+            machine,
+            #[cfg(feature = "planted-bugs")]
+            replay_pending,
+        }
     }
 
     /// Runs `read` on the current ledger state (queries, checkers).
@@ -42,7 +53,20 @@ impl MemoryStateMachine {
 
     fn apply_one(&mut self, entry: &Entry) -> io::Result<LedgerResponse> {
         let machine = self.machine;
-        let outcome = self.handle.read(|image| execute(&machine, &image.ledger, entry))?;
+        #[cfg_attr(not(feature = "planted-bugs"), allow(unused_mut))]
+        let mut outcome = self.handle.read(|image| execute(&machine, &image.ledger, entry))?;
+        // PLANTED BUG `apply-twice`: the first normal entry a restarted state machine applies
+        // is replayed without the idempotency check: the transfers are recorded once (same
+        // keys) but every balance they moved moves a second time.
+        #[cfg(feature = "planted-bugs")]
+        if self.replay_pending
+            && crate::planted::active(crate::planted::PlantedBug::ApplyTwice)
+            && let Some(writes) = outcome.writes.as_mut()
+            && !writes.transfers.is_empty()
+        {
+            self.replay_pending = false;
+            self.handle.read(|image| apply_balances_again(&image.ledger, writes))?;
+        }
         self.handle.crash_point(CrashPoint::ApplyComputed)?;
         self.handle.write_unlogged(DiskWrite::Apply {
             writes: outcome.writes,
@@ -50,6 +74,22 @@ impl MemoryStateMachine {
             membership: outcome.membership,
         })?;
         Ok(outcome.response)
+    }
+}
+
+/// Planted bug `apply-twice`: each changed account in `writes` moves again by what it moved
+/// from its state in `before` (`after + (after - before)`, per balance).
+#[cfg(feature = "planted-bugs")]
+fn apply_balances_again(before: &MemoryStore, writes: &mut WriteSet) {
+    let twice = |old: u128, new: u128| new.checked_sub(old).and_then(|d| new.checked_add(d));
+    for account in &mut writes.accounts {
+        let Some(old) = before.account(account.id) else { continue };
+        if let Some(posted) = twice(old.debits_posted, account.debits_posted) {
+            account.debits_posted = posted;
+        }
+        if let Some(posted) = twice(old.credits_posted, account.credits_posted) {
+            account.credits_posted = posted;
+        }
     }
 }
 

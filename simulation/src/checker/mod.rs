@@ -7,6 +7,7 @@
 //! - `acknowledged`: every acknowledged transfer is in the final state exactly as the client
 //!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
 //! - `digests`: replicas at equal applied index have equal state digests.
+//! - `reads`: every linearizable read-back of an acknowledged transfer found it.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
@@ -14,6 +15,7 @@ pub mod acknowledged;
 pub mod digests;
 pub mod ledger_invariants;
 pub mod liveness;
+pub mod reads;
 
 use std::time::Duration;
 
@@ -47,5 +49,6 @@ pub fn check_all(evidence: &Evidence) -> Vec<String> {
     violations.extend(ledger_invariants::check(&evidence.replicas));
     violations.extend(digests::check(&evidence.replicas));
     violations.extend(acknowledged::check(&evidence.history, &evidence.replicas));
+    violations.extend(reads::check(&evidence.history));
     violations
 }

@@ -1,6 +1,6 @@
 //! The failover drill: under load from every data center, kill the leader — in some seeds
-//! its whole data center — sometimes also crash another node or partition another data
-//! center, restart everything later; one or two rounds per seed, all drawn from the seed.
+//! its whole data center — sometimes also crash another node, partition another data
+//! center or cut the whole cluster's power, restart everything later; one or two rounds per seed, all drawn from the seed.
 //! Then heal, measure how long the cluster takes to commit again, let every node catch up
 //! and run every checker.
 
@@ -99,8 +99,9 @@ async fn drive(
         log.push(at(line));
         let down = world.crashed();
         let data_centers = world.data_center_count();
-        // Sometimes another fault on top: a partition of a data center that still runs, or
-        // a crash of one more node (either may cost the quorum for a while).
+        // Sometimes another fault on top: a partition of a data center that still runs, a
+        // crash of one more node (either may cost the quorum for a while), or a power loss
+        // of the whole cluster (every node back on only what it synced).
         match thread_rng().gen_range(0..10) {
             0..=2 if data_centers > 1 => {
                 let healthy: Vec<usize> = (0..data_centers)
@@ -122,6 +123,10 @@ async fn drive(
                     madsim::time::sleep(secs(0..2)).await;
                     log.push(at(faults::crash(&world, victim)));
                 }
+            }
+            6..=7 => {
+                madsim::time::sleep(secs(0..2)).await;
+                log.push(at(faults::power_loss(&world)));
             }
             _ => {}
         }
@@ -166,13 +171,14 @@ async fn drive(
     let snapshots: Vec<u64> =
         world.nodes.iter().map(|node| world.snapshot_index(node.id)).collect();
     let load = format!(
-        "snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, last index {target_index}",
+        "snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, last index {target_index}",
         history.sent.len(),
         history.acks.len(),
         history.acks.values().filter(|ack| ack.code_name == "ok").count(),
         history.batches_acked,
         history.batches_unknown,
         history.failed_attempts,
+        history.reads.len(),
     );
     let evidence = Evidence {
         history,
