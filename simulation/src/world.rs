@@ -298,6 +298,20 @@ impl World {
         best.map(|(_, leader)| leader).filter(|leader| self.is_up(*leader))
     }
 
+    /// Every running node that believes it leads, with its term: what the `leaders` checker
+    /// samples (two of them in one term would be a split brain).
+    pub fn self_declared_leaders(&self) -> Vec<(u64, u64)> {
+        self.nodes
+            .iter()
+            .filter(|node| self.is_up(node.id))
+            .filter_map(|node| {
+                let metrics = self.raft(node.id)?.metrics().borrow_watched().clone();
+                (metrics.state == openraft::ServerState::Leader)
+                    .then_some((metrics.current_term, node.id))
+            })
+            .collect()
+    }
+
     /// The last log index in the running node's snapshot (0 when it has none), for reports.
     pub fn snapshot_index(&self, node_id: u64) -> u64 {
         self.raft(node_id)
@@ -335,42 +349,48 @@ impl World {
         lock(&self.down).iter().copied().collect()
     }
 
+    /// The machines (nodes and clients) inside data center `data_center`, and those outside.
+    fn sides(&self, data_center: usize) -> (Vec<MachineId>, Vec<MachineId>) {
+        let machines = self
+            .nodes
+            .iter()
+            .map(|node| (node.data_center, node.machine))
+            .chain(self.clients.iter().map(|client| (client.data_center, client.machine.id())));
+        let (inside, outside): (Vec<_>, Vec<_>) =
+            machines.partition(|(machine_dc, _)| *machine_dc == data_center);
+        let ids = |side: Vec<(usize, MachineId)>| side.into_iter().map(|(_, id)| id).collect();
+        (ids(inside), ids(outside))
+    }
+
+    /// Clogs every link from `from` to `to` (one way), remembering it for `heal`.
+    fn clog(&self, from: &[MachineId], to: &[MachineId]) {
+        let net = NetSim::current();
+        let mut clogged = lock(&self.clogged);
+        for &a in from {
+            for &b in to {
+                net.clog_link(a, b);
+                clogged.push((a, b));
+            }
+        }
+    }
+
     /// Cuts data center `data_center` off from every other machine (nodes and clients), both
     /// ways; inside it, machines still talk.
     pub fn partition_data_center(&self, data_center: usize) {
-        let inside: Vec<MachineId> = self
-            .nodes
-            .iter()
-            .filter(|node| node.data_center == data_center)
-            .map(|node| node.machine)
-            .chain(
-                self.clients
-                    .iter()
-                    .filter(|client| client.data_center == data_center)
-                    .map(|client| client.machine.id()),
-            )
-            .collect();
-        let outside: Vec<MachineId> = self
-            .nodes
-            .iter()
-            .filter(|node| node.data_center != data_center)
-            .map(|node| node.machine)
-            .chain(
-                self.clients
-                    .iter()
-                    .filter(|client| client.data_center != data_center)
-                    .map(|client| client.machine.id()),
-            )
-            .collect();
-        let net = NetSim::current();
-        let mut clogged = lock(&self.clogged);
-        for &a in &inside {
-            for &b in &outside {
-                net.clog_link(a, b);
-                net.clog_link(b, a);
-                clogged.push((a, b));
-                clogged.push((b, a));
-            }
+        let (inside, outside) = self.sides(data_center);
+        self.clog(&inside, &outside);
+        self.clog(&outside, &inside);
+    }
+
+    /// An asymmetric partition: what data center `data_center` sends to the rest is lost
+    /// (`outbound`), or what the rest sends to it is (`!outbound`); the other direction still
+    /// delivers. Inside it, machines still talk.
+    pub fn partition_data_center_one_way(&self, data_center: usize, outbound: bool) {
+        let (inside, outside) = self.sides(data_center);
+        if outbound {
+            self.clog(&inside, &outside);
+        } else {
+            self.clog(&outside, &inside);
         }
     }
 

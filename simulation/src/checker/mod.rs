@@ -7,11 +7,14 @@
 //! - `acknowledged`: every acknowledged transfer is in the final state exactly as the client
 //!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
 //! - `digests`: replicas at equal applied index have equal state digests.
+//! - `leaders`: at most one leader per term, sampled while the faults run (the drills that
+//!   partition a leader use it; its verdict joins the others').
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
 pub mod acknowledged;
 pub mod digests;
+pub mod leaders;
 pub mod ledger_invariants;
 pub mod liveness;
 

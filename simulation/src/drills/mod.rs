@@ -3,6 +3,8 @@
 //! line (which `cargo xtask sim` sums) and fails on any violation.
 
 pub mod failover;
+pub mod harness;
+pub mod split_brain;
 
 use std::time::Duration;
 
