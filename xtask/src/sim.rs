@@ -12,7 +12,7 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 2] = ["failover", "split-brain"];
+pub const DRILLS: [&str; 3] = ["failover", "split-brain", "dc-migration"];
 
 /// The `drills` test that runs `drill` (Rust names have `_` where drill names have `-`).
 fn test_name(drill: &str) -> String {
@@ -27,7 +27,7 @@ USAGE:
     cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J] [--check-determinism]
 
 OPTIONS:
-    --drill NAME   failover, split-brain, or all (every drill)
+    --drill NAME   failover, split-brain, dc-migration, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)
@@ -333,6 +333,7 @@ mod tests {
     #[test]
     fn drill_names_map_to_test_names() {
         assert_eq!(test_name("split-brain"), "split_brain");
+        assert_eq!(test_name("dc-migration"), "dc_migration");
         assert_eq!(test_name("failover"), "failover");
     }
 
