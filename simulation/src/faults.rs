@@ -1,6 +1,7 @@
 //! The faults of this slice, each a step the drills schedule from the seed's randomness:
 //! node crash (power cut: unsynced writes lost) and restart, leader kill, whole-data-center
-//! kill, power loss of the whole cluster, and data-center partition (every link between it and the rest clogged both ways).
+//! kill, power loss of the whole cluster, and data-center partition (every link between it and
+//! the rest clogged both ways, or one way only: an asymmetric partition).
 //! Each returns a line for the seed's fault log, so a failing seed's report says what
 //! happened when.
 
@@ -87,4 +88,12 @@ pub fn partition(world: &World, data_center: usize) -> String {
 pub fn heal(world: &World) -> String {
     world.heal();
     "heal partitions".to_owned()
+}
+
+/// Partitions data center `data_center` from the rest in one direction only: what it sends is
+/// lost (`outbound`), or what it receives is.
+pub fn partition_one_way(world: &World, data_center: usize, outbound: bool) -> String {
+    world.partition_data_center_one_way(data_center, outbound);
+    let direction = if outbound { "outbound" } else { "inbound" };
+    format!("partition data center {} one way ({direction} links clogged)", data_center + 1)
 }

@@ -11,9 +11,12 @@
 //!   a crash with exactly their synced data, client machines, the network between them.
 //! - `client`: clients in every data center sending random valid and invalid transfer
 //!   batches with deadlines and retries that reuse ids, recording what was acknowledged.
-//! - `faults`: crash + restart, leader (and leader data center) kill, data-center partition.
+//! - `faults`: crash + restart, leader (and leader data center) kill, data-center partition
+//!   (both ways or one way).
+//! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
 //! - `checker`: one module per property, run at the end of every seed.
-//! - `drills`: scenarios over the above (`failover` so far), each a test over many seeds
+//! - `drills`: scenarios over the above (`failover`, `split-brain`,
+//!   `dc-migration`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
 
 #[cfg(madsim)]
@@ -24,5 +27,7 @@ pub mod client;
 pub mod drills;
 #[cfg(madsim)]
 pub mod faults;
+#[cfg(madsim)]
+pub mod operator;
 #[cfg(madsim)]
 pub mod world;

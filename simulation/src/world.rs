@@ -51,6 +51,11 @@ pub struct WorldConfig {
     pub logs_kept_after_snapshot: u64,
     /// A bug to plant in the clients (`None`: the real thing).
     pub planted_bug: Option<crate::client::PlantedBug>,
+    /// Nodes per extra data center whose machines exist but stay parked — not running, not
+    /// members — until `World::boot` starts them: the new data centers a migration moves
+    /// into, added at run time as an operator would. Their ids and data-center indexes follow
+    /// those of `data_centers`; they have no client machine.
+    pub spare_data_centers: Vec<u8>,
 }
 
 impl Default for WorldConfig {
@@ -62,6 +67,7 @@ impl Default for WorldConfig {
             snapshot_logs_since_last: 64,
             logs_kept_after_snapshot: 16,
             planted_bug: None,
+            spare_data_centers: Vec::new(),
         }
     }
 }
@@ -125,6 +131,9 @@ pub struct World {
     /// One client machine per data center.
     pub clients: Vec<ClientMachine>,
     down: Mutex<BTreeSet<u64>>,
+    /// Nodes not running on purpose (spares not yet booted, retired nodes): also in `down`,
+    /// but never restarted by `crashed` callers.
+    parked: Mutex<BTreeSet<u64>>,
     clogged: Mutex<Vec<(MachineId, MachineId)>>,
 }
 
@@ -139,7 +148,9 @@ impl World {
         let data = PathBuf::from(format!("/tianping-sim/seed-{}", handle.seed()));
         let mut nodes = Vec::new();
         let mut next_id: u8 = 1;
-        for (data_center, &count) in config.data_centers.iter().enumerate() {
+        let mut parked = BTreeSet::new();
+        let shapes = config.data_centers.iter().chain(&config.spare_data_centers);
+        for (data_center, &count) in shapes.enumerate() {
             let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);
             for _ in 0..count {
                 let id = next_id;
@@ -185,6 +196,11 @@ impl World {
                         }
                     })
                     .build();
+                if data_center >= config.data_centers.len() {
+                    // A spare: its machine stops before its first step, until `boot`.
+                    handle.kill(machine.id());
+                    parked.insert(u64::from(id));
+                }
                 nodes.push(SimNode {
                     id: u64::from(id),
                     data_center,
@@ -212,7 +228,8 @@ impl World {
             handle,
             nodes,
             clients,
-            down: Mutex::new(BTreeSet::new()),
+            down: Mutex::new(parked.clone()),
+            parked: Mutex::new(parked),
             clogged: Mutex::new(Vec::new()),
         })
     }
@@ -247,13 +264,16 @@ impl World {
     /// Waits for every node to boot, initializes the cluster on node 1 and waits until every
     /// node knows the elected leader, which it returns.
     pub async fn initialize(&self) -> Result<u64, String> {
-        for node in &self.nodes {
+        let parked = lock(&self.parked).clone();
+        let initial: Vec<&SimNode> =
+            self.nodes.iter().filter(|node| !parked.contains(&node.id)).collect();
+        for node in &initial {
             while lock(&node.slot).is_none() {
                 madsim::time::sleep(POLL).await;
             }
         }
         let mut members = BTreeMap::new();
-        for node in &self.nodes {
+        for node in &initial {
             if let Some((_, info)) = lock(&node.slot).as_ref() {
                 members.insert(node.id, info.clone());
             }
@@ -267,7 +287,7 @@ impl World {
             .map_err(|error| format!("no leader: {error}"))?
             .current_leader
             .ok_or("no leader")?;
-        for node in &self.nodes {
+        for node in &initial {
             let raft = self.raft(node.id).ok_or("a node went down during initialization")?;
             raft.wait(Some(CONVERGE_TIMEOUT))
                 .current_leader(leader, "every node knows the leader")
@@ -296,6 +316,20 @@ impl World {
             }
         }
         best.map(|(_, leader)| leader).filter(|leader| self.is_up(*leader))
+    }
+
+    /// Every running node that believes it leads, with its term: what the `leaders` checker
+    /// samples (two of them in one term would be a split brain).
+    pub fn self_declared_leaders(&self) -> Vec<(u64, u64)> {
+        self.nodes
+            .iter()
+            .filter(|node| self.is_up(node.id))
+            .filter_map(|node| {
+                let metrics = self.raft(node.id)?.metrics().borrow_watched().clone();
+                (metrics.state == openraft::ServerState::Leader)
+                    .then_some((metrics.current_term, node.id))
+            })
+            .collect()
     }
 
     /// The last log index in the running node's snapshot (0 when it has none), for reports.
@@ -330,47 +364,84 @@ impl World {
         lock(&self.down).remove(&node_id);
     }
 
-    /// The nodes currently crashed.
+    /// The nodes currently crashed (not the parked ones: spares and retired nodes).
     pub fn crashed(&self) -> Vec<u64> {
-        lock(&self.down).iter().copied().collect()
+        let parked = lock(&self.parked);
+        lock(&self.down).iter().copied().filter(|id| !parked.contains(id)).collect()
+    }
+
+    /// Starts a parked spare node (first boot: empty disk, not a member; an operator adds it)
+    /// and waits for it to boot.
+    pub async fn boot(&self, node_id: u64) {
+        if lock(&self.parked).remove(&node_id) {
+            self.restart(node_id).await;
+        }
+    }
+
+    /// Stops a node for good, as an operator decommissions a removed member: its machine
+    /// stops and it is never restarted.
+    pub fn retire(&self, node_id: u64) {
+        self.crash(node_id);
+        lock(&self.parked).insert(node_id);
+    }
+
+    /// The running node's view of the membership: its voters, its learners, and whether it is
+    /// a joint configuration (a change in flight).
+    pub fn membership(&self, node_id: u64) -> Option<(Vec<u64>, Vec<u64>, bool)> {
+        let metrics = self.raft(node_id)?.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let voters = membership.voter_ids().collect();
+        let learners = membership.learner_ids().collect();
+        Some((voters, learners, membership.get_joint_config().len() > 1))
+    }
+
+    /// The `NodeInfo` a running node announces (what an operator passes to `AddLearner`).
+    pub fn info(&self, node_id: u64) -> Option<NodeInfo> {
+        self.node(node_id).and_then(|node| lock(&node.slot).as_ref().map(|(_, info)| info.clone()))
+    }
+
+    /// The machines (nodes and clients) inside data center `data_center`, and those outside.
+    fn sides(&self, data_center: usize) -> (Vec<MachineId>, Vec<MachineId>) {
+        let machines = self
+            .nodes
+            .iter()
+            .map(|node| (node.data_center, node.machine))
+            .chain(self.clients.iter().map(|client| (client.data_center, client.machine.id())));
+        let (inside, outside): (Vec<_>, Vec<_>) =
+            machines.partition(|(machine_dc, _)| *machine_dc == data_center);
+        let ids = |side: Vec<(usize, MachineId)>| side.into_iter().map(|(_, id)| id).collect();
+        (ids(inside), ids(outside))
+    }
+
+    /// Clogs every link from `from` to `to` (one way), remembering it for `heal`.
+    fn clog(&self, from: &[MachineId], to: &[MachineId]) {
+        let net = NetSim::current();
+        let mut clogged = lock(&self.clogged);
+        for &a in from {
+            for &b in to {
+                net.clog_link(a, b);
+                clogged.push((a, b));
+            }
+        }
     }
 
     /// Cuts data center `data_center` off from every other machine (nodes and clients), both
     /// ways; inside it, machines still talk.
     pub fn partition_data_center(&self, data_center: usize) {
-        let inside: Vec<MachineId> = self
-            .nodes
-            .iter()
-            .filter(|node| node.data_center == data_center)
-            .map(|node| node.machine)
-            .chain(
-                self.clients
-                    .iter()
-                    .filter(|client| client.data_center == data_center)
-                    .map(|client| client.machine.id()),
-            )
-            .collect();
-        let outside: Vec<MachineId> = self
-            .nodes
-            .iter()
-            .filter(|node| node.data_center != data_center)
-            .map(|node| node.machine)
-            .chain(
-                self.clients
-                    .iter()
-                    .filter(|client| client.data_center != data_center)
-                    .map(|client| client.machine.id()),
-            )
-            .collect();
-        let net = NetSim::current();
-        let mut clogged = lock(&self.clogged);
-        for &a in &inside {
-            for &b in &outside {
-                net.clog_link(a, b);
-                net.clog_link(b, a);
-                clogged.push((a, b));
-                clogged.push((b, a));
-            }
+        let (inside, outside) = self.sides(data_center);
+        self.clog(&inside, &outside);
+        self.clog(&outside, &inside);
+    }
+
+    /// An asymmetric partition: what data center `data_center` sends to the rest is lost
+    /// (`outbound`), or what the rest sends to it is (`!outbound`); the other direction still
+    /// delivers. Inside it, machines still talk.
+    pub fn partition_data_center_one_way(&self, data_center: usize, outbound: bool) {
+        let (inside, outside) = self.sides(data_center);
+        if outbound {
+            self.clog(&inside, &outside);
+        } else {
+            self.clog(&outside, &inside);
         }
     }
 

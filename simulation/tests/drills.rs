@@ -61,3 +61,31 @@ async fn failover() {
     println!("{}", report.seed_line("failover"));
     assert!(report.violations.is_empty(), "failover drill failed: {}", report.details());
 }
+
+#[madsim::test]
+async fn split_brain() {
+    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let run = drills::split_brain::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("split-brain drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("split-brain"));
+    assert!(report.violations.is_empty(), "split-brain drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn dc_migration() {
+    let config = drills::dc_migration::world_config(planted_bug());
+    let run = drills::dc_migration::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("dc-migration drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("dc-migration"));
+    assert!(report.violations.is_empty(), "dc-migration drill failed: {}", report.details());
+}

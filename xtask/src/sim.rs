@@ -12,8 +12,13 @@ use std::time::Instant;
 
 use crate::process::{self, Progress};
 
-/// Every drill the `drills` test binary has (its test names).
-pub const DRILLS: [&str; 1] = ["failover"];
+/// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
+pub const DRILLS: [&str; 3] = ["failover", "split-brain", "dc-migration"];
+
+/// The `drills` test that runs `drill` (Rust names have `_` where drill names have `-`).
+fn test_name(drill: &str) -> String {
+    drill.replace('-', "_")
+}
 
 /// Bugs `--plant` can plant: those in the node and its store (built with the feature
 /// `tianping-simulation/planted-bugs`, chosen by `TIANPING_PLANT`), and the client's own
@@ -32,7 +37,7 @@ USAGE:
                     [--plant BUG]
 
 OPTIONS:
-    --drill NAME   failover, or all (every drill)
+    --drill NAME   failover, split-brain, dc-migration, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)
@@ -208,7 +213,7 @@ fn sweep(
         let count = if check_determinism { 1 } else { end - next };
         let mut command = Command::new(binary);
         command
-            .args([drill, "--exact", "--nocapture", "--test-threads", "1"])
+            .args([test_name(drill).as_str(), "--exact", "--nocapture", "--test-threads", "1"])
             .env("MADSIM_TEST_SEED", next.to_string())
             .env("MADSIM_TEST_NUM", count.to_string())
             .current_dir(process::workspace_root());
@@ -277,8 +282,9 @@ fn reproduction(
         None => (String::new(), ""),
     };
     format!(
-        "{check}{planted}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation{features} --test drills {drill} -- --exact --nocapture",
-        target.display()
+        "{check}{planted}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation{features} --test drills {} -- --exact --nocapture",
+        target.display(),
+        test_name(drill)
     )
 }
 
@@ -337,7 +343,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{SimOptions, failing_seed, parse};
+    use super::{DRILLS, SimOptions, failing_seed, parse, test_name};
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_owned).collect()
@@ -359,7 +365,7 @@ mod tests {
         assert_eq!(
             parse(&words("--drill all --jobs 2 --check-determinism")),
             Ok(SimOptions {
-                drills: vec!["failover"],
+                drills: DRILLS.to_vec(),
                 seeds: 50,
                 start: 1,
                 jobs: 2,
@@ -373,10 +379,18 @@ mod tests {
         assert!(unknown_bug.contains("known bugs: ack-before-commit"), "{unknown_bug}");
         let unknown = parse(&words("--drill nope")).expect_err("unknown drill");
         assert!(unknown.contains("known drills: failover"), "{unknown}");
+        assert_eq!(parse(&words("--drill split-brain")).map(|o| o.drills), Ok(vec!["split-brain"]));
         assert!(parse(&words("--seeds 3")).is_err());
         assert!(parse(&words("--drill failover --seeds")).is_err());
         assert!(parse(&words("--drill failover --seeds x")).is_err());
         assert!(parse(&words("--drill failover --seeds 0")).is_err());
+    }
+
+    #[test]
+    fn drill_names_map_to_test_names() {
+        assert_eq!(test_name("split-brain"), "split_brain");
+        assert_eq!(test_name("dc-migration"), "dc_migration");
+        assert_eq!(test_name("failover"), "failover");
     }
 
     #[test]

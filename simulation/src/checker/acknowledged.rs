@@ -47,8 +47,16 @@ pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
                 }
             }
             (false, Some(transfer)) => violations.push(format!(
-                "transfer {id} was refused (`{}`) but node {node} has it (timestamp {})",
-                ack.code_name, transfer.timestamp
+                "transfer {id} was refused (`{}`, answer at log index {}, timestamp {}) but node {node} has it (timestamp {}{})",
+                ack.code_name,
+                ack.log_index,
+                ack.timestamp,
+                transfer.timestamp,
+                if transfer.timestamp > ack.timestamp {
+                    ": committed after the refusal, by an attempt the network delivered late"
+                } else {
+                    ""
+                }
             )),
             (false, None) => {}
         }

@@ -8,13 +8,19 @@
 //!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
 //! - `digests`: replicas at equal applied index have equal state digests.
 //! - `reads`: every linearizable read-back of an acknowledged transfer found it.
+//! - `leaders`: at most one leader per term, sampled while the faults run (the drills that
+//!   partition a leader use it; its verdict joins the others').
+//! - `membership`: after a data-center migration, every remaining node's membership has no
+//!   node of the old data center, the new ones as voters, and no joint configuration.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
 pub mod acknowledged;
 pub mod digests;
+pub mod leaders;
 pub mod ledger_invariants;
 pub mod liveness;
+pub mod membership;
 pub mod reads;
 
 use std::time::Duration;

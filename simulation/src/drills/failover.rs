@@ -143,7 +143,8 @@ async fn drive(
     if let Ok(mut history) = history.lock() {
         history.sent.insert(probe_id);
     }
-    let probe = probe(&world, probe_id, &history).await;
+    let all: Vec<u64> = world.nodes.iter().map(|node| node.id).collect();
+    let probe = probe(&world, &all, probe_id, &history).await;
     let recovery = probe.map(|_| healed.elapsed());
     log.push(at(format!("probe committed after {recovery:?}")));
     stop.store(true, Ordering::Relaxed);
@@ -192,9 +193,14 @@ async fn drive(
     (log, load, checker::check_all(&evidence))
 }
 
-/// Writes one valid transfer through any node until it is acknowledged or `RECOVERY_BOUND`
-/// passes; the log index that holds it. The acknowledgement joins the history.
-async fn probe(world: &World, id: u128, history: &SharedHistory) -> Option<u64> {
+/// Writes one valid transfer through any of `nodes` until it is acknowledged or
+/// `RECOVERY_BOUND` passes; the log index that holds it. The acknowledgement joins the history.
+pub(super) async fn probe(
+    world: &World,
+    nodes: &[u64],
+    id: u128,
+    history: &SharedHistory,
+) -> Option<u64> {
     let request = CreateTransfersRequest {
         transfers: vec![NewTransfer {
             id: id.to_string(),
@@ -209,7 +215,7 @@ async fn probe(world: &World, id: u128, history: &SharedHistory) -> Option<u64> 
     let deadline = madsim::time::Instant::now() + RECOVERY_BOUND;
     let mut round = 0usize;
     while madsim::time::Instant::now() < deadline {
-        let node = &world.nodes[round % world.nodes.len()];
+        let node = nodes.get(round % nodes.len().max(1)).and_then(|id| world.node(*id))?;
         round += 1;
         let sent = async {
             let mut client = LedgerClient::connect(node.api_url()).await.ok()?;

@@ -2,7 +2,10 @@
 //! drill returns a `Report`; the test that runs it (`tests/drills.rs`) prints its `sim-seed`
 //! line (which `cargo xtask sim` sums) and fails on any violation.
 
+pub mod dc_migration;
 pub mod failover;
+pub mod harness;
+pub mod split_brain;
 
 use std::time::Duration;
 

@@ -1,0 +1,229 @@
+//! The data-center migration drill: under load, move every replica out of one data center
+//! into a new one, as an operator would through the admin API — boot the new data center's
+//! nodes (parked spares of the world, not members yet), `AddLearner` each, `Promote` them
+//! (joint consensus inside openraft's change_membership), `TransferLeader` to a new node if
+//! the leader is in the old data center, `Remove` the old nodes and stop them. In most seeds
+//! a fault strikes mid-migration and lasts 1–5 s while the next step runs: a crash of a node
+//! outside both data centers, or a partition of a data center outside both.
+//!
+//! What must hold: every remaining node's final membership has no old node and every new node
+//! as a voter (`checker::membership`), plus the liveness probe and every ledger checker over
+//! the remaining nodes.
+
+use std::sync::Arc;
+
+use madsim::rand::{Rng, thread_rng};
+use tianping_node::pb::v1::admin_client::AdminClient;
+use tianping_node::pb::v1::{
+    AddLearnerRequest, PromoteRequest, RemoveRequest, TransferLeaderRequest,
+};
+use tonic::transport::Channel;
+
+use super::Report;
+use super::harness::{Load, Outcome, run_seed, secs};
+use crate::checker::membership;
+use crate::client::{self, PlantedBug};
+use crate::world::{World, WorldConfig};
+use crate::{faults, operator};
+
+/// The world this drill needs: the default one plus a spare data center of two nodes.
+pub fn world_config(planted_bug: Option<PlantedBug>) -> WorldConfig {
+    WorldConfig { planted_bug, spare_data_centers: vec![2], ..WorldConfig::default() }
+}
+
+/// Runs one seed of the drill on a world shaped by `config` (which needs a spare data center).
+pub async fn run(config: &WorldConfig) -> Report {
+    let planted = config.planted_bug;
+    let data_centers = config.data_centers.len();
+    run_seed(config, move |world, started| drive(world, started, planted, data_centers)).await
+}
+
+/// The migration's steps, in order; a fault may strike just before any of the last three.
+const STEPS: [&str; 4] = ["add learners", "promote", "transfer leadership", "remove"];
+
+async fn drive(
+    world: Arc<World>,
+    started: madsim::time::Instant,
+    planted: Option<PlantedBug>,
+    data_centers: usize,
+) -> Outcome {
+    let mut log = Vec::new();
+    let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
+    let leader = match world.initialize().await {
+        Ok(leader) => leader,
+        Err(error) => return (log, String::new(), vec![format!("startup: {error}")]),
+    };
+    log.push(at(format!("leader {leader} elected")));
+    if let Err(error) = client::create_accounts(&world).await {
+        return (log, String::new(), vec![format!("setup: {error}")]);
+    }
+    let load = Load::start(&world, planted);
+    // Long enough for snapshots and purged logs, so the new nodes catch up by snapshot.
+    madsim::time::sleep(secs(2..6)).await;
+
+    // Half the seeds move the leader's data center out (so leadership must move), half any.
+    let leader_dc = world.leader().and_then(|id| world.node(id)).map(|node| node.data_center);
+    let from = match leader_dc {
+        Some(dc) if thread_rng().gen_bool(0.5) => dc,
+        _ => thread_rng().gen_range(0..data_centers),
+    };
+    let into = data_centers;
+    let old = world.nodes_in(from);
+    let new = world.nodes_in(into);
+    if new.is_empty() {
+        return (log, String::new(), vec!["setup: the world has no spare data center".to_owned()]);
+    }
+    let staying: Vec<u64> =
+        (0..data_centers).filter(|dc| *dc != from).flat_map(|dc| world.nodes_in(dc)).collect();
+    let members: Vec<u64> = old.iter().chain(&staying).copied().collect();
+    log.push(at(format!(
+        "migrate data center {} (nodes {old:?}) into data center {} (nodes {new:?})",
+        from + 1,
+        into + 1
+    )));
+    let fault_before = thread_rng().gen_bool(0.7).then(|| thread_rng().gen_range(1..STEPS.len()));
+
+    let mut violations = Vec::new();
+    for (step, name) in STEPS.iter().enumerate() {
+        let ending = if fault_before == Some(step) {
+            Some(strike(&world, from, into, data_centers, &mut log, &at))
+        } else {
+            None
+        };
+        let outcome = match step {
+            0 => add_learners(&world, &members, &new).await,
+            1 => promote(&world, &members, &new).await,
+            2 => transfer_leadership(&world, &members, &old, &new).await,
+            _ => remove(&world, &staying, &new, &old).await,
+        };
+        match outcome {
+            Ok(line) => log.push(at(format!("{name}: {line}"))),
+            Err(error) => violations.push(format!("migration step `{name}` failed: {error}")),
+        }
+        // An operator's pace between steps, during which the load (and any fault) goes on.
+        madsim::time::sleep(secs(0..2)).await;
+        if let Some(ending) = ending {
+            let line = ending.await.unwrap_or_else(|error| format!("fault task failed: {error}"));
+            log.push(at(line));
+        }
+    }
+    for node_id in &old {
+        world.retire(*node_id);
+    }
+    log.push(at(format!("stop nodes {old:?}")));
+    log.push(at(faults::heal(&world)));
+    log.push(at(faults::restart_crashed(&world).await));
+
+    let remaining: Vec<u64> = staying.iter().chain(&new).copied().collect();
+    let (load_line, checked) = load.finish(&world, &remaining, &mut log, at).await;
+    violations.extend(checked);
+    let views: Vec<membership::View> =
+        remaining.iter().map(|id| (*id, world.membership(*id))).collect();
+    violations.extend(membership::check(&views, &old, &new));
+    (log, load_line, violations)
+}
+
+/// Starts a fault outside both data centers and a task that ends it 1–5 s later; the task
+/// returns the ending's log line.
+fn strike(
+    world: &Arc<World>,
+    from: usize,
+    into: usize,
+    data_centers: usize,
+    log: &mut Vec<String>,
+    at: &impl Fn(String) -> String,
+) -> madsim::task::JoinHandle<String> {
+    let others: Vec<usize> = (0..data_centers).filter(|dc| *dc != from && *dc != into).collect();
+    let lasting = secs(1..5);
+    let world = world.clone();
+    let victim_dc = others.get(thread_rng().gen_range(0..others.len().max(1))).copied();
+    let partition = thread_rng().gen_bool(0.5);
+    match victim_dc {
+        Some(dc) if partition => {
+            log.push(at(faults::partition(&world, dc)));
+            madsim::task::spawn(async move {
+                madsim::time::sleep(lasting).await;
+                faults::heal(&world)
+            })
+        }
+        Some(dc) if !world.nodes_in(dc).is_empty() => {
+            let nodes = world.nodes_in(dc);
+            let victim = nodes[thread_rng().gen_range(0..nodes.len())];
+            log.push(at(faults::crash(&world, victim)));
+            madsim::task::spawn(async move {
+                madsim::time::sleep(lasting).await;
+                faults::restart_crashed(&world).await
+            })
+        }
+        _ => madsim::task::spawn(async { "no data center to fault".to_owned() }),
+    }
+}
+
+/// Boots the new nodes and adds each as a learner.
+async fn add_learners(world: &World, members: &[u64], new: &[u64]) -> Result<String, String> {
+    for node_id in new {
+        world.boot(*node_id).await;
+        let info = world.info(*node_id).ok_or_else(|| format!("node {node_id} did not boot"))?;
+        let request = AddLearnerRequest {
+            member: Some(tianping_node::pb_convert::member(*node_id, &info, false)),
+        };
+        operator::call(world, "AddLearner", members, |mut admin: AdminClient<Channel>| {
+            let request = request.clone();
+            async move { admin.add_learner(request).await }
+        })
+        .await?;
+    }
+    Ok(format!("nodes {new:?} booted and added"))
+}
+
+/// Promotes the new nodes to voters.
+async fn promote(world: &World, members: &[u64], new: &[u64]) -> Result<String, String> {
+    let request = PromoteRequest { node_ids: new.to_vec() };
+    let response = operator::call(world, "Promote", members, |mut admin: AdminClient<Channel>| {
+        let request = request.clone();
+        async move { admin.promote(request).await }
+    })
+    .await?;
+    Ok(format!("by leader {} at log index {}", response.leader_id, response.log_index))
+}
+
+/// Moves leadership to a new node while the leader is an old one.
+async fn transfer_leadership(
+    world: &World,
+    members: &[u64],
+    old: &[u64],
+    new: &[u64],
+) -> Result<String, String> {
+    let leader = faults::await_leader(world).await;
+    if !leader.is_some_and(|leader| old.contains(&leader)) {
+        return Ok(format!("not needed (leader {leader:?})"));
+    }
+    let to = new[thread_rng().gen_range(0..new.len())]; // `drive` checked `new` is not empty
+    let request = TransferLeaderRequest { to_node_id: to };
+    let response = operator::call(
+        world,
+        "TransferLeader",
+        members,
+        |mut admin: AdminClient<Channel>| async move { admin.transfer_leader(request).await },
+    )
+    .await?;
+    Ok(format!("from {leader:?} to {} in term {}", response.leader_id, response.term))
+}
+
+/// Removes the old nodes (asking the nodes that stay).
+async fn remove(
+    world: &World,
+    staying: &[u64],
+    new: &[u64],
+    old: &[u64],
+) -> Result<String, String> {
+    let ask: Vec<u64> = staying.iter().chain(new).copied().collect();
+    let request = RemoveRequest { node_ids: old.to_vec() };
+    let response = operator::call(world, "Remove", &ask, |mut admin: AdminClient<Channel>| {
+        let request = request.clone();
+        async move { admin.remove(request).await }
+    })
+    .await?;
+    let voters: Vec<u64> = response.members.iter().filter(|m| m.voter).map(|m| m.node_id).collect();
+    Ok(format!("by leader {}, voters now {voters:?}", response.leader_id))
+}

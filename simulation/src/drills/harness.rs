@@ -1,0 +1,148 @@
+//! What every drill after `failover` shares: the drill's controller machine, the load (one
+//! client per data center) and the end of a seed — faults stopped, time the first commit,
+//! stop the clients, let the checked nodes catch up, read them and run every checker.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::rand::{Rng, thread_rng};
+
+use super::Report;
+use super::failover::{self, RECOVERY_BOUND};
+use crate::checker::{self, Evidence};
+use crate::client::{self, History, SharedHistory};
+use crate::world::{World, WorldConfig};
+
+/// After the first commit, every checked node must apply everything acknowledged within this.
+const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
+/// Longest the clients take to notice the stop and finish their batch in flight.
+const CLIENT_STOP_BOUND: Duration = Duration::from_secs(60);
+
+/// A random duration in `range` seconds, at millisecond grain, from the seed.
+pub fn secs(range: std::ops::Range<u64>) -> Duration {
+    Duration::from_millis(thread_rng().gen_range(range.start * 1000..range.end * 1000))
+}
+
+/// What a drill's scenario hands back: its fault log, its load line and the violations.
+pub type Outcome = (Vec<String>, String, Vec<String>);
+
+/// Runs one seed: builds the world, runs `scenario` on a controller machine that partitions
+/// never cut off, and wraps what it found in a `Report`.
+pub async fn run_seed<F, Fut>(config: &WorldConfig, scenario: F) -> Report
+where
+    F: FnOnce(Arc<World>, madsim::time::Instant) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let handle = madsim::runtime::Handle::current();
+    let seed = handle.seed();
+    let started = madsim::time::Instant::now();
+    let world = World::create(config);
+    let controller = handle
+        .create_node()
+        .name("controller")
+        .ip(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 2, 0, 1)))
+        .build();
+    let drill_world = world.clone();
+    let outcome = controller.spawn(scenario(drill_world, started)).await;
+    world.finish();
+    let (faults, load, violations) = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => (Vec::new(), String::new(), vec![format!("drill task failed: {error}")]),
+    };
+    Report { seed, simulated: started.elapsed(), faults, load, violations }
+}
+
+/// The clients at work: one per data center, until `finish`.
+pub struct Load {
+    history: SharedHistory,
+    stop: Arc<AtomicBool>,
+    clients: Vec<madsim::task::JoinHandle<()>>,
+}
+
+impl Load {
+    /// Starts one client on every client machine of the world.
+    pub fn start(world: &Arc<World>, planted: Option<client::PlantedBug>) -> Load {
+        let history: SharedHistory = Arc::new(Mutex::new(History::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let clients = world
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(index, machine)| {
+                let task = client::run(
+                    world.clone(),
+                    u32::try_from(index).unwrap_or(u32::MAX),
+                    machine.data_center,
+                    history.clone(),
+                    stop.clone(),
+                    planted,
+                );
+                machine.machine.spawn(task)
+            })
+            .collect();
+        Load { history, stop, clients }
+    }
+
+    /// Called once the faults have stopped: times the first commit (a probe transfer through
+    /// any of `nodes`), stops the clients, waits for each of `nodes` to apply everything
+    /// acknowledged, reads them and runs every checker on them. `log` gets the probe's line.
+    pub async fn finish(
+        self,
+        world: &World,
+        nodes: &[u64],
+        log: &mut Vec<String>,
+        at: impl Fn(String) -> String,
+    ) -> (String, Vec<String>) {
+        let healed = madsim::time::Instant::now();
+        let probe_id: u128 = (u128::from(u32::MAX) << 40) | 1;
+        if let Ok(mut history) = self.history.lock() {
+            history.sent.insert(probe_id);
+        }
+        let probe = failover::probe(world, nodes, probe_id, &self.history).await;
+        let recovery = probe.map(|_| healed.elapsed());
+        log.push(at(format!("probe committed after {recovery:?}")));
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.clients {
+            if madsim::time::timeout(CLIENT_STOP_BOUND, task).await.is_err() {
+                log.push(at("a client did not stop in time".to_owned()));
+            }
+        }
+        let history = std::mem::take(&mut *self.history.lock().unwrap_or_else(|p| p.into_inner()));
+        let target_index =
+            history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
+        let mut lagging = Vec::new();
+        for node_id in nodes {
+            if !world.wait_applied(*node_id, target_index, CATCH_UP_BOUND).await {
+                lagging.push(*node_id);
+            }
+        }
+        let (mut replicas, mut unreadable) = (Vec::new(), Vec::new());
+        for node_id in nodes {
+            match world.replica(*node_id).await {
+                Ok(replica) => replicas.push(replica),
+                Err(error) => unreadable.push(error),
+            }
+        }
+        let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
+        let load = format!(
+            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, last index {target_index}",
+            history.sent.len(),
+            history.acks.len(),
+            history.acks.values().filter(|ack| ack.code_name == "ok").count(),
+            history.batches_acked,
+            history.batches_unknown,
+            history.failed_attempts,
+        );
+        let evidence = Evidence {
+            history,
+            replicas,
+            unreadable,
+            recovery,
+            recovery_bound: RECOVERY_BOUND,
+            target_index,
+            lagging,
+        };
+        (load, checker::check_all(&evidence))
+    }
+}
