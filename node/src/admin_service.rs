@@ -310,24 +310,26 @@ impl Admin for AdminService {
         request: Request<TransferLeaderRequest>,
     ) -> Result<Response<TransferLeaderResponse>, Status> {
         let to = request.get_ref().to_node_id;
-        let metrics = self.raft.metrics().borrow_watched().clone();
-        if !metrics.membership_config.membership().voter_ids().any(|voter| voter == to) {
-            return Err(Status::invalid_argument(format!(
-                "invalid to_node_id: node {to} is not a voter"
-            )));
-        }
-        if metrics.current_leader == Some(to) {
-            return Ok(Response::new(TransferLeaderResponse {
-                leader_id: to,
-                term: metrics.current_term,
-            }));
-        }
+        // Only the leader's membership is current: a follower that has not applied a recent
+        // promotion would refuse a valid target, so the checks run after routing.
         match self.route(is_forwarded(&request)).await? {
             Route::Leader(mut client) => {
                 let forwarded = self.forwarder.request(request.into_inner());
                 self.forwarder.call(client.transfer_leader(forwarded)).await
             }
             Route::Here => {
+                let metrics = self.raft.metrics().borrow_watched().clone();
+                if !metrics.membership_config.membership().voter_ids().any(|voter| voter == to) {
+                    return Err(Status::invalid_argument(format!(
+                        "invalid to_node_id: node {to} is not a voter"
+                    )));
+                }
+                if metrics.current_leader == Some(to) {
+                    return Ok(Response::new(TransferLeaderResponse {
+                        leader_id: to,
+                        term: metrics.current_term,
+                    }));
+                }
                 self.raft
                     .trigger()
                     .transfer_leader(to)

@@ -18,13 +18,13 @@
 //!   valid serialization of concurrent requests: the ledger applies a batch's events in order
 //!   and idempotency is per id, so a second client with the same id answers `exists` exactly
 //!   as it would in the next entry.
-//! - A refusal of the whole entry (not leader, raft stopped) reaches every client in the group,
-//!   and the caller routes or retries each one as it would have alone.
+//! - A refusal of the whole entry (not leader, raft stopped) reaches every client in the group
+//!   as an unknown outcome; each retries with the same ids.
+//! - A batch whose client stopped waiting before it was proposed is dropped, not proposed.
 
 use std::sync::Arc;
 
 use tianping_ledger::{BATCH_EVENTS_MAX, Batch, BatchError, Command, EventResult};
-use tianping_raft_store::NodeId;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use crate::{LedgerRaft, clock};
@@ -55,9 +55,7 @@ pub(crate) struct Committed {
 pub(crate) enum ProposeError {
     /// This node is not the leader (any more); `leader` is the one it knows of, if any.
     NotLeader {
-        /// The current leader, when known.
-        leader: Option<NodeId>,
-        /// openraft's words, for the client.
+        /// openraft's words (naming the new leader when known), for the client.
         reason: String,
     },
     /// The ledger refused the whole entry.
@@ -122,10 +120,19 @@ async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposa
         };
         // Wait for a commit slot before gathering: batches arriving meanwhile join this group.
         let Ok(permit) = in_flight.clone().acquire_owned().await else { return };
+        // A client that stopped waiting (deadline, disconnect, a forwarding node that gave up)
+        // has retried or will: proposing its batch now could commit it after that retry was
+        // answered. Dropped unproposed, it answers nobody and changes nothing.
+        if first.reply.is_closed() {
+            continue;
+        }
         let mut events = first.commands.len();
         let mut group = vec![first];
         while !group.last().is_some_and(Proposal::ends_open_chain) {
             let Ok(next) = proposals.try_recv() else { break };
+            if next.reply.is_closed() {
+                continue;
+            }
             match events.checked_add(next.commands.len()) {
                 Some(total) if total <= GROUP_COMMIT_EVENTS_MAX => {
                     events = total;
@@ -169,9 +176,7 @@ async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
             Err(refused) => Err(ProposeError::Refused(refused)),
         },
         Err(error) => Err(match error.forward_to_leader() {
-            Some(forward) => {
-                ProposeError::NotLeader { leader: forward.leader_id, reason: forward.to_string() }
-            }
+            Some(forward) => ProposeError::NotLeader { reason: forward.to_string() },
             None => ProposeError::Stopped(format!("raft node stopped: {error}")),
         }),
     };

@@ -84,11 +84,13 @@ impl Writer {
             Err(ProposeError::Refused(refused)) => {
                 Err(Status::failed_precondition(refused.to_string()))
             }
-            Err(ProposeError::NotLeader { leader: Some(leader), .. }) if leader != self.node_id => {
-                self.route_to(leader, forwarded)
-            }
+            // Never forwarded now: the batch may have reached this node's log before it lost
+            // leadership, and the client may have given up and retried meanwhile. Replaying it
+            // at the new leader could commit it after the client saw its retry refused (found
+            // by the split-brain drill, seed 5). The client retries; its ids keep that safe.
             Err(ProposeError::NotLeader { reason, .. }) => Err(Status::unavailable(format!(
-                "leadership is changing ({reason}); retry with the same ids"
+                "leadership changed while the batch was proposed ({reason}); its outcome is \
+                 unknown: retry with the same ids"
             ))),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
         }

@@ -52,6 +52,9 @@ openraft::declare_raft_types!(
         R = LedgerResponse,
         NodeId = u64,
         Node = NodeInfo,
+        // Standard Raft: at most one leader per term, an invariant the simulation's `leaders`
+        // checker can hold the cluster to (openraft's default allows several per term).
+        LeaderId = openraft::impls::leader_id_std::LeaderId<u64, u64>,
         AsyncRuntime = Runtime,
 );
 
