@@ -1,4 +1,4 @@
-//! What every drill after `failover` shares: the drill's controller machine, the load (one
+//! What every drill shares: the drill's controller machine, the load (one
 //! client per data center) and the end of a seed — faults stopped, time the first commit,
 //! stop the clients, let the checked nodes catch up, read them and run every checker.
 
@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
 
+use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tianping_node::pb::v1::{CreateTransfersRequest, NewTransfer};
+
 use super::Report;
-use super::failover::{self, RECOVERY_BOUND};
 use crate::checker::{self, Evidence};
-use crate::client::{self, History, SharedHistory};
+use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
 use crate::world::{World, WorldConfig};
 
+/// After the faults stop, the first write must commit within this.
+pub const RECOVERY_BOUND: Duration = Duration::from_secs(15);
 /// After the first commit, every checked node must apply everything acknowledged within this.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 /// Longest the clients take to notice the stop and finish their batch in flight.
@@ -99,7 +103,7 @@ impl Load {
         if let Ok(mut history) = self.history.lock() {
             history.sent.insert(probe_id);
         }
-        let probe = failover::probe(world, nodes, probe_id, &self.history).await;
+        let probe = probe(world, nodes, probe_id, &self.history).await;
         let recovery = probe.map(|_| healed.elapsed());
         log.push(at(format!("probe committed after {recovery:?}")));
         self.stop.store(true, Ordering::Relaxed);
@@ -126,13 +130,14 @@ impl Load {
         }
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
         let load = format!(
-            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, last index {target_index}",
+            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, last index {target_index}",
             history.sent.len(),
             history.acks.len(),
             history.acks.values().filter(|ack| ack.code_name == "ok").count(),
             history.batches_acked,
             history.batches_unknown,
             history.failed_attempts,
+            history.reads.len(),
         );
         let evidence = Evidence {
             history,
@@ -145,4 +150,48 @@ impl Load {
         };
         (load, checker::check_all(&evidence))
     }
+}
+
+/// Writes one valid transfer through any of `nodes` until it is acknowledged or
+/// `RECOVERY_BOUND` passes; the log index that holds it. The acknowledgement joins the history.
+async fn probe(world: &World, nodes: &[u64], id: u128, history: &SharedHistory) -> Option<u64> {
+    let request = CreateTransfersRequest {
+        transfers: vec![NewTransfer {
+            id: id.to_string(),
+            debit_account_id: "1".into(),
+            credit_account_id: "2".into(),
+            amount: "1".into(),
+            ledger: 1,
+            code: 1,
+            ..Default::default()
+        }],
+    };
+    let deadline = madsim::time::Instant::now() + RECOVERY_BOUND;
+    let mut round = 0usize;
+    while madsim::time::Instant::now() < deadline {
+        let node = nodes.get(round % nodes.len().max(1)).and_then(|id| world.node(*id))?;
+        round += 1;
+        let sent = async {
+            let mut client = LedgerClient::connect(node.api_url()).await.ok()?;
+            client.create_transfers(request.clone()).await.ok().map(|r| r.into_inner())
+        };
+        if let Ok(Some(response)) = tianping_node::runtime::timeout(ATTEMPT_DEADLINE, sent).await
+            && let Some(result) = response.results.first()
+        {
+            if let Ok(mut history) = history.lock() {
+                history.acks.insert(
+                    id,
+                    client::Ack {
+                        code_name: result.code_name.clone(),
+                        timestamp: result.timestamp,
+                        amount: result.amount.clone(),
+                        log_index: response.log_index,
+                    },
+                );
+            }
+            return Some(response.log_index);
+        }
+        madsim::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
 }
