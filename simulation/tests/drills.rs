@@ -89,3 +89,15 @@ async fn dc_migration() {
     println!("{}", report.seed_line("dc-migration"));
     assert!(report.violations.is_empty(), "dc-migration drill failed: {}", report.details());
 }
+
+#[madsim::test]
+async fn soak() {
+    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let run = drills::soak::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => panic!("soak drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
+    };
+    println!("{}", report.seed_line("soak"));
+    assert!(report.violations.is_empty(), "soak drill failed: {}", report.details());
+}

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 3] = ["failover", "split-brain", "dc-migration"];
+pub const DRILLS: [&str; 4] = ["failover", "split-brain", "dc-migration", "soak"];
 
 /// The `drills` test that runs `drill` (Rust names have `_` where drill names have `-`).
 fn test_name(drill: &str) -> String {
@@ -37,7 +37,7 @@ USAGE:
                     [--plant BUG]
 
 OPTIONS:
-    --drill NAME   failover, split-brain, dc-migration, or all (every drill)
+    --drill NAME   failover, split-brain, dc-migration, soak, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)

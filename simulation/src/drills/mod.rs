@@ -5,6 +5,7 @@
 pub mod dc_migration;
 pub mod failover;
 pub mod harness;
+pub mod soak;
 pub mod split_brain;
 
 use std::time::Duration;
