@@ -20,9 +20,9 @@ use tianping_node::pb::v1::{
 use tonic::transport::Channel;
 
 use super::Report;
-use super::harness::{Load, Outcome, run_seed, secs};
+use super::harness::{Outcome, open, run_seed, secs};
 use crate::checker::membership;
-use crate::client::{self, PlantedBug};
+use crate::client::PlantedBug;
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 
@@ -49,15 +49,10 @@ async fn drive(
 ) -> Outcome {
     let mut log = Vec::new();
     let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let leader = match world.initialize().await {
-        Ok(leader) => leader,
-        Err(error) => return (log, String::new(), vec![format!("startup: {error}")]),
+    let load = match open(&world, planted, &mut log, at).await {
+        Ok(load) => load,
+        Err(violation) => return (log, String::new(), vec![violation]),
     };
-    log.push(at(format!("leader {leader} elected")));
-    if let Err(error) = client::create_accounts(&world).await {
-        return (log, String::new(), vec![format!("setup: {error}")]);
-    }
-    let load = Load::start(&world, planted);
     // Long enough for snapshots and purged logs, so the new nodes catch up by snapshot.
     madsim::time::sleep(secs(2..6)).await;
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use madsim::rand::{Rng, thread_rng};
 
 use super::Report;
-use super::harness::{Load, Outcome, run_seed, secs};
-use crate::client::{self, PlantedBug};
+use super::harness::{Outcome, open, run_seed, secs};
+use crate::client::PlantedBug;
 use crate::faults;
 use crate::world::{World, WorldConfig};
 
@@ -27,15 +27,10 @@ async fn drive(
 ) -> Outcome {
     let mut log = Vec::new();
     let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let leader = match world.initialize().await {
-        Ok(leader) => leader,
-        Err(error) => return (log, String::new(), vec![format!("startup: {error}")]),
+    let load = match open(&world, planted, &mut log, at).await {
+        Ok(load) => load,
+        Err(violation) => return (log, String::new(), vec![violation]),
     };
-    log.push(at(format!("leader {leader} elected")));
-    if let Err(error) = client::create_accounts(&world).await {
-        return (log, String::new(), vec![format!("setup: {error}")]);
-    }
-    let load = Load::start(&world, planted);
 
     madsim::time::sleep(secs(1..4)).await;
     let rounds = thread_rng().gen_range(1..=2);

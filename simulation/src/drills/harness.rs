@@ -57,6 +57,20 @@ where
     Report { seed, simulated: started.elapsed(), faults, load, violations }
 }
 
+/// The opening every drill shares: wait for the first leader, create the clients' accounts and
+/// start the load. `Err` is the seed's one violation when the cluster never got that far.
+pub async fn open(
+    world: &Arc<World>,
+    planted: Option<client::PlantedBug>,
+    log: &mut Vec<String>,
+    at: impl Fn(String) -> String,
+) -> Result<Load, String> {
+    let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
+    log.push(at(format!("leader {leader} elected")));
+    client::create_accounts(world).await.map_err(|error| format!("setup: {error}"))?;
+    Ok(Load::start(world, planted))
+}
+
 /// The clients at work: one per data center, until `finish`.
 pub struct Load {
     history: SharedHistory,
