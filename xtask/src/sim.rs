@@ -49,6 +49,10 @@ OPTIONS:
                    ack-before-commit, apply-twice, skip-fsync, stale-read (built with the
                    feature tianping-simulation/planted-bugs, chosen by TIANPING_PLANT),
                    or ack-unanswered (a client bug, TIANPING_SIM_PLANT)
+    --plant all    plant every known bug in turn over the same seeds and report, per bug
+                   and drill, `plant: <bug> drill <d> caught <F> of <N> seeds first_seed <S>`;
+                   failing seeds are expected here, so the exit code is non-zero only when
+                   some bug was caught by no drill within the seeds (an escaped bug)
 
 The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg madsim\" into
 a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
@@ -71,15 +75,42 @@ pub struct SimOptions {
     pub jobs: u64,
     /// Run each seed twice and compare (`MADSIM_TEST_CHECK_DETERMINISM`).
     pub check_determinism: bool,
-    /// The bug to plant (`--plant`), if any.
-    pub plant: Option<&'static str>,
+    /// What to plant (`--plant`).
+    pub plant: Plant,
+}
+
+/// What `--plant` asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Plant {
+    /// No bug: the real code, every seed must pass.
+    Nothing,
+    /// One bug: the sweep must fail, and lists each failing seed.
+    One(&'static str),
+    /// Every bug in turn: each must make some seed fail (`plant:` lines, no seed listing).
+    Each,
+}
+
+impl Plant {
+    /// The bugs to plant, one sweep each (`None`: the real code).
+    fn bugs(self) -> Vec<Option<&'static str>> {
+        match self {
+            Plant::Nothing => vec![None],
+            Plant::One(bug) => vec![Some(bug)],
+            Plant::Each => PLANTS.iter().map(|bug| Some(*bug)).collect(),
+        }
+    }
+
+    /// Whether the build needs the feature that compiles the node's planted bugs in.
+    fn needs_feature(self) -> bool {
+        self.bugs().into_iter().flatten().any(|bug| plant_variable(bug).1)
+    }
 }
 
 /// Parses the arguments after `sim`.
 pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
     let (mut drill, mut seeds, mut start, mut jobs) = (None, 50u64, 1u64, 1u64);
     let mut check_determinism = false;
-    let mut plant = None;
+    let mut plant = Plant::Nothing;
     let mut words = arguments.iter();
     while let Some(flag) = words.next() {
         let mut value = || words.next().ok_or_else(|| format!("`{flag}` needs a value"));
@@ -94,9 +125,13 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
             "--check-determinism" => check_determinism = true,
             "--plant" => {
                 let name = value()?;
-                plant = Some(*PLANTS.iter().find(|known| **known == name).ok_or_else(|| {
-                    format!("unknown bug `{name}`; known bugs: {}", PLANTS.join(", "))
-                })?);
+                plant = if name == "all" {
+                    Plant::Each
+                } else {
+                    Plant::One(PLANTS.iter().find(|known| **known == name).ok_or_else(|| {
+                        format!("unknown bug `{name}`; known bugs: {}, all", PLANTS.join(", "))
+                    })?)
+                };
             }
             other => return Err(format!("unknown `sim` argument `{other}`")),
         }
@@ -141,8 +176,9 @@ fn plant_variable(plant: &str) -> (&'static str, bool) {
 }
 
 /// Builds the drills (with the planted bugs compiled in for a node plant) and returns the
-/// test binary's path.
-fn build(progress: &Progress, target: &Path, plant: Option<&str>) -> Result<PathBuf, String> {
+/// test binary's path. The planted build lives beside the real one in the same target
+/// directory (a feature changes the crates' metadata hash), so switching costs no rebuild.
+fn build(progress: &Progress, target: &Path, plant: Plant) -> Result<PathBuf, String> {
     let mut command = process::cargo(&[
         "test",
         "--release",
@@ -153,7 +189,7 @@ fn build(progress: &Progress, target: &Path, plant: Option<&str>) -> Result<Path
         "--no-run",
         "--message-format=json",
     ]);
-    if plant.is_some_and(|plant| plant_variable(plant).1) {
+    if plant.needs_feature() {
         command.args(["--features", "tianping-simulation/planted-bugs"]);
     }
     command.env("RUSTFLAGS", "--cfg madsim").env("CARGO_TARGET_DIR", target);
@@ -288,7 +324,48 @@ fn reproduction(
     )
 }
 
-/// Runs the sweep; an error when any seed failed.
+/// Runs `drill` over the seed range in `options.jobs` parallel processes, merged into one
+/// sweep (failures in seed order).
+fn sweep_in_jobs(
+    progress: &Progress,
+    binary: &Path,
+    drill: &str,
+    options: &SimOptions,
+    plant: Option<&str>,
+) -> Result<Sweep, String> {
+    let end = options.start + options.seeds;
+    let jobs = options.jobs.min(options.seeds);
+    let per_job = options.seeds.div_ceil(jobs);
+    let planted = plant.map(|bug| format!(" with {bug} planted")).unwrap_or_default();
+    progress
+        .say(&format!("drill {drill}{planted}: seeds {}..{end} in {jobs} job(s)", options.start));
+    let results: Vec<Result<Sweep, String>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|job| {
+                let from = options.start + job * per_job;
+                let to = (from + per_job).min(end);
+                let check = options.check_determinism;
+                scope.spawn(move || sweep(binary, drill, from, to, check, plant))
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().unwrap_or_else(|_| Err("a sweep thread panicked".into())))
+            .collect()
+    });
+    let mut merged = Sweep::default();
+    for result in results {
+        let sweep = result?;
+        merged.seeds += sweep.seeds;
+        merged.simulated_seconds += sweep.simulated_seconds;
+        merged.failures.extend(sweep.failures);
+    }
+    merged.failures.sort_by_key(|(seed, _)| *seed);
+    Ok(merged)
+}
+
+/// Runs the sweep. Without a plant, or with one, an error when any seed failed; with
+/// `--plant all`, an error when some bug made no seed of any drill fail.
 pub fn run(arguments: &[String]) -> Result<(), String> {
     let options = parse(arguments)?;
     let progress = Progress::start("sim");
@@ -296,54 +373,59 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let binary = build(&progress, &target, options.plant)?;
     let started = Instant::now();
     let (mut seeds, mut failures, mut simulated) = (0u64, 0u64, 0f64);
-    for drill in &options.drills {
-        let end = options.start + options.seeds;
-        let jobs = options.jobs.min(options.seeds);
-        let per_job = options.seeds.div_ceil(jobs);
-        progress.say(&format!("drill {drill}: seeds {}..{end} in {jobs} job(s)", options.start));
-        let results: Vec<Result<Sweep, String>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..jobs)
-                .map(|job| {
-                    let from = options.start + job * per_job;
-                    let to = (from + per_job).min(end);
-                    let binary = &binary;
-                    let check = options.check_determinism;
-                    let plant = options.plant;
-                    scope.spawn(move || sweep(binary, drill, from, to, check, plant))
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|worker| {
-                    worker.join().unwrap_or_else(|_| Err("a sweep thread panicked".into()))
-                })
-                .collect()
-        });
-        for result in results {
-            let sweep = result?;
+    let mut escaped = Vec::new();
+    for plant in options.plant.bugs() {
+        let mut caught = 0u64;
+        for drill in &options.drills {
+            let sweep = sweep_in_jobs(&progress, &binary, drill, &options, plant)?;
             seeds += sweep.seeds;
             simulated += sweep.simulated_seconds;
+            failures += sweep.failures.len() as u64;
+            caught += sweep.failures.len() as u64;
+            if options.plant == Plant::Each {
+                let first = sweep.failures.first().map(|(seed, _)| seed.to_string());
+                println!(
+                    "plant: {} drill {drill} caught {} of {} seeds first_seed {}",
+                    plant.unwrap_or("nothing"),
+                    sweep.failures.len(),
+                    sweep.seeds,
+                    first.as_deref().unwrap_or("none")
+                );
+                continue;
+            }
             for (seed, why) in sweep.failures {
-                failures += 1;
                 println!("sim: FAILED drill {drill} seed {seed}");
                 for line in why.lines() {
                     println!("    {line}");
                 }
                 println!(
                     "  reproduce: {}",
-                    reproduction(&target, drill, seed, options.check_determinism, options.plant)
+                    reproduction(&target, drill, seed, options.check_determinism, plant)
                 );
             }
+        }
+        if caught == 0
+            && let Some(bug) = plant
+        {
+            escaped.push(bug);
         }
     }
     let wall = started.elapsed().as_secs_f64();
     println!("sim: seeds {seeds} failures {failures} sim_s {simulated:.1} wall_s {wall:.1}");
-    if failures == 0 { Ok(()) } else { Err(format!("{failures} seed(s) failed")) }
+    match options.plant {
+        Plant::Each if escaped.is_empty() => {
+            println!("plant: every planted bug was caught ({})", PLANTS.join(", "));
+            Ok(())
+        }
+        Plant::Each => Err(format!("planted bugs no drill caught: {}", escaped.join(", "))),
+        _ if failures == 0 => Ok(()),
+        _ => Err(format!("{failures} seed(s) failed")),
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{DRILLS, SimOptions, failing_seed, parse, test_name};
+    use super::{DRILLS, Plant, SimOptions, failing_seed, parse, test_name};
 
     fn words(text: &str) -> Vec<String> {
         text.split_whitespace().map(str::to_owned).collect()
@@ -359,7 +441,7 @@ mod tests {
                 start: 100,
                 jobs: 1,
                 check_determinism: false,
-                plant: None
+                plant: Plant::Nothing
             })
         );
         assert_eq!(
@@ -370,13 +452,21 @@ mod tests {
                 start: 1,
                 jobs: 2,
                 check_determinism: true,
-                plant: None
+                plant: Plant::Nothing
             })
         );
         let planted = parse(&words("--drill failover --plant skip-fsync")).expect("a known bug");
-        assert_eq!(planted.plant, Some("skip-fsync"));
+        assert_eq!(planted.plant, Plant::One("skip-fsync"));
+        assert!(planted.plant.needs_feature());
+        let client = parse(&words("--drill failover --plant ack-unanswered")).expect("client bug");
+        assert!(!client.plant.needs_feature(), "the client's bug needs no node feature");
+        let each = parse(&words("--drill all --plant all")).expect("every bug");
+        assert_eq!(each.plant, Plant::Each);
+        assert_eq!(each.plant.bugs().len(), super::PLANTS.len());
+        assert_eq!(Plant::Nothing.bugs(), vec![None]);
         let unknown_bug = parse(&words("--drill failover --plant nope")).expect_err("unknown bug");
         assert!(unknown_bug.contains("known bugs: ack-before-commit"), "{unknown_bug}");
+        assert!(unknown_bug.ends_with(", all"), "{unknown_bug}");
         let unknown = parse(&words("--drill nope")).expect_err("unknown drill");
         assert!(unknown.contains("known drills: failover"), "{unknown}");
         assert_eq!(parse(&words("--drill split-brain")).map(|o| o.drills), Ok(vec!["split-brain"]));

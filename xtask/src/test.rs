@@ -41,9 +41,11 @@ STEPS (stops at the first failure, exit status non-zero):
                       `$CARGO_TARGET_DIR-madsim` or `target/madsim`, because the
                       `--cfg madsim` flag changes every crate)
     7. drills         cargo xtask sim --drill all --seeds 50 --start 1, then
-                      cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism
-                      (every simulation drill on a fixed seed range; any failing seed
-                      is listed with its reproduction command)
+                      cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism,
+                      then cargo xtask sim --drill failover --seeds 10 --plant all
+                      (every simulation drill on a fixed seed range, any failing seed
+                      listed with its reproduction command; then every planted bug must
+                      be caught within those 10 seeds, proving the checkers still bite)
 
 Clippy and tests use the release profile (with debug info and overflow checks) because the
 workspace builds tests, benchmarks and binaries with that one profile, so heavy C++
@@ -143,6 +145,7 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
     for (what, arguments) in [
         ("every drill on seeds 1..50", SIM_SWEEP),
         ("the drills' determinism on seeds 1..3", SIM_DETERMINISM),
+        ("every planted bug caught (the checkers bite)", SIM_PLANTED),
     ] {
         progress.say(&format!(
             "{number}/{STEP_COUNT} drills, {what}: cargo xtask sim {}",
@@ -161,3 +164,9 @@ const SIM_SWEEP: &[&str] = &["--drill", "all", "--seeds", "50", "--start", "1"];
 /// A few seeds run twice each and compared, for every drill.
 const SIM_DETERMINISM: &[&str] =
     &["--drill", "all", "--seeds", "3", "--start", "1", "--check-determinism"];
+
+/// Every planted bug in turn on the failover drill: each must make some seed of the range
+/// fail, or the checkers have stopped biting (issue 5: each bug caught within a bounded
+/// number of seeds). The bugs are compiled in beside the real build, never into it.
+const SIM_PLANTED: &[&str] =
+    &["--drill", "failover", "--seeds", "10", "--start", "1", "--plant", "all"];
