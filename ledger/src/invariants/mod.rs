@@ -1,11 +1,13 @@
 //! Invariant checkers over a whole ledger state, one module per property (DESIGN §3). They
 //! read any `LedgerStore` through its canonical records, so unit tests, the property tests,
 //! the simulation and the chaos drills all run the same code. Each returns every violation
-//! it finds; an empty list means the property holds.
+//! it finds; an empty list means the property holds. `events` is the one that watches
+//! batches as they are applied rather than a state.
 
 pub mod balance_flags;
 pub mod balances_match_transfers;
 pub mod conservation;
+pub mod events;
 pub mod indexes;
 pub mod limits;
 pub mod payouts;

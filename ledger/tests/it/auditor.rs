@@ -5,12 +5,14 @@
 //! and every record the ledger stores. The property tests feed it the same batches as the
 //! ledger and compare.
 //!
-//! The `Observer` below checks the safety properties from the ledger's *own* results,
-//! independently of the model: daily limits, blocks and freezes, and chain atomicity.
+//! The safety properties checked from the ledger's *own* results, independently of the
+//! model (daily limits, blocks and freezes, chain atomicity), live in the library as
+//! `tianping_ledger::invariants::events`, which the simulation runs over committed logs too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use tianping_ledger::codec;
+use tianping_ledger::invariants::events::chains;
 use tianping_ledger::store::AccountTransferEntry;
 use tianping_ledger::{
     Account, AccountFlags, AccountStatus, AuditAction, AuditRecord, BATCH_EVENTS_MAX, Batch,
@@ -55,36 +57,6 @@ fn refused(code: ResultCode, timestamp: u64) -> EventResult {
 
 fn ok_amount(timestamp: u64, amount: u128) -> EventResult {
     EventResult { code: R::Ok, timestamp, detail: Detail::Amount(amount) }
-}
-
-/// True for the commands that carry a `linked` flag and have it set.
-pub fn links(command: &Command) -> bool {
-    match command {
-        Command::CreateAccount(account) => account.flags.0 & AccountFlags::LINKED.0 != 0,
-        Command::CreateTransfer(transfer) => transfer.flags.0 & TransferFlags::LINKED.0 != 0,
-        Command::CreatePayout(payout) => payout.flags.0 & TransferFlags::LINKED.0 != 0,
-        _ => false,
-    }
-}
-
-/// The chains of a batch as index ranges: a run of linked events plus the one after, or a
-/// single unlinked event. The last range is open when the batch ends inside a chain.
-pub fn chains(commands: &[Command]) -> Vec<(std::ops::Range<usize>, bool)> {
-    let mut chains = Vec::new();
-    let mut start = 0;
-    while start < commands.len() {
-        let mut end = start;
-        while end < commands.len() && links(&commands[end]) {
-            end += 1;
-        }
-        if end == commands.len() {
-            chains.push((start..end, true));
-            break;
-        }
-        chains.push((start..end + 1, false));
-        start = end + 1;
-    }
-    chains
 }
 
 fn check_id(id: u128) -> Result<(), ResultCode> {
@@ -1257,179 +1229,4 @@ fn compare_transfer(existing: &Transfer, request: &NewTransfer) -> Outcome {
         timestamp: existing.timestamp,
         detail: Detail::Amount(existing.amount),
     })
-}
-
-/// Safety properties checked from the ledger's own results, with no help from the model:
-/// which accounts were blocked, frozen or limited when an event that debits them was
-/// accepted, and how much they had sent that day.
-#[derive(Clone, Debug)]
-pub struct Observer {
-    machine: StateMachine,
-    status: BTreeMap<u128, AccountStatus>,
-    limits: BTreeMap<u128, Limits>,
-    /// (account, day) → (amount, count) of accepted debits that count against limits.
-    outflow: BTreeMap<(u128, i64), (u128, u32)>,
-    /// Accepted limited debits seen so far (to prove the property is exercised).
-    pub debits_seen: u64,
-}
-
-impl Observer {
-    pub fn new(machine: StateMachine) -> Observer {
-        Observer {
-            machine,
-            status: BTreeMap::new(),
-            limits: BTreeMap::new(),
-            outflow: BTreeMap::new(),
-            debits_seen: 0,
-        }
-    }
-
-    /// Checks one applied batch: `results` are the ledger's, `store` its state afterwards.
-    pub fn observe(
-        &mut self,
-        store: &MemoryStore,
-        commands: &[Command],
-        results: &[EventResult],
-    ) -> Result<(), String> {
-        check_chain_shape(commands, results)?;
-        for (command, result) in commands.iter().zip(results) {
-            if result.code != R::Ok {
-                continue;
-            }
-            let context = || format!("{command:?} accepted at {}", result.timestamp);
-            match command {
-                Command::CreateAccount(request) => {
-                    self.status.insert(request.id, AccountStatus::Active);
-                    self.limits.insert(request.id, Limits::NONE);
-                }
-                Command::SetAccountStatus(request) => {
-                    self.status.insert(request.account_id, request.status);
-                }
-                Command::SetAccountLimits(request) => {
-                    self.limits.insert(request.account_id, request.limits);
-                }
-                Command::CreateTransfer(request) => {
-                    let resolving = request.flags.0
-                        & (TransferFlags::POST_PENDING.0 | TransferFlags::VOID_PENDING.0)
-                        != 0;
-                    let Detail::Amount(amount) = result.detail else {
-                        return Err(format!("{}: no amount in {result:?}", context()));
-                    };
-                    if !resolving {
-                        self.limited_debit(
-                            request.debit_account_id,
-                            request.credit_account_id,
-                            amount,
-                            result.timestamp,
-                        )
-                        .map_err(|e| format!("{}: {e}", context()))?;
-                    } else if request.flags.0 & TransferFlags::POST_PENDING.0 != 0 {
-                        let reservation = store
-                            .transfer(request.pending_id)
-                            .ok_or_else(|| format!("{}: pending transfer missing", context()))?;
-                        self.movement_allowed(
-                            reservation.debit_account_id,
-                            reservation.credit_account_id,
-                        )
-                        .map_err(|e| format!("{}: {e}", context()))?;
-                    }
-                }
-                Command::CreatePayout(request) => {
-                    self.limited_debit(
-                        request.debit_account_id,
-                        request.credit_account_id,
-                        request.amount,
-                        result.timestamp,
-                    )
-                    .map_err(|e| format!("{}: {e}", context()))?;
-                }
-                Command::BookCollection(request) => {
-                    let Detail::Collection { credited_account_id, .. } = result.detail else {
-                        return Err(format!("{}: no collection detail", context()));
-                    };
-                    let settlement = self.status_of(request.settlement_account_id);
-                    let credited = self.status_of(credited_account_id);
-                    if matches!(settlement, AccountStatus::Frozen | AccountStatus::Closed)
-                        || matches!(credited, AccountStatus::Frozen | AccountStatus::Closed)
-                    {
-                        return Err(format!(
-                            "{}: settlement {settlement:?} / credited {credited:?}",
-                            context()
-                        ));
-                    }
-                }
-                Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_) => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn status_of(&self, account_id: u128) -> AccountStatus {
-        self.status.get(&account_id).copied().unwrap_or(AccountStatus::Active)
-    }
-
-    /// Outflow-blocked, frozen and closed accounts are never debited; frozen and closed
-    /// accounts are never credited.
-    fn movement_allowed(&self, debit: u128, credit: u128) -> Result<(), String> {
-        let debit_status = self.status_of(debit);
-        if debit_status != AccountStatus::Active {
-            return Err(format!("debited account {debit} is {debit_status:?}"));
-        }
-        let credit_status = self.status_of(credit);
-        if matches!(credit_status, AccountStatus::Frozen | AccountStatus::Closed) {
-            return Err(format!("credited account {credit} is {credit_status:?}"));
-        }
-        Ok(())
-    }
-
-    /// A debit that counts against limits: status, per-transfer and daily limits.
-    fn limited_debit(
-        &mut self,
-        debit: u128,
-        credit: u128,
-        amount: u128,
-        timestamp: u64,
-    ) -> Result<(), String> {
-        self.movement_allowed(debit, credit)?;
-        self.debits_seen += 1;
-        let limits = self.limits.get(&debit).copied().unwrap_or(Limits::NONE);
-        let day = self.machine.day_of(timestamp);
-        let used = self.outflow.entry((debit, day)).or_default();
-        used.0 = used.0.saturating_add(amount);
-        used.1 = used.1.saturating_add(1);
-        if limits.per_transfer_amount_max.is_some_and(|max| amount > max) {
-            return Err(format!("amount {amount} above per-transfer limit {limits:?}"));
-        }
-        if limits.per_day_amount_max.is_some_and(|max| used.0 > max) {
-            return Err(format!("account {debit} sent {} on day {day}, limit {limits:?}", used.0));
-        }
-        if limits.per_day_count_max.is_some_and(|max| used.1 > max) {
-            return Err(format!("account {debit} made {} debits on day {day}, {limits:?}", used.1));
-        }
-        Ok(())
-    }
-}
-
-/// A linked chain succeeds entirely or fails entirely: one member names the failure, every
-/// other member says `linked_event_failed` (an open chain ends in `linked_event_chain_open`).
-fn check_chain_shape(commands: &[Command], results: &[EventResult]) -> Result<(), String> {
-    for (range, open) in chains(commands) {
-        let codes: Vec<ResultCode> = results[range.clone()].iter().map(|r| r.code).collect();
-        if open {
-            let (last, rest) = codes.split_last().expect("open chains are not empty");
-            if *last != R::LinkedEventChainOpen || rest.iter().any(|c| *c != R::LinkedEventFailed) {
-                return Err(format!("open chain {range:?} answered {codes:?}"));
-            }
-            continue;
-        }
-        if range.len() == 1 || codes.iter().all(|code| code.is_success()) {
-            continue;
-        }
-        let own: Vec<&ResultCode> =
-            codes.iter().filter(|code| **code != R::LinkedEventFailed).collect();
-        if own.len() != 1 || own[0].is_success() {
-            return Err(format!("failed chain {range:?} answered {codes:?}"));
-        }
-    }
-    Ok(())
 }

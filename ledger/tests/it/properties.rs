@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
+use tianping_ledger::invariants::events::{EventObserver, chains};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
     AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, EventResult, LedgerConfig, Limits,
@@ -22,7 +23,7 @@ use tianping_ledger::{
     SetAccountStatus, TransferFlags, state_digest,
 };
 
-use crate::auditor::{Auditor, Observer, chains};
+use crate::auditor::Auditor;
 use crate::support::{CODE, Harness, LEDGER, T0, content_snapshot, payout, set_linked, transfer};
 
 /// Random cases per run. With `BATCHES_MIN` batches each, at least 5 000 random batches.
@@ -628,7 +629,7 @@ struct World {
     primary: Harness,
     twin: Harness,
     auditor: Auditor,
-    observer: Observer,
+    observer: EventObserver,
     clock: u64,
     history: Vec<Batch>,
     stats: Stats,
@@ -641,7 +642,7 @@ impl World {
         World {
             twin: Harness::with_config(config),
             auditor: Auditor::new(primary.machine),
-            observer: Observer::new(primary.machine),
+            observer: EventObserver::new(primary.machine),
             primary,
             clock: T0,
             history: Vec::new(),
@@ -684,8 +685,11 @@ impl World {
                 }
             }
         }
-        self.observer.observe(&self.primary.store, &batch.commands, &results).map_err(&context)?;
-        self.stats.limited_debits = self.observer.debits_seen;
+        let violations = self.observer.observe(&self.primary.store, &batch.commands, &results);
+        if !violations.is_empty() {
+            return Err(context(format!("event safety violated: {violations:?}")));
+        }
+        self.stats.limited_debits = self.observer.limited_debits;
         self.check_state().map_err(&context)?;
         Ok(results)
     }
