@@ -14,6 +14,8 @@
 //! - `faults`: crash + restart, leader (and leader data center) kill, data-center partition
 //!   (both ways or one way).
 //! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
+//! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
+//!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
 //! - `checker`: one module per property, run at the end of every seed.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
 //!   `dc-migration`), each a test over many seeds
@@ -29,5 +31,7 @@ pub mod drills;
 pub mod faults;
 #[cfg(madsim)]
 pub mod operator;
+#[cfg(madsim)]
+pub mod risk;
 #[cfg(madsim)]
 pub mod world;

@@ -14,6 +14,7 @@ use tianping_node::pb::v1::{CreateTransfersRequest, NewTransfer};
 use super::Report;
 use crate::checker::{self, Evidence};
 use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
+use crate::risk;
 use crate::world::{World, WorldConfig};
 
 /// After the faults stop, the first write must commit within this.
@@ -76,6 +77,7 @@ pub struct Load {
     history: SharedHistory,
     stop: Arc<AtomicBool>,
     clients: Vec<madsim::task::JoinHandle<()>>,
+    desk: Option<madsim::task::JoinHandle<risk::DeskReport>>,
 }
 
 impl Load {
@@ -99,7 +101,11 @@ impl Load {
                 machine.machine.spawn(task)
             })
             .collect();
-        Load { history, stop, clients }
+        let desk = world
+            .clients
+            .first()
+            .map(|machine| machine.machine.spawn(risk::run(world.clone(), stop.clone())));
+        Load { history, stop, clients, desk }
     }
 
     /// Called once the faults have stopped: times the first commit (a probe transfer through
@@ -126,6 +132,13 @@ impl Load {
                 log.push(at("a client did not stop in time".to_owned()));
             }
         }
+        let desk = match self.desk {
+            Some(task) => {
+                madsim::time::timeout(CLIENT_STOP_BOUND, task).await.ok().and_then(Result::ok)
+            }
+            None => None,
+        }
+        .unwrap_or_default();
         let history = std::mem::take(&mut *self.history.lock().unwrap_or_else(|p| p.into_inner()));
         let target_index =
             history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
@@ -144,7 +157,7 @@ impl Load {
         }
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
         let load = format!(
-            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, last index {target_index}",
+            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), last index {target_index}",
             history.sent.len(),
             history.acks.len(),
             history.acks.values().filter(|ack| ack.code_name == "ok").count(),
@@ -152,6 +165,8 @@ impl Load {
             history.batches_unknown,
             history.failed_attempts,
             history.reads.len(),
+            desk.changes_ok,
+            desk.changes_failed,
         );
         let evidence = Evidence {
             history,
