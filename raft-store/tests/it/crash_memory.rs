@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use openraft::RaftLogReader;
 use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
-use tianping_raft_store::{CrashPoint, Entry, MemoryDisk, MemoryLogStore, MemoryStateMachine};
+use tianping_raft_store::{CrashPoint, MemoryDisk, MemoryStateMachine};
 
 use crate::support::{
-    append_acknowledged, apply, log_id, machine, reapply_log, replay_digest, workload,
-    workload_entry,
+    append_acknowledged, append_and_apply, apply, assert_reopens_at_snapshot,
+    assert_state_is_replay_of_log, log_entries, log_id, machine, reapply_log, replay_digest,
+    workload, workload_entry,
 };
 
 const ENTRIES: u64 = 8;
@@ -30,65 +30,15 @@ fn crash_at(disk: &MemoryDisk, point: CrashPoint, nth: u64) {
     })));
 }
 
-async fn log_entries(log_store: &mut MemoryLogStore) -> Vec<Entry> {
-    log_store.get_log_reader().await.try_get_log_entries(..).await.expect("log reads")
-}
-
-/// Checks the restarted node: its state is exactly the replay of its snapshot plus its log up
-/// to its last-applied entry.
-async fn assert_state_is_replay_of_log(
-    log_store: &mut MemoryLogStore,
-    state_machine: &mut MemoryStateMachine,
-) {
-    let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    let snapshot = state_machine.get_current_snapshot().await.expect("snapshot reads");
-    let snapshot_index =
-        snapshot.as_ref().and_then(|s| s.meta.last_log_id.as_ref()).map(|id| id.index);
-    let applied_index = applied.map(|id| id.index);
-    let replayed: Vec<Entry> = log_entries(log_store)
-        .await
-        .into_iter()
-        .filter(|entry| {
-            Some(entry.log_id.index) > snapshot_index && Some(entry.log_id.index) <= applied_index
-        })
-        .collect();
-    if let (Some(first), Some(snapshot_index)) = (replayed.first(), snapshot_index) {
-        assert_eq!(first.log_id.index, snapshot_index + 1, "log continues the snapshot");
-    }
-    let expected = replay_digest(snapshot.as_ref().map(|s| &s.snapshot), &replayed);
-    assert_eq!(
-        state_machine.state_digest().expect("digest"),
-        expected,
-        "state differs from a replay of the log"
-    );
-}
-
-/// Appends and applies entries one by one as a follower would; returns the acknowledged ones.
-async fn append_and_apply(
-    log_store: &mut MemoryLogStore,
-    state_machine: &mut MemoryStateMachine,
-) -> Vec<u64> {
-    let mut acknowledged = Vec::new();
-    for index in 1..=ENTRIES {
-        let entry = workload_entry(index, TRANSFERS_PER_ENTRY);
-        if !append_acknowledged(log_store, vec![entry.clone()]).await {
-            break;
-        }
-        acknowledged.push(index);
-        if apply(state_machine, vec![entry]).await.is_err() {
-            break;
-        }
-    }
-    acknowledged
-}
-
 #[tokio::test]
 async fn crash_between_append_and_flush_keeps_every_acknowledged_entry() {
     for nth in 1..=ENTRIES {
         let disk = MemoryDisk::new();
         crash_at(&disk, CrashPoint::AppendWritten, nth);
         let (mut log_store, mut state_machine) = disk.open(machine());
-        let acknowledged = append_and_apply(&mut log_store, &mut state_machine).await;
+        let acknowledged =
+            append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY)
+                .await;
 
         disk.set_crash_hook(None);
         let (mut log_store, mut state_machine) = disk.open(machine());
@@ -105,7 +55,12 @@ async fn crash_between_append_and_flush_keeps_every_acknowledged_entry() {
             (1..nth).collect::<Vec<_>>(),
             "crash at append {nth}: unsynced entry survived"
         );
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            MemoryStateMachine::state_digest,
+        )
+        .await;
     }
 }
 
@@ -115,14 +70,19 @@ async fn crash_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
         let disk = MemoryDisk::new();
         crash_at(&disk, CrashPoint::ApplyComputed, nth);
         let (mut log_store, mut state_machine) = disk.open(machine());
-        append_and_apply(&mut log_store, &mut state_machine).await;
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY).await;
 
         disk.set_crash_hook(None);
         let (mut log_store, mut state_machine) = disk.open(machine());
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
         // Applied entries skip the log and nothing flushed them: all are lost...
         assert_eq!(applied, None, "crash at apply {nth}");
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            MemoryStateMachine::state_digest,
+        )
+        .await;
         // ...and rebuilt from the log, which holds entry `nth` too (appended before it was
         // applied).
         assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(nth));
@@ -166,7 +126,12 @@ async fn crash_keeping_any_prefixes_of_unsynced_and_unflushed_writes_reopens_con
             assert_eq!(committed.is_some(), logged_kept == 1);
             let (applied, _) = state_machine.applied_state().await.expect("applied state");
             assert_eq!(applied.map(|id| id.index).unwrap_or(0), applied_kept as u64);
-            assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+            assert_state_is_replay_of_log(
+                &mut log_store,
+                &mut state_machine,
+                MemoryStateMachine::state_digest,
+            )
+            .await;
             assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES));
             assert_eq!(
                 state_machine.state_digest().expect("digest"),
@@ -179,7 +144,7 @@ async fn crash_keeping_any_prefixes_of_unsynced_and_unflushed_writes_reopens_con
 /// A leader with every entry applied and a snapshot of it.
 async fn leader_snapshot() -> tianping_raft_store::RaftSnapshot {
     let (mut log_store, mut state_machine) = MemoryDisk::new().open(machine());
-    append_and_apply(&mut log_store, &mut state_machine).await;
+    append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY).await;
     let mut builder = state_machine.get_snapshot_builder().await;
     builder.build_snapshot().await.expect("snapshot builds")
 }
@@ -206,7 +171,12 @@ async fn crash_during_snapshot_install_leaves_the_old_state_and_a_finished_insta
     // The installation flushed the applied entries before it began.
     assert_eq!(applied.map(|id| id.index), Some(3), "old state kept");
     assert!(state_machine.get_current_snapshot().await.expect("reads").is_none());
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_state_is_replay_of_log(
+        &mut log_store,
+        &mut state_machine,
+        MemoryStateMachine::state_digest,
+    )
+    .await;
 
     state_machine
         .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
@@ -219,14 +189,19 @@ async fn crash_during_snapshot_install_leaves_the_old_state_and_a_finished_insta
     assert_eq!(membership, snapshot.meta.last_membership);
     assert_eq!(state_machine.state_digest().expect("digest"), snapshot.snapshot.digest());
     log_store.purge(crate::support::log_id(1, 3)).await.expect("purge");
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_state_is_replay_of_log(
+        &mut log_store,
+        &mut state_machine,
+        MemoryStateMachine::state_digest,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn purged_log_and_crash_replay_from_the_snapshot() {
     let disk = MemoryDisk::new();
     let (mut log_store, mut state_machine) = disk.open(machine());
-    append_and_apply(&mut log_store, &mut state_machine).await;
+    append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY).await;
     let mut builder = state_machine.get_snapshot_builder().await;
     let snapshot = builder.build_snapshot().await.expect("snapshot builds");
     let purged = snapshot.meta.last_log_id.expect("snapshot covers entries");
@@ -243,7 +218,12 @@ async fn purged_log_and_crash_replay_from_the_snapshot() {
     assert_eq!(state.last_log_id.map(|id| id.index), Some(ENTRIES + 1));
     let (applied, _) = state_machine.applied_state().await.expect("applied state");
     assert_eq!(applied.map(|id| id.index), Some(ENTRIES), "the unflushed apply was lost");
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_state_is_replay_of_log(
+        &mut log_store,
+        &mut state_machine,
+        MemoryStateMachine::state_digest,
+    )
+    .await;
     assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
     assert_eq!(
         state_machine.state_digest().expect("digest"),
@@ -257,7 +237,7 @@ async fn purged_log_and_crash_replay_from_the_snapshot() {
 async fn crash_after_a_snapshot_reopens_at_the_snapshot() {
     let disk = MemoryDisk::new();
     let (mut log_store, mut state_machine) = disk.open(machine());
-    append_and_apply(&mut log_store, &mut state_machine).await;
+    append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY).await;
     let snapshot =
         state_machine.get_snapshot_builder().await.build_snapshot().await.expect("snapshot builds");
     let extra = workload_entry(ENTRIES + 1, TRANSFERS_PER_ENTRY);
@@ -266,16 +246,15 @@ async fn crash_after_a_snapshot_reopens_at_the_snapshot() {
     disk.crash();
 
     let (mut log_store, mut state_machine) = disk.open(machine());
-    let current = state_machine.get_current_snapshot().await.expect("reads").expect("a snapshot");
-    assert_eq!(current.meta, snapshot.meta);
-    let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    assert_eq!(applied, snapshot.meta.last_log_id, "the state of the snapshot, not of the rest");
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
-    assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
-    assert_eq!(
-        state_machine.state_digest().expect("digest"),
-        replay_digest(None, &workload(ENTRIES + 1, TRANSFERS_PER_ENTRY))
-    );
+    assert_reopens_at_snapshot(
+        &mut log_store,
+        &mut state_machine,
+        &snapshot.meta,
+        ENTRIES + 1,
+        TRANSFERS_PER_ENTRY,
+        MemoryStateMachine::state_digest,
+    )
+    .await;
 }
 
 /// The applied state of every purged entry is durable before the entries are gone: a crash
@@ -288,7 +267,7 @@ async fn crash_during_or_after_a_purge_keeps_the_state_of_every_purged_entry() {
     for (inside, applied_after) in [(true, 0), (false, 0), (false, 1)] {
         let disk = MemoryDisk::new();
         let (mut log_store, mut state_machine) = disk.open(machine());
-        append_and_apply(&mut log_store, &mut state_machine).await;
+        append_and_apply(&mut log_store, &mut state_machine, ENTRIES, TRANSFERS_PER_ENTRY).await;
         if inside {
             crash_at(&disk, CrashPoint::PurgeStateFlushed, 1);
         }

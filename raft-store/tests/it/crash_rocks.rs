@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use openraft::RaftLogReader;
 use openraft::storage::{RaftLogStorage, RaftSnapshotBuilder, RaftStateMachine};
 use tempfile::TempDir;
 use tianping_raft_store::{
@@ -17,8 +16,9 @@ use tianping_raft_store::{
 };
 
 use crate::support::{
-    append_acknowledged, apply, log_id, machine, reapply_log, replay_digest, workload,
-    workload_entry,
+    append_acknowledged, append_and_apply, apply, assert_reopens_at_snapshot,
+    assert_state_is_replay_of_log, log_entries, log_id, machine, reapply_log, replay_digest,
+    workload, workload_entry,
 };
 
 const ENTRIES: u64 = 6;
@@ -77,47 +77,15 @@ fn taken(images: &Images) -> Vec<PathBuf> {
     images.taken.lock().expect("images lock").clone()
 }
 
-async fn log_entries(log_store: &mut RocksLogStore) -> Vec<Entry> {
-    log_store.get_log_reader().await.try_get_log_entries(..).await.expect("log reads")
-}
-
-async fn assert_state_is_replay_of_log(
-    log_store: &mut RocksLogStore,
-    state_machine: &mut RocksStateMachine,
-) {
-    let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    let snapshot = state_machine.get_current_snapshot().await.expect("snapshot reads");
-    let snapshot_index =
-        snapshot.as_ref().and_then(|s| s.meta.last_log_id.as_ref()).map(|id| id.index);
-    let applied_index = applied.map(|id| id.index);
-    let replayed: Vec<Entry> = log_entries(log_store)
-        .await
-        .into_iter()
-        .filter(|entry| {
-            Some(entry.log_id.index) > snapshot_index && Some(entry.log_id.index) <= applied_index
-        })
-        .collect();
-    let expected = replay_digest(snapshot.as_ref().map(|s| &s.snapshot), &replayed);
-    assert_eq!(
-        state_machine.state_digest().expect("digest"),
-        expected,
-        "state differs from a replay of the log"
-    );
-}
-
-async fn append_and_apply(
+/// Appends and applies `entries` workload entries; RocksDB reports every flush.
+async fn append_all(
     log_store: &mut RocksLogStore,
     state_machine: &mut RocksStateMachine,
     entries: u64,
 ) {
-    for index in 1..=entries {
-        let entry = workload_entry(index, TRANSFERS_PER_ENTRY);
-        assert!(
-            append_acknowledged(log_store, vec![entry.clone()]).await,
-            "append {index} flushed"
-        );
-        apply(state_machine, vec![entry]).await.expect("apply");
-    }
+    let acknowledged =
+        append_and_apply(log_store, state_machine, entries, TRANSFERS_PER_ENTRY).await;
+    assert_eq!(acknowledged.len() as u64, entries, "every append flushed");
 }
 
 #[tokio::test]
@@ -127,7 +95,7 @@ async fn kill_between_append_and_flush_reopens_consistently() {
     {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), config).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        append_all(&mut log_store, &mut state_machine, ENTRIES).await;
     }
     let images = taken(&images);
     assert_eq!(images.len() as u64, ENTRIES);
@@ -142,7 +110,12 @@ async fn kill_between_append_and_flush_reopens_consistently() {
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
         // Nothing was flushed (the memtables never filled): every applied entry is lost...
         assert_eq!(applied, None, "image {written}");
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            RocksStateMachine::state_digest,
+        )
+        .await;
         // ...and rebuilt from the log.
         assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(written));
         assert_eq!(
@@ -159,7 +132,7 @@ async fn kill_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
     {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), config).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        append_all(&mut log_store, &mut state_machine, ENTRIES).await;
     }
     for (position, image) in taken(&images).iter().enumerate() {
         let computing = position as u64 + 1;
@@ -167,7 +140,12 @@ async fn kill_between_apply_and_its_write_reopens_to_a_replay_of_the_log() {
             RocksStore::open(image, machine(), small_config()).expect("image opens");
         let (applied, _) = state_machine.applied_state().await.expect("applied state");
         assert_eq!(applied, None, "image {computing}: nothing was flushed");
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            RocksStateMachine::state_digest,
+        )
+        .await;
         // The restarted node finishes the job: re-applying the log, then applying the rest,
         // reaches the same state.
         assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(computing));
@@ -188,14 +166,19 @@ async fn dropping_the_store_without_a_sync_reopens_consistently() {
     {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), small_config()).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        append_all(&mut log_store, &mut state_machine, ENTRIES).await;
         // Dropped here with the applied entries unflushed: closing the store flushes them.
     }
     let (mut log_store, mut state_machine) =
         RocksStore::open(root.path(), machine(), small_config()).expect("reopen");
     let (applied, _) = state_machine.applied_state().await.expect("applied state");
     assert_eq!(applied.map(|id| id.index), Some(ENTRIES));
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+    assert_state_is_replay_of_log(
+        &mut log_store,
+        &mut state_machine,
+        RocksStateMachine::state_digest,
+    )
+    .await;
 }
 
 /// Entries enough for a snapshot of several chunks.
@@ -224,7 +207,7 @@ async fn kill_during_snapshot_install_reopens_to_the_whole_snapshot() {
         let (config, taken_images) = imaging(root.path(), point);
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), config).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, 2).await;
+        append_all(&mut log_store, &mut state_machine, 2).await;
         state_machine
             .install_snapshot(&snapshot.meta, snapshot.snapshot.clone())
             .await
@@ -253,7 +236,12 @@ async fn kill_during_snapshot_install_reopens_to_the_whole_snapshot() {
         let current =
             state_machine.get_current_snapshot().await.expect("reads").expect("a current snapshot");
         assert_eq!(current.meta, snapshot.meta);
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            RocksStateMachine::state_digest,
+        )
+        .await;
     }
 }
 
@@ -273,7 +261,7 @@ async fn kill_during_or_after_a_purge_keeps_the_state_of_every_purged_entry() {
     {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), config).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        append_all(&mut log_store, &mut state_machine, ENTRIES).await;
         log_store.purge(log_id(1, PURGED)).await.expect("purge");
         copy_directory(root.path(), &after.path().join("after-purge"));
         images.push((after.path().join("after-purge"), ENTRIES, true));
@@ -315,7 +303,7 @@ async fn kill_after_a_snapshot_reopens_at_or_past_the_snapshot() {
     let snapshot = {
         let (mut log_store, mut state_machine) =
             RocksStore::open(root.path(), machine(), small_config()).expect("open");
-        append_and_apply(&mut log_store, &mut state_machine, ENTRIES).await;
+        append_all(&mut log_store, &mut state_machine, ENTRIES).await;
         let snapshot = state_machine
             .get_snapshot_builder()
             .await
@@ -331,16 +319,15 @@ async fn kill_after_a_snapshot_reopens_at_or_past_the_snapshot() {
     };
     let (mut log_store, mut state_machine) =
         RocksStore::open(image.path(), machine(), small_config()).expect("image opens");
-    let current = state_machine.get_current_snapshot().await.expect("reads").expect("a snapshot");
-    assert_eq!(current.meta, snapshot.meta);
-    let (applied, _) = state_machine.applied_state().await.expect("applied state");
-    assert_eq!(applied, snapshot.meta.last_log_id, "the state of the snapshot, not of the rest");
-    assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
-    assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(ENTRIES + 1));
-    assert_eq!(
-        state_machine.state_digest().expect("digest"),
-        replay_digest(None, &workload(ENTRIES + 1, TRANSFERS_PER_ENTRY))
-    );
+    assert_reopens_at_snapshot(
+        &mut log_store,
+        &mut state_machine,
+        &snapshot.meta,
+        ENTRIES + 1,
+        TRANSFERS_PER_ENTRY,
+        RocksStateMachine::state_digest,
+    )
+    .await;
 }
 
 /// Memtables small enough to fill every few entries: RocksDB flushes on its own, and with
@@ -378,7 +365,12 @@ async fn kills_between_automatic_flushes_reopen_to_a_prefix_of_the_log() {
         if 0 < applied && applied < written {
             applied_between += 1;
         }
-        assert_state_is_replay_of_log(&mut log_store, &mut state_machine).await;
+        assert_state_is_replay_of_log(
+            &mut log_store,
+            &mut state_machine,
+            RocksStateMachine::state_digest,
+        )
+        .await;
         assert_eq!(reapply_log(&mut log_store, &mut state_machine).await, Some(written));
         assert_eq!(
             state_machine.state_digest().expect("digest"),

@@ -198,3 +198,96 @@ pub fn replay_digest(snapshot: Option<&SnapshotData>, entries: &[Entry]) -> Stat
     }
     tianping_ledger::state_digest(&store)
 }
+
+/// Every entry in `log_store`'s log.
+pub async fn log_entries<LS: RaftLogStorage<TypeConfig>>(log_store: &mut LS) -> Vec<Entry> {
+    log_store.get_log_reader().await.try_get_log_entries(..).await.expect("log reads")
+}
+
+/// Checks a reopened node: its state (`digest`, read after the reopen) is exactly the replay
+/// of its snapshot plus its log up to its last-applied entry, and that log continues the
+/// snapshot.
+pub async fn assert_state_is_replay_of_log<LS, SM>(
+    log_store: &mut LS,
+    state_machine: &mut SM,
+    digest: impl Fn(&SM) -> std::io::Result<StateDigest>,
+) where
+    LS: RaftLogStorage<TypeConfig>,
+    SM: RaftStateMachine<TypeConfig, SnapshotData = SnapshotData>,
+{
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    let snapshot = state_machine.get_current_snapshot().await.expect("snapshot reads");
+    let snapshot_index =
+        snapshot.as_ref().and_then(|s| s.meta.last_log_id.as_ref()).map(|id| id.index);
+    let applied_index = applied.map(|id| id.index);
+    let replayed: Vec<Entry> = log_entries(log_store)
+        .await
+        .into_iter()
+        .filter(|entry| {
+            Some(entry.log_id.index) > snapshot_index && Some(entry.log_id.index) <= applied_index
+        })
+        .collect();
+    if let (Some(first), Some(snapshot_index)) = (replayed.first(), snapshot_index) {
+        assert_eq!(first.log_id.index, snapshot_index + 1, "log continues the snapshot");
+    }
+    let expected = replay_digest(snapshot.as_ref().map(|s| &s.snapshot), &replayed);
+    assert_eq!(
+        digest(state_machine).expect("digest"),
+        expected,
+        "state differs from a replay of the log"
+    );
+}
+
+/// Appends and applies workload entries `1..=entries` one by one, as a follower would,
+/// stopping at the first append whose flush is not reported or apply that fails; returns the
+/// indexes whose flush was reported (acknowledged).
+pub async fn append_and_apply<LS, SM>(
+    log_store: &mut LS,
+    state_machine: &mut SM,
+    entries: u64,
+    transfers_per_entry: u64,
+) -> Vec<u64>
+where
+    LS: RaftLogStorage<TypeConfig>,
+    SM: RaftStateMachine<TypeConfig>,
+{
+    let mut acknowledged = Vec::new();
+    for index in 1..=entries {
+        let entry = workload_entry(index, transfers_per_entry);
+        if !append_acknowledged(log_store, vec![entry.clone()]).await {
+            break;
+        }
+        acknowledged.push(index);
+        if apply(state_machine, vec![entry]).await.is_err() {
+            break;
+        }
+    }
+    acknowledged
+}
+
+/// A node reopened after a crash that followed a snapshot of `snapshot` and the applying of
+/// workload entries up to `last_entry`: it holds that snapshot, its state is the snapshot's
+/// (not that of the entries applied after it), its log continues the snapshot, and re-applying
+/// the log reaches the state of every entry.
+pub async fn assert_reopens_at_snapshot<LS, SM>(
+    log_store: &mut LS,
+    state_machine: &mut SM,
+    snapshot: &tianping_raft_store::SnapshotMeta,
+    last_entry: u64,
+    transfers_per_entry: u64,
+    digest: impl Fn(&SM) -> std::io::Result<StateDigest>,
+) where
+    LS: RaftLogStorage<TypeConfig>,
+    SM: RaftStateMachine<TypeConfig, SnapshotData = SnapshotData>,
+{
+    let current = state_machine.get_current_snapshot().await.expect("reads").expect("a snapshot");
+    assert_eq!(&current.meta, snapshot);
+    let (applied, _) = state_machine.applied_state().await.expect("applied state");
+    assert_eq!(applied, snapshot.last_log_id, "the state of the snapshot, not of the rest");
+    assert_state_is_replay_of_log(log_store, state_machine, &digest).await;
+    assert_eq!(reapply_log(log_store, state_machine).await, Some(last_entry));
+    assert_eq!(
+        digest(state_machine).expect("digest"),
+        replay_digest(None, &workload(last_entry, transfers_per_entry))
+    );
+}
