@@ -10,6 +10,9 @@
 //! - `reads`: every linearizable read-back of an acknowledged transfer found it.
 //! - `leaders`: at most one leader per term, sampled while the faults run (the drills that
 //!   partition a leader use it; its verdict joins the others').
+//! - `state_sampler`: the `ledger_invariants` and `digests` properties sampled every 2 s
+//!   of simulated time on every running replica while the seed runs, and digests compared
+//!   across time too (equal applied index, equal digest, whenever and wherever).
 //! - `membership`: after a data-center migration, every remaining node's membership has no
 //!   node of the old data center, the new ones as voters, and no joint configuration.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
@@ -22,6 +25,7 @@ pub mod ledger_invariants;
 pub mod liveness;
 pub mod membership;
 pub mod reads;
+pub mod state_sampler;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ use tianping_node::pb::v1::ledger_client::LedgerClient;
 use tianping_node::pb::v1::{CreateTransfersRequest, NewTransfer};
 
 use super::Report;
+use crate::checker::state_sampler::StateSampler;
 use crate::checker::{self, Evidence};
 use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
 use crate::risk;
@@ -78,6 +79,7 @@ pub struct Load {
     stop: Arc<AtomicBool>,
     clients: Vec<madsim::task::JoinHandle<()>>,
     desk: Option<madsim::task::JoinHandle<risk::DeskReport>>,
+    sampler: StateSampler,
 }
 
 impl Load {
@@ -105,7 +107,8 @@ impl Load {
             .clients
             .first()
             .map(|machine| machine.machine.spawn(risk::run(world.clone(), stop.clone())));
-        Load { history, stop, clients, desk }
+        let sampler = StateSampler::start(world.clone());
+        Load { history, stop, clients, desk, sampler }
     }
 
     /// Called once the faults have stopped: times the first commit (a probe transfer through
@@ -142,6 +145,7 @@ impl Load {
         let history = std::mem::take(&mut *self.history.lock().unwrap_or_else(|p| p.into_inner()));
         let target_index =
             history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
+        let (sampled, samples) = self.sampler.stop().await;
         let mut lagging = Vec::new();
         for node_id in nodes {
             if !world.wait_applied(*node_id, target_index, CATCH_UP_BOUND).await {
@@ -157,7 +161,7 @@ impl Load {
         }
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
         let load = format!(
-            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), last index {target_index}",
+            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), {samples} replica samples, last index {target_index}",
             history.sent.len(),
             history.acks.len(),
             history.acks.values().filter(|ack| ack.code_name == "ok").count(),
@@ -177,7 +181,10 @@ impl Load {
             target_index,
             lagging,
         };
-        (load, checker::check_all(&evidence))
+        let mut violations = checker::check_all(&evidence);
+        violations
+            .extend(sampled.into_iter().map(|violation| format!("while running: {violation}")));
+        (load, violations)
     }
 }
 
