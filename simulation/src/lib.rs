@@ -11,14 +11,15 @@
 //!   a crash with exactly their synced data, client machines, the network between them.
 //! - `client`: clients in every data center sending random valid and invalid transfer
 //!   batches with deadlines and retries that reuse ids, recording what was acknowledged.
-//! - `faults`: crash + restart, leader (and leader data center) kill, data-center partition
-//!   (both ways or one way).
+//! - `faults`: crash + restart, leader (and leader data center) kill, power loss, data-center
+//!   partition (both ways or one way), node pause, flapping links, network weather (packet
+//!   loss, latency spikes) and slow fsync.
 //! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
 //! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
 //!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
 //! - `checker`: one module per property, run at the end of every seed.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
-//!   `dc-migration`), each a test over many seeds
+//!   `dc-migration`, `soak`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
 
 #[cfg(madsim)]

@@ -7,11 +7,20 @@
 //! had. madsim 0.2 has one latency range for every link (no per-link latency), so the world
 //! sets a single range spanning intra- and inter-data-center delays (`WorldConfig::latency`);
 //! data-center partitions are per-link clogs.
+//!
+//! The world also keeps the bookkeeping of the transient faults (`faults`), so one `heal`
+//! undoes them all and a fault's own timer never undoes a later one: clogged links (counted,
+//! so a link clogged by a partition and a flapping link stays clogged until both let go),
+//! paused machines (a GC-like stall: madsim stops running the machine's tasks, its timers
+//! fire late), the network "weather" (packet loss and extra latency over the configured base
+//! latency) and slow disks (`MemoryDisk::set_sync_delay`). Each timed fault holds a token;
+//! its timer undoes it only while the token is still the current one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -135,7 +144,23 @@ pub struct World {
     /// but never restarted by `crashed` callers.
     parked: Mutex<BTreeSet<u64>>,
     clogged: Mutex<Vec<(MachineId, MachineId)>>,
+    /// Bumped by every `heal`: a flapping task started before it stops touching links.
+    heal_epoch: AtomicU64,
+    /// Source of the tokens of timed faults (pause, weather, slow disk).
+    tokens: AtomicU64,
+    /// Paused nodes, each with the token of the pause that holds it.
+    paused: Mutex<BTreeMap<u64, u64>>,
+    /// The configured latency every message draws from, without weather.
+    base_latency: Range<Duration>,
+    /// The token of the weather in force, if any.
+    weather: Mutex<Option<u64>>,
+    /// Nodes whose disk syncs slowly, each with the token of the fault that slowed it.
+    slow_disks: Mutex<BTreeMap<u64, u64>>,
 }
+
+/// Links the world clogs and unclogs together (see `World::clog_links`).
+#[derive(Clone, Debug)]
+pub struct Links(Vec<(MachineId, MachineId)>);
 
 impl World {
     /// Creates the machines (nodes start booting at once) and sets the network latency.
@@ -231,6 +256,12 @@ impl World {
             down: Mutex::new(parked.clone()),
             parked: Mutex::new(parked),
             clogged: Mutex::new(Vec::new()),
+            heal_epoch: AtomicU64::new(0),
+            tokens: AtomicU64::new(0),
+            paused: Mutex::new(BTreeMap::new()),
+            base_latency: config.latency.clone(),
+            weather: Mutex::new(None),
+            slow_disks: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -348,6 +379,8 @@ impl World {
         self.handle.kill(node.machine);
         node.disk.crash();
         *lock(&node.slot) = None;
+        // The kill ends a stall: madsim restarts the machine unpaused.
+        lock(&self.paused).remove(&node_id);
     }
 
     /// Restarts a crashed node (through the same `start`, on what its disk kept) and waits for
@@ -445,12 +478,170 @@ impl World {
         }
     }
 
-    /// Removes every partition.
+    /// Removes every partition, and stops every flapping link (see `heal_epoch`).
     pub fn heal(&self) {
         let net = NetSim::current();
         for (a, b) in lock(&self.clogged).drain(..) {
             net.unclog_link(a, b);
         }
+        self.heal_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many `heal`s have happened: a flapping task stops once this moves, because the
+    /// heal undid its clogs and later clogs are no longer its own.
+    pub fn heal_epoch(&self) -> u64 {
+        self.heal_epoch.load(Ordering::Relaxed)
+    }
+
+    /// Every link between data center `data_center` and the rest, both ways.
+    pub fn data_center_links(&self, data_center: usize) -> Links {
+        let (inside, outside) = self.sides(data_center);
+        let mut links = Vec::new();
+        for &a in &inside {
+            for &b in &outside {
+                links.push((a, b));
+                links.push((b, a));
+            }
+        }
+        Links(links)
+    }
+
+    /// The link between nodes `a` and `b`, both ways (empty for an unknown node).
+    pub fn node_links(&self, a: u64, b: u64) -> Links {
+        match (self.node(a), self.node(b)) {
+            (Some(a), Some(b)) => Links(vec![(a.machine, b.machine), (b.machine, a.machine)]),
+            _ => Links(Vec::new()),
+        }
+    }
+
+    /// Clogs `links`, remembering them for `heal` and `unclog_links`.
+    pub fn clog_links(&self, links: &Links) {
+        let net = NetSim::current();
+        let mut clogged = lock(&self.clogged);
+        for &(a, b) in &links.0 {
+            net.clog_link(a, b);
+            clogged.push((a, b));
+        }
+    }
+
+    /// Undoes one `clog_links(links)`: each link lets go once, and delivers again unless
+    /// another clog (a partition) still holds it.
+    pub fn unclog_links(&self, links: &Links) {
+        let net = NetSim::current();
+        let mut clogged = lock(&self.clogged);
+        for link in &links.0 {
+            if let Some(position) = clogged.iter().position(|held| held == link) {
+                clogged.remove(position);
+                if !clogged.contains(link) {
+                    net.unclog_link(link.0, link.1);
+                }
+            }
+        }
+    }
+
+    fn token(&self) -> u64 {
+        self.tokens.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Pauses a running node's machine (none of its tasks runs; messages to it queue up, its
+    /// timers fire when it resumes). The token lets the pause's own timer resume it; `None`
+    /// when the node is down or already paused.
+    pub fn pause(&self, node_id: u64) -> Option<u64> {
+        let node = self.node(node_id)?;
+        if !self.is_up(node_id) || lock(&self.paused).contains_key(&node_id) {
+            return None;
+        }
+        let token = self.token();
+        lock(&self.paused).insert(node_id, token);
+        self.handle.pause(node.machine);
+        Some(token)
+    }
+
+    /// Resumes a paused node, if `token` is the pause's (any pause for `None`). Whether it did.
+    pub fn resume(&self, node_id: u64, token: Option<u64>) -> bool {
+        let Some(node) = self.node(node_id) else { return false };
+        let mut paused = lock(&self.paused);
+        match paused.get(&node_id) {
+            Some(held) if token.is_none_or(|token| token == *held) => {
+                paused.remove(&node_id);
+                self.handle.resume(node.machine);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Resumes every paused node; the ones it resumed.
+    pub fn resume_all(&self) -> Vec<u64> {
+        let paused: Vec<u64> = lock(&self.paused).keys().copied().collect();
+        paused.into_iter().filter(|node_id| self.resume(*node_id, None)).collect()
+    }
+
+    /// Network weather over the configured base: every message is lost with probability `loss`
+    /// (madsim's connections then resend it after a backoff, so a loss is a delay) and takes
+    /// `extra_latency` longer. It replaces any weather in force; the token lets its own timer
+    /// clear it.
+    pub fn set_network_weather(&self, loss: f64, extra_latency: Duration) -> u64 {
+        let base = self.base_latency.clone();
+        let latency =
+            base.start.saturating_add(extra_latency)..base.end.saturating_add(extra_latency);
+        NetSim::current().update_config(|net| {
+            net.packet_loss_rate = loss.clamp(0.0, 1.0);
+            net.send_latency = latency;
+        });
+        let token = self.token();
+        *lock(&self.weather) = Some(token);
+        token
+    }
+
+    /// Restores the configured network (no loss, base latency), if `token` is the weather in
+    /// force (any weather for `None`). Whether it did.
+    pub fn clear_network_weather(&self, token: Option<u64>) -> bool {
+        let mut weather = lock(&self.weather);
+        match *weather {
+            Some(held) if token.is_none_or(|token| token == held) => {
+                *weather = None;
+                let base = self.base_latency.clone();
+                NetSim::current().update_config(|net| {
+                    net.packet_loss_rate = 0.0;
+                    net.send_latency = base;
+                });
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes node `node_id`'s disk sync slowly (`MemoryDisk::set_sync_delay`): every fsync
+    /// waits `delay` first, across restarts, until cleared. The token lets the fault's own
+    /// timer clear it.
+    pub fn slow_disk(&self, node_id: u64, delay: Duration) -> Option<u64> {
+        let node = self.node(node_id)?;
+        node.disk.set_sync_delay(delay);
+        let token = self.token();
+        lock(&self.slow_disks).insert(node_id, token);
+        Some(token)
+    }
+
+    /// Makes node `node_id`'s disk fast again, if `token` is the slowing fault's (any for
+    /// `None`). Whether it did.
+    pub fn fast_disk(&self, node_id: u64, token: Option<u64>) -> bool {
+        let Some(node) = self.node(node_id) else { return false };
+        let mut slow = lock(&self.slow_disks);
+        match slow.get(&node_id) {
+            Some(held) if token.is_none_or(|token| token == *held) => {
+                slow.remove(&node_id);
+                node.disk.set_sync_delay(Duration::ZERO);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Makes every slow disk fast again; the nodes whose disks it sped up.
+    pub fn fast_disks(&self) -> Vec<u64> {
+        let slow: Vec<u64> = lock(&self.slow_disks).keys().copied().collect();
+        slow.into_iter().filter(|node_id| self.fast_disk(*node_id, None)).collect()
     }
 
     /// Waits until the running node `node_id` has applied `index`, for at most `timeout`.

@@ -103,7 +103,7 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
         self.handle.write(DiskWrite::SaveVote(*vote))?;
-        self.handle.sync()
+        self.handle.sync().await
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), io::Error> {
@@ -132,7 +132,7 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
         self.handle.write(DiskWrite::Append(entries))?;
         // The entries are readable now but not durable: a crash here must lose them.
         self.handle.crash_point(CrashPoint::AppendWritten)?;
-        let synced = self.handle.sync();
+        let synced = self.handle.sync().await;
         let failure =
             synced.as_ref().err().map(|error| io::Error::new(error.kind(), error.to_string()));
         callback.io_completed(synced);
@@ -145,7 +145,7 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let last_kept = last_log_id.map(|log_id| log_id.index);
         self.handle.write(DiskWrite::TruncateAfter(last_kept))?;
-        self.handle.sync()
+        self.handle.sync().await
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
@@ -153,6 +153,6 @@ impl RaftLogStorage<TypeConfig> for MemoryLogStore {
         self.handle.flush_state()?;
         self.handle.crash_point(CrashPoint::PurgeStateFlushed)?;
         self.handle.write(DiskWrite::Purge(log_id))?;
-        self.handle.sync()
+        self.handle.sync().await
     }
 }

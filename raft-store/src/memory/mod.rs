@@ -24,6 +24,13 @@
 //! came from is durable and is purged only after a state flush. (Unlike RocksDB, dropping
 //! the stores does not flush: a node the simulation stops and then crashes loses its
 //! unflushed entries, the harshest outcome a real crash could have.)
+//!
+//! A disk can be made slow (`MemoryDisk::set_sync_delay`): every sync then first waits that
+//! long on openraft's runtime clock (madsim's in the simulation, tokio's otherwise), as a
+//! saturated or failing disk's fsync does, and only then makes durable every logged write made
+//! so far (those made while it waited included, as a real fsync may). A crash while it waits
+//! loses them all. The delay belongs to the disk, not to the node: it survives a crash and a
+//! restart until it is set back to zero.
 
 mod log_store;
 mod state_machine;
@@ -31,7 +38,9 @@ mod state_machine;
 use std::collections::BTreeMap;
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use openraft::rt::AsyncRuntime;
 use tianping_ledger::{LedgerStoreMut, MemoryStore, StateMachine, WriteSet};
 
 // The RocksDB log store shares the check (there is no RocksDB in the simulation).
@@ -42,7 +51,7 @@ pub use state_machine::{MemorySnapshotBuilder, MemoryStateMachine};
 
 use crate::crash::{CrashHook, CrashPoint};
 use crate::snapshot::SnapshotData;
-use crate::type_config::{Entry, LogId, SnapshotMeta, StoredMembership, Vote};
+use crate::type_config::{Entry, LogId, Runtime, SnapshotMeta, StoredMembership, Vote};
 
 /// A snapshot a store keeps as its current one.
 #[derive(Clone, Debug)]
@@ -144,6 +153,8 @@ struct Disk {
     hook: Option<CrashHook>,
     syncs: u64,
     flushes: u64,
+    /// How long every sync waits before it makes anything durable (zero: a fast disk).
+    sync_delay: Duration,
 }
 
 /// One node's disk; clones share it. See the module documentation.
@@ -167,6 +178,7 @@ impl std::fmt::Debug for MemoryDisk {
             .field("unflushed_applies", &disk.unflushed.len())
             .field("syncs", &disk.syncs)
             .field("flushes", &disk.flushes)
+            .field("sync_delay", &disk.sync_delay)
             .finish()
     }
 }
@@ -184,6 +196,7 @@ impl MemoryDisk {
                 hook: None,
                 syncs: 0,
                 flushes: 0,
+                sync_delay: Duration::ZERO,
             })),
         }
     }
@@ -251,6 +264,19 @@ impl MemoryDisk {
     /// How many state flushes the disk has performed.
     pub fn flush_count(&self) -> u64 {
         self.lock().flushes
+    }
+
+    /// Makes every later sync wait `delay` before it makes anything durable: a slow fsync,
+    /// for the simulation's slow-disk fault. `Duration::ZERO` makes the disk fast again. The
+    /// delay is the disk's, so it outlasts crashes and restarts of the node on it; a sync
+    /// already waiting keeps the delay it started with.
+    pub fn set_sync_delay(&self, delay: Duration) {
+        self.lock().sync_delay = delay;
+    }
+
+    /// How long every sync currently waits (see `set_sync_delay`).
+    pub fn sync_delay(&self) -> Duration {
+        self.lock().sync_delay
     }
 
     /// Sets (or clears) the hook called at every `CrashPoint`.
@@ -330,8 +356,12 @@ impl DiskHandle {
         Ok(())
     }
 
-    /// Makes every logged write durable (fsync).
-    pub(crate) fn sync(&self) -> io::Result<()> {
+    /// Makes every logged write durable (fsync), after the disk's sync delay, if any.
+    pub(crate) async fn sync(&self) -> io::Result<()> {
+        let delay = self.disk.lock().sync_delay;
+        if !delay.is_zero() {
+            Runtime::sleep(delay).await;
+        }
         let mut disk = self.disk.lock();
         if disk.generation != self.generation {
             return Err(crashed());

@@ -120,7 +120,7 @@ impl RaftSnapshotBuilder<TypeConfig> for MemorySnapshotBuilder {
         })?;
         if !newer_exists {
             self.handle.write(DiskWrite::SaveSnapshot(snapshot))?;
-            self.handle.sync()?;
+            self.handle.sync().await?;
         }
         Ok(RaftSnapshot { meta, snapshot: data })
     }
@@ -186,7 +186,7 @@ impl RaftStateMachine<TypeConfig> for MemoryStateMachine {
         self.handle.flush_state()?;
         self.handle.write(DiskWrite::InstallSnapshot { ledger, snapshot: stored })?;
         self.handle.crash_point(CrashPoint::SnapshotInstallChunkWritten)?;
-        self.handle.sync()
+        self.handle.sync().await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<RaftSnapshot>, io::Error> {

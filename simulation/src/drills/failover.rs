@@ -1,6 +1,8 @@
 //! The failover drill: under load from every data center, kill the leader — in some seeds
-//! its whole data center — sometimes also crash another node, partition another data
-//! center or cut the whole cluster's power, restart everything later; one or two rounds per seed, all drawn from the seed.
+//! its whole data center, in others only pause it (a GC-like stall past the election
+//! timeout, after which it wakes up believing it leads) — sometimes also crash another node,
+//! partition another data center, slow the new leader's fsync or cut the whole cluster's
+//! power, restart everything later; one or two rounds per seed, all drawn from the seed.
 //! Then heal, measure how long the cluster takes to commit again, let every node catch up
 //! and run every checker.
 
@@ -35,18 +37,24 @@ async fn drive(
     madsim::time::sleep(secs(1..4)).await;
     let rounds = thread_rng().gen_range(1..=2);
     for _ in 0..rounds {
-        let whole_data_center = thread_rng().gen_bool(0.4);
-        let line = if whole_data_center {
-            faults::kill_leader_data_center(&world).await
-        } else {
-            faults::kill_leader(&world).await
+        let line = match thread_rng().gen_range(0..10) {
+            0..=3 => faults::kill_leader_data_center(&world).await,
+            4..=5 => match faults::await_leader(&world).await {
+                Some(leader) => {
+                    let stall = faults::millis(faults::pause::STALL_MS);
+                    faults::pause::node(&world, leader, stall, "leader ")
+                }
+                None => "pause leader: no leader".to_owned(),
+            },
+            _ => faults::kill_leader(&world).await,
         };
         log.push(at(line));
         let down = world.crashed();
         let data_centers = world.data_center_count();
         // Sometimes another fault on top: a partition of a data center that still runs, a
-        // crash of one more node (either may cost the quorum for a while), or a power loss
-        // of the whole cluster (every node back on only what it synced).
+        // crash of one more node (either may cost the quorum for a while), a power loss
+        // of the whole cluster (every node back on only what it synced), or a slow fsync on
+        // whoever leads next.
         match thread_rng().gen_range(0..10) {
             0..=2 if data_centers > 1 => {
                 let healthy: Vec<usize> = (0..data_centers)
@@ -72,6 +80,10 @@ async fn drive(
             6..=7 => {
                 madsim::time::sleep(secs(0..2)).await;
                 log.push(at(faults::power_loss(&world)));
+            }
+            8 => {
+                madsim::time::sleep(secs(0..2)).await;
+                log.push(at(faults::slow_disk::random(&world, 0.8).await));
             }
             _ => {}
         }

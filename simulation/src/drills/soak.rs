@@ -1,9 +1,12 @@
 //! The soak drill: under load from every data center, a random sequence of every fault the
 //! world knows — node crash, leader kill, whole-data-center kill, power loss of the cluster,
-//! data-center partition (both ways or one way), and an operator's leadership transfer mid-load
-//! — each followed by a random pause, with crashed nodes restarted and partitions healed at
-//! random points. Then every fault stops and the harness runs every checker, plus the
-//! `leaders` sampler (one leader per term) over the whole seed.
+//! data-center partition (both ways or one way), node pause (a GC-like stall, often the
+//! leader's), flapping links, network weather (packet loss and latency spikes), slow fsync
+//! (often the leader's) and an operator's leadership transfer mid-load — each followed by a
+//! random wait, with crashed nodes restarted and every fault healed at random points. The
+//! timed faults (pause, flapping, weather, slow fsync) end on their own timers, so they
+//! overlap with the faults drawn after them. Then every fault stops and the harness runs
+//! every checker, plus the `leaders` sampler (one leader per term) over the whole seed.
 
 use std::sync::Arc;
 
@@ -43,7 +46,7 @@ async fn drive(
     let count = thread_rng().gen_range(FAULTS_PER_SEED);
     for _ in 0..count {
         let data_centers = world.data_center_count();
-        let line = match thread_rng().gen_range(0..12) {
+        let line = match thread_rng().gen_range(0..18) {
             0 | 1 => {
                 let up: Vec<u64> =
                     world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
@@ -62,6 +65,10 @@ async fn drive(
                 thread_rng().gen_bool(0.5),
             ),
             9 | 10 => transfer_leadership(&world).await,
+            11 | 12 => faults::pause::random(&world, 0.5).await,
+            13 => faults::flapping::random(&world).await,
+            14 => faults::weather::random(&world),
+            15 | 16 => faults::slow_disk::random(&world, 0.5).await,
             _ => faults::restart_crashed(&world).await,
         };
         log.push(at(line));
