@@ -8,6 +8,8 @@
 //! sets a single range spanning intra- and inter-data-center delays (`WorldConfig::latency`);
 //! data-center partitions are per-link clogs.
 
+mod history;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
