@@ -271,6 +271,13 @@ fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
         snapshot_max_chunk_size: tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_logs_since_last),
         max_in_snapshot_log_to_keep: config.logs_kept_after_snapshot,
+        // No leader restore: a leader that restarts in its old term would serve ReadIndex
+        // from the committed index it last persisted — and neither store syncs the committed
+        // id — so after a power loss it answered linearizable reads that miss entries
+        // committed and acknowledged before the loss (found by the simulation's
+        // `balance_reads` checker, soak seed 34). A restarted leader stands for election
+        // instead, and its new term's no-op entry covers everything committed.
+        enable_leader_restore: Some(false),
         ..openraft::Config::default()
     }
     .validate()

@@ -3,7 +3,12 @@
 //! as real clients do. Each records every answer it got (`History`), which is what the
 //! checkers hold the cluster to. After an acknowledged batch a client sometimes reads one of
 //! its acknowledged transfers back, linearizably, through a node of another data center
-//! (`ReadBack`, which `checker::reads` holds to linearizability).
+//! (`ReadBack`, which `checker::reads` holds to linearizability), and sometimes reads the
+//! balances of a few accounts, linearizably, through any node (`AccountRead`, which
+//! `checker::balance_reads` holds to the committed log's order). Every acknowledgement and
+//! every read's start takes a number from one sequence (`History::next_sequence`): the
+//! simulation runs one task at a time, so that order is the real-time order the
+//! linearizability check needs.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,11 +16,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
+use madsim::time::Instant;
 use tianping_ledger::AccountFlags;
 use tianping_node::pb::v1::ledger_client::LedgerClient;
 use tianping_node::pb::v1::{
-    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
-    NewTransfer,
+    Account, CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest,
+    NewAccount, NewTransfer,
 };
 
 use crate::world::World;
@@ -41,6 +47,11 @@ const THINK_TIME: Range = 5..60;
 type Range = std::ops::Range<u64>;
 /// Percent of acknowledged batches after which the client reads a transfer back.
 const READ_BACK_PERCENT: u32 = 30;
+/// Percent of batches (answered or not) after which the client reads a few accounts'
+/// balances.
+const ACCOUNT_READ_PERCENT: u32 = 25;
+/// Most accounts in one balance read.
+const ACCOUNT_READ_MAX: usize = 3;
 
 /// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
 /// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
@@ -90,6 +101,76 @@ pub struct ReadBack {
     pub found: bool,
 }
 
+/// An account's four balances, in minor units: what a balance read returns and what the
+/// committed-log replay computes after every entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balances {
+    /// Debits reserved by pending transfers.
+    pub debits_pending: u128,
+    /// Debits posted.
+    pub debits_posted: u128,
+    /// Credits reserved by pending transfers.
+    pub credits_pending: u128,
+    /// Credits posted.
+    pub credits_posted: u128,
+}
+
+impl Balances {
+    /// An account's balances as the API answers them (`None`: an amount that is no u128).
+    fn parse(account: &Account) -> Option<Balances> {
+        Some(Balances {
+            debits_pending: account.debits_pending.parse().ok()?,
+            debits_posted: account.debits_posted.parse().ok()?,
+            credits_pending: account.credits_pending.parse().ok()?,
+            credits_posted: account.credits_posted.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Balances {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "dp {} dP {} cp {} cP {}",
+            self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted
+        )
+    }
+}
+
+/// An answered batch, in the order of the acknowledgements: the entry at `log_index` was
+/// committed before `sequence` (whatever its events' codes: a refused event is still in the
+/// committed entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AckedBatch {
+    /// Its place in `History::next_sequence`'s order, taken when the answer arrived.
+    pub sequence: u64,
+    /// The log index the answer named.
+    pub log_index: u64,
+}
+
+/// A linearizable read of a few accounts' balances, answered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountRead {
+    /// The client (its index) that read; its reads must not go back in the log.
+    pub client: u32,
+    /// The node that answered.
+    pub node_id: u64,
+    /// Its place in `History::next_sequence`'s order, taken before the request left.
+    pub sequence: u64,
+    /// Simulated time the read started (for reports).
+    pub started: Instant,
+    /// Simulated time the answer arrived (for reports).
+    pub ended: Instant,
+    /// The applied index the answer said it reflects at least.
+    pub applied_index: u64,
+    /// The highest index committed when the answer arrived (`World::highest_committed`), or
+    /// `None` when the answering node was down by then (its applied entries may be above
+    /// what the running nodes know: no bound).
+    pub committed_bound: Option<u64>,
+    /// Each account asked for, with its balances as answered (`None`: not found).
+    pub accounts: Vec<(u128, Option<Balances>)>,
+}
+
 /// Everything the clients sent and were told.
 #[derive(Debug, Default)]
 pub struct History {
@@ -108,6 +189,21 @@ pub struct History {
     pub anomalies: Vec<String>,
     /// Answered read-backs of acknowledged transfers (unanswered ones prove nothing).
     pub reads: Vec<ReadBack>,
+    /// Every answered batch, in acknowledgement order (`AckedBatch`).
+    pub acked_batches: Vec<AckedBatch>,
+    /// Answered balance reads, in the order they were answered (each client's in its order).
+    pub account_reads: Vec<AccountRead>,
+    /// The next number of the sequence that orders acknowledgements and read starts.
+    pub next_sequence: u64,
+}
+
+impl History {
+    /// The next number of the acknowledgement / read-start sequence.
+    pub fn sequence(&mut self) -> u64 {
+        let number = self.next_sequence;
+        self.next_sequence += 1;
+        number
+    }
 }
 
 /// The shared history.
@@ -153,6 +249,67 @@ async fn read_back(world: &World, node_id: u64, id: u128, acked_index: u64) -> O
         node_id,
         applied_index: response.applied_index,
         found,
+    })
+}
+
+/// Reads the balances of 1 to `ACCOUNT_READ_MAX` random accounts once through node `node_id`,
+/// linearizably (the default read options), within `ATTEMPT_DEADLINE` per call.
+async fn read_accounts(
+    world: &World,
+    history: &SharedHistory,
+    client: u32,
+    node_id: u64,
+) -> Option<AccountRead> {
+    let all: Vec<u128> = LEDGERS.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
+    let count = thread_rng().gen_range(1..=ACCOUNT_READ_MAX);
+    let mut ids: Vec<u128> = Vec::with_capacity(count);
+    while ids.len() < count {
+        let id = all[thread_rng().gen_range(0..all.len())];
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    let node = world.node(node_id)?;
+    let started = Instant::now();
+    let sequence = record(history, History::sequence);
+    let mut connection = connect(node.api_url()).await?;
+    let request = LookupRequest { ids: ids.iter().map(u128::to_string).collect(), read: None };
+    let response =
+        tianping_node::runtime::timeout(ATTEMPT_DEADLINE, connection.lookup_accounts(request))
+            .await
+            .ok()?
+            .ok()?
+            .into_inner();
+    let ended = Instant::now();
+    let committed_bound = world.is_up(node_id).then(|| world.highest_committed());
+    let mut accounts = Vec::with_capacity(ids.len());
+    for id in ids {
+        let answered = response.accounts.iter().find(|account| account.id == id.to_string());
+        let balances = match answered {
+            Some(account) => match Balances::parse(account) {
+                Some(balances) => Some(balances),
+                None => {
+                    record(history, |history| {
+                        history.anomalies.push(format!(
+                            "node {node_id} answered account {id} with balances that are no amounts: {account:?}"
+                        ))
+                    });
+                    return None;
+                }
+            },
+            None => None,
+        };
+        accounts.push((id, balances));
+    }
+    Some(AccountRead {
+        client,
+        node_id,
+        sequence,
+        started,
+        ended,
+        applied_index: response.applied_index,
+        committed_bound,
+        accounts,
     })
 }
 
@@ -297,6 +454,8 @@ pub async fn run(
         match answered {
             Some(response) => record(&history, |history| {
                 history.batches_acked += 1;
+                let sequence = history.sequence();
+                history.acked_batches.push(AckedBatch { sequence, log_index: response.log_index });
                 if response.results.len() != ids.len() {
                     history.anomalies.push(format!(
                         "batch of {} answered with {} results",
@@ -341,6 +500,14 @@ pub async fn run(
                 if let Some(read) = read_back(&world, node_id, id, acked_index).await {
                     record(&history, |history| history.reads.push(read));
                 }
+            }
+        }
+        // Read a few balances through any node: the committed log's replay holds the answer
+        // to linearizability (`checker::balance_reads`).
+        if thread_rng().gen_range(0..100) < ACCOUNT_READ_PERCENT {
+            let node_id = thread_rng().gen_range(1..=world.nodes.len() as u64);
+            if let Some(read) = read_accounts(&world, &history, index, node_id).await {
+                record(&history, |history| history.account_reads.push(read));
             }
         }
         let pause = thread_rng().gen_range(THINK_TIME);

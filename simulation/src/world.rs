@@ -16,6 +16,8 @@
 //! latency) and slow disks (`MemoryDisk::set_sync_delay`). Each timed fault holds a token;
 //! its timer undoes it only while the token is still the current one.
 
+mod history;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;

@@ -58,7 +58,8 @@ The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg m
 a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
 `--cfg madsim`, else `$CARGO_TARGET_DIR-madsim` (or target/madsim), as `cargo xtask test`.
 Each failing seed is printed with a command that replays it; the last line is
-`sim: seeds <N> failures <F> sim_s <S> wall_s <W>` (simulated and wall seconds) and the exit
+`sim: seeds <N> failures <F> sim_s <S> wall_s <W>` (simulated and wall seconds), after a line
+saying in how many seed runs the committed log was replayed (the history checkers ran); the exit
 code is non-zero when any seed failed.
 ";
 
@@ -222,6 +223,11 @@ struct Sweep {
     simulated_seconds: f64,
     /// Failing seeds, each with the first lines of its failure.
     failures: Vec<(u64, String)>,
+    /// Seed runs that printed a `sim-history` line, and those whose committed log was
+    /// replayed (the history checkers ran).
+    history_runs: u64,
+    /// See `history_runs`.
+    replayed_runs: u64,
 }
 
 /// The last `MADSIM_TEST_SEED=<n>` madsim names on failure.
@@ -270,6 +276,13 @@ fn sweep(
             let words: Vec<&str> = line[at..].split_whitespace().collect();
             if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
                 sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
+            }
+        }
+        for line in stdout.lines() {
+            let Some(at) = line.find("sim-history ") else { continue };
+            sweep.history_runs += 1;
+            if line[at..].ends_with("replayed yes") {
+                sweep.replayed_runs += 1;
             }
         }
         if output.status.success() {
@@ -358,6 +371,8 @@ fn sweep_in_jobs(
         let sweep = result?;
         merged.seeds += sweep.seeds;
         merged.simulated_seconds += sweep.simulated_seconds;
+        merged.history_runs += sweep.history_runs;
+        merged.replayed_runs += sweep.replayed_runs;
         merged.failures.extend(sweep.failures);
     }
     merged.failures.sort_by_key(|(seed, _)| *seed);
@@ -373,6 +388,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let binary = build(&progress, &target, options.plant)?;
     let started = Instant::now();
     let (mut seeds, mut failures, mut simulated) = (0u64, 0u64, 0f64);
+    let (mut history_runs, mut replayed_runs) = (0u64, 0u64);
     let mut escaped = Vec::new();
     for plant in options.plant.bugs() {
         let mut caught = 0u64;
@@ -380,6 +396,8 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
             let sweep = sweep_in_jobs(&progress, &binary, drill, &options, plant)?;
             seeds += sweep.seeds;
             simulated += sweep.simulated_seconds;
+            history_runs += sweep.history_runs;
+            replayed_runs += sweep.replayed_runs;
             failures += sweep.failures.len() as u64;
             caught += sweep.failures.len() as u64;
             if options.plant == Plant::Each {
@@ -411,6 +429,9 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
         }
     }
     let wall = started.elapsed().as_secs_f64();
+    println!(
+        "sim: committed log replayed (history checkers ran) in {replayed_runs} of {history_runs} seed runs"
+    );
     println!("sim: seeds {seeds} failures {failures} sim_s {simulated:.1} wall_s {wall:.1}");
     match options.plant {
         Plant::Each if escaped.is_empty() => {

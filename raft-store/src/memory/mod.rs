@@ -245,6 +245,13 @@ impl MemoryDisk {
         disk.generation += 1;
     }
 
+    /// Every entry of the live log, in index order (purged entries are gone): what a running
+    /// node would serve from it. The simulation's committed-log checker replays the entries
+    /// up to the node's applied index, which are committed and so never truncated.
+    pub fn log_entries(&self) -> Vec<Entry> {
+        self.lock().live.log.values().cloned().collect()
+    }
+
     /// How many logged writes are waiting for a sync.
     pub fn unsynced_write_count(&self) -> usize {
         self.lock().unsynced.len()

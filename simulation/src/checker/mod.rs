@@ -8,6 +8,20 @@
 //!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
 //! - `digests`: replicas at equal applied index have equal state digests.
 //! - `reads`: every linearizable read-back of an acknowledged transfer found it.
+//! - `replay` (not a checker itself): the committed log of a replica whose log is whole,
+//!   replayed through a fresh ledger state machine — every transfer id's appearances with
+//!   their result codes, every account's balances after each entry, the final digest. The
+//!   two history checkers below judge against it; in a seed where every log was purged
+//!   they are skipped, and the seed's load line says why.
+//! - `committed_log`: every acknowledged transfer is in the committed log exactly once with
+//!   the result the client got (`ok` at the acknowledged index and timestamp, `exists` with
+//!   one `ok` somewhere, refusals never `ok`), retries after it are `exists`, nothing
+//!   unsent is `ok`, and the replay's digest equals the replica's.
+//! - `account_controls`: no accepted event in the replayed log passed a block, a freeze or
+//!   a limit in force, or half-applied a linked chain (`tianping_ledger::invariants::events`).
+//! - `balance_reads`: every linearizable balance read returns the balances after one log
+//!   index no lower than anything acknowledged before the read started, no higher than the
+//!   commit when it ended, and per client never going back.
 //! - `leaders`: at most one leader per term, sampled while the faults run (the drills that
 //!   partition a leader use it; its verdict joins the others').
 //! - `state_sampler`: the `ledger_invariants` and `digests` properties sampled every 2 s
@@ -18,13 +32,17 @@
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
+pub mod account_controls;
 pub mod acknowledged;
+pub mod balance_reads;
+pub mod committed_log;
 pub mod digests;
 pub mod leaders;
 pub mod ledger_invariants;
 pub mod liveness;
 pub mod membership;
 pub mod reads;
+pub mod replay;
 pub mod state_sampler;
 
 use std::time::Duration;
@@ -49,6 +67,8 @@ pub struct Evidence {
     pub target_index: u64,
     /// Nodes that did not apply `target_index` in time.
     pub lagging: Vec<u64>,
+    /// The committed log replayed (`replay`), or why no replica's log could be.
+    pub replay: Result<replay::Replay, String>,
 }
 
 /// Runs every checker.
@@ -60,5 +80,38 @@ pub fn check_all(evidence: &Evidence) -> Vec<String> {
     violations.extend(digests::check(&evidence.replicas));
     violations.extend(acknowledged::check(&evidence.history, &evidence.replicas));
     violations.extend(reads::check(&evidence.history));
+    if let Ok(replay) = &evidence.replay {
+        violations.extend(committed_log::check(&evidence.history, replay));
+        violations.extend(account_controls::check(replay));
+        violations.extend(balance_reads::check(&evidence.history, replay).violations);
+    }
     violations
+}
+
+/// The words `history_coverage` starts with when the committed log was replayed.
+pub const REPLAYED: &str = "committed log replayed from node";
+
+/// What the history checkers covered, for the seed's load line: whether the committed log
+/// was replayed (and from which node), and how many balance reads were held to it.
+pub fn history_coverage(evidence: &Evidence) -> String {
+    let reads = evidence.history.account_reads.len();
+    match &evidence.replay {
+        Ok(replay) => {
+            let verdict = balance_reads::check(&evidence.history, replay);
+            format!(
+                "{REPLAYED} {} ({} entries, {} batches, to index {}, {} limited debits and {} account changes observed); {reads} balance reads ({} held to an index, {} past the replay)",
+                replay.node_id,
+                replay.entries,
+                replay.batches,
+                replay.last_index,
+                replay.limited_debits,
+                replay.account_changes,
+                verdict.checked,
+                verdict.beyond_replay
+            )
+        }
+        Err(reason) => {
+            format!("committed log not replayed ({reason}); {reads} balance reads not checked")
+        }
+    }
 }

@@ -24,6 +24,10 @@ pub const RECOVERY_BOUND: Duration = Duration::from_secs(15);
 const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 /// Longest the clients take to notice the stop and finish their batch in flight.
 const CLIENT_STOP_BOUND: Duration = Duration::from_secs(60);
+/// Share of seeds in which every node keeps its whole log (snapshots are still built, logs
+/// never purged), so the committed log can be replayed (`checker::replay`); the other seeds
+/// purge as configured and exercise catching up by snapshot.
+const WHOLE_LOG_SHARE: f64 = 2.0 / 3.0;
 
 /// A random duration in `range` seconds, at millisecond grain, from the seed.
 pub fn secs(range: std::ops::Range<u64>) -> Duration {
@@ -43,7 +47,12 @@ where
     let handle = madsim::runtime::Handle::current();
     let seed = handle.seed();
     let started = madsim::time::Instant::now();
-    let world = World::create(config);
+    let mut config = config.clone();
+    let whole_log = thread_rng().gen_bool(WHOLE_LOG_SHARE);
+    if whole_log {
+        config.logs_kept_after_snapshot = u64::MAX;
+    }
+    let world = World::create(&config);
     let controller = handle
         .create_node()
         .name("controller")
@@ -52,10 +61,14 @@ where
     let drill_world = world.clone();
     let outcome = controller.spawn(scenario(drill_world, started)).await;
     world.finish();
-    let (faults, load, violations) = match outcome {
+    let (faults, mut load, violations) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => (Vec::new(), String::new(), vec![format!("drill task failed: {error}")]),
     };
+    load.push_str(if whole_log { "; logs kept whole" } else { "; logs purged" });
+    // Read by `cargo xtask sim`, which reports in how many seeds the history checkers ran.
+    let replayed = load.contains(checker::REPLAYED);
+    println!("sim-history seed {seed} replayed {}", if replayed { "yes" } else { "no" });
     Report { seed, simulated: started.elapsed(), faults, load, violations }
 }
 
@@ -160,6 +173,7 @@ impl Load {
             }
         }
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
+        let replay = checker::replay::from_world(world, &replicas);
         let load = format!(
             "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), {samples} replica samples, last index {target_index}",
             history.sent.len(),
@@ -180,7 +194,9 @@ impl Load {
             recovery_bound: RECOVERY_BOUND,
             target_index,
             lagging,
+            replay,
         };
+        let load = format!("{load}; {}", checker::history_coverage(&evidence));
         let mut violations = checker::check_all(&evidence);
         violations
             .extend(sampled.into_iter().map(|violation| format!("while running: {violation}")));

@@ -1,0 +1,115 @@
+//! Every acknowledged command is in the committed log exactly once, with the result the
+//! client got — judged on the log itself (`checker::replay`), not only on the final state:
+//! - a transfer acknowledged `ok` has exactly one `ok` in the log, in the entry at the
+//!   acknowledged log index, with the acknowledged timestamp and amount;
+//! - a transfer acknowledged `exists` has exactly one `ok` somewhere, with the timestamp the
+//!   `exists` answer named (the original's);
+//! - a transfer acknowledged with a refusal never has an `ok`;
+//! - once an id has its `ok`, every later appearance (a retry the network delivered, or one
+//!   after a lost answer) is `exists` — never a second `ok`, never anything else;
+//! - no `ok` for an id no client sent;
+//! - the replay's state digest at the replica's applied index equals that replica's own
+//!   digest: the log and the state it was read with agree byte for byte.
+//!
+//! `acknowledged` judges the same answers on the final state; a command applied twice with
+//! the same key (the second one recorded over the first), an acknowledgement naming the
+//! wrong entry, or a state that the log does not produce only show here.
+
+use tianping_ledger::ResultCode;
+
+use super::replay::{Appearance, Replay};
+use crate::client::History;
+
+/// How an appearance reads in a violation.
+fn describe(appearance: &Appearance) -> String {
+    format!(
+        "{:?} at index {} position {} (timestamp {})",
+        appearance.code, appearance.index, appearance.position, appearance.timestamp
+    )
+}
+
+/// Violations of the committed log against the clients' acknowledgements.
+pub fn check(history: &History, replay: &Replay) -> Vec<String> {
+    let mut violations = Vec::new();
+    let node = replay.node_id;
+    if replay.digest != replay.replica_digest {
+        violations.push(format!(
+            "node {node}'s log replayed to index {} gives state digest {:02x?}, but node {node}'s state at that applied index has {:02x?}",
+            replay.last_index,
+            &replay.digest.0[..6],
+            &replay.replica_digest.0[..6]
+        ));
+    }
+    for (id, appearances) in &replay.appearances {
+        let Some(first_ok) = appearances.iter().position(|a| a.code == ResultCode::Ok) else {
+            continue;
+        };
+        if !history.sent.contains(id) {
+            violations.push(format!(
+                "transfer {id}, which no client sent, is committed: {}",
+                describe(&appearances[first_ok])
+            ));
+        }
+        for later in &appearances[first_ok + 1..] {
+            if later.code != ResultCode::Exists {
+                violations.push(format!(
+                    "transfer {id} committed {} and again {} in node {node}'s log (a retry must answer exists)",
+                    describe(&appearances[first_ok]),
+                    describe(later)
+                ));
+            }
+        }
+    }
+    for (id, ack) in &history.acks {
+        let appearances = replay.appearances.get(id).map(Vec::as_slice).unwrap_or_default();
+        let oks: Vec<&Appearance> =
+            appearances.iter().filter(|a| a.code == ResultCode::Ok).collect();
+        let told = format!("acknowledged `{}` at log index {}", ack.code_name, ack.log_index);
+        match (ack.code_name.as_str(), oks.first()) {
+            ("ok" | "exists", None) => violations.push(format!(
+                "transfer {id} {told} has no `ok` in node {node}'s committed log (up to index {}): {}",
+                replay.last_index,
+                if appearances.is_empty() {
+                    "it never appears".to_owned()
+                } else {
+                    appearances.iter().map(describe).collect::<Vec<_>>().join(", ")
+                }
+            )),
+            ("ok", Some(ok)) => {
+                if ok.index != ack.log_index {
+                    violations.push(format!(
+                        "transfer {id} {told} is committed `ok` at index {} instead",
+                        ok.index
+                    ));
+                }
+                if ok.timestamp != ack.timestamp {
+                    violations.push(format!(
+                        "transfer {id} {told} with timestamp {}, but the log's `ok` has {}",
+                        ack.timestamp, ok.timestamp
+                    ));
+                }
+                let amount = ok.amount.map(|amount| amount.to_string()).unwrap_or_default();
+                if !ack.amount.is_empty() && amount != ack.amount {
+                    violations.push(format!(
+                        "transfer {id} {told} moving {}, but the log's `ok` moved {amount}",
+                        ack.amount
+                    ));
+                }
+            }
+            ("exists", Some(ok)) => {
+                if ok.timestamp != ack.timestamp {
+                    violations.push(format!(
+                        "transfer {id} {told} naming the original's timestamp {}, but the log's `ok` has {}",
+                        ack.timestamp, ok.timestamp
+                    ));
+                }
+            }
+            (_, Some(ok)) => violations.push(format!(
+                "transfer {id} was refused ({told}) but the committed log has it `ok`: {}",
+                describe(ok)
+            )),
+            (_, None) => {}
+        }
+    }
+    violations
+}

@@ -1,0 +1,169 @@
+//! The committed log, replayed: the history checkers' reference. After a seed, the log of a
+//! replica whose log is whole (from the first entry up to its applied index: no purge has
+//! cut it) runs entry by entry, in order, through a fresh `tianping_ledger::StateMachine` on
+//! a `MemoryStore` — the same pure apply every node runs (`raft-store`'s `apply`: blank and
+//! membership entries change nothing, a normal entry applies its `Batch` with the entry's own
+//! timestamp, a refused batch changes nothing). What it records:
+//! - every appearance of every transfer id in the log: entry index, position in the batch,
+//!   result code, timestamp and amount (`checker::committed_log`);
+//! - every account's balances after each entry that changed them (`checker::balance_reads`);
+//! - the state digest at the replica's applied index, to compare with the replica's own;
+//! - what `tianping_ledger::invariants::events` saw batch by batch: an accepted debit through
+//!   a block, a freeze or a limit in force, or a half-applied linked chain
+//!   (`checker::account_controls`).
+//!
+//! The world keeps every log whole in some seeds only (`drills::harness`): in the others
+//! purged logs leave no replica to replay, and the history checkers that need it are skipped
+//! (the seed's load line says so).
+
+use std::collections::BTreeMap;
+
+use tianping_ledger::invariants::events::EventObserver;
+use tianping_ledger::{
+    Command, Detail, LedgerConfig, LedgerStoreMut, MemoryStore, ResultCode, StateDigest,
+    StateMachine,
+};
+use tianping_raft_store::{Entry, EntryPayload};
+
+use crate::client::Balances;
+use crate::world::{Replica, World};
+
+/// One appearance of a transfer id in the committed log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appearance {
+    /// The entry's log index.
+    pub index: u64,
+    /// The event's position in the entry's batch.
+    pub position: usize,
+    /// Its result code.
+    pub code: ResultCode,
+    /// Its result's timestamp (for `exists`: the original's).
+    pub timestamp: u64,
+    /// The amount its result names (`None` when it names none).
+    pub amount: Option<u128>,
+}
+
+/// The replayed committed log.
+#[derive(Debug)]
+pub struct Replay {
+    /// The node whose log was replayed.
+    pub node_id: u64,
+    /// The last index replayed: the node's applied index.
+    pub last_index: u64,
+    /// Entries replayed, and how many of them carried a batch.
+    pub entries: u64,
+    /// See `entries`.
+    pub batches: u64,
+    /// Every appearance of every transfer id, in log order.
+    pub appearances: BTreeMap<u128, Vec<Appearance>>,
+    /// Every account's balances after each entry that changed them, in log order (before
+    /// its first entry the account does not exist).
+    pub balances: BTreeMap<u128, Vec<(u64, Balances)>>,
+    /// The replay's state digest at `last_index`.
+    pub digest: StateDigest,
+    /// The node's own state digest at its applied index (`last_index`).
+    pub replica_digest: StateDigest,
+    /// The event observer's violations, in log order, each with its entry index.
+    pub event_violations: Vec<String>,
+    /// Accepted debits the observer held to statuses and limits.
+    pub limited_debits: u64,
+    /// Accepted status and limit changes the observer followed.
+    pub account_changes: u64,
+}
+
+/// Replays the log of the most advanced replica whose log is whole; `Err` says why no replica
+/// could be replayed (a note for the load line, not a violation).
+pub fn from_world(world: &World, replicas: &[Replica]) -> Result<Replay, String> {
+    let mut candidates: Vec<&Replica> = replicas.iter().collect();
+    candidates.sort_by_key(|replica| std::cmp::Reverse(replica.applied));
+    let mut reasons = Vec::new();
+    for replica in candidates {
+        match replay(replica, &world.log_entries(replica.node_id)) {
+            Ok(replay) => return Ok(replay),
+            Err(reason) => reasons.push(format!("node {}: {reason}", replica.node_id)),
+        }
+    }
+    Err(if reasons.is_empty() { "no replica was read".to_owned() } else { reasons.join("; ") })
+}
+
+/// Replays `log` (the replica's, in index order) up to the replica's applied index.
+pub fn replay(replica: &Replica, log: &[Entry]) -> Result<Replay, String> {
+    let machine = StateMachine::new(LedgerConfig::default())
+        .map_err(|error| format!("the ledger configuration: {error}"))?;
+    let first = log.first().map(|entry| entry.log_id.index);
+    // Index 0 is openraft's initial membership entry: a log that starts at 1 lost no state.
+    match first {
+        Some(0 | 1) => {}
+        Some(index) => return Err(format!("log purged: it starts at index {index}")),
+        None if replica.applied == 0 => {}
+        None => return Err("log purged: it is empty".to_owned()),
+    }
+    let mut store = MemoryStore::new();
+    let mut replay = Replay {
+        node_id: replica.node_id,
+        last_index: replica.applied,
+        entries: 0,
+        batches: 0,
+        appearances: BTreeMap::new(),
+        balances: BTreeMap::new(),
+        digest: StateDigest([0; 32]),
+        replica_digest: replica.digest,
+        event_violations: Vec::new(),
+        limited_debits: 0,
+        account_changes: 0,
+    };
+    let mut observer = EventObserver::new(machine);
+    let mut expected = first.unwrap_or(0);
+    for entry in log.iter().take_while(|entry| entry.log_id.index <= replica.applied) {
+        let index = entry.log_id.index;
+        if index != expected {
+            return Err(format!("log has a hole: index {index} where {expected} was due"));
+        }
+        expected += 1;
+        replay.entries += 1;
+        // Blank and membership entries change no ledger state (raft-store `apply`).
+        let EntryPayload::Normal(batch) = &entry.payload else { continue };
+        replay.batches += 1;
+        // A refused batch changes nothing, on every replica alike.
+        let Ok((results, writes)) = machine.apply(&store, batch) else { continue };
+        for (position, (command, result)) in batch.commands.iter().zip(&results).enumerate() {
+            let Command::CreateTransfer(transfer) = command else { continue };
+            let amount = match result.detail {
+                Detail::Amount(amount) => Some(amount),
+                _ => None,
+            };
+            replay.appearances.entry(transfer.id).or_default().push(Appearance {
+                index,
+                position,
+                code: result.code,
+                timestamp: result.timestamp,
+                amount,
+            });
+        }
+        for account in &writes.accounts {
+            let balances = Balances {
+                debits_pending: account.debits_pending,
+                debits_posted: account.debits_posted,
+                credits_pending: account.credits_pending,
+                credits_posted: account.credits_posted,
+            };
+            replay.balances.entry(account.id).or_default().push((index, balances));
+        }
+        store.commit(&writes);
+        let seen = observer.observe(&store, &batch.commands, &results);
+        replay
+            .event_violations
+            .extend(seen.into_iter().map(|violation| format!("log index {index}: {violation}")));
+    }
+    replay.limited_debits = observer.limited_debits;
+    replay.account_changes = observer.account_changes;
+    if replica.applied > 0 && expected != replica.applied + 1 {
+        return Err(format!(
+            "log ends at index {} below the applied index {}",
+            expected.saturating_sub(1),
+            replica.applied
+        ));
+    }
+    replay.digest = tianping_ledger::state_digest(&store);
+    Ok(replay)
+}
