@@ -34,7 +34,8 @@
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
 //! openraft's runtime, every `select!` is `biased;`, timeouts through `runtime::timeout`
 //! (`runtime` also holds the simulation's disks). openraft's own runtime under madsim is
-//! raft-store's `runtime::SimRuntime`.
+//! raft-store's `runtime::SimRuntime`. In the simulation every call a node serves pays the delay
+//! between its caller's data center and the node's (`sim_link`, madsim only).
 
 mod admin_service;
 pub mod clock;
@@ -53,6 +54,8 @@ mod raft_service;
 pub mod reads;
 mod request_id;
 pub mod runtime;
+#[cfg(madsim)]
+pub mod sim_link;
 mod writer;
 
 pub mod pb {
@@ -420,6 +423,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         config.data_center.clone(),
         preferred,
     ))];
+
+    // In the simulation every call pays its link's cross-data-center delay (`sim_link`).
+    #[cfg(madsim)]
+    let (raft_service, ledger_service, payouts_service, admin_service) = (
+        sim_link::Delayed::new(raft_service),
+        sim_link::Delayed::new(ledger_service),
+        sim_link::Delayed::new(payouts_service),
+        sim_link::Delayed::new(admin_service),
+    );
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();

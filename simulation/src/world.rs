@@ -4,9 +4,17 @@
 //! Every node is a madsim machine with its own IP whose init (run again on every restart)
 //! boots it through `tianping_node::start` on a `MemoryDisk` the world owns: a crash
 //! (`crash`) drops what the node had not synced, and the restarted node sees exactly what it
-//! had. madsim 0.2 has one latency range for every link (no per-link latency), so the world
-//! sets a single range spanning intra- and inter-data-center delays (`WorldConfig::latency`);
-//! data-center partitions are per-link clogs.
+//! had. Data-center partitions are per-link clogs.
+//!
+//! Latency: madsim 0.2 draws every message's delay from one range for the whole network (no
+//! per-link latency), so the world sets that range to an intra-data-center hop
+//! (`WorldConfig::intra_dc_latency`, 0.1–1 ms) and installs the node's `sim_link` table — each
+//! machine's data center by IP, and `WorldConfig::inter_dc_latency` (20–40 ms) between every
+//! two data centers — which makes every gRPC call a node serves from another data center pay
+//! one drawn delay each way: a round trip across data centers costs ~40–80 ms more than one
+//! inside a data center. madsim sleeps at least 1 ms per sleep, so an intra-data-center hop is
+//! 1 ms in effect (a call's round trip inside a data center ~3 ms: connect, request, answer).
+//! The drills' controller machine is in no data center: its calls pay no extra delay.
 //!
 //! The world also keeps the bookkeeping of the transient faults (`faults`), so one `heal`
 //! undoes them all and a fault's own timer never undoes a later one: clogged links (counted,
@@ -32,6 +40,7 @@ use madsim::task::NodeId as MachineId;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
 use tianping_ledger::{MemoryStore, StateDigest};
+use tianping_node::sim_link::{self, LinkTable};
 use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
@@ -49,9 +58,12 @@ const POLL: Duration = Duration::from_millis(10);
 pub struct WorldConfig {
     /// Nodes per data center, in order; node ids count from 1 across them.
     pub data_centers: Vec<u8>,
-    /// One-way delay of every message, drawn per message (madsim has one range for all links:
-    /// this one spans an intra-data-center hop and an inter-data-center one).
-    pub latency: Range<Duration>,
+    /// One-way delay of every message, drawn per message: madsim's one range for all links,
+    /// an intra-data-center hop (at least 1 ms in effect: madsim's shortest sleep).
+    pub intra_dc_latency: Range<Duration>,
+    /// Extra one-way delay of a call between two data centers, drawn per call and direction
+    /// (`tianping_node::sim_link`), on top of `intra_dc_latency`.
+    pub inter_dc_latency: Range<Duration>,
     /// Raft heartbeat interval, in milliseconds (election timeouts follow the node defaults).
     pub heartbeat_interval_ms: u64,
     /// Entries between two snapshots, and entries kept below one: far smaller than the
@@ -73,7 +85,8 @@ impl Default for WorldConfig {
     fn default() -> Self {
         WorldConfig {
             data_centers: vec![2, 2, 1],
-            latency: Duration::from_micros(500)..Duration::from_millis(30),
+            intra_dc_latency: Duration::from_micros(100)..Duration::from_millis(1),
+            inter_dc_latency: Duration::from_millis(20)..Duration::from_millis(40),
             heartbeat_interval_ms: 100,
             snapshot_logs_since_last: 64,
             logs_kept_after_snapshot: 16,
@@ -152,7 +165,8 @@ pub struct World {
     tokens: AtomicU64,
     /// Paused nodes, each with the token of the pause that holds it.
     paused: Mutex<BTreeMap<u64, u64>>,
-    /// The configured latency every message draws from, without weather.
+    /// madsim's network-wide delay range as the world set it (the intra-data-center hop),
+    /// without weather.
     base_latency: Range<Duration>,
     /// The token of the weather in force, if any.
     weather: Mutex<Option<u64>>,
@@ -165,11 +179,14 @@ pub struct World {
 pub struct Links(Vec<(MachineId, MachineId)>);
 
 impl World {
-    /// Creates the machines (nodes start booting at once) and sets the network latency.
+    /// Creates the machines (nodes start booting at once) and sets the network latency:
+    /// madsim's range and the nodes' link table (replacing the last seed's).
     pub fn create(config: &WorldConfig) -> Arc<World> {
         let handle = Handle::current();
-        let latency = config.latency.clone();
+        let base_latency = config.intra_dc_latency.clone();
+        let latency = base_latency.clone();
         NetSim::current().update_config(|net| net.send_latency = latency);
+        let mut links = LinkTable::new();
         // Only a key for the disk registry: under madsim a node keeps everything on its
         // `MemoryDisk` (snapshots are staged in memory) and never creates this directory.
         let data = PathBuf::from(format!("/tianping-sim/seed-{}", handle.seed()));
@@ -183,6 +200,7 @@ impl World {
                 let id = next_id;
                 next_id = next_id.saturating_add(1);
                 let ip = IpAddr::V4(Ipv4Addr::new(10, 0, dc_octet, id));
+                links.place(ip, data_center);
                 let directory = data.join(format!("node-{id}"));
                 let disk = MemoryDisk::new();
                 tianping_node::runtime::attach_disk(&directory, disk.clone());
@@ -243,14 +261,23 @@ impl World {
         let clients = (0..config.data_centers.len())
             .map(|data_center| {
                 let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);
+                let ip = IpAddr::V4(Ipv4Addr::new(10, 1, dc_octet, 1));
+                links.place(ip, data_center);
                 let machine = handle
                     .create_node()
                     .name(format!("client-dc-{}", data_center + 1))
-                    .ip(IpAddr::V4(Ipv4Addr::new(10, 1, dc_octet, 1)))
+                    .ip(ip)
                     .build();
                 ClientMachine { data_center, machine }
             })
             .collect();
+        let data_centers = config.data_centers.len() + config.spare_data_centers.len();
+        for a in 0..data_centers {
+            for b in a + 1..data_centers {
+                links.set_delay(a, b, config.inter_dc_latency.clone());
+            }
+        }
+        sim_link::install(links);
         Arc::new(World {
             handle,
             nodes,
@@ -261,10 +288,16 @@ impl World {
             heal_epoch: AtomicU64::new(0),
             tokens: AtomicU64::new(0),
             paused: Mutex::new(BTreeMap::new()),
-            base_latency: config.latency.clone(),
+            base_latency,
             weather: Mutex::new(None),
             slow_disks: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// madsim's network-wide one-way delay range as the world set it (the intra-data-center
+    /// hop): what a fault that changes the network's delay for a while restores.
+    pub fn base_latency(&self) -> Range<Duration> {
+        self.base_latency.clone()
     }
 
     /// The node with id `node_id`.
@@ -678,10 +711,12 @@ impl World {
         Ok(Replica { node_id, applied, digest, ledger })
     }
 
-    /// Detaches the disks, so the next seed in this process starts from blank ones.
+    /// Detaches the disks, so the next seed in this process starts from blank ones, and
+    /// forgets the link table.
     pub fn finish(&self) {
         for node in &self.nodes {
             tianping_node::runtime::detach_disk(&node.directory);
         }
+        sim_link::clear();
     }
 }

@@ -36,8 +36,10 @@ STEPS (stops at the first failure, exit status non-zero):
                       the cluster is stopped with SIGINT
     6. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
                       cargo test --release -p tianping-node --test madsim_smoke
-                      (the same node code under the deterministic simulator, each seed
-                      run twice and compared; built into its own target directory,
+                      -p tianping-simulation --test latency
+                      (the same node code under the deterministic simulator, and the
+                      simulated world's cross-data-center latency, each seed run twice
+                      and compared; built into its own target directory,
                       `$CARGO_TARGET_DIR-madsim` or `target/madsim`, because the
                       `--cfg madsim` flag changes every crate)
     7. drills         cargo xtask sim --drill all --seeds 50 --start 1, then
@@ -131,6 +133,10 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         "tianping-node",
         "--test",
         "madsim_smoke",
+        "--package",
+        "tianping-simulation",
+        "--test",
+        "latency",
     ]);
     command
         .env("RUSTFLAGS", "--cfg madsim")
