@@ -195,6 +195,9 @@ pub struct History {
     pub account_reads: Vec<AccountRead>,
     /// The next number of the sequence that orders acknowledgements and read starts.
     pub next_sequence: u64,
+    /// The clients' accounts as their creation was acknowledged: id → (result code's name,
+    /// log index). An account acknowledged `ok`/`exists` must exist (`checker::acknowledged`).
+    pub accounts_acked: BTreeMap<u128, (String, u64)>,
 }
 
 impl History {
@@ -314,7 +317,7 @@ async fn read_accounts(
 }
 
 /// Creates the accounts of `LEDGERS` through any node, retrying until the cluster answers.
-pub async fn create_accounts(world: &World) -> Result<(), String> {
+pub async fn create_accounts(world: &World) -> Result<BTreeMap<u128, (String, u64)>, String> {
     let accounts: Vec<NewAccount> = LEDGERS
         .iter()
         .flat_map(|(ledger, ids)| {
@@ -349,7 +352,15 @@ pub async fn create_accounts(world: &World) -> Result<(), String> {
                     .filter(|name| !matches!(*name, "ok" | "exists"))
                     .collect();
                 return if bad.is_empty() {
-                    Ok(())
+                    Ok(request
+                        .accounts
+                        .iter()
+                        .zip(&response.results)
+                        .filter_map(|(account, result)| {
+                            let id = account.id.parse::<u128>().ok()?;
+                            Some((id, (result.code_name.clone(), response.log_index)))
+                        })
+                        .collect())
                 } else {
                     Err(format!("creating accounts: {bad:?}"))
                 };

@@ -6,7 +6,8 @@
 //! - a transfer answered with a refusal is absent (retries reuse ids and the ledger checks
 //!   an id's existence before anything that could change between attempts, so an earlier
 //!   attempt that committed makes a retry answer `exists`, never a refusal);
-//! - every transfer in the state was sent by a client (nothing invented).
+//! - every transfer in the state was sent by a client (nothing invented);
+//! - every account whose creation was acknowledged `ok` or `exists` is present.
 //!
 //! The reference state is the replica with the highest applied index (the others must equal
 //! it or a prefix of it: `digests`).
@@ -24,6 +25,13 @@ pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
     let state = StateDump::load(&reference.ledger);
     let node = reference.node_id;
     let mut violations = Vec::new();
+    for (id, (code_name, log_index)) in &history.accounts_acked {
+        if matches!(code_name.as_str(), "ok" | "exists") && !state.accounts.contains_key(id) {
+            violations.push(format!(
+                "account {id} acknowledged `{code_name}` at log index {log_index} is missing on node {node}"
+            ));
+        }
+    }
     for (id, ack) in &history.acks {
         let found = state.transfers.get(id);
         let succeeded = matches!(ack.code_name.as_str(), "ok" | "exists");

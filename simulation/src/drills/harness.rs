@@ -82,8 +82,13 @@ pub async fn open(
 ) -> Result<Load, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
     log.push(at(format!("leader {leader} elected")));
-    client::create_accounts(world).await.map_err(|error| format!("setup: {error}"))?;
-    Ok(Load::start(world, planted))
+    let accounts =
+        client::create_accounts(world).await.map_err(|error| format!("setup: {error}"))?;
+    let load = Load::start(world, planted);
+    if let Ok(mut history) = load.history.lock() {
+        history.accounts_acked = accounts;
+    }
+    Ok(load)
 }
 
 /// The clients at work: one per data center, until `finish`.
