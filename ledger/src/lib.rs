@@ -47,6 +47,7 @@ pub mod memory_store;
 mod overlay;
 pub mod payout;
 pub mod query;
+pub mod refusal;
 pub mod result;
 pub mod state_machine;
 pub mod store;
@@ -62,6 +63,7 @@ pub use memory_store::MemoryStore;
 pub use payout::{
     ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome,
 };
+pub use refusal::Refusal;
 pub use result::ResultCode;
 pub use state_machine::{ConfigError, LedgerConfig, StateMachine};
 pub use store::{HistoryFilter, LedgerStore, LedgerStoreMut, Meta, Table, WriteSet};

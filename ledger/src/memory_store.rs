@@ -11,6 +11,7 @@ use crate::audit::AuditRecord;
 use crate::codec;
 use crate::collection::{Collection, CollectionKey};
 use crate::payout::Payout;
+use crate::refusal::Refusal;
 use crate::store::{
     AccountTransferEntry, ExpiryKey, HistoryFilter, LedgerStore, LedgerStoreMut, Meta,
     PayoutIndexKey, Table, WriteSet,
@@ -68,6 +69,7 @@ pub struct MemoryStore {
     /// Per account, snapshots in timestamp order (timestamps only grow, so appends stay sorted).
     account_balances: FxHashMap<u128, Vec<AccountBalance>>,
     audit: BTreeMap<u64, AuditRecord>,
+    refusals: FxHashMap<u128, Refusal>,
     meta: Meta,
 }
 
@@ -142,6 +144,10 @@ impl LedgerStore for MemoryStore {
 
     fn payout(&self, id: u128) -> Option<Payout> {
         self.payouts.get(&id).cloned()
+    }
+
+    fn refusal(&self, id: u128) -> Option<Refusal> {
+        self.refusals.get(&id).copied()
     }
 
     fn collection(&self, key: &CollectionKey) -> Option<Collection> {
@@ -290,6 +296,11 @@ impl LedgerStore for MemoryStore {
                     (codec::timestamp_key(*timestamp).to_vec(), value(record))
                 })
                 .collect(),
+            Table::Refusals => self
+                .refusals
+                .iter()
+                .map(|(id, refusal)| (codec::id_key(*id).to_vec(), value(refusal)))
+                .collect(),
         };
         visit_sorted(records, visit);
     }
@@ -375,6 +386,10 @@ impl LedgerStoreMut for MemoryStore {
         }
         for record in &writes.audit {
             self.audit.insert(record.timestamp, record.clone());
+        }
+        for refusal in &writes.refusals {
+            let previous = self.refusals.insert(refusal.id, *refusal);
+            assert!(previous.is_none(), "id {} refused twice", refusal.id);
         }
         assert!(writes.meta.last_timestamp >= self.meta.last_timestamp, "time went backwards");
         self.meta = writes.meta;

@@ -244,6 +244,12 @@ result_codes! {
     CollectionExistsWithDifferentId = 145,
     /// A collection with this bank reference exists with other accounts, ledger or code.
     CollectionExistsWithDifferentAccounts = 146,
+
+    // Finality.
+    /// A transfer or payout with this id was refused earlier for a reason that depends on the
+    /// ledger's state (see `ResultCode::is_transient`); that refusal is final, so the id can
+    /// never succeed later, whatever the state is now. Use a new id to try again.
+    IdAlreadyFailed = 147,
 }
 
 impl ResultCode {
@@ -253,8 +259,182 @@ impl ResultCode {
     }
 }
 
+impl ResultCode {
+    /// True for a refusal that depends on the ledger's state when the event was applied, so
+    /// that the same request could be answered differently against another state: a missing
+    /// account or pending transfer, a balance, a status, a limit, a pending transfer's
+    /// resolution, a payout's lifecycle, the clock. A create-transfer or create-payout event
+    /// refused with such a code is recorded (`Table::Refusals`) and its id answers
+    /// `id_already_failed` from then on: a client told "refused" must never see the same id
+    /// succeed later (a delayed copy of the request would move money the client believes
+    /// did not move, and the client may pay again by other means).
+    ///
+    /// False for codes that depend only on the request (validation: ids, flags, amounts,
+    /// texts — the same request is refused the same way against any state, so nothing needs
+    /// recording); for codes answered because a permanent record already holds the id
+    /// (`exists`, `exists_with_different_*`, `id_already_used`, `collection_exists_*` — the
+    /// id is already final through that record); for `linked_event_failed` and
+    /// `linked_event_chain_open` (the event did not fail on its own; the member that did is
+    /// recorded); for successes; and for `id_already_failed` itself (already final, and the
+    /// first refusal's record must stand).
+    ///
+    /// The match has no wildcard on purpose: a new code does not compile until it is
+    /// classified.
+    pub const fn is_transient(self) -> bool {
+        use ResultCode as R;
+        match self {
+            R::Ok | R::Exists | R::LinkedEventFailed | R::LinkedEventChainOpen => false,
+            R::IdAlreadyFailed => false,
+            // Validation: the request alone decides.
+            R::ReservedFlag
+            | R::IdMustNotBeZero
+            | R::IdMustNotBeIntMax
+            | R::FlagsAreMutuallyExclusive
+            | R::LedgerMustNotBeZero
+            | R::CodeMustNotBeZero
+            | R::CreditLineRequiresDebitsMustNotExceedCredits
+            | R::DebitAccountIdMustNotBeZero
+            | R::DebitAccountIdMustNotBeIntMax
+            | R::CreditAccountIdMustNotBeZero
+            | R::CreditAccountIdMustNotBeIntMax
+            | R::AccountsMustBeDifferent
+            | R::PendingIdMustBeZero
+            | R::PendingIdMustNotBeZero
+            | R::PendingIdMustNotBeIntMax
+            | R::PendingIdMustBeDifferent
+            | R::TimeoutReservedForPendingTransfer
+            | R::AmountMustNotBeZero
+            | R::ReasonMustNotBeEmpty
+            | R::ActorMustNotBeEmpty
+            | R::TextTooLong
+            | R::BankMustNotBeZero
+            | R::BeneficiaryMustNotBeEmpty
+            | R::WorkerIdMustNotBeZero
+            | R::ClaimMaxOutOfRange
+            | R::LeaseOutOfRange
+            | R::BankReferenceMustNotBeEmpty => false,
+            // A permanent record already holds the id: the answer can never change.
+            R::ExistsWithDifferentFlags
+            | R::ExistsWithDifferentUserData
+            | R::ExistsWithDifferentLedger
+            | R::ExistsWithDifferentCode
+            | R::ExistsWithDifferentCreditLine
+            | R::TransferExistsWithDifferentFlags
+            | R::ExistsWithDifferentDebitAccountId
+            | R::ExistsWithDifferentCreditAccountId
+            | R::ExistsWithDifferentAmount
+            | R::ExistsWithDifferentPendingId
+            | R::ExistsWithDifferentTimeout
+            | R::ExistsWithDifferentBank
+            | R::ExistsWithDifferentBeneficiary
+            | R::IdAlreadyUsed
+            | R::CollectionExistsWithDifferentAmount
+            | R::CollectionExistsWithDifferentBeneficiary
+            | R::CollectionExistsWithDifferentId
+            | R::CollectionExistsWithDifferentAccounts => false,
+            // Accounts: whether they exist (and so on which ledger).
+            R::DebitAccountNotFound
+            | R::CreditAccountNotFound
+            | R::AccountsMustHaveTheSameLedger
+            | R::TransferMustHaveTheSameLedgerAsAccounts
+            | R::AccountNotFound
+            | R::SettlementAccountNotFound
+            | R::SuspenseAccountNotFound => true,
+            // The pending transfer a post or void resolves: whether it exists and its state.
+            // Some of these can only stay refused once reached (a posted transfer never
+            // becomes pending again), but they are recorded all the same: recording a refusal
+            // that could not have changed costs one record, missing one that could costs money.
+            R::PendingTransferNotFound
+            | R::PendingTransferNotPending
+            | R::PendingTransferHasDifferentDebitAccountId
+            | R::PendingTransferHasDifferentCreditAccountId
+            | R::PendingTransferHasDifferentLedger
+            | R::PendingTransferHasDifferentCode
+            | R::ExceedsPendingTransferAmount
+            | R::PendingTransferHasDifferentAmount
+            | R::PendingTransferAlreadyPosted
+            | R::PendingTransferAlreadyVoided
+            | R::PendingTransferExpired
+            | R::PendingTransferBelongsToPayout => true,
+            // Account status and limits.
+            R::DebitAccountFrozen
+            | R::DebitAccountClosed
+            | R::DebitAccountOutflowBlocked
+            | R::CreditAccountFrozen
+            | R::CreditAccountClosed
+            | R::ExceedsPerTransferLimit
+            | R::ExceedsDailyAmountLimit
+            | R::ExceedsDailyCountLimit
+            | R::AccountClosed
+            | R::CloseRequiresZeroBalance => true,
+            // Balances and the clock.
+            R::OverflowsDebitsPending
+            | R::OverflowsCreditsPending
+            | R::OverflowsDebitsPosted
+            | R::OverflowsCreditsPosted
+            | R::OverflowsDebits
+            | R::OverflowsCredits
+            | R::OverflowsTimeout
+            | R::ExceedsCredits
+            | R::ExceedsDebits => true,
+            // A payout's lifecycle.
+            R::PayoutNotFound
+            | R::PayoutNotClaimed
+            | R::FencingTokenStale
+            | R::PayoutClaimedByAnotherWorker
+            | R::PayoutLeaseExpired
+            | R::PayoutAlreadyFinal => true,
+        }
+    }
+}
+
 impl std::fmt::Display for ResultCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ResultCode;
+
+    /// `is_transient` is an exhaustive match, so every code is classified by hand; this pins
+    /// the classes' edges that matter most for money, so a reclassification is deliberate.
+    #[test]
+    fn transient_codes_are_the_state_dependent_refusals() {
+        let transient: Vec<ResultCode> =
+            ResultCode::ALL.iter().copied().filter(|code| code.is_transient()).collect();
+        for code in [
+            ResultCode::ExceedsCredits,
+            ResultCode::ExceedsDebits,
+            ResultCode::DebitAccountNotFound,
+            ResultCode::PendingTransferNotFound,
+            ResultCode::DebitAccountFrozen,
+            ResultCode::ExceedsDailyAmountLimit,
+            ResultCode::OverflowsDebitsPosted,
+        ] {
+            assert!(transient.contains(&code), "{code} must be transient");
+        }
+        for code in ResultCode::ALL.iter().copied().filter(|code| code.is_success()) {
+            assert!(!code.is_transient(), "{code} is a success");
+        }
+        for code in [
+            ResultCode::IdAlreadyFailed,
+            ResultCode::LinkedEventFailed,
+            ResultCode::AmountMustNotBeZero,
+            ResultCode::IdMustNotBeZero,
+            ResultCode::FlagsAreMutuallyExclusive,
+            ResultCode::ExistsWithDifferentAmount,
+            ResultCode::IdAlreadyUsed,
+        ] {
+            assert!(!code.is_transient(), "{code} must not be transient");
+        }
+    }
+
+    #[test]
+    fn id_already_failed_keeps_its_number() {
+        assert_eq!(ResultCode::IdAlreadyFailed.value(), 147);
+        assert_eq!(ResultCode::from_value(147), Some(ResultCode::IdAlreadyFailed));
+        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::IdAlreadyFailed));
     }
 }

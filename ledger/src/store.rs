@@ -11,6 +11,7 @@ use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::collection::{Collection, CollectionKey};
 use crate::payout::{Payout, PayoutState};
+use crate::refusal::Refusal;
 use crate::transfer::{PendingTransfer, Transfer};
 
 /// A pending transfer with a timeout, ordered by when it expires.
@@ -110,11 +111,14 @@ pub enum Table {
     AccountBalances = 9,
     /// Audit records by timestamp.
     Audit = 10,
+    /// `Refusal`s by id: ids refused for a state-dependent reason, final forever. Appended
+    /// last, so the digest order of the older tables is unchanged.
+    Refusals = 11,
 }
 
 impl Table {
     /// Every table, in digest order.
-    pub const ALL: [Table; 11] = [
+    pub const ALL: [Table; 12] = [
         Table::Meta,
         Table::Accounts,
         Table::Transfers,
@@ -126,6 +130,7 @@ impl Table {
         Table::AccountTransfers,
         Table::AccountBalances,
         Table::Audit,
+        Table::Refusals,
     ];
 }
 
@@ -153,6 +158,8 @@ pub struct WriteSet {
     pub account_balances: Vec<(u128, AccountBalance)>,
     /// Audit records added.
     pub audit: Vec<AuditRecord>,
+    /// Refusals recorded (insert-only: an id is refused at most once).
+    pub refusals: Vec<Refusal>,
     /// The new bookkeeping record.
     pub meta: Meta,
 }
@@ -167,6 +174,8 @@ pub trait LedgerStore {
     fn pending_transfer(&self, id: u128) -> Option<PendingTransfer>;
     /// A payout by id.
     fn payout(&self, id: u128) -> Option<Payout>;
+    /// The recorded state-dependent refusal of a transfer or payout id, if any.
+    fn refusal(&self, id: u128) -> Option<Refusal>;
     /// A collection by its bank reference.
     fn collection(&self, key: &CollectionKey) -> Option<Collection>;
     /// Ledger-wide bookkeeping (default when empty).

@@ -406,6 +406,10 @@ mod tests {
     fn result_code_names_are_snake_case() {
         assert_eq!(result_code_name(ResultCode::Ok), "ok");
         assert_eq!(result_code_name(ResultCode::DebitAccountNotFound), "debit_account_not_found");
+        assert_eq!(result_code_name(ResultCode::IdAlreadyFailed), "id_already_failed");
+        let result = EventResult::code(ResultCode::IdAlreadyFailed, 9);
+        let wire = event_result(&result);
+        assert_eq!((wire.code, wire.code_name.as_str()), (147, "id_already_failed"));
         for code in ResultCode::ALL {
             let name = result_code_name(*code);
             assert!(name.bytes().all(|byte| byte.is_ascii_lowercase() || byte == b'_'), "{name}");

@@ -25,8 +25,8 @@ use tianping_ledger::codec::{self, CodecError};
 use tianping_ledger::digest::StateDigestBuilder;
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    AccountBalance, AuditRecord, Collection, Meta, Payout, PendingTransfer, StateDigest, Table,
-    Transfer, WriteSet,
+    AccountBalance, AuditRecord, Collection, Meta, Payout, PendingTransfer, Refusal, StateDigest,
+    Table, Transfer, WriteSet,
 };
 
 /// Largest chunk, in bytes (after encoding). Bounds the memory a sender or receiver holds for
@@ -459,6 +459,7 @@ pub fn add_record_to_write_set(record: &SnapshotRecord, writes: &mut WriteSet) -
             writes.account_balances.push((account_id, balance));
         }
         Table::Audit => writes.audit.push(decode::<AuditRecord>(value, "audit record")?),
+        Table::Refusals => writes.refusals.push(decode::<Refusal>(value, "refusal")?),
     }
     Ok(())
 }

@@ -11,12 +11,14 @@ pub mod events;
 pub mod indexes;
 pub mod limits;
 pub mod payouts;
+pub mod refusals;
 
 use std::collections::BTreeMap;
 
 use crate::account::Account;
 use crate::codec;
 use crate::payout::Payout;
+use crate::refusal::Refusal;
 use crate::store::{ExpiryKey, LedgerStore, PayoutIndexKey, Table};
 use crate::transfer::{PendingTransfer, Transfer};
 
@@ -50,6 +52,8 @@ pub struct StateDump {
     pub payouts: BTreeMap<u128, Payout>,
     /// The payout index.
     pub payout_index: Vec<PayoutIndexKey>,
+    /// State-dependent refusals by id.
+    pub refusals: BTreeMap<u128, Refusal>,
     /// Records that failed to decode (each is itself a violation).
     pub undecodable: Vec<String>,
 }
@@ -103,6 +107,14 @@ impl StateDump {
             Ok(key) => dump.payout_index.push(key),
             Err(error) => undecodable.push(error.to_string()),
         });
+        store.visit_table(Table::Refusals, &mut |_, value| match codec::decode_value::<Refusal>(
+            value, "refusal",
+        ) {
+            Ok(refusal) => {
+                dump.refusals.insert(refusal.id, refusal);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
         dump.undecodable = undecodable;
         dump
     }
@@ -121,6 +133,7 @@ pub fn check_all(dump: &StateDump) -> Vec<Violation> {
     violations.extend(limits::check(dump));
     violations.extend(payouts::check(dump));
     violations.extend(indexes::check(dump));
+    violations.extend(refusals::check(dump));
     violations
 }
 

@@ -17,6 +17,9 @@ use crate::transfer::Transfer;
 /// `code_must_not_be_zero`, `amount_must_not_be_zero`; for a booked reference
 /// `collection_exists_with_different_id` / `_amount` / `_beneficiary` / `_accounts`
 /// (settlement, suspense, ledger, code, user_data), else `exists`; `id_already_used`;
+/// `id_already_failed` (the id was refused as a transfer or payout: it must never move money
+/// later; a collection's own refusals are not recorded — the bank's report stays bookable
+/// once the accounts are in order);
 /// `settlement_account_not_found`, `suspense_account_not_found` (missing or another ledger),
 /// `accounts_must_be_different` (settlement = suspense); settlement status
 /// (`debit_account_frozen`, `debit_account_closed`; an outflow block does not stop money the
@@ -59,6 +62,7 @@ fn try_book_collection<S: LedgerStore + ?Sized>(
     if context.transfer(request.id).is_some() {
         return Err(ResultCode::IdAlreadyUsed);
     }
+    context.check_not_refused(request.id)?;
 
     let on_ledger = |account: Option<Account>| account.filter(|a| a.ledger == request.ledger);
     let mut settlement = on_ledger(context.account(request.settlement_account_id))

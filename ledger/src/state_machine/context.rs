@@ -7,6 +7,8 @@ use crate::collection::{Collection, CollectionKey};
 use crate::flags::AccountFlags;
 use crate::overlay::{AppendOverlay, KeyedOverlay, RecordOverlay, SetOverlay};
 use crate::payout::Payout;
+use crate::refusal::Refusal;
+use crate::result::ResultCode;
 use crate::store::{AccountTransferEntry, ExpiryKey, LedgerStore, Meta, PayoutIndexKey, WriteSet};
 use crate::transfer::{PendingTransfer, Transfer};
 
@@ -37,6 +39,9 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
     account_transfers: AppendOverlay<AccountTransferEntry>,
     account_balances: AppendOverlay<(u128, AccountBalance)>,
     audit: AppendOverlay<AuditRecord>,
+    /// Refusals of this batch. Deliberately outside every savepoint: a linked chain's rollback
+    /// undoes the chain's effects, not the fact that its member was refused.
+    refusals: RecordOverlay<u128, Refusal>,
     /// True while a linked chain is open: writes record undo entries.
     recording: bool,
 }
@@ -57,6 +62,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             account_transfers: AppendOverlay::with_capacity(2 * events),
             account_balances: AppendOverlay::new(),
             audit: AppendOverlay::new(),
+            refusals: RecordOverlay::new(),
             recording: false,
         }
     }
@@ -87,6 +93,32 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             Some(payout) => Some(payout.clone()),
             None => self.store.payout(id),
         }
+    }
+
+    /// The recorded state-dependent refusal of `id`, this batch's included.
+    pub(crate) fn refusal(&self, id: u128) -> Option<Refusal> {
+        match self.refusals.get(&id) {
+            Some(refusal) => Some(*refusal),
+            None => self.store.refusal(id),
+        }
+    }
+
+    /// `id_already_failed` when `id` was refused before for a state-dependent reason.
+    pub(crate) fn check_not_refused(&self, id: u128) -> Result<(), ResultCode> {
+        match self.refusal(id) {
+            Some(_) => Err(ResultCode::IdAlreadyFailed),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes a create-transfer or create-payout refusal final when its code is transient
+    /// (`ResultCode::is_transient`); other codes need no record. Survives chain rollback.
+    pub(crate) fn record_refusal(&mut self, id: u128, code: ResultCode, timestamp: u64) {
+        if !code.is_transient() {
+            return;
+        }
+        assert!(self.refusal(id).is_none(), "id {id} refused twice: {code}");
+        self.refusals.put(id, Refusal { id, code, timestamp }, false);
     }
 
     pub(crate) fn collection(&self, key: &CollectionKey) -> Option<Collection> {
@@ -213,6 +245,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             account_transfers: self.account_transfers.into_vec(),
             account_balances: self.account_balances.into_vec(),
             audit: self.audit.into_vec(),
+            refusals: self.refusals.into_values(),
             meta,
         }
     }

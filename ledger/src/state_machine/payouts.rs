@@ -18,8 +18,10 @@ use crate::{PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN, TEXT_BYT
 /// `bank_must_not_be_zero`, `beneficiary_must_not_be_empty`, `text_too_long`; for an
 /// existing payout `exists_with_different_debit_account_id` / `_credit_account_id` /
 /// `_amount` / `_user_data` / `_ledger` / `_code` / `_bank` / `_beneficiary`, else `exists`;
-/// `id_already_used` when a transfer (not a payout) has the id; then the reservation's
-/// checks exactly as for a pending transfer (create_transfer steps 4, 5, 7, 8).
+/// `id_already_used` when a transfer (not a payout) has the id; `id_already_failed` when the
+/// id (transfer or payout: one id space) was refused before for a state-dependent reason;
+/// then the reservation's checks exactly as for a pending transfer (create_transfer steps 5,
+/// 6, 8, 9). A transient refusal is recorded, as for transfers.
 ///
 /// Reserving at creation is what makes the stuck-payout incident impossible: the money is
 /// held before the bank is asked, so booking the bank's success can never fail for funds.
@@ -31,7 +33,10 @@ pub(super) fn create_payout<S: LedgerStore + ?Sized>(
 ) -> EventResult {
     match try_create_payout(context, request, timestamp, day) {
         Ok(result) => result,
-        Err(code) => EventResult::code(code, timestamp),
+        Err(code) => {
+            context.record_refusal(request.id, code, timestamp);
+            EventResult::code(code, timestamp)
+        }
     }
 }
 
@@ -62,6 +67,7 @@ fn try_create_payout<S: LedgerStore + ?Sized>(
     if context.transfer(request.id).is_some() {
         return Err(ResultCode::IdAlreadyUsed);
     }
+    context.check_not_refused(request.id)?;
 
     let mut accounts = movement::load_accounts(
         context,

@@ -14,16 +14,23 @@
 //!    `exists_with_different_debit_account_id`, `exists_with_different_credit_account_id`,
 //!    `exists_with_different_amount`, `exists_with_different_user_data`,
 //!    `exists_with_different_ledger`, `exists_with_different_code`, else `exists`.
-//! 4. `debit_account_not_found`, `credit_account_not_found`,
+//! 4. `id_already_failed`: the id was refused before for a state-dependent reason (see
+//!    `ResultCode::is_transient`). It comes after the request's own validation (a malformed
+//!    request is told what is wrong with it) and after the existing-transfer comparison (an
+//!    id that succeeded stays `exists`), and before every check that reads the state.
+//! 5. `debit_account_not_found`, `credit_account_not_found`,
 //!    `accounts_must_have_the_same_ledger`, `transfer_must_have_the_same_ledger_as_accounts`.
-//! 5. Status: `debit_account_frozen`, `debit_account_closed`, `debit_account_outflow_blocked`,
+//! 6. Status: `debit_account_frozen`, `debit_account_closed`, `debit_account_outflow_blocked`,
 //!    `credit_account_frozen`, `credit_account_closed`.
-//! 6. Balancing transfers clamp the amount to what the account(s) allow.
-//! 7. Limits on the debit account: `exceeds_per_transfer_limit`, `exceeds_daily_amount_limit`,
+//! 7. Balancing transfers clamp the amount to what the account(s) allow.
+//! 8. Limits on the debit account: `exceeds_per_transfer_limit`, `exceeds_daily_amount_limit`,
 //!    `exceeds_daily_count_limit`.
-//! 8. Debit side: `overflows_debits_pending` (pending) or `overflows_debits_posted`,
+//! 9. Debit side: `overflows_debits_pending` (pending) or `overflows_debits_posted`,
 //!    `overflows_debits`, `exceeds_credits`; credit side likewise (`exceeds_debits`);
 //!    then `overflows_timeout` for a pending transfer with a timeout.
+//!
+//! A refusal from step 5 on (and any transient one of a post or void) is recorded under the
+//! id (`Table::Refusals`), so every later event with this id gets `id_already_failed`.
 
 use super::context::Context;
 use super::movement::{self, Accounts, Phase};
@@ -41,7 +48,10 @@ pub(super) fn create_transfer<S: LedgerStore + ?Sized>(
 ) -> EventResult {
     match try_create_transfer(context, request, timestamp, day) {
         Ok(result) => result,
-        Err(code) => EventResult::code(code, timestamp),
+        Err(code) => {
+            context.record_refusal(request.id, code, timestamp);
+            EventResult::code(code, timestamp)
+        }
     }
 }
 
@@ -81,6 +91,7 @@ fn try_create_transfer<S: LedgerStore + ?Sized>(
     if let Some(existing) = context.transfer(request.id) {
         return compare_existing(&existing, request);
     }
+    context.check_not_refused(request.id)?;
 
     let mut accounts = movement::load_accounts(
         context,
@@ -170,7 +181,7 @@ pub(super) fn move_funds<S: LedgerStore + ?Sized>(
 /// `pending_id_must_not_be_zero`, `pending_id_must_not_be_int_max`,
 /// `pending_id_must_be_different`, `timeout_reserved_for_pending_transfer`, the account-id
 /// checks for non-zero ids (`*_must_not_be_int_max`, `accounts_must_be_different`); the
-/// existing-transfer comparison (zero fields match anything); then
+/// existing-transfer comparison (zero fields match anything); `id_already_failed`; then
 /// `pending_transfer_not_found`, `pending_transfer_not_pending`,
 /// `pending_transfer_has_different_debit_account_id` / `_credit_account_id` / `_ledger` /
 /// `_code` (for non-zero fields), `pending_transfer_belongs_to_payout`,
@@ -206,6 +217,7 @@ fn create_post_or_void<S: LedgerStore + ?Sized>(
     if let Some(existing) = context.transfer(request.id) {
         return compare_existing(&existing, request);
     }
+    context.check_not_refused(request.id)?;
 
     let pending_transfer =
         context.transfer(request.pending_id).ok_or(ResultCode::PendingTransferNotFound)?;

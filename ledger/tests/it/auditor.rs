@@ -44,6 +44,9 @@ pub struct Auditor {
     pub payouts: BTreeMap<u128, Payout>,
     pub collections: BTreeMap<CollectionKey, Collection>,
     pub audit: Vec<AuditRecord>,
+    /// Ids of create-transfer / create-payout events refused for a state-dependent reason:
+    /// id → (code, timestamp). Final: the id answers `id_already_failed` from then on.
+    pub refusals: BTreeMap<u128, (ResultCode, u64)>,
     /// Balance snapshots of `HISTORY` accounts: (account, snapshot).
     pub balance_history: Vec<(u128, AccountBalance)>,
     pub last_timestamp: u64,
@@ -53,6 +56,49 @@ pub struct Auditor {
 
 fn refused(code: ResultCode, timestamp: u64) -> EventResult {
     EventResult::code(code, timestamp)
+}
+
+/// The refusals that depend on the state the event met (written from the documented rule,
+/// independently of `ResultCode::is_transient`): missing accounts or pending transfer, the
+/// pending transfer's state and fields, account status and limits, balances and overflows,
+/// the clock. Validation codes and answers about an id a record already holds are not.
+fn transient(code: ResultCode) -> bool {
+    matches!(
+        code,
+        R::DebitAccountNotFound
+            | R::CreditAccountNotFound
+            | R::AccountsMustHaveTheSameLedger
+            | R::TransferMustHaveTheSameLedgerAsAccounts
+            | R::PendingTransferNotFound
+            | R::PendingTransferNotPending
+            | R::PendingTransferHasDifferentDebitAccountId
+            | R::PendingTransferHasDifferentCreditAccountId
+            | R::PendingTransferHasDifferentLedger
+            | R::PendingTransferHasDifferentCode
+            | R::ExceedsPendingTransferAmount
+            | R::PendingTransferHasDifferentAmount
+            | R::PendingTransferAlreadyPosted
+            | R::PendingTransferAlreadyVoided
+            | R::PendingTransferExpired
+            | R::PendingTransferBelongsToPayout
+            | R::DebitAccountFrozen
+            | R::DebitAccountClosed
+            | R::DebitAccountOutflowBlocked
+            | R::CreditAccountFrozen
+            | R::CreditAccountClosed
+            | R::ExceedsPerTransferLimit
+            | R::ExceedsDailyAmountLimit
+            | R::ExceedsDailyCountLimit
+            | R::OverflowsDebitsPending
+            | R::OverflowsCreditsPending
+            | R::OverflowsDebitsPosted
+            | R::OverflowsCreditsPosted
+            | R::OverflowsDebits
+            | R::OverflowsCredits
+            | R::OverflowsTimeout
+            | R::ExceedsCredits
+            | R::ExceedsDebits
+    )
 }
 
 fn ok_amount(timestamp: u64, amount: u128) -> EventResult {
@@ -213,6 +259,7 @@ impl Auditor {
             payouts: BTreeMap::new(),
             collections: BTreeMap::new(),
             audit: Vec::new(),
+            refusals: BTreeMap::new(),
             balance_history: Vec::new(),
             last_timestamp: 0,
             expired_last_batch: 0,
@@ -300,7 +347,10 @@ impl Auditor {
             }
             match (failure, snapshot) {
                 (Some((failed, result)), Some(snapshot)) => {
+                    // The rollback undoes the chain, not the fact that its member was refused.
+                    let refusals = std::mem::take(&mut self.refusals);
                     *self = snapshot;
+                    self.refusals = refusals;
                     for index in range {
                         if index == failed {
                             results.push(result.clone());
@@ -327,6 +377,17 @@ impl Auditor {
             Command::RecordPayoutOutcome(request) => self.record_outcome(request, timestamp),
             Command::BookCollection(request) => self.book_collection(request, timestamp),
         };
+        let id = match command {
+            Command::CreateTransfer(request) => Some(request.id),
+            Command::CreatePayout(request) => Some(request.id),
+            _ => None,
+        };
+        if let (Err(code), Some(id)) = (&outcome, id)
+            && transient(*code)
+        {
+            let previous = self.refusals.insert(id, (*code, timestamp));
+            assert!(previous.is_none(), "model refused id {id} twice");
+        }
         outcome.unwrap_or_else(|code| refused(code, timestamp))
     }
 
@@ -502,6 +563,9 @@ impl Auditor {
         if let Some(existing) = self.transfers.get(&request.id) {
             return compare_transfer(existing, request);
         }
+        if self.refusals.contains_key(&request.id) {
+            return Err(R::IdAlreadyFailed);
+        }
         let (mut debit, mut credit) = self.movement_accounts(
             request.debit_account_id,
             request.credit_account_id,
@@ -602,6 +666,9 @@ impl Auditor {
         }
         if let Some(existing) = self.transfers.get(&request.id) {
             return compare_transfer(existing, request);
+        }
+        if self.refusals.contains_key(&request.id) {
+            return Err(R::IdAlreadyFailed);
         }
         let reservation =
             *self.transfers.get(&request.pending_id).ok_or(R::PendingTransferNotFound)?;
@@ -756,6 +823,9 @@ impl Auditor {
         }
         if self.transfers.contains_key(&request.id) {
             return Err(R::IdAlreadyUsed);
+        }
+        if self.refusals.contains_key(&request.id) {
+            return Err(R::IdAlreadyFailed);
         }
         let (mut debit, mut credit) = self.movement_accounts(
             request.debit_account_id,
@@ -983,6 +1053,9 @@ impl Auditor {
         if self.transfers.contains_key(&request.id) {
             return Err(R::IdAlreadyUsed);
         }
+        if self.refusals.contains_key(&request.id) {
+            return Err(R::IdAlreadyFailed);
+        }
         let on_ledger = |id: u128| self.accounts.get(&id).filter(|a| a.ledger == request.ledger);
         let mut settlement =
             *on_ledger(request.settlement_account_id).ok_or(R::SettlementAccountNotFound)?;
@@ -1089,6 +1162,9 @@ impl Auditor {
             }
         }
         self.compare_history(store)?;
+        let stored_refusals: BTreeMap<u128, (ResultCode, u64)> =
+            dump.refusals.values().map(|r| (r.id, (r.code, r.timestamp))).collect();
+        compare_map("refusal", &self.refusals, &stored_refusals)?;
         let audit = tianping_ledger::query::audit_records(store, 0, usize::MAX);
         if audit != self.audit {
             return Err(format!("audit records: model {:?}, store {audit:?}", self.audit));

@@ -615,6 +615,8 @@ struct Stats {
     codes: BTreeMap<ResultCode, u64>,
     replays: u64,
     replayed_events: u64,
+    /// Refused events retried by `replay_refusals`.
+    refusal_retries: u64,
     resubmits: u64,
     chains_committed: u64,
     chains_rolled_back: u64,
@@ -869,6 +871,45 @@ impl World {
         }
         Ok(())
     }
+
+    /// Retrying a create-transfer or create-payout event that was refused for a state-dependent
+    /// reason answers `id_already_failed` and changes nothing, whatever happened to the state
+    /// in between (the retry follows the batch's acknowledged retries). This is the finality
+    /// the client was promised when it was told "refused".
+    fn replay_refusals(&mut self, batch: &Batch, results: &[EventResult]) -> Result<(), String> {
+        let retry: Vec<Command> = batch
+            .commands
+            .iter()
+            .zip(results)
+            .filter(|(command, result)| {
+                result.code.is_transient()
+                    && matches!(command, Command::CreateTransfer(_) | Command::CreatePayout(_))
+            })
+            .map(|(command, _)| set_linked(command.clone(), false))
+            .collect();
+        if retry.is_empty() {
+            return Ok(());
+        }
+        while self.auditor.expiry_due(0) {
+            self.step(&Batch { timestamp: 0, commands: Vec::new() })?;
+        }
+        let before = content_snapshot(&self.primary.store);
+        let retry_batch = Batch { timestamp: batch.timestamp, commands: retry };
+        let results = self.step(&retry_batch)?;
+        self.stats.refusal_retries += results.len() as u64;
+        for (command, result) in retry_batch.commands.iter().zip(&results) {
+            if result.code != ResultCode::IdAlreadyFailed {
+                return Err(format!(
+                    "retry of refused {command:?} answered {} (expected id_already_failed)",
+                    result.code
+                ));
+            }
+        }
+        if content_snapshot(&self.primary.store) != before {
+            return Err(format!("retrying refused {:?} changed the state", retry_batch.commands));
+        }
+        Ok(())
+    }
 }
 
 /// The acknowledged events of a batch, as a client would retry them: every keyed event that
@@ -958,6 +999,7 @@ fn run(plan: &Plan, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
                 let batch = world.build(world.clock, ops);
                 let results = world.step(&batch).map_err(TestCaseError::fail)?;
                 world.replay(&batch, &results).map_err(TestCaseError::fail)?;
+                world.replay_refusals(&batch, &results).map_err(TestCaseError::fail)?;
                 world.history.push(batch);
                 world.stats.random_batches += 1;
             }
@@ -976,6 +1018,7 @@ fn run(plan: &Plan, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
     total.events += run.events;
     total.replays += run.replays;
     total.replayed_events += run.replayed_events;
+    total.refusal_retries += run.refusal_retries;
     total.resubmits += run.resubmits;
     total.chains_committed += run.chains_committed;
     total.chains_rolled_back += run.chains_rolled_back;
@@ -1025,7 +1068,8 @@ fn ledger_agrees_with_auditor_on_random_batches() {
     }
     let stats = stats.into_inner();
     eprintln!(
-        "properties: {} random batches ({} applied in all), {} events, {} retries ({} events), {} resubmits, \
+        "properties: {} random batches ({} applied in all), {} events, {} retries ({} events), \
+         {} retried refusals, {} resubmits, \
          chains {} committed / {} rolled back, {} expiries, payouts {} succeeded / {} failed, \
          {} limited debits",
         stats.random_batches,
@@ -1033,6 +1077,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         stats.events,
         stats.replays,
         stats.replayed_events,
+        stats.refusal_retries,
         stats.resubmits,
         stats.chains_committed,
         stats.chains_rolled_back,
@@ -1050,6 +1095,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
     // The generator must keep reaching the paths the properties are about.
     for (what, count) in [
         ("replays", stats.replays),
+        ("retried refusals", stats.refusal_retries),
         ("resubmits", stats.resubmits),
         ("committed chains", stats.chains_committed),
         ("rolled-back chains", stats.chains_rolled_back),
@@ -1076,6 +1122,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         ResultCode::PayoutLeaseExpired,
         ResultCode::IdAlreadyUsed,
         ResultCode::CollectionExistsWithDifferentId,
+        ResultCode::IdAlreadyFailed,
     ] {
         assert!(stats.codes.get(&code).copied().unwrap_or(0) > 0, "{code} never happened");
     }

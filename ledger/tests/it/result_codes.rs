@@ -536,6 +536,37 @@ fn cases() -> Vec<Case> {
         case("id_already_used: collection", R::IdAlreadyUsed)
             .given(vec![t(100, A, B, 5)])
             .when(collect(100, "r", A, 5)),
+        // Finality of state-dependent refusals: C is unfunded, so 100 is refused for funds;
+        // C is then funded in the same batch and 100 is retried.
+        case("id_already_failed: transfer retried after funding", R::IdAlreadyFailed)
+            .when_batch(vec![t(100, C, A, 5), t(101, A, C, 5), t(100, C, A, 5)], 2),
+        case("id_already_failed: payout retried after funding", R::IdAlreadyFailed)
+            .when_batch(vec![pay(200, C, 5), t(101, A, C, 5), pay(200, C, 5)], 2),
+        case("id_already_failed: a payout under a refused transfer's id", R::IdAlreadyFailed)
+            .when_batch(vec![t(100, C, A, 5), t(101, A, C, 5), pay(100, C, 5)], 2),
+        case("id_already_failed: a collection under a refused transfer's id", R::IdAlreadyFailed)
+            .when_batch(vec![t(100, C, A, 5), collect(100, "r", A, 5)], 1),
+        case(
+            "id_already_failed: post retried once the pending transfer exists",
+            R::IdAlreadyFailed,
+        )
+        .when_batch(vec![tx(post(101, 100, 0)), reserve(100, A, B, 5), tx(post(101, 100, 0))], 2),
+        case("id_already_failed: a linked chain's member, retried", R::IdAlreadyFailed).when_batch(
+            vec![linked(t(100, A, B, 5)), t(101, C, A, 5), t(102, A, C, 5), t(101, C, A, 5)],
+            3,
+        ),
+        // Order: the request's own validation comes first …
+        case("order: validation before id_already_failed", R::AmountMustNotBeZero)
+            .when_batch(vec![t(100, C, A, 5), t(100, C, A, 0)], 1),
+        // … and an id that succeeded stays `exists` (a success is never recorded as refused).
+        case("order: exists before id_already_failed", R::Exists)
+            .when_batch(vec![t(100, A, B, 5), t(100, A, B, 5)], 1),
+        // A validation refusal is not recorded, so the corrected request may use the id.
+        case("a validation refusal is not final", R::Ok)
+            .when_batch(vec![t(100, C, A, 0), t(100, A, B, 5)], 1),
+        // A rolled-back member that did not fail on its own is not recorded either.
+        case("a linked_event_failed member is not final", R::Ok)
+            .when_batch(vec![linked(t(100, A, B, 5)), t(101, C, A, 5), t(100, A, B, 5)], 2),
         case("payout reservation checks: exceeds_credits", R::ExceedsCredits).when(pay(200, C, 1)),
         case("payout reservation checks: outflow blocked", R::DebitAccountOutflowBlocked)
             .given(vec![set_status(A, OutflowBlocked)])

@@ -5,7 +5,7 @@
 use tianping_ledger::query;
 use tianping_ledger::{
     AccountFlags, AccountStatus, AuditAction, Detail, HistoryFilter, LedgerStore, Limits,
-    NewAccount, PayoutOutcome, PayoutState, PendingStatus, ResultCode, SuspenseReason,
+    NewAccount, PayoutOutcome, PayoutState, PendingStatus, ResultCode, SuspenseReason, Table,
 };
 
 use crate::support::*;
@@ -303,7 +303,12 @@ fn an_account_that_cannot_cover_a_payout_refuses_it_at_creation() {
     );
     assert!(ledger.store.payout(30).is_none());
     assert!(ledger.store.transfer(30).is_none());
-    assert_eq!(content_snapshot(&ledger.store), before, "a refused payout writes nothing");
+    assert_eq!(
+        without_refusals(content_snapshot(&ledger.store)),
+        without_refusals(before),
+        "a refused payout moves nothing"
+    );
+    assert_eq!(ledger.store.refusal(30).map(|r| r.code), Some(ResultCode::ExceedsCredits));
 
     // What it can cover is reserved, and then the bank's success always books, even if the
     // account was frozen in the meantime: the bank's action is a fact.
@@ -398,17 +403,201 @@ fn linked_chains_are_all_or_nothing_and_replay_as_exists() {
     let before = content_snapshot(&ledger.store);
     let codes = ledger.codes(at, chain);
     assert_eq!(codes, [ResultCode::LinkedEventFailed, ResultCode::ExceedsCredits]);
-    assert_eq!(content_snapshot(&ledger.store), before);
+    // Nothing moved; only the fee leg's refusal is recorded (its id is final now).
+    assert_eq!(without_refusals(content_snapshot(&ledger.store)), without_refusals(before));
+    assert!(ledger.store.refusal(50).is_none());
 
     let chain = vec![
         linked(create_transfer(transfer(50, ALICE, BOB, 90))),
-        create_transfer(transfer(51, ALICE, FUNDING, 10)),
+        create_transfer(transfer(52, ALICE, FUNDING, 10)),
     ];
     assert_eq!(ledger.codes(at + SECOND, chain.clone()), [ResultCode::Ok, ResultCode::Ok]);
     let before = content_snapshot(&ledger.store);
     // Replayed whole: `exists` does not break the chain.
     assert_eq!(ledger.codes(at + 2 * SECOND, chain), [ResultCode::Exists, ResultCode::Exists]);
     assert_eq!(content_snapshot(&ledger.store), before);
+    ledger.assert_invariants();
+}
+
+/// The store's records without the refusals table: what moved, as opposed to what was refused.
+fn without_refusals(records: Vec<(Table, Vec<u8>, Vec<u8>)>) -> Vec<(Table, Vec<u8>, Vec<u8>)> {
+    records.into_iter().filter(|(table, _, _)| *table != Table::Refusals).collect()
+}
+
+/// The duplicate-payment hole the simulation found: a transfer refused for lack of funds, then
+/// the account is credited, then the same request arrives again (a client retry, or the
+/// original forwarded late by a stalled follower). The id's refusal is final: the money must
+/// not move, or the client that was told "refused" pays twice.
+#[test]
+fn a_state_dependent_refusal_is_final_for_its_id() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let request = create_transfer(transfer(60, ALICE, BOB, 150));
+    assert_eq!(ledger.codes(at, vec![request.clone()]), [ResultCode::ExceedsCredits]);
+    let refusal = ledger.store.refusal(60).expect("the refusal is recorded");
+    assert_eq!((refusal.code, refusal.timestamp), (ResultCode::ExceedsCredits, at));
+
+    // Alice is credited enough; the same id is still refused, and nothing moves.
+    ledger.apply_ok(at + SECOND, vec![create_transfer(transfer(61, FUNDING, ALICE, 100))]);
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 200));
+    let before = content_snapshot(&ledger.store);
+    assert_eq!(ledger.codes(at + 2 * SECOND, vec![request.clone()]), [ResultCode::IdAlreadyFailed]);
+    // So is any other body under that id, and a payout with it (one id space).
+    assert_eq!(
+        ledger.codes(
+            at + 3 * SECOND,
+            vec![
+                create_transfer(transfer(60, ALICE, BOB, 1)),
+                create_payout(payout(60, ALICE, TRANSIT, 1)),
+            ]
+        ),
+        [ResultCode::IdAlreadyFailed, ResultCode::IdAlreadyFailed]
+    );
+    assert_eq!(content_snapshot(&ledger.store), before, "id_already_failed records nothing");
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 200));
+    assert_eq!(balances(&ledger, BOB), (0, 0, 0, 100));
+    assert!(ledger.store.transfer(60).is_none());
+    // The first refusal stands as it was.
+    assert_eq!(ledger.store.refusal(60), Some(refusal));
+
+    // A new id is how a client tries again.
+    assert_eq!(
+        ledger.codes(at + 4 * SECOND, vec![create_transfer(transfer(62, ALICE, BOB, 150))]),
+        [ResultCode::Ok]
+    );
+    ledger.assert_invariants();
+}
+
+/// Within one batch too: the second copy of a refused request meets the first one's refusal,
+/// even though an event between them made the funds available.
+#[test]
+fn a_refusal_is_final_within_its_own_batch() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let codes = ledger.codes(
+        at,
+        vec![
+            create_transfer(transfer(60, ALICE, BOB, 150)),
+            create_transfer(transfer(61, FUNDING, ALICE, 100)),
+            create_transfer(transfer(60, ALICE, BOB, 150)),
+        ],
+    );
+    assert_eq!(codes, [ResultCode::ExceedsCredits, ResultCode::Ok, ResultCode::IdAlreadyFailed]);
+    assert_eq!(balances(&ledger, BOB), (0, 0, 0, 100));
+    ledger.assert_invariants();
+}
+
+/// A refusal that depends only on the request is not recorded: it would be refused the same
+/// way against any state, so the corrected request may reuse the id.
+#[test]
+fn a_validation_refusal_is_not_recorded() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let before = content_snapshot(&ledger.store);
+    assert_eq!(
+        ledger.codes(at, vec![create_transfer(transfer(60, ALICE, BOB, 0))]),
+        [ResultCode::AmountMustNotBeZero]
+    );
+    assert_eq!(
+        ledger.codes(at + 1, vec![create_transfer(transfer(60, ALICE, ALICE, 5))]),
+        [ResultCode::AccountsMustBeDifferent]
+    );
+    assert_eq!(content_snapshot(&ledger.store), before, "validation refusals write nothing");
+    assert!(ledger.store.refusal(60).is_none());
+    assert_eq!(
+        ledger.codes(at + 2, vec![create_transfer(transfer(60, ALICE, BOB, 5))]),
+        [ResultCode::Ok]
+    );
+    ledger.assert_invariants();
+}
+
+/// An id that succeeded stays `exists` with its original outcome, whatever state the retry
+/// meets (here Alice can no longer cover it), and it is never recorded as refused.
+#[test]
+fn a_succeeded_id_stays_exists() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let request = create_transfer(transfer(60, ALICE, BOB, 100));
+    assert_eq!(ledger.codes(at, vec![request.clone()]), [ResultCode::Ok]);
+    assert_eq!(balances(&ledger, ALICE), (0, 100, 0, 100));
+    assert_eq!(ledger.codes(at + SECOND, vec![request.clone()]), [ResultCode::Exists]);
+    // A different body under a succeeded id is still told what differs.
+    assert_eq!(
+        ledger.codes(at + 2 * SECOND, vec![create_transfer(transfer(60, ALICE, BOB, 99))]),
+        [ResultCode::ExistsWithDifferentAmount]
+    );
+    assert!(ledger.store.refusal(60).is_none());
+    assert_eq!(balances(&ledger, ALICE), (0, 100, 0, 100));
+    ledger.assert_invariants();
+}
+
+/// A chain whose member failed for a state-dependent reason: the member's refusal survives
+/// the chain's rollback, the other members are not recorded, and a retry of the whole chain
+/// after the state changed fails again — on the refused member, with `id_already_failed`.
+#[test]
+fn a_chain_member_refused_for_state_stays_refused_after_rollback() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let chain = vec![
+        linked(create_transfer(transfer(70, ALICE, BOB, 90))),
+        linked(create_transfer(transfer(71, ALICE, FUNDING, 11))),
+        create_transfer(transfer(72, BOB, FUNDING, 5)),
+    ];
+    assert_eq!(
+        ledger.codes(at, chain.clone()),
+        [ResultCode::LinkedEventFailed, ResultCode::ExceedsCredits, ResultCode::LinkedEventFailed]
+    );
+    assert!(ledger.store.refusal(70).is_none());
+    assert_eq!(ledger.store.refusal(71).map(|r| r.code), Some(ResultCode::ExceedsCredits));
+    assert!(ledger.store.refusal(72).is_none());
+
+    ledger.apply_ok(at + SECOND, vec![create_transfer(transfer(73, FUNDING, ALICE, 100))]);
+    let before = content_snapshot(&ledger.store);
+    assert_eq!(
+        ledger.codes(at + 2 * SECOND, chain),
+        [ResultCode::LinkedEventFailed, ResultCode::IdAlreadyFailed, ResultCode::LinkedEventFailed]
+    );
+    assert_eq!(content_snapshot(&ledger.store), before);
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 200));
+    ledger.assert_invariants();
+}
+
+/// A refused post of a pending transfer (not found yet) is final too: once the pending
+/// transfer exists, a late copy of the post must not resolve it.
+#[test]
+fn a_post_refused_for_a_missing_pending_transfer_stays_refused() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    assert_eq!(
+        ledger.codes(at, vec![create_transfer(post(81, 80, 0))]),
+        [ResultCode::PendingTransferNotFound]
+    );
+    ledger.apply_ok(at + SECOND, vec![create_transfer(pending(80, ALICE, BOB, 40, 0))]);
+    assert_eq!(
+        ledger.codes(at + 2 * SECOND, vec![create_transfer(post(81, 80, 0))]),
+        [ResultCode::IdAlreadyFailed]
+    );
+    assert_eq!(balances(&ledger, ALICE), (40, 0, 0, 100));
+    assert_eq!(ledger.store.pending_transfer(80).map(|p| p.status), Some(PendingStatus::Pending));
+    ledger.assert_invariants();
+}
+
+/// Payouts follow the same rule: a payout refused for funds stays refused once funded.
+#[test]
+fn a_payout_refused_for_funds_stays_refused() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let request = create_payout(payout(90, ALICE, TRANSIT, 150));
+    assert_eq!(ledger.codes(at, vec![request.clone()]), [ResultCode::ExceedsCredits]);
+    ledger.apply_ok(at + SECOND, vec![create_transfer(transfer(91, FUNDING, ALICE, 100))]);
+    assert_eq!(ledger.codes(at + 2 * SECOND, vec![request]), [ResultCode::IdAlreadyFailed]);
+    assert!(ledger.store.payout(90).is_none());
+    // A transfer cannot take the refused payout's id either.
+    assert_eq!(
+        ledger.codes(at + 3 * SECOND, vec![create_transfer(transfer(90, ALICE, BOB, 1))]),
+        [ResultCode::IdAlreadyFailed]
+    );
+    assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 200));
     ledger.assert_invariants();
 }
 

@@ -22,7 +22,7 @@ use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
     Account, AccountBalance, AuditRecord, Collection, CollectionKey, HistoryFilter, LedgerStore,
-    LedgerStoreMut, Meta, Payout, PendingTransfer, Table, Transfer, WriteSet,
+    LedgerStoreMut, Meta, Payout, PendingTransfer, Refusal, Table, Transfer, WriteSet,
 };
 
 use super::{Shared, rocks_error, table_cf, unlogged};
@@ -291,6 +291,11 @@ impl RocksLedger {
             encode_into(record, &mut value);
             batch.put_cf(audit_family, codec::timestamp_key(record.timestamp), &value);
         }
+        let refusals_family = family(Table::Refusals)?;
+        for refusal in &writes.refusals {
+            encode_into(refusal, &mut value);
+            batch.put_cf(refusals_family, codec::id_key(refusal.id), &value);
+        }
         encode_into(&writes.meta, &mut value);
         batch.put_cf(family(Table::Meta)?, [], &value);
         Ok(())
@@ -390,6 +395,10 @@ impl LedgerStore for RocksLedger {
 
     fn payout(&self, id: u128) -> Option<Payout> {
         self.get(Table::Payouts, &codec::id_key(id), "payout")
+    }
+
+    fn refusal(&self, id: u128) -> Option<Refusal> {
+        self.get(Table::Refusals, &codec::id_key(id), "refusal")
     }
 
     fn collection(&self, key: &CollectionKey) -> Option<Collection> {

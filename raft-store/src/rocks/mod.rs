@@ -63,8 +63,8 @@ const MACHINE_CF: &str = "machine";
 const LEVEL_ZERO_FILES_BEFORE_COMPACTION: i32 = 8;
 
 /// Column families read by key while applying (the rest are read by range or not at all).
-const POINT_READ_COLUMN_FAMILIES: [&str; 5] =
-    ["accounts", "transfers", "pending_transfers", "payouts", "collections"];
+const POINT_READ_COLUMN_FAMILIES: [&str; 6] =
+    ["accounts", "transfers", "pending_transfers", "payouts", "collections", "refusals"];
 
 /// The column family holding a ledger table.
 pub(crate) fn table_cf(table: Table) -> &'static str {
@@ -80,6 +80,7 @@ pub(crate) fn table_cf(table: Table) -> &'static str {
         Table::AccountTransfers => "account_transfers",
         Table::AccountBalances => "account_balances",
         Table::Audit => "audit",
+        Table::Refusals => "refusals",
     }
 }
 

@@ -3,7 +3,7 @@
 
 use tempfile::TempDir;
 use tianping_ledger::store::{HistoryFilter, LedgerStore, PayoutIndexKey};
-use tianping_ledger::{CollectionKey, LedgerStoreMut, MemoryStore, PayoutState};
+use tianping_ledger::{CollectionKey, LedgerStoreMut, MemoryStore, PayoutState, ResultCode, Table};
 use tianping_raft_store::{EntryPayload, RocksConfig, RocksStore};
 
 use crate::support::{ACCOUNTS, apply, machine, workload_entry};
@@ -90,5 +90,19 @@ async fn rocks_ledger_answers_like_the_memory_store() {
         rocks.payout_index_range(&first, &last, 100),
         reference.payout_index_range(&first, &last, 100)
     );
+    // Transfers out of account 6 while it is outflow-blocked are refused for a state-dependent
+    // reason: their ids are final, in both stores alike.
+    let mut refused = Vec::new();
+    reference.visit_table(Table::Refusals, &mut |key, _| {
+        refused.push(tianping_ledger::codec::decode_id_key(key).expect("refusal key"));
+    });
+    assert!(!refused.is_empty(), "the workload has state-dependent refusals");
+    for id in refused {
+        let expected = reference.refusal(id);
+        assert_eq!(expected.map(|r| r.code), Some(ResultCode::DebitAccountOutflowBlocked));
+        assert_eq!(rocks.refusal(id), expected, "refusal {id}");
+        assert_eq!(rocks.transfer(id), None, "refused id {id} has no transfer");
+    }
+    assert_eq!(rocks.refusal(2 << 32), None);
     assert!(rocks.take_read_error().is_none());
 }

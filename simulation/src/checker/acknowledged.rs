@@ -5,7 +5,9 @@
 //!   balances `ledger_invariants` checks;
 //! - a transfer answered with a refusal is absent (retries reuse ids and the ledger checks
 //!   an id's existence before anything that could change between attempts, so an earlier
-//!   attempt that committed makes a retry answer `exists`, never a refusal);
+//!   attempt that committed makes a retry answer `exists`, never a refusal; and a refusal
+//!   that depended on the state is final for the id — `id_already_failed` is a refusal too —
+//!   so a later attempt, such as a copy a paused node forwards late, cannot commit it);
 //! - every transfer in the state was sent by a client (nothing invented);
 //! - every account whose creation was acknowledged `ok` or `exists` is present.
 //!
