@@ -44,10 +44,10 @@ STEPS (stops at the first failure, exit status non-zero):
                       `--cfg madsim` flag changes every crate)
     7. drills         cargo xtask sim --drill all --seeds 50 --start 1, then
                       cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism,
-                      then cargo xtask sim --drill failover --seeds 10 --plant all
+                      then cargo xtask sim --drill failover --seeds 20 --plant all
                       (every simulation drill on a fixed seed range, any failing seed
                       listed with its reproduction command; then every planted bug must
-                      be caught within those 10 seeds, proving the checkers still bite)
+                      be caught within those 20 seeds, proving the checkers still bite)
 
 Clippy and tests use the release profile (with debug info and overflow checks) because the
 workspace builds tests, benchmarks and binaries with that one profile, so heavy C++
@@ -175,4 +175,4 @@ const SIM_DETERMINISM: &[&str] =
 /// fail, or the checkers have stopped biting (issue 5: each bug caught within a bounded
 /// number of seeds). The bugs are compiled in beside the real build, never into it.
 const SIM_PLANTED: &[&str] =
-    &["--drill", "failover", "--seeds", "10", "--start", "1", "--plant", "all"];
+    &["--drill", "failover", "--seeds", "20", "--start", "1", "--plant", "all"];
