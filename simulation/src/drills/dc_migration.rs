@@ -20,7 +20,7 @@ use tianping_node::pb::v1::{
 use tonic::transport::Channel;
 
 use super::Report;
-use super::harness::{Outcome, open, run_seed, secs};
+use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::checker::membership;
 use crate::client::PlantedBug;
 use crate::world::{World, WorldConfig};
@@ -33,26 +33,14 @@ pub fn world_config(planted_bug: Option<PlantedBug>) -> WorldConfig {
 
 /// Runs one seed of the drill on a world shaped by `config` (which needs a spare data center).
 pub async fn run(config: &WorldConfig) -> Report {
-    let planted = config.planted_bug;
     let data_centers = config.data_centers.len();
-    run_seed(config, move |world, started| drive(world, started, planted, data_centers)).await
+    run_loaded(config, move |world, load, log| drive(world, load, log, data_centers)).await
 }
 
 /// The migration's steps, in order; a fault may strike just before any of the last three.
 const STEPS: [&str; 4] = ["add learners", "promote", "transfer leadership", "remove"];
 
-async fn drive(
-    world: Arc<World>,
-    started: madsim::time::Instant,
-    planted: Option<PlantedBug>,
-    data_centers: usize,
-) -> Outcome {
-    let mut log = Vec::new();
-    let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let load = match open(&world, planted, &mut log, at).await {
-        Ok(load) => load,
-        Err(violation) => return (log, String::new(), vec![violation]),
-    };
+async fn drive(world: Arc<World>, load: Load, mut log: FaultLog, data_centers: usize) -> Outcome {
     // Long enough for snapshots and purged logs, so the new nodes catch up by snapshot.
     madsim::time::sleep(secs(2..6)).await;
 
@@ -66,22 +54,26 @@ async fn drive(
     let old = world.nodes_in(from);
     let new = world.nodes_in(into);
     if new.is_empty() {
-        return (log, String::new(), vec!["setup: the world has no spare data center".to_owned()]);
+        return (
+            log.into_lines(),
+            String::new(),
+            vec!["setup: the world has no spare data center".to_owned()],
+        );
     }
     let staying: Vec<u64> =
         (0..data_centers).filter(|dc| *dc != from).flat_map(|dc| world.nodes_in(dc)).collect();
     let members: Vec<u64> = old.iter().chain(&staying).copied().collect();
-    log.push(at(format!(
+    log.push(format!(
         "migrate data center {} (nodes {old:?}) into data center {} (nodes {new:?})",
         from + 1,
         into + 1
-    )));
+    ));
     let fault_before = thread_rng().gen_bool(0.7).then(|| thread_rng().gen_range(1..STEPS.len()));
 
     let mut violations = Vec::new();
     for (step, name) in STEPS.iter().enumerate() {
         let ending = if fault_before == Some(step) {
-            Some(strike(&world, from, into, data_centers, &mut log, &at))
+            Some(strike(&world, from, into, data_centers, &mut log))
         } else {
             None
         };
@@ -92,30 +84,30 @@ async fn drive(
             _ => remove(&world, &staying, &new, &old).await,
         };
         match outcome {
-            Ok(line) => log.push(at(format!("{name}: {line}"))),
+            Ok(line) => log.push(format!("{name}: {line}")),
             Err(error) => violations.push(format!("migration step `{name}` failed: {error}")),
         }
         // An operator's pace between steps, during which the load (and any fault) goes on.
         madsim::time::sleep(secs(0..2)).await;
         if let Some(ending) = ending {
             let line = ending.await.unwrap_or_else(|error| format!("fault task failed: {error}"));
-            log.push(at(line));
+            log.push(line);
         }
     }
     for node_id in &old {
         world.retire(*node_id);
     }
-    log.push(at(format!("stop nodes {old:?}")));
-    log.push(at(faults::heal(&world)));
-    log.push(at(faults::restart_crashed(&world).await));
+    log.push(format!("stop nodes {old:?}"));
+    log.push(faults::heal(&world));
+    log.push(faults::restart_crashed(&world).await);
 
     let remaining: Vec<u64> = staying.iter().chain(&new).copied().collect();
-    let (load_line, checked) = load.finish(&world, &remaining, &mut log, at).await;
+    let (load_line, checked) = load.finish(&world, &remaining, &mut log).await;
     violations.extend(checked);
     let views: Vec<membership::View> =
         remaining.iter().map(|id| (*id, world.membership(*id))).collect();
     violations.extend(membership::check(&views, &old, &new));
-    (log, load_line, violations)
+    (log.into_lines(), load_line, violations)
 }
 
 /// Starts a fault outside both data centers and a task that ends it 1–5 s later; the task
@@ -125,8 +117,7 @@ fn strike(
     from: usize,
     into: usize,
     data_centers: usize,
-    log: &mut Vec<String>,
-    at: &impl Fn(String) -> String,
+    log: &mut FaultLog,
 ) -> madsim::task::JoinHandle<String> {
     let others: Vec<usize> = (0..data_centers).filter(|dc| *dc != from && *dc != into).collect();
     let lasting = secs(1..5);
@@ -135,7 +126,7 @@ fn strike(
     let partition = thread_rng().gen_bool(0.5);
     match victim_dc {
         Some(dc) if partition => {
-            log.push(at(faults::partition(&world, dc)));
+            log.push(faults::partition(&world, dc));
             madsim::task::spawn(async move {
                 madsim::time::sleep(lasting).await;
                 faults::heal(&world)
@@ -144,7 +135,7 @@ fn strike(
         Some(dc) if !world.nodes_in(dc).is_empty() => {
             let nodes = world.nodes_in(dc);
             let victim = nodes[thread_rng().gen_range(0..nodes.len())];
-            log.push(at(faults::crash(&world, victim)));
+            log.push(faults::crash(&world, victim));
             madsim::task::spawn(async move {
                 madsim::time::sleep(lasting).await;
                 faults::restart_crashed(&world).await

@@ -11,29 +11,16 @@ use std::sync::Arc;
 use madsim::rand::{Rng, thread_rng};
 
 use super::Report;
-use super::harness::{Outcome, open, run_seed, secs};
-use crate::client::PlantedBug;
+use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::faults;
 use crate::world::{World, WorldConfig};
 
 /// Runs one seed of the drill on a world shaped by `config`.
 pub async fn run(config: &WorldConfig) -> Report {
-    let planted = config.planted_bug;
-    run_seed(config, move |world, started| drive(world, started, planted)).await
+    run_loaded(config, drive).await
 }
 
-async fn drive(
-    world: Arc<World>,
-    started: madsim::time::Instant,
-    planted: Option<PlantedBug>,
-) -> Outcome {
-    let mut log = Vec::new();
-    let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let load = match open(&world, planted, &mut log, at).await {
-        Ok(load) => load,
-        Err(violation) => return (log, String::new(), vec![violation]),
-    };
-
+async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
     madsim::time::sleep(secs(1..4)).await;
     let rounds = thread_rng().gen_range(1..=2);
     for _ in 0..rounds {
@@ -48,7 +35,7 @@ async fn drive(
             },
             _ => faults::kill_leader(&world).await,
         };
-        log.push(at(line));
+        log.push(line);
         let down = world.crashed();
         let data_centers = world.data_center_count();
         // Sometimes another fault on top: a partition of a data center that still runs, a
@@ -63,9 +50,9 @@ async fn drive(
                 if !healthy.is_empty() {
                     let victim = healthy[thread_rng().gen_range(0..healthy.len())];
                     madsim::time::sleep(secs(0..2)).await;
-                    log.push(at(faults::partition(&world, victim)));
+                    log.push(faults::partition(&world, victim));
                     madsim::time::sleep(secs(1..4)).await;
-                    log.push(at(faults::heal(&world)));
+                    log.push(faults::heal(&world));
                 }
             }
             3..=5 => {
@@ -74,28 +61,28 @@ async fn drive(
                 if !up.is_empty() {
                     let victim = up[thread_rng().gen_range(0..up.len())];
                     madsim::time::sleep(secs(0..2)).await;
-                    log.push(at(faults::crash(&world, victim)));
+                    log.push(faults::crash(&world, victim));
                 }
             }
             6..=7 => {
                 madsim::time::sleep(secs(0..2)).await;
-                log.push(at(faults::power_loss(&world)));
+                log.push(faults::power_loss(&world));
             }
             8 => {
                 madsim::time::sleep(secs(0..2)).await;
-                log.push(at(faults::slow_disk::random(&world, 0.8).await));
+                log.push(faults::slow_disk::random(&world, 0.8).await);
             }
             _ => {}
         }
         madsim::time::sleep(secs(2..8)).await;
-        log.push(at(faults::restart_crashed(&world).await));
+        log.push(faults::restart_crashed(&world).await);
         madsim::time::sleep(secs(1..4)).await;
     }
 
     // The faults stop: heal, restart, and time the first commit.
-    log.push(at(faults::heal(&world)));
-    log.push(at(faults::restart_crashed(&world).await));
+    log.push(faults::heal(&world));
+    log.push(faults::restart_crashed(&world).await);
     let nodes: Vec<u64> = world.nodes.iter().map(|node| node.id).collect();
-    let (load_line, violations) = load.finish(&world, &nodes, &mut log, at).await;
-    (log, load_line, violations)
+    let (load_line, violations) = load.finish(&world, &nodes, &mut log).await;
+    (log.into_lines(), load_line, violations)
 }

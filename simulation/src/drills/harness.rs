@@ -72,16 +72,58 @@ where
     Report { seed, simulated: started.elapsed(), faults, load, violations }
 }
 
+/// A seed's fault log: each line stamped with the simulated seconds since the seed began, so
+/// a failing seed's report says what struck when.
+pub struct FaultLog {
+    started: madsim::time::Instant,
+    lines: Vec<String>,
+}
+
+impl FaultLog {
+    /// An empty log whose clock starts at `started`.
+    pub fn new(started: madsim::time::Instant) -> FaultLog {
+        FaultLog { started, lines: Vec::new() }
+    }
+
+    /// Adds `line`, stamped with the time now.
+    pub fn push(&mut self, line: impl std::fmt::Display) {
+        self.lines.push(format!("{:>8.3}s {line}", self.started.elapsed().as_secs_f64()));
+    }
+
+    /// The lines, for the seed's report.
+    pub fn into_lines(self) -> Vec<String> {
+        self.lines
+    }
+}
+
+/// Runs one seed of a drill that opens as every drill does — first leader, the clients'
+/// accounts, the load (`open`) — then hands the world, the running load and the fault log to
+/// `scenario`. A cluster that never gets that far is the seed's one violation.
+pub async fn run_loaded<F, Fut>(config: &WorldConfig, scenario: F) -> Report
+where
+    F: FnOnce(Arc<World>, Load, FaultLog) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let planted = config.planted_bug;
+    run_seed(config, move |world, started| async move {
+        let mut log = FaultLog::new(started);
+        match open(&world, planted, &mut log).await {
+            Ok(load) => scenario(world, load, log).await,
+            Err(violation) => (log.into_lines(), String::new(), vec![violation]),
+        }
+    })
+    .await
+}
+
 /// The opening every drill shares: wait for the first leader, create the clients' accounts and
 /// start the load. `Err` is the seed's one violation when the cluster never got that far.
-pub async fn open(
+async fn open(
     world: &Arc<World>,
     planted: Option<client::PlantedBug>,
-    log: &mut Vec<String>,
-    at: impl Fn(String) -> String,
+    log: &mut FaultLog,
 ) -> Result<Load, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
-    log.push(at(format!("leader {leader} elected")));
+    log.push(format!("leader {leader} elected"));
     let accounts =
         client::create_accounts(world).await.map_err(|error| format!("setup: {error}"))?;
     let load = Load::start(world, planted);
@@ -136,8 +178,7 @@ impl Load {
         self,
         world: &World,
         nodes: &[u64],
-        log: &mut Vec<String>,
-        at: impl Fn(String) -> String,
+        log: &mut FaultLog,
     ) -> (String, Vec<String>) {
         let healed = madsim::time::Instant::now();
         let probe_id: u128 = (u128::from(u32::MAX) << 40) | 1;
@@ -146,11 +187,11 @@ impl Load {
         }
         let probe = probe(world, nodes, probe_id, &self.history).await;
         let recovery = probe.map(|_| healed.elapsed());
-        log.push(at(format!("probe committed after {recovery:?}")));
+        log.push(format!("probe committed after {recovery:?}"));
         self.stop.store(true, Ordering::Relaxed);
         for task in self.clients {
             if madsim::time::timeout(CLIENT_STOP_BOUND, task).await.is_err() {
-                log.push(at("a client did not stop in time".to_owned()));
+                log.push("a client did not stop in time");
             }
         }
         let desk = match self.desk {

@@ -14,9 +14,8 @@ use madsim::rand::{Rng, thread_rng};
 use tianping_node::pb::v1::TransferLeaderRequest;
 
 use super::Report;
-use super::harness::{Outcome, open, run_seed, secs};
+use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::checker::leaders::{self, LeaderSampler};
-use crate::client::PlantedBug;
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 
@@ -25,21 +24,10 @@ const FAULTS_PER_SEED: std::ops::RangeInclusive<u32> = 4..=8;
 
 /// Runs one seed of the drill on a world shaped by `config`.
 pub async fn run(config: &WorldConfig) -> Report {
-    let planted = config.planted_bug;
-    run_seed(config, move |world, started| drive(world, started, planted)).await
+    run_loaded(config, drive).await
 }
 
-async fn drive(
-    world: Arc<World>,
-    started: madsim::time::Instant,
-    planted: Option<PlantedBug>,
-) -> Outcome {
-    let mut log = Vec::new();
-    let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let load = match open(&world, planted, &mut log, at).await {
-        Ok(load) => load,
-        Err(violation) => return (log, String::new(), vec![violation]),
-    };
+async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
     let sampler = LeaderSampler::start(world.clone());
 
     madsim::time::sleep(secs(1..3)).await;
@@ -71,23 +59,23 @@ async fn drive(
             15 | 16 => faults::slow_disk::random(&world, 0.5).await,
             _ => faults::restart_crashed(&world).await,
         };
-        log.push(at(line));
+        log.push(line);
         madsim::time::sleep(secs(1..5)).await;
         // Faults do not pile up forever: sometimes the operator heals and restarts.
         if thread_rng().gen_bool(0.4) {
-            log.push(at(faults::heal(&world)));
-            log.push(at(faults::restart_crashed(&world).await));
+            log.push(faults::heal(&world));
+            log.push(faults::restart_crashed(&world).await);
         }
     }
 
     // The faults stop.
-    log.push(at(faults::heal(&world)));
-    log.push(at(faults::restart_crashed(&world).await));
+    log.push(faults::heal(&world));
+    log.push(faults::restart_crashed(&world).await);
     let observed = sampler.stop().await;
     let nodes: Vec<u64> = world.nodes.iter().map(|node| node.id).collect();
-    let (load_line, mut violations) = load.finish(&world, &nodes, &mut log, at).await;
+    let (load_line, mut violations) = load.finish(&world, &nodes, &mut log).await;
     violations.extend(leaders::check(&observed));
-    (log, load_line, violations)
+    (log.into_lines(), load_line, violations)
 }
 
 /// An operator moves leadership to a random other running voter while clients write. Its

@@ -14,42 +14,30 @@ use std::sync::Arc;
 use madsim::rand::{Rng, thread_rng};
 
 use super::Report;
-use super::harness::{Outcome, open, run_seed, secs};
+use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::checker::leaders::{self, LeaderSampler};
-use crate::client::PlantedBug;
 use crate::faults;
 use crate::world::{World, WorldConfig};
 
 /// Runs one seed of the drill on a world shaped by `config`.
 pub async fn run(config: &WorldConfig) -> Report {
-    let planted = config.planted_bug;
-    run_seed(config, move |world, started| drive(world, started, planted)).await
+    run_loaded(config, drive).await
 }
 
-async fn drive(
-    world: Arc<World>,
-    started: madsim::time::Instant,
-    planted: Option<PlantedBug>,
-) -> Outcome {
-    let mut log = Vec::new();
-    let at = |line: String| format!("{:>8.3}s {line}", started.elapsed().as_secs_f64());
-    let load = match open(&world, planted, &mut log, at).await {
-        Ok(load) => load,
-        Err(violation) => return (log, String::new(), vec![violation]),
-    };
+async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
     let sampler = LeaderSampler::start(world.clone());
 
     madsim::time::sleep(secs(1..3)).await;
     let rounds = thread_rng().gen_range(2..=3);
     for _ in 0..rounds {
         let Some(leader) = faults::await_leader(&world).await else {
-            log.push(at("no leader to isolate this round".to_owned()));
+            log.push("no leader to isolate this round".to_owned());
             continue;
         };
         let Some(data_center) = world.node(leader).map(|node| node.data_center) else {
             continue;
         };
-        log.push(at(format!("leader {leader} is in data center {}", data_center + 1)));
+        log.push(format!("leader {leader} is in data center {}", data_center + 1));
         let line = match thread_rng().gen_range(0..10) {
             // Asymmetric: the old leader's messages are lost, it still hears the rest.
             0 | 1 => faults::partition_one_way(&world, data_center, true),
@@ -57,16 +45,16 @@ async fn drive(
             2 => faults::partition_one_way(&world, data_center, false),
             _ => faults::partition(&world, data_center),
         };
-        log.push(at(line));
+        log.push(line);
         madsim::time::sleep(secs(2..7)).await;
-        log.push(at(faults::heal(&world)));
+        log.push(faults::heal(&world));
         madsim::time::sleep(secs(1..4)).await;
     }
 
     let observed = sampler.stop().await;
     let nodes: Vec<u64> = world.nodes.iter().map(|node| node.id).collect();
-    let (load_line, mut violations) = load.finish(&world, &nodes, &mut log, at).await;
+    let (load_line, mut violations) = load.finish(&world, &nodes, &mut log).await;
     violations.extend(leaders::check(&observed));
     let terms = observed.keys().next_back().copied().unwrap_or(0);
-    (log, format!("{load_line}, highest term led {terms}"), violations)
+    (log.into_lines(), format!("{load_line}, highest term led {terms}"), violations)
 }
