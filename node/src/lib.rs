@@ -409,11 +409,15 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
     let preferred =
         preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
-    let admin_service = AdminServer::new(AdminService::new(
-        raft.clone(),
+    let admin_service = AdminServer::new(request_id::Observed::new(
+        AdminService::new(
+            raft.clone(),
+            config.node_id,
+            Duration::from_millis(config.forward_timeout_ms),
+            preferred.clone(),
+        ),
         config.node_id,
-        Duration::from_millis(config.forward_timeout_ms),
-        preferred.clone(),
+        Arc::clone(&node_metrics),
     ));
     // Outside the simulation the health task joins it below.
     #[cfg_attr(madsim, allow(unused_mut))]

@@ -24,6 +24,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::metrics::{NodeMetrics, command_kind};
+use crate::pb::v1::admin_server::Admin;
 use crate::pb::v1::ledger_server::Ledger;
 use crate::pb::v1::payouts_server::Payouts;
 use crate::pb::v1::{
@@ -33,6 +34,12 @@ use crate::pb::v1::{
     ListPayoutsRequest, ListPayoutsResponse, LookupAccountsResponse, LookupPayoutsResponse,
     LookupRequest, LookupTransfersResponse, RecordPayoutOutcomesRequest, SetAccountLimitsRequest,
     SetAccountStatusRequest,
+};
+use crate::pb::v1::{
+    AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
+    InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest,
+    SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
+    TransferLeaderRequest, TransferLeaderResponse,
 };
 use crate::writer::FORWARDED_HEADER;
 
@@ -338,6 +345,63 @@ impl<S: Payouts> Payouts for Observed<S> {
         request: Request<ListPayoutsRequest>,
     ) -> Result<Response<ListPayoutsResponse>, Status> {
         self.observe("ListPayouts", request, |request| self.inner.list_payouts(request)).await
+    }
+}
+
+/// Operators' calls get the same id, span, count and answer header as clients': a
+/// membership change forwarded to the leader is traced there under the operator's id.
+#[tonic::async_trait]
+impl<S: Admin> Admin for Observed<S> {
+    async fn initialize(
+        &self,
+        request: Request<InitializeRequest>,
+    ) -> Result<Response<InitializeResponse>, Status> {
+        self.observe("Initialize", request, |request| self.inner.initialize(request)).await
+    }
+
+    async fn cluster_status(
+        &self,
+        request: Request<ClusterStatusRequest>,
+    ) -> Result<Response<ClusterStatusResponse>, Status> {
+        self.observe("ClusterStatus", request, |request| self.inner.cluster_status(request)).await
+    }
+
+    async fn add_learner(
+        &self,
+        request: Request<AddLearnerRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        self.observe("AddLearner", request, |request| self.inner.add_learner(request)).await
+    }
+
+    async fn promote(
+        &self,
+        request: Request<PromoteRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        self.observe("Promote", request, |request| self.inner.promote(request)).await
+    }
+
+    async fn remove(
+        &self,
+        request: Request<RemoveRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        self.observe("Remove", request, |request| self.inner.remove(request)).await
+    }
+
+    async fn transfer_leader(
+        &self,
+        request: Request<TransferLeaderRequest>,
+    ) -> Result<Response<TransferLeaderResponse>, Status> {
+        self.observe("TransferLeader", request, |request| self.inner.transfer_leader(request)).await
+    }
+
+    async fn set_preferred_leader_data_center(
+        &self,
+        request: Request<SetPreferredLeaderDataCenterRequest>,
+    ) -> Result<Response<SetPreferredLeaderDataCenterResponse>, Status> {
+        self.observe("SetPreferredLeaderDataCenter", request, |request| {
+            self.inner.set_preferred_leader_data_center(request)
+        })
+        .await
     }
 }
 

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use tianping_node::REQUEST_ID_HEADER;
 use tianping_node::pb::v1::{
-    CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer,
+    ClusterStatusRequest, CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount,
+    NewTransfer,
 };
 use tonic::metadata::MetadataValue;
 
@@ -226,6 +227,27 @@ async fn request_ids_come_back_directly_and_through_a_forward() {
             status.metadata().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()),
             Some("bad-read")
         );
+
+        // Operators' calls too: an admin call keeps its id, and one without gets the node's.
+        let follower_node =
+            cluster.nodes.iter().find(|node| node.node_id() == follower).expect("follower");
+        let mut admin = tianping_node::pb::v1::admin_client::AdminClient::connect(format!(
+            "http://{}",
+            follower_node.info().api_address
+        ))
+        .await
+        .expect("admin connects");
+        let mut request = tonic::Request::new(ClusterStatusRequest {});
+        request.metadata_mut().insert(REQUEST_ID_HEADER, MetadataValue::from_static("sre-7"));
+        let response = admin.cluster_status(request).await.expect("status");
+        assert_eq!(
+            response.metadata().get(REQUEST_ID_HEADER).and_then(|value| value.to_str().ok()),
+            Some("sre-7")
+        );
+        let response =
+            admin.cluster_status(ClusterStatusRequest {}).await.expect("status without an id");
+        let made = response.metadata().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok());
+        assert!(made.is_some_and(|id| id.starts_with(&format!("{follower}-"))), "{made:?}");
 
         cluster.shutdown().await;
     })
