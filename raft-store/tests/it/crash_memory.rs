@@ -311,3 +311,32 @@ async fn a_crashed_node_can_no_longer_write() {
     let (mut log_store, _state_machine) = disk.open(machine());
     assert!(log_entries(&mut log_store).await.is_empty());
 }
+
+/// A slow disk (`set_sync_delay`, the simulation's slow-fsync fault): a flush is reported no
+/// sooner than the delay, the delay outlives a crash and a reopen, and a crash while a sync
+/// waits loses the write it was waiting to make durable.
+#[tokio::test]
+async fn a_slow_disk_reports_flushes_late_and_a_crash_while_it_waits_loses_the_write() {
+    const DELAY: std::time::Duration = std::time::Duration::from_millis(150);
+    let disk = MemoryDisk::new();
+    disk.set_sync_delay(DELAY);
+    let (mut log_store, _state_machine) = disk.open(machine());
+    let started = std::time::Instant::now();
+    assert!(append_acknowledged(&mut log_store, vec![workload_entry(1, 1)]).await);
+    assert!(started.elapsed() >= DELAY, "flush reported after {:?}", started.elapsed());
+
+    disk.crash();
+    let (mut log_store, _state_machine) = disk.open(machine());
+    assert_eq!(disk.sync_delay(), DELAY, "the delay belongs to the disk, not to the node");
+    assert_eq!(log_entries(&mut log_store).await.len(), 1, "the synced entry survived");
+    let waiting = tokio::spawn(async move {
+        append_acknowledged(&mut log_store, vec![workload_entry(2, 1)]).await
+    });
+    tokio::time::sleep(DELAY / 3).await;
+    disk.crash();
+    assert!(!waiting.await.expect("append task"), "a flush cut off by a crash was reported");
+    disk.set_sync_delay(std::time::Duration::ZERO);
+    let (mut log_store, _state_machine) = disk.open(machine());
+    let kept: Vec<u64> = log_entries(&mut log_store).await.iter().map(|e| e.log_id.index).collect();
+    assert_eq!(kept, vec![1], "the entry whose sync the crash interrupted is gone");
+}
