@@ -113,11 +113,12 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
 
     /// Makes a create-transfer or create-payout refusal final when its code is transient
     /// (`ResultCode::is_transient`); other codes need no record. Survives chain rollback.
+    /// An id already refused is answered `id_already_failed` (not transient) before any
+    /// state-dependent check, so it never reaches here with a transient code twice.
     pub(crate) fn record_refusal(&mut self, id: u128, code: ResultCode, timestamp: u64) {
         if !code.is_transient() {
             return;
         }
-        assert!(self.refusal(id).is_none(), "id {id} refused twice: {code}");
         self.refusals.put(id, Refusal { id, code, timestamp }, false);
     }
 
