@@ -24,7 +24,7 @@ use tianping_node::pb::v1::{
     NewAccount, NewTransfer,
 };
 
-use crate::world::World;
+use crate::world::{World, lock};
 
 /// The ledgers the clients use, and the account ids in each.
 pub const LEDGERS: [(u32, [u128; 6]); 2] =
@@ -213,10 +213,11 @@ impl History {
 pub type SharedHistory = Arc<Mutex<History>>;
 
 fn record<T>(history: &SharedHistory, change: impl FnOnce(&mut History) -> T) -> T {
-    change(&mut history.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    change(&mut lock(history))
 }
 
-async fn connect(url: String) -> Option<LedgerClient<tonic::transport::Channel>> {
+/// A client of the node at `url`, if it connects within `ATTEMPT_DEADLINE`.
+pub(crate) async fn connect(url: String) -> Option<LedgerClient<tonic::transport::Channel>> {
     match tianping_node::runtime::timeout(ATTEMPT_DEADLINE, LedgerClient::connect(url)).await {
         Ok(Ok(client)) => Some(client),
         _ => None,

@@ -21,7 +21,7 @@ use tianping_node::pb::v1::{
     SetAccountLimitsRequest, SetAccountStatusRequest,
 };
 
-use crate::client::{ATTEMPT_DEADLINE, LEDGERS};
+use crate::client::{ATTEMPT_DEADLINE, LEDGERS, connect};
 use crate::world::World;
 
 /// Pause between two changes, in milliseconds.
@@ -107,15 +107,14 @@ where
     F: FnOnce(LedgerClient<tonic::transport::Channel>) -> Fut,
     Fut: std::future::Future<Output = Result<tonic::Response<CreateEventsResponse>, tonic::Status>>,
 {
-    let running: Vec<u64> =
-        world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+    let running = world.running();
     let Some(node) =
         running.get(thread_rng().gen_range(0..running.len().max(1))).and_then(|id| world.node(*id))
     else {
         return false;
     };
     let attempt = async {
-        let client = LedgerClient::connect(node.api_url()).await.ok()?;
+        let client = connect(node.api_url()).await?;
         call(client).await.ok().map(tonic::Response::into_inner)
     };
     match tianping_node::runtime::timeout(ATTEMPT_DEADLINE, attempt).await {

@@ -99,7 +99,8 @@ impl Default for WorldConfig {
 /// What a running node shares with the world: its Raft handle and its info.
 type Slot = Arc<Mutex<Option<(LedgerRaft, NodeInfo)>>>;
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `mutex`, whether or not a panicking holder poisoned it.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding a world lock is a failing check already being reported.
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -430,6 +431,11 @@ impl World {
             madsim::time::sleep(POLL).await;
         }
         lock(&self.down).remove(&node_id);
+    }
+
+    /// The nodes running now, by id.
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes.iter().map(|node| node.id).filter(|id| self.is_up(*id)).collect()
     }
 
     /// The nodes currently crashed (not the parked ones: spares and retired nodes).

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::world::World;
+use crate::world::{World, lock};
 
 /// How often the sampler looks.
 const SAMPLE_EVERY: Duration = Duration::from_millis(20);
@@ -32,8 +32,7 @@ impl LeaderSampler {
         let task = madsim::task::spawn(async move {
             while !task_stop.load(Ordering::Relaxed) {
                 for (term, node_id) in world.self_declared_leaders() {
-                    let mut observed =
-                        task_observed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let mut observed = lock(&task_observed);
                     let leaders = observed.entry(term).or_default();
                     if !leaders.contains(&node_id) {
                         leaders.push(node_id);
@@ -50,7 +49,7 @@ impl LeaderSampler {
         self.stop.store(true, Ordering::Relaxed);
         // The task ends at its next wake-up; an error means it panicked, seen nothing more.
         let _ = self.task.await;
-        std::mem::take(&mut *self.observed.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+        std::mem::take(&mut *lock(&self.observed))
     }
 }
 

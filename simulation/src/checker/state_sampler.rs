@@ -14,7 +14,7 @@ use std::time::Duration;
 use tianping_ledger::StateDigest;
 use tianping_ledger::invariants::{StateDump, check_all};
 
-use crate::world::World;
+use crate::world::{World, lock};
 
 /// How often the sampler reads every running replica.
 const SAMPLE_EVERY: Duration = Duration::from_secs(2);
@@ -48,8 +48,7 @@ impl StateSampler {
             while !task_stop.load(Ordering::Relaxed) {
                 madsim::time::sleep(SAMPLE_EVERY).await;
                 let now_ms = started.elapsed().as_millis();
-                let running: Vec<u64> =
-                    world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+                let running: Vec<u64> = world.running();
                 for node_id in running {
                     let read = madsim::time::timeout(READ_BOUND, world.replica(node_id)).await;
                     let Ok(Ok(replica)) = read else { continue };
@@ -92,9 +91,4 @@ impl StateSampler {
         let samples = *lock(&self.samples);
         (std::mem::take(&mut *lock(&self.violations)), samples)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A panic while holding the lock is a failing check already being reported.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -56,8 +56,7 @@ async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
                 }
             }
             3..=5 => {
-                let up: Vec<u64> =
-                    world.nodes.iter().map(|n| n.id).filter(|id| world.is_up(*id)).collect();
+                let up: Vec<u64> = world.running();
                 if !up.is_empty() {
                     let victim = up[thread_rng().gen_range(0..up.len())];
                     madsim::time::sleep(secs(0..2)).await;

@@ -16,7 +16,7 @@ use crate::checker::state_sampler::StateSampler;
 use crate::checker::{self, Evidence};
 use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
 use crate::risk;
-use crate::world::{World, WorldConfig};
+use crate::world::{World, WorldConfig, lock};
 
 /// After the faults stop, the first write must commit within this.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(15);
@@ -201,7 +201,7 @@ impl Load {
             None => None,
         }
         .unwrap_or_default();
-        let history = std::mem::take(&mut *self.history.lock().unwrap_or_else(|p| p.into_inner()));
+        let history = std::mem::take(&mut *lock(&self.history));
         let target_index =
             history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
         let (sampled, samples) = self.sampler.stop().await;

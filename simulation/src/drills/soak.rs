@@ -36,8 +36,7 @@ async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
         let data_centers = world.data_center_count();
         let line = match thread_rng().gen_range(0..18) {
             0 | 1 => {
-                let up: Vec<u64> =
-                    world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+                let up: Vec<u64> = world.running();
                 match up.get(thread_rng().gen_range(0..up.len().max(1))) {
                     Some(victim) => faults::crash(&world, *victim),
                     None => "no running node to crash".to_owned(),

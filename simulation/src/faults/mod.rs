@@ -56,8 +56,7 @@ pub fn crash(world: &World, node_id: u64) -> String {
 /// A power loss of the whole cluster: every running node crashes at the same instant, so
 /// only what each had synced survives — the fault that shows whether the log's fsync is real.
 pub fn power_loss(world: &World) -> String {
-    let victims: Vec<u64> =
-        world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+    let victims: Vec<u64> = world.running();
     for node_id in &victims {
         world.crash(*node_id);
     }
@@ -137,8 +136,7 @@ pub async fn random_victim(world: &World, leader_odds: f64) -> Option<(u64, bool
     {
         return Some((leader, true));
     }
-    let up: Vec<u64> =
-        world.nodes.iter().map(|node| node.id).filter(|id| world.is_up(*id)).collect();
+    let up: Vec<u64> = world.running();
     let victim = *up.get(thread_rng().gen_range(0..up.len().max(1)))?;
     Some((victim, world.leader() == Some(victim)))
 }
