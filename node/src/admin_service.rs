@@ -139,6 +139,7 @@ impl AdminService {
             leader_id: self.node_id,
             log_index: written.log_id.index,
             members,
+            already_absent: Vec::new(),
         }))
     }
 
@@ -179,24 +180,37 @@ impl AdminService {
         Ok(())
     }
 
-    /// Splits ids into (voters, learners) of the current membership; an error names an id
-    /// that is neither.
-    fn voters_and_learners(
+    /// Splits the ids of a `Remove` into (voters, learners, no longer members). An id that is
+    /// no member is taken as removed already (a retry whose first attempt committed), but only
+    /// once the leader's membership is committed and not joint: before that, "absent" could
+    /// be a change still in flight, and the caller must retry.
+    fn removable(
         &self,
         ids: &BTreeSet<NodeId>,
-    ) -> Result<(BTreeSet<NodeId>, BTreeSet<NodeId>), Status> {
+    ) -> Result<(BTreeSet<NodeId>, BTreeSet<NodeId>, BTreeSet<NodeId>), Status> {
         let metrics = self.raft.metrics().borrow_watched().clone();
-        let membership = metrics.membership_config.membership();
+        let stored = &metrics.membership_config;
+        let membership = stored.membership();
         let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
-        let mut split = (BTreeSet::new(), BTreeSet::new());
+        let mut split = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
         for id in ids {
             if voters.contains(id) {
                 split.0.insert(*id);
             } else if membership.get_node(id).is_some() {
                 split.1.insert(*id);
             } else {
-                return Err(Status::not_found(format!("node {id} is not a member")));
+                split.2.insert(*id);
             }
+        }
+        let applied = metrics.last_applied.as_ref().map_or(0, |id| id.index);
+        let changed_at = stored.log_id().as_ref().map_or(0, |id| id.index);
+        let settled = applied >= changed_at && membership.get_joint_config().len() == 1;
+        if !split.2.is_empty() && !settled {
+            return Err(Status::failed_precondition(format!(
+                "nodes {:?} are no members of the membership at log index {changed_at}, which is \
+                 not committed yet; retry shortly",
+                split.2
+            )));
         }
         Ok(split)
     }
@@ -285,7 +299,7 @@ impl Admin for AdminService {
                 self.forwarder.call(client.remove(forwarded)).await
             }
             Route::Here => {
-                let (voters, learners) = self.voters_and_learners(&ids)?;
+                let (voters, learners, absent) = self.removable(&ids)?;
                 let mut outcome = None;
                 if !voters.is_empty() {
                     // `retain = false`: a removed voter leaves the membership, not just the vote.
@@ -300,7 +314,28 @@ impl Admin for AdminService {
                         self.membership_response(self.raft.change_membership(change, false).await)?,
                     );
                 }
-                outcome.ok_or_else(|| Status::invalid_argument("no node ids"))
+                let mut response = match outcome {
+                    Some(response) => response,
+                    None if absent.is_empty() => {
+                        return Err(Status::invalid_argument("no node ids"));
+                    }
+                    // Every id is gone already: nothing to change, the membership as it is.
+                    None => {
+                        let metrics = self.raft.metrics().borrow_watched().clone();
+                        Response::new(MembershipResponse {
+                            leader_id: self.node_id,
+                            log_index: metrics
+                                .membership_config
+                                .log_id()
+                                .as_ref()
+                                .map_or(0, |id| id.index),
+                            members: self.members().0,
+                            already_absent: Vec::new(),
+                        })
+                    }
+                };
+                response.get_mut().already_absent = absent.into_iter().collect();
+                Ok(response)
             }
         }
     }

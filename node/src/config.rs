@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tianping_raft_store::NodeId;
 
+use crate::timing::{RaftTimings, TimingError};
+
 /// A node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -25,15 +27,28 @@ pub struct NodeConfig {
     pub api_address: SocketAddr,
     /// The node's data: the RocksDB store and snapshot staging.
     pub data_directory: PathBuf,
-    /// How often the leader sends heartbeats.
-    #[serde(default = "default_heartbeat_interval_ms")]
-    pub heartbeat_interval_ms: u64,
-    /// Shortest election timeout; must exceed the heartbeat interval.
-    #[serde(default = "default_election_timeout_ms_min")]
-    pub election_timeout_ms_min: u64,
-    /// Longest election timeout (the randomisation range ends here).
-    #[serde(default = "default_election_timeout_ms_max")]
-    pub election_timeout_ms_max: u64,
+    /// The longest round trip between two of the cluster's data centers in normal operation
+    /// (p99.9 of a ping across the widest link, say), in milliseconds. Every Raft timing left
+    /// unset derives from it (`timing::RaftTimings`), and the ones set are checked against
+    /// it at start: timings that fit one data center but not the distance between them leave
+    /// the leader unable to hear a quorum, so every write and read would be refused.
+    #[serde(default = "default_inter_dc_round_trip_ms")]
+    pub inter_dc_round_trip_ms: u64,
+    /// How often the leader sends heartbeats; unset: derived from the round trip (at least
+    /// 100 ms, twice the round trip).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_interval_ms: Option<u64>,
+    /// Shortest election timeout; unset: three heartbeats (at least 300 ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout_ms_min: Option<u64>,
+    /// Longest election timeout (the randomisation range ends here); unset: twice the
+    /// shortest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub election_timeout_ms_max: Option<u64>,
+    /// Longest the leader waits for a peer's answer to an append-entries message before it
+    /// retries; unset: four round trips (at least 1 s), room for a follower's fsync as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_rpc_timeout_ms: Option<u64>,
     /// Longest a follower waits for the leader when it forwards a client write.
     #[serde(default = "default_forward_timeout_ms")]
     pub forward_timeout_ms: u64,
@@ -58,16 +73,8 @@ pub struct NodeConfig {
     pub preferred_leader_data_center: String,
 }
 
-fn default_heartbeat_interval_ms() -> u64 {
-    100
-}
-
-fn default_election_timeout_ms_min() -> u64 {
-    300
-}
-
-fn default_election_timeout_ms_max() -> u64 {
-    600
+fn default_inter_dc_round_trip_ms() -> u64 {
+    50
 }
 
 fn default_forward_timeout_ms() -> u64 {
@@ -97,15 +104,23 @@ impl NodeConfig {
             raft_address,
             api_address,
             data_directory,
-            heartbeat_interval_ms: default_heartbeat_interval_ms(),
-            election_timeout_ms_min: default_election_timeout_ms_min(),
-            election_timeout_ms_max: default_election_timeout_ms_max(),
+            inter_dc_round_trip_ms: default_inter_dc_round_trip_ms(),
+            heartbeat_interval_ms: None,
+            election_timeout_ms_min: None,
+            election_timeout_ms_max: None,
+            raft_rpc_timeout_ms: None,
             forward_timeout_ms: default_forward_timeout_ms(),
             snapshot_logs_since_last: default_snapshot_logs_since_last(),
             logs_kept_after_snapshot: default_logs_kept_after_snapshot(),
             metrics_address: None,
             preferred_leader_data_center: String::new(),
         }
+    }
+
+    /// The Raft timings this configuration asks for, derived and checked
+    /// (`timing::RaftTimings::of`): an error names the key to change and why.
+    pub fn raft_timings(&self) -> Result<RaftTimings, TimingError> {
+        RaftTimings::of(self)
     }
 
     /// The RocksDB store's root.

@@ -56,6 +56,7 @@ mod request_id;
 pub mod runtime;
 #[cfg(madsim)]
 pub mod sim_link;
+pub mod timing;
 mod writer;
 
 pub mod pb {
@@ -92,6 +93,7 @@ pub use config::NodeConfig;
 pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
 pub use metrics::NodeMetrics;
 pub use request_id::{REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER, RequestId};
+pub use timing::{RaftTimings, TimingError};
 pub use writer::FORWARDED_HEADER;
 
 use crate::admin_service::AdminService;
@@ -137,6 +139,8 @@ const _: () = assert!(tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX * 2 < RAFT_M
 /// Why a node could not start.
 #[derive(Debug)]
 pub enum StartError {
+    /// The Raft timings cannot work at the configured distance between data centers.
+    Timing(TimingError),
     /// The ledger configuration is invalid.
     Ledger(ConfigError),
     /// The store could not be opened or a directory could not be made.
@@ -155,6 +159,7 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StartError::Timing(error) => write!(f, "raft timing configuration: {error}"),
             StartError::Ledger(error) => write!(f, "ledger configuration: {error}"),
             StartError::Storage(error) => write!(f, "opening the store: {error}"),
             StartError::Bind { address, error } => write!(f, "binding {address}: {error}"),
@@ -260,16 +265,17 @@ impl NodeHandle {
     }
 }
 
-/// openraft's configuration from the node's.
-fn raft_config(config: &NodeConfig) -> Result<openraft::Config, StartError> {
+/// openraft's configuration from the node's and its derived timings.
+fn raft_config(config: &NodeConfig, timings: &RaftTimings) -> Result<openraft::Config, StartError> {
     if config.snapshot_logs_since_last == 0 {
         return Err(StartError::Raft("snapshot_logs_since_last must be at least 1".to_owned()));
     }
+    let millis = |duration: Duration| u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
     openraft::Config {
         cluster_name: "tianping".to_owned(),
-        heartbeat_interval: config.heartbeat_interval_ms,
-        election_timeout_min: config.election_timeout_ms_min,
-        election_timeout_max: config.election_timeout_ms_max,
+        heartbeat_interval: millis(timings.heartbeat_interval),
+        election_timeout_min: millis(timings.election_timeout_min),
+        election_timeout_max: millis(timings.election_timeout_max),
         max_payload_entries: RAFT_PAYLOAD_ENTRIES_MAX,
         snapshot_max_chunk_size: tianping_raft_store::SNAPSHOT_CHUNK_BYTES_MAX as u64,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(config.snapshot_logs_since_last),
@@ -349,6 +355,10 @@ fn bind(address: SocketAddr) -> Result<Listener, StartError> {
 /// returned handle reports the addresses actually bound. The node joins a cluster when a
 /// member's `initialize` (new cluster) or a membership change (later) names it.
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
+    // Checked before anything is bound or opened: a node that cannot hear a quorum across
+    // its data centers must not start at all.
+    let timings = config.raft_timings().map_err(StartError::Timing)?;
+    let raft_config = raft_config(&config, &timings)?;
     let raft_listener = bind(config.raft_address)?;
     let api_listener = bind(config.api_address)?;
     #[cfg(not(madsim))]
@@ -379,8 +389,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     recreate_directory(&incoming_directory).map_err(StartError::Storage)?;
     let raft = LedgerRaft::new(
         config.node_id,
-        Arc::new(raft_config(&config)?),
-        GrpcNetworkFactory::new(config.node_id),
+        Arc::new(raft_config),
+        GrpcNetworkFactory::new(config.node_id, timings.rpc_timeout),
         log_store,
         state_machine,
     )
@@ -392,7 +402,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
 
     let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
-    let forward_timeout = Duration::from_millis(config.forward_timeout_ms);
+    let forward_timeout = timings.forward_timeout;
     let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout));
     let reader = Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout));
     let ledger_service = LedgerServer::new(request_id::Observed::new(
@@ -410,12 +420,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let preferred =
         preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
     let admin_service = AdminServer::new(request_id::Observed::new(
-        AdminService::new(
-            raft.clone(),
-            config.node_id,
-            Duration::from_millis(config.forward_timeout_ms),
-            preferred.clone(),
-        ),
+        AdminService::new(raft.clone(), config.node_id, forward_timeout, preferred.clone()),
         config.node_id,
         Arc::clone(&node_metrics),
     ));

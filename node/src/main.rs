@@ -94,8 +94,14 @@ enum Commands {
     ///   api_address = "127.0.0.1:8001"
     ///   data_directory = "/var/lib/tianping/node-1"
     ///
-    /// Optional: heartbeat_interval_ms (100), election_timeout_ms_min (300),
-    /// election_timeout_ms_max (600), forward_timeout_ms (5000), metrics_address (none;
+    /// Raft timings: inter_dc_round_trip_ms (50) is the longest round trip between two of
+    /// the cluster's data centers; heartbeat_interval_ms (max(100, 2 x round trip)),
+    /// election_timeout_ms_min (max(300, 3 x heartbeat)), election_timeout_ms_max
+    /// (2 x min), raft_rpc_timeout_ms (max(1000, 4 x round trip)) derive from it unless
+    /// given, and every one is checked against it at start (a cross-border cluster with a
+    /// 240 ms round trip: inter_dc_round_trip_ms = 240, nothing else).
+    ///
+    /// Optional: forward_timeout_ms (5000), metrics_address (none;
     /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics),
     /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`).
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).

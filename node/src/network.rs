@@ -8,7 +8,7 @@
 //! whichever voter times out first) becomes the leader.
 //!
 //! Error mapping: a peer that cannot be reached (`UNAVAILABLE`) is `Unreachable`, so openraft
-//! backs off; a request that runs past openraft's soft deadline is `Timeout`; anything else
+//! backs off; a request that runs past the node's Raft RPC deadline is `Timeout`; anything else
 //! (a status from the peer, a message that does not decode) is a `NetworkError`, retried.
 
 use std::future::Future;
@@ -46,12 +46,18 @@ pub(crate) fn lazy_channel(address: &str) -> Result<Channel, tonic::transport::E
 pub struct GrpcNetworkFactory {
     /// This node's id, for error reports.
     node_id: NodeId,
+    /// How long a peer has to answer (`RaftTimings::rpc_timeout`).
+    rpc_timeout: Duration,
 }
 
 impl GrpcNetworkFactory {
-    /// A factory for the node `node_id`.
-    pub fn new(node_id: NodeId) -> GrpcNetworkFactory {
-        GrpcNetworkFactory { node_id }
+    /// A factory for the node `node_id` whose peers have `rpc_timeout` to answer. Not
+    /// openraft's `RPCOption::soft_ttl`: that is ¾ of a heartbeat interval, under one round
+    /// trip between distant data centers, so no append-entries across them would ever be
+    /// answered in time (`timing`). openraft still cuts a heartbeat off after one interval
+    /// and a vote after the shortest election timeout, whichever comes first.
+    pub fn new(node_id: NodeId, rpc_timeout: Duration) -> GrpcNetworkFactory {
+        GrpcNetworkFactory { node_id, rpc_timeout }
     }
 }
 
@@ -62,7 +68,7 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
         let client = lazy_channel(&node.raft_address).map(RaftClient::new).map_err(|error| {
             format!("peer {target} has an unusable address {:?}: {error}", node.raft_address)
         });
-        GrpcPeer { node_id: self.node_id, target, client }
+        GrpcPeer { node_id: self.node_id, target, client, rpc_timeout: self.rpc_timeout }
     }
 }
 
@@ -74,6 +80,8 @@ pub struct GrpcPeer {
     /// The client, or why there is none (an address that does not parse): every RPC then
     /// answers `Unreachable` until the membership names a usable address.
     client: Result<RaftClient<Channel>, String>,
+    /// How long the peer has to answer one request.
+    rpc_timeout: Duration,
 }
 
 impl GrpcPeer {
@@ -85,18 +93,17 @@ impl GrpcPeer {
         Timeout { action, id: self.node_id, target: self.target, timeout }
     }
 
-    /// Runs one request-response RPC within openraft's soft deadline.
+    /// Runs one request-response RPC within the node's Raft RPC deadline.
     async fn call<Response, Fut>(
         &self,
         action: RPCTypes,
-        option: &RPCOption,
         rpc: Fut,
     ) -> Result<Response, RPCError<TypeConfig>>
     where
         Fut: Future<Output = Result<tonic::Response<crate::pb::raft::RaftPayload>, tonic::Status>>,
         Response: serde::de::DeserializeOwned,
     {
-        let deadline = option.soft_ttl();
+        let deadline = self.rpc_timeout;
         let reply = match crate::runtime::timeout(deadline, rpc).await {
             Err(_elapsed) => return Err(RPCError::Timeout(self.timeout(action, deadline))),
             Ok(Err(status)) => return Err(status_error(&status)),
@@ -131,34 +138,34 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::AppendEntries, &option, client.append_entries(request)).await
+        self.call(RPCTypes::AppendEntries, client.append_entries(request)).await
     }
 
     async fn vote(
         &mut self,
         rpc: VoteRequest<TypeConfig>,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::Vote, &option, client.vote(request)).await
+        self.call(RPCTypes::Vote, client.vote(request)).await
     }
 
     async fn transfer_leader(
         &mut self,
         rpc: TransferLeaderRequest<TypeConfig>,
-        option: RPCOption,
+        _option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::TransferLeader, &option, client.transfer_leader(request)).await
+        self.call(RPCTypes::TransferLeader, client.transfer_leader(request)).await
     }
 
     async fn full_snapshot(

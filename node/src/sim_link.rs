@@ -7,7 +7,9 @@
 //!
 //! - The simulation installs a `LinkTable` at the start of every seed (`install`): which data
 //!   center each machine's IP is in, and per pair of data centers the one-way delay a message
-//!   between them adds, drawn per message (the jitter is the width of the range).
+//!   between them adds (`LinkDelay`), drawn per message: the jitter is the width of the range,
+//!   and a link may also spike now and then (a congested route, a retransmission), adding a
+//!   second draw to a share of its messages.
 //! - `start` serves each of the node's gRPC services wrapped in `Delayed`, at the
 //!   service level where a tower layer would sit: one wrapper for every RPC a node receives
 //!   — peers' Raft messages and ReadIndex calls, clients' calls, followers' forwards, admin
@@ -48,7 +50,41 @@ pub struct LinkTable {
     data_centers: BTreeMap<IpAddr, usize>,
     /// The extra one-way delay between two data centers, keyed by the pair in order (lower
     /// first): links are symmetric.
-    delays: BTreeMap<(usize, usize), Range<Duration>>,
+    delays: BTreeMap<(usize, usize), LinkDelay>,
+}
+
+/// The extra one-way delay of the link between two data centers, drawn per message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkDelay {
+    /// Every message pays one draw from this range (an empty range: its start, always).
+    pub one_way: Range<Duration>,
+    /// How many messages in 1 000 pay a spike on top (0: the link never spikes).
+    pub spikes_per_mille: u32,
+    /// A spike's extra delay, drawn per spiking message.
+    pub spike: Range<Duration>,
+}
+
+impl LinkDelay {
+    /// A link whose delay stays within `one_way`: no spikes.
+    pub fn steady(one_way: Range<Duration>) -> LinkDelay {
+        LinkDelay { one_way, spikes_per_mille: 0, spike: Duration::ZERO..Duration::ZERO }
+    }
+
+    /// The longest one-way delay a message can pay, spike included.
+    pub fn worst(&self) -> Duration {
+        let spike = if self.spikes_per_mille == 0 { Duration::ZERO } else { self.spike.end };
+        self.one_way.end.max(self.one_way.start).saturating_add(spike)
+    }
+
+    /// One message's delay, from the seed's randomness. A link that never spikes draws once
+    /// per message, so adding spikes to one profile changes no other profile's seeds.
+    fn draw(&self) -> Duration {
+        let base = draw(&self.one_way);
+        if self.spikes_per_mille == 0 || thread_rng().gen_range(0..1_000) >= self.spikes_per_mille {
+            return base;
+        }
+        base.saturating_add(draw(&self.spike))
+    }
 }
 
 impl LinkTable {
@@ -63,15 +99,15 @@ impl LinkTable {
     }
 
     /// Sets the extra one-way delay of a message between data centers `a` and `b` (either
-    /// way), drawn per message from `one_way`; an empty range means its start, always.
-    pub fn set_delay(&mut self, a: usize, b: usize, one_way: Range<Duration>) {
-        self.delays.insert((a.min(b), a.max(b)), one_way);
+    /// way), drawn per message from `delay`.
+    pub fn set_delay(&mut self, a: usize, b: usize, delay: LinkDelay) {
+        self.delays.insert((a.min(b), a.max(b)), delay);
     }
 
     /// The extra one-way delay range between the machines at `from` and `to`: none when either
     /// is not placed, or their data centers have no delay set (the same data center, unless
     /// set on purpose).
-    pub fn delay(&self, from: IpAddr, to: IpAddr) -> Option<Range<Duration>> {
+    pub fn delay(&self, from: IpAddr, to: IpAddr) -> Option<LinkDelay> {
         let a = *self.data_centers.get(&from)?;
         let b = *self.data_centers.get(&to)?;
         self.delays.get(&(a.min(b), a.max(b))).cloned()
@@ -94,8 +130,8 @@ pub fn clear() {
     install(LinkTable::new());
 }
 
-/// The extra one-way delay range of `request`'s link, if it has one.
-fn link_of<T>(request: &Request<T>) -> Option<Range<Duration>> {
+/// The extra one-way delay of `request`'s link, if it has one.
+fn link_of<T>(request: &Request<T>) -> Option<LinkDelay> {
     let (from, to) = (request.remote_addr()?, request.local_addr()?);
     TABLE.with(|table| table.borrow().delay(from.ip(), to.ip()))
 }
@@ -146,9 +182,9 @@ where
         // (the generated ones share their handler through an `Arc`) makes the call then.
         let mut inner = self.inner.clone();
         Box::pin(async move {
-            madsim::time::sleep(draw(&one_way)).await;
+            madsim::time::sleep(one_way.draw()).await;
             let answer = inner.call(call).await;
-            madsim::time::sleep(draw(&one_way)).await;
+            madsim::time::sleep(one_way.draw()).await;
             answer
         })
     }
@@ -174,7 +210,7 @@ mod tests {
         table.place(ip(1), 0);
         table.place(ip(2), 0);
         table.place(ip(3), 2);
-        let far = Duration::from_millis(20)..Duration::from_millis(40);
+        let far = LinkDelay::steady(Duration::from_millis(20)..Duration::from_millis(40));
         table.set_delay(2, 0, far.clone());
         assert_eq!(table.delay(ip(1), ip(3)), Some(far.clone()));
         assert_eq!(table.delay(ip(3), ip(2)), Some(far));
@@ -186,5 +222,17 @@ mod tests {
     fn an_empty_range_draws_its_start() {
         let fixed = Duration::from_millis(7)..Duration::from_millis(7);
         assert_eq!(draw(&fixed), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn the_worst_delay_counts_a_spike_only_where_the_link_spikes() {
+        let one_way = Duration::from_millis(60)..Duration::from_millis(120);
+        assert_eq!(LinkDelay::steady(one_way.clone()).worst(), Duration::from_millis(120));
+        let spiky = LinkDelay {
+            one_way,
+            spikes_per_mille: 20,
+            spike: Duration::from_millis(20)..Duration::from_millis(100),
+        };
+        assert_eq!(spiky.worst(), Duration::from_millis(220));
     }
 }

@@ -7,6 +7,8 @@
 //! directory of its own); a normal build compiles this crate empty.
 //!
 //! Module map:
+//! - `latency`: the named distances between data centers (metro, national, cross-border)
+//!   every drill can run under.
 //! - `world`: the simulated machines — nodes in data centers on `MemoryDisk`s that survive
 //!   a crash with exactly their synced data, client machines, the network between them.
 //! - `client`: clients in every data center sending random valid and invalid transfer
@@ -30,6 +32,8 @@ pub mod client;
 pub mod drills;
 #[cfg(madsim)]
 pub mod faults;
+#[cfg(madsim)]
+pub mod latency;
 #[cfg(madsim)]
 pub mod operator;
 #[cfg(madsim)]

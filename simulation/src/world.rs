@@ -9,10 +9,12 @@
 //! Latency: madsim 0.2 draws every message's delay from one range for the whole network (no
 //! per-link latency), so the world sets that range to an intra-data-center hop
 //! (`WorldConfig::intra_dc_latency`, 0.1–1 ms) and installs the node's `sim_link` table — each
-//! machine's data center by IP, and `WorldConfig::inter_dc_latency` (20–40 ms) between every
-//! two data centers — which makes every gRPC call a node serves from another data center pay
-//! one drawn delay each way: a round trip across data centers costs ~40–80 ms more than one
-//! inside a data center. madsim sleeps at least 1 ms per sleep, so an intra-data-center hop is
+//! machine's data center by IP, and `WorldConfig::inter_dc_latency` between every two data
+//! centers, from the seed's `LatencyProfile` (national by default: 20–45 ms) — which makes
+//! every gRPC call a node serves from another data center pay one drawn delay each way: a
+//! national round trip across data centers costs ~40–90 ms more than one inside a data
+//! center. The nodes are told the profile's round trip (`inter_dc_round_trip_ms`) and derive
+//! their Raft timings from it, as a real deployment's configuration would. madsim sleeps at least 1 ms per sleep, so an intra-data-center hop is
 //! 1 ms in effect (a call's round trip inside a data center ~3 ms: connect, request, answer).
 //! The drills' controller machine is in no data center: its calls pay no extra delay.
 //!
@@ -40,9 +42,11 @@ use madsim::task::NodeId as MachineId;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
 use tianping_ledger::{MemoryStore, StateDigest};
-use tianping_node::sim_link::{self, LinkTable};
+use tianping_node::sim_link::{self, LinkDelay, LinkTable};
 use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
+
+use crate::latency::LatencyProfile;
 
 /// Port of every node's Raft transport.
 pub const RAFT_PORT: u16 = 7000;
@@ -63,9 +67,10 @@ pub struct WorldConfig {
     pub intra_dc_latency: Range<Duration>,
     /// Extra one-way delay of a call between two data centers, drawn per call and direction
     /// (`tianping_node::sim_link`), on top of `intra_dc_latency`.
-    pub inter_dc_latency: Range<Duration>,
-    /// Raft heartbeat interval, in milliseconds (election timeouts follow the node defaults).
-    pub heartbeat_interval_ms: u64,
+    pub inter_dc_latency: LinkDelay,
+    /// The round trip between data centers the nodes are told to expect
+    /// (`NodeConfig::inter_dc_round_trip_ms`); their Raft timings derive from it.
+    pub inter_dc_round_trip_ms: u64,
     /// Entries between two snapshots, and entries kept below one: far smaller than the
     /// node defaults, so a seed's few hundred entries build snapshots, purge logs and make a
     /// restarted node catch up by snapshot.
@@ -81,13 +86,26 @@ pub struct WorldConfig {
     pub spare_data_centers: Vec<u8>,
 }
 
+impl WorldConfig {
+    /// The default world with data centers `profile` apart.
+    pub fn with_latency(profile: LatencyProfile) -> WorldConfig {
+        WorldConfig {
+            inter_dc_latency: profile.link_delay(),
+            inter_dc_round_trip_ms: profile.round_trip_ms(),
+            ..WorldConfig::default()
+        }
+    }
+}
+
 impl Default for WorldConfig {
+    /// Five nodes in three data centers (2 + 2 + 1), `LatencyProfile::National` apart.
     fn default() -> Self {
+        let profile = LatencyProfile::default();
         WorldConfig {
             data_centers: vec![2, 2, 1],
             intra_dc_latency: Duration::from_micros(100)..Duration::from_millis(1),
-            inter_dc_latency: Duration::from_millis(20)..Duration::from_millis(40),
-            heartbeat_interval_ms: 100,
+            inter_dc_latency: profile.link_delay(),
+            inter_dc_round_trip_ms: profile.round_trip_ms(),
             snapshot_logs_since_last: 64,
             logs_kept_after_snapshot: 16,
             planted_bug: None,
@@ -209,7 +227,7 @@ impl World {
                 let name = format!("node-{id}");
                 let init_slot = slot.clone();
                 let init_directory = directory.clone();
-                let heartbeat = config.heartbeat_interval_ms;
+                let round_trip = config.inter_dc_round_trip_ms;
                 let snapshot_every = config.snapshot_logs_since_last;
                 let logs_kept = config.logs_kept_after_snapshot;
                 let dc_name = format!("dc-{}", data_center + 1);
@@ -228,7 +246,7 @@ impl World {
                                 directory,
                             );
                             config.data_center = dc_name;
-                            config.heartbeat_interval_ms = heartbeat;
+                            config.inter_dc_round_trip_ms = round_trip;
                             config.snapshot_logs_since_last = snapshot_every;
                             config.logs_kept_after_snapshot = logs_kept;
                             let node = match tianping_node::start(config).await {

@@ -9,6 +9,9 @@
 //! each twice and fails on divergence. `cargo xtask sim` drives sweeps. Each seed prints a
 //! `sim-seed` line (before failing, so a sweep counts failing seeds' simulated time too).
 //!
+//! `TIANPING_SIM_LATENCY=metro|national|cross-border` sets how far apart the data centers are
+//! (`latency::LatencyProfile`; national when unset); an unknown name fails the test.
+//!
 //! `TIANPING_SIM_PLANT=ack-unanswered` plants a known client bug (see
 //! `client::PlantedBug`): the drills must then fail; an unknown name fails the test.
 //! `TIANPING_PLANT=<name>` plants a known bug in the node or its store
@@ -21,6 +24,7 @@ use std::time::Duration;
 
 use tianping_simulation::client::PlantedBug;
 use tianping_simulation::drills;
+use tianping_simulation::latency::LatencyProfile;
 use tianping_simulation::world::WorldConfig;
 
 /// Simulated time one seed may take before it counts as hung.
@@ -33,6 +37,13 @@ fn planted_bug() -> Option<PlantedBug> {
         Some(bug) => Some(bug),
         None => panic!("TIANPING_SIM_PLANT: unknown bug `{name}` (known: ack-unanswered)"),
     }
+}
+
+/// The world every drill but the migration runs in: `TIANPING_SIM_LATENCY`'s distances and
+/// `TIANPING_SIM_PLANT`'s client bug.
+fn world_config() -> WorldConfig {
+    let profile = LatencyProfile::from_environment().unwrap_or_else(|error| panic!("{error}"));
+    WorldConfig { planted_bug: planted_bug(), ..WorldConfig::with_latency(profile) }
 }
 
 /// Fails unless `TIANPING_PLANT`, when set, names a bug this build can plant.
@@ -52,7 +63,7 @@ fn check_node_plant() {
 #[madsim::test]
 async fn failover() {
     check_node_plant();
-    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let config = world_config();
     let run = drills::failover::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
         Ok(report) => report,
@@ -64,7 +75,7 @@ async fn failover() {
 
 #[madsim::test]
 async fn split_brain() {
-    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let config = world_config();
     let run = drills::split_brain::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
         Ok(report) => report,
@@ -78,7 +89,7 @@ async fn split_brain() {
 
 #[madsim::test]
 async fn dc_migration() {
-    let config = drills::dc_migration::world_config(planted_bug());
+    let config = drills::dc_migration::world_config(world_config());
     let run = drills::dc_migration::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
         Ok(report) => report,
@@ -92,7 +103,7 @@ async fn dc_migration() {
 
 #[madsim::test]
 async fn soak() {
-    let config = WorldConfig { planted_bug: planted_bug(), ..WorldConfig::default() };
+    let config = world_config();
     let run = drills::soak::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
         Ok(report) => report,

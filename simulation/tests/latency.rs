@@ -1,4 +1,4 @@
-//! The world's latency bites: in simulated time, a read from the client machine of data
+//! The world's latency bites, under every latency profile: in simulated time, a read from the client machine of data
 //! center 1 answered by a node of data center 1 takes an intra-data-center round trip, one
 //! answered by the node of data center 3 takes at least two inter-data-center delays, and a
 //! linearizable read inside data center 3 pays the Raft transport's distance to a quorum.
@@ -19,6 +19,7 @@ use madsim::time::Instant;
 use tianping_node::pb::v1::ledger_client::LedgerClient;
 use tianping_node::pb::v1::{LookupRequest, ReadOptions};
 use tianping_simulation::client;
+use tianping_simulation::latency::LatencyProfile;
 use tianping_simulation::world::{World, WorldConfig};
 
 /// Reads measured per node, after one warm-up read.
@@ -49,8 +50,22 @@ async fn timed_reads(world: &World, node_id: u64, max_staleness_ms: u64) -> Vec<
 }
 
 #[madsim::test]
-async fn reads_across_data_centers_pay_the_distance() {
-    let config = WorldConfig::default();
+async fn metro_reads_across_data_centers_pay_the_distance() {
+    reads_across_data_centers_pay_the_distance(LatencyProfile::Metro).await;
+}
+
+#[madsim::test]
+async fn national_reads_across_data_centers_pay_the_distance() {
+    reads_across_data_centers_pay_the_distance(LatencyProfile::National).await;
+}
+
+#[madsim::test]
+async fn cross_border_reads_across_data_centers_pay_the_distance() {
+    reads_across_data_centers_pay_the_distance(LatencyProfile::CrossBorder).await;
+}
+
+async fn reads_across_data_centers_pay_the_distance(profile: LatencyProfile) {
+    let config = WorldConfig::with_latency(profile);
     let world = World::create(&config);
     world.initialize().await.expect("a leader is elected");
     let (local, remote) = (world.nodes_in(0), world.nodes_in(2));
@@ -73,11 +88,11 @@ async fn reads_across_data_centers_pay_the_distance() {
         .await
         .expect("the client in data center 3 ran");
     world.finish();
-    println!("dc-1 client: node {near} {near_reads:?}, node {far} {far_reads:?}");
-    println!("dc-3 client, linearizable: node {far} {quorum_reads:?}");
+    println!("{profile}: dc-1 client: node {near} {near_reads:?}, node {far} {far_reads:?}");
+    println!("{profile}: dc-3 client, linearizable: node {far} {quorum_reads:?}");
 
-    let round_trip_min = config.inter_dc_latency.start * 2;
-    let round_trip_max = config.inter_dc_latency.end * 2 + LOCAL_MAX;
+    let round_trip_min = config.inter_dc_latency.one_way.start * 2;
+    let round_trip_max = config.inter_dc_latency.worst() * 2 + LOCAL_MAX;
     for took in &near_reads {
         assert!(*took < LOCAL_MAX, "dc-1 to dc-1 read took {took:?}");
     }

@@ -28,19 +28,32 @@ pub const PLANTS: [&str; 5] =
 /// The one planted bug that lives in the simulated clients, not in the node.
 const CLIENT_PLANT: &str = "ack-unanswered";
 
+/// The latency profiles the drills know (`simulation::latency::LatencyProfile`), shortest
+/// first; the `drills` binary reads the chosen one from `LATENCY_VARIABLE`.
+pub const LATENCY_PROFILES: [&str; 3] = ["metro", "national", "cross-border"];
+/// The profile the drills run without `--latency`.
+const DEFAULT_LATENCY: &str = "national";
+/// How `--latency` reaches the `drills` test binary.
+const LATENCY_VARIABLE: &str = "TIANPING_SIM_LATENCY";
+
 /// `cargo xtask sim --help`.
 pub const HELP: &str = "\
 cargo xtask sim: sweep seeds of the deterministic simulation drills
 
 USAGE:
     cargo xtask sim --drill NAME [--seeds N] [--start S] [--jobs J] [--check-determinism]
-                    [--plant BUG]
+                    [--latency PROFILE] [--plant BUG]
 
 OPTIONS:
     --drill NAME   failover, split-brain, dc-migration, soak, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)
+    --latency PROFILE
+                   how far apart the data centers are: metro (1-5 ms one way), national
+                   (20-45 ms, the default) or cross-border (60-120 ms, and 2 % of messages
+                   20-100 ms later still); the nodes are told the profile's round trip and
+                   derive their Raft timings from it, as a deployment's configuration would
     --check-determinism
                    run every seed twice and fail it if the two runs diverge
                    (MADSIM_TEST_CHECK_DETERMINISM; one process per seed, so slower;
@@ -76,6 +89,8 @@ pub struct SimOptions {
     pub jobs: u64,
     /// Run each seed twice and compare (`MADSIM_TEST_CHECK_DETERMINISM`).
     pub check_determinism: bool,
+    /// How far apart the data centers are (`--latency`).
+    pub latency: &'static str,
     /// What to plant (`--plant`).
     pub plant: Plant,
 }
@@ -111,6 +126,7 @@ impl Plant {
 pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
     let (mut drill, mut seeds, mut start, mut jobs) = (None, 50u64, 1u64, 1u64);
     let mut check_determinism = false;
+    let mut latency = DEFAULT_LATENCY;
     let mut plant = Plant::Nothing;
     let mut words = arguments.iter();
     while let Some(flag) = words.next() {
@@ -124,6 +140,16 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
             "--start" => start = number(value()?)?,
             "--jobs" => jobs = number(value()?)?.max(1),
             "--check-determinism" => check_determinism = true,
+            "--latency" => {
+                let name = value()?;
+                latency =
+                    LATENCY_PROFILES.iter().find(|known| **known == name).ok_or_else(|| {
+                        format!(
+                            "unknown latency profile `{name}`; known profiles: {}",
+                            LATENCY_PROFILES.join(", ")
+                        )
+                    })?;
+            }
             "--plant" => {
                 let name = value()?;
                 plant = if name == "all" {
@@ -154,7 +180,7 @@ pub fn parse(arguments: &[String]) -> Result<SimOptions, String> {
         return Err("--seeds must be at least 1".to_owned());
     }
     start.checked_add(seeds).ok_or("--start + --seeds overflows")?;
-    Ok(SimOptions { drills, seeds, start, jobs, check_determinism, plant })
+    Ok(SimOptions { drills, seeds, start, jobs, check_determinism, latency, plant })
 }
 
 /// The madsim build's target directory (see `HELP`).
@@ -247,6 +273,7 @@ fn sweep(
     start: u64,
     end: u64,
     check_determinism: bool,
+    latency: &str,
     plant: Option<&str>,
 ) -> Result<Sweep, String> {
     let mut sweep = Sweep::default();
@@ -258,6 +285,7 @@ fn sweep(
             .args([test_name(drill).as_str(), "--exact", "--nocapture", "--test-threads", "1"])
             .env("MADSIM_TEST_SEED", next.to_string())
             .env("MADSIM_TEST_NUM", count.to_string())
+            .env(LATENCY_VARIABLE, latency)
             .current_dir(process::workspace_root());
         if check_determinism {
             command.env("MADSIM_TEST_CHECK_DETERMINISM", "1");
@@ -320,6 +348,7 @@ fn reproduction(
     drill: &str,
     seed: u64,
     check_determinism: bool,
+    latency: &str,
     plant: Option<&str>,
 ) -> String {
     let check = if check_determinism { "MADSIM_TEST_CHECK_DETERMINISM=1 " } else { "" };
@@ -331,7 +360,7 @@ fn reproduction(
         None => (String::new(), ""),
     };
     format!(
-        "{check}{planted}MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation{features} --test drills {} -- --exact --nocapture",
+        "{check}{planted}{LATENCY_VARIABLE}={latency} MADSIM_TEST_SEED={seed} RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR={} cargo test --release -p tianping-simulation{features} --test drills {} -- --exact --nocapture",
         target.display(),
         test_name(drill)
     )
@@ -350,15 +379,18 @@ fn sweep_in_jobs(
     let jobs = options.jobs.min(options.seeds);
     let per_job = options.seeds.div_ceil(jobs);
     let planted = plant.map(|bug| format!(" with {bug} planted")).unwrap_or_default();
-    progress
-        .say(&format!("drill {drill}{planted}: seeds {}..{end} in {jobs} job(s)", options.start));
+    progress.say(&format!(
+        "drill {drill}{planted}, {} latency: seeds {}..{end} in {jobs} job(s)",
+        options.latency, options.start
+    ));
     let results: Vec<Result<Sweep, String>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs)
             .map(|job| {
                 let from = options.start + job * per_job;
                 let to = (from + per_job).min(end);
                 let check = options.check_determinism;
-                scope.spawn(move || sweep(binary, drill, from, to, check, plant))
+                let latency = options.latency;
+                scope.spawn(move || sweep(binary, drill, from, to, check, latency, plant))
             })
             .collect();
         workers
@@ -418,7 +450,14 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
                 }
                 println!(
                     "  reproduce: {}",
-                    reproduction(&target, drill, seed, options.check_determinism, plant)
+                    reproduction(
+                        &target,
+                        drill,
+                        seed,
+                        options.check_determinism,
+                        options.latency,
+                        plant
+                    )
                 );
             }
         }
@@ -429,6 +468,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
         }
     }
     let wall = started.elapsed().as_secs_f64();
+    println!("sim: latency profile {}", options.latency);
     println!(
         "sim: committed log replayed (history checkers ran) in {replayed_runs} of {history_runs} seed runs"
     );
@@ -462,6 +502,7 @@ mod tests {
                 start: 100,
                 jobs: 1,
                 check_determinism: false,
+                latency: "national",
                 plant: Plant::Nothing
             })
         );
@@ -473,9 +514,15 @@ mod tests {
                 start: 1,
                 jobs: 2,
                 check_determinism: true,
+                latency: "national",
                 plant: Plant::Nothing
             })
         );
+        let far = parse(&words("--drill all --latency cross-border")).expect("a known profile");
+        assert_eq!(far.latency, "cross-border");
+        let unknown_profile =
+            parse(&words("--drill all --latency lunar")).expect_err("unknown profile");
+        assert!(unknown_profile.contains("metro, national, cross-border"), "{unknown_profile}");
         let planted = parse(&words("--drill failover --plant skip-fsync")).expect("a known bug");
         assert_eq!(planted.plant, Plant::One("skip-fsync"));
         assert!(planted.plant.needs_feature());

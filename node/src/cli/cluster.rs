@@ -255,7 +255,14 @@ fn print_membership(
             "leader_id": response.leader_id,
             "log_index": response.log_index,
             "members": members,
+            "already_absent": response.already_absent,
         }));
+    }
+    if !response.already_absent.is_empty() {
+        println!(
+            "already no members (nothing to do for them): {}",
+            ids_text(&response.already_absent)
+        );
     }
     println!(
         "{what} (by leader node {}, membership at log index {})",

@@ -35,15 +35,23 @@ pub struct NodeOptions {
     /// The node's data: its RocksDB store and snapshot staging.
     #[arg(long, env = "TIANPING_DATA_DIRECTORY", value_name = "DIR")]
     pub data_directory: Option<PathBuf>,
-    /// How often the leader sends heartbeats (default 100).
+    /// Longest round trip between two of the cluster's data centers (default 50); every Raft
+    /// timing not given derives from it, and those given are checked against it at start.
+    #[arg(long, env = "TIANPING_INTER_DC_ROUND_TRIP_MS", value_name = "MS")]
+    pub inter_dc_round_trip_ms: Option<u64>,
+    /// How often the leader sends heartbeats (default: max(100, 2 × round trip)).
     #[arg(long, env = "TIANPING_HEARTBEAT_INTERVAL_MS", value_name = "MS")]
     pub heartbeat_interval_ms: Option<u64>,
-    /// Shortest election timeout (default 300).
+    /// Shortest election timeout (default: max(300, 3 × heartbeat)).
     #[arg(long, env = "TIANPING_ELECTION_TIMEOUT_MS_MIN", value_name = "MS")]
     pub election_timeout_ms_min: Option<u64>,
-    /// Longest election timeout (default 600).
+    /// Longest election timeout (default: 2 × the shortest).
     #[arg(long, env = "TIANPING_ELECTION_TIMEOUT_MS_MAX", value_name = "MS")]
     pub election_timeout_ms_max: Option<u64>,
+    /// Longest the leader waits for a peer's append-entries answer (default: max(1000,
+    /// 4 × round trip)).
+    #[arg(long, env = "TIANPING_RAFT_RPC_TIMEOUT_MS", value_name = "MS")]
+    pub raft_rpc_timeout_ms: Option<u64>,
     /// Longest a follower waits for the leader when it forwards a request (default 5000).
     #[arg(long, env = "TIANPING_FORWARD_TIMEOUT_MS", value_name = "MS")]
     pub forward_timeout_ms: Option<u64>,
@@ -97,9 +105,11 @@ impl NodeOptions {
         }
         for (key, value) in [
             ("node_id", self.node_id),
+            ("inter_dc_round_trip_ms", self.inter_dc_round_trip_ms),
             ("heartbeat_interval_ms", self.heartbeat_interval_ms),
             ("election_timeout_ms_min", self.election_timeout_ms_min),
             ("election_timeout_ms_max", self.election_timeout_ms_max),
+            ("raft_rpc_timeout_ms", self.raft_rpc_timeout_ms),
             ("forward_timeout_ms", self.forward_timeout_ms),
             ("snapshot_logs_since_last", self.snapshot_logs_since_last),
             ("logs_kept_after_snapshot", self.logs_kept_after_snapshot),
@@ -143,7 +153,7 @@ mod tests {
             &file,
             "node_id = 1\nregion = \"cn-east\"\nraft_address = \"127.0.0.1:7001\"\n\
              api_address = \"127.0.0.1:8001\"\ndata_directory = \"/var/lib/tianping\"\n\
-             heartbeat_interval_ms = 50\n",
+             inter_dc_round_trip_ms = 20\nheartbeat_interval_ms = 50\n",
         )
         .expect("write");
         let options = NodeOptions {
@@ -157,8 +167,11 @@ mod tests {
         assert_eq!(config.api_address.to_string(), "127.0.0.1:9009");
         assert_eq!(config.raft_address.to_string(), "127.0.0.1:7001");
         assert_eq!(config.region, "cn-east");
-        assert_eq!(config.heartbeat_interval_ms, 50);
-        assert_eq!(config.election_timeout_ms_min, 300, "defaults still apply");
+        assert_eq!(config.heartbeat_interval_ms, Some(50));
+        assert_eq!(config.election_timeout_ms_min, None, "derived unless given");
+        let timings = config.raft_timings().expect("timings fit 20 ms");
+        assert_eq!(timings.heartbeat_interval.as_millis(), 50);
+        assert_eq!(timings.election_timeout_min.as_millis(), 300, "defaults still apply");
     }
 
     #[test]
@@ -175,6 +188,22 @@ mod tests {
         let config = options.node_config().expect("valid");
         assert_eq!(config.node_id, 2);
         assert_eq!(config.data_directory, PathBuf::from("/tmp/node-2"));
+    }
+
+    #[test]
+    fn timings_that_cannot_cross_the_distance_are_named() {
+        let options = NodeOptions {
+            node_id: Some(3),
+            raft_address: Some("127.0.0.1:0".parse().expect("address")),
+            api_address: Some("127.0.0.1:0".parse().expect("address")),
+            data_directory: Some(PathBuf::from("/tmp/node-3")),
+            inter_dc_round_trip_ms: Some(240),
+            heartbeat_interval_ms: Some(100),
+            ..NodeOptions::default()
+        };
+        let config = options.node_config().expect("parses: the check runs at start");
+        let error = config.raft_timings().expect_err("100 ms heartbeats cannot cross 240 ms");
+        assert_eq!(error.key, "heartbeat_interval_ms", "{error}");
     }
 
     #[test]

@@ -162,6 +162,30 @@ async fn learner_joins_is_promoted_leadership_moves_and_members_leave_while_writ
         expected.retain(|id| *id != leader);
         assert_eq!(voters(&removed.members), expected);
         assert!(learners(&removed.members).is_empty());
+        assert!(removed.already_absent.is_empty());
+        // A retry of the same removal (its first answer lost) is answered, not refused: the
+        // node is gone already, and nothing changes.
+        let mut retried = None;
+        for _ in 0..100 {
+            match admin(cluster.node(4))
+                .await
+                .remove(RemoveRequest { node_ids: vec![leader] })
+                .await
+            {
+                Ok(answer) => {
+                    retried = Some(answer.into_inner());
+                    break;
+                }
+                // The removal is still being committed: the node asks for a retry.
+                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(status) => panic!("a retried removal was refused: {status}"),
+            }
+        }
+        let retried = retried.expect("the retried removal was answered");
+        assert_eq!(retried.already_absent, vec![leader]);
+        assert_eq!(voters(&retried.members), expected);
         write_through(&cluster, follower, 5).await;
         let mut reader = cluster.client(4).await;
         let found = reader

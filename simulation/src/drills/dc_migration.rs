@@ -22,13 +22,12 @@ use tonic::transport::Channel;
 use super::Report;
 use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::checker::membership;
-use crate::client::PlantedBug;
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 
-/// The world this drill needs: the default one plus a spare data center of two nodes.
-pub fn world_config(planted_bug: Option<PlantedBug>) -> WorldConfig {
-    WorldConfig { planted_bug, spare_data_centers: vec![2], ..WorldConfig::default() }
+/// The world this drill needs: `base` plus a spare data center of two nodes.
+pub fn world_config(base: WorldConfig) -> WorldConfig {
+    WorldConfig { spare_data_centers: vec![2], ..base }
 }
 
 /// Runs one seed of the drill on a world shaped by `config` (which needs a spare data center).
