@@ -58,6 +58,9 @@ enum Route {
     Leader(AdminClient<Channel>),
 }
 
+/// The ids of a `Remove`, split: (voters, learners, ids already no members).
+type Removal = (BTreeSet<NodeId>, BTreeSet<NodeId>, BTreeSet<NodeId>);
+
 impl AdminService {
     pub(crate) fn new(
         raft: LedgerRaft,
@@ -180,14 +183,11 @@ impl AdminService {
         Ok(())
     }
 
-    /// Splits the ids of a `Remove` into (voters, learners, no longer members). An id that is
+    /// Splits the ids of a `Remove` into `Removal`'s three sets. An id that is
     /// no member is taken as removed already (a retry whose first attempt committed), but only
     /// once the leader's membership is committed and not joint: before that, "absent" could
     /// be a change still in flight, and the caller must retry.
-    fn removable(
-        &self,
-        ids: &BTreeSet<NodeId>,
-    ) -> Result<(BTreeSet<NodeId>, BTreeSet<NodeId>, BTreeSet<NodeId>), Status> {
+    fn removable(&self, ids: &BTreeSet<NodeId>) -> Result<Removal, Status> {
         let metrics = self.raft.metrics().borrow_watched().clone();
         let stored = &metrics.membership_config;
         let membership = stored.membership();

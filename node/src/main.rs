@@ -113,7 +113,7 @@ enum Commands {
     ///   tianping node --node-id 1 --raft-address 127.0.0.1:7001 \
     ///       --api-address 127.0.0.1:8001 --data-directory /var/lib/tianping/node-1
     #[command(verbatim_doc_comment)]
-    Node(cli::node::NodeOptions),
+    Node(Box<cli::node::NodeOptions>),
     /// Local development clusters.
     #[command(subcommand)]
     Dev(DevCommands),

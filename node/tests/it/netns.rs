@@ -9,7 +9,13 @@
 //! (no refusal, no reset — a silent partition), while clients still reach its API.
 //! `heal_raft(N)` brings it back. Names carry the test process's id so concurrent runs never
 //! share one; dropping `Namespaces` deletes every namespace (and with it the veth pairs) and
-//! both bridges, also after a panic. Needs root (CAP_NET_ADMIN) and `ip` (iproute2); without
+//! both bridges, also after a panic.
+//!
+//! Docker sets iptables' FORWARD policy to DROP and loads `br_netfilter`, which sends bridged
+//! frames through that chain: on such a machine every packet between two namespaces on one
+//! of our bridges is dropped. So each bridge gets an ACCEPT rule for traffic that stays on it
+//! (`-i bridge -o bridge`, nothing else), removed again on drop; without `iptables` on the
+//! machine there is no such policy to work around. Needs root (CAP_NET_ADMIN) and `ip` (iproute2); without
 //! them `create` fails the test with a message saying so — a partition test never passes
 //! without a partition.
 
@@ -29,6 +35,29 @@ pub struct Namespaces {
     subnet: u8,
     created_namespaces: Vec<String>,
     created_links: Vec<String>,
+    /// Bridges with our FORWARD ACCEPT rule in iptables, to delete on drop.
+    accepted_bridges: Vec<String>,
+}
+
+/// Adds (`-I`) or deletes (`-D`) the FORWARD rule accepting traffic that stays on `bridge`.
+/// `Ok(false)` when the machine has no `iptables` (so no policy can drop bridged traffic).
+fn forward_rule(action: &str, bridge: &str) -> Result<bool, String> {
+    let args = ["-w", action, "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"];
+    let output = match Command::new("iptables").args(args).output() {
+        Ok(output) => output,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(error) => return Err(format!("running `iptables {}`: {error}", args.join(" "))),
+    };
+    if output.status.success() {
+        Ok(true)
+    } else {
+        Err(format!(
+            "`iptables {}` failed ({}): {}",
+            args.join(" "),
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }
 
 /// Runs `ip` with `args`; what it printed on failure.
@@ -60,6 +89,7 @@ impl Namespaces {
             subnet: u8::try_from(64 + pid % 128).unwrap_or(64),
             created_namespaces: Vec::new(),
             created_links: Vec::new(),
+            accepted_bridges: Vec::new(),
         };
         if let Err(error) = namespaces.wire() {
             panic!(
@@ -77,6 +107,9 @@ impl Namespaces {
             ip(&["link", "add", bridge, "type", "bridge"])?;
             self.created_links.push(bridge.clone());
             ip(&["link", "set", bridge, "up"])?;
+            if forward_rule("-I", bridge)? {
+                self.accepted_bridges.push(bridge.clone());
+            }
         }
         let gateway = format!("10.{}.2.254/24", self.subnet);
         ip(&["addr", "add", &gateway, "dev", &api_bridge])?;
@@ -145,6 +178,11 @@ impl Namespaces {
 
 impl Drop for Namespaces {
     fn drop(&mut self) {
+        for bridge in &self.accepted_bridges {
+            if let Err(error) = forward_rule("-D", bridge) {
+                eprintln!("cleanup: {error}");
+            }
+        }
         // Deleting a namespace deletes the veth ends in it, and with them their outer ends.
         for namespace in &self.created_namespaces {
             if let Err(error) = ip(&["netns", "del", namespace]) {
