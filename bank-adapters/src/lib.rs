@@ -2,6 +2,15 @@
 //! banks, without knowing anything of the ledger's replication or storage.
 //!
 //! Module map:
+//! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements, and
+//!   the typed requests, outcomes and errors the payout workers and collection pollers use.
 //! - [`money`] — decimal text ⇄ integer minor units per ISO 4217 currency, exactly.
+//! - [`calendar`] — dates and UTC instants as bank documents write them, from caller-supplied
+//!   Unix milliseconds (no clock reads).
+//! - [`iso20022`] — ISO 20022 XML: `pain.001.001.09` out, `pain.002.001.10`,
+//!   `camt.054.001.08` and `camt.053.001.08` in (and out, for the bank simulator).
 
+pub mod calendar;
+pub mod gateway;
+pub mod iso20022;
 pub mod money;
