@@ -4,6 +4,7 @@
 //! and XSDs that `cargo xtask test` prepares (`xtask/src/interop.rs`) and fail — never skip —
 //! without them.
 
+mod gmssl;
 mod interop;
 mod python_documents;
 mod samples;
