@@ -474,6 +474,16 @@ pub enum GatewayError {
     /// amount). Whether it acted is unknown.
     #[error("unreadable bank answer: {0}")]
     Xml(#[from] crate::iso20022::XmlError),
+    /// The bank's answer failed signature or replay checks and was discarded. Whether it
+    /// acted is unknown.
+    #[error("bank answer refused: {0}")]
+    Signature(#[from] crate::direct::VerifyError),
+    /// A body in the direct-connect protocol could not be read.
+    #[error("unreadable direct-connect body: {0}")]
+    Body(#[from] crate::direct::BodyError),
+    /// Signing our request failed (key missing, signing service down): nothing was sent.
+    #[error("could not sign the request: {0}")]
+    Signing(#[from] crate::keys::KeyError),
 }
 
 impl GatewayError {
@@ -482,8 +492,11 @@ impl GatewayError {
     /// An exhaustive match, so a new error kind must be classified.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            GatewayError::NotSent(_) => false,
-            GatewayError::Unavailable { .. } | GatewayError::Xml(_) => true,
+            GatewayError::NotSent(_) | GatewayError::Signing(_) => false,
+            GatewayError::Unavailable { .. }
+            | GatewayError::Xml(_)
+            | GatewayError::Signature(_)
+            | GatewayError::Body(_) => true,
         }
     }
 }

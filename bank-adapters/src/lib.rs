@@ -9,10 +9,14 @@
 //!   Unix milliseconds (no clock reads).
 //! - [`iso20022`] — ISO 20022 XML: `pain.001.001.09` out, `pain.002.001.10`,
 //!   `camt.054.001.08` and `camt.053.001.08` in (and out, for the bank simulator).
+//! - [`direct`] — the signed direct-connect JSON protocol (银企直连): envelopes, their
+//!   canonical signed bytes, and a [`direct::Verifier`] that refuses and counts missing or bad
+//!   signatures and replays.
 //! - [`keys`] — the [`keys::Signer`] interface, local SM2/Ed25519 keys from files or the
 //!   environment, and [`keys::KeyRing`]: two keys during a rotation, reloadable while in use.
 
 pub mod calendar;
+pub mod direct;
 pub mod gateway;
 pub mod iso20022;
 pub mod keys;

@@ -7,5 +7,6 @@
 mod gmssl;
 mod interop;
 mod python_documents;
+mod rotation;
 mod samples;
 mod xsd;
