@@ -1,5 +1,16 @@
 //! Tianping's bank protocol layer: how the ledger's payouts and collections are spoken to
-//! banks, without knowing anything of the ledger's replication or storage.
+//! banks, without knowing anything of the ledger's replication or storage (issue 12, DESIGN
+//! §5). This crate depends on no other Tianping crate, and never on the server, openraft or
+//! RocksDB: the payout workers, the bank simulator and reconciliation all build on it.
+//!
+//! What it holds to: money is integer minor units everywhere and decimal text only at the
+//! wire; the payout id is the end-to-end id on every attempt while message ids are fresh; an
+//! unknown outcome is an error that obliges the caller to query by the same end-to-end id;
+//! every signed message is verified before its body is read, and refusals are counted; no
+//! clock is read inside (instants are passed in).
+//!
+//! Not here yet (the next slices of issue 12): the bank simulator, the HTTP transport and the
+//! `BankGateway` implementations over it, payout workers, and collections.
 //!
 //! Module map:
 //! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements, and
