@@ -26,15 +26,19 @@ const STAMP: &str = "tianping-requirements.txt";
 /// Where the virtualenv lives: beside the target directory, so it survives like the build
 /// cache does (and never inside the clone when CARGO_TARGET_DIR points outside it).
 fn virtualenv_directory() -> PathBuf {
+    virtualenv_directory_named("tianping-pyenv")
+}
+
+/// A virtualenv directory called `name` beside the target directory (see
+/// `virtualenv_directory`); other checks with their own pinned packages use their own name,
+/// so their stamps never make each other reinstall.
+pub(crate) fn virtualenv_directory_named(name: &str) -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {
         Some(target) => {
             let target = PathBuf::from(target);
-            target.parent().map_or_else(
-                || target.join("tianping-pyenv"),
-                |parent| parent.join("tianping-pyenv"),
-            )
+            target.parent().map_or_else(|| target.join(name), |parent| parent.join(name))
         }
-        None => process::workspace_root().join("target").join("tianping-pyenv"),
+        None => process::workspace_root().join("target").join(name),
     }
 }
 
@@ -57,11 +61,27 @@ pub fn run(progress: &Progress) -> Result<(), String> {
 /// The virtualenv's python, after creating the virtualenv and installing the pinned packages
 /// unless it already holds exactly these requirements.
 fn ensure_virtualenv(progress: &Progress) -> Result<PathBuf, String> {
+    ensure_virtualenv_in(
+        progress,
+        &virtualenv_directory(),
+        REQUIREMENTS,
+        "a generic gRPC client that knows the API only through server reflection",
+    )
+}
+
+/// The python of virtualenv `venv`, after creating it and installing the packages pinned in
+/// `requirements` (relative to the workspace root) unless the stamp says it already holds
+/// exactly these; `why` says in the progress line what they are for.
+pub(crate) fn ensure_virtualenv_in(
+    progress: &Progress,
+    venv: &Path,
+    requirements: &str,
+    why: &str,
+) -> Result<PathBuf, String> {
     let root = process::workspace_root();
-    let requirements_path = root.join(REQUIREMENTS);
+    let requirements_path = root.join(requirements);
     let requirements = std::fs::read_to_string(&requirements_path)
         .map_err(|error| format!("reading {}: {error}", requirements_path.display()))?;
-    let venv = virtualenv_directory();
     let python = venv.join("bin").join("python");
     let stamp = venv.join(STAMP);
     if python.exists() && std::fs::read_to_string(&stamp).is_ok_and(|text| text == requirements) {
@@ -69,12 +89,11 @@ fn ensure_virtualenv(progress: &Progress) -> Result<PathBuf, String> {
         return Ok(python);
     }
     if !python.exists() {
-        progress.say(&format!(
-            "creating a Python virtualenv in {} (for the generic-client check)",
-            venv.display()
-        ));
-        process::run(Command::new("python3").arg("-m").arg("venv").arg(&venv)).map_err(|error| {
-            format!("{error}; the check needs Python 3 with venv (Debian: apt-get install python3-venv)")
+        progress.say(&format!("creating a Python virtualenv in {} ({why})", venv.display()));
+        process::run(Command::new("python3").arg("-m").arg("venv").arg(venv)).map_err(|error| {
+            format!(
+                "{error}; the check needs Python 3 with venv (Debian: apt-get install python3-venv)"
+            )
         })?;
     }
     let pinned: Vec<&str> = requirements
@@ -84,8 +103,7 @@ fn ensure_virtualenv(progress: &Progress) -> Result<PathBuf, String> {
         .filter(|line| !line.is_empty())
         .collect();
     progress.say(&format!(
-        "installing Python packages {} from PyPI into {}: a generic gRPC client that knows the \
-         API only through server reflection",
+        "installing Python packages {} from PyPI into {}: {why}",
         pinned.join(" "),
         venv.display()
     ));

@@ -14,6 +14,7 @@
 mod bench;
 mod cluster;
 mod generic_client;
+mod interop;
 mod prerequisites;
 mod process;
 mod sim;

@@ -23,6 +23,10 @@ pub const DEBIAN_PACKAGES: &[DebianPackage] = &[
         name: "python3-venv",
         why: "the generic-client check runs Python grpcio in a virtualenv",
     },
+    DebianPackage {
+        name: "libxml2-utils",
+        why: "xmllint validates bank-adapters' ISO 20022 documents against the official XSDs",
+    },
 ];
 
 /// A rustup component `cargo xtask test` runs, as (component, the cargo subcommand it

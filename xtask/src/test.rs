@@ -9,6 +9,7 @@
 //! exactly as it ships, with the same overflow checks and assertions.
 
 use crate::generic_client;
+use crate::interop;
 use crate::prerequisites;
 use crate::process::{self, Progress};
 use crate::sim;
@@ -112,9 +113,14 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
     ));
     prerequisites::ensure_rustup_components(progress).map_err(|error| (1, error))?;
     prerequisites::ensure_debian_packages(progress).map_err(|error| (1, error))?;
+    // The bank-adapters interop tests (Python, XSDs, xmllint) run inside the test step.
+    let interop_environment = interop::prepare(progress).map_err(|error| (1, error))?;
     for (index, step) in CARGO_STEPS.iter().enumerate() {
         let number = index + 2;
         let mut command = process::cargo(step.arguments);
+        if step.name == "test" {
+            command.envs(interop_environment.iter().cloned());
+        }
         progress.say(&format!(
             "{number}/{STEP_COUNT} {}: {}",
             step.name,
