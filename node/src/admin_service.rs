@@ -23,17 +23,18 @@ use tianping_raft_store::{NodeId, NodeInfo, TypeConfig};
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+use crate::LedgerRaft;
 use crate::forward::{LeaderForwarder, is_forwarded};
-use crate::pb::v1::admin_client::AdminClient;
-use crate::pb::v1::admin_server::Admin;
-use crate::pb::v1::{
+use crate::preferred_leader::PreferredDataCenter;
+use tianping_proto::convert as pb_convert;
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::admin_server::Admin;
+use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
     InitializeResponse, Member, MembershipResponse, PromoteRequest, RemoveRequest,
     SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
-use crate::preferred_leader::PreferredDataCenter;
-use crate::{LedgerRaft, pb_convert};
 
 /// Most entries a learner may lag the leader by and still be promoted: promoting a learner
 /// far behind would make the new majority wait for it to catch up before anything commits.
@@ -93,7 +94,7 @@ impl AdminService {
         let members = membership
             .nodes()
             .map(|(node_id, info)| {
-                let mut member = pb_convert::member(*node_id, info, voters.contains(node_id));
+                let mut member = crate::members::member(*node_id, info, voters.contains(node_id));
                 if let Some(replication) = &metrics.replication {
                     // The leader itself is not in its replication map: it holds the whole log.
                     let matched = if *node_id == self.node_id {
@@ -133,7 +134,7 @@ impl AdminService {
                 let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
                 membership
                     .nodes()
-                    .map(|(id, info)| pb_convert::member(*id, info, voters.contains(id)))
+                    .map(|(id, info)| crate::members::member(*id, info, voters.contains(id)))
                     .collect()
             }
             None => self.members().0,
@@ -222,7 +223,7 @@ impl Admin for AdminService {
         &self,
         request: Request<InitializeRequest>,
     ) -> Result<Response<InitializeResponse>, Status> {
-        let members = pb_convert::initial_members(request.get_ref())?;
+        let members = crate::members::initial_members(request.get_ref())?;
         match self.raft.initialize(members).await {
             Ok(()) => Ok(Response::new(InitializeResponse {})),
             Err(error) => match error.api_error() {
@@ -257,7 +258,7 @@ impl Admin for AdminService {
         &self,
         request: Request<AddLearnerRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
-        let (node_id, info) = pb_convert::learner(request.get_ref())?;
+        let (node_id, info) = crate::members::learner(request.get_ref())?;
         match self.route(is_forwarded(&request)).await? {
             Route::Leader(mut client) => {
                 let forwarded = self.forwarder.request(request.into_inner());

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     ClusterStatusRequest, CreateAccountsRequest, CreateTransfersRequest, NewAccount, NewTransfer,
 };
 use tonic::transport::{Channel, Endpoint};

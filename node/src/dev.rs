@@ -26,10 +26,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tianping_node::NodeConfig;
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::{
-    ClusterStatusRequest, ClusterStatusResponse, InitializeRequest, Member,
-};
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest, Member};
 
 /// The local cluster's region.
 pub const REGION: &str = "local";

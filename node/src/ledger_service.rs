@@ -15,16 +15,16 @@ use std::sync::Arc;
 use tianping_ledger::query;
 use tonic::{Request, Response, Status};
 
-use crate::pb::v1::ledger_client::LedgerClient;
-use crate::pb::v1::ledger_server::Ledger;
-use crate::pb::v1::{
+use crate::reads::Reader;
+use crate::writer::{Applied, Writer};
+use tianping_proto::convert as pb_convert;
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::ledger_server::Ledger;
+use tianping_proto::v1::{
     AccountTransfersRequest, AccountTransfersResponse, AuditRecordsRequest, AuditRecordsResponse,
     CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupAccountsResponse,
     LookupRequest, LookupTransfersResponse, SetAccountLimitsRequest, SetAccountStatusRequest,
 };
-use crate::pb_convert;
-use crate::reads::Reader;
-use crate::writer::{Applied, Writer};
 
 /// Serves `tianping.v1.Ledger` for one node.
 pub(crate) struct LedgerService {

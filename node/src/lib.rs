@@ -20,8 +20,9 @@
 //! Background tasks: `preferred_leader` (hands leadership to the preferred data center) and,
 //! outside the simulation, the health updater; both end with the node.
 //!
-//! Module map: `config` (what a node is told), `clock` (the one wall-clock read),
-//! `pb_convert` (the only code that knows the wire format), `pb` (generated code), `writer`
+//! Module map: `config` (what a node is told), `timing` (Raft timings from the distance
+//! between data centers), `clock` (the one wall-clock read), `members` (cluster members on
+//! the wire ⇄ the Raft membership; every other wire conversion is `tianping_proto`'s), `writer`
 //! (the one write path every client service shares: propose on the leader or forward),
 //! `reads` (read consistency: ReadIndex, bounded staleness).
 //!
@@ -43,10 +44,10 @@ pub mod config;
 mod forward;
 mod group_commit;
 mod ledger_service;
+pub mod members;
 pub mod metrics;
 pub mod network;
 mod payouts_service;
-pub mod pb_convert;
 mod preferred_leader;
 #[cfg(not(madsim))]
 pub mod probes;
@@ -58,22 +59,6 @@ pub mod runtime;
 pub mod sim_link;
 pub mod timing;
 mod writer;
-
-pub mod pb {
-    //! Code generated from `proto/` by `build.rs`.
-    // madsim-tonic's simulated codegen unwraps (messages there are in-memory and typed).
-    #![allow(missing_docs, clippy::all, clippy::unwrap_used)]
-
-    /// `tianping.v1`: the client API.
-    pub mod v1 {
-        tonic::include_proto!("tianping.v1");
-    }
-
-    /// `tianping.raft.v1`: the Raft transport between nodes.
-    pub mod raft {
-        tonic::include_proto!("tianping.raft.v1");
-    }
-}
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -100,13 +85,13 @@ use crate::admin_service::AdminService;
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
 use crate::payouts_service::PayoutsService;
-use crate::pb::raft::raft_server::RaftServer;
-use crate::pb::v1::admin_server::AdminServer;
-use crate::pb::v1::ledger_server::LedgerServer;
-use crate::pb::v1::payouts_server::PayoutsServer;
 use crate::raft_service::RaftService;
 use crate::reads::Reader;
 use crate::writer::Writer;
+use tianping_proto::raft::raft_server::RaftServer;
+use tianping_proto::v1::admin_server::AdminServer;
+use tianping_proto::v1::ledger_server::LedgerServer;
+use tianping_proto::v1::payouts_server::PayoutsServer;
 
 /// The state machine store a node runs on: RocksDB outside the simulation.
 #[cfg(not(madsim))]
@@ -449,13 +434,20 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         raft_listener,
         raft_stopped,
     ));
+    // The client address's services, named once: reflection lists exactly these.
+    #[cfg(not(madsim))]
+    let served = [
+        <LedgerServer<()> as tonic::server::NamedService>::NAME,
+        <PayoutsServer<()> as tonic::server::NamedService>::NAME,
+        <AdminServer<()> as tonic::server::NamedService>::NAME,
+    ];
     let api_router = tonic::transport::Server::builder()
         .add_service(ledger_service)
         .add_service(payouts_service)
         .add_service(admin_service);
     #[cfg(not(madsim))]
     let api_router = {
-        let (router, health) = probes::add_to(api_router).map_err(StartError::Raft)?;
+        let (router, health) = probes::add_to(api_router, &served).map_err(StartError::Raft)?;
         tasks.push(tokio::spawn(probes::follow_leader(raft.clone(), health)));
         router
     };

@@ -25,7 +25,8 @@ use tianping_ledger::{Command, EventResult};
 use tianping_raft_store::NodeId;
 use tokio::task::JoinHandle;
 
-use crate::{LedgerRaft, pb_convert};
+use crate::LedgerRaft;
+use tianping_proto::convert as pb_convert;
 
 /// The `Content-Type` of the text exposition `encode` writes (OpenMetrics text, which
 /// Prometheus scrapes natively).

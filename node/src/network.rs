@@ -27,9 +27,9 @@ use openraft::{OptionalSend, RPCTypes};
 use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::pb::raft::raft_client::RaftClient;
-use crate::pb::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
-use crate::pb_convert;
+use tianping_proto::convert as pb_convert;
+use tianping_proto::raft::raft_client::RaftClient;
+use tianping_proto::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
 
 /// Longest a whole snapshot transfer may take before the leader gives up and retries. Sized
 /// for a snapshot of a few GiB over a data-center link; openraft's own `hard_ttl` for
@@ -100,7 +100,9 @@ impl GrpcPeer {
         rpc: Fut,
     ) -> Result<Response, RPCError<TypeConfig>>
     where
-        Fut: Future<Output = Result<tonic::Response<crate::pb::raft::RaftPayload>, tonic::Status>>,
+        Fut: Future<
+            Output = Result<tonic::Response<tianping_proto::raft::RaftPayload>, tonic::Status>,
+        >,
         Response: serde::de::DeserializeOwned,
     {
         let deadline = self.rpc_timeout;

@@ -11,16 +11,16 @@ use std::sync::Arc;
 use tianping_ledger::query;
 use tonic::{Request, Response, Status};
 
-use crate::pb::v1::payouts_client::PayoutsClient;
-use crate::pb::v1::payouts_server::Payouts;
-use crate::pb::v1::{
+use crate::reads::Reader;
+use crate::writer::{Applied, Writer};
+use tianping_proto::convert as pb_convert;
+use tianping_proto::v1::payouts_client::PayoutsClient;
+use tianping_proto::v1::payouts_server::Payouts;
+use tianping_proto::v1::{
     BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest, ClaimPayoutsResponse,
     CreateEventsResponse, CreatePayoutsRequest, ListPayoutsRequest, ListPayoutsResponse,
     LookupPayoutsResponse, LookupRequest, RecordPayoutOutcomesRequest,
 };
-use crate::pb_convert;
-use crate::reads::Reader;
-use crate::writer::{Applied, Writer};
 
 /// Serves `tianping.v1.Payouts` for one node.
 pub(crate) struct PayoutsService {

@@ -17,28 +17,28 @@ use tonic_health::server::HealthReporter;
 
 use crate::LedgerRaft;
 
-/// The encoded `FileDescriptorSet` of every Tianping proto, written by `build.rs`.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/tianping_descriptor.bin"));
-
 /// The service name health reports on, besides `""`.
 pub const LEDGER_SERVICE: &str = "tianping.v1.Ledger";
 
-/// The services of the client address that reflection lists (besides itself).
-const SERVED: [&str; 3] = [LEDGER_SERVICE, "tianping.v1.Admin", "grpc.health.v1.Health"];
+/// The health service's name, which reflection lists too.
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
-/// Adds health and both reflection versions to `router`; the task that keeps health current
-/// must be spawned by the caller with `follow_leader`.
-pub(crate) fn add_to(router: Router) -> Result<(Router, HealthReporter), String> {
+/// Adds health and both reflection versions to `router`, which already serves `served` (the
+/// names `start` registered, so reflection lists exactly what the address serves); the task
+/// that keeps health current must be spawned by the caller with `follow_leader`.
+pub(crate) fn add_to(
+    router: Router,
+    served: &[&'static str],
+) -> Result<(Router, HealthReporter), String> {
     let (reporter, health) = tonic_health::server::health_reporter();
     // The descriptor set also describes the internal Raft service, which is not served here:
     // list only what this address serves.
-    let reflection = |own_name: &str| {
-        SERVED.iter().chain([&own_name]).fold(
+    let reflection = |own_name: &'static str| {
+        served.iter().copied().chain([HEALTH_SERVICE, own_name]).fold(
             tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tianping_proto::FILE_DESCRIPTOR_SET)
                 .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET),
-            |builder, name| builder.with_service_name(*name),
+            |builder, name| builder.with_service_name(name),
         )
     };
     let v1 = reflection("grpc.reflection.v1.ServerReflection")

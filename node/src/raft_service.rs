@@ -15,9 +15,9 @@ use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::LedgerRaft;
-use crate::pb::raft::raft_server::Raft;
-use crate::pb::raft::{RaftPayload, SnapshotFrame, snapshot_frame};
-use crate::pb_convert;
+use tianping_proto::convert as pb_convert;
+use tianping_proto::raft::raft_server::Raft;
+use tianping_proto::raft::{RaftPayload, SnapshotFrame, snapshot_frame};
 
 /// Serves `tianping.raft.v1.Raft` for one node.
 pub(crate) struct RaftService {

@@ -46,18 +46,12 @@ use tonic::Status;
 use tonic::transport::Channel;
 
 use crate::network::lazy_channel;
-use crate::pb::raft::RaftPayload;
-use crate::pb::raft::raft_client::RaftClient;
-use crate::{LedgerRaft, StateMachineStore, pb_convert};
+use crate::{LedgerRaft, StateMachineStore};
+use tianping_proto::convert as pb_convert;
+use tianping_proto::raft::RaftPayload;
+use tianping_proto::raft::raft_client::RaftClient;
 
-/// How fresh a read must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReadConsistency {
-    /// Sees every write acknowledged before the read started.
-    Linearizable,
-    /// May miss writes acknowledged less than this long ago, never older ones.
-    BoundedStaleness(Duration),
-}
+pub use tianping_proto::ReadConsistency;
 
 /// A point in openraft's runtime clock (madsim's in the simulation).
 type Moment = InstantOf<TypeConfig>;

@@ -24,10 +24,11 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::metrics::{NodeMetrics, command_kind};
-use crate::pb::v1::admin_server::Admin;
-use crate::pb::v1::ledger_server::Ledger;
-use crate::pb::v1::payouts_server::Payouts;
-use crate::pb::v1::{
+use crate::writer::FORWARDED_HEADER;
+use tianping_proto::v1::admin_server::Admin;
+use tianping_proto::v1::ledger_server::Ledger;
+use tianping_proto::v1::payouts_server::Payouts;
+use tianping_proto::v1::{
     AccountTransfersRequest, AccountTransfersResponse, AuditRecordsRequest, AuditRecordsResponse,
     BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest, ClaimPayoutsResponse,
     CreateAccountsRequest, CreateEventsResponse, CreatePayoutsRequest, CreateTransfersRequest,
@@ -35,13 +36,12 @@ use crate::pb::v1::{
     LookupRequest, LookupTransfersResponse, RecordPayoutOutcomesRequest, SetAccountLimitsRequest,
     SetAccountStatusRequest,
 };
-use crate::pb::v1::{
+use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
     InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest,
     SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
-use crate::writer::FORWARDED_HEADER;
 
 /// Metadata key of a request's id, both ways: a client may send one; every answer carries it.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -18,12 +18,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_node::{LedgerRaft, NodeConfig};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
     NewTransfer,
 };
-use tianping_node::{LedgerRaft, NodeConfig};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
 const NODES: u8 = 3;

@@ -18,8 +18,8 @@ use std::time::Duration;
 use madsim::rand::{Rng, thread_rng};
 use madsim::time::Instant;
 use tianping_ledger::AccountFlags;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     Account, CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest,
     NewAccount, NewTransfer,
 };

@@ -8,7 +8,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tianping_node::pb::v1::admin_client::AdminClient;
+use tianping_proto::v1::admin_client::AdminClient;
 use tonic::Code;
 use tonic::transport::Channel;
 

@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     AccountLimits, AccountLimitsChange, AccountStatusChange, CreateEventsResponse,
     SetAccountLimitsRequest, SetAccountStatusRequest,
 };

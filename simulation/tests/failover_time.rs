@@ -18,8 +18,8 @@
 use std::time::Duration;
 
 use madsim::time::Instant;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{CreateTransfersRequest, NewTransfer};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{CreateTransfersRequest, NewTransfer};
 use tianping_simulation::client;
 use tianping_simulation::drills::harness::RECOVERY_BOUND;
 use tianping_simulation::latency::LatencyProfile;

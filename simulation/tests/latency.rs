@@ -16,8 +16,8 @@
 use std::time::Duration;
 
 use madsim::time::Instant;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{LookupRequest, ReadOptions};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{LookupRequest, ReadOptions};
 use tianping_simulation::client;
 use tianping_simulation::latency::LatencyProfile;
 use tianping_simulation::world::{World, WorldConfig};

@@ -13,6 +13,9 @@
 
 mod bench;
 mod cluster;
+/// Checked by its tests only: the crate map of ARCHITECTURE.md against `cargo metadata`.
+#[cfg(test)]
+mod crate_map;
 mod generic_client;
 mod interop;
 mod prerequisites;

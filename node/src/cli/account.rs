@@ -1,7 +1,7 @@
 //! `tianping account create|lookup`.
 
 use serde_json::json;
-use tianping_node::pb::v1::{Account, CreateAccountsRequest, LookupRequest, NewAccount};
+use tianping_proto::v1::{Account, CreateAccountsRequest, LookupRequest, NewAccount};
 
 use super::GlobalOptions;
 

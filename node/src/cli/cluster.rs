@@ -1,7 +1,7 @@
 //! `tianping cluster status|add-learner|promote|remove|transfer-leader|preferred-dc`.
 
 use serde_json::json;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, Member, MembershipResponse,
     PromoteRequest, RemoveRequest, SetPreferredLeaderDataCenterRequest, TransferLeaderRequest,
 };
@@ -278,7 +278,7 @@ fn print_membership(
 async fn status(
     options: &GlobalOptions,
     address: &str,
-    client: tianping_node::pb::v1::admin_client::AdminClient<tonic::transport::Channel>,
+    client: tianping_proto::v1::admin_client::AdminClient<tonic::transport::Channel>,
 ) -> Result<(), String> {
     let status = super::request(address, || {
         let mut client = client.clone();
@@ -364,7 +364,7 @@ async fn lag_from_leader(status: &ClusterStatusResponse) -> (Vec<Member>, String
 async fn preferred_dc(
     options: &GlobalOptions,
     address: &str,
-    client: tianping_node::pb::v1::admin_client::AdminClient<tonic::transport::Channel>,
+    client: tianping_proto::v1::admin_client::AdminClient<tonic::transport::Channel>,
     data_center: String,
 ) -> Result<(), String> {
     let status = super::request(address, || {

@@ -16,8 +16,8 @@ pub mod transfer;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::ledger_client::LedgerClient;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::dev;

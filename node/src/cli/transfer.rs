@@ -1,7 +1,7 @@
 //! `tianping transfer create|lookup`.
 
 use serde_json::json;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     CreateTransfersRequest, EventResult, LookupRequest, NewTransfer, Transfer,
 };
 

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::{
+use tianping_node::{NodeConfig, NodeHandle};
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, CreateAccountsRequest,
     LookupRequest, Member, NewAccount, PromoteRequest, RemoveRequest,
     SetPreferredLeaderDataCenterRequest, TransferLeaderRequest,
 };
-use tianping_node::{NodeConfig, NodeHandle};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;

@@ -1,6 +1,6 @@
 //! A cluster commits writes sent to any node and every replica reads them back.
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer,
 };
 

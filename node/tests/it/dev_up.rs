@@ -6,8 +6,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
 
 use crate::observability::{sample, scrape};
 use crate::support::{bounded, retry_unavailable};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, NewAccount, NewTransfer,
 };
 

@@ -1,8 +1,8 @@
 //! An account's history pages: walking it with the cursor returns every transfer once, in
 //! order, both ways.
 
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     AccountTransfersRequest, CreateAccountsRequest, CreateTransfersRequest, NewAccount,
     NewTransfer, ReadOptions,
 };

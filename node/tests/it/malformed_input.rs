@@ -1,6 +1,6 @@
 //! Malformed input is INVALID_ARGUMENT naming the field, and changes nothing.
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     AccountLimits, AccountLimitsChange, AccountStatusChange, AccountTransfersRequest,
     BookCollectionsRequest, ClaimPayoutsRequest, CreatePayoutsRequest, CreateTransfersRequest,
     ListPayoutsRequest, LookupRequest, NewCollection, NewPayout, NewTransfer, PayoutOutcomeReport,

@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use tianping_node::REQUEST_ID_HEADER;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     ClusterStatusRequest, CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount,
     NewTransfer,
 };
@@ -161,7 +161,7 @@ async fn metrics_count_events_forwards_and_commits() {
 /// Sends `CreateAccounts` with `id` (if any) as `x-request-id` to `client`, retrying while the
 /// cluster settles; the id the answer carries.
 async fn create_with_id(
-    client: &tianping_node::pb::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
+    client: &tianping_proto::v1::ledger_client::LedgerClient<tonic::transport::Channel>,
     accounts: CreateAccountsRequest,
     id: Option<&str>,
 ) -> String {
@@ -231,7 +231,7 @@ async fn request_ids_come_back_directly_and_through_a_forward() {
         // Operators' calls too: an admin call keeps its id, and one without gets the node's.
         let follower_node =
             cluster.nodes.iter().find(|node| node.node_id() == follower).expect("follower");
-        let mut admin = tianping_node::pb::v1::admin_client::AdminClient::connect(format!(
+        let mut admin = tianping_proto::v1::admin_client::AdminClient::connect(format!(
             "http://{}",
             follower_node.info().api_address
         ))

@@ -1,7 +1,7 @@
 //! The payout outbox through the API: create → claim → outcome, listings by state, and
 //! collections booked once per bank reference.
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     BookCollectionsRequest, ClaimPayoutsRequest, CreateAccountsRequest, CreatePayoutsRequest,
     CreateTransfersRequest, ListPayoutsRequest, LookupRequest, NewAccount, NewCollection,
     NewPayout, NewTransfer, PayoutOutcomeReport, RecordPayoutOutcomesRequest,

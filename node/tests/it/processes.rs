@@ -15,11 +15,9 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use tempfile::TempDir;
 use tianping_node::NodeConfig;
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
-    ClusterStatusRequest, ClusterStatusResponse, InitializeRequest, Member,
-};
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest, Member};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::netns::Namespaces;

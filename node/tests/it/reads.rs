@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer,
     ReadOptions,
 };

@@ -1,6 +1,6 @@
 //! Account status and limits: audited changes that the ledger enforces on transfers.
 
-use tianping_node::pb::v1::{
+use tianping_proto::v1::{
     AccountLimits, AccountLimitsChange, AccountStatusChange, AuditRecordsRequest,
     CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer,
     SetAccountLimitsRequest, SetAccountStatusRequest, audit_record,

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::payouts_client::PayoutsClient;
 use tianping_node::{NodeConfig, NodeHandle};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::payouts_client::PayoutsClient;
 use tonic::transport::Channel;
 
 /// Longest any one test may run.

@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{
     CreateAccountsRequest, CreateTransfersRequest, LookupRequest, NewAccount, NewTransfer, Transfer,
 };
 use tonic::transport::Channel;

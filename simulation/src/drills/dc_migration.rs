@@ -13,10 +13,8 @@
 use std::sync::Arc;
 
 use madsim::rand::{Rng, thread_rng};
-use tianping_node::pb::v1::admin_client::AdminClient;
-use tianping_node::pb::v1::{
-    AddLearnerRequest, PromoteRequest, RemoveRequest, TransferLeaderRequest,
-};
+use tianping_proto::v1::admin_client::AdminClient;
+use tianping_proto::v1::{AddLearnerRequest, PromoteRequest, RemoveRequest, TransferLeaderRequest};
 use tonic::transport::Channel;
 
 use super::Report;
@@ -150,7 +148,7 @@ async fn add_learners(world: &World, members: &[u64], new: &[u64]) -> Result<Str
         world.boot(*node_id).await;
         let info = world.info(*node_id).ok_or_else(|| format!("node {node_id} did not boot"))?;
         let request = AddLearnerRequest {
-            member: Some(tianping_node::pb_convert::member(*node_id, &info, false)),
+            member: Some(tianping_node::members::member(*node_id, &info, false)),
         };
         operator::call(world, "AddLearner", members, |mut admin: AdminClient<Channel>| {
             let request = request.clone();

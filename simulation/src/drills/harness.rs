@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
 
-use tianping_node::pb::v1::ledger_client::LedgerClient;
-use tianping_node::pb::v1::{CreateTransfersRequest, NewTransfer};
+use tianping_proto::v1::ledger_client::LedgerClient;
+use tianping_proto::v1::{CreateTransfersRequest, NewTransfer};
 
 use super::Report;
 use crate::checker::state_sampler::StateSampler;

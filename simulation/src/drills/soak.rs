@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use madsim::rand::{Rng, thread_rng};
-use tianping_node::pb::v1::TransferLeaderRequest;
+use tianping_proto::v1::TransferLeaderRequest;
 
 use super::Report;
 use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};

@@ -10,8 +10,17 @@ use std::time::Duration;
 use tianping_ledger::{HistoryFilter, QUERY_LIMIT_MAX, Transfer};
 
 use super::{InvalidField, invalid, parse_u128};
-use crate::pb::v1 as pb_v1;
-use crate::reads::ReadConsistency;
+use crate::v1 as pb_v1;
+
+/// How fresh a read must be: what a client asks for (`ReadOptions.max_staleness_ms`) and
+/// what the server's read path makes its replica fit for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadConsistency {
+    /// Sees every write acknowledged before the read started.
+    Linearizable,
+    /// May miss writes acknowledged less than this long ago, never older ones.
+    BoundedStaleness(Duration),
+}
 
 /// The consistency a read asks for: linearizable unless a positive staleness is accepted.
 pub fn read_consistency(options: Option<&pb_v1::ReadOptions>) -> ReadConsistency {

@@ -11,10 +11,10 @@
 use std::io;
 
 const PROTOS: [&str; 4] = [
-    "proto/tianping/v1/ledger.proto",
-    "proto/tianping/v1/payouts.proto",
-    "proto/tianping/v1/admin.proto",
-    "proto/tianping/raft/v1/raft.proto",
+    "tianping/v1/ledger.proto",
+    "tianping/v1/payouts.proto",
+    "tianping/v1/admin.proto",
+    "tianping/raft/v1/raft.proto",
 ];
 
 fn main() -> io::Result<()> {
@@ -24,5 +24,5 @@ fn main() -> io::Result<()> {
     let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?;
     tonic_build::configure()
         .file_descriptor_set_path(std::path::Path::new(&out_dir).join("tianping_descriptor.bin"))
-        .compile_protos_with_config(config, &PROTOS, &["proto"])
+        .compile_protos_with_config(config, &PROTOS, &["."])
 }

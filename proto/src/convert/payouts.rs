@@ -13,7 +13,7 @@ use tianping_ledger::{
 use super::{
     InvalidField, check_event_count, event_result, format_u128, invalid, parse_u128, to_u16,
 };
-use crate::pb::v1 as pb_v1;
+use crate::v1 as pb_v1;
 
 /// A payout state's wire name.
 pub fn payout_state_name(state: PayoutState) -> &'static str {

@@ -9,7 +9,7 @@ use tianping_ledger::{
 };
 
 use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128};
-use crate::pb::v1 as pb_v1;
+use crate::v1 as pb_v1;
 
 /// A status's wire name.
 pub fn status_name(status: AccountStatus) -> &'static str {

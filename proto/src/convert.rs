@@ -1,7 +1,7 @@
-//! Protobuf ↔ domain conversion: the only place that knows the client wire format.
+//! Protobuf ↔ ledger conversion: the only place that knows the client wire format.
 //!
 //! 128-bit values (ids, amounts, balances, credit lines, user data) travel as decimal strings
-//! (see `proto/tianping/v1/ledger.proto`): a person can type them into grpcurl's JSON and every
+//! (see `tianping/v1/ledger.proto`): a person can type them into grpcurl's JSON and every
 //! client maps them to `u128` losslessly. Parsing is strict — ASCII digits only, at most 39 of
 //! them, no sign, no spaces, no overflow — and the empty string (proto3's default, i.e. the
 //! field was left out) means 0, so the ledger answers its own result code for a required id
@@ -11,6 +11,10 @@
 //!
 //! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
 //! `accounts` (status and limits changes), `payouts` (payouts and collections).
+//!
+//! Cluster members (`tianping.v1.Member`) are converted by the server (`tianping-node`'s
+//! `members` module): a member's Raft-side type is openraft's node record, which this crate
+//! must never link.
 
 mod accounts;
 mod payouts;
@@ -25,22 +29,19 @@ pub use payouts::{
     outcome_commands, parse_payout_state, payout, payout_commands, payout_cursor, payout_listing,
     payout_state_name,
 };
-pub use reads::{history_cursor, history_filter, read_consistency};
+pub use reads::{ReadConsistency, history_cursor, history_filter, read_consistency};
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::raft as pb_raft;
+use crate::v1 as pb_v1;
 use tianping_ledger::{
     Account, AccountFlags, BATCH_EVENTS_MAX, Command, Detail, EventResult, NewAccount, NewTransfer,
     QUERY_LIMIT_MAX, ResultCode, Transfer, TransferFlags,
 };
-use tianping_raft_store::{NodeId, NodeInfo};
-
-use crate::pb;
-use crate::pb::v1 as pb_v1;
 
 /// Most decimal digits of a `u128` (`u128::MAX` has 39).
 const U128_DECIMAL_DIGITS_MAX: usize = 39;
@@ -253,9 +254,9 @@ pub fn transfer(transfer: &Transfer) -> pb_v1::Transfer {
 /// Frames an openraft message for the Raft transport: postcard bytes in a `RaftPayload`.
 /// Postcard is compact and already the format of the project's stored records; both ends of a
 /// cluster run the same build, so the openraft types on either side agree.
-pub fn raft_payload<T: Serialize>(message: &T) -> Result<pb::raft::RaftPayload, tonic::Status> {
+pub fn raft_payload<T: Serialize>(message: &T) -> Result<pb_raft::RaftPayload, tonic::Status> {
     postcard::to_allocvec(message)
-        .map(|payload| pb::raft::RaftPayload { payload })
+        .map(|payload| pb_raft::RaftPayload { payload })
         .map_err(|error| tonic::Status::internal(format!("encoding a Raft message: {error}")))
 }
 
@@ -264,78 +265,8 @@ pub fn from_raft_bytes<T: DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<
     postcard::from_bytes(bytes).map_err(|error| invalid(what, format!("does not decode: {error}")))
 }
 
-/// A cluster member on the wire (`tianping.v1.Member`).
-pub fn member(node_id: NodeId, info: &NodeInfo, voter: bool) -> pb_v1::Member {
-    pb_v1::Member {
-        node_id,
-        region: info.region.clone(),
-        data_center: info.data_center.clone(),
-        raft_address: info.raft_address.clone(),
-        api_address: info.api_address.clone(),
-        voter,
-        ..Default::default()
-    }
-}
-
-/// The initial voters of an `Initialize` request: at least one, ids unique and non-zero,
-/// both addresses present.
-pub fn initial_members(
-    request: &pb_v1::InitializeRequest,
-) -> Result<BTreeMap<NodeId, NodeInfo>, InvalidField> {
-    if request.members.is_empty() {
-        return Err(InvalidField {
-            field: "members".to_owned(),
-            reason: "at least one member is required".to_owned(),
-        });
-    }
-    let mut members = BTreeMap::new();
-    for (index, member) in request.members.iter().enumerate() {
-        let (node_id, info) = member_info(member, &format!("members[{index}]"))?;
-        if members.insert(node_id, info).is_some() {
-            return Err(InvalidField {
-                field: format!("members[{index}].node_id"),
-                reason: "repeats an earlier member's id".to_owned(),
-            });
-        }
-    }
-    Ok(members)
-}
-
-/// A member's id and `NodeInfo`, checked: id non-zero, both addresses present. `path` names
-/// the member in errors (e.g. `members[2]`).
-fn member_info(member: &pb_v1::Member, path: &str) -> Result<(NodeId, NodeInfo), InvalidField> {
-    let invalid = |name: &str, reason: &str| InvalidField {
-        field: format!("{path}.{name}"),
-        reason: reason.to_owned(),
-    };
-    if member.node_id == 0 {
-        return Err(invalid("node_id", "must not be 0"));
-    }
-    if member.raft_address.is_empty() {
-        return Err(invalid("raft_address", "is required"));
-    }
-    if member.api_address.is_empty() {
-        return Err(invalid("api_address", "is required"));
-    }
-    let info = NodeInfo {
-        region: member.region.clone(),
-        data_center: member.data_center.clone(),
-        raft_address: member.raft_address.clone(),
-        api_address: member.api_address.clone(),
-    };
-    Ok((member.node_id, info))
-}
-
-/// The learner an `AddLearner` request names, checked like an initial member.
-pub fn learner(request: &pb_v1::AddLearnerRequest) -> Result<(NodeId, NodeInfo), InvalidField> {
-    match &request.member {
-        Some(member) => member_info(member, "member"),
-        None => Err(invalid("member", "is required")),
-    }
-}
-
 /// The node ids of a `Promote` or `Remove` request: at least one, none 0.
-pub fn node_ids(ids: &[NodeId]) -> Result<std::collections::BTreeSet<NodeId>, InvalidField> {
+pub fn node_ids(ids: &[u64]) -> Result<std::collections::BTreeSet<u64>, InvalidField> {
     if ids.is_empty() {
         return Err(invalid("node_ids", "at least one node id is required"));
     }
