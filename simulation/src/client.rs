@@ -24,6 +24,7 @@ use tianping_node::pb::v1::{
     NewAccount, NewTransfer,
 };
 
+use crate::planted::PlantedBug;
 use crate::world::{World, lock};
 
 /// The ledgers the clients use, and the account ids in each.
@@ -52,25 +53,6 @@ const READ_BACK_PERCENT: u32 = 30;
 const ACCOUNT_READ_PERCENT: u32 = 25;
 /// Most accounts in one balance read.
 const ACCOUNT_READ_MAX: usize = 3;
-
-/// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
-/// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlantedBug {
-    /// `ack-unanswered`: a batch whose every attempt failed is recorded as acknowledged `ok`
-    /// (timestamp 0), as a client library that reports success on a timeout would.
-    AckUnanswered,
-}
-
-impl PlantedBug {
-    /// The bug named `name`, if any.
-    pub fn parse(name: &str) -> Option<PlantedBug> {
-        match name {
-            "ack-unanswered" => Some(PlantedBug::AckUnanswered),
-            _ => None,
-        }
-    }
-}
 
 /// What one transfer's acknowledgement said.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -16,6 +16,8 @@
 //! - `faults`: crash + restart, leader (and leader data center) kill, power loss, data-center
 //!   partition (both ways or one way), node pause, flapping links, network weather (packet
 //!   loss, latency spikes) and slow fsync.
+//! - `planted`: the bugs the clients can plant to prove the checkers bite (a leaf: the
+//!   world's configuration names one, the clients act on it).
 //! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
 //! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
 //!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
@@ -36,6 +38,8 @@ pub mod faults;
 pub mod latency;
 #[cfg(madsim)]
 pub mod operator;
+#[cfg(madsim)]
+pub mod planted;
 #[cfg(madsim)]
 pub mod risk;
 #[cfg(madsim)]

@@ -47,6 +47,7 @@ use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
 use crate::latency::LatencyProfile;
+use crate::planted::PlantedBug;
 
 /// Port of every node's Raft transport.
 pub const RAFT_PORT: u16 = 7000;
@@ -78,7 +79,7 @@ pub struct WorldConfig {
     /// See `snapshot_logs_since_last`.
     pub logs_kept_after_snapshot: u64,
     /// A bug to plant in the clients (`None`: the real thing).
-    pub planted_bug: Option<crate::client::PlantedBug>,
+    pub planted_bug: Option<PlantedBug>,
     /// Nodes per extra data center whose machines exist but stay parked — not running, not
     /// members — until `World::boot` starts them: the new data centers a migration moves
     /// into, added at run time as an operator would. Their ids and data-center indexes follow

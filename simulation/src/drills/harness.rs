@@ -15,6 +15,7 @@ use super::Report;
 use crate::checker::state_sampler::StateSampler;
 use crate::checker::{self, Evidence};
 use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
+use crate::planted::PlantedBug;
 use crate::risk;
 use crate::world::{World, WorldConfig, lock};
 
@@ -119,7 +120,7 @@ where
 /// start the load. `Err` is the seed's one violation when the cluster never got that far.
 async fn open(
     world: &Arc<World>,
-    planted: Option<client::PlantedBug>,
+    planted: Option<PlantedBug>,
     log: &mut FaultLog,
 ) -> Result<Load, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
@@ -144,7 +145,7 @@ pub struct Load {
 
 impl Load {
     /// Starts one client on every client machine of the world.
-    pub fn start(world: &Arc<World>, planted: Option<client::PlantedBug>) -> Load {
+    pub fn start(world: &Arc<World>, planted: Option<PlantedBug>) -> Load {
         let history: SharedHistory = Arc::new(Mutex::new(History::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let clients = world
