@@ -21,13 +21,16 @@
 //! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
 //! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
 //!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
-//! - `checker`: one module per property, run at the end of every seed.
+//! - `sampler`: the tasks that sample leaders and replicas while a seed runs.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
 //!   `dc-migration`, `soak`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
+//!
+//! The client history and every checker live in `tianping-history`, which knows no simulator:
+//! this crate produces the history and converts what it reads from its madsim world (replicas,
+//! log entries from the `MemoryDisk`s, leader samples, times since the seed began) into that
+//! crate's plain inputs.
 
-#[cfg(madsim)]
-pub mod checker;
 #[cfg(madsim)]
 pub mod client;
 #[cfg(madsim)]
@@ -42,5 +45,7 @@ pub mod operator;
 pub mod planted;
 #[cfg(madsim)]
 pub mod risk;
+#[cfg(madsim)]
+pub mod sampler;
 #[cfg(madsim)]
 pub mod world;

@@ -41,7 +41,8 @@ use madsim::runtime::{Handle, NodeHandle as MachineHandle};
 use madsim::task::NodeId as MachineId;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
-use tianping_ledger::{MemoryStore, StateDigest};
+use tianping_history::Replica;
+use tianping_ledger::MemoryStore;
 use tianping_node::sim_link::{self, LinkDelay, LinkTable};
 use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
@@ -155,21 +156,12 @@ pub struct ClientMachine {
     pub machine: MachineHandle,
 }
 
-/// A node's replica as read at one instant: its applied index, its digest and its ledger.
-pub struct Replica {
-    /// The node.
-    pub node_id: u64,
-    /// Last applied log index (0 when nothing applied).
-    pub applied: u64,
-    /// The ledger state digest.
-    pub digest: StateDigest,
-    /// A copy of the ledger, for the checkers.
-    pub ledger: MemoryStore,
-}
-
 /// The simulated cluster and its clients.
 pub struct World {
     handle: Handle,
+    /// When the world was created: the run's start, from which the history's times
+    /// (`World::elapsed`) count.
+    started: madsim::time::Instant,
     /// Every node, by id - 1.
     pub nodes: Vec<SimNode>,
     /// One client machine per data center.
@@ -202,6 +194,7 @@ impl World {
     /// Creates the machines (nodes start booting at once) and sets the network latency:
     /// madsim's range and the nodes' link table (replacing the last seed's).
     pub fn create(config: &WorldConfig) -> Arc<World> {
+        let started = madsim::time::Instant::now();
         let handle = Handle::current();
         let base_latency = config.intra_dc_latency.clone();
         let latency = base_latency.clone();
@@ -300,6 +293,7 @@ impl World {
         sim_link::install(links);
         Arc::new(World {
             handle,
+            started,
             nodes,
             clients,
             down: Mutex::new(parked.clone()),
@@ -312,6 +306,13 @@ impl World {
             weather: Mutex::new(None),
             slow_disks: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Simulated time since the world was created (the seed's start, where the drills' fault
+    /// log counts from too): the clock of every time the history and the samplers record,
+    /// which `tianping_history` takes as a `Duration` since the run began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// madsim's network-wide one-way delay range as the world set it (the intra-data-center

@@ -1,5 +1,5 @@
 //! Every acknowledged command is in the committed log exactly once, with the result the
-//! client got — judged on the log itself (`checker::replay`), not only on the final state:
+//! client got — judged on the log itself (`crate::replay`), not only on the final state:
 //! - a transfer acknowledged `ok` has exactly one `ok` in the log, in the entry at the
 //!   acknowledged log index, with the acknowledged timestamp and amount;
 //! - a transfer acknowledged `exists` has exactly one `ok` somewhere, with the timestamp the
@@ -17,8 +17,8 @@
 
 use tianping_ledger::ResultCode;
 
-use super::replay::{Appearance, Replay};
-use crate::client::History;
+use crate::history::History;
+use crate::replay::{Appearance, Replay};
 
 /// How an appearance reads in a violation.
 fn describe(appearance: &Appearance) -> String {

@@ -1,8 +1,8 @@
 //! Balance reads are linearizable against the Raft total order. Each answered
-//! `client::AccountRead` must return, for all its accounts at once, the balances after one
-//! log index `i` of the replayed committed log (`checker::replay`) with
+//! `history::AccountRead` must return, for all its accounts at once, the balances after one
+//! log index `i` of the replayed committed log (`crate::replay`) with
 //! - `i` ≥ the highest log index of any batch acknowledged, to any client, before the read
-//!   started (`History::acked_batches`, ordered with the reads by `History::next_sequence`),
+//!   started (`History::acked_batches`, ordered with the reads by `History::sequence`),
 //!   and ≥ the applied index the answer claims to reflect;
 //! - `i` ≤ the highest index any running node knew committed when the answer arrived
 //!   (`AccountRead::committed_bound`); when the answering node was down by then, or the
@@ -20,8 +20,8 @@
 
 use std::collections::BTreeMap;
 
-use super::replay::Replay;
-use crate::client::{AccountRead, Balances, History};
+use crate::history::{AccountRead, Balances, History};
+use crate::replay::Replay;
 
 /// A closed range of log indexes.
 type Span = (u64, u64);
@@ -102,11 +102,11 @@ fn describe(read: &AccountRead) -> String {
         })
         .collect();
     format!(
-        "client {} read on node {} (started {:?} before the checks ran, took {:?}; the answer claims applied index {}): {}",
+        "client {} read on node {} (started at {:.3}s, took {:?}; the answer claims applied index {}): {}",
         read.client,
         read.node_id,
-        read.started.elapsed(),
-        read.ended.duration_since(read.started),
+        read.started.as_secs_f64(),
+        read.ended.saturating_sub(read.started),
         read.applied_index,
         accounts.join(", ")
     )
@@ -161,7 +161,7 @@ pub fn check(history: &History, replay: &Replay) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::{intersect, spans_equal};
-    use crate::client::Balances;
+    use crate::history::Balances;
 
     fn credits(posted: u128) -> Balances {
         Balances { credits_posted: posted, ..Balances::default() }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::world::Replica;
+use crate::cluster::Replica;
 
 /// Violations: each applied index at which replicas disagree.
 pub fn check(replicas: &[Replica]) -> Vec<String> {

@@ -16,8 +16,8 @@
 
 use tianping_ledger::invariants::StateDump;
 
-use crate::client::History;
-use crate::world::Replica;
+use crate::cluster::Replica;
+use crate::history::History;
 
 /// Violations against the most advanced replica.
 pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {

@@ -5,7 +5,7 @@
 
 use tianping_ledger::invariants::{StateDump, check_all};
 
-use crate::world::Replica;
+use crate::cluster::Replica;
 
 /// Violations over every replica.
 pub fn check(replicas: &[Replica]) -> Vec<String> {

@@ -1,9 +1,9 @@
 //! Reads are linearizable: every read-back of a transfer the client had been acknowledged
-//! before the read started (`client::ReadBack`) found it, whichever node answered. A node
+//! before the read started (`history::ReadBack`) found it, whichever node answered. A node
 //! that answers from a replica behind the commit — a lagging follower without ReadIndex, or
 //! a deposed leader — misses it.
 
-use crate::client::History;
+use crate::history::History;
 
 /// Violations: read-backs that did not find their acknowledged transfer.
 pub fn check(history: &History) -> Vec<String> {
