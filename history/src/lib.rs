@@ -24,7 +24,7 @@
 //!   `membership`, `state_sampler` — and `check_all` over a run's `Evidence`.
 //!
 //! Every checker returns its violations as sentences naming ids and nodes (an empty list: the
-//! property holds).
+//! property holds); the unit tests of each feed it a violating history and expect it to fail.
 
 pub mod checker;
 pub mod cluster;
@@ -33,3 +33,6 @@ pub mod replay;
 
 pub use cluster::{LogEntry, Replica};
 pub use history::{AccountRead, Ack, AckedBatch, Balances, History, ReadBack};
+
+#[cfg(test)]
+mod testing;

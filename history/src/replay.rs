@@ -175,3 +175,65 @@ pub fn replay(replica: &Replica, log: &[LogEntry]) -> Result<Replay, String> {
     replay.digest = tianping_ledger::state_digest(&store);
     Ok(replay)
 }
+
+#[cfg(test)]
+mod tests {
+    use tianping_ledger::ResultCode;
+
+    use super::{from_replicas, replay};
+    use crate::cluster::LogEntry;
+    use crate::testing::{accounts, run, standard};
+
+    #[test]
+    fn a_whole_log_replays_to_the_replicas_state() {
+        let run = standard();
+        let replayed = replay(&run.replica, &run.log).expect("a whole log replays");
+        assert_eq!((replayed.last_index, replayed.entries, replayed.batches), (4, 5, 4));
+        assert_eq!(replayed.digest, run.replica.digest);
+        let codes: Vec<ResultCode> = replayed.appearances[&11].iter().map(|a| a.code).collect();
+        assert_eq!(codes, vec![ResultCode::ExceedsCredits]);
+        let changed_at: Vec<u64> = replayed.balances[&3].iter().map(|(index, _)| *index).collect();
+        assert_eq!(changed_at, vec![1, 3, 4]);
+    }
+
+    #[test]
+    fn a_log_that_cannot_stand_for_the_replica_is_refused() {
+        let run = standard();
+        let purged: Vec<LogEntry> = run.log[2..].to_vec();
+        let error = replay(&run.replica, &purged).err();
+        assert_eq!(error.as_deref(), Some("log purged: it starts at index 2"));
+        let mut holed = run.log.clone();
+        holed.remove(2);
+        let error = replay(&run.replica, &holed).err();
+        assert_eq!(error.as_deref(), Some("log has a hole: index 3 where 2 was due"));
+        let short: Vec<LogEntry> = run.log[..3].to_vec();
+        let error = replay(&run.replica, &short).err();
+        assert_eq!(error.as_deref(), Some("log ends at index 2 below the applied index 4"));
+        assert_eq!(replay(&run.replica, &[]).err().as_deref(), Some("log purged: it is empty"));
+    }
+
+    #[test]
+    fn the_most_advanced_whole_log_is_replayed() {
+        let ahead = standard();
+        let mut behind = run(vec![accounts()]);
+        behind.replica.node_id = 2;
+        let replicas = [behind.replica, ahead.replica];
+        // Node 1 is ahead but its log was purged: node 2's whole log is replayed instead.
+        let purged = ahead.log[3..].to_vec();
+        let chosen =
+            from_replicas(
+                &replicas,
+                |node| if node == 1 { purged.clone() } else { behind.log.clone() },
+            );
+        assert_eq!(chosen.map(|replay| (replay.node_id, replay.last_index)), Ok((2, 1)));
+        let none = from_replicas(&replicas, |_| Vec::new()).err();
+        assert_eq!(
+            none.as_deref(),
+            Some("node 1: log purged: it is empty; node 2: log purged: it is empty")
+        );
+        assert_eq!(
+            from_replicas(&[], |_| Vec::new()).err().as_deref(),
+            Some("no replica was read")
+        );
+    }
+}

@@ -43,3 +43,30 @@ pub fn check(samples: &[LeaderSample]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{LeaderSample, check};
+    use crate::testing::assert_one;
+
+    fn led(at_ms: u64, node_id: u64, term: u64) -> LeaderSample {
+        LeaderSample { at: Duration::from_millis(at_ms), node_id, term }
+    }
+
+    #[test]
+    fn one_leader_per_term_holds() {
+        let samples = [led(0, 1, 1), led(20, 1, 1), led(900, 3, 2), led(2_000, 1, 3)];
+        assert_eq!(check(&samples), Vec::<String>::new());
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_fail() {
+        let samples = [led(0, 1, 2), led(40, 1, 2), led(1_500, 4, 2), led(3_000, 4, 3)];
+        assert_one(
+            &check(&samples),
+            "term 2 had more than one leader: nodes [1, 4] (first seen at 0.000s, 1.500s)",
+        );
+    }
+}

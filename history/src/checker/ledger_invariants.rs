@@ -18,3 +18,36 @@ pub fn check(replicas: &[Replica]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use tianping_ledger::{LedgerStore, LedgerStoreMut, WriteSet};
+
+    use super::check;
+    use crate::testing::standard;
+
+    #[test]
+    fn a_replica_the_ledger_produced_holds() {
+        assert_eq!(check(&[standard().replica]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn money_created_from_nothing_fails() {
+        // Account 2 credited 1 with no transfer: conservation and balances = transfers break.
+        let mut replica = standard().replica;
+        let Some(mut account) = replica.ledger.account(2) else { panic!("account 2 exists") };
+        account.credits_posted += 1;
+        let writes = WriteSet {
+            accounts: vec![account],
+            meta: replica.ledger.meta(),
+            ..WriteSet::default()
+        };
+        replica.ledger.commit(&writes);
+        let violations = check(&[replica]);
+        assert!(!violations.is_empty(), "a minted unit must be found");
+        assert!(
+            violations.iter().all(|violation| violation.starts_with("node 1: ")),
+            "{violations:#?}"
+        );
+    }
+}

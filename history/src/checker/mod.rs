@@ -118,3 +118,33 @@ pub fn history_coverage(evidence: &Evidence) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{REPLAYED, check_all, history_coverage};
+    use crate::testing::{assert_one, posted, read, standard};
+
+    #[test]
+    fn a_truthful_run_passes_every_checker() {
+        let mut run = standard();
+        run.history.account_reads.push(read(0, 4, vec![(1, Some(posted(100, 25)))]));
+        let evidence = run.evidence();
+        assert_eq!(check_all(&evidence), Vec::<String>::new());
+        let coverage = history_coverage(&evidence);
+        assert!(
+            coverage.starts_with(REPLAYED) && coverage.contains("(1 held to an index"),
+            "{coverage}"
+        );
+    }
+
+    #[test]
+    fn every_finding_is_reported_and_a_purged_log_is_said() {
+        let mut run = standard();
+        run.history.anomalies.push("batch of 2 answered with 1 results".into());
+        run.log.remove(1);
+        let evidence = run.evidence();
+        assert_one(&check_all(&evidence), "client: batch of 2 answered with 1 results");
+        let coverage = history_coverage(&evidence);
+        assert!(coverage.starts_with("committed log not replayed (log has a hole"), "{coverage}");
+    }
+}

@@ -19,3 +19,28 @@ pub fn check(history: &History) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use crate::history::{History, ReadBack};
+    use crate::testing::assert_one;
+
+    #[test]
+    fn a_read_back_that_missed_its_acknowledged_transfer_fails() {
+        let read = |found| ReadBack {
+            transfer_id: 10,
+            acked_index: 7,
+            node_id: 3,
+            applied_index: 6,
+            found,
+        };
+        let mut history = History { reads: vec![read(true)], ..History::default() };
+        assert_eq!(check(&history), Vec::<String>::new());
+        history.reads.push(read(false));
+        assert_one(
+            &check(&history),
+            "transfer 10 acknowledged at log index 7 was missing from a linearizable read on node 3",
+        );
+    }
+}

@@ -69,3 +69,62 @@ impl StateSamples {
         self.violations
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tianping_ledger::{LedgerStore, LedgerStoreMut, StateDigest, WriteSet};
+
+    use super::{StateSamples, VIOLATIONS_MAX};
+    use crate::testing::{accounts, assert_one, run, standard};
+
+    #[test]
+    fn consistent_samples_hold() {
+        let mut samples = StateSamples::default();
+        samples.observe(Duration::from_secs(2), &run(vec![accounts()]).replica);
+        let mut same = standard().replica;
+        samples.observe(Duration::from_secs(4), &same);
+        same.node_id = 2;
+        samples.observe(Duration::from_secs(6), &same);
+        assert_eq!(samples.samples(), 3);
+        assert_eq!(samples.into_violations(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_replica_that_differs_from_an_earlier_one_at_its_index_fails() {
+        let mut samples = StateSamples::default();
+        samples.observe(Duration::from_secs(2), &standard().replica);
+        let mut diverged = standard().replica;
+        diverged.node_id = 2;
+        diverged.digest = StateDigest([3; 32]);
+        samples.observe(Duration::from_secs(4), &diverged);
+        assert_one(
+            &samples.into_violations(),
+            "node 2 at 4000 ms holds a different state at applied index 4 than node 1 held at 2000 ms",
+        );
+    }
+
+    #[test]
+    fn a_replica_breaking_an_invariant_fails_and_repeats_are_bounded() {
+        let mut broken = standard().replica;
+        let Some(mut account) = broken.ledger.account(1) else { panic!("account 1 exists") };
+        account.debits_posted += 1;
+        let writes =
+            WriteSet { accounts: vec![account], meta: broken.ledger.meta(), ..WriteSet::default() };
+        broken.ledger.commit(&writes);
+        let mut samples = StateSamples::default();
+        samples.observe(Duration::from_secs(2), &broken);
+        let found = samples.into_violations();
+        assert!(
+            !found.is_empty()
+                && found.iter().all(|v| v.starts_with("node 1 at 2000 ms (applied 4)")),
+            "{found:#?}"
+        );
+        let mut samples = StateSamples::default();
+        for second in 0..100 {
+            samples.observe(Duration::from_secs(second), &broken);
+        }
+        assert_eq!(samples.into_violations().len(), VIOLATIONS_MAX);
+    }
+}
