@@ -1,22 +1,23 @@
 //! Clients: one per data center, each sending random transfer batches — valid ones and ones
 //! the ledger must refuse — with a deadline per attempt and retries that reuse the batch's ids,
-//! as real clients do. Each records every answer it got (`History`), which is what the
-//! checkers hold the cluster to. After an acknowledged batch a client sometimes reads one of
-//! its acknowledged transfers back, linearizably, through a node of another data center
-//! (`ReadBack`, which `checker::reads` holds to linearizability), and sometimes reads the
-//! balances of a few accounts, linearizably, through any node (`AccountRead`, which
-//! `checker::balance_reads` holds to the committed log's order). Every acknowledgement and
-//! every read's start takes a number from one sequence (`History::next_sequence`): the
-//! simulation runs one task at a time, so that order is the real-time order the
-//! linearizability check needs.
+//! as real clients do. Each records every answer it got into the `tianping_history::History`
+//! the checkers hold the cluster to. After an acknowledged batch a client sometimes reads one
+//! of its acknowledged transfers back, linearizably, through a node of another data center
+//! (`ReadBack`, which `tianping_history::checker::reads` holds to linearizability), and
+//! sometimes reads the balances of a few accounts, linearizably, through any node
+//! (`AccountRead`, which `tianping_history::checker::balance_reads` holds to the committed
+//! log's order). Every acknowledgement and every read's start takes a number from one
+//! sequence (`History::sequence`): the simulation runs one task at a time, so that order is
+//! the real-time order the linearizability check needs. Times are the world's
+//! (`World::elapsed`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
-use madsim::time::Instant;
+use tianping_history::{AccountRead, Ack, AckedBatch, Balances, History, ReadBack};
 use tianping_ledger::AccountFlags;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
@@ -24,6 +25,7 @@ use tianping_proto::v1::{
     NewAccount, NewTransfer,
 };
 
+use crate::planted::PlantedBug;
 use crate::world::{World, lock};
 
 /// The ledgers the clients use, and the account ids in each.
@@ -53,164 +55,19 @@ const ACCOUNT_READ_PERCENT: u32 = 25;
 /// Most accounts in one balance read.
 const ACCOUNT_READ_MAX: usize = 3;
 
-/// A bug planted on purpose in the clients, to prove the checkers catch what they claim to
-/// (off unless a test asks; `tests/drills.rs` reads `TIANPING_SIM_PLANT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PlantedBug {
-    /// `ack-unanswered`: a batch whose every attempt failed is recorded as acknowledged `ok`
-    /// (timestamp 0), as a client library that reports success on a timeout would.
-    AckUnanswered,
-}
-
-impl PlantedBug {
-    /// The bug named `name`, if any.
-    pub fn parse(name: &str) -> Option<PlantedBug> {
-        match name {
-            "ack-unanswered" => Some(PlantedBug::AckUnanswered),
-            _ => None,
-        }
-    }
-}
-
-/// What one transfer's acknowledgement said.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    /// The result code's name (`ok`, `exists` or a refusal).
-    pub code_name: String,
-    /// The event's timestamp as answered (for `exists`: the original's).
-    pub timestamp: u64,
-    /// What the transfer moved, as answered (empty for refusals).
-    pub amount: String,
-    /// The log index the answer named.
-    pub log_index: u64,
-}
-
-/// A linearizable read of a transfer the client had been told was committed before the
-/// read started: the answer must hold it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReadBack {
-    /// The transfer read.
-    pub transfer_id: u128,
-    /// The log index its acknowledgement named.
-    pub acked_index: u64,
-    /// The node that answered.
-    pub node_id: u64,
-    /// The applied index the answer said it reflects.
-    pub applied_index: u64,
-    /// Whether the answer held the transfer.
-    pub found: bool,
-}
-
-/// An account's four balances, in minor units: what a balance read returns and what the
-/// committed-log replay computes after every entry.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Balances {
-    /// Debits reserved by pending transfers.
-    pub debits_pending: u128,
-    /// Debits posted.
-    pub debits_posted: u128,
-    /// Credits reserved by pending transfers.
-    pub credits_pending: u128,
-    /// Credits posted.
-    pub credits_posted: u128,
-}
-
-impl Balances {
-    /// An account's balances as the API answers them (`None`: an amount that is no u128).
-    fn parse(account: &Account) -> Option<Balances> {
-        Some(Balances {
-            debits_pending: account.debits_pending.parse().ok()?,
-            debits_posted: account.debits_posted.parse().ok()?,
-            credits_pending: account.credits_pending.parse().ok()?,
-            credits_posted: account.credits_posted.parse().ok()?,
-        })
-    }
-}
-
-impl std::fmt::Display for Balances {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "dp {} dP {} cp {} cP {}",
-            self.debits_pending, self.debits_posted, self.credits_pending, self.credits_posted
-        )
-    }
-}
-
-/// An answered batch, in the order of the acknowledgements: the entry at `log_index` was
-/// committed before `sequence` (whatever its events' codes: a refused event is still in the
-/// committed entry).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AckedBatch {
-    /// Its place in `History::next_sequence`'s order, taken when the answer arrived.
-    pub sequence: u64,
-    /// The log index the answer named.
-    pub log_index: u64,
-}
-
-/// A linearizable read of a few accounts' balances, answered.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccountRead {
-    /// The client (its index) that read; its reads must not go back in the log.
-    pub client: u32,
-    /// The node that answered.
-    pub node_id: u64,
-    /// Its place in `History::next_sequence`'s order, taken before the request left.
-    pub sequence: u64,
-    /// Simulated time the read started (for reports).
-    pub started: Instant,
-    /// Simulated time the answer arrived (for reports).
-    pub ended: Instant,
-    /// The applied index the answer said it reflects at least.
-    pub applied_index: u64,
-    /// The highest index committed when the answer arrived (`World::highest_committed`), or
-    /// `None` when the answering node was down by then (its applied entries may be above
-    /// what the running nodes know: no bound).
-    pub committed_bound: Option<u64>,
-    /// Each account asked for, with its balances as answered (`None`: not found).
-    pub accounts: Vec<(u128, Option<Balances>)>,
-}
-
-/// Everything the clients sent and were told.
-#[derive(Debug, Default)]
-pub struct History {
-    /// Every transfer id ever sent (acknowledged or not).
-    pub sent: BTreeSet<u128>,
-    /// The acknowledged transfers: the last answer per id.
-    pub acks: BTreeMap<u128, Ack>,
-    /// Batches acknowledged, and batches given up on (outcome unknown).
-    pub batches_acked: u64,
-    /// Batches whose every attempt failed.
-    pub batches_unknown: u64,
-    /// Attempts that failed (timeout, unavailable, connection refused, ...).
-    pub failed_attempts: u64,
-    /// Answers that contradict themselves (wrong number of results, an id answered twice
-    /// differently), found as they arrive.
-    pub anomalies: Vec<String>,
-    /// Answered read-backs of acknowledged transfers (unanswered ones prove nothing).
-    pub reads: Vec<ReadBack>,
-    /// Every answered batch, in acknowledgement order (`AckedBatch`).
-    pub acked_batches: Vec<AckedBatch>,
-    /// Answered balance reads, in the order they were answered (each client's in its order).
-    pub account_reads: Vec<AccountRead>,
-    /// The next number of the sequence that orders acknowledgements and read starts.
-    pub next_sequence: u64,
-    /// The clients' accounts as their creation was acknowledged: id → (result code's name,
-    /// log index). An account acknowledged `ok`/`exists` must exist (`checker::acknowledged`).
-    pub accounts_acked: BTreeMap<u128, (String, u64)>,
-}
-
-impl History {
-    /// The next number of the acknowledgement / read-start sequence.
-    pub fn sequence(&mut self) -> u64 {
-        let number = self.next_sequence;
-        self.next_sequence += 1;
-        number
-    }
-}
-
-/// The shared history.
+/// The shared history: every client of a seed records into the one `History`, so its
+/// sequence numbers order all their acknowledgements and reads.
 pub type SharedHistory = Arc<Mutex<History>>;
+
+/// An account's balances as the API answers them (`None`: an amount that is no u128).
+fn balances_of(account: &Account) -> Option<Balances> {
+    Some(Balances {
+        debits_pending: account.debits_pending.parse().ok()?,
+        debits_posted: account.debits_posted.parse().ok()?,
+        credits_pending: account.credits_pending.parse().ok()?,
+        credits_posted: account.credits_posted.parse().ok()?,
+    })
+}
 
 fn record<T>(history: &SharedHistory, change: impl FnOnce(&mut History) -> T) -> T {
     change(&mut lock(history))
@@ -274,7 +131,7 @@ async fn read_accounts(
         }
     }
     let node = world.node(node_id)?;
-    let started = Instant::now();
+    let started = world.elapsed();
     let sequence = record(history, History::sequence);
     let mut connection = connect(node.api_url()).await?;
     let request = LookupRequest { ids: ids.iter().map(u128::to_string).collect(), read: None };
@@ -284,13 +141,13 @@ async fn read_accounts(
             .ok()?
             .ok()?
             .into_inner();
-    let ended = Instant::now();
+    let ended = world.elapsed();
     let committed_bound = world.is_up(node_id).then(|| world.highest_committed());
     let mut accounts = Vec::with_capacity(ids.len());
     for id in ids {
         let answered = response.accounts.iter().find(|account| account.id == id.to_string());
         let balances = match answered {
-            Some(account) => match Balances::parse(account) {
+            Some(account) => match balances_of(account) {
                 Some(balances) => Some(balances),
                 None => {
                     record(history, |history| {
@@ -515,7 +372,7 @@ pub async fn run(
             }
         }
         // Read a few balances through any node: the committed log's replay holds the answer
-        // to linearizability (`checker::balance_reads`).
+        // to linearizability (`tianping_history::checker::balance_reads`).
         if thread_rng().gen_range(0..100) < ACCOUNT_READ_PERCENT {
             let node_id = thread_rng().gen_range(1..=world.nodes.len() as u64);
             if let Some(read) = read_accounts(&world, &history, index, node_id).await {

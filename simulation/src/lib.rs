@@ -16,16 +16,21 @@
 //! - `faults`: crash + restart, leader (and leader data center) kill, power loss, data-center
 //!   partition (both ways or one way), node pause, flapping links, network weather (packet
 //!   loss, latency spikes) and slow fsync.
+//! - `planted`: the bugs the clients can plant to prove the checkers bite (a leaf: the
+//!   world's configuration names one, the clients act on it).
 //! - `operator`: admin calls (add learner, promote, transfer leader, remove) with retries.
 //! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
 //!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
-//! - `checker`: one module per property, run at the end of every seed.
+//! - `sampler`: the tasks that sample leaders and replicas while a seed runs.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
 //!   `dc-migration`, `soak`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
+//!
+//! The client history and every checker live in `tianping-history`, which knows no simulator:
+//! this crate produces the history and converts what it reads from its madsim world (replicas,
+//! log entries from the `MemoryDisk`s, leader samples, times since the seed began) into that
+//! crate's plain inputs.
 
-#[cfg(madsim)]
-pub mod checker;
 #[cfg(madsim)]
 pub mod client;
 #[cfg(madsim)]
@@ -37,6 +42,10 @@ pub mod latency;
 #[cfg(madsim)]
 pub mod operator;
 #[cfg(madsim)]
+pub mod planted;
+#[cfg(madsim)]
 pub mod risk;
+#[cfg(madsim)]
+pub mod sampler;
 #[cfg(madsim)]
 pub mod world;

@@ -41,12 +41,14 @@ use madsim::runtime::{Handle, NodeHandle as MachineHandle};
 use madsim::task::NodeId as MachineId;
 use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
-use tianping_ledger::{MemoryStore, StateDigest};
+use tianping_history::Replica;
+use tianping_ledger::MemoryStore;
 use tianping_node::sim_link::{self, LinkDelay, LinkTable};
 use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
 use crate::latency::LatencyProfile;
+use crate::planted::PlantedBug;
 
 /// Port of every node's Raft transport.
 pub const RAFT_PORT: u16 = 7000;
@@ -78,7 +80,7 @@ pub struct WorldConfig {
     /// See `snapshot_logs_since_last`.
     pub logs_kept_after_snapshot: u64,
     /// A bug to plant in the clients (`None`: the real thing).
-    pub planted_bug: Option<crate::client::PlantedBug>,
+    pub planted_bug: Option<PlantedBug>,
     /// Nodes per extra data center whose machines exist but stay parked — not running, not
     /// members — until `World::boot` starts them: the new data centers a migration moves
     /// into, added at run time as an operator would. Their ids and data-center indexes follow
@@ -154,21 +156,12 @@ pub struct ClientMachine {
     pub machine: MachineHandle,
 }
 
-/// A node's replica as read at one instant: its applied index, its digest and its ledger.
-pub struct Replica {
-    /// The node.
-    pub node_id: u64,
-    /// Last applied log index (0 when nothing applied).
-    pub applied: u64,
-    /// The ledger state digest.
-    pub digest: StateDigest,
-    /// A copy of the ledger, for the checkers.
-    pub ledger: MemoryStore,
-}
-
 /// The simulated cluster and its clients.
 pub struct World {
     handle: Handle,
+    /// When the world was created: the run's start, from which the history's times
+    /// (`World::elapsed`) count.
+    started: madsim::time::Instant,
     /// Every node, by id - 1.
     pub nodes: Vec<SimNode>,
     /// One client machine per data center.
@@ -201,6 +194,7 @@ impl World {
     /// Creates the machines (nodes start booting at once) and sets the network latency:
     /// madsim's range and the nodes' link table (replacing the last seed's).
     pub fn create(config: &WorldConfig) -> Arc<World> {
+        let started = madsim::time::Instant::now();
         let handle = Handle::current();
         let base_latency = config.intra_dc_latency.clone();
         let latency = base_latency.clone();
@@ -299,6 +293,7 @@ impl World {
         sim_link::install(links);
         Arc::new(World {
             handle,
+            started,
             nodes,
             clients,
             down: Mutex::new(parked.clone()),
@@ -311,6 +306,13 @@ impl World {
             weather: Mutex::new(None),
             slow_disks: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Simulated time since the world was created (the seed's start, where the drills' fault
+    /// log counts from too): the clock of every time the history and the samplers record,
+    /// which `tianping_history` takes as a `Duration` since the run began.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// madsim's network-wide one-way delay range as the world set it (the intra-data-center

@@ -13,7 +13,7 @@
 //! (`latency::LatencyProfile`; national when unset); an unknown name fails the test.
 //!
 //! `TIANPING_SIM_PLANT=ack-unanswered` plants a known client bug (see
-//! `client::PlantedBug`): the drills must then fail; an unknown name fails the test.
+//! `planted::PlantedBug`): the drills must then fail; an unknown name fails the test.
 //! `TIANPING_PLANT=<name>` plants a known bug in the node or its store
 //! (`tianping_raft_store::planted`: `ack-before-commit`, `apply-twice`, `skip-fsync`,
 //! `stale-read`); it needs the feature `planted-bugs` (`cargo xtask sim --plant NAME` builds
@@ -22,9 +22,9 @@
 
 use std::time::Duration;
 
-use tianping_simulation::client::PlantedBug;
 use tianping_simulation::drills;
 use tianping_simulation::latency::LatencyProfile;
+use tianping_simulation::planted::PlantedBug;
 use tianping_simulation::world::WorldConfig;
 
 /// Simulated time one seed may take before it counts as hung.

@@ -7,19 +7,19 @@
 //! outside both data centers, or a partition of a data center outside both.
 //!
 //! What must hold: every remaining node's final membership has no old node and every new node
-//! as a voter (`checker::membership`), plus the liveness probe and every ledger checker over
-//! the remaining nodes.
+//! as a voter (`tianping_history::checker::membership`), plus the liveness probe and every
+//! ledger checker over the remaining nodes.
 
 use std::sync::Arc;
 
 use madsim::rand::{Rng, thread_rng};
+use tianping_history::checker::membership;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::{AddLearnerRequest, PromoteRequest, RemoveRequest, TransferLeaderRequest};
 use tonic::transport::Channel;
 
 use super::Report;
 use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
-use crate::checker::membership;
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 

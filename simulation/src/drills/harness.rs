@@ -11,11 +11,14 @@ use madsim::rand::{Rng, thread_rng};
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{CreateTransfersRequest, NewTransfer};
 
+use tianping_history::checker::{self, Evidence};
+use tianping_history::{Ack, History, replay};
+
 use super::Report;
-use crate::checker::state_sampler::StateSampler;
-use crate::checker::{self, Evidence};
-use crate::client::{self, ATTEMPT_DEADLINE, History, SharedHistory};
+use crate::client::{self, ATTEMPT_DEADLINE, SharedHistory};
+use crate::planted::PlantedBug;
 use crate::risk;
+use crate::sampler::StateSampler;
 use crate::world::{World, WorldConfig, lock};
 
 /// After the faults stop, the first write must commit within this.
@@ -25,7 +28,7 @@ const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 /// Longest the clients take to notice the stop and finish their batch in flight.
 const CLIENT_STOP_BOUND: Duration = Duration::from_secs(60);
 /// Share of seeds in which every node keeps its whole log (snapshots are still built, logs
-/// never purged), so the committed log can be replayed (`checker::replay`); the other seeds
+/// never purged), so the committed log can be replayed (`tianping_history::replay`); the other seeds
 /// purge as configured and exercise catching up by snapshot.
 const WHOLE_LOG_SHARE: f64 = 2.0 / 3.0;
 
@@ -119,7 +122,7 @@ where
 /// start the load. `Err` is the seed's one violation when the cluster never got that far.
 async fn open(
     world: &Arc<World>,
-    planted: Option<client::PlantedBug>,
+    planted: Option<PlantedBug>,
     log: &mut FaultLog,
 ) -> Result<Load, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
@@ -144,7 +147,7 @@ pub struct Load {
 
 impl Load {
     /// Starts one client on every client machine of the world.
-    pub fn start(world: &Arc<World>, planted: Option<client::PlantedBug>) -> Load {
+    pub fn start(world: &Arc<World>, planted: Option<PlantedBug>) -> Load {
         let history: SharedHistory = Arc::new(Mutex::new(History::default()));
         let stop = Arc::new(AtomicBool::new(false));
         let clients = world
@@ -219,7 +222,7 @@ impl Load {
             }
         }
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
-        let replay = checker::replay::from_world(world, &replicas);
+        let replay = replay::from_replicas(&replicas, |node_id| world.log_entries(node_id));
         let load = format!(
             "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), {samples} replica samples, last index {target_index}",
             history.sent.len(),
@@ -279,7 +282,7 @@ async fn probe(world: &World, nodes: &[u64], id: u128, history: &SharedHistory) 
             if let Ok(mut history) = history.lock() {
                 history.acks.insert(
                     id,
-                    client::Ack {
+                    Ack {
                         code_name: result.code_name.clone(),
                         timestamp: result.timestamp,
                         amount: result.amount.clone(),

@@ -11,11 +11,12 @@
 use std::sync::Arc;
 
 use madsim::rand::{Rng, thread_rng};
+use tianping_history::checker::leaders;
 use tianping_proto::v1::TransferLeaderRequest;
 
 use super::Report;
 use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
-use crate::checker::leaders::{self, LeaderSampler};
+use crate::sampler::LeaderSampler;
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 

@@ -5,18 +5,20 @@
 //! random while; 2–3 rounds per seed, all drawn from the seed.
 //!
 //! What must hold: the isolated old leader acknowledges nothing it could not commit (every
-//! acknowledged transfer is in the final state as answered: `checker::acknowledged`), no term
-//! ever has two leaders (`checker::leaders`, sampled throughout), and after the last heal the
+//! acknowledged transfer is in the final state as answered:
+//! `tianping_history::checker::acknowledged`), no term ever has two leaders
+//! (`tianping_history::checker::leaders`, sampled throughout), and after the last heal the
 //! cluster commits again and every checker passes.
 
 use std::sync::Arc;
 
 use madsim::rand::{Rng, thread_rng};
+use tianping_history::checker::leaders;
 
 use super::Report;
 use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
-use crate::checker::leaders::{self, LeaderSampler};
 use crate::faults;
+use crate::sampler::LeaderSampler;
 use crate::world::{World, WorldConfig};
 
 /// Runs one seed of the drill on a world shaped by `config`.
@@ -55,6 +57,6 @@ async fn drive(world: Arc<World>, load: Load, mut log: FaultLog) -> Outcome {
     let nodes: Vec<u64> = world.nodes.iter().map(|node| node.id).collect();
     let (load_line, mut violations) = load.finish(&world, &nodes, &mut log).await;
     violations.extend(leaders::check(&observed));
-    let terms = observed.keys().next_back().copied().unwrap_or(0);
+    let terms = observed.iter().map(|sample| sample.term).max().unwrap_or(0);
     (log.into_lines(), format!("{load_line}, highest term led {terms}"), violations)
 }

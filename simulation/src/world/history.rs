@@ -1,19 +1,33 @@
-//! What the history checkers read from the world besides the replicas: a node's Raft log as
-//! its disk holds it (`checker::replay` replays it), and how far the cluster's commit has
-//! gone (the upper bound `checker::balance_reads` holds a read to). Kept apart from the
+//! What the history checkers (`tianping_history`) read from the world besides the replicas: a
+//! node's Raft log as its disk holds it, converted to the plain `LogEntry`s
+//! `tianping_history::replay` replays, and how far the cluster's commit has gone (the upper
+//! bound `tianping_history::checker::balance_reads` holds a read to). Kept apart from the
 //! machinery of the world so that file stays about machines, disks and links.
 
 use openraft::async_runtime::watch::WatchReceiver;
-use tianping_raft_store::Entry;
+use tianping_history::LogEntry;
+use tianping_raft_store::EntryPayload;
 
 use super::{World, lock};
 
 impl World {
-    /// Every entry of node `node_id`'s live log, in index order (empty when the node is
-    /// unknown). Read from its disk, which outlives the node: entries at or below its applied
-    /// index are committed, so no later truncation changes them.
-    pub fn log_entries(&self, node_id: u64) -> Vec<Entry> {
-        self.node(node_id).map(|node| node.disk.log_entries()).unwrap_or_default()
+    /// Every entry of node `node_id`'s live log, in index order, as (index, batch) (empty when
+    /// the node is unknown). Read from its disk, which outlives the node: entries at or below
+    /// its applied index are committed, so no later truncation changes them. Blank and
+    /// membership entries keep their index and carry no batch: the replay needs the index to
+    /// see the log has no hole.
+    pub fn log_entries(&self, node_id: u64) -> Vec<LogEntry> {
+        let entries = self.node(node_id).map(|node| node.disk.log_entries()).unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|entry| LogEntry {
+                index: entry.log_id.index,
+                batch: match entry.payload {
+                    EntryPayload::Normal(batch) => Some(batch),
+                    EntryPayload::Blank | EntryPayload::Membership(_) => None,
+                },
+            })
+            .collect()
     }
 
     /// The highest log index any running node knows to be committed (or has applied) now.

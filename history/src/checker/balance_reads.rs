@@ -1,8 +1,8 @@
 //! Balance reads are linearizable against the Raft total order. Each answered
-//! `client::AccountRead` must return, for all its accounts at once, the balances after one
-//! log index `i` of the replayed committed log (`checker::replay`) with
+//! `history::AccountRead` must return, for all its accounts at once, the balances after one
+//! log index `i` of the replayed committed log (`crate::replay`) with
 //! - `i` ≥ the highest log index of any batch acknowledged, to any client, before the read
-//!   started (`History::acked_batches`, ordered with the reads by `History::next_sequence`),
+//!   started (`History::acked_batches`, ordered with the reads by `History::sequence`),
 //!   and ≥ the applied index the answer claims to reflect;
 //! - `i` ≤ the highest index any running node knew committed when the answer arrived
 //!   (`AccountRead::committed_bound`); when the answering node was down by then, or the
@@ -20,8 +20,8 @@
 
 use std::collections::BTreeMap;
 
-use super::replay::Replay;
-use crate::client::{AccountRead, Balances, History};
+use crate::history::{AccountRead, Balances, History};
+use crate::replay::Replay;
 
 /// A closed range of log indexes.
 type Span = (u64, u64);
@@ -102,11 +102,11 @@ fn describe(read: &AccountRead) -> String {
         })
         .collect();
     format!(
-        "client {} read on node {} (started {:?} before the checks ran, took {:?}; the answer claims applied index {}): {}",
+        "client {} read on node {} (started at {:.3}s, took {:?}; the answer claims applied index {}): {}",
         read.client,
         read.node_id,
-        read.started.elapsed(),
-        read.ended.duration_since(read.started),
+        read.started.as_secs_f64(),
+        read.ended.saturating_sub(read.started),
         read.applied_index,
         accounts.join(", ")
     )
@@ -161,7 +161,7 @@ pub fn check(history: &History, replay: &Replay) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::{intersect, spans_equal};
-    use crate::client::Balances;
+    use crate::history::Balances;
 
     fn credits(posted: u128) -> Balances {
         Balances { credits_posted: posted, ..Balances::default() }
@@ -176,5 +176,71 @@ mod tests {
         assert_eq!(spans_equal(&changes, Some(credits(20)), 0, 20), vec![(9, 20)]);
         assert_eq!(spans_equal(&changes, Some(credits(20)), 0, 8), vec![]);
         assert_eq!(intersect(&[(0, 4), (6, 9)], &[(3, 7)]), vec![(3, 4), (6, 7)]);
+    }
+}
+
+/// The standard run's account 1: created at index 1, debited 100 at index 2, credited 25 at
+/// index 4; every batch acknowledged (sequences 0..=3) before the reads below (sequence 4 on).
+#[cfg(test)]
+mod verdicts {
+    use super::check;
+    use crate::history::AckedBatch;
+    use crate::testing::{assert_one, posted, read, standard};
+
+    #[test]
+    fn a_read_of_the_latest_state_holds() {
+        let mut run = standard();
+        run.history.account_reads.push(read(0, 4, vec![(1, Some(posted(100, 25))), (99, None)]));
+        let verdict = check(&run.history, &run.replay());
+        assert_eq!((verdict.violations, verdict.checked), (Vec::<String>::new(), 1));
+    }
+
+    #[test]
+    fn a_stale_read_fails() {
+        // Index 4 was acknowledged before the read started; the balances are index 2's.
+        let mut run = standard();
+        run.history.account_reads.push(read(0, 4, vec![(1, Some(posted(100, 0)))]));
+        let verdict = check(&run.history, &run.replay());
+        assert_one(&verdict.violations, "match the committed log only up to index 3");
+    }
+
+    #[test]
+    fn a_read_that_fits_no_log_index_fails() {
+        // Each account's balances occur in the log (account 1's at index 4 only, account 2's
+        // at index 2 only), but never at the same index.
+        let mut run = standard();
+        let accounts = vec![(1, Some(posted(100, 25))), (2, Some(posted(0, 100)))];
+        run.history.account_reads.push(read(0, 4, accounts));
+        run.history.acked_batches.truncate(1);
+        let verdict = check(&run.history, &run.replay());
+        assert_one(&verdict.violations, "at no index up to 4");
+    }
+
+    #[test]
+    fn a_client_whose_reads_go_back_in_the_log_fails() {
+        // Only the accounts were acknowledged before either read: the first read fits index 4
+        // only, the second fits 2..=3, after the same client's first.
+        let mut run = standard();
+        run.history.acked_batches = vec![AckedBatch { sequence: 0, log_index: 1 }];
+        run.history.account_reads.push(read(0, 1, vec![(1, Some(posted(100, 25)))]));
+        run.history.account_reads.push(read(0, 2, vec![(1, Some(posted(100, 0)))]));
+        let verdict = check(&run.history, &run.replay());
+        assert_one(&verdict.violations, "this client's previous read: 4");
+        // Another client may see the older state: each client's order is its own.
+        if let Some(second) = run.history.account_reads.last_mut() {
+            second.client = 1;
+        }
+        let verdict = check(&run.history, &run.replay());
+        assert_eq!((verdict.violations, verdict.checked), (Vec::<String>::new(), 2));
+    }
+
+    #[test]
+    fn a_read_past_the_replay_is_counted_not_judged() {
+        let mut run = standard();
+        let mut past = read(0, 4, vec![(1, Some(posted(100, 30)))]);
+        past.committed_bound = Some(9);
+        run.history.account_reads.push(past);
+        let verdict = check(&run.history, &run.replay());
+        assert_eq!((verdict.violations.len(), verdict.beyond_replay), (0, 1));
     }
 }

@@ -1,6 +1,8 @@
-//! The checkers, one module per property, run on what a seed left behind (`Evidence`). Each
-//! returns its violations as sentences naming ids and nodes; an empty list means it holds.
-//! They are the properties of issue 5 this slice covers; the chaos drills reuse them.
+//! The checkers, one module per property, run on what a run left behind (`Evidence`) or, for
+//! the samplers' properties, on what was sampled while it ran. Each returns its violations as
+//! sentences naming ids and nodes; an empty list means it holds. They are the properties of
+//! issue 5; the simulation's drills run them after every seed, and real-process drills run the
+//! same code on what they observed.
 //!
 //! - `ledger_invariants`: every replica's ledger passes `tianping_ledger::invariants`
 //!   (conservation per ledger, balances equal their transfers, flags, limits, indexes).
@@ -8,11 +10,9 @@
 //!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
 //! - `digests`: replicas at equal applied index have equal state digests.
 //! - `reads`: every linearizable read-back of an acknowledged transfer found it.
-//! - `replay` (not a checker itself): the committed log of a replica whose log is whole,
-//!   replayed through a fresh ledger state machine — every transfer id's appearances with
-//!   their result codes, every account's balances after each entry, the final digest. The
-//!   two history checkers below judge against it; in a seed where every log was purged
-//!   they are skipped, and the seed's load line says why.
+//! - The committed log's replay (`crate::replay`, not a checker itself) is what the three
+//!   checkers below judge against; in a run where every log was purged they are skipped, and
+//!   `history_coverage` says why.
 //! - `committed_log`: every acknowledged transfer is in the committed log exactly once with
 //!   the result the client got (`ok` at the acknowledged index and timestamp, `exists` with
 //!   one `ok` somewhere, refusals never `ok`), retries after it are `exists`, nothing
@@ -22,11 +22,12 @@
 //! - `balance_reads`: every linearizable balance read returns the balances after one log
 //!   index no lower than anything acknowledged before the read started, no higher than the
 //!   commit when it ended, and per client never going back.
-//! - `leaders`: at most one leader per term, sampled while the faults run (the drills that
-//!   partition a leader use it; its verdict joins the others').
-//! - `state_sampler`: the `ledger_invariants` and `digests` properties sampled every 2 s
-//!   of simulated time on every running replica while the seed runs, and digests compared
-//!   across time too (equal applied index, equal digest, whenever and wherever).
+//! - `leaders`: at most one leader per term, over `LeaderSample`s taken while the faults run
+//!   (the drills that partition a leader use it; its verdict joins the others').
+//! - `state_sampler`: the `ledger_invariants` and `digests` properties on every replica
+//!   sample taken while the run goes on (the simulation samples every 2 s simulated), and
+//!   digests compared across time too (equal applied index, equal digest, whenever and
+//!   wherever).
 //! - `membership`: after a data-center migration, every remaining node's membership has no
 //!   node of the old data center, the new ones as voters, and no joint configuration.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
@@ -42,15 +43,15 @@ pub mod ledger_invariants;
 pub mod liveness;
 pub mod membership;
 pub mod reads;
-pub mod replay;
 pub mod state_sampler;
 
 use std::time::Duration;
 
-use crate::client::History;
-use crate::world::Replica;
+use crate::cluster::Replica;
+use crate::history::History;
+use crate::replay::Replay;
 
-/// What a seed left for the checkers.
+/// What a run left for the checkers: plain data the driver gathered once the faults stopped.
 pub struct Evidence {
     /// What the clients sent and were told.
     pub history: History,
@@ -59,7 +60,7 @@ pub struct Evidence {
     /// Nodes that could not be read (down or failing), with why.
     pub unreadable: Vec<String>,
     /// How long after the faults stopped the first write committed (`None`: never, within
-    /// the bound).
+    /// the bound), as the driver's clock measured it.
     pub recovery: Option<Duration>,
     /// The bound on `recovery`.
     pub recovery_bound: Duration,
@@ -68,10 +69,11 @@ pub struct Evidence {
     /// Nodes that did not apply `target_index` in time.
     pub lagging: Vec<u64>,
     /// The committed log replayed (`replay`), or why no replica's log could be.
-    pub replay: Result<replay::Replay, String>,
+    pub replay: Result<Replay, String>,
 }
 
-/// Runs every checker.
+/// Runs every checker that judges `Evidence` (the samplers' and the drills' own checks —
+/// `leaders`, `state_sampler`, `membership` — are run by whoever took the samples).
 pub fn check_all(evidence: &Evidence) -> Vec<String> {
     let mut violations = Vec::new();
     violations.extend(evidence.history.anomalies.iter().map(|a| format!("client: {a}")));
@@ -91,8 +93,9 @@ pub fn check_all(evidence: &Evidence) -> Vec<String> {
 /// The words `history_coverage` starts with when the committed log was replayed.
 pub const REPLAYED: &str = "committed log replayed from node";
 
-/// What the history checkers covered, for the seed's load line: whether the committed log
-/// was replayed (and from which node), and how many balance reads were held to it.
+/// What the history checkers covered, for the run's report: whether the committed log was
+/// replayed (and from which node), and how many balance reads were held to it. A run whose
+/// log was purged passes the history checkers vacuously; this says so.
 pub fn history_coverage(evidence: &Evidence) -> String {
     let reads = evidence.history.account_reads.len();
     match &evidence.replay {
@@ -113,5 +116,35 @@ pub fn history_coverage(evidence: &Evidence) -> String {
         Err(reason) => {
             format!("committed log not replayed ({reason}); {reads} balance reads not checked")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{REPLAYED, check_all, history_coverage};
+    use crate::testing::{assert_one, posted, read, standard};
+
+    #[test]
+    fn a_truthful_run_passes_every_checker() {
+        let mut run = standard();
+        run.history.account_reads.push(read(0, 4, vec![(1, Some(posted(100, 25)))]));
+        let evidence = run.evidence();
+        assert_eq!(check_all(&evidence), Vec::<String>::new());
+        let coverage = history_coverage(&evidence);
+        assert!(
+            coverage.starts_with(REPLAYED) && coverage.contains("(1 held to an index"),
+            "{coverage}"
+        );
+    }
+
+    #[test]
+    fn every_finding_is_reported_and_a_purged_log_is_said() {
+        let mut run = standard();
+        run.history.anomalies.push("batch of 2 answered with 1 results".into());
+        run.log.remove(1);
+        let evidence = run.evidence();
+        assert_one(&check_all(&evidence), "client: batch of 2 answered with 1 results");
+        let coverage = history_coverage(&evidence);
+        assert!(coverage.starts_with("committed log not replayed (log has a hole"), "{coverage}");
     }
 }

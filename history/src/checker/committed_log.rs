@@ -1,5 +1,5 @@
 //! Every acknowledged command is in the committed log exactly once, with the result the
-//! client got — judged on the log itself (`checker::replay`), not only on the final state:
+//! client got — judged on the log itself (`crate::replay`), not only on the final state:
 //! - a transfer acknowledged `ok` has exactly one `ok` in the log, in the entry at the
 //!   acknowledged log index, with the acknowledged timestamp and amount;
 //! - a transfer acknowledged `exists` has exactly one `ok` somewhere, with the timestamp the
@@ -17,8 +17,8 @@
 
 use tianping_ledger::ResultCode;
 
-use super::replay::{Appearance, Replay};
-use crate::client::History;
+use crate::history::History;
+use crate::replay::{Appearance, Replay};
 
 /// How an appearance reads in a violation.
 fn describe(appearance: &Appearance) -> String {
@@ -112,4 +112,85 @@ pub fn check(history: &History, replay: &Replay) -> Vec<String> {
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use tianping_ledger::{ResultCode, StateDigest};
+
+    use super::check;
+    use crate::replay::Appearance;
+    use crate::testing::{assert_one, standard};
+
+    #[test]
+    fn a_truthful_history_holds() {
+        let run = standard();
+        assert_eq!(check(&run.history, &run.replay()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_same_id_ok_twice_fails() {
+        // The ledger itself never answers `ok` twice for an id; a node that applied a retry as
+        // new (its dedup lost) would put this in its log.
+        let run = standard();
+        let mut replay = run.replay();
+        let twice = Appearance {
+            index: 4,
+            position: 1,
+            code: ResultCode::Ok,
+            timestamp: 9_999,
+            amount: Some(100),
+        };
+        replay.appearances.entry(10).or_default().push(twice);
+        assert_one(&check(&run.history, &replay), "transfer 10 committed Ok at index 2");
+    }
+
+    #[test]
+    fn an_ok_at_another_index_than_acknowledged_fails() {
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&12) {
+            ack.log_index = 4;
+        }
+        assert_one(&check(&run.history, &run.replay()), "is committed `ok` at index 3 instead");
+    }
+
+    #[test]
+    fn an_acknowledged_transfer_never_committed_fails() {
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&11) {
+            ack.code_name = "exists".into();
+        }
+        assert_one(
+            &check(&run.history, &run.replay()),
+            "transfer 11 acknowledged `exists` at log index 3 has no `ok`",
+        );
+    }
+
+    #[test]
+    fn a_refusal_committed_ok_fails() {
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&13) {
+            ack.code_name = "exceeds_credits".into();
+        }
+        assert_one(&check(&run.history, &run.replay()), "transfer 13 was refused");
+    }
+
+    #[test]
+    fn an_ok_nobody_sent_fails() {
+        let mut run = standard();
+        run.history.sent.remove(&10);
+        run.history.acks.remove(&10);
+        assert_one(
+            &check(&run.history, &run.replay()),
+            "transfer 10, which no client sent, is committed",
+        );
+    }
+
+    #[test]
+    fn a_replica_the_log_does_not_produce_fails() {
+        let run = standard();
+        let mut replay = run.replay();
+        replay.replica_digest = StateDigest([7; 32]);
+        assert_one(&check(&run.history, &replay), "replayed to index 4 gives state digest");
+    }
 }

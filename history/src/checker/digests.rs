@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::world::Replica;
+use crate::cluster::Replica;
 
 /// Violations: each applied index at which replicas disagree.
 pub fn check(replicas: &[Replica]) -> Vec<String> {
@@ -28,4 +28,30 @@ pub fn check(replicas: &[Replica]) -> Vec<String> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use tianping_ledger::StateDigest;
+
+    use super::check;
+    use crate::testing::{accounts, assert_one, run, standard};
+
+    #[test]
+    fn replicas_at_different_indexes_may_differ() {
+        let behind = run(vec![accounts()]).replica;
+        let mut ahead = standard().replica;
+        ahead.node_id = 2;
+        assert_eq!(check(&[behind, ahead]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn replicas_at_one_index_with_different_states_fail() {
+        let first = standard().replica;
+        let mut second = first.clone();
+        second.node_id = 2;
+        assert_eq!(check(&[first.clone(), second.clone()]), Vec::<String>::new());
+        second.digest = StateDigest([1; 32]);
+        assert_one(&check(&[first, second]), "replicas at applied index 4 differ");
+    }
 }

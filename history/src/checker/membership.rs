@@ -34,3 +34,33 @@ pub fn check(views: &[View], removed: &[u64], added: &[u64]) -> Vec<String> {
     }
     violations
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{View, check};
+    use crate::testing::assert_one;
+
+    /// Nodes 5 and 6 replaced by 7 and 8.
+    fn check_one(view: View) -> Vec<String> {
+        check(&[view], &[5, 6], &[7, 8])
+    }
+
+    #[test]
+    fn a_finished_migration_holds() {
+        assert_eq!(check_one((1, Some((vec![1, 2, 7, 8], vec![], false)))), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_unfinished_migration_fails() {
+        assert_one(
+            &check_one((1, Some((vec![1, 2, 7, 8], vec![5], false)))),
+            "removed node 5 is still a member",
+        );
+        assert_one(
+            &check_one((1, Some((vec![1, 2, 7], vec![8], false)))),
+            "new node 8 is not a voter",
+        );
+        assert_one(&check_one((1, Some((vec![1, 2, 7, 8], vec![], true)))), "still joint");
+        assert_one(&check_one((2, None)), "node 2: membership unreadable");
+    }
+}

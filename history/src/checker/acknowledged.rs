@@ -16,8 +16,8 @@
 
 use tianping_ledger::invariants::StateDump;
 
-use crate::client::History;
-use crate::world::Replica;
+use crate::cluster::Replica;
+use crate::history::History;
 
 /// Violations against the most advanced replica.
 pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
@@ -77,4 +77,84 @@ pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
         }
     }
     violations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check;
+    use crate::history::Ack;
+    use crate::testing::{assert_one, standard};
+
+    #[test]
+    fn a_truthful_history_holds() {
+        let run = standard();
+        assert_eq!(check(&run.history, &[run.replica]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn an_acknowledged_transfer_missing_from_the_final_state_fails() {
+        let mut run = standard();
+        run.history.sent.insert(99);
+        let ack =
+            Ack { code_name: "ok".into(), timestamp: 5_000, amount: "7".into(), log_index: 4 };
+        run.history.acks.insert(99, ack);
+        assert_one(
+            &check(&run.history, &[run.replica]),
+            "transfer 99 acknowledged `ok` at log index 4 is missing",
+        );
+    }
+
+    #[test]
+    fn a_refused_transfer_in_the_final_state_fails() {
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&13) {
+            ack.code_name = "exceeds_credits".into();
+        }
+        assert_one(&check(&run.history, &[run.replica]), "transfer 13 was refused");
+    }
+
+    #[test]
+    fn a_wrong_timestamp_or_amount_fails() {
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&10) {
+            ack.timestamp += 1;
+        }
+        assert_one(
+            &check(&run.history, &[run.replica.clone()]),
+            "transfer 10: acknowledged timestamp",
+        );
+        let mut run = standard();
+        if let Some(ack) = run.history.acks.get_mut(&10) {
+            ack.amount = "101".into();
+        }
+        assert_one(&check(&run.history, &[run.replica]), "transfer 10: acknowledged amount 101");
+    }
+
+    #[test]
+    fn a_transfer_nobody_sent_fails() {
+        let mut run = standard();
+        run.history.sent.remove(&12);
+        run.history.acks.remove(&12);
+        assert_one(&check(&run.history, &[run.replica]), "has transfer 12, which no client sent");
+    }
+
+    #[test]
+    fn an_acknowledged_account_missing_fails() {
+        let mut run = standard();
+        run.history.accounts_acked.insert(77, ("ok".into(), 1));
+        assert_one(
+            &check(&run.history, &[run.replica]),
+            "account 77 acknowledged `ok` at log index 1 is missing",
+        );
+    }
+
+    #[test]
+    fn the_most_advanced_replica_is_the_reference() {
+        // A replica that applied only the accounts lacks every transfer; the one that applied
+        // everything is judged, so the history holds.
+        let run = standard();
+        let behind = crate::testing::run(vec![crate::testing::accounts()]).replica;
+        assert_eq!(check(&run.history, &[behind, run.replica]), Vec::<String>::new());
+        assert_one(&check(&run.history, &[]), "no replica");
+    }
 }

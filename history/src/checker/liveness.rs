@@ -40,3 +40,46 @@ pub fn check(evidence: &Evidence) -> Vec<String> {
     }
     violations
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{PROGRESS_BATCHES_MIN, check};
+    use crate::testing::{assert_one, standard};
+
+    #[test]
+    fn a_cluster_that_recovered_and_caught_up_holds() {
+        assert_eq!(check(&standard().evidence()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn no_commit_after_the_faults_fails() {
+        let mut evidence = standard().evidence();
+        evidence.recovery = None;
+        assert_one(&check(&evidence), "committed nothing within 15s");
+        evidence.recovery = Some(Duration::from_secs(16));
+        assert_one(&check(&evidence), "took 16s to commit");
+    }
+
+    #[test]
+    fn a_node_that_never_caught_up_or_could_not_be_read_fails() {
+        let mut evidence = standard().evidence();
+        evidence.target_index = 4;
+        evidence.lagging = vec![2];
+        assert_one(&check(&evidence), "node 2 did not apply index 4 in time");
+        evidence.lagging.clear();
+        evidence.unreadable = vec!["node 3 is down".into()];
+        assert_one(&check(&evidence), "node 3 is down");
+    }
+
+    #[test]
+    fn answers_without_a_single_ok_fail() {
+        let mut evidence = standard().evidence();
+        evidence.history.batches_acked = PROGRESS_BATCHES_MIN;
+        for ack in evidence.history.acks.values_mut() {
+            ack.code_name = "exceeds_credits".into();
+        }
+        assert_one(&check(&evidence), "no progress");
+    }
+}
