@@ -132,9 +132,9 @@ enum Commands {
     /// requests of --batch single-phase transfers between random accounts, one request in
     /// flight per client, for --duration. Prints three lines for scripts:
     ///
-    ///   bench: cluster_transfers_per_s <N>   transfers answered ok per second
-    ///   bench: cluster_commit_p50_ms <X>     request latency, median
-    ///   bench: cluster_commit_p99_ms <X>     request latency, 99th percentile
+    ///   bench: cluster_transfers_per_s N     transfers answered ok per second
+    ///   bench: cluster_commit_p50_ms MS      request latency, median
+    ///   bench: cluster_commit_p99_ms MS      request latency, 99th percentile
     ///
     /// Every transfer must answer ok; any failure is reported and the command exits non-zero.
     /// Example, against a `tianping dev up` cluster:

@@ -737,12 +737,29 @@ impl World {
         Ok(Replica { node_id, applied, digest, ledger })
     }
 
-    /// Detaches the disks, so the next seed in this process starts from blank ones, and
-    /// forgets the link table.
-    pub fn finish(&self) {
+    /// Ends the world so that nothing of this seed outlives it (issue 11: a sweep of many
+    /// seeds in one process must stay flat in memory): kills every machine — madsim wakes a
+    /// killed machine's tasks and drops their futures at its next step, which it otherwise
+    /// never does for a task parked on a waker it holds itself (openraft's cores, the
+    /// servers, the clients), so each seed's whole cluster stayed allocated — then empties
+    /// the disks (a handle some dropped future kept is emptied too), detaches them, so the
+    /// next seed in this process starts from blank ones, and forgets the link table. `also`
+    /// names further machines of the seed to kill (the drill's controller).
+    pub async fn finish(&self, also: &[MachineId]) {
         for node in &self.nodes {
+            *lock(&node.slot) = None;
+            self.handle.kill(node.machine);
             tianping_node::runtime::detach_disk(&node.directory);
+            node.disk.release();
         }
+        for client in &self.clients {
+            self.handle.kill(client.machine.id());
+        }
+        for machine in also {
+            self.handle.kill(*machine);
+        }
+        // One step of the executor drops every killed task.
+        madsim::time::sleep(Duration::from_millis(1)).await;
         sim_link::clear();
     }
 }

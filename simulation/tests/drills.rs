@@ -46,6 +46,20 @@ fn world_config() -> WorldConfig {
     WorldConfig { planted_bug: planted_bug(), ..WorldConfig::with_latency(profile) }
 }
 
+/// Prints this process's peak resident memory so far (`VmHWM`), which `cargo xtask sim`
+/// reports on its summary line: a sweep must stay flat in memory however many seeds one
+/// process runs (issue 11), and this is how a regression shows. Linux only; elsewhere
+/// nothing is printed.
+fn print_peak_memory() {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return };
+    let peak = status.lines().find_map(|line| {
+        line.strip_prefix("VmHWM:")?.trim().strip_suffix("kB")?.trim().parse::<u64>().ok()
+    });
+    if let Some(kilobytes) = peak {
+        println!("sim-memory peak_rss_kb {kilobytes}");
+    }
+}
+
 /// Fails unless `TIANPING_PLANT`, when set, names a bug this build can plant.
 fn check_node_plant() {
     let Ok(name) = std::env::var("TIANPING_PLANT") else { return };
@@ -70,6 +84,7 @@ async fn failover() {
         Err(_) => panic!("failover drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
     };
     println!("{}", report.seed_line("failover"));
+    print_peak_memory();
     assert!(report.violations.is_empty(), "failover drill failed: {}", report.details());
 }
 
@@ -84,6 +99,7 @@ async fn split_brain() {
         }
     };
     println!("{}", report.seed_line("split-brain"));
+    print_peak_memory();
     assert!(report.violations.is_empty(), "split-brain drill failed: {}", report.details());
 }
 
@@ -98,6 +114,7 @@ async fn dc_migration() {
         }
     };
     println!("{}", report.seed_line("dc-migration"));
+    print_peak_memory();
     assert!(report.violations.is_empty(), "dc-migration drill failed: {}", report.details());
 }
 
@@ -110,5 +127,6 @@ async fn soak() {
         Err(_) => panic!("soak drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
     };
     println!("{}", report.seed_line("soak"));
+    print_peak_memory();
     assert!(report.violations.is_empty(), "soak drill failed: {}", report.details());
 }

@@ -64,7 +64,7 @@ async fn failover_time(profile: LatencyProfile) {
         })
         .await
         .expect("the probe ran");
-    world.finish();
+    world.finish(&[]).await;
     let took = took.unwrap_or_else(|| {
         panic!("{profile}: no commit within {RECOVERY_BOUND:?} of killing leader node {killed}")
     });

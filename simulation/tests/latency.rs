@@ -87,7 +87,7 @@ async fn reads_across_data_centers_pay_the_distance(profile: LatencyProfile) {
         .spawn(async move { timed_reads(&measuring, far, 0).await })
         .await
         .expect("the client in data center 3 ran");
-    world.finish();
+    world.finish(&[]).await;
     println!("{profile}: dc-1 client: node {near} {near_reads:?}, node {far} {far_reads:?}");
     println!("{profile}: dc-3 client, linearizable: node {far} {quorum_reads:?}");
 

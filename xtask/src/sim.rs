@@ -71,7 +71,8 @@ The drills (crate simulation/, test `drills`) are built with RUSTFLAGS=\"--cfg m
 a target directory of their own: CARGO_TARGET_DIR itself when RUSTFLAGS already holds
 `--cfg madsim`, else `$CARGO_TARGET_DIR-madsim` (or target/madsim), as `cargo xtask test`.
 Each failing seed is printed with a command that replays it; the last line is
-`sim: seeds <N> failures <F> sim_s <S> wall_s <W>` (simulated and wall seconds), after a line
+`sim: seeds <N> failures <F> sim_s <S> wall_s <W> peak_rss_mb <M>` (simulated and wall seconds,
+the largest peak resident memory of any drill process), after a line
 saying in how many seed runs the committed log was replayed (the history checkers ran); the exit
 code is non-zero when any seed failed.
 ";
@@ -254,6 +255,8 @@ struct Sweep {
     history_runs: u64,
     /// See `history_runs`.
     replayed_runs: u64,
+    /// The largest peak resident memory any drill process reported (`sim-memory` lines).
+    peak_rss_kb: u64,
 }
 
 /// The last `MADSIM_TEST_SEED=<n>` madsim names on failure.
@@ -305,6 +308,12 @@ fn sweep(
             if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
                 sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
             }
+        }
+        for line in stdout.lines() {
+            let Some(at) = line.find("sim-memory peak_rss_kb ") else { continue };
+            let kilobytes =
+                line[at + "sim-memory peak_rss_kb ".len()..].trim().parse().unwrap_or(0);
+            sweep.peak_rss_kb = sweep.peak_rss_kb.max(kilobytes);
         }
         for line in stdout.lines() {
             let Some(at) = line.find("sim-history ") else { continue };
@@ -405,15 +414,27 @@ fn sweep_in_jobs(
         merged.simulated_seconds += sweep.simulated_seconds;
         merged.history_runs += sweep.history_runs;
         merged.replayed_runs += sweep.replayed_runs;
+        merged.peak_rss_kb = merged.peak_rss_kb.max(sweep.peak_rss_kb);
         merged.failures.extend(sweep.failures);
     }
     merged.failures.sort_by_key(|(seed, _)| *seed);
     Ok(merged)
 }
 
+/// What a sweep reports besides its lines.
+pub struct Summary {
+    /// The largest peak resident memory of any drill process, in KiB (0: not reported).
+    pub peak_rss_kb: u64,
+}
+
 /// Runs the sweep. Without a plant, or with one, an error when any seed failed; with
 /// `--plant all`, an error when some bug made no seed of any drill fail.
 pub fn run(arguments: &[String]) -> Result<(), String> {
+    run_with_summary(arguments).map(|_| ())
+}
+
+/// `run`, handing back the summary (for `cargo xtask test`'s memory check).
+pub fn run_with_summary(arguments: &[String]) -> Result<Summary, String> {
     let options = parse(arguments)?;
     let progress = Progress::start("sim");
     let target = target_directory();
@@ -421,6 +442,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let (mut seeds, mut failures, mut simulated) = (0u64, 0u64, 0f64);
     let (mut history_runs, mut replayed_runs) = (0u64, 0u64);
+    let mut peak_rss_kb = 0u64;
     let mut escaped = Vec::new();
     for plant in options.plant.bugs() {
         let mut caught = 0u64;
@@ -430,6 +452,7 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
             simulated += sweep.simulated_seconds;
             history_runs += sweep.history_runs;
             replayed_runs += sweep.replayed_runs;
+            peak_rss_kb = peak_rss_kb.max(sweep.peak_rss_kb);
             failures += sweep.failures.len() as u64;
             caught += sweep.failures.len() as u64;
             if options.plant == Plant::Each {
@@ -472,14 +495,18 @@ pub fn run(arguments: &[String]) -> Result<(), String> {
     println!(
         "sim: committed log replayed (history checkers ran) in {replayed_runs} of {history_runs} seed runs"
     );
-    println!("sim: seeds {seeds} failures {failures} sim_s {simulated:.1} wall_s {wall:.1}");
+    let peak_mb = peak_rss_kb.div_ceil(1024);
+    println!(
+        "sim: seeds {seeds} failures {failures} sim_s {simulated:.1} wall_s {wall:.1} peak_rss_mb {peak_mb}"
+    );
+    let summary = Summary { peak_rss_kb };
     match options.plant {
         Plant::Each if escaped.is_empty() => {
             println!("plant: every planted bug was caught ({})", PLANTS.join(", "));
-            Ok(())
+            Ok(summary)
         }
         Plant::Each => Err(format!("planted bugs no drill caught: {}", escaped.join(", "))),
-        _ if failures == 0 => Ok(()),
+        _ if failures == 0 => Ok(summary),
         _ => Err(format!("{failures} seed(s) failed")),
     }
 }

@@ -226,6 +226,21 @@ impl MemoryDisk {
         self.crash_keeping(0, 0);
     }
 
+    /// Empties the disk — its live and durable images, both write queues — as if it were
+    /// replaced by a blank one, for every handle at once. The simulation calls it when a seed
+    /// ends: tasks of the finished simulation that the simulator never dropped (a future that
+    /// holds its own waker) keep a handle to their node's disk, and without this every seed's
+    /// whole log and ledger would stay in memory until the process ends.
+    pub fn release(&self) {
+        let mut disk = self.lock();
+        disk.live = Image::default();
+        disk.durable = Image::default();
+        disk.unsynced = Vec::new();
+        disk.unflushed = Vec::new();
+        disk.hook = None;
+        disk.generation += 1;
+    }
+
     /// A crash that leaves more than the synced and flushed writes on the disk: the first
     /// `logged_kept` logged writes waiting for a sync (they reached the platter before the
     /// power went, as a write-ahead log's recovery keeps a prefix) and the first

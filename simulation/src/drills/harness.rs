@@ -63,7 +63,10 @@ where
         .build();
     let drill_world = world.clone();
     let outcome = controller.spawn(scenario(drill_world, started)).await;
-    world.finish();
+    // The seed's simulated time ends with its scenario; tearing the world down is not part
+    // of it.
+    let simulated = started.elapsed();
+    world.finish(&[controller.id()]).await;
     let (faults, mut load, violations) = match outcome {
         Ok(outcome) => outcome,
         Err(error) => (Vec::new(), String::new(), vec![format!("drill task failed: {error}")]),
@@ -72,7 +75,7 @@ where
     // Read by `cargo xtask sim`, which reports in how many seeds the history checkers ran.
     let replayed = load.contains(checker::REPLAYED);
     println!("sim-history seed {seed} replayed {}", if replayed { "yes" } else { "no" });
-    Report { seed, simulated: started.elapsed(), faults, load, violations }
+    Report { seed, simulated, faults, load, violations }
 }
 
 /// A seed's fault log: each line stamped with the simulated seconds since the seed began, so
