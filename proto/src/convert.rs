@@ -10,19 +10,32 @@
 //! input is an operating error, never a panic.
 //!
 //! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
-//! `accounts` (status and limits changes), `payouts` (payouts and collections).
+//! `accounts` (status and limits changes), `payouts` (payouts and collections) — the server's
+//! direction, wire request → ledger command and ledger record → wire answer — and `client`,
+//! the other direction for the Rust SDK (ledger value → wire request, wire answer → ledger
+//! record or result, parsed strictly), tested against the server's.
 //!
 //! Cluster members (`tianping.v1.Member`) are converted by the server (`tianping-node`'s
 //! `members` module): a member's Raft-side type is openraft's node record, which this crate
 //! must never link.
 
 mod accounts;
+mod client;
 mod payouts;
 mod reads;
 
 pub use accounts::{
     AuditListing, audit_listing, audit_response, limits, limits_commands, status_commands,
     status_name,
+};
+pub use client::{
+    account_transfers_request, audit_records_request, book_collections_request,
+    claim_payouts_request, create_accounts_request, create_payouts_request,
+    create_transfers_request, list_payouts_request, lookup_request, parse_account, parse_all,
+    parse_audit_record, parse_claim_response, parse_collections_response, parse_event_result,
+    parse_events_response, parse_payout, parse_result_code, parse_transfer, payout_outcome_name,
+    read_options, record_payout_outcomes_request, set_account_limits_request,
+    set_account_status_request,
 };
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,
