@@ -76,6 +76,15 @@ impl fmt::Display for InvalidField {
 
 impl std::error::Error for InvalidField {}
 
+impl InvalidField {
+    /// Reads back the message of an `INVALID_ARGUMENT` status this crate made (`Display`:
+    /// `invalid <field>: <reason>`); `None` for a message of another shape.
+    pub fn from_message(message: &str) -> Option<InvalidField> {
+        let (field, reason) = message.strip_prefix("invalid ")?.split_once(": ")?;
+        (!field.is_empty()).then(|| invalid(field, reason))
+    }
+}
+
 impl From<InvalidField> for tonic::Status {
     fn from(error: InvalidField) -> tonic::Status {
         tonic::Status::invalid_argument(error.to_string())
@@ -316,6 +325,16 @@ mod tests {
         check_u128("0x10", Err("not an unsigned decimal"));
         check_u128("1e3", Err("not an unsigned decimal"));
         check_u128("١", Err("not an unsigned decimal"));
+    }
+
+    #[test]
+    fn invalid_field_messages_read_back() {
+        let sent = invalid("transfers[1].amount", "\"5x\" is not an unsigned decimal: no");
+        let status = tonic::Status::from(sent.clone());
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(InvalidField::from_message(status.message()), Some(sent));
+        assert_eq!(InvalidField::from_message("no leader is known yet; retry"), None);
+        assert_eq!(InvalidField::from_message("invalid : x"), None);
     }
 
     #[test]
