@@ -10,19 +10,32 @@
 //! input is an operating error, never a panic.
 //!
 //! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
-//! `accounts` (status and limits changes), `payouts` (payouts and collections).
+//! `accounts` (status and limits changes), `payouts` (payouts and collections) — the server's
+//! direction, wire request → ledger command and ledger record → wire answer — and `client`,
+//! the other direction for the Rust SDK (ledger value → wire request, wire answer → ledger
+//! record or result, parsed strictly), tested against the server's.
 //!
 //! Cluster members (`tianping.v1.Member`) are converted by the server (`tianping-node`'s
 //! `members` module): a member's Raft-side type is openraft's node record, which this crate
 //! must never link.
 
 mod accounts;
+mod client;
 mod payouts;
 mod reads;
 
 pub use accounts::{
     AuditListing, audit_listing, audit_response, limits, limits_commands, status_commands,
     status_name,
+};
+pub use client::{
+    account_transfers_request, audit_records_request, book_collections_request,
+    claim_payouts_request, create_accounts_request, create_payouts_request,
+    create_transfers_request, list_payouts_request, lookup_request, parse_account, parse_all,
+    parse_audit_record, parse_claim_response, parse_collections_response, parse_event_result,
+    parse_events_response, parse_payout, parse_result_code, parse_transfer, payout_outcome_name,
+    read_options, record_payout_outcomes_request, set_account_limits_request,
+    set_account_status_request,
 };
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,
@@ -62,6 +75,15 @@ impl fmt::Display for InvalidField {
 }
 
 impl std::error::Error for InvalidField {}
+
+impl InvalidField {
+    /// Reads back the message of an `INVALID_ARGUMENT` status this crate made (`Display`:
+    /// `invalid <field>: <reason>`); `None` for a message of another shape.
+    pub fn from_message(message: &str) -> Option<InvalidField> {
+        let (field, reason) = message.strip_prefix("invalid ")?.split_once(": ")?;
+        (!field.is_empty()).then(|| invalid(field, reason))
+    }
+}
 
 impl From<InvalidField> for tonic::Status {
     fn from(error: InvalidField) -> tonic::Status {
@@ -303,6 +325,16 @@ mod tests {
         check_u128("0x10", Err("not an unsigned decimal"));
         check_u128("1e3", Err("not an unsigned decimal"));
         check_u128("١", Err("not an unsigned decimal"));
+    }
+
+    #[test]
+    fn invalid_field_messages_read_back() {
+        let sent = invalid("transfers[1].amount", "\"5x\" is not an unsigned decimal: no");
+        let status = tonic::Status::from(sent.clone());
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        assert_eq!(InvalidField::from_message(status.message()), Some(sent));
+        assert_eq!(InvalidField::from_message("no leader is known yet; retry"), None);
+        assert_eq!(InvalidField::from_message("invalid : x"), None);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //!
 //! Module map: `v1` and `raft` (generated), `convert` (wire ⇄ ledger: strict decimal 128-bit
 //! values, field-path errors, result codes, read options, payouts, account controls; and the
-//! Raft transport's postcard frames).
+//! Raft transport's postcard frames), `request_id` (the `x-request-id` metadata rule clients
+//! and nodes share).
 
 pub mod convert;
+pub mod request_id;
 
 /// `tianping.v1`: the client and admin API.
 pub mod v1 {

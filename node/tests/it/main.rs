@@ -17,6 +17,7 @@ mod partition;
 mod payouts;
 mod processes;
 mod reads;
+mod sdk;
 mod snapshot_catch_up;
 mod status;
 mod support;

@@ -21,7 +21,7 @@ pub fn status_name(status: AccountStatus) -> &'static str {
     }
 }
 
-fn parse_status(field: &str, text: &str) -> Result<AccountStatus, InvalidField> {
+pub(super) fn parse_status(field: &str, text: &str) -> Result<AccountStatus, InvalidField> {
     [
         AccountStatus::Active,
         AccountStatus::OutflowBlocked,
@@ -35,7 +35,7 @@ fn parse_status(field: &str, text: &str) -> Result<AccountStatus, InvalidField> 
     })
 }
 
-fn optional_u128(field: &str, text: &str) -> Result<Option<u128>, InvalidField> {
+pub(super) fn optional_u128(field: &str, text: &str) -> Result<Option<u128>, InvalidField> {
     if text.is_empty() { Ok(None) } else { parse_u128(field, text).map(Some) }
 }
 
@@ -52,7 +52,10 @@ pub fn limits(limits: &Limits) -> pb_v1::AccountLimits {
     }
 }
 
-fn parse_limits(path: &str, limits: Option<&pb_v1::AccountLimits>) -> Result<Limits, InvalidField> {
+pub(super) fn parse_limits(
+    path: &str,
+    limits: Option<&pb_v1::AccountLimits>,
+) -> Result<Limits, InvalidField> {
     let Some(limits) = limits else {
         return Ok(Limits::NONE);
     };

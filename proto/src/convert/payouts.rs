@@ -37,7 +37,7 @@ pub fn parse_payout_state(field: &str, text: &str) -> Result<PayoutState, Invali
     })
 }
 
-fn parse_outcome(field: &str, text: &str) -> Result<PayoutOutcome, InvalidField> {
+pub(super) fn parse_outcome(field: &str, text: &str) -> Result<PayoutOutcome, InvalidField> {
     match text {
         "sent" => Ok(PayoutOutcome::Sent),
         "unknown" => Ok(PayoutOutcome::Unknown),
@@ -49,7 +49,7 @@ fn parse_outcome(field: &str, text: &str) -> Result<PayoutOutcome, InvalidField>
     }
 }
 
-fn suspense_name(reason: SuspenseReason) -> &'static str {
+pub(super) fn suspense_name(reason: SuspenseReason) -> &'static str {
     match reason {
         SuspenseReason::BeneficiaryNotFound => "beneficiary_not_found",
         SuspenseReason::BeneficiaryOnAnotherLedger => "beneficiary_on_another_ledger",
