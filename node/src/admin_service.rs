@@ -24,7 +24,8 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
-use crate::forward::{LeaderForwarder, is_forwarded};
+use crate::forward::LeaderForwarder;
+use crate::headers::is_forwarded;
 use crate::preferred_leader::PreferredDataCenter;
 use tianping_proto::convert as pb_convert;
 use tianping_proto::v1::admin_client::AdminClient;

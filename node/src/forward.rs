@@ -17,15 +17,8 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
+use crate::headers::FORWARDED_HEADER;
 use crate::network::lazy_channel;
-
-/// Metadata key a node sets on a request it forwards, so the receiver does not forward again.
-pub const FORWARDED_HEADER: &str = "x-tianping-forwarded";
-
-/// True when `request` was forwarded by another node already.
-pub(crate) fn is_forwarded<T>(request: &Request<T>) -> bool {
-    request.metadata().contains_key(FORWARDED_HEADER)
-}
 
 /// Sends requests to the leader, one hop, for one node.
 pub(crate) struct LeaderForwarder {

@@ -43,6 +43,7 @@ pub mod clock;
 pub mod config;
 mod forward;
 mod group_commit;
+mod headers;
 mod ledger_service;
 pub mod members;
 pub mod metrics;
@@ -76,10 +77,10 @@ use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
 pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
+pub use headers::{FORWARDED_HEADER, REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER};
 pub use metrics::NodeMetrics;
-pub use request_id::{REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER, RequestId};
+pub use request_id::RequestId;
 pub use timing::{RaftTimings, TimingError};
-pub use writer::FORWARDED_HEADER;
 
 use crate::admin_service::AdminService;
 use crate::ledger_service::LedgerService;

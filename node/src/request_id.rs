@@ -23,8 +23,8 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::headers::{FORWARDED_HEADER, REQUEST_ID_HEADER};
 use crate::metrics::{NodeMetrics, command_kind};
-use crate::writer::FORWARDED_HEADER;
 use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::ledger_server::Ledger;
 use tianping_proto::v1::payouts_server::Payouts;
@@ -43,14 +43,8 @@ use tianping_proto::v1::{
     TransferLeaderRequest, TransferLeaderResponse,
 };
 
-/// Metadata key of a request's id, both ways: a client may send one; every answer carries it.
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// Longest request id accepted from a client, in bytes: long enough for a UUID or a trace id
-/// with a prefix, short enough that logs and metadata stay small.
-pub const REQUEST_ID_BYTES_MAX: usize = 64;
-
-/// A validated request id: 1 to `REQUEST_ID_BYTES_MAX` printable ASCII characters, no spaces.
+/// A validated request id: 1 to `REQUEST_ID_BYTES_MAX` printable ASCII characters, no spaces
+/// (the rule is `tianping_proto::request_id`'s, which the SDK checks too).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequestId(String);
 
@@ -58,10 +52,7 @@ impl RequestId {
     /// The id in `text`, if it is acceptable; `None` for empty, overlong or non-printable text
     /// (which could forge log lines or bloat every log record).
     pub fn parse(text: &str) -> Option<RequestId> {
-        let acceptable = !text.is_empty()
-            && text.len() <= REQUEST_ID_BYTES_MAX
-            && text.bytes().all(|byte| byte.is_ascii_graphic());
-        acceptable.then(|| RequestId(text.to_owned()))
+        tianping_proto::request_id::is_valid_request_id(text).then(|| RequestId(text.to_owned()))
     }
 
     /// The id as text.
@@ -408,6 +399,7 @@ impl<S: Admin> Admin for Observed<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::headers::REQUEST_ID_BYTES_MAX;
 
     #[test]
     fn ids_are_short_printable_and_non_empty() {

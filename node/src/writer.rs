@@ -22,10 +22,9 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
-use crate::forward::{LeaderForwarder, is_forwarded};
+use crate::forward::LeaderForwarder;
 use crate::group_commit::{GroupCommit, ProposeError};
-
-pub use crate::forward::FORWARDED_HEADER;
+use crate::headers::is_forwarded;
 
 /// A batch this node applied as the leader.
 pub(crate) struct Applied {
