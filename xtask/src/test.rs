@@ -26,7 +26,9 @@ STEPS (stops at the first failure, exit status non-zero):
                       missing) and the Debian packages the build and tests need (checked
                       with `dpkg -s`, installed with `apt-get` when missing).
     2. format         cargo fmt --all -- --check
-    3. lint           cargo clippy --workspace --all-targets --release -- -D warnings
+    3. lint           cargo clippy --workspace --all-targets --release -- -D warnings, then
+                      RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps --workspace --release
+                      (every doc comment renders: links resolve, no stray HTML)
     4. test           cargo test --workspace --release
     5. generic client a Python client that knows the API only through gRPC server
                       reflection (grpcio + grpcio-reflection, pinned in
@@ -129,6 +131,15 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
             process::describe(&command)
         ));
         process::run(&mut command).map_err(|error| (number, error))?;
+        if step.name == "lint" {
+            let mut docs = process::cargo(&["doc", "--no-deps", "--workspace", "--release"]);
+            docs.env("RUSTDOCFLAGS", "-D warnings");
+            progress.say(&format!(
+                "{number}/{STEP_COUNT} lint, docs: RUSTDOCFLAGS=\"-D warnings\" {}",
+                process::describe(&docs)
+            ));
+            process::run(&mut docs).map_err(|error| (number, error))?;
+        }
     }
     let number = CARGO_STEPS.len() + 2;
     progress.say(&format!(
