@@ -53,7 +53,7 @@ use crate::raft as pb_raft;
 use crate::v1 as pb_v1;
 use tianping_ledger::{
     Account, AccountFlags, BATCH_EVENTS_MAX, Command, Detail, EventResult, NewAccount, NewTransfer,
-    QUERY_LIMIT_MAX, ResultCode, Transfer, TransferFlags,
+    QUERY_LIMIT_MAX, ResultCode, TEXT_BYTES_MAX, Transfer, TransferFlags,
 };
 
 /// Most decimal digits of a `u128` (`u128::MAX` has 39).
@@ -112,6 +112,20 @@ pub fn parse_u128(field: &str, text: &str) -> Result<u128, InvalidField> {
 /// Formats a `u128` the way `parse_u128` reads it.
 pub fn format_u128(value: u128) -> String {
     value.to_string()
+}
+
+/// A free-text field (`reason`, `actor`, `beneficiary`, `bank_reference`), refused here when
+/// longer than the ledger accepts: the ledger would refuse it too (`text_too_long`), but only
+/// after it was replicated and stored, so a careless client's megabytes would cross every
+/// data center first and stall every other write behind them (issue 11, bounded inputs).
+pub(crate) fn text(field: &str, value: &str) -> Result<String, InvalidField> {
+    if value.len() > TEXT_BYTES_MAX {
+        return Err(invalid(
+            field,
+            format!("{} bytes, more than the limit of {TEXT_BYTES_MAX}", value.len()),
+        ));
+    }
+    Ok(value.to_owned())
 }
 
 fn to_u16(field: &str, value: u32) -> Result<u16, InvalidField> {
@@ -301,6 +315,17 @@ pub fn node_ids(ids: &[u64]) -> Result<std::collections::BTreeSet<u64>, InvalidF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_up_to_the_ledgers_limit_passes_and_beyond_it_names_the_field() {
+        let longest = "a".repeat(TEXT_BYTES_MAX);
+        assert_eq!(text("reason", &longest), Ok(longest.clone()));
+        let error = text("changes[3].reason", &format!("{longest}b")).expect_err("too long");
+        assert_eq!(error.field, "changes[3].reason");
+        assert!(error.reason.contains("257 bytes"), "{error}");
+        // Counted in bytes, as the ledger counts: 86 three-byte characters are 258 bytes.
+        assert!(text("actor", &"天".repeat(86)).is_err());
+    }
 
     fn check_u128(text: &str, expected: Result<u128, &str>) {
         let parsed = parse_u128("f", text).map_err(|error| error.reason);

@@ -147,3 +147,58 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlong_text_is_refused_at_the_boundary_naming_the_field() {
+    bounded(async {
+        // Refused before any routing or replication: a node in no cluster yet answers.
+        let cluster = Cluster::start(1).await;
+        let mut ledger = cluster.client(1).await;
+        let over = "x".repeat(tianping_ledger::TEXT_BYTES_MAX + 1);
+        let fifteen_mib = "r".repeat(15 << 20);
+        for (reason, actor, field) in [
+            (over.clone(), String::new(), "changes[0].reason"),
+            (String::new(), over.clone(), "changes[0].actor"),
+            (fifteen_mib, String::new(), "changes[0].reason"),
+        ] {
+            let change = AccountStatusChange {
+                account_id: "1".into(),
+                status: "frozen".into(),
+                reason: reason.clone(),
+                actor: actor.clone(),
+            };
+            let status = ledger
+                .set_account_status(SetAccountStatusRequest { changes: vec![change] })
+                .await
+                .expect_err("refused");
+            check_invalid(status, field);
+            let change = AccountLimitsChange {
+                account_id: "1".into(),
+                limits: Some(AccountLimits::default()),
+                reason,
+                actor,
+            };
+            let status = ledger
+                .set_account_limits(SetAccountLimitsRequest { changes: vec![change] })
+                .await
+                .expect_err("refused");
+            check_invalid(status, field);
+        }
+        let mut payouts = cluster.payouts_client(1).await;
+        let payout = NewPayout { id: "7".into(), beneficiary: over.clone(), ..Default::default() };
+        let status = payouts
+            .create_payouts(CreatePayoutsRequest { payouts: vec![payout] })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "payouts[0].beneficiary");
+        let collection =
+            NewCollection { id: "8".into(), bank_reference: over, ..Default::default() };
+        let status = payouts
+            .book_collections(BookCollectionsRequest { collections: vec![collection] })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "collections[0].bank_reference");
+        cluster.shutdown().await;
+    })
+    .await;
+}

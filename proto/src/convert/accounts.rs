@@ -8,7 +8,7 @@ use tianping_ledger::{
     AccountStatus, AuditAction, AuditRecord, Command, Limits, SetAccountLimits, SetAccountStatus,
 };
 
-use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128};
+use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128, text};
 use crate::v1 as pb_v1;
 
 /// A status's wire name.
@@ -86,8 +86,8 @@ pub fn status_commands(
             Ok(Command::SetAccountStatus(SetAccountStatus {
                 account_id: parse_u128(&field("account_id"), &change.account_id)?,
                 status: parse_status(&field("status"), &change.status)?,
-                reason: change.reason.clone(),
-                actor: change.actor.clone(),
+                reason: text(&field("reason"), &change.reason)?,
+                actor: text(&field("actor"), &change.actor)?,
             }))
         })
         .collect()
@@ -107,8 +107,8 @@ pub fn limits_commands(
             Ok(Command::SetAccountLimits(SetAccountLimits {
                 account_id: parse_u128(&field("account_id"), &change.account_id)?,
                 limits: parse_limits(&field("limits"), change.limits.as_ref())?,
-                reason: change.reason.clone(),
-                actor: change.actor.clone(),
+                reason: text(&field("reason"), &change.reason)?,
+                actor: text(&field("actor"), &change.actor)?,
             }))
         })
         .collect()

@@ -11,7 +11,7 @@ use tianping_ledger::{
 };
 
 use super::{
-    InvalidField, check_event_count, event_result, format_u128, invalid, parse_u128, to_u16,
+    InvalidField, check_event_count, event_result, format_u128, invalid, parse_u128, text, to_u16,
 };
 use crate::v1 as pb_v1;
 
@@ -83,7 +83,7 @@ pub fn payout_commands(
                 code: to_u16(&field("code"), payout.code)?,
                 flags: TransferFlags(to_u16(&field("flags"), payout.flags)?),
                 bank: payout.bank,
-                beneficiary: payout.beneficiary.clone(),
+                beneficiary: text(&field("beneficiary"), &payout.beneficiary)?,
             }))
         })
         .collect()
@@ -134,7 +134,7 @@ pub fn collection_commands(
             Ok(Command::BookCollection(NewCollection {
                 id: parse_u128(&field("id"), &collection.id)?,
                 bank: collection.bank,
-                bank_reference: collection.bank_reference.clone(),
+                bank_reference: text(&field("bank_reference"), &collection.bank_reference)?,
                 beneficiary_account_id: parse_u128(
                     &field("beneficiary_account_id"),
                     &collection.beneficiary_account_id,
