@@ -10,10 +10,6 @@ use tianping_proto::InvalidField;
 use tianping_proto::v1 as pb_v1;
 use tianping_raft_store::{NodeId, NodeInfo};
 
-fn invalid(field: &str, reason: &str) -> InvalidField {
-    InvalidField { field: field.to_owned(), reason: reason.to_owned() }
-}
-
 /// A cluster member on the wire (`tianping.v1.Member`).
 pub fn member(node_id: NodeId, info: &NodeInfo, voter: bool) -> pb_v1::Member {
     pb_v1::Member {
@@ -33,19 +29,16 @@ pub fn initial_members(
     request: &pb_v1::InitializeRequest,
 ) -> Result<BTreeMap<NodeId, NodeInfo>, InvalidField> {
     if request.members.is_empty() {
-        return Err(InvalidField {
-            field: "members".to_owned(),
-            reason: "at least one member is required".to_owned(),
-        });
+        return Err(InvalidField::new("members", "at least one member is required"));
     }
     let mut members = BTreeMap::new();
     for (index, member) in request.members.iter().enumerate() {
         let (node_id, info) = member_info(member, &format!("members[{index}]"))?;
         if members.insert(node_id, info).is_some() {
-            return Err(InvalidField {
-                field: format!("members[{index}].node_id"),
-                reason: "repeats an earlier member's id".to_owned(),
-            });
+            return Err(InvalidField::new(
+                format!("members[{index}].node_id"),
+                "repeats an earlier member's id",
+            ));
         }
     }
     Ok(members)
@@ -54,10 +47,7 @@ pub fn initial_members(
 /// A member's id and `NodeInfo`, checked: id non-zero, both addresses present. `path` names
 /// the member in errors (e.g. `members[2]`).
 fn member_info(member: &pb_v1::Member, path: &str) -> Result<(NodeId, NodeInfo), InvalidField> {
-    let invalid = |name: &str, reason: &str| InvalidField {
-        field: format!("{path}.{name}"),
-        reason: reason.to_owned(),
-    };
+    let invalid = |name: &str, reason: &str| InvalidField::new(format!("{path}.{name}"), reason);
     if member.node_id == 0 {
         return Err(invalid("node_id", "must not be 0"));
     }
@@ -80,6 +70,6 @@ fn member_info(member: &pb_v1::Member, path: &str) -> Result<(NodeId, NodeInfo),
 pub fn learner(request: &pb_v1::AddLearnerRequest) -> Result<(NodeId, NodeInfo), InvalidField> {
     match &request.member {
         Some(member) => member_info(member, "member"),
-        None => Err(invalid("member", "is required")),
+        None => Err(InvalidField::new("member", "is required")),
     }
 }

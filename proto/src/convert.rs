@@ -77,6 +77,11 @@ impl fmt::Display for InvalidField {
 impl std::error::Error for InvalidField {}
 
 impl InvalidField {
+    /// The field at path `field` does not hold a valid value, for `reason`.
+    pub fn new(field: impl Into<String>, reason: impl Into<String>) -> InvalidField {
+        InvalidField { field: field.into(), reason: reason.into() }
+    }
+
     /// Reads back the message of an `INVALID_ARGUMENT` status this crate made (`Display`:
     /// `invalid <field>: <reason>`); `None` for a message of another shape.
     pub fn from_message(message: &str) -> Option<InvalidField> {
@@ -92,7 +97,7 @@ impl From<InvalidField> for tonic::Status {
 }
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> InvalidField {
-    InvalidField { field: field.into(), reason: reason.into() }
+    InvalidField::new(field, reason)
 }
 
 /// Parses a decimal `u128` (empty = 0), naming `field` when it is malformed.

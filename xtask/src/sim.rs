@@ -302,24 +302,20 @@ fn sweep(
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         for line in stdout.lines() {
-            // The test harness's `test <name> ... ` may precede the first seed's line.
-            let Some(at) = line.find("sim-seed ") else { continue };
-            let words: Vec<&str> = line[at..].split_whitespace().collect();
-            if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
-                sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
-            }
-        }
-        for line in stdout.lines() {
-            let Some(at) = line.find("sim-memory peak_rss_kb ") else { continue };
-            let kilobytes =
-                line[at + "sim-memory peak_rss_kb ".len()..].trim().parse().unwrap_or(0);
-            sweep.peak_rss_kb = sweep.peak_rss_kb.max(kilobytes);
-        }
-        for line in stdout.lines() {
-            let Some(at) = line.find("sim-history ") else { continue };
-            sweep.history_runs += 1;
-            if line[at..].ends_with("replayed yes") {
-                sweep.replayed_runs += 1;
+            // The test harness's `test <name> ... ` may precede a seed's first line.
+            if let Some(at) = line.find("sim-seed ") {
+                let words: Vec<&str> = line[at..].split_whitespace().collect();
+                if let ["sim-seed", _, "drill", _, "sim_s", seconds, ..] = words.as_slice() {
+                    sweep.simulated_seconds += seconds.parse::<f64>().unwrap_or(0.0);
+                }
+            } else if let Some(at) = line.find("sim-memory peak_rss_kb ") {
+                let kilobytes = line[at + "sim-memory peak_rss_kb ".len()..].trim();
+                sweep.peak_rss_kb = sweep.peak_rss_kb.max(kilobytes.parse().unwrap_or(0));
+            } else if let Some(at) = line.find("sim-history ") {
+                sweep.history_runs += 1;
+                if line[at..].ends_with("replayed yes") {
+                    sweep.replayed_runs += 1;
+                }
             }
         }
         if output.status.success() {
