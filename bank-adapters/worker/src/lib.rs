@@ -1,0 +1,4 @@
+//! Tianping's bank worker (issue 12): the process between the ledger's payout outbox and the
+//! banks.
+
+pub mod decision;
