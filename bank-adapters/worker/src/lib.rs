@@ -1,4 +1,5 @@
 //! Tianping's bank worker (issue 12): the process between the ledger's payout outbox and the
 //! banks.
 
+pub mod collections;
 pub mod decision;
