@@ -2,4 +2,5 @@
 //! banks.
 
 pub mod collections;
+pub mod config;
 pub mod decision;
