@@ -4,3 +4,5 @@
 pub mod collections;
 pub mod config;
 pub mod decision;
+pub mod low_balance;
+pub mod metrics;
