@@ -1,8 +1,32 @@
 //! Tianping's bank worker (issue 12): the process between the ledger's payout outbox and the
-//! banks.
+//! banks. It claims payouts through the SDK and sends them through a
+//! [`tianping_bank_adapters::gateway::BankGateway`], books bank credits as collections, and
+//! watches internal accounts for low balances; the binary serves its metrics.
+//!
+//! Architecture Invariant: every rule about money is in a pure module with no I/O and no
+//! clock ([`decision`], [`collections`], [`low_balance`]); the loops only perform the steps
+//! they are told and feed the answers back.
+//!
+//! Module map:
+//! - [`decision`] — the decision core for one payout claim.
+//! - [`collections`] — bank entries to collections, and booking results.
+//! - [`low_balance`] — available balance and threshold crossings.
+//! - [`payout_worker`] — the claim/drive loop of one bank, the instruction it sends.
+//! - `collections_poller` — the notification feed loop of one bank, and its cursor.
+//! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
+//! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.
 
+mod clock;
 pub mod collections;
+mod collections_poller;
 pub mod config;
 pub mod decision;
 pub mod low_balance;
 pub mod metrics;
+pub mod payout_worker;
+pub mod runner;
+
+pub use collections_poller::{NOTIFICATIONS_PAGE_MAX, NOTIFICATIONS_POLL_INTERVAL};
+pub use config::WorkerConfig;
+pub use metrics::WorkerMetrics;
+pub use runner::{RunError, run};

@@ -1,0 +1,154 @@
+//! The collections poller of one bank: fetch notifications after the cursor, book them with
+//! the plans of [`crate::collections`], advance the cursor only when every entry of the page
+//! is settled (booked, a duplicate, a conflict, or skipped). A refused booking or a return
+//! whose payout is not final yet keeps the cursor, and the page is fetched again after a
+//! backoff: booking is idempotent per bank reference, so the entries already booked answer
+//! `exists`.
+//!
+//! Where the cursor is kept: in memory only. On a restart the poller starts from the bank's
+//! beginning (an empty cursor) and replays every notification the bank still serves; each
+//! books as `exists`. The cursor is an optimisation, never the exactly-once guarantee (that is
+//! the ledger's per-reference key), so it needs no durable home of its own: a file would be
+//! state on a worker meant to be replaceable, and a ledger record would need a new command.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use tianping_bank_adapters::gateway::{BankGateway, NotificationCursor};
+use tianping_client::Error;
+use tokio::time::Instant;
+
+use crate::collections::{Booking, EntryKind, Plan, classify, plan};
+use crate::metrics::IN;
+use crate::payout_worker::{BACKOFF_DELAY_MAX, BACKOFF_DELAY_MIN, BankContext};
+
+/// Most entries fetched (and booked, as one batch) per page.
+pub const NOTIFICATIONS_PAGE_MAX: usize = 256;
+
+const _: () = assert!(NOTIFICATIONS_PAGE_MAX <= tianping_ledger::BATCH_EVENTS_MAX);
+
+/// How long the poller waits when the feed has nothing new.
+pub const NOTIFICATIONS_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why a page was not settled.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PollError {
+    /// The bank did not answer.
+    #[error("bank: {0}")]
+    Gateway(#[from] tianping_bank_adapters::gateway::GatewayError),
+    /// The ledger did not answer.
+    #[error("ledger: {0}")]
+    Ledger(#[from] Error),
+}
+
+/// How one page went.
+pub(crate) struct PageOutcome {
+    pub(crate) next_cursor: NotificationCursor,
+    pub(crate) entries: usize,
+    pub(crate) settled: bool,
+}
+
+/// Fetches and books one page after `cursor`.
+pub(crate) async fn poll_page<G: BankGateway>(
+    context: &BankContext<'_, G>,
+    cursor: &NotificationCursor,
+) -> Result<PageOutcome, PollError> {
+    let bank = context.bank.bank();
+    let metrics = context.metrics;
+    let started = Instant::now();
+    let page = context.gateway.fetch_notifications(cursor, NOTIFICATIONS_PAGE_MAX).await;
+    metrics.bank_call(bank, IN, "notifications", started.elapsed());
+    let page = page.inspect_err(|error| metrics.gateway_error(bank, IN, error))?;
+    let accounts = &context.bank.collections;
+    let kinds: Vec<EntryKind> =
+        page.entries.iter().map(|entry| classify(entry, accounts)).collect();
+    let returned: BTreeSet<u128> = kinds
+        .iter()
+        .filter_map(|kind| match kind {
+            EntryKind::Return { payout_id } => *payout_id,
+            EntryKind::Credit { .. } | EntryKind::Skip(_) => None,
+        })
+        .collect();
+    let payouts = if returned.is_empty() {
+        Vec::new()
+    } else {
+        let ids: Vec<u128> = returned.into_iter().collect();
+        context.client.lookup_payouts(&ids).await?
+    };
+    let mut settled = true;
+    let mut collections = Vec::new();
+    for (entry, kind) in page.entries.iter().zip(kinds) {
+        let payout = match kind {
+            EntryKind::Return { payout_id: Some(id) } => payouts.iter().find(|p| p.id == id),
+            _ => None,
+        };
+        match plan(entry, kind, accounts, payout) {
+            Plan::Book(collection) => collections.push(collection),
+            Plan::Defer { payout_id } => {
+                settled = false;
+                metrics.outcome(bank, IN, "deferred");
+                tracing::info!(bank, payout_id, reference = %entry.bank_reference, "return waits for its payout to be final");
+            }
+            Plan::Skip(reason) => {
+                metrics.outcome(bank, IN, reason.label());
+                tracing::debug!(bank, reference = %entry.bank_reference, reason = reason.label(), "entry not booked");
+            }
+        }
+    }
+    if !collections.is_empty() {
+        let results = context.client.book_collections(&collections).await?;
+        for (collection, result) in collections.iter().zip(&results) {
+            let booking = Booking::of(result);
+            metrics.outcome(bank, IN, booking.label());
+            match booking {
+                Booking::Booked => metrics.attempt(bank, IN, true),
+                Booking::Suspense(reason) => {
+                    metrics.attempt(bank, IN, false);
+                    tracing::warn!(bank, reference = %collection.bank_reference, ?reason, "credit booked to suspense");
+                }
+                Booking::Duplicate => {}
+                Booking::Conflict(code) | Booking::Refused(code) => {
+                    tracing::error!(bank, reference = %collection.bank_reference, ?code, "collection not booked");
+                }
+            }
+            settled &= booking.settled();
+        }
+    }
+    Ok(PageOutcome { next_cursor: page.next_cursor, entries: page.entries.len(), settled })
+}
+
+/// The poller of one bank, until the stop signal.
+pub(crate) async fn collections_loop<G: BankGateway>(context: &BankContext<'_, G>) {
+    let mut cursor = NotificationCursor(String::new());
+    let mut stop = context.stop.clone();
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let delay = match poll_page(context, &cursor).await {
+            Ok(outcome) if outcome.settled => {
+                failures = 0;
+                let idle = outcome.entries == 0 || outcome.next_cursor == cursor;
+                cursor = outcome.next_cursor;
+                if idle { NOTIFICATIONS_POLL_INTERVAL } else { Duration::ZERO }
+            }
+            Ok(_) => {
+                failures = failures.saturating_add(1);
+                backoff(failures)
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                tracing::warn!(bank = context.bank.bank(), %error, "notifications not booked");
+                backoff(failures)
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Doubling from the minimum to the maximum (no jitter needed: one poller per bank).
+fn backoff(failures: u32) -> Duration {
+    let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
+    BACKOFF_DELAY_MIN.saturating_mul(factor).min(BACKOFF_DELAY_MAX)
+}

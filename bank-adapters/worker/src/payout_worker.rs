@@ -1,0 +1,407 @@
+//! The payout loop of one bank: claim a batch with a lease, drive each claim through the
+//! decision core ([`crate::decision`]) with the SDK and a [`BankGateway`], count how each
+//! ended. Nothing is renewed silently: a claim whose lease runs out stops (the core starts
+//! nothing in the last [`crate::decision::LEASE_MARGIN_MS`]), and a record refused for a stale token ends the
+//! attempt and is counted (`result="fenced"`). Payouts the bank keeps processing are swept by
+//! their own claim, which queries every [`QUERY_INTERVAL`] until the bank answers or the lease
+//! ends; then they come back to a worker with `must_inquire_first`.
+//!
+//! Claims and drives run as one set of futures on the caller's task (no spawning), so the
+//! simulation runs the loop deterministically and a stop reaches every claim.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use tianping_bank_adapters::calendar::Date;
+use tianping_bank_adapters::gateway::{
+    AttemptIds, BankGateway, EndToEndId, GatewayError, Party, PayoutInstruction, PayoutQuery,
+    ReferenceError,
+};
+use tianping_bank_adapters::money::Money;
+use tianping_client::{ClaimPayouts, Client, Error, Payout, PayoutClaim, RecordPayoutOutcome};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::config::BankConfig;
+use crate::decision::{
+    BankAnswer, ClaimFacts, ClaimProgress, Ending, Event, FAILURES_PER_CLAIM_MAX, FinalOutcome,
+    GiveUp, QueryAnswer, RecordAnswer, Step, SubmitAnswer, WaitCause,
+};
+use crate::metrics::{OUT, WorkerMetrics};
+
+/// How often a bank's loop asks for more payouts while it has room.
+pub const CLAIM_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a claim waits before asking again about a payout the bank is processing.
+pub const QUERY_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The first backoff delay's upper bound after a failed call.
+pub const BACKOFF_DELAY_MIN: Duration = Duration::from_millis(200);
+
+/// The largest backoff delay's upper bound.
+pub const BACKOFF_DELAY_MAX: Duration = Duration::from_secs(30);
+
+/// How long the SDK retries one ledger call (its `RetryPolicy::elapsed_max` default).
+pub const LEDGER_CALL_MS_MAX: u64 = 30_000;
+
+/// The bound within which a payout is final in the ledger once the bank answers its query with
+/// a final status, given the lease and a running worker and cluster: the holder records it at
+/// once (within one ledger call) or, if it cannot, its lease runs out, the next claim comes
+/// within a claim interval, and its first query and record follow (two ledger calls, plus the
+/// query interval if it was waiting on the bank).
+pub fn final_within_after_bank_answer(lease_ms: u64) -> Duration {
+    let claim_ms = u64::try_from(CLAIM_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    let query_ms = u64::try_from(QUERY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    Duration::from_millis(
+        lease_ms
+            .saturating_add(claim_ms)
+            .saturating_add(query_ms)
+            .saturating_add(LEDGER_CALL_MS_MAX.saturating_mul(3)),
+    )
+}
+
+/// What the loops of one bank share.
+pub(crate) struct BankContext<'a, G> {
+    pub(crate) client: &'a Client,
+    pub(crate) gateway: &'a G,
+    pub(crate) bank: &'a BankConfig,
+    pub(crate) metrics: &'a WorkerMetrics,
+    pub(crate) worker_id: u128,
+    pub(crate) lease_ms: u64,
+    pub(crate) origin: Instant,
+    pub(crate) stop: watch::Receiver<bool>,
+}
+
+impl<G: BankGateway> BankContext<'_, G> {
+    fn bank_id(&self) -> u32 {
+        self.bank.bank()
+    }
+}
+
+/// One finished piece of work of the loop.
+enum Task {
+    Claimed { asked_at_ms: u64, claims: Result<Vec<PayoutClaim>, Error> },
+    Ended { payout_id: u128, ending: Ending },
+}
+
+type TaskFuture<'a> = Pin<Box<dyn Future<Output = Task> + Send + 'a>>;
+
+/// The payout loop of one bank, until the stop signal; then it lets each claim finish a due
+/// final record and returns.
+pub(crate) async fn payout_loop<G: BankGateway>(context: &BankContext<'_, G>, batch: u32) {
+    let mut tasks: FuturesUnordered<TaskFuture<'_>> = FuturesUnordered::new();
+    let mut held = 0u32;
+    let mut claiming = false;
+    let mut stop = context.stop.clone();
+    loop {
+        let stopping = *stop.borrow();
+        if stopping && tasks.is_empty() {
+            return;
+        }
+        if !stopping && !claiming && held < batch {
+            claiming = true;
+            tasks.push(Box::pin(claim(context, batch - held)));
+        }
+        tokio::select! {
+            Some(task) = tasks.next() => match task {
+                Task::Claimed { asked_at_ms, claims } => {
+                    claiming = false;
+                    let claims = match claims {
+                        Ok(claims) => claims,
+                        Err(error) => {
+                            tracing::warn!(bank = context.bank_id(), %error, "claim failed");
+                            Vec::new()
+                        }
+                    };
+                    if claims.is_empty() {
+                        // Nothing to do (or the cluster is unreachable): wait before asking.
+                        tasks.push(Box::pin(pause(CLAIM_INTERVAL)));
+                        claiming = true;
+                    }
+                    let deadline_ms = asked_at_ms.saturating_add(context.lease_ms);
+                    for claim in claims {
+                        held = held.saturating_add(1);
+                        tasks.push(Box::pin(drive(context, claim, deadline_ms)));
+                    }
+                }
+                Task::Ended { payout_id: 0, .. } => claiming = false,
+                Task::Ended { payout_id, ending } => {
+                    held = held.saturating_sub(1);
+                    report(context, payout_id, ending);
+                }
+            },
+            changed = stop.changed(), if !stopping => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A pause in the claim rhythm, as a task (payout id 0 marks it).
+async fn pause(delay: Duration) -> Task {
+    tokio::time::sleep(delay).await;
+    Task::Ended { payout_id: 0, ending: Ending::Stopped }
+}
+
+async fn claim<G: BankGateway>(context: &BankContext<'_, G>, max: u32) -> Task {
+    // The lease is measured from before the request leaves, so the worker's deadline is never
+    // later than the ledger's.
+    let asked_at_ms = clock::elapsed_ms(context.origin);
+    let request = ClaimPayouts {
+        worker_id: context.worker_id,
+        bank: context.bank_id(),
+        max,
+        lease_ms: context.lease_ms,
+    };
+    Task::Claimed { asked_at_ms, claims: context.client.claim_payouts(request).await }
+}
+
+fn report<G: BankGateway>(context: &BankContext<'_, G>, payout_id: u128, ending: Ending) {
+    let bank = context.bank_id();
+    let metrics = context.metrics;
+    match ending {
+        Ending::Final(outcome) => {
+            metrics.attempt(bank, OUT, outcome == FinalOutcome::Succeeded);
+            let result = if outcome == FinalOutcome::Succeeded { "succeeded" } else { "failed" };
+            metrics.outcome(bank, OUT, result);
+            tracing::info!(bank, payout_id, result, "payout final");
+        }
+        Ending::Fenced(code) => {
+            metrics.outcome(bank, OUT, "fenced");
+            tracing::warn!(bank, payout_id, ?code, "record refused: the claim is no longer ours");
+        }
+        Ending::AlreadyFinal => metrics.outcome(bank, OUT, "already_final"),
+        Ending::Refused(code) => {
+            metrics.outcome(bank, OUT, "refused");
+            tracing::error!(bank, payout_id, ?code, "record refused");
+        }
+        Ending::LeaseRanOut => metrics.outcome(bank, OUT, "lease_ran_out"),
+        Ending::GaveUp(reason) => {
+            let result = match reason {
+                GiveUp::Failures => "gave_up_failures",
+                GiveUp::Queries => "gave_up_queries",
+                GiveUp::Submits => "gave_up_submits",
+            };
+            metrics.outcome(bank, OUT, result);
+            tracing::warn!(bank, payout_id, result, "claim left to its lease");
+        }
+        Ending::Stopped => metrics.outcome(bank, OUT, "stopped"),
+    }
+}
+
+fn backoff_delays() -> impl Iterator<Item = Duration> {
+    ExponentialBuilder::default()
+        .with_jitter()
+        .with_min_delay(BACKOFF_DELAY_MIN)
+        .with_max_delay(BACKOFF_DELAY_MAX)
+        .with_max_times(usize::try_from(FAILURES_PER_CLAIM_MAX).unwrap_or(usize::MAX))
+        .build()
+}
+
+/// Drives one claim to its ending.
+async fn drive<G: BankGateway>(
+    context: &BankContext<'_, G>,
+    claim: PayoutClaim,
+    lease_deadline_ms: u64,
+) -> Task {
+    let payout = claim.payout;
+    let mut progress = ClaimProgress::new(ClaimFacts {
+        payout_id: payout.id,
+        fencing_token: payout.fencing_token,
+        must_inquire_first: claim.must_inquire_first,
+        state: payout.state,
+        lease_deadline_ms,
+    });
+    if payout.credit_account_id != context.bank.bank_in_transit_account_id {
+        tracing::warn!(
+            bank = context.bank_id(),
+            payout_id = payout.id,
+            credit_account_id = payout.credit_account_id,
+            "payout reserves into another bank-in-transit account than configured"
+        );
+    }
+    let mut stop = context.stop.clone();
+    let mut stop_applied = false;
+    let mut backoff = backoff_delays();
+    loop {
+        if !stop_applied && *stop.borrow() {
+            stop_applied = true;
+            progress.apply(Event::StopRequested);
+        }
+        let event = match progress.next(clock::elapsed_ms(context.origin)) {
+            Step::Done(ending) => return Task::Ended { payout_id: payout.id, ending },
+            Step::Record { payout_id, fencing_token, outcome } => {
+                let request = RecordPayoutOutcome {
+                    payout_id,
+                    worker_id: context.worker_id,
+                    fencing_token,
+                    outcome,
+                };
+                let answer = match context.client.record_payout_outcome(request).await {
+                    Ok(_) => RecordAnswer::Applied,
+                    Err(Error::Refused { code, .. }) => RecordAnswer::from_refusal(code),
+                    Err(_) => RecordAnswer::Failed,
+                };
+                Event::Recorded { outcome, answer }
+            }
+            Step::Submit { .. } => Event::Submitted(submit(context, &payout).await),
+            Step::Query { .. } => Event::Queried(query(context, payout.id).await),
+            Step::Wait(cause) => {
+                let delay = match cause {
+                    WaitCause::Backoff { .. } => backoff.next().unwrap_or(BACKOFF_DELAY_MAX),
+                    WaitCause::BankProcessing => QUERY_INTERVAL,
+                };
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    _ = stop.changed() => {}
+                }
+                Event::Waited
+            }
+        };
+        progress.apply(event);
+    }
+}
+
+/// The beneficiary text of a payout is the creditor's account number, optionally followed
+/// by a blank and the holder's name (`6222020200001234567 张三`); without a name the account
+/// number stands for it.
+pub fn creditor(beneficiary: &str) -> Result<Party, ReferenceError> {
+    let beneficiary = beneficiary.trim();
+    match beneficiary.split_once(' ') {
+        Some((account, name)) => Party::new(account, name.trim()),
+        None => Party::new(beneficiary, beneficiary),
+    }
+}
+
+/// The instruction for one attempt: end-to-end id = payout id, fresh attempt ids.
+pub fn instruction(
+    bank: &BankConfig,
+    payout: &Payout,
+    now_unix_ms: u64,
+) -> Result<PayoutInstruction, ReferenceError> {
+    Ok(PayoutInstruction {
+        end_to_end_id: EndToEndId::from_payout_id(payout.id)?,
+        attempt: AttemptIds::fresh()?,
+        amount: Money { minor_units: payout.amount, currency: bank.collections.currency },
+        debtor: bank.debtor.clone(),
+        creditor: creditor(&payout.beneficiary)?,
+        requested_execution_date: Date::from_unix_ms(now_unix_ms),
+        created_at_unix_ms: now_unix_ms,
+    })
+}
+
+/// Only a fresh id's missing randomness may pass; a reference that does not fit never will.
+fn reference_is_permanent(error: &ReferenceError) -> bool {
+    !matches!(error, ReferenceError::NoRandomness { .. })
+}
+
+async fn submit<G: BankGateway>(context: &BankContext<'_, G>, payout: &Payout) -> SubmitAnswer {
+    let bank = context.bank_id();
+    // A payout on another ledger than this bank's currency would be paid in the wrong units.
+    if payout.ledger != context.bank.collections.ledger {
+        tracing::error!(
+            bank,
+            payout_id = payout.id,
+            ledger = payout.ledger,
+            "payout on another ledger than the bank's"
+        );
+        return SubmitAnswer::NotSent { permanent: true };
+    }
+    let now_unix_ms = clock::unix_ns() / 1_000_000;
+    let instruction = match instruction(context.bank, payout, now_unix_ms) {
+        Ok(instruction) => instruction,
+        Err(error) => {
+            tracing::warn!(bank, payout_id = payout.id, %error, "payout cannot be expressed to the bank");
+            return SubmitAnswer::NotSent { permanent: reference_is_permanent(&error) };
+        }
+    };
+    let started = Instant::now();
+    let answer = context.gateway.submit_payout(&instruction).await;
+    context.metrics.bank_call(bank, OUT, "submit", started.elapsed());
+    match answer {
+        Ok(outcome) => SubmitAnswer::Answered(BankAnswer::from(&outcome)),
+        Err(error) => {
+            context.metrics.gateway_error(bank, OUT, &error);
+            tracing::warn!(bank, payout_id = payout.id, %error, "submit failed");
+            submit_failure(&error)
+        }
+    }
+}
+
+/// What a failed submit means for the core.
+pub fn submit_failure(error: &GatewayError) -> SubmitAnswer {
+    if error.outcome_unknown() {
+        return SubmitAnswer::OutcomeUnknown;
+    }
+    match error {
+        GatewayError::NotSent(reference) => {
+            SubmitAnswer::NotSent { permanent: reference_is_permanent(reference) }
+        }
+        _ => SubmitAnswer::NotSent { permanent: false },
+    }
+}
+
+async fn query<G: BankGateway>(context: &BankContext<'_, G>, payout_id: u128) -> QueryAnswer {
+    let bank = context.bank_id();
+    let Ok(end_to_end_id) = EndToEndId::from_payout_id(payout_id) else {
+        return QueryAnswer::Failed;
+    };
+    let started = Instant::now();
+    let answer = context.gateway.query_payout(&end_to_end_id).await;
+    context.metrics.bank_call(bank, OUT, "query", started.elapsed());
+    match answer {
+        Ok(PayoutQuery::NotFound) => QueryAnswer::NotFound,
+        Ok(PayoutQuery::Known(outcome)) => QueryAnswer::Known(BankAnswer::from(&outcome)),
+        Err(error) => {
+            context.metrics.gateway_error(bank, OUT, &error);
+            tracing::warn!(bank, payout_id, %error, "query failed");
+            QueryAnswer::Failed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_beneficiary_names_the_creditor() {
+        let party = creditor("6222020200001234567 张三").expect("valid");
+        assert_eq!((party.account(), party.name()), ("6222020200001234567", "张三"));
+        let party = creditor("6222020200001234567").expect("valid");
+        assert_eq!(party.name(), "6222020200001234567");
+        assert!(creditor("62 22").is_ok_and(|party| party.account() == "62"));
+        assert!(creditor("bad#account name").is_err());
+    }
+
+    #[test]
+    fn submit_failures_are_classified() {
+        assert_eq!(
+            submit_failure(&GatewayError::Unavailable { detail: "timeout".into() }),
+            SubmitAnswer::OutcomeUnknown
+        );
+        let bad = ReferenceError::PayoutIdTooLong { payout_id: u128::MAX, digits: 39 };
+        assert_eq!(
+            submit_failure(&GatewayError::NotSent(bad)),
+            SubmitAnswer::NotSent { permanent: true }
+        );
+        let random = ReferenceError::NoRandomness { detail: "x".into() };
+        assert_eq!(
+            submit_failure(&GatewayError::NotSent(random)),
+            SubmitAnswer::NotSent { permanent: false }
+        );
+    }
+
+    #[test]
+    fn the_final_bound_covers_a_lost_lease() {
+        let bound = final_within_after_bank_answer(30_000);
+        assert!(bound >= Duration::from_millis(30_000) + CLAIM_INTERVAL + QUERY_INTERVAL);
+    }
+}

@@ -1,0 +1,204 @@
+//! [`run`]: every loop of the worker on the caller's task — per bank the payout loop, the
+//! collections poller and the payout census (counts by state, oldest non-final age); once the
+//! low-balance watch — until `shutdown` resolves, then each loop stops starting work.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tianping_bank_adapters::gateway::BankGateway;
+use tianping_client::{Client, ClientConfig, PayoutQuery, PayoutState};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::collections_poller::collections_loop;
+use crate::config::WorkerConfig;
+use crate::low_balance::{Crossing, LowBalanceState, available_balance};
+use crate::metrics::WorkerMetrics;
+use crate::payout_worker::{BankContext, payout_loop};
+
+/// How often the watched accounts are read.
+pub const LOW_BALANCE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often each bank's non-final payouts are counted.
+pub const CENSUS_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Most payouts counted per state and census (one page): beyond it the gauge saturates.
+pub const CENSUS_PAGE_MAX: usize = 1_024;
+
+/// Why the worker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A configured bank has no gateway.
+    #[error("bank {bank} is configured but has no gateway")]
+    MissingGateway {
+        /// The bank.
+        bank: u32,
+    },
+    /// The SDK refused its configuration.
+    #[error("cluster client: {0}")]
+    Client(#[from] tianping_client::Error),
+}
+
+/// Runs the worker until `shutdown` resolves. `gateways` holds one gateway per configured
+/// bank (built by the caller from its own key and transport settings; one type, so a caller
+/// with several protocols passes an enum over them). `metrics` is what the binary serves.
+pub async fn run<G: BankGateway>(
+    config: WorkerConfig,
+    gateways: BTreeMap<u32, G>,
+    metrics: &WorkerMetrics,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    for bank in &config.banks {
+        if !gateways.contains_key(&bank.bank()) {
+            return Err(RunError::MissingGateway { bank: bank.bank() });
+        }
+    }
+    let mut client_config = ClientConfig::new(config.cluster.iter().cloned());
+    client_config.request_id_prefix = format!("bank-worker-{}", config.worker_id);
+    let client = Client::new(client_config)?;
+    let (stop_sender, stop) = watch::channel(false);
+    let origin = Instant::now();
+    let contexts: Vec<BankContext<'_, G>> = config
+        .banks
+        .iter()
+        .filter_map(|bank| {
+            Some(BankContext {
+                client: &client,
+                gateway: gateways.get(&bank.bank())?,
+                bank,
+                metrics,
+                worker_id: config.worker_id,
+                lease_ms: config.lease_ms,
+                origin,
+                stop: stop.clone(),
+            })
+        })
+        .collect();
+    let mut loops: Vec<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = Vec::new();
+    for context in &contexts {
+        loops.push(Box::pin(payout_loop(context, config.claim_batch)));
+        loops.push(Box::pin(collections_loop(context)));
+        loops.push(Box::pin(census_loop(&client, context.bank.bank(), metrics, stop.clone())));
+    }
+    loops.push(Box::pin(low_balance_loop(&client, &config, metrics, stop.clone())));
+    tracing::info!(worker_id = config.worker_id, banks = config.banks.len(), "bank worker started");
+    let signal = async {
+        shutdown.await;
+        tracing::info!("bank worker stopping");
+        stop_sender.send_replace(true);
+    };
+    tokio::join!(join_all(loops), signal);
+    Ok(())
+}
+
+/// Sleeps `delay` or until the stop signal; true when stopping.
+async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        _ = stop.changed() => {}
+    }
+    *stop.borrow()
+}
+
+async fn census_loop(
+    client: &Client,
+    bank: u32,
+    metrics: &WorkerMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    let states =
+        [PayoutState::Reserved, PayoutState::Claimed, PayoutState::Sent, PayoutState::Unknown];
+    loop {
+        let mut oldest: Option<u64> = None;
+        for state in states {
+            let query = PayoutQuery { state, bank: Some(bank), limit: CENSUS_PAGE_MAX };
+            match client.list_payouts(&query, None).await {
+                Ok(page) => {
+                    metrics.payouts_in_state(bank, state_name(state), page.items.len());
+                    let created = page.items.iter().map(|payout| payout.created_at).min();
+                    oldest = match (oldest, created) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                Err(error) => tracing::warn!(bank, %error, "payout census failed"),
+            }
+        }
+        let age_ns = oldest.map_or(0, |created_at| clock::unix_ns().saturating_sub(created_at));
+        metrics.oldest_non_final(bank, Duration::from_nanos(age_ns));
+        if pause(&mut stop, CENSUS_INTERVAL).await {
+            return;
+        }
+    }
+}
+
+fn state_name(state: PayoutState) -> &'static str {
+    match state {
+        PayoutState::Reserved => "reserved",
+        PayoutState::Claimed => "claimed",
+        PayoutState::Sent => "sent",
+        PayoutState::Unknown => "unknown",
+        PayoutState::Succeeded => "succeeded",
+        PayoutState::Failed => "failed",
+    }
+}
+
+async fn low_balance_loop(
+    client: &Client,
+    config: &WorkerConfig,
+    metrics: &WorkerMetrics,
+    mut stop: watch::Receiver<bool>,
+) {
+    if config.low_balance.is_empty() {
+        return;
+    }
+    let ids: Vec<u128> = config.low_balance.iter().map(|watch| watch.account_id).collect();
+    let mut states = vec![LowBalanceState::default(); config.low_balance.len()];
+    loop {
+        match client.lookup_accounts(&ids).await {
+            Ok(accounts) => {
+                for (watch, state) in config.low_balance.iter().zip(states.iter_mut()) {
+                    let Some(account) = accounts.iter().find(|a| a.id == watch.account_id) else {
+                        tracing::warn!(account = %watch.name, "watched account not found");
+                        continue;
+                    };
+                    let available = match available_balance(account) {
+                        Ok(available) => available,
+                        Err(error) => {
+                            tracing::error!(account = %watch.name, %error, "balance unreadable");
+                            continue;
+                        }
+                    };
+                    let crossing = state.observe(available, watch.threshold);
+                    metrics.balance(&watch.name, available, state.is_low());
+                    match crossing {
+                        Some(Crossing::Fell) => tracing::warn!(
+                            account = %watch.name,
+                            account_id = watch.account_id,
+                            available,
+                            threshold = watch.threshold,
+                            "low balance: payouts from this account may be refused soon"
+                        ),
+                        Some(Crossing::Recovered) => tracing::info!(
+                            account = %watch.name,
+                            available,
+                            threshold = watch.threshold,
+                            "balance recovered above the threshold"
+                        ),
+                        None => {}
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "low-balance watch could not read accounts"),
+        }
+        if pause(&mut stop, LOW_BALANCE_INTERVAL).await {
+            return;
+        }
+    }
+}
