@@ -18,7 +18,7 @@
 //! [`Bank::advance`], which every operation calls first with its `now_ms`; each is booked at
 //! its own due time, so statements date it correctly however late it is observed.
 
-mod journal;
+pub mod journal;
 pub mod records;
 
 use std::collections::BTreeMap;
