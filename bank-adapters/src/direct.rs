@@ -489,6 +489,25 @@ pub enum BodyError {
     /// A status this crate does not know.
     #[error("unknown status {0:?}")]
     UnknownStatus(String),
+    /// A code this crate does not know in a field other than the status.
+    #[error("{field} has unknown code {value:?}")]
+    UnknownCode {
+        /// The field.
+        field: &'static str,
+        /// The code found.
+        value: String,
+    },
+    /// A statement period whose first day is after its last.
+    #[error("statement period {from}..{to} is reversed")]
+    ReversedPeriod {
+        /// The first day.
+        from: crate::calendar::Date,
+        /// The last day.
+        to: crate::calendar::Date,
+    },
+    /// A date that is not `YYYY-MM-DD`.
+    #[error("body date: {0}")]
+    Date(#[from] crate::calendar::CalendarError),
 }
 
 /// The body of a payout request: amounts as decimal text with their currency, as the banks'

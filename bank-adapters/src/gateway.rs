@@ -464,6 +464,30 @@ pub enum GatewayError {
     /// currency): the bank has certainly not acted.
     #[error("not sent: {0}")]
     NotSent(#[from] ReferenceError),
+    /// The transport delivered nothing (connection refused before any byte was written): the
+    /// bank has certainly not acted, and the same request may be sent again.
+    #[error("not delivered: {detail}")]
+    NotDelivered {
+        /// What the transport saw.
+        detail: String,
+    },
+    /// The bank answered with a status the call does not expect (`503` while it is down,
+    /// `401` when it refused our signature). Whether it acted is unknown: a bank's word that
+    /// it did nothing is not taken for money.
+    #[error("bank answered status {status}: {detail}")]
+    BankStatus {
+        /// The HTTP status.
+        status: u16,
+        /// The start of the answer's body.
+        detail: String,
+    },
+    /// The bank's answer is well-formed but not an answer to what was asked (another
+    /// end-to-end id, another account). Whether it acted is unknown.
+    #[error("the bank's answer does not match the request: {detail}")]
+    WrongAnswer {
+        /// What differs.
+        detail: String,
+    },
     /// The bank could not be reached or did not answer in time. Whether it acted is unknown.
     #[error("bank unavailable or no answer: {detail}")]
     Unavailable {
@@ -492,8 +516,12 @@ impl GatewayError {
     /// An exhaustive match, so a new error kind must be classified.
     pub fn outcome_unknown(&self) -> bool {
         match self {
-            GatewayError::NotSent(_) | GatewayError::Signing(_) => false,
+            GatewayError::NotSent(_)
+            | GatewayError::NotDelivered { .. }
+            | GatewayError::Signing(_) => false,
             GatewayError::Unavailable { .. }
+            | GatewayError::BankStatus { .. }
+            | GatewayError::WrongAnswer { .. }
             | GatewayError::Xml(_)
             | GatewayError::Signature(_)
             | GatewayError::Body(_) => true,
@@ -501,9 +529,9 @@ impl GatewayError {
     }
 }
 
-/// What every bank connection offers. One implementation per protocol (direct-connect HTTP
-/// and ISO 20022 file exchange come in the next slice, with the bank simulator); workers and
-/// pollers are written against this trait alone.
+/// What every bank connection offers. One implementation per protocol
+/// ([`crate::bank_api::iso20022::Iso20022Gateway`], [`crate::bank_api::direct::DirectGateway`]);
+/// workers and pollers are written against this trait alone.
 ///
 /// Futures are `Send` and no runtime is named, so tokio and the deterministic simulator can
 /// both drive an implementation.

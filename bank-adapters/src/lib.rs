@@ -9,8 +9,8 @@
 //! every signed message is verified before its body is read, and refusals are counted; no
 //! clock is read inside (instants are passed in).
 //!
-//! Not here yet (the next slices of issue 12): the bank simulator, the HTTP transport and the
-//! `BankGateway` implementations over it, payout workers, and collections.
+//! Not here (the next slices of issue 12): payout workers and collections. The bank simulator
+//! is the sibling crate `tianping-bank-sim` (`bank-adapters/sim/`).
 //!
 //! Module map:
 //! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements, and
@@ -23,12 +23,22 @@
 //! - [`direct`] — the signed direct-connect JSON protocol (银企直连): envelopes, their
 //!   canonical signed bytes, and a [`direct::Verifier`] that refuses and counts missing or bad
 //!   signatures and replays.
+//! - [`direct_bodies`] — the direct-connect bodies of status queries, notifications and
+//!   statements.
+//! - [`transport`] — the runtime-agnostic [`transport::Transport`] (one request, one answer,
+//!   errors that say whether the bank may have acted) and its HTTP/1.1 implementation over
+//!   hyper (real network only).
+//! - [`bank_api`] — the bank API's paths, and the two gateways over a transport:
+//!   [`bank_api::iso20022::Iso20022Gateway`] and [`bank_api::direct::DirectGateway`].
 //! - [`keys`] — the [`keys::Signer`] interface, local SM2/Ed25519 keys from files or the
 //!   environment, and [`keys::KeyRing`]: two keys during a rotation, reloadable while in use.
 
+pub mod bank_api;
 pub mod calendar;
 pub mod direct;
+pub mod direct_bodies;
 pub mod gateway;
 pub mod iso20022;
 pub mod keys;
 pub mod money;
+pub mod transport;

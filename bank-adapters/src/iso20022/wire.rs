@@ -101,21 +101,22 @@ pub(crate) struct CodeChoice {
 // ---- pain.001.001.09 ----
 
 /// `CustomerCreditTransferInitiationV09` inside `Document`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Pain001Document {
-    #[serde(rename = "@xmlns")]
-    pub xmlns: &'static str,
+    #[serde(rename = "@xmlns", default, skip_deserializing)]
+    pub xmlns: String,
     pub CstmrCdtTrfInitn: CustomerCreditTransferInitiation,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CustomerCreditTransferInitiation {
     pub GrpHdr: Pain001GroupHeader,
+    #[serde(default)]
     pub PmtInf: Vec<PaymentInstruction>,
 }
 
 /// `GroupHeader85`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Pain001GroupHeader {
     pub MsgId: String,
     pub CreDtTm: String,
@@ -125,10 +126,10 @@ pub(crate) struct Pain001GroupHeader {
 }
 
 /// `PaymentInstruction30`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PaymentInstruction {
     pub PmtInfId: String,
-    pub PmtMtd: &'static str,
+    pub PmtMtd: String,
     pub BtchBookg: bool,
     pub NbOfTxs: String,
     pub CtrlSum: String,
@@ -136,11 +137,12 @@ pub(crate) struct PaymentInstruction {
     pub Dbtr: PartyName,
     pub DbtrAcct: CashAccount,
     pub DbtrAgt: Agent,
+    #[serde(default)]
     pub CdtTrfTxInf: Vec<CreditTransferTransaction>,
 }
 
 /// `CreditTransferTransaction34`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct CreditTransferTransaction {
     pub PmtId: PaymentIdentification,
     pub Amt: InstructedAmount,
@@ -149,14 +151,14 @@ pub(crate) struct CreditTransferTransaction {
 }
 
 /// `PaymentIdentification6`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct PaymentIdentification {
     pub InstrId: String,
     pub EndToEndId: String,
 }
 
 /// `AmountType4Choice`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct InstructedAmount {
     pub InstdAmt: Amount,
 }

@@ -1,0 +1,874 @@
+//! One simulated bank: a pure, deterministic state machine. Every operation takes the time
+//! (Unix ms) from its caller, and every random choice comes from the bank's seeded generator,
+//! so the same seed and the same calls give the same bank, byte for byte.
+//!
+//! What it holds to, like a real bank:
+//! - **One payment per end-to-end id.** The first order with an id is recorded and decided;
+//!   every later order with the same id changes nothing and is answered with the first one's
+//!   status (counted in [`InstructionRecord::attempts`]).
+//! - **Money is conserved.** A payout debits the debtor and credits the creditor when the
+//!   creditor banks here, or the clearing position otherwise; a collection credits an account
+//!   from clearing; a return undoes a payout. Per currency, the balances plus the net
+//!   clearing outflow always equal the opening balances ([`Bank::check_conservation`]).
+//! - **Refusals carry ISO reason codes.** `AC01` unknown debtor account, `AM03` a currency
+//!   the account does not hold, `AM04` insufficient funds; a fault-injected rejection carries
+//!   its own code. No money moves on a refusal, and the record is kept for queries.
+//!
+//! Scheduled things — pending payments ending, returns, collections — happen in
+//! [`Bank::advance`], which every operation calls first with its `now_ms`; each is booked at
+//! its own due time, so statements date it correctly however late it is observed.
+
+pub mod journal;
+pub mod records;
+
+use std::collections::BTreeMap;
+
+use rand::rngs::SmallRng;
+use rand::{RngExt as _, SeedableRng as _};
+use tianping_bank_adapters::gateway::{Direction, EndToEndId, Party};
+use tianping_bank_adapters::money::{Currency, Money};
+
+use crate::faults::{DEFAULT_REJECT_REASON, Fault, FaultConfig, PPM_MAX, PendingEnd};
+pub use journal::Feed;
+use records::{
+    Account, CollectionSchedule, EntryFaults, InstructionRecord, InstructionStatus, JournalEntry,
+    PaymentOrder, Protocol, ReturnRecord,
+};
+
+/// The longest bank id: it prefixes every reference the bank makes, which must fit
+/// ISO 20022 `Max35Text`.
+pub const BANK_ID_CHARS_MAX: usize = 12;
+
+/// ISO 20022 reason: account number unknown at this bank.
+pub const REASON_UNKNOWN_ACCOUNT: &str = "AC01";
+/// ISO 20022 reason: currency not held by the account.
+pub const REASON_CURRENCY: &str = "AM03";
+/// ISO 20022 reason: insufficient funds.
+pub const REASON_INSUFFICIENT_FUNDS: &str = "AM04";
+
+/// Why a bank operation failed (as opposed to a payment being rejected, which is an answer).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BankError {
+    /// A bank id outside `[a-z0-9-]{1,12}`.
+    #[error("bank id {0:?} must be 1..={BANK_ID_CHARS_MAX} of a-z 0-9 -")]
+    BadBankId(String),
+    /// An account number the bank does not hold.
+    #[error("no account {0}")]
+    UnknownAccount(String),
+    /// Two accounts with one number.
+    #[error("account {0} is listed twice")]
+    DuplicateAccount(String),
+    /// An amount in another currency than the account's.
+    #[error("account {account} holds {held}, not {given}")]
+    WrongCurrency {
+        /// The account.
+        account: String,
+        /// Its currency.
+        held: Currency,
+        /// The amount's currency.
+        given: Currency,
+    },
+    /// A sum that does not fit its integer type.
+    #[error("arithmetic overflow in {0}")]
+    Overflow(&'static str),
+    /// A notification cursor the bank did not hand out.
+    #[error("bad notification cursor {0:?}")]
+    BadCursor(String),
+    /// A reference the bank builds that ISO 20022 cannot carry.
+    #[error("reference: {0}")]
+    Reference(#[from] tianping_bank_adapters::gateway::ReferenceError),
+    /// Balances plus clearing no longer equal the opening balances (a bug).
+    #[error(
+        "money not conserved in {currency}: balances {balances} + clearing {clearing} != opening {opening}"
+    )]
+    NotConserved {
+        /// The currency.
+        currency: Currency,
+        /// Σ balances.
+        balances: i128,
+        /// Net clearing outflow.
+        clearing: i128,
+        /// Σ opening balances.
+        opening: i128,
+    },
+}
+
+/// How the answer to a request is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// At once.
+    Now,
+    /// After this many milliseconds.
+    Late(u64),
+    /// Never: the request hangs until the caller gives up.
+    Hang,
+    /// Never: the connection is dropped.
+    Drop,
+}
+
+/// How an answer is to be delivered, and whether its signature is to be broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnswerFaults {
+    /// When and whether.
+    pub delivery: Delivery,
+    /// Break the direct-connect signature.
+    pub bad_signature: bool,
+}
+
+/// Counters of what the bank did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BankStats {
+    /// Protocol requests handled (down refusals included).
+    pub requests: u64,
+    /// Requests refused because the bank was down.
+    pub refused_down: u64,
+    /// Payment orders received, duplicates included.
+    pub orders: u64,
+    /// Orders whose end-to-end id was already known.
+    pub duplicate_orders: u64,
+    /// Payments executed.
+    pub executed: u64,
+    /// Payments rejected.
+    pub rejected: u64,
+    /// Payments returned.
+    pub returned: u64,
+    /// Collections credited.
+    pub collections: u64,
+}
+
+/// A bank's construction parameters.
+#[derive(Debug, Clone)]
+pub struct BankSetup {
+    /// The id (prefix of its references and of its HTTP paths).
+    pub id: String,
+    /// A display name.
+    pub name: String,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// Its accounts with opening balances.
+    pub accounts: Vec<Account>,
+    /// Scheduled collections.
+    pub collections: Vec<CollectionSchedule>,
+    /// Standing faults.
+    pub faults: FaultConfig,
+    /// The seed of its generator.
+    pub seed: u64,
+}
+
+/// One simulated bank (module doc).
+#[derive(Debug)]
+pub struct Bank {
+    id: String,
+    name: String,
+    protocol: Protocol,
+    accounts: BTreeMap<String, Account>,
+    /// Net money that left the bank to other banks, per currency (negative when more came in).
+    clearing: BTreeMap<Currency, i128>,
+    instructions: BTreeMap<EndToEndId, InstructionRecord>,
+    feed: Feed,
+    faults: FaultConfig,
+    directives: BTreeMap<EndToEndId, Vec<Fault>>,
+    collections: Vec<(CollectionSchedule, u32)>,
+    rng: SmallRng,
+    references: u64,
+    stats: BankStats,
+}
+
+fn valid_bank_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= BANK_ID_CHARS_MAX
+        && id.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+impl Bank {
+    /// A bank with its accounts at their opening balances.
+    pub fn new(setup: BankSetup) -> Result<Bank, BankError> {
+        if !valid_bank_id(&setup.id) {
+            return Err(BankError::BadBankId(setup.id));
+        }
+        let mut accounts = BTreeMap::new();
+        for account in setup.accounts {
+            Party::new(&account.number, &account.name)?;
+            let number = account.number.clone();
+            if accounts.insert(number.clone(), account).is_some() {
+                return Err(BankError::DuplicateAccount(number));
+            }
+        }
+        for schedule in &setup.collections {
+            if !accounts.contains_key(&schedule.account) {
+                return Err(BankError::UnknownAccount(schedule.account.clone()));
+            }
+        }
+        Ok(Bank {
+            id: setup.id,
+            name: setup.name,
+            protocol: setup.protocol,
+            accounts,
+            clearing: BTreeMap::new(),
+            instructions: BTreeMap::new(),
+            feed: Feed::default(),
+            faults: setup.faults,
+            directives: BTreeMap::new(),
+            collections: setup.collections.into_iter().map(|schedule| (schedule, 0)).collect(),
+            rng: SmallRng::seed_from_u64(setup.seed),
+            references: 0,
+            stats: BankStats::default(),
+        })
+    }
+
+    /// The bank's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The bank's display name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The bank's protocol.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The accounts, by number.
+    pub fn accounts(&self) -> &BTreeMap<String, Account> {
+        &self.accounts
+    }
+
+    /// Every instruction record, by end-to-end id.
+    pub fn instructions(&self) -> &BTreeMap<EndToEndId, InstructionRecord> {
+        &self.instructions
+    }
+
+    /// The journal: every booked entry, in booking order.
+    pub fn journal(&self) -> &[JournalEntry] {
+        self.feed.journal()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> BankStats {
+        self.stats
+    }
+
+    /// The standing faults.
+    pub fn faults(&self) -> &FaultConfig {
+        &self.faults
+    }
+
+    /// Replaces the standing faults.
+    pub fn set_faults(&mut self, faults: FaultConfig) {
+        self.faults = faults;
+    }
+
+    /// Adds faults for the next request about `end_to_end_id` (used once).
+    pub fn add_directive(&mut self, end_to_end_id: EndToEndId, faults: Vec<Fault>) {
+        self.directives.entry(end_to_end_id).or_default().extend(faults);
+    }
+
+    /// True while a down window covers `now_ms`; counts the refusal the caller makes.
+    pub fn refuse_if_down(&mut self, now_ms: u64) -> bool {
+        self.stats.requests = self.stats.requests.saturating_add(1);
+        let down = self.faults.is_down(now_ms);
+        if down {
+            self.stats.refused_down = self.stats.refused_down.saturating_add(1);
+        }
+        down
+    }
+
+    /// The net clearing outflow per currency.
+    pub fn clearing(&self) -> &BTreeMap<Currency, i128> {
+        &self.clearing
+    }
+
+    /// 16 bytes from the bank's generator in hex: the nonce of a signed answer.
+    pub fn draw_nonce(&mut self) -> String {
+        let bytes: [u8; 16] = self.rng.random();
+        hex::encode(bytes)
+    }
+
+    fn chance(&mut self, ppm: u32) -> bool {
+        ppm > 0 && self.rng.random_range(0..PPM_MAX) < ppm
+    }
+
+    fn next_reference(&mut self, kind: char) -> String {
+        self.references = self.references.saturating_add(1);
+        format!("{}-{kind}{}", self.id.to_uppercase(), self.references)
+    }
+
+    /// A fresh message id for a document the bank writes.
+    pub fn next_message_id(&mut self) -> String {
+        self.next_reference('M')
+    }
+
+    /// The faults that apply to a request about `end_to_end_id`: those it carried and the
+    /// directives waiting for it (taken, so they apply once).
+    fn take_faults(
+        &mut self,
+        end_to_end_id: Option<&EndToEndId>,
+        carried: Vec<Fault>,
+    ) -> Vec<Fault> {
+        let mut faults = carried;
+        if let Some(id) = end_to_end_id
+            && let Some(directed) = self.directives.remove(id)
+        {
+            faults.extend(directed);
+        }
+        faults
+    }
+
+    /// Answer faults for a request: the explicit ones, then the standing probabilities.
+    fn answer_faults(&mut self, explicit: &[Fault], new_payment: bool) -> AnswerFaults {
+        let mut delivery = Delivery::Now;
+        let mut bad_signature = false;
+        for fault in explicit {
+            match fault {
+                Fault::TimeoutAfterExecute | Fault::TimeoutBeforeExecute => {
+                    delivery = Delivery::Hang;
+                }
+                Fault::LoseAnswer => delivery = Delivery::Drop,
+                Fault::AnswerLate { ms } if delivery == Delivery::Now => {
+                    delivery = Delivery::Late(*ms);
+                }
+                Fault::BadSignature => bad_signature = true,
+                _ => {}
+            }
+        }
+        if new_payment && delivery == Delivery::Now {
+            if self.chance(self.faults.timeout_after_execute_ppm) {
+                delivery = Delivery::Hang;
+            } else if self.chance(self.faults.lose_answer_ppm) {
+                delivery = Delivery::Drop;
+            }
+        }
+        if delivery == Delivery::Now && self.chance(self.faults.answer_late_ppm) {
+            delivery = Delivery::Late(self.faults.answer_late_ms);
+        }
+        if !bad_signature && self.chance(self.faults.bad_signature_ppm) {
+            bad_signature = true;
+        }
+        AnswerFaults { delivery, bad_signature }
+    }
+
+    fn entry_faults(&mut self, explicit: &[Fault]) -> EntryFaults {
+        let mut faults = EntryFaults::default();
+        for fault in explicit {
+            match fault {
+                Fault::LoseNotification => faults.lose = true,
+                Fault::DuplicateNotification => faults.duplicate = true,
+                Fault::ReorderNotification => faults.reorder = true,
+                _ => {}
+            }
+        }
+        faults.lose |= self.chance(self.faults.lose_notification_ppm);
+        faults.duplicate |= self.chance(self.faults.duplicate_notification_ppm);
+        faults.reorder |= self.chance(self.faults.reorder_notification_ppm);
+        faults
+    }
+
+    /// Receives a payment order at `now_ms` with the faults its request carried. Returns the
+    /// record (the first order's, for a duplicate) and how to deliver the answer; `None` as
+    /// record means the bank did nothing and says nothing (a timeout before executing).
+    pub fn submit(
+        &mut self,
+        order: PaymentOrder,
+        carried: Vec<Fault>,
+        now_ms: u64,
+    ) -> Result<(Option<InstructionRecord>, AnswerFaults), BankError> {
+        self.advance(now_ms)?;
+        self.stats.orders = self.stats.orders.saturating_add(1);
+        let faults = self.take_faults(Some(&order.end_to_end_id), carried);
+        if let Some(record) = self.instructions.get_mut(&order.end_to_end_id) {
+            record.attempts = record.attempts.saturating_add(1);
+            let record = record.clone();
+            self.stats.duplicate_orders = self.stats.duplicate_orders.saturating_add(1);
+            let answer = self.answer_faults(&faults, false);
+            return Ok((Some(record), answer));
+        }
+        let before_execute = faults.contains(&Fault::TimeoutBeforeExecute)
+            || self.chance(self.faults.timeout_before_execute_ppm);
+        if before_execute {
+            return Ok((None, AnswerFaults { delivery: Delivery::Hang, bad_signature: false }));
+        }
+        let entry_faults = self.entry_faults(&faults);
+        let mut return_after_ms = faults.iter().find_map(|fault| match fault {
+            Fault::Return { after_ms } => Some(*after_ms),
+            _ => None,
+        });
+        if return_after_ms.is_none() && self.chance(self.faults.return_ppm) {
+            return_after_ms = Some(self.faults.return_after_ms);
+        }
+        let explicit_reject = faults.iter().find_map(|fault| match fault {
+            Fault::Reject { reason_code } => Some(reason_code.clone()),
+            _ => None,
+        });
+        let explicit_pending = faults.iter().find_map(|fault| match fault {
+            Fault::Pending { ms, then } => Some((*ms, *then)),
+            _ => None,
+        });
+        let end_to_end_id = order.end_to_end_id.clone();
+        let mut record = InstructionRecord {
+            order,
+            attempts: 1,
+            received_at_ms: now_ms,
+            status: InstructionStatus::Pending { until_ms: now_ms, then: PendingEnd::Execute },
+            return_after_ms,
+            returned: None,
+            entry_faults,
+        };
+        let status = if let Some(reason) = self.refusal(&record.order) {
+            reason
+        } else if let Some(reason_code) = explicit_reject.or_else(|| {
+            self.chance(self.faults.reject_ppm).then(|| {
+                self.faults
+                    .reject_reason_code
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REJECT_REASON.to_owned())
+            })
+        }) {
+            InstructionStatus::Rejected {
+                reason_code,
+                additional_info: "refused by the bank's fault injection".to_owned(),
+            }
+        } else if let Some((ms, then)) = explicit_pending {
+            InstructionStatus::Pending { until_ms: now_ms.saturating_add(ms), then }
+        } else if self.chance(self.faults.pending_ppm) {
+            let then = if self.chance(self.faults.pending_reject_ppm) {
+                PendingEnd::Reject
+            } else {
+                PendingEnd::Execute
+            };
+            InstructionStatus::Pending {
+                until_ms: now_ms.saturating_add(self.faults.pending_ms),
+                then,
+            }
+        } else {
+            self.execute(&record, now_ms)?
+        };
+        if matches!(status, InstructionStatus::Rejected { .. }) {
+            self.stats.rejected = self.stats.rejected.saturating_add(1);
+        }
+        record.status = status;
+        self.instructions.insert(end_to_end_id, record.clone());
+        let answer = self.answer_faults(&faults, true);
+        Ok((Some(record), answer))
+    }
+
+    /// The status a query by end-to-end id finds at `now_ms`, with its answer faults.
+    pub fn query(
+        &mut self,
+        end_to_end_id: &EndToEndId,
+        carried: Vec<Fault>,
+        now_ms: u64,
+    ) -> Result<(Option<InstructionRecord>, AnswerFaults), BankError> {
+        self.advance(now_ms)?;
+        let faults = self.take_faults(Some(end_to_end_id), carried);
+        let answer = self.answer_faults(&faults, false);
+        Ok((self.instructions.get(end_to_end_id).cloned(), answer))
+    }
+
+    /// Answer faults for a request that names no payment (notifications, statements).
+    pub fn plain_answer_faults(&mut self, carried: Vec<Fault>) -> AnswerFaults {
+        self.answer_faults(&carried, false)
+    }
+
+    /// Why the order cannot be executed as given, checked before any fault or money moves.
+    fn refusal(&self, order: &PaymentOrder) -> Option<InstructionStatus> {
+        let reject = |code: &str, info: String| {
+            Some(InstructionStatus::Rejected {
+                reason_code: code.to_owned(),
+                additional_info: info,
+            })
+        };
+        let Some(debtor) = self.accounts.get(order.debtor.account()) else {
+            return reject(
+                REASON_UNKNOWN_ACCOUNT,
+                format!("no account {}", order.debtor.account()),
+            );
+        };
+        if debtor.currency != order.amount.currency {
+            return reject(
+                REASON_CURRENCY,
+                format!("account {} holds {}", debtor.number, debtor.currency),
+            );
+        }
+        if let Some(creditor) = self.accounts.get(order.creditor.account())
+            && creditor.currency != order.amount.currency
+        {
+            return reject(
+                REASON_CURRENCY,
+                format!("creditor account {} holds {}", creditor.number, creditor.currency),
+            );
+        }
+        None
+    }
+
+    /// Moves the money of `record` at `at_ms`, or refuses for insufficient funds. Checks
+    /// every sum before changing anything, so a refusal or an overflow leaves no trace.
+    fn execute(
+        &mut self,
+        record: &InstructionRecord,
+        at_ms: u64,
+    ) -> Result<InstructionStatus, BankError> {
+        let order = &record.order;
+        if let Some(refusal) = self.refusal(order) {
+            return Ok(refusal);
+        }
+        let amount = order.amount.minor_units;
+        let debtor = self
+            .accounts
+            .get(order.debtor.account())
+            .ok_or_else(|| BankError::UnknownAccount(order.debtor.account().to_owned()))?;
+        if debtor.balance < amount {
+            return Ok(InstructionStatus::Rejected {
+                reason_code: REASON_INSUFFICIENT_FUNDS.to_owned(),
+                additional_info: format!("account {} lacks the funds", debtor.number),
+            });
+        }
+        let internal = order.creditor.account() != order.debtor.account()
+            && self.accounts.contains_key(order.creditor.account());
+        let debit_reference = self.next_reference('E');
+        let debit = JournalEntry {
+            bank_reference: debit_reference.clone(),
+            account: order.debtor.account().to_owned(),
+            direction: Direction::Debit,
+            amount: order.amount,
+            reversal: false,
+            booked_at_ms: at_ms,
+            end_to_end_id: Some(order.end_to_end_id.clone()),
+            remittance: Vec::new(),
+            counterparty_name: Some(order.creditor.name().to_owned()),
+        };
+        if internal {
+            let credit = JournalEntry {
+                bank_reference: self.next_reference('E'),
+                account: order.creditor.account().to_owned(),
+                direction: Direction::Credit,
+                counterparty_name: Some(order.debtor.name().to_owned()),
+                ..debit.clone()
+            };
+            self.post(&[debit, credit], record.entry_faults)?;
+        } else if order.creditor.account() == order.debtor.account() {
+            // Paying oneself moves nothing; the bank still books both legs.
+            let credit = JournalEntry {
+                bank_reference: self.next_reference('E'),
+                direction: Direction::Credit,
+                ..debit.clone()
+            };
+            self.post(&[debit, credit], record.entry_faults)?;
+        } else {
+            self.shift_clearing(order.amount, amount_as_i128(amount)?)?;
+            self.post(&[debit], record.entry_faults)?;
+        }
+        self.stats.executed = self.stats.executed.saturating_add(1);
+        Ok(InstructionStatus::Executed { bank_reference: debit_reference, at_ms })
+    }
+
+    fn shift_clearing(&mut self, amount: Money, outflow: i128) -> Result<(), BankError> {
+        let position = self.clearing.entry(amount.currency).or_insert(0);
+        *position = position.checked_add(outflow).ok_or(BankError::Overflow("clearing"))?;
+        Ok(())
+    }
+
+    /// Applies entries to balances (all checked first) and books them in the journal and
+    /// the notification feed. The first entry gets `faults`; the others are drawn.
+    fn post(&mut self, entries: &[JournalEntry], faults: EntryFaults) -> Result<(), BankError> {
+        let mut balances: BTreeMap<&str, u128> = BTreeMap::new();
+        for entry in entries {
+            let account = self
+                .accounts
+                .get(&entry.account)
+                .ok_or_else(|| BankError::UnknownAccount(entry.account.clone()))?;
+            if account.currency != entry.amount.currency {
+                return Err(BankError::WrongCurrency {
+                    account: entry.account.clone(),
+                    held: account.currency,
+                    given: entry.amount.currency,
+                });
+            }
+            let current = balances.get(entry.account.as_str()).copied().unwrap_or(account.balance);
+            let next = match entry.direction {
+                Direction::Credit => current.checked_add(entry.amount.minor_units),
+                Direction::Debit => current.checked_sub(entry.amount.minor_units),
+            }
+            .ok_or(BankError::Overflow("account balance"))?;
+            balances.insert(entry.account.as_str(), next);
+        }
+        let balances: Vec<(String, u128)> =
+            balances.into_iter().map(|(account, balance)| (account.to_owned(), balance)).collect();
+        for (account, balance) in balances {
+            if let Some(held) = self.accounts.get_mut(&account) {
+                held.balance = balance;
+            }
+        }
+        for (index, entry) in entries.iter().enumerate() {
+            let entry_faults = if index == 0 { faults } else { self.entry_faults(&[]) };
+            self.feed.book(entry.clone(), entry_faults);
+        }
+        Ok(())
+    }
+
+    /// Credits `account` with money from outside the bank (a collection) at `now_ms`.
+    pub fn inject_credit(
+        &mut self,
+        account: &str,
+        amount: Money,
+        payer_name: &str,
+        remittance: Vec<String>,
+        end_to_end_id: Option<EndToEndId>,
+        now_ms: u64,
+    ) -> Result<String, BankError> {
+        self.advance(now_ms)?;
+        self.credit_from_outside(account, amount, payer_name, remittance, end_to_end_id, now_ms)
+    }
+
+    fn credit_from_outside(
+        &mut self,
+        account: &str,
+        amount: Money,
+        payer_name: &str,
+        remittance: Vec<String>,
+        end_to_end_id: Option<EndToEndId>,
+        at_ms: u64,
+    ) -> Result<String, BankError> {
+        let reference = self.next_reference('E');
+        let entry = JournalEntry {
+            bank_reference: reference.clone(),
+            account: account.to_owned(),
+            direction: Direction::Credit,
+            amount,
+            reversal: false,
+            booked_at_ms: at_ms,
+            end_to_end_id,
+            remittance,
+            counterparty_name: Some(payer_name.to_owned()),
+        };
+        let faults = self.entry_faults(&[]);
+        self.post(&[entry], faults)?;
+        let inflow = amount_as_i128(amount.minor_units)?
+            .checked_neg()
+            .ok_or(BankError::Overflow("clearing"))?;
+        self.shift_clearing(amount, inflow)?;
+        self.stats.collections = self.stats.collections.saturating_add(1);
+        Ok(reference)
+    }
+
+    /// Books everything due at or before `now_ms`, each at its own due time, in time order
+    /// (ties: pending ends, then returns, then collections; within a kind, by key).
+    pub fn advance(&mut self, now_ms: u64) -> Result<(), BankError> {
+        loop {
+            let next = self.next_due(now_ms);
+            let Some((_, due)) = next else { break };
+            match due {
+                Due::PendingEnd(id, at_ms, then) => self.end_pending(&id, at_ms, then)?,
+                Due::Return(id, at_ms) => self.book_return(&id, at_ms)?,
+                Due::Collection(index, at_ms) => self.book_collection(index, at_ms)?,
+            }
+        }
+        self.feed.release_held(now_ms);
+        Ok(())
+    }
+
+    fn next_due(&self, now_ms: u64) -> Option<(u64, Due)> {
+        let mut best: Option<(u64, Due)> = None;
+        let mut consider = |at_ms: u64, due: Due| {
+            if at_ms <= now_ms && best.as_ref().is_none_or(|(best_at, _)| at_ms < *best_at) {
+                best = Some((at_ms, due));
+            }
+        };
+        for (id, record) in &self.instructions {
+            match &record.status {
+                InstructionStatus::Pending { until_ms, then } => {
+                    consider(*until_ms, Due::PendingEnd(id.clone(), *until_ms, *then));
+                }
+                InstructionStatus::Executed { at_ms, .. } => {
+                    if let (Some(after_ms), None) = (record.return_after_ms, &record.returned) {
+                        let return_at = at_ms.saturating_add(after_ms);
+                        consider(return_at, Due::Return(id.clone(), return_at));
+                    }
+                }
+                InstructionStatus::Rejected { .. } => {}
+            }
+        }
+        for (index, (schedule, posted)) in self.collections.iter().enumerate() {
+            if *posted < schedule.count {
+                let at_ms = schedule
+                    .first_at_ms
+                    .saturating_add(schedule.every_ms.saturating_mul(u64::from(*posted)));
+                consider(at_ms, Due::Collection(index, at_ms));
+            }
+        }
+        best
+    }
+
+    fn end_pending(
+        &mut self,
+        id: &EndToEndId,
+        at_ms: u64,
+        then: PendingEnd,
+    ) -> Result<(), BankError> {
+        let Some(record) = self.instructions.get(id).cloned() else { return Ok(()) };
+        let status = match then {
+            PendingEnd::Execute => self.execute(&record, at_ms)?,
+            PendingEnd::Reject => InstructionStatus::Rejected {
+                reason_code: DEFAULT_REJECT_REASON.to_owned(),
+                additional_info: "refused after a long pending period".to_owned(),
+            },
+        };
+        if matches!(status, InstructionStatus::Rejected { .. }) {
+            self.stats.rejected = self.stats.rejected.saturating_add(1);
+        }
+        if let Some(stored) = self.instructions.get_mut(id) {
+            stored.status = status;
+        }
+        Ok(())
+    }
+
+    /// Returns an executed payment: a reversal credit to the debtor, and a reversal debit to
+    /// the creditor when it banks here (skipped, and the return with it, if it lacks the
+    /// funds) or the clearing position otherwise.
+    fn book_return(&mut self, id: &EndToEndId, at_ms: u64) -> Result<(), BankError> {
+        let Some(record) = self.instructions.get(id).cloned() else { return Ok(()) };
+        let order = &record.order;
+        let reference = self.next_reference('R');
+        let credit = JournalEntry {
+            bank_reference: reference.clone(),
+            account: order.debtor.account().to_owned(),
+            direction: Direction::Credit,
+            amount: order.amount,
+            reversal: true,
+            booked_at_ms: at_ms,
+            end_to_end_id: Some(order.end_to_end_id.clone()),
+            remittance: vec!["returned payment".to_owned()],
+            counterparty_name: Some(order.creditor.name().to_owned()),
+        };
+        let internal = order.creditor.account() != order.debtor.account()
+            && self.accounts.contains_key(order.creditor.account());
+        let creditor_can_pay = self
+            .accounts
+            .get(order.creditor.account())
+            .is_some_and(|account| account.balance >= order.amount.minor_units);
+        if internal {
+            if !creditor_can_pay {
+                // A return the creditor cannot fund is dropped, not retried forever.
+                if let Some(stored) = self.instructions.get_mut(id) {
+                    stored.return_after_ms = None;
+                }
+                return Ok(());
+            }
+            let debit = JournalEntry {
+                bank_reference: self.next_reference('R'),
+                account: order.creditor.account().to_owned(),
+                direction: Direction::Debit,
+                counterparty_name: Some(order.debtor.name().to_owned()),
+                ..credit.clone()
+            };
+            self.post(&[credit, debit], EntryFaults::default())?;
+        } else if order.creditor.account() == order.debtor.account() {
+            let debit = JournalEntry {
+                bank_reference: self.next_reference('R'),
+                direction: Direction::Debit,
+                ..credit.clone()
+            };
+            self.post(&[credit, debit], EntryFaults::default())?;
+        } else {
+            let inflow = amount_as_i128(order.amount.minor_units)?
+                .checked_neg()
+                .ok_or(BankError::Overflow("clearing"))?;
+            self.shift_clearing(order.amount, inflow)?;
+            let faults = self.entry_faults(&[]);
+            self.post(&[credit], faults)?;
+        }
+        if let Some(stored) = self.instructions.get_mut(id) {
+            stored.returned = Some(ReturnRecord { at_ms, bank_reference: reference });
+        }
+        self.stats.returned = self.stats.returned.saturating_add(1);
+        Ok(())
+    }
+
+    fn book_collection(&mut self, index: usize, at_ms: u64) -> Result<(), BankError> {
+        let Some((schedule, posted)) = self.collections.get(index).cloned() else { return Ok(()) };
+        if let Some(entry) = self.collections.get_mut(index) {
+            entry.1 = posted.saturating_add(1);
+        }
+        let currency = self
+            .accounts
+            .get(&schedule.account)
+            .map(|account| account.currency)
+            .ok_or_else(|| BankError::UnknownAccount(schedule.account.clone()))?;
+        let amount = Money { minor_units: schedule.minor_units, currency };
+        let remittance = vec![format!("{} #{}", schedule.remittance, posted.saturating_add(1))];
+        self.credit_from_outside(
+            &schedule.account,
+            amount,
+            &schedule.payer_name,
+            remittance,
+            None,
+            at_ms,
+        )?;
+        Ok(())
+    }
+
+    /// Up to `limit` notification entries after `cursor` (the empty cursor is the start) and
+    /// the cursor of the next page, at `now_ms`.
+    pub fn notifications(
+        &mut self,
+        cursor: &str,
+        limit: usize,
+        now_ms: u64,
+    ) -> Result<(Vec<JournalEntry>, String), BankError> {
+        self.advance(now_ms)?;
+        self.feed.page(cursor, limit)
+    }
+
+    /// The statement of `account` over `from..=to`, at `now_ms`.
+    pub fn statement(
+        &mut self,
+        account: &str,
+        period: tianping_bank_adapters::gateway::StatementPeriod,
+        now_ms: u64,
+    ) -> Result<tianping_bank_adapters::gateway::Statement, BankError> {
+        self.advance(now_ms)?;
+        let held = self
+            .accounts
+            .get(account)
+            .ok_or_else(|| BankError::UnknownAccount(account.to_owned()))?
+            .clone();
+        let statement_id = self.next_reference('S');
+        journal::statement(&held, self.feed.journal(), period, statement_id)
+    }
+
+    /// Checks that, per currency, the balances plus the net clearing outflow equal the
+    /// opening balances.
+    pub fn check_conservation(&self) -> Result<(), BankError> {
+        let mut per_currency: BTreeMap<Currency, (i128, i128)> = BTreeMap::new();
+        for account in self.accounts.values() {
+            let (balances, opening) = per_currency.entry(account.currency).or_insert((0, 0));
+            *balances = balances
+                .checked_add(amount_as_i128(account.balance)?)
+                .ok_or(BankError::Overflow("conservation"))?;
+            *opening = opening
+                .checked_add(amount_as_i128(account.opening_balance)?)
+                .ok_or(BankError::Overflow("conservation"))?;
+        }
+        for (currency, (balances, opening)) in per_currency {
+            let clearing = self.clearing.get(&currency).copied().unwrap_or(0);
+            if balances.checked_add(clearing) != Some(opening) {
+                return Err(BankError::NotConserved { currency, balances, clearing, opening });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Something due in [`Bank::advance`].
+#[derive(Debug, Clone)]
+enum Due {
+    PendingEnd(EndToEndId, u64, PendingEnd),
+    Return(EndToEndId, u64),
+    Collection(usize, u64),
+}
+
+fn amount_as_i128(minor_units: u128) -> Result<i128, BankError> {
+    i128::try_from(minor_units).map_err(|_| BankError::Overflow("amount"))
+}

@@ -1,0 +1,289 @@
+//! Fault injection as data: what a simulated bank does wrong, per request or by probability.
+//!
+//! A [`Fault`] is one misbehaviour for one payment. It comes either with the request (the
+//! [`FAULT_HEADER`] header, parsed by [`parse_fault_header`]) or from an admin directive keyed
+//! by end-to-end id (used once, by the next request about that payment). [`FaultConfig`] is a
+//! bank's standing behaviour: a probability per fault in parts per million (integers, so a
+//! TOML file and a seeded draw agree exactly) and the periods the bank is down. Both are
+//! serde types, so a drill writes them in TOML or JSON.
+
+use serde::{Deserialize, Serialize};
+
+/// The request header carrying per-request faults, e.g.
+/// `x-bank-sim-fault: timeout-after-execute, return=60000`.
+pub const FAULT_HEADER: &str = "x-bank-sim-fault";
+
+/// One in a million: probabilities are integers of parts per million.
+pub const PPM_MAX: u32 = 1_000_000;
+
+/// The reason code of a fault-injected rejection when none is given: ISO 20022 `MS03`,
+/// "reason not specified, agent generated".
+pub const DEFAULT_REJECT_REASON: &str = "MS03";
+
+/// How a long-pending payment ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PendingEnd {
+    /// It executes (if the funds are still there, else it is rejected `AM04`).
+    Execute,
+    /// It is rejected with [`DEFAULT_REJECT_REASON`].
+    Reject,
+}
+
+/// One misbehaviour for one payment (module doc).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Fault {
+    /// Say nothing and do nothing: the request hangs until the caller's deadline.
+    TimeoutBeforeExecute,
+    /// Execute, then hang: the caller times out not knowing it was paid.
+    TimeoutAfterExecute,
+    /// Refuse the payment with this ISO reason code.
+    Reject {
+        /// The reason code (`AC04`, `AM04`, `MS03` …).
+        reason_code: String,
+    },
+    /// Answer after this many milliseconds.
+    AnswerLate {
+        /// The delay.
+        ms: u64,
+    },
+    /// Stay pending this long, then end as `then`.
+    Pending {
+        /// How long, in milliseconds.
+        ms: u64,
+        /// How it ends.
+        then: PendingEnd,
+    },
+    /// Execute, then drop the connection without an answer.
+    LoseAnswer,
+    /// Deliver the payment's notification entry twice.
+    DuplicateNotification,
+    /// Deliver the payment's notification entry after the next entry.
+    ReorderNotification,
+    /// Never deliver the payment's notification entry (the statement still has it).
+    LoseNotification,
+    /// Return (reverse) the executed payment this many milliseconds later.
+    Return {
+        /// The delay.
+        after_ms: u64,
+    },
+    /// Sign the answer, then alter its body, so the signature no longer verifies
+    /// (direct-connect banks only).
+    BadSignature,
+}
+
+/// Why a fault header or configuration is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FaultError {
+    /// An unknown fault name or a missing or bad value in the header.
+    #[error("bad fault {text:?}: {detail}")]
+    BadFault {
+        /// The refused item.
+        text: String,
+        /// Why.
+        detail: String,
+    },
+    /// A probability over [`PPM_MAX`].
+    #[error("{field} = {value} is over {PPM_MAX} parts per million")]
+    BadProbability {
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        value: u32,
+    },
+    /// A down window that ends before it starts.
+    #[error("down window {from_ms}..{until_ms} ends before it starts")]
+    BadWindow {
+        /// Start.
+        from_ms: u64,
+        /// End.
+        until_ms: u64,
+    },
+}
+
+/// Parses the [`FAULT_HEADER`] value: comma-separated `name` or `name=value` items —
+/// `timeout-before-execute`, `timeout-after-execute`, `reject[=CODE]`, `answer-late=MS`,
+/// `pending=MS`, `pending-reject=MS`, `lose-answer`, `duplicate-notification`,
+/// `reorder-notification`, `lose-notification`, `return=MS`, `bad-signature`.
+pub fn parse_fault_header(value: &str) -> Result<Vec<Fault>, FaultError> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let (name, argument) = match item.split_once('=') {
+                Some((name, argument)) => (name.trim(), Some(argument.trim())),
+                None => (item, None),
+            };
+            let bad = |detail: &str| FaultError::BadFault {
+                text: item.to_owned(),
+                detail: detail.to_owned(),
+            };
+            let milliseconds = || -> Result<u64, FaultError> {
+                argument
+                    .ok_or_else(|| bad("needs =MILLISECONDS"))?
+                    .parse()
+                    .map_err(|_| bad("the value must be whole milliseconds"))
+            };
+            let no_argument = |fault: Fault| match argument {
+                None => Ok(fault),
+                Some(_) => Err(bad("takes no value")),
+            };
+            match name {
+                "timeout-before-execute" => no_argument(Fault::TimeoutBeforeExecute),
+                "timeout-after-execute" => no_argument(Fault::TimeoutAfterExecute),
+                "reject" => Ok(Fault::Reject {
+                    reason_code: argument.unwrap_or(DEFAULT_REJECT_REASON).to_owned(),
+                }),
+                "answer-late" => Ok(Fault::AnswerLate { ms: milliseconds()? }),
+                "pending" => Ok(Fault::Pending { ms: milliseconds()?, then: PendingEnd::Execute }),
+                "pending-reject" => {
+                    Ok(Fault::Pending { ms: milliseconds()?, then: PendingEnd::Reject })
+                }
+                "lose-answer" => no_argument(Fault::LoseAnswer),
+                "duplicate-notification" => no_argument(Fault::DuplicateNotification),
+                "reorder-notification" => no_argument(Fault::ReorderNotification),
+                "lose-notification" => no_argument(Fault::LoseNotification),
+                "return" => Ok(Fault::Return { after_ms: milliseconds()? }),
+                "bad-signature" => no_argument(Fault::BadSignature),
+                _ => Err(bad("unknown fault")),
+            }
+        })
+        .collect()
+}
+
+/// A period during which the bank answers every protocol request `503`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DownWindow {
+    /// Start, Unix ms (inclusive).
+    pub from_ms: u64,
+    /// End, Unix ms (exclusive).
+    pub until_ms: u64,
+}
+
+/// A bank's standing misbehaviour: probabilities in parts per million, drawn from the
+/// simulator's seeded generator per new payment (or per answer / entry), and down windows.
+/// Every field defaults to "never".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultConfig {
+    /// A new payment hangs without being executed.
+    pub timeout_before_execute_ppm: u32,
+    /// A new payment executes, then the answer hangs.
+    pub timeout_after_execute_ppm: u32,
+    /// A new payment is rejected with `reject_reason_code`.
+    pub reject_ppm: u32,
+    /// The reason code of those rejections (default [`DEFAULT_REJECT_REASON`]).
+    pub reject_reason_code: Option<String>,
+    /// An answer comes `answer_late_ms` late.
+    pub answer_late_ppm: u32,
+    /// See `answer_late_ppm`.
+    pub answer_late_ms: u64,
+    /// A new payment stays pending for `pending_ms`.
+    pub pending_ppm: u32,
+    /// See `pending_ppm`.
+    pub pending_ms: u64,
+    /// Of the pending payments, this share ends rejected instead of executed.
+    pub pending_reject_ppm: u32,
+    /// A new payment executes, then the connection drops without an answer.
+    pub lose_answer_ppm: u32,
+    /// A notification entry is delivered twice.
+    pub duplicate_notification_ppm: u32,
+    /// A notification entry is delivered after the next one.
+    pub reorder_notification_ppm: u32,
+    /// A notification entry is never delivered.
+    pub lose_notification_ppm: u32,
+    /// An executed payment is returned `return_after_ms` later.
+    pub return_ppm: u32,
+    /// See `return_ppm`.
+    pub return_after_ms: u64,
+    /// A direct-connect answer carries a signature that does not verify.
+    pub bad_signature_ppm: u32,
+    /// Periods when the bank is down.
+    pub down: Vec<DownWindow>,
+}
+
+impl FaultConfig {
+    /// Checks every probability and window.
+    pub fn validate(&self) -> Result<(), FaultError> {
+        for (field, value) in [
+            ("timeout_before_execute_ppm", self.timeout_before_execute_ppm),
+            ("timeout_after_execute_ppm", self.timeout_after_execute_ppm),
+            ("reject_ppm", self.reject_ppm),
+            ("answer_late_ppm", self.answer_late_ppm),
+            ("pending_ppm", self.pending_ppm),
+            ("pending_reject_ppm", self.pending_reject_ppm),
+            ("lose_answer_ppm", self.lose_answer_ppm),
+            ("duplicate_notification_ppm", self.duplicate_notification_ppm),
+            ("reorder_notification_ppm", self.reorder_notification_ppm),
+            ("lose_notification_ppm", self.lose_notification_ppm),
+            ("return_ppm", self.return_ppm),
+            ("bad_signature_ppm", self.bad_signature_ppm),
+        ] {
+            if value > PPM_MAX {
+                return Err(FaultError::BadProbability { field, value });
+            }
+        }
+        for window in &self.down {
+            if window.until_ms < window.from_ms {
+                return Err(FaultError::BadWindow {
+                    from_ms: window.from_ms,
+                    until_ms: window.until_ms,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// True while `now_ms` falls in a down window.
+    pub fn is_down(&self, now_ms: u64) -> bool {
+        self.down.iter().any(|window| window.from_ms <= now_ms && now_ms < window.until_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_items_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_fault_header(
+                "timeout-after-execute, answer-late=250,reject=AC04,pending-reject=9"
+            )
+            .expect("parses"),
+            vec![
+                Fault::TimeoutAfterExecute,
+                Fault::AnswerLate { ms: 250 },
+                Fault::Reject { reason_code: "AC04".into() },
+                Fault::Pending { ms: 9, then: PendingEnd::Reject },
+            ]
+        );
+        assert_eq!(
+            parse_fault_header("reject").expect("parses"),
+            vec![Fault::Reject { reason_code: DEFAULT_REJECT_REASON.into() }]
+        );
+        for bad in ["explode", "answer-late", "answer-late=soon", "lose-answer=1"] {
+            assert!(parse_fault_header(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn configs_read_from_toml_and_are_checked() {
+        let config: FaultConfig =
+            toml::from_str("reject_ppm = 1000\ndown = [{ from_ms = 5, until_ms = 10 }]\n")
+                .expect("parses");
+        assert_eq!(config.reject_ppm, 1000);
+        assert!(config.validate().is_ok());
+        assert!(config.is_down(5) && config.is_down(9) && !config.is_down(10));
+        let too_likely = FaultConfig { return_ppm: PPM_MAX + 1, ..FaultConfig::default() };
+        assert!(too_likely.validate().is_err());
+        let backwards = FaultConfig {
+            down: vec![DownWindow { from_ms: 10, until_ms: 5 }],
+            ..FaultConfig::default()
+        };
+        assert!(backwards.validate().is_err());
+        assert!(toml::from_str::<FaultConfig>("rejekt_ppm = 1").is_err());
+    }
+}

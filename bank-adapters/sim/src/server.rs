@@ -1,0 +1,217 @@
+//! The HTTP server (real network only): every bank of one [`BankSimulator`] under
+//! `/banks/{bank id}`, on one address, over axum. Each request is turned into a
+//! [`BankRequest`], handled under the simulator's lock with the wall clock's `now`, and the
+//! answer is delivered as the faults say: at once, late, never (the request hangs until the
+//! caller gives up, or until shutdown), or cut off (the connection drops mid-answer).
+//!
+//! [`serve`] is the entry point the `tianping bank-sim` command calls; [`start`] serves an
+//! already built simulator (tests, embedding).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, Uri};
+use axum::response::Response;
+use tianping_bank_adapters::bank_api::{Clock, SystemClock};
+use tianping_bank_adapters::transport::{BankRequest, Method};
+use tokio::sync::watch;
+
+use crate::bank::Delivery;
+use crate::config::{ConfigError, SimConfig};
+use crate::simulator::{BankSimulator, Handled};
+
+/// The longest a hanging request is held before the connection is closed anyway: far beyond
+/// any client deadline, and bounded so a forgotten client does not pin a task for ever.
+pub const HANG_MS_MAX: u64 = 10 * 60 * 1_000;
+
+/// The largest request body accepted.
+pub const REQUEST_BYTES_MAX: usize = tianping_bank_adapters::direct::ENVELOPE_BYTES_MAX;
+
+/// A simulator shared between the server and whoever inspects it.
+pub type SharedSimulator = Arc<Mutex<BankSimulator>>;
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The configuration does not build.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {detail}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        detail: String,
+    },
+    /// The server failed while serving.
+    #[error("serving failed: {0}")]
+    Serve(String),
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct BankSimServer {
+    address: SocketAddr,
+    simulator: SharedSimulator,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl BankSimServer {
+    /// The bound address (the real port when port 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The base address of bank `bank_id`, for a gateway's transport.
+    pub fn bank_url(&self, bank_id: &str) -> String {
+        format!("http://{}/banks/{bank_id}", self.address)
+    }
+
+    /// The simulator behind the server.
+    pub fn simulator(&self) -> &SharedSimulator {
+        &self.simulator
+    }
+
+    /// Waits until the server has shut down (after its shutdown future completed and open
+    /// requests finished).
+    pub async fn wait(self) -> Result<(), ServeError> {
+        self.task.await.map_err(|error| ServeError::Serve(error.to_string()))?
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    simulator: SharedSimulator,
+    clock: Arc<dyn Clock>,
+    stopping: watch::Receiver<bool>,
+}
+
+/// Builds the simulator from `config` (started now), binds `address` and serves until
+/// `shutdown` completes: the `tianping bank-sim` entry point.
+pub async fn serve(
+    config: &SimConfig,
+    address: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<BankSimServer, ServeError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let simulator = config.build(clock.now_unix_ms())?;
+    start(Arc::new(Mutex::new(simulator)), clock, address, shutdown).await
+}
+
+/// Serves `simulator` on `address` with `clock` until `shutdown` completes.
+pub async fn start(
+    simulator: SharedSimulator,
+    clock: Arc<dyn Clock>,
+    address: SocketAddr,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<BankSimServer, ServeError> {
+    let bind_error =
+        |error: std::io::Error| ServeError::Bind { address, detail: error.to_string() };
+    let listener = tokio::net::TcpListener::bind(address).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    let (stop, stopping) = watch::channel(false);
+    let state = AppState { simulator: Arc::clone(&simulator), clock, stopping: stopping.clone() };
+    let router = axum::Router::new().fallback(handle).with_state(state);
+    let task = tokio::spawn(async move {
+        let mut stopped = stopping;
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|stopping| *stopping).await;
+            })
+            .await
+            .map_err(|error| ServeError::Serve(error.to_string()))
+    });
+    Ok(BankSimServer { address: bound, simulator, task })
+}
+
+async fn handle(
+    State(state): State<AppState>,
+    method: HttpMethod,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let method = match method {
+        HttpMethod::GET => Method::Get,
+        HttpMethod::POST => Method::Post,
+        _ => return plain(StatusCode::METHOD_NOT_ALLOWED, "GET or POST"),
+    };
+    if body.len() > REQUEST_BYTES_MAX {
+        return plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+    }
+    let request = BankRequest {
+        method,
+        path: uri.path_and_query().map(|path| path.as_str().to_owned()).unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter_map(|(name, value)| {
+                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let now_ms = state.clock.now_unix_ms();
+    let handled = {
+        // A poisoned lock means a handler panicked mid-request; the banks' state is still the
+        // last complete one each operation left (every operation checks before it changes).
+        let mut simulator =
+            state.simulator.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        simulator.handle_path(&request, now_ms)
+    };
+    deliver(handled, state.stopping).await
+}
+
+async fn deliver(handled: Handled, mut stopping: watch::Receiver<bool>) -> Response {
+    match handled.delivery {
+        Delivery::Now => response(handled),
+        Delivery::Late(ms) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            response(handled)
+        }
+        Delivery::Hang => {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(HANG_MS_MAX)) => {}
+                _ = stopping.wait_for(|stopping| *stopping) => {}
+            }
+            dropped()
+        }
+        Delivery::Drop => dropped(),
+    }
+}
+
+fn response(handled: Handled) -> Response {
+    let mut response = Response::new(Body::from(handled.response.body));
+    *response.status_mut() =
+        StatusCode::from_u16(handled.response.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (name, value) in handled.response.headers {
+        if let (Ok(name), Ok(value)) =
+            (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(&value))
+        {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
+
+/// A response whose body fails at once: the connection is cut before an answer arrives.
+fn dropped() -> Response {
+    let failing = futures_util::stream::once(async {
+        Err::<Bytes, std::io::Error>(std::io::Error::other("the simulated bank lost the answer"))
+    });
+    Response::new(Body::from_stream(failing))
+}
+
+fn plain(status: StatusCode, text: &'static str) -> Response {
+    let mut response = Response::new(Body::from(text));
+    *response.status_mut() = status;
+    response
+}

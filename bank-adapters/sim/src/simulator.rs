@@ -1,0 +1,222 @@
+//! [`BankSimulator`]: several banks in one place, and the one request handler the HTTP server
+//! and the deterministic simulation share: `(bank id, request, now) → answer and how to
+//! deliver it` ([`BankSimulator::handle`]).
+//!
+//! Paths are those of [`tianping_bank_adapters::bank_api`] below `/banks/{bank id}`, plus
+//! the admin interface ([`crate::admin`]) below `/banks/{bank id}/admin`, and `GET /banks`
+//! listing the banks.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tianping_bank_adapters::direct::Verifier;
+use tianping_bank_adapters::iso20022::pain002::Pain002Version;
+use tianping_bank_adapters::keys::KeyRing;
+use tianping_bank_adapters::transport::{BankRequest, BankResponse};
+
+use crate::bank::records::Protocol;
+use crate::bank::{Bank, BankError, Delivery};
+use crate::faults::{FAULT_HEADER, Fault, parse_fault_header};
+use crate::{admin, protocol};
+
+/// The path prefix every bank is served under: `/banks/{bank id}`.
+pub const BANKS_PREFIX: &str = "/banks";
+
+/// A direct-connect bank's keys: its own signing keys, and a verifier of its client's
+/// requests (the client's public keys, the app id, the timestamp window, the nonce cache).
+#[derive(Debug)]
+pub struct DirectSide {
+    /// The client's app id, which every envelope both ways carries.
+    pub app_id: String,
+    /// The bank's signing keys.
+    pub signing: Arc<KeyRing>,
+    /// Checks the client's requests; counts refusals.
+    pub verifier: Verifier,
+}
+
+/// A bank and what its protocol needs beyond the core.
+#[derive(Debug)]
+pub struct HostedBank {
+    /// The deterministic core.
+    pub bank: Bank,
+    /// Keys, for a direct-connect bank.
+    pub direct: Option<DirectSide>,
+    /// The pain.002 version an ISO 20022 bank answers with.
+    pub pain002_version: Pain002Version,
+}
+
+/// Why a bank cannot be added.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// Two banks with one id.
+    #[error("bank {0} is listed twice")]
+    DuplicateBank(String),
+    /// A direct-connect bank without keys, or an ISO 20022 bank with them.
+    #[error("bank {0}: direct-connect banks need keys, ISO 20022 banks take none")]
+    KeysDoNotFitProtocol(String),
+}
+
+/// An answer and how to deliver it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handled {
+    /// The answer (not sent when `delivery` is [`Delivery::Hang`] or [`Delivery::Drop`]).
+    pub response: BankResponse,
+    /// When and whether.
+    pub delivery: Delivery,
+}
+
+impl Handled {
+    /// An answer delivered at once.
+    pub fn now(response: BankResponse) -> Handled {
+        Handled { response, delivery: Delivery::Now }
+    }
+
+    /// A plain-text answer with `status`, delivered at once.
+    pub fn text(status: u16, text: impl Into<String>) -> Handled {
+        Handled::now(BankResponse {
+            status,
+            headers: vec![("content-type".to_owned(), "text/plain; charset=utf-8".to_owned())],
+            body: text.into().into_bytes(),
+        })
+    }
+
+    /// A JSON answer with `status`, delivered at once.
+    pub fn json(status: u16, body: &impl serde::Serialize) -> Handled {
+        match serde_json::to_vec(body) {
+            Ok(bytes) => Handled::now(BankResponse {
+                status,
+                headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+                body: bytes,
+            }),
+            Err(error) => Handled::text(500, format!("cannot encode the answer: {error}")),
+        }
+    }
+
+    /// The answer for a failed bank operation.
+    pub fn bank_error(error: &BankError) -> Handled {
+        let status = match error {
+            BankError::UnknownAccount(_)
+            | BankError::BadCursor(_)
+            | BankError::WrongCurrency { .. } => 400,
+            BankError::BadBankId(_)
+            | BankError::DuplicateAccount(_)
+            | BankError::Overflow(_)
+            | BankError::Reference(_)
+            | BankError::NotConserved { .. } => 500,
+        };
+        Handled::text(status, error.to_string())
+    }
+}
+
+/// Several banks (module doc).
+#[derive(Debug, Default)]
+pub struct BankSimulator {
+    banks: BTreeMap<String, HostedBank>,
+}
+
+impl BankSimulator {
+    /// A simulator with no banks.
+    pub fn new() -> BankSimulator {
+        BankSimulator::default()
+    }
+
+    /// Adds a bank.
+    pub fn add(&mut self, hosted: HostedBank) -> Result<(), HostError> {
+        let id = hosted.bank.id().to_owned();
+        let keyed = hosted.direct.is_some();
+        if keyed != (hosted.bank.protocol() == Protocol::Direct) {
+            return Err(HostError::KeysDoNotFitProtocol(id));
+        }
+        if self.banks.contains_key(&id) {
+            return Err(HostError::DuplicateBank(id));
+        }
+        self.banks.insert(id, hosted);
+        Ok(())
+    }
+
+    /// The bank `id`.
+    pub fn bank(&self, id: &str) -> Option<&HostedBank> {
+        self.banks.get(id)
+    }
+
+    /// The bank `id`, to change it (admin, tests, the simulation).
+    pub fn bank_mut(&mut self, id: &str) -> Option<&mut HostedBank> {
+        self.banks.get_mut(id)
+    }
+
+    /// Every bank, by id.
+    pub fn banks(&self) -> impl Iterator<Item = &HostedBank> {
+        self.banks.values()
+    }
+
+    /// Handles a request whose path is absolute (`/banks` or `/banks/{id}/…`): the HTTP
+    /// server's entry point.
+    pub fn handle_path(&mut self, request: &BankRequest, now_ms: u64) -> Handled {
+        let (path, query) = match request.path.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (request.path.as_str(), None),
+        };
+        if path == BANKS_PREFIX || path == "/banks/" {
+            return Handled::json(200, &self.listing());
+        }
+        let Some(rest) = path.strip_prefix("/banks/") else {
+            return Handled::text(404, "paths start with /banks/{bank id}");
+        };
+        let (bank_id, inner) = match rest.split_once('/') {
+            Some((bank_id, inner)) => (bank_id, format!("/{inner}")),
+            None => (rest, "/".to_owned()),
+        };
+        let inner_path = match query {
+            Some(query) => format!("{inner}?{query}"),
+            None => inner,
+        };
+        let inner_request = BankRequest { path: inner_path, ..request.clone() };
+        self.handle(bank_id, &inner_request, now_ms)
+    }
+
+    /// Handles `request` (path relative to the bank) for bank `bank_id` at `now_ms`.
+    pub fn handle(&mut self, bank_id: &str, request: &BankRequest, now_ms: u64) -> Handled {
+        let Some(hosted) = self.banks.get_mut(bank_id) else {
+            return Handled::text(404, format!("no bank {bank_id}"));
+        };
+        let path = request.path.split('?').next().unwrap_or_default();
+        if path == "/admin" || path.starts_with("/admin/") {
+            return admin::handle(hosted, request, now_ms);
+        }
+        let carried: Vec<Fault> = match request.header(FAULT_HEADER).map(parse_fault_header) {
+            None => Vec::new(),
+            Some(Ok(faults)) => faults,
+            Some(Err(error)) => return Handled::text(400, error.to_string()),
+        };
+        if hosted.bank.refuse_if_down(now_ms) {
+            return Handled::text(503, format!("bank {bank_id} is down"));
+        }
+        match hosted.bank.protocol() {
+            Protocol::Iso20022 => protocol::iso20022::handle(hosted, request, carried, now_ms),
+            Protocol::Direct => protocol::direct::handle(hosted, request, carried, now_ms),
+        }
+    }
+
+    fn listing(&self) -> Vec<serde_json::Value> {
+        self.banks
+            .values()
+            .map(|hosted| {
+                serde_json::json!({
+                    "id": hosted.bank.id(),
+                    "name": hosted.bank.name(),
+                    "protocol": hosted.bank.protocol(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// The value of `name` in a query string `a=1&b=2` (no escapes: the bank API's values are
+/// references, dates and numbers).
+pub fn query_value<'a>(path: &'a str, name: &str) -> Option<&'a str> {
+    let (_, query) = path.split_once('?')?;
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        (key == name).then_some(value)
+    })
+}
