@@ -103,6 +103,20 @@ const LIMITS_CHANGE: &[Rule<Change<Limits>>] = &[
     rule(R::AccountClosed, State, |c| c.account().status == AccountStatus::Closed),
 ];
 
+/// The account an audited change applies to, or the verdict of the rule that answered
+/// (`ok` for a change already in force, which changes nothing).
+fn decide<T>(
+    change: &Change<T>,
+    tables: &[&[Rule<Change<T>>]],
+    timestamp: u64,
+) -> Result<Account, Verdict> {
+    match first(tables, change) {
+        None => Ok(*change.account()),
+        Some((R::Ok, _)) => Err(Ok(EventResult::code(R::Ok, timestamp))),
+        Some(refusal) => Err(Err(refusal)),
+    }
+}
+
 impl Auditor {
     /// Predicts a create-account event.
     pub(super) fn create_account(&mut self, request: &NewAccount, timestamp: u64) -> Verdict {
@@ -153,25 +167,17 @@ impl Auditor {
 
     /// Predicts a status change.
     pub(super) fn set_status(&mut self, request: &SetAccountStatus, timestamp: u64) -> Verdict {
-        let change =
-            self.change(request.account_id, &request.reason, &request.actor, request.status);
-        if let Some((code, ground)) = first(&[STATUS_SHAPE, STATUS_CHANGE], &change) {
-            return if code == R::Ok {
-                Ok(EventResult::code(code, timestamp))
-            } else {
-                Err((code, ground))
-            };
-        }
-        let from = change.account().status;
-        let account =
-            Account { status: request.status, status_changed_at: timestamp, ..*change.account() };
-        self.accounts.insert(account.id, account);
-        self.audited(
-            request.account_id,
-            AuditAction::Status { from, to: request.status },
-            (&request.reason, &request.actor),
-            timestamp,
-        )
+        let SetAccountStatus { account_id, status: to, .. } = *request;
+        let change = self.change(account_id, &request.reason, &request.actor, to);
+        let account = match decide(&change, &[STATUS_SHAPE, STATUS_CHANGE], timestamp) {
+            Ok(account) => account,
+            Err(verdict) => return verdict,
+        };
+        let from = account.status;
+        self.accounts
+            .insert(account_id, Account { status: to, status_changed_at: timestamp, ..account });
+        let action = AuditAction::Status { from, to };
+        self.audited(account_id, action, (&request.reason, &request.actor), timestamp)
     }
 
     /// Predicts a limits change.
@@ -181,24 +187,16 @@ impl Auditor {
         timestamp: u64,
         day: i64,
     ) -> Verdict {
-        let change =
-            self.change(request.account_id, &request.reason, &request.actor, request.limits);
-        if let Some((code, ground)) = first(&[LIMITS_SHAPE, LIMITS_CHANGE], &change) {
-            return if code == R::Ok {
-                Ok(EventResult::code(code, timestamp))
-            } else {
-                Err((code, ground))
-            };
-        }
-        let from = change.account().limits;
-        let account = Account { limits: request.limits, limits_day: day, ..*change.account() };
-        self.accounts.insert(account.id, account);
-        self.audited(
-            request.account_id,
-            AuditAction::Limits { from, to: request.limits },
-            (&request.reason, &request.actor),
-            timestamp,
-        )
+        let SetAccountLimits { account_id, limits: to, .. } = *request;
+        let change = self.change(account_id, &request.reason, &request.actor, to);
+        let account = match decide(&change, &[LIMITS_SHAPE, LIMITS_CHANGE], timestamp) {
+            Ok(account) => account,
+            Err(verdict) => return verdict,
+        };
+        let from = account.limits;
+        self.accounts.insert(account_id, Account { limits: to, limits_day: day, ..account });
+        let action = AuditAction::Limits { from, to };
+        self.audited(account_id, action, (&request.reason, &request.actor), timestamp)
     }
 
     /// Files the audit record of an applied change.

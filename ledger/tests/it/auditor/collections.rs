@@ -3,7 +3,7 @@
 
 use tianping_ledger::{
     Account, AccountStatus, Collection, CollectionKey, Detail, EventResult, NewCollection,
-    ResultCode as R, SuspenseReason, TEXT_BYTES_MAX, Transfer, TransferFlags,
+    NewTransfer, ResultCode as R, SuspenseReason, TEXT_BYTES_MAX, TransferFlags,
 };
 
 use super::balances::{column_overflows, debits_with, overdrawn_by_debit, refuses_posted_credit};
@@ -171,24 +171,20 @@ impl Auditor {
         self.store_moved(credited, timestamp);
         let NewCollection { id, user_data, ledger, code, .. } = *request;
         let (debit_account_id, credit_account_id) = (settlement.id, credited.id);
-        let (amount_requested, pending_id, timeout, flags) = (amount, 0, 0, TransferFlags::NONE);
-        self.transfers.insert(
+        // Filed as the posted transfer settlement → credited account it amounts to.
+        let flags = TransferFlags::NONE;
+        let as_filed = NewTransfer {
             id,
-            Transfer {
-                id,
-                debit_account_id,
-                credit_account_id,
-                amount,
-                amount_requested,
-                pending_id,
-                user_data,
-                timeout,
-                ledger,
-                code,
-                flags,
-                timestamp,
-            },
-        );
+            debit_account_id,
+            credit_account_id,
+            amount,
+            user_data,
+            ledger,
+            code,
+            flags,
+            ..NewTransfer::default()
+        };
+        self.file_transfer(&as_filed, amount, timestamp);
         let key =
             CollectionKey { bank: request.bank, bank_reference: request.bank_reference.clone() };
         let (credited_account_id, suspense) = (credited.id, facts.route);

@@ -4,9 +4,10 @@
 //! the next state, looked up, not computed.
 
 use tianping_ledger::{
-    ClaimPayouts, Detail, EventResult, NewPayout, PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX,
-    PAYOUT_LEASE_MS_MIN, Payout, PayoutClaim, PayoutOutcome, PayoutState, PendingStatus,
-    PendingTransfer, RecordPayoutOutcome, ResultCode as R, TEXT_BYTES_MAX, Transfer, TransferFlags,
+    ClaimPayouts, Detail, EventResult, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX,
+    PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN, Payout, PayoutClaim, PayoutOutcome, PayoutState,
+    PendingStatus, PendingTransfer, RecordPayoutOutcome, ResultCode as R, TEXT_BYTES_MAX,
+    TransferFlags,
 };
 
 use super::movement::{NEW_MOVEMENT, Situation};
@@ -278,24 +279,20 @@ impl Auditor {
         let NewPayout { id, debit_account_id, credit_account_id, amount, user_data, .. } = *request;
         let (ledger, code, bank, beneficiary) =
             (request.ledger, request.code, request.bank, request.beneficiary.clone());
-        let (amount_requested, pending_id, timeout, flags) = (amount, 0, 0, TransferFlags::PENDING);
-        self.transfers.insert(
+        // The reservation is filed as the pending transfer the payout amounts to.
+        let flags = TransferFlags::PENDING;
+        let as_filed = NewTransfer {
             id,
-            Transfer {
-                id,
-                debit_account_id,
-                credit_account_id,
-                amount,
-                amount_requested,
-                pending_id,
-                user_data,
-                timeout,
-                ledger,
-                code,
-                flags,
-                timestamp,
-            },
-        );
+            debit_account_id,
+            credit_account_id,
+            amount,
+            user_data,
+            ledger,
+            code,
+            flags,
+            ..NewTransfer::default()
+        };
+        self.file_transfer(&as_filed, amount, timestamp);
         self.pending.insert(id, PendingTransfer { payout: true, ..live_reservation(id) });
         let (state, fencing_token, worker_id, lease_until) = (PayoutState::Reserved, 0, 0, 0);
         let (created_at, updated_at) = (timestamp, timestamp);

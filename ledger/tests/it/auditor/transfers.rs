@@ -185,6 +185,29 @@ const RESOLVE_STATE: &[Rule<Facts>] = &[
 ];
 
 impl Auditor {
+    /// Files the transfer record of `as_filed` (a request, or what a payout or collection
+    /// amounts to) that moved `amount`, and puts it in both accounts' histories.
+    pub(super) fn file_transfer(&mut self, as_filed: &NewTransfer, amount: u128, timestamp: u64) {
+        let NewTransfer { id, debit_account_id, credit_account_id, pending_id, .. } = *as_filed;
+        let NewTransfer { user_data, timeout, ledger, code, .. } = *as_filed;
+        let (amount_requested, flags) = (as_filed.amount, F(as_filed.flags.0 & !F::LINKED.0));
+        let record = Transfer {
+            id,
+            debit_account_id,
+            credit_account_id,
+            amount,
+            amount_requested,
+            pending_id,
+            user_data,
+            timeout,
+            ledger,
+            code,
+            flags,
+            timestamp,
+        };
+        self.transfers.insert(id, record);
+    }
+
     fn transfer_facts(&self, request: &NewTransfer, timestamp: u64, day: i64) -> Facts {
         let has = |flag: F| request.flags.0 & flag.0 != 0;
         let resolving = has(F::POST_PENDING) || has(F::VOID_PENDING);
@@ -269,29 +292,8 @@ impl Auditor {
         let timestamp = facts.timestamp;
         let amount = facts.movement.amount;
         self.move_money(&facts.movement, timestamp);
-        let NewTransfer { id, debit_account_id, credit_account_id, user_data, timeout, .. } =
-            facts.request;
-        let (ledger, code, flags) = (facts.request.ledger, facts.request.code, facts.request.flags);
-        let flags = F(flags.0 & !F::LINKED.0);
-        let amount_requested = facts.request.amount;
-        let pending_id = 0;
-        self.transfers.insert(
-            id,
-            Transfer {
-                id,
-                debit_account_id,
-                credit_account_id,
-                amount,
-                amount_requested,
-                pending_id,
-                user_data,
-                timeout,
-                ledger,
-                code,
-                flags,
-                timestamp,
-            },
-        );
+        let id = facts.request.id;
+        self.file_transfer(&facts.request, amount, timestamp);
         if facts.movement.reserve {
             let expires_at = facts.movement.expires_at.expect("`overflows_timeout` refused");
             self.pending.insert(id, PendingTransfer { expires_at, ..live_reservation(id) });
@@ -309,27 +311,18 @@ impl Auditor {
         let status = if post { PendingStatus::Posted } else { PendingStatus::Voided };
         let request = facts.request;
         self.finish_reservation(reservation.id, status, posted, request.id, timestamp);
+        // What the resolving transfer is filed as: the reservation's accounts, ledger and
+        // code, the request's own id, pending id, amount asked, user data and flags.
         let Transfer { debit_account_id, credit_account_id, ledger, code, .. } = reservation;
-        let NewTransfer { id, pending_id, user_data, .. } = request;
-        let (amount_requested, timeout) = (request.amount, 0);
-        let flags = F(request.flags.0 & !F::LINKED.0);
-        self.transfers.insert(
-            id,
-            Transfer {
-                id,
-                debit_account_id,
-                credit_account_id,
-                amount,
-                amount_requested,
-                pending_id,
-                user_data,
-                timeout,
-                ledger,
-                code,
-                flags,
-                timestamp,
-            },
-        );
+        let as_filed = NewTransfer {
+            debit_account_id,
+            credit_account_id,
+            ledger,
+            code,
+            timeout: 0,
+            ..request
+        };
+        self.file_transfer(&as_filed, amount, timestamp);
         answer(R::Ok, timestamp, amount)
     }
 }
