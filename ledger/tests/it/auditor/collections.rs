@@ -106,9 +106,12 @@ const SUSPENSE: &[Rule<Facts>] = &[
     rule(R::ExceedsDebits, State, |f| f.suspense_refuses(overcredited_by_credit)),
 ];
 
+/// Whether a beneficiary (if it exists) cannot take a collection.
+type Refuses = fn(Option<&Account>, &NewCollection) -> bool;
+
 /// Why the beneficiary cannot take the money, in order: the first that holds sends it to
 /// suspense.
-const ROUTES: [(SuspenseReason, fn(Option<&Account>, &NewCollection) -> bool); 5] = [
+const ROUTES: [(SuspenseReason, Refuses); 5] = [
     (SuspenseReason::BeneficiaryNotFound, |b, _| b.is_none()),
     (SuspenseReason::BeneficiaryOnAnotherLedger, |b, c| b.is_some_and(|b| b.ledger != c.ledger)),
     (SuspenseReason::BeneficiaryFrozen, |b, _| {

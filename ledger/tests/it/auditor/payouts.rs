@@ -108,10 +108,13 @@ fn lease_end(claim: &ClaimPayouts, now: u64) -> Option<u64> {
     claim.lease_ms.checked_mul(NANOS_PER_MILLI).and_then(|lease| now.checked_add(lease))
 }
 
+/// A claimable payout's order key within its tier at a time, or `None` if not claimable.
+type ClaimKey = fn(&Payout, u64) -> Option<u64>;
+
 /// Claimable payouts, in the order a claim takes them (the tier is the position): leases
 /// that ran out, by state, then reserved payouts; within a tier by the returned key (the old
 /// lease's end, or creation), then id. `None`: not claimable now.
-const CLAIMABLE: [(PayoutState, fn(&Payout, u64) -> Option<u64>); 4] = [
+const CLAIMABLE: [(PayoutState, ClaimKey); 4] = [
     (PayoutState::Claimed, |p, now| (p.lease_until <= now).then_some(p.lease_until)),
     (PayoutState::Sent, |p, now| (p.lease_until <= now).then_some(p.lease_until)),
     (PayoutState::Unknown, |p, now| (p.lease_until <= now).then_some(p.lease_until)),
