@@ -79,7 +79,7 @@ pub enum Error {
         timestamp: u64,
     },
     /// A node answered with another gRPC status (`PermissionDenied`, `FailedPrecondition`,
-    /// `ResourceExhausted`, ...). Not retried.
+    /// ...). Not retried.
     #[error("{code:?}: {message}")]
     Status {
         /// The gRPC code.
@@ -105,7 +105,7 @@ pub enum Error {
 
 impl Error {
     /// True for the failures the SDK retries itself (a node unreachable, no leader, a
-    /// deadline); once the budget is spent they reach the caller as `OutcomeUnknown` (writes)
+    /// deadline, a leader whose group-commit queue is full); once the budget is spent they reach the caller as `OutcomeUnknown` (writes)
     /// or `Unavailable` (reads).
     ///
     /// ```
@@ -151,9 +151,14 @@ pub(crate) enum Effect {
 pub(crate) fn classify(status: &tonic::Status, effect: Effect, attempts: u32) -> Error {
     let code = status.code();
     let transport = code == tonic::Code::Unknown && std::error::Error::source(status).is_some();
+    // `ResourceExhausted` is a leader's full group-commit queue: nothing was applied and the
+    // same batch may go again after a backoff, like a missing leader.
     let retryable = matches!(
         code,
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled
+        tonic::Code::Unavailable
+            | tonic::Code::DeadlineExceeded
+            | tonic::Code::Cancelled
+            | tonic::Code::ResourceExhausted
     ) || transport;
     let message = status.message().to_owned();
     if retryable {
@@ -190,6 +195,10 @@ mod tests {
         assert!(matches!(
             check(tonic::Status::unavailable("no leader"), Effect::Write),
             Error::OutcomeUnknown { attempts: 3, code: tonic::Code::Unavailable, .. }
+        ));
+        assert!(matches!(
+            check(tonic::Status::resource_exhausted("queue full"), Effect::Write),
+            Error::OutcomeUnknown { code: tonic::Code::ResourceExhausted, .. }
         ));
         assert!(matches!(
             check(tonic::Status::deadline_exceeded("slow"), Effect::Read),

@@ -4,8 +4,8 @@
 //! neighbours, one replication round, one atomic state-machine write — so a leader that
 //! proposes each client's 100-transfer batch on its own spends most of its time on that fixed
 //! cost. Here client batches queue in a channel; one task takes the first waiting batch and every
-//! batch queued behind it, up to `GROUP_COMMIT_EVENTS_MAX` events, and proposes them as one
-//! `Batch`. At most `GROUP_COMMIT_IN_FLIGHT_MAX` groups are being committed at once: while they
+//! batch queued behind it, up to `GROUP_COMMIT_EVENTS_MAX` events and `ENTRY_BYTES_MAX`
+//! encoded bytes, and proposes them as one `Batch`. At most `GROUP_COMMIT_IN_FLIGHT_MAX` groups are being committed at once: while they
 //! are, new batches wait in the queue, so the busier the leader the larger its groups (and a
 //! lone client on an idle leader is proposed at once, with no added wait).
 //!
@@ -21,11 +21,19 @@
 //! - A refusal of the whole entry (not leader, raft stopped) reaches every client in the group
 //!   as an unknown outcome; each retries with the same ids.
 //! - A batch whose client stopped waiting before it was proposed is dropped, not proposed.
+//!
+//! What bounds it (issue 11 item 2): every entry is at most `ENTRY_BYTES_MAX` encoded bytes,
+//! so `RAFT_PAYLOAD_ENTRIES_MAX` of them always fit in one Raft message a follower accepts (a
+//! compile-time relation in `lib.rs`); a client batch that alone encodes larger is refused
+//! before it is queued (`ProposeError::TooLarge`, `INVALID_ARGUMENT`); and the bytes waiting
+//! or being committed are at most `GROUP_COMMIT_QUEUED_BYTES_MAX` — a batch that would pass
+//! it is refused at once (`ProposeError::Overloaded`, `RESOURCE_EXHAUSTED`: nothing applied,
+//! retry later with the same ids) instead of queueing without limit behind huge batches.
 
 use std::sync::Arc;
 
 use tianping_ledger::{BATCH_EVENTS_MAX, Batch, BatchError, Command, EventResult};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::{LedgerRaft, clock};
 
@@ -40,6 +48,31 @@ pub const GROUP_COMMIT_IN_FLIGHT_MAX: usize = 4;
 
 /// Most client batches waiting for a group; a full queue makes `propose` wait (back-pressure).
 const GROUP_COMMIT_QUEUE_MAX: usize = 4096;
+
+/// Most encoded bytes (postcard, as the log and the Raft transport carry them) of the ledger
+/// batch in one log entry. A full batch of `BATCH_EVENTS_MAX` transfers with every field at
+/// its largest encodes to about 1.3 MiB, so any transfer batch a client may send fits; batches
+/// heavy with free text (payouts' beneficiaries, status reasons) may not, and are refused
+/// whole with the byte count so the client can split them.
+pub const ENTRY_BYTES_MAX: usize = 4 << 20;
+
+/// Most encoded bytes of client batches queued for group commit or being committed, on one
+/// leader: enough for every in-flight group at its largest and as many again waiting, so
+/// the pipeline never starves for want of budget, and a bound on what clients can make the
+/// leader hold.
+pub const GROUP_COMMIT_QUEUED_BYTES_MAX: usize = ENTRY_BYTES_MAX * GROUP_COMMIT_IN_FLIGHT_MAX * 2;
+
+/// Largest postcard encoding of one transfer command: seven 128-bit fields at 19 varint
+/// bytes, the 32-bit timeout and ledger at 5, the 16-bit code and flags at 3, and the enum tag.
+const TRANSFER_COMMAND_BYTES_MAX: usize = 7 * 19 + 2 * 5 + 2 * 3 + 1;
+
+// A full batch of the largest transfers fits in one entry, with the batch's own framing.
+const _: () = assert!(TRANSFER_COMMAND_BYTES_MAX * BATCH_EVENTS_MAX + 64 <= ENTRY_BYTES_MAX);
+// Every in-flight group at its largest fits within the queued-bytes budget, and the budget
+// fits in a semaphore's permit count.
+const _: () =
+    assert!(ENTRY_BYTES_MAX * GROUP_COMMIT_IN_FLIGHT_MAX <= GROUP_COMMIT_QUEUED_BYTES_MAX);
+const _: () = assert!(GROUP_COMMIT_QUEUED_BYTES_MAX <= u32::MAX as usize);
 
 /// A client batch's results once its group is applied.
 #[derive(Debug)]
@@ -62,11 +95,27 @@ pub(crate) enum ProposeError {
     Refused(BatchError),
     /// The Raft node stopped, or the group task is gone.
     Stopped(String),
+    /// The batch alone encodes to `bytes`, over `ENTRY_BYTES_MAX`: it can never be proposed
+    /// whole. Nothing was queued.
+    TooLarge {
+        /// Its encoded size.
+        bytes: usize,
+    },
+    /// Queuing `bytes` more would pass `GROUP_COMMIT_QUEUED_BYTES_MAX`. Nothing was queued;
+    /// the same batch may be sent again later.
+    Overloaded {
+        /// The refused batch's encoded size.
+        bytes: usize,
+    },
 }
 
 /// One client batch waiting for a group.
 struct Proposal {
     commands: Vec<Command>,
+    /// The commands' encoded size, counted against the entry's byte cap.
+    bytes: usize,
+    /// Its share of `GROUP_COMMIT_QUEUED_BYTES_MAX`, given back when it is answered.
+    budget: OwnedSemaphorePermit,
     reply: oneshot::Sender<Result<Committed, ProposeError>>,
 }
 
@@ -81,6 +130,8 @@ impl Proposal {
 #[derive(Clone)]
 pub(crate) struct GroupCommit {
     queue: mpsc::Sender<Proposal>,
+    /// One permit per byte that may be queued or in flight.
+    queued_bytes: Arc<Semaphore>,
 }
 
 impl GroupCommit {
@@ -88,15 +139,28 @@ impl GroupCommit {
     pub(crate) fn start(raft: LedgerRaft) -> GroupCommit {
         let (queue, proposals) = mpsc::channel(GROUP_COMMIT_QUEUE_MAX);
         tokio::spawn(group_proposals(raft, proposals));
-        GroupCommit { queue }
+        GroupCommit { queue, queued_bytes: Arc::new(Semaphore::new(GROUP_COMMIT_QUEUED_BYTES_MAX)) }
     }
 
     /// Commits `commands` (one non-empty client batch of at most `GROUP_COMMIT_EVENTS_MAX`
     /// events), possibly together with other clients' batches, and returns its own results.
     pub(crate) async fn propose(&self, commands: Vec<Command>) -> Result<Committed, ProposeError> {
+        let bytes = postcard::experimental::serialized_size(&commands).map_err(|error| {
+            ProposeError::Stopped(format!("internal error: the batch does not encode: {error}"))
+        })?;
+        if bytes > ENTRY_BYTES_MAX {
+            return Err(ProposeError::TooLarge { bytes });
+        }
+        // `bytes <= ENTRY_BYTES_MAX <= u32::MAX` (asserted above), so the conversion holds.
+        let permits = u32::try_from(bytes).map_err(|_| ProposeError::TooLarge { bytes })?;
+        let budget = self
+            .queued_bytes
+            .clone()
+            .try_acquire_many_owned(permits)
+            .map_err(|_| ProposeError::Overloaded { bytes })?;
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Proposal { commands, reply })
+            .send(Proposal { commands, bytes, budget, reply })
             .await
             .map_err(|_closed| ProposeError::Stopped("the group-commit task stopped".to_owned()))?;
         answer.await.map_err(|_dropped| {
@@ -127,15 +191,20 @@ async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposa
             continue;
         }
         let mut events = first.commands.len();
+        let mut bytes = first.bytes;
         let mut group = vec![first];
         while !group.last().is_some_and(Proposal::ends_open_chain) {
             let Ok(next) = proposals.try_recv() else { break };
             if next.reply.is_closed() {
                 continue;
             }
-            match events.checked_add(next.commands.len()) {
-                Some(total) if total <= GROUP_COMMIT_EVENTS_MAX => {
+            let grown = events.checked_add(next.commands.len()).zip(bytes.checked_add(next.bytes));
+            match grown {
+                Some((total, total_bytes))
+                    if total <= GROUP_COMMIT_EVENTS_MAX && total_bytes <= ENTRY_BYTES_MAX =>
+                {
                     events = total;
+                    bytes = total_bytes;
                     group.push(next);
                 }
                 _ => {
@@ -156,9 +225,12 @@ async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposa
 async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
     let mut commands = Vec::with_capacity(events);
     let mut replies = Vec::with_capacity(group.len());
+    // Each batch's bytes count against the queued budget until its client is answered.
+    let mut budgets = Vec::with_capacity(group.len());
     for proposal in group {
         replies.push((proposal.commands.len(), proposal.reply));
         commands.extend(proposal.commands);
+        budgets.push(proposal.budget);
     }
     let batch = Batch { timestamp: clock::now_ns(), commands };
     #[cfg(all(feature = "planted-bugs", madsim))]
@@ -196,6 +268,7 @@ async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
             }
         }
     }
+    drop(budgets);
 }
 
 /// PLANTED BUG `ack-before-commit` (feature `planted-bugs`, simulation only): the leader

@@ -104,18 +104,37 @@ pub type StateMachineStore = tianping_raft_store::MemoryStateMachine;
 /// The openraft handle of a node.
 pub type LedgerRaft = openraft::Raft<TypeConfig, StateMachineStore>;
 
-/// Largest Raft message a node accepts, in bytes. One entry holds a batch of at most
-/// `BATCH_EVENTS_MAX` events (well under 2 MiB in postcard) and openraft sends at most
-/// `RAFT_PAYLOAD_ENTRIES_MAX` entries per append, so this bounds a receiver's memory per
-/// message with room to spare; snapshot chunks are far smaller (`SNAPSHOT_CHUNK_BYTES_MAX`).
-pub const RAFT_MESSAGE_BYTES_MAX: usize = 64 << 20;
+/// Largest Raft message a node accepts, in bytes. openraft sends at most
+/// `RAFT_PAYLOAD_ENTRIES_MAX` entries per append and group commit makes no entry's batch
+/// larger than `ENTRY_BYTES_MAX`, so every append a leader can send fits (asserted below), and
+/// this bounds a receiver's memory per message; snapshot chunks are far smaller
+/// (`SNAPSHOT_CHUNK_BYTES_MAX`).
+pub const RAFT_MESSAGE_BYTES_MAX: usize = 65 << 20;
 
 /// Most entries in one append-entries message (openraft's `max_payload_entries`).
 pub const RAFT_PAYLOAD_ENTRIES_MAX: u64 = 16;
 
+/// What an append-entries message holds besides its entries' batches: the vote, the previous
+/// log id, the commit index and, per entry, its log id and payload tag (each under 64 bytes in
+/// postcard), with ample margin.
+pub const RAFT_MESSAGE_FRAMING_BYTES_MAX: usize = 64 << 10;
+
 /// Largest client request, in bytes: a full batch of `BATCH_EVENTS_MAX` transfers with every
-/// 128-bit field at its longest decimal spelling fits with margin.
-pub const CLIENT_REQUEST_BYTES_MAX: usize = 16 << 20;
+/// 128-bit field at its longest decimal spelling (about 2.2 MiB) fits. Not larger than one log
+/// entry: the wire spells numbers in decimal and frames every field, so a request's ledger
+/// batch encodes (postcard) to about its wire size or less, and the rare one that does not fit
+/// an entry is refused whole, naming its size (`group_commit`).
+pub const CLIENT_REQUEST_BYTES_MAX: usize = ENTRY_BYTES_MAX;
+
+pub use group_commit::{ENTRY_BYTES_MAX, GROUP_COMMIT_QUEUED_BYTES_MAX};
+
+// The limits nest: a request fits an entry, and the most entries one append carries, each at
+// its largest, fit in the largest Raft message a follower accepts.
+const _: () = assert!(CLIENT_REQUEST_BYTES_MAX <= ENTRY_BYTES_MAX);
+const _: () = assert!(
+    ENTRY_BYTES_MAX * RAFT_PAYLOAD_ENTRIES_MAX as usize + RAFT_MESSAGE_FRAMING_BYTES_MAX
+        <= RAFT_MESSAGE_BYTES_MAX
+);
 
 /// Longest a stopping node waits for its servers to finish in-flight requests.
 const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(5);

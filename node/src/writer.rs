@@ -92,6 +92,17 @@ impl Writer {
                  unknown: retry with the same ids"
             ))),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
+            Err(ProposeError::TooLarge { bytes }) => Err(Status::invalid_argument(format!(
+                "the batch encodes to {bytes} bytes; one log entry holds at most {} \
+                 (ENTRY_BYTES_MAX): split it into smaller batches",
+                crate::ENTRY_BYTES_MAX
+            ))),
+            Err(ProposeError::Overloaded { bytes }) => Err(Status::resource_exhausted(format!(
+                "the leader's group-commit queue cannot take {bytes} more bytes (at most {} \
+                 queued, GROUP_COMMIT_QUEUED_BYTES_MAX); nothing was applied: retry later \
+                 with the same ids",
+                crate::GROUP_COMMIT_QUEUED_BYTES_MAX
+            ))),
         }
     }
 
