@@ -10,6 +10,7 @@ use tianping_bank_adapters::money::{Currency, MoneyError};
 use tianping_ledger::{PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN};
 
 use crate::collections::CollectionAccounts;
+use crate::connection::BankConnection;
 use crate::decision::LEASE_MARGIN_MS;
 
 /// Most banks one worker serves: each runs its own loops.
@@ -69,6 +70,8 @@ struct RawBank {
     reversal_code: u16,
     debtor_account: String,
     debtor_name: String,
+    #[serde(default)]
+    connection: Option<BankConnection>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -89,6 +92,9 @@ pub struct BankConfig {
     pub bank_in_transit_account_id: u128,
     /// Our custody account at the bank that pays, and its holder's name.
     pub debtor: Party,
+    /// Where the bank is and how to speak to it: required by the `tianping bank-worker`
+    /// binary, absent where the caller builds gateways itself (the simulation).
+    pub connection: Option<BankConnection>,
 }
 
 impl BankConfig {
@@ -223,6 +229,7 @@ impl WorkerConfig {
                 &bank.bank_in_transit_account,
             )?,
             debtor,
+            connection: bank.connection.clone(),
         })
     }
 }

@@ -15,11 +15,14 @@
 //! - `collections_poller` — the notification feed loop of one bank, and its cursor.
 //! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
 //! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.
+//! - [`connection`] — where each bank is (`[banks.connection]`) and `NetworkGateway`, the
+//!   HTTP gateway over either protocol that the `tianping bank-worker` binary runs with.
 
 mod clock;
 pub mod collections;
 mod collections_poller;
 pub mod config;
+pub mod connection;
 pub mod decision;
 pub mod low_balance;
 pub mod metrics;

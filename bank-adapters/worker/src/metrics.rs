@@ -190,7 +190,10 @@ impl WorkerMetrics {
 pub fn error_kind(error: &GatewayError) -> &'static str {
     match error {
         GatewayError::NotSent(_) => "not_sent",
+        GatewayError::NotDelivered { .. } => "not_delivered",
         GatewayError::Unavailable { .. } => "unavailable",
+        GatewayError::BankStatus { .. } => "bank_status",
+        GatewayError::WrongAnswer { .. } => "wrong_answer",
         GatewayError::Xml(_) => "unreadable_xml",
         GatewayError::Signature(_) => "signature",
         GatewayError::Body(_) => "unreadable_body",
