@@ -190,6 +190,9 @@ impl WorkerMetrics {
 pub fn error_kind(error: &GatewayError) -> &'static str {
     match error {
         GatewayError::NotSent(_) => "not_sent",
+        GatewayError::NotDelivered { .. } => "not_delivered",
+        GatewayError::BankStatus { .. } => "bank_status",
+        GatewayError::WrongAnswer { .. } => "wrong_answer",
         GatewayError::Unavailable { .. } => "unavailable",
         GatewayError::Xml(_) => "unreadable_xml",
         GatewayError::Signature(_) => "signature",
