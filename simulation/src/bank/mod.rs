@@ -10,8 +10,8 @@
 //! from the cluster or from the bank alone. The simulator is seeded from the madsim seed, and
 //! its time is the simulated Unix time (`unix_ms`), the clock the workers sign and date with.
 //!
-//! The direct-connect bank's SM2 keys are generated when the process first needs them, into a
-//! temporary directory (no key is committed), and reused by every seed of the process.
+//! The direct-connect bank's SM2 keys are generated every seed into a temporary directory (no
+//! key is committed), loaded, and the directory removed (`direct_keys`).
 //!
 //! - `transport`: the bank's server loop and the workers' transport.
 //! - `workload`: the ledger accounts of the bank workload, payouts and collections, and the
@@ -22,8 +22,7 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
@@ -98,30 +97,40 @@ pub fn unix_ms() -> u64 {
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// The directory of the throwaway direct-connect keys (generated once per process).
-fn key_directory() -> Result<&'static PathBuf, String> {
-    static KEYS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    KEYS.get_or_init(|| {
-        let directory =
-            std::env::temp_dir().join(format!("tianping-sim-bank-keys-{}", std::process::id()));
-        let direct: Vec<(&str, SignScheme)> = BANKS
-            .iter()
-            .filter(|bank| bank.protocol == Protocol::Direct)
-            .map(|bank| (bank.id, SignScheme::Sm2Sm3))
-            .collect();
-        generate_dev_keys(&directory, &direct)
-            .map(|()| directory)
-            .map_err(|error| format!("generating the simulation's bank keys: {error}"))
-    })
-    .as_ref()
-    .map_err(Clone::clone)
+/// The direct-connect bank's key rings of one seed: both sides' signing keys and public keys.
+#[derive(Clone)]
+pub struct DirectKeys {
+    bank_signing: Arc<KeyRing>,
+    bank_public: Arc<KeyRing>,
+    client_signing: Arc<KeyRing>,
+    client_public: Arc<KeyRing>,
 }
 
-fn ring(bank: &SimBank, file: &str, role: KeyRole) -> Result<Arc<KeyRing>, String> {
-    let path = key_directory()?.join(bank.id).join(file);
-    KeyRing::load(KeyRingSource::Manifest(path), role)
-        .map(Arc::new)
-        .map_err(|error| format!("bank {} keys: {error}", bank.id))
+/// Generates throwaway SM2 keys for the direct-connect bank into a temporary directory, loads
+/// them and removes the directory. Run every seed (never cached across seeds): generating
+/// draws from the seeded generator, so both runs of a determinism check draw alike.
+fn direct_keys(bank: &SimBank) -> Result<DirectKeys, String> {
+    let directory = std::env::temp_dir().join(format!(
+        "tianping-sim-bank-keys-{}-{}",
+        std::process::id(),
+        madsim::runtime::Handle::current().seed()
+    ));
+    generate_dev_keys(&directory, &[(bank.id, SignScheme::Sm2Sm3)])
+        .map_err(|error| format!("generating the simulation's bank keys: {error}"))?;
+    let ring = |file: &str, role: KeyRole| {
+        KeyRing::load(KeyRingSource::Manifest(directory.join(bank.id).join(file)), role)
+            .map(Arc::new)
+            .map_err(|error| format!("bank {} keys: {error}", bank.id))
+    };
+    let keys = DirectKeys {
+        bank_signing: ring(dev_key_files::BANK_SIGNING_MANIFEST, KeyRole::Signing)?,
+        bank_public: ring(dev_key_files::BANK_PUBLIC_MANIFEST, KeyRole::VerifyingOnly)?,
+        client_signing: ring(dev_key_files::CLIENT_SIGNING_MANIFEST, KeyRole::Signing)?,
+        client_public: ring(dev_key_files::CLIENT_PUBLIC_MANIFEST, KeyRole::VerifyingOnly)?,
+    };
+    // The rings hold the keys in memory; nothing of a seed stays on disk.
+    let _ = std::fs::remove_dir_all(&directory);
+    Ok(keys)
 }
 
 fn verifier(keys: Arc<KeyRing>) -> Verifier {
@@ -136,7 +145,7 @@ fn verifier(keys: Arc<KeyRing>) -> Verifier {
 }
 
 /// The simulator with both banks, seeded from the madsim seed.
-pub fn simulator() -> Result<BankSimulator, String> {
+pub fn simulator(keys: &DirectKeys) -> Result<BankSimulator, String> {
     let mut simulator = BankSimulator::new();
     for bank in &BANKS {
         let core = Bank::new(BankSetup {
@@ -159,12 +168,8 @@ pub fn simulator() -> Result<BankSimulator, String> {
             Protocol::Iso20022 => None,
             Protocol::Direct => Some(DirectSide {
                 app_id: APP_ID.to_owned(),
-                signing: ring(bank, dev_key_files::BANK_SIGNING_MANIFEST, KeyRole::Signing)?,
-                verifier: verifier(ring(
-                    bank,
-                    dev_key_files::CLIENT_PUBLIC_MANIFEST,
-                    KeyRole::VerifyingOnly,
-                )?),
+                signing: keys.bank_signing.clone(),
+                verifier: verifier(keys.client_public.clone()),
             }),
         };
         let hosted = HostedBank {
@@ -177,20 +182,26 @@ pub fn simulator() -> Result<BankSimulator, String> {
     Ok(simulator)
 }
 
-/// Starts the bank's server on the bank machine; the simulator it serves.
-pub fn start_bank(world: &World) -> Result<Arc<Mutex<BankSimulator>>, String> {
+/// Starts the bank's server on the bank machine; the simulator it serves, and the keys the
+/// workers need.
+pub fn start_bank(world: &World) -> Result<(Arc<Mutex<BankSimulator>>, DirectKeys), String> {
     let machines = world.bank.as_ref().ok_or("the world has no bank")?;
-    let simulator = Arc::new(Mutex::new(simulator()?));
+    let direct = BANKS
+        .iter()
+        .find(|bank| bank.protocol == Protocol::Direct)
+        .ok_or("no direct-connect bank")?;
+    let keys = direct_keys(direct)?;
+    let simulator = Arc::new(Mutex::new(simulator(&keys)?));
     drop(machines.bank.spawn(transport::serve(simulator.clone())));
-    Ok(simulator)
+    Ok((simulator, keys))
 }
 
 /// A gateway of either protocol, so one worker serves both banks (`run` takes one type).
 pub enum SimGateway {
     /// An ISO 20022 bank.
-    Iso(Iso20022Gateway<SimTransport>),
+    Iso(Box<Iso20022Gateway<SimTransport>>),
     /// A direct-connect bank.
-    Direct(DirectGateway<SimTransport>),
+    Direct(Box<DirectGateway<SimTransport>>),
 }
 
 impl BankGateway for SimGateway {
@@ -269,21 +280,23 @@ fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, Stri
 }
 
 /// The worker's gateways: built on the worker's machine (their endpoints live there).
-async fn gateways() -> Result<BTreeMap<u32, SimGateway>, String> {
+async fn gateways(keys: DirectKeys) -> Result<BTreeMap<u32, SimGateway>, String> {
     let mut gateways = BTreeMap::new();
     for bank in &BANKS {
         let transport = SimTransport::connect(bank.id, BANK_CALL_DEADLINE)
             .await
             .map_err(|error| format!("worker transport: {error}"))?;
         let gateway = match bank.protocol {
-            Protocol::Iso20022 => SimGateway::Iso(Iso20022Gateway::new(transport, "Tianping")),
-            Protocol::Direct => SimGateway::Direct(DirectGateway::new(
+            Protocol::Iso20022 => {
+                SimGateway::Iso(Box::new(Iso20022Gateway::new(transport, "Tianping")))
+            }
+            Protocol::Direct => SimGateway::Direct(Box::new(DirectGateway::new(
                 transport,
                 APP_ID,
-                ring(bank, dev_key_files::CLIENT_SIGNING_MANIFEST, KeyRole::Signing)?,
-                verifier(ring(bank, dev_key_files::BANK_PUBLIC_MANIFEST, KeyRole::VerifyingOnly)?),
+                keys.client_signing.clone(),
+                verifier(keys.bank_public.clone()),
                 Arc::new(SystemClock),
-            )),
+            ))),
         };
         gateways.insert(bank.number, gateway);
     }
@@ -301,15 +314,16 @@ const WORKER_STOP_BOUND: Duration = Duration::from_secs(60);
 
 impl Workers {
     /// Starts one worker on every worker machine of the world.
-    pub fn start(world: &Arc<World>) -> Result<Workers, String> {
+    pub fn start(world: &Arc<World>, keys: &DirectKeys) -> Result<Workers, String> {
         let machines = world.bank.as_ref().ok_or("the world has no bank")?;
         let (stop, watching) = watch::channel(false);
         let mut tasks = Vec::new();
         for worker in &machines.workers {
             let config = worker_config(world, worker.data_center)?;
             let mut watching = watching.clone();
+            let keys = keys.clone();
             tasks.push(worker.machine.spawn(async move {
-                let gateways = gateways().await?;
+                let gateways = gateways(keys).await?;
                 let metrics = WorkerMetrics::new();
                 let shutdown = async move {
                     let _ = watching.wait_for(|stopping| *stopping).await;

@@ -56,10 +56,10 @@ type Opened = (Arc<Mutex<BankSimulator>>, tianping_client::Client, Workers, Work
 async fn open(world: &Arc<World>, log: &mut FaultLog) -> Result<Opened, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
     log.push(format!("leader {leader} elected"));
-    let simulator = start_bank(world)?;
+    let (simulator, keys) = start_bank(world)?;
     let client = workload::sdk(world)?;
     workload::set_up_ledger(&client).await.map_err(|error| format!("setup: {error}"))?;
-    let workers = Workers::start(world)?;
+    let workers = Workers::start(world, &keys)?;
     let load = Workload::start(client.clone(), simulator.clone());
     log.push("bank, workers and workload started");
     Ok((simulator, client, workers, load))
@@ -76,8 +76,7 @@ async fn finish(
     let faults_stopped = world.elapsed();
     let asked = {
         let shared = load.stop().await;
-        let taken = std::mem::take(&mut *lock(&shared));
-        taken
+        std::mem::take(&mut *lock(&shared))
     };
     log.push(format!("faults stopped; {} payouts asked for", asked.payouts.len()));
     let payouts = workload::await_final(world, &client, &asked.payouts).await;
