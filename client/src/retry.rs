@@ -60,12 +60,14 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     fn backoff(&self) -> ExponentialBuilder {
-        ExponentialBuilder::default()
-            .with_jitter()
-            .with_min_delay(self.delay_min)
-            .with_max_delay(self.delay_max)
-            .with_max_times(usize::try_from(self.attempts_max.saturating_sub(1)).unwrap_or(0))
-            .with_total_delay(Some(self.elapsed_max))
+        seeded_jitter(
+            ExponentialBuilder::default()
+                .with_jitter()
+                .with_min_delay(self.delay_min)
+                .with_max_delay(self.delay_max)
+                .with_max_times(usize::try_from(self.attempts_max.saturating_sub(1)).unwrap_or(0))
+                .with_total_delay(Some(self.elapsed_max)),
+        )
     }
 
     /// Runs `attempt` (given its 1-based number) until it succeeds, fails for good, or the
@@ -85,6 +87,20 @@ impl RetryPolicy {
             .adjust(|_, delay| delay.filter(|delay| started.elapsed() + *delay <= elapsed_max))
             .await
     }
+}
+
+/// Under the deterministic simulation the jitter is drawn from the simulator's seeded
+/// generator: backon otherwise seeds it from a process-global source madsim does not
+/// control, and one seed would no longer replay one history.
+#[cfg(madsim)]
+fn seeded_jitter(builder: ExponentialBuilder) -> ExponentialBuilder {
+    builder.with_jitter_seed(madsim::rand::random::<u64>())
+}
+
+/// Outside the simulation backon's own random seed is what we want.
+#[cfg(not(madsim))]
+fn seeded_jitter(builder: ExponentialBuilder) -> ExponentialBuilder {
+    builder
 }
 
 #[cfg(test)]

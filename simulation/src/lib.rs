@@ -22,8 +22,14 @@
 //! - `risk`: the risk desk, blocking, freezing, reactivating accounts and changing their
 //!   limits mid-load, so the checkers have blocks and limits to hold the cluster to.
 //! - `sampler`: the tasks that sample leaders and replicas while a seed runs.
+//! - `bank`: the bank side (issue 12): a bank machine outside the data centers hosting the
+//!   deterministic `BankSimulator` (one ISO 20022 bank, one SM2 direct-connect bank) over
+//!   madsim's network, and one bank worker per data center running the real
+//!   `tianping_bank_worker::run` with the real gateways, through the SDK; the payout and
+//!   collection workload and the evidence the bank checkers judge.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
-//!   `dc-migration`, `soak`), each a test over many seeds
+//!   `dc-migration`, `soak`, and the bank drills `bank-outage`, `lost-callbacks`,
+//!   `worker-split-brain`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
 //!
 //! The client history and every checker live in `tianping-history`, which knows no simulator:
@@ -31,6 +37,8 @@
 //! log entries from the `MemoryDisk`s, leader samples, times since the seed began) into that
 //! crate's plain inputs.
 
+#[cfg(madsim)]
+pub mod bank;
 #[cfg(madsim)]
 pub mod client;
 #[cfg(madsim)]

@@ -86,6 +86,10 @@ pub struct WorldConfig {
     /// into, added at run time as an operator would. Their ids and data-center indexes follow
     /// those of `data_centers`; they have no client machine.
     pub spare_data_centers: Vec<u8>,
+    /// Whether the world has a bank: a bank machine outside every data center and one bank
+    /// worker machine per data center (`crate::bank`). Only the bank drills set it, so the
+    /// other drills' worlds — and their seeds' histories — are unchanged.
+    pub bank: bool,
 }
 
 impl WorldConfig {
@@ -112,6 +116,7 @@ impl Default for WorldConfig {
             logs_kept_after_snapshot: 16,
             planted_bug: None,
             spare_data_centers: Vec::new(),
+            bank: false,
         }
     }
 }
@@ -156,6 +161,15 @@ pub struct ClientMachine {
     pub machine: MachineHandle,
 }
 
+/// The machines of the bank side: the bank (in no data center: it is reached over the
+/// internet from every one) and a worker machine per data center.
+pub struct BankMachines {
+    /// The bank's machine, at `crate::bank::BANK_IP`.
+    pub bank: MachineHandle,
+    /// One bank worker machine per data center, in data-center order.
+    pub workers: Vec<ClientMachine>,
+}
+
 /// The simulated cluster and its clients.
 pub struct World {
     handle: Handle,
@@ -166,6 +180,9 @@ pub struct World {
     pub nodes: Vec<SimNode>,
     /// One client machine per data center.
     pub clients: Vec<ClientMachine>,
+    /// The bank machine and one bank worker machine per data center, when
+    /// `WorldConfig::bank` is set.
+    pub bank: Option<BankMachines>,
     down: Mutex<BTreeSet<u64>>,
     /// Nodes not running on purpose (spares not yet booted, retired nodes): also in `down`,
     /// but never restarted by `crashed` callers.
@@ -284,6 +301,23 @@ impl World {
                 ClientMachine { data_center, machine }
             })
             .collect();
+        let bank = config.bank.then(|| {
+            let bank = handle.create_node().name("bank").ip(crate::bank::BANK_IP).build();
+            let workers = (0..config.data_centers.len())
+                .map(|data_center| {
+                    let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);
+                    let ip = IpAddr::V4(Ipv4Addr::new(10, 4, dc_octet, 1));
+                    links.place(ip, data_center);
+                    let machine = handle
+                        .create_node()
+                        .name(format!("bank-worker-dc-{}", data_center + 1))
+                        .ip(ip)
+                        .build();
+                    ClientMachine { data_center, machine }
+                })
+                .collect();
+            BankMachines { bank, workers }
+        });
         let data_centers = config.data_centers.len() + config.spare_data_centers.len();
         for a in 0..data_centers {
             for b in a + 1..data_centers {
@@ -296,6 +330,7 @@ impl World {
             started,
             nodes,
             clients,
+            bank,
             down: Mutex::new(parked.clone()),
             parked: Mutex::new(parked),
             clogged: Mutex::new(Vec::new()),
@@ -496,11 +531,18 @@ impl World {
 
     /// The machines (nodes and clients) inside data center `data_center`, and those outside.
     fn sides(&self, data_center: usize) -> (Vec<MachineId>, Vec<MachineId>) {
+        // The bank is outside every data center (`usize::MAX`): a data center cut off is cut
+        // off from it too.
+        let bank_side = self.bank.iter().flat_map(|bank| {
+            std::iter::once((usize::MAX, bank.bank.id()))
+                .chain(bank.workers.iter().map(|worker| (worker.data_center, worker.machine.id())))
+        });
         let machines = self
             .nodes
             .iter()
             .map(|node| (node.data_center, node.machine))
-            .chain(self.clients.iter().map(|client| (client.data_center, client.machine.id())));
+            .chain(self.clients.iter().map(|client| (client.data_center, client.machine.id())))
+            .chain(bank_side);
         let (inside, outside): (Vec<_>, Vec<_>) =
             machines.partition(|(machine_dc, _)| *machine_dc == data_center);
         let ids = |side: Vec<(usize, MachineId)>| side.into_iter().map(|(_, id)| id).collect();
@@ -573,6 +615,28 @@ impl World {
             (Some(a), Some(b)) => Links(vec![(a.machine, b.machine), (b.machine, a.machine)]),
             _ => Links(Vec::new()),
         }
+    }
+
+    /// The links between bank worker `data_center`'s machine and every node, both ways: a
+    /// worker cut off from the cluster but not from the bank (empty without a bank).
+    pub fn worker_cluster_links(&self, data_center: usize) -> Links {
+        let Some(worker) = self.bank.as_ref().and_then(|bank| bank.workers.get(data_center)) else {
+            return Links(Vec::new());
+        };
+        let id = worker.machine.id();
+        Links(self.nodes.iter().flat_map(|node| [(id, node.machine), (node.machine, id)]).collect())
+    }
+
+    /// The links between every bank worker and the bank, both ways (empty without a bank).
+    pub fn worker_bank_links(&self) -> Links {
+        let Some(bank) = &self.bank else { return Links(Vec::new()) };
+        let id = bank.bank.id();
+        Links(
+            bank.workers
+                .iter()
+                .flat_map(|worker| [(worker.machine.id(), id), (id, worker.machine.id())])
+                .collect(),
+        )
     }
 
     /// Clogs `links`, remembering them for `heal` and `unclog_links`.
@@ -754,6 +818,12 @@ impl World {
         }
         for client in &self.clients {
             self.handle.kill(client.machine.id());
+        }
+        if let Some(bank) = &self.bank {
+            self.handle.kill(bank.bank.id());
+            for worker in &bank.workers {
+                self.handle.kill(worker.machine.id());
+            }
         }
         for machine in also {
             self.handle.kill(*machine);

@@ -16,7 +16,8 @@
 //! `planted::PlantedBug`): the drills must then fail; an unknown name fails the test.
 //! `TIANPING_PLANT=<name>` plants a known bug in the node or its store
 //! (`tianping_raft_store::planted`: `ack-before-commit`, `apply-twice`, `skip-fsync`,
-//! `stale-read`); it needs the feature `planted-bugs` (`cargo xtask sim --plant NAME` builds
+//! `stale-read`) or the bank worker (`tianping_bank_worker::planted`: `resend-new-id`, which
+//! the bank drills catch); it needs the feature `planted-bugs` (`cargo xtask sim --plant NAME` builds
 //! with it), and the test fails when the variable is set without it or names no bug.
 #![cfg(madsim)]
 
@@ -65,8 +66,9 @@ fn check_node_plant() {
     let Ok(name) = std::env::var("TIANPING_PLANT") else { return };
     #[cfg(feature = "planted-bugs")]
     assert!(
-        tianping_raft_store::planted::PlantedBug::parse(&name).is_some(),
-        "TIANPING_PLANT: unknown bug `{name}` (known: ack-before-commit, apply-twice, skip-fsync, stale-read)"
+        tianping_raft_store::planted::PlantedBug::parse(&name).is_some()
+            || tianping_bank_worker::planted::PlantedBug::parse(&name).is_some(),
+        "TIANPING_PLANT: unknown bug `{name}` (known: ack-before-commit, apply-twice, skip-fsync, stale-read, resend-new-id)"
     );
     #[cfg(not(feature = "planted-bugs"))]
     panic!(
@@ -129,4 +131,57 @@ async fn soak() {
     println!("{}", report.seed_line("soak"));
     print_peak_memory();
     assert!(report.violations.is_empty(), "soak drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn bank_outage() {
+    check_node_plant();
+    let config = world_config();
+    let run = drills::bank_outage::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("bank-outage drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("bank-outage"));
+    println!("sim-load {}", report.load);
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "bank-outage drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn lost_callbacks() {
+    check_node_plant();
+    let config = world_config();
+    let run = drills::lost_callbacks::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("lost-callbacks drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("lost-callbacks"));
+    println!("sim-load {}", report.load);
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "lost-callbacks drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn worker_split_brain() {
+    check_node_plant();
+    let config = world_config();
+    let run = drills::worker_split_brain::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!(
+                "worker-split-brain drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"
+            )
+        }
+    };
+    println!("{}", report.seed_line("worker-split-brain"));
+    println!("sim-load {}", report.load);
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "worker-split-brain drill failed: {}", report.details());
 }

@@ -13,7 +13,19 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 4] = ["failover", "split-brain", "dc-migration", "soak"];
+pub const DRILLS: [&str; 7] = [
+    "failover",
+    "split-brain",
+    "dc-migration",
+    "soak",
+    "bank-outage",
+    "lost-callbacks",
+    "worker-split-brain",
+];
+
+/// The drills with a bank and bank workers (`simulation::drills::bank_harness`): the only ones
+/// the bank worker's planted bugs can show in, and the only ones the node's are not tried on.
+const BANK_DRILLS: [&str; 3] = ["bank-outage", "lost-callbacks", "worker-split-brain"];
 
 /// The `drills` test that runs `drill` (Rust names have `_` where drill names have `-`).
 fn test_name(drill: &str) -> String {
@@ -23,8 +35,23 @@ fn test_name(drill: &str) -> String {
 /// Bugs `--plant` can plant: those in the node and its store (built with the feature
 /// `tianping-simulation/planted-bugs`, chosen by `TIANPING_PLANT`), and the client's own
 /// (`TIANPING_SIM_PLANT`, no feature).
-pub const PLANTS: [&str; 5] =
-    ["ack-before-commit", "apply-twice", "skip-fsync", "stale-read", "ack-unanswered"];
+pub const PLANTS: [&str; 6] = [
+    "ack-before-commit",
+    "apply-twice",
+    "skip-fsync",
+    "stale-read",
+    "ack-unanswered",
+    "resend-new-id",
+];
+/// The planted bugs that live in the bank worker (`tianping_bank_worker::planted`, the same
+/// feature and variable as the node's): tried on the bank drills only.
+const BANK_PLANTS: [&str; 1] = ["resend-new-id"];
+
+/// Whether `--plant all` tries `plant` on `drill`: bank bugs on the bank drills, the others
+/// on the rest (a bank drill runs no transfer clients, a cluster drill no bank worker).
+fn plant_applies(plant: &str, drill: &str) -> bool {
+    BANK_PLANTS.contains(&plant) == BANK_DRILLS.contains(&drill)
+}
 /// The one planted bug that lives in the simulated clients, not in the node.
 const CLIENT_PLANT: &str = "ack-unanswered";
 
@@ -45,7 +72,8 @@ USAGE:
                     [--latency PROFILE] [--plant BUG]
 
 OPTIONS:
-    --drill NAME   failover, split-brain, dc-migration, soak, or all (every drill)
+    --drill NAME   failover, split-brain, dc-migration, soak, bank-outage,
+                   lost-callbacks, worker-split-brain, or all (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)
@@ -61,9 +89,12 @@ OPTIONS:
     --plant BUG    plant a known bug to prove the checkers catch it (the sweep must fail):
                    ack-before-commit, apply-twice, skip-fsync, stale-read (built with the
                    feature tianping-simulation/planted-bugs, chosen by TIANPING_PLANT),
-                   or ack-unanswered (a client bug, TIANPING_SIM_PLANT)
-    --plant all    plant every known bug in turn over the same seeds and report, per bug
-                   and drill, `plant: <bug> drill <d> caught <F> of <N> seeds first_seed <S>`;
+                   ack-unanswered (a client bug, TIANPING_SIM_PLANT), or resend-new-id
+                   (a bank worker bug: a resend under a new end-to-end id after a
+                   timeout; feature and variable as the node's)
+    --plant all    plant every known bug in turn over the same seeds (bank worker bugs on
+                   the bank drills of the selection, the others on the rest) and report,
+                   per bug and drill, `plant: <bug> drill <d> caught <F> of <N> seeds first_seed <S>`;
                    failing seeds are expected here, so the exit code is non-zero only when
                    some bug was caught by no drill within the seeds (an escaped bug)
 
@@ -440,9 +471,18 @@ pub fn run_with_summary(arguments: &[String]) -> Result<Summary, String> {
     let (mut history_runs, mut replayed_runs) = (0u64, 0u64);
     let mut peak_rss_kb = 0u64;
     let mut escaped = Vec::new();
+    let mut tried_bugs = Vec::new();
     for plant in options.plant.bugs() {
         let mut caught = 0u64;
+        let mut tried = false;
         for drill in &options.drills {
+            if options.plant == Plant::Each
+                && let Some(bug) = plant
+                && !plant_applies(bug, drill)
+            {
+                continue;
+            }
+            tried = true;
             let sweep = sweep_in_jobs(&progress, &binary, drill, &options, plant)?;
             seeds += sweep.seeds;
             simulated += sweep.simulated_seconds;
@@ -480,10 +520,14 @@ pub fn run_with_summary(arguments: &[String]) -> Result<Summary, String> {
                 );
             }
         }
-        if caught == 0
-            && let Some(bug) = plant
-        {
-            escaped.push(bug);
+        if let Some(bug) = plant {
+            if !tried {
+                println!("plant: {bug} not tried (no drill of the selection exercises it)");
+            } else if caught == 0 {
+                escaped.push(bug);
+            } else {
+                tried_bugs.push(bug);
+            }
         }
     }
     let wall = started.elapsed().as_secs_f64();
@@ -498,7 +542,7 @@ pub fn run_with_summary(arguments: &[String]) -> Result<Summary, String> {
     let summary = Summary { peak_rss_kb };
     match options.plant {
         Plant::Each if escaped.is_empty() => {
-            println!("plant: every planted bug was caught ({})", PLANTS.join(", "));
+            println!("plant: every planted bug tried was caught ({})", tried_bugs.join(", "));
             Ok(summary)
         }
         Plant::Each => Err(format!("planted bugs no drill caught: {}", escaped.join(", "))),
@@ -568,10 +612,22 @@ mod tests {
     }
 
     #[test]
+    fn bank_bugs_are_tried_on_bank_drills_only() {
+        assert!(super::plant_applies("resend-new-id", "worker-split-brain"));
+        assert!(!super::plant_applies("resend-new-id", "failover"));
+        assert!(super::plant_applies("skip-fsync", "failover"));
+        assert!(!super::plant_applies("skip-fsync", "bank-outage"));
+        let bank = parse(&words("--drill worker-split-brain --plant resend-new-id"))
+            .expect("a known bank bug");
+        assert!(bank.plant.needs_feature());
+    }
+
+    #[test]
     fn drill_names_map_to_test_names() {
         assert_eq!(test_name("split-brain"), "split_brain");
         assert_eq!(test_name("dc-migration"), "dc_migration");
         assert_eq!(test_name("failover"), "failover");
+        assert_eq!(test_name("worker-split-brain"), "worker_split_brain");
     }
 
     #[test]

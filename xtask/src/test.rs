@@ -49,7 +49,9 @@ STEPS (stops at the first failure, exit status non-zero):
     7. drills         cargo xtask sim --drill all --seeds 50 --start 1 --latency PROFILE for
                       each of metro, national and cross-border, then
                       cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism,
-                      then cargo xtask sim --drill failover --seeds 20 --plant all, then
+                      then cargo xtask sim --drill failover --seeds 20 --plant all and
+                      --drill worker-split-brain --seeds 20 --plant all (the bank worker's
+                      bugs), then
                       soak seeds 1..25 and 1..200 in one process each, whose peak memory
                       may differ by at most 1.5x (nothing of a seed outlives it)
                       (every simulation drill on a fixed seed range at every distance between
@@ -179,6 +181,7 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         ("every drill on seeds 1..50, cross-border latency", SIM_SWEEP_CROSS_BORDER),
         ("the drills' determinism on seeds 1..3", SIM_DETERMINISM),
         ("every planted bug caught (the checkers bite)", SIM_PLANTED),
+        ("every planted bank worker bug caught (the bank checkers bite)", SIM_PLANTED_BANK),
     ] {
         progress.say(&format!(
             "{number}/{STEP_COUNT} drills, {what}: cargo xtask sim {}",
@@ -253,3 +256,8 @@ const SIM_DETERMINISM: &[&str] =
 /// number of seeds). The bugs are compiled in beside the real build, never into it.
 const SIM_PLANTED: &[&str] =
     &["--drill", "failover", "--seeds", "20", "--start", "1", "--plant", "all"];
+
+/// The bank worker's planted bugs on the worker-split-brain drill (`--plant all` tries only
+/// the bugs a drill can show: the bank worker's here): each must make some seed fail.
+const SIM_PLANTED_BANK: &[&str] =
+    &["--drill", "worker-split-brain", "--seeds", "20", "--start", "1", "--plant", "all"];

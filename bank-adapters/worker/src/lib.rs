@@ -14,6 +14,7 @@
 //! - [`payout_worker`] — the claim/drive loop of one bank, the instruction it sends.
 //! - `collections_poller` — the notification feed loop of one bank, and its cursor.
 //! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
+//! - `planted` — known bugs the simulation plants (feature `planted-bugs` only).
 //! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.
 //! - [`connection`] — where each bank is (`[banks.connection]`) and `NetworkGateway`, the
 //!   HTTP gateway over either protocol that the `tianping bank-worker` binary runs with.
@@ -27,6 +28,8 @@ pub mod decision;
 pub mod low_balance;
 pub mod metrics;
 pub mod payout_worker;
+#[cfg(feature = "planted-bugs")]
+pub mod planted;
 pub mod runner;
 
 pub use collections_poller::{NOTIFICATIONS_PAGE_MAX, NOTIFICATIONS_POLL_INTERVAL};

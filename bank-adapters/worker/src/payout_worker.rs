@@ -197,12 +197,16 @@ fn report<G: BankGateway>(context: &BankContext<'_, G>, payout_id: u128, ending:
 }
 
 fn backoff_delays() -> impl Iterator<Item = Duration> {
-    ExponentialBuilder::default()
+    let builder = ExponentialBuilder::default()
         .with_jitter()
         .with_min_delay(BACKOFF_DELAY_MIN)
         .with_max_delay(BACKOFF_DELAY_MAX)
-        .with_max_times(usize::try_from(FAILURES_PER_CLAIM_MAX).unwrap_or(usize::MAX))
-        .build()
+        .with_max_times(usize::try_from(FAILURES_PER_CLAIM_MAX).unwrap_or(usize::MAX));
+    // Under the deterministic simulation the jitter comes from the simulator's seeded
+    // generator (backon otherwise seeds it from a source madsim does not control).
+    #[cfg(madsim)]
+    let builder = builder.with_jitter_seed(madsim::rand::random::<u64>());
+    builder.build()
 }
 
 /// Drives one claim to its ending.
@@ -330,9 +334,35 @@ async fn submit<G: BankGateway>(context: &BankContext<'_, G>, payout: &Payout) -
         Err(error) => {
             context.metrics.gateway_error(bank, OUT, &error);
             tracing::warn!(bank, payout_id = payout.id, %error, "submit failed");
+            #[cfg(feature = "planted-bugs")]
+            if error.outcome_unknown()
+                && crate::planted::active(crate::planted::PlantedBug::ResendNewId)
+            {
+                return planted_resend(context, instruction).await;
+            }
             submit_failure(&error)
         }
     }
+}
+
+/// PLANTED BUG `resend-new-id`: after an unknown outcome, submit again under a fresh
+/// end-to-end id (the payout id and `R<n>`) instead of querying by the same one.
+#[cfg(feature = "planted-bugs")]
+async fn planted_resend<G: BankGateway>(
+    context: &BankContext<'_, G>,
+    mut instruction: PayoutInstruction,
+) -> SubmitAnswer {
+    let payout_id = instruction.end_to_end_id.as_str().to_owned();
+    for resend in 1..=crate::decision::SUBMITS_PER_CLAIM_MAX {
+        let Ok(fresh) = EndToEndId::parse(&format!("{payout_id}R{resend}")) else {
+            break;
+        };
+        instruction.end_to_end_id = fresh;
+        if let Ok(outcome) = context.gateway.submit_payout(&instruction).await {
+            return SubmitAnswer::Answered(BankAnswer::from(&outcome));
+        }
+    }
+    SubmitAnswer::OutcomeUnknown
 }
 
 /// What a failed submit means for the core.

@@ -30,12 +30,17 @@
 //!   wherever).
 //! - `membership`: after a data-center migration, every remaining node's membership has no
 //!   node of the old data center, the new ones as voters, and no joint configuration.
+//! - `bank`: the bank drills' properties — each payout executed at most once at the bank
+//!   (by end-to-end id and by beneficiary), bank and ledger outcomes agree, every payout final
+//!   within a bound after the faults stop, every bank credit booked exactly once, each bank's
+//!   books balance.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
 pub mod account_controls;
 pub mod acknowledged;
 pub mod balance_reads;
+pub mod bank;
 pub mod committed_log;
 pub mod digests;
 pub mod leaders;

@@ -2,11 +2,15 @@
 //! drill returns a `Report`; the test that runs it (`tests/drills.rs`) prints its `sim-seed`
 //! line (which `cargo xtask sim` sums) and fails on any violation.
 
+pub mod bank_harness;
+pub mod bank_outage;
 pub mod dc_migration;
 pub mod failover;
 pub mod harness;
+pub mod lost_callbacks;
 pub mod soak;
 pub mod split_brain;
+pub mod worker_split_brain;
 
 use std::time::Duration;
 
