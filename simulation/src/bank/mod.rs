@@ -263,6 +263,8 @@ fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, Stri
             bank_in_transit_account_id: accounts.in_transit,
             debtor: Party::new(bank.custody_account, &format!("Tianping Custody {}", bank.number))
                 .map_err(|error| error.to_string())?,
+            // The simulation builds its gateways over its own transport.
+            connection: None,
         });
     }
     Ok(WorkerConfig {
