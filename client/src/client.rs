@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tianping_ledger::{
-    Account, AuditRecord, ClaimPayouts, Detail, EventResult, HistoryFilter, NewAccount,
-    NewCollection, NewPayout, NewTransfer, Payout, PayoutClaim, RecordPayoutOutcome, ResultCode,
-    SetAccountLimits, SetAccountStatus, Transfer,
+    Account, AssignSuspense, AuditRecord, ClaimPayouts, Collection, Detail, EventResult,
+    HistoryFilter, NewAccount, NewCollection, NewPayout, NewTransfer, Payout, PayoutClaim,
+    PayoutHistoryRecord, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode, SetAccountLimits,
+    SetAccountStatus, Transfer,
 };
 use tianping_proto::ReadConsistency;
 use tianping_proto::convert as wire;
@@ -811,6 +812,146 @@ impl Client {
     /// ```
     pub async fn book_collection(&self, collection: NewCollection) -> Result<EventResult, Error> {
         single(self.book_collections(&[collection]).await?)
+    }
+
+    /// A payout's whole history, oldest first: created (reserved), each claim with its worker,
+    /// fencing token and lease, each recorded outcome — what `tianping payout show` tells.
+    /// Read page by page (`QUERY_LIMIT_MAX` records each; a payout changes state only a
+    /// handful of times); empty for an unknown payout.
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// for change in client.payout_history(9001).await? {
+    ///     println!(
+    ///         "{} {:?} worker {} token {}",
+    ///         change.timestamp, change.state, change.worker_id, change.fencing_token
+    ///     );
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn payout_history(&self, payout_id: u128) -> Result<Vec<PayoutHistoryRecord>, Error> {
+        let mut records = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page =
+                self.payout_history_page(payout_id, QUERY_LIMIT_MAX, cursor.as_ref()).await?;
+            records.extend(page.items);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(records),
+            }
+        }
+    }
+
+    /// One page of a payout's history, oldest first, after `cursor`.
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// let page = client.payout_history_page(9001, 10, None).await?;
+    /// if let Some(cursor) = &page.next {
+    ///     let more = client.payout_history_page(9001, 10, Some(cursor)).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn payout_history_page(
+        &self,
+        payout_id: u128,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<PayoutHistoryRecord>, Error> {
+        let request =
+            wire::payout_history_request(payout_id, limit, Cursor::text(cursor), self.options.read)
+                .map_err(Error::bad_request)?;
+        let (address, response) = self
+            .call(Effect::Read, request, |channel, request| async move {
+                PayoutsClient::new(channel).get_payout_history(request).await
+            })
+            .await?;
+        let (items, next_cursor, applied_index) =
+            wire::parse_payout_history_response(payout_id, &response)
+                .map_err(|error| Error::malformed(&address, error))?;
+        Ok(Page::new(items, next_cursor, applied_index))
+    }
+
+    /// One page of the suspense desk: collections booked to suspense and not yet assigned,
+    /// of one bank (or, with `None`, every bank, by bank), oldest first.
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// let page = client.list_suspense(Some(1), 50, None).await?;
+    /// for waiting in page.items {
+    ///     println!(
+    ///         "{} {} {:?}",
+    ///         waiting.request.bank_reference, waiting.request.amount, waiting.suspense
+    ///     );
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn list_suspense(
+        &self,
+        bank: Option<u32>,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> Result<Page<Collection>, Error> {
+        let request =
+            wire::list_suspense_request(bank, limit, Cursor::text(cursor), self.options.read)
+                .map_err(Error::bad_request)?;
+        let (address, response) = self
+            .call(Effect::Read, request, |channel, request| async move {
+                PayoutsClient::new(channel).list_suspense(request).await
+            })
+            .await?;
+        let (items, next_cursor, applied_index) = wire::parse_suspense_response(&response)
+            .map_err(|error| Error::malformed(&address, error))?;
+        Ok(Page::new(items, next_cursor, applied_index))
+    }
+
+    /// Assigns collections waiting in suspense to their accounts, as one batch. Each moves
+    /// its collection's amount suspense → account once: a retry with the same id answers
+    /// `exists`, another id for an assigned collection `suspense_already_assigned`.
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client, assignment: tianping_client::AssignSuspense) -> Result<(), tianping_client::Error> {
+    /// let results = client.assign_suspense_batch(&[assignment]).await?;
+    /// println!("{}", results[0].code);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn assign_suspense_batch(
+        &self,
+        assignments: &[AssignSuspense],
+    ) -> Result<Vec<EventResult>, Error> {
+        let request = wire::assign_suspense_request(assignments);
+        self.write_events(request, assignments.len(), |channel, request| async move {
+            PayoutsClient::new(channel).assign_suspense(request).await
+        })
+        .await
+    }
+
+    /// Assigns one collection waiting in suspense to an account (audited with `reason` and
+    /// `actor`): `ok` or `exists`, else [`Error::Refused`].
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// use tianping_client::AssignSuspense;
+    ///
+    /// let assignment = AssignSuspense {
+    ///     id: 8001,
+    ///     bank: 1,
+    ///     bank_reference: "CAMT-2024-000123".into(),
+    ///     account_id: 42,
+    ///     reason: "remittance information names the customer".into(),
+    ///     actor: "ops:li.wei".into(),
+    /// };
+    /// let result = client.assign_suspense(assignment).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn assign_suspense(&self, assignment: AssignSuspense) -> Result<EventResult, Error> {
+        single(self.assign_suspense_batch(&[assignment]).await?)
     }
 
     // -------------------------------------------------------------------------------------

@@ -60,10 +60,11 @@ pub use page::{AuditQuery, ClusterStatus, Cursor, Member, Page, PayoutQuery};
 pub use retry::RetryPolicy;
 
 pub use tianping_ledger::{
-    Account, AccountFlags, AccountStatus, AuditAction, AuditRecord, ClaimPayouts, Detail,
-    EventResult, HistoryFilter, Limits, NewAccount, NewCollection, NewPayout, NewTransfer, Payout,
-    PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome, ResultCode, SetAccountLimits,
-    SetAccountStatus, SuspenseReason, Transfer, TransferFlags,
+    Account, AccountFlags, AccountStatus, AssignSuspense, AuditAction, AuditRecord, ClaimPayouts,
+    Collection, CollectionKey, Detail, EventResult, HistoryFilter, Limits, NewAccount,
+    NewCollection, NewPayout, NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome,
+    PayoutState, RecordPayoutOutcome, ResultCode, SetAccountLimits, SetAccountStatus,
+    SuspenseReason, Transfer, TransferFlags,
 };
 pub use tianping_proto::ReadConsistency;
 /// gRPC status codes, as [`Error::Status`] and friends carry them.

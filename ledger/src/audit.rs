@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::{AccountStatus, Limits};
+use crate::collection::CollectionKey;
 
 /// Change an account's status (block, unblock, freeze, close).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,7 +32,7 @@ pub struct SetAccountLimits {
 }
 
 /// What an audited command changed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AuditAction {
     /// A status change.
     Status {
@@ -46,6 +47,17 @@ pub enum AuditAction {
         from: Limits,
         /// After.
         to: Limits,
+    },
+    /// A collection waiting in suspense was assigned to the record's account.
+    SuspenseAssigned {
+        /// The assignment's id (= its transfer's id).
+        assignment_id: u128,
+        /// The collection.
+        collection: CollectionKey,
+        /// The suspense account debited.
+        suspense_account_id: u128,
+        /// The amount moved.
+        amount: u128,
     },
 }
 

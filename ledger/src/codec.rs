@@ -6,7 +6,7 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::collection::CollectionKey;
+use crate::collection::{CollectionKey, SuspenseKey};
 use crate::payout::PayoutState;
 use crate::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 
@@ -93,6 +93,22 @@ pub fn account_balance_key(account_id: u128, timestamp: u64) -> [u8; 24] {
     bytes
 }
 
+/// Key of a payout history record: payout id, then timestamp.
+pub fn payout_history_key(payout_id: u128, timestamp: u64) -> [u8; 24] {
+    let mut bytes = [0; 24];
+    bytes[..16].copy_from_slice(&payout_id.to_be_bytes());
+    bytes[16..].copy_from_slice(&timestamp.to_be_bytes());
+    bytes
+}
+
+/// Key of the suspense index: bank, then booking time.
+pub fn suspense_key(key: &SuspenseKey) -> [u8; 12] {
+    let mut bytes = [0; 12];
+    bytes[..4].copy_from_slice(&key.bank.to_be_bytes());
+    bytes[4..].copy_from_slice(&key.timestamp.to_be_bytes());
+    bytes
+}
+
 fn array<const N: usize>(bytes: &[u8], what: &'static str) -> Result<[u8; N], CodecError> {
     bytes.try_into().map_err(|_| CodecError { what })
 }
@@ -160,4 +176,24 @@ pub fn decode_account_balance_key(bytes: &[u8]) -> Result<(u128, u64), CodecErro
         u128::from_be_bytes(array(&bytes[..16], WHAT)?),
         u64::from_be_bytes(array(&bytes[16..], WHAT)?),
     ))
+}
+
+/// Inverse of `payout_history_key`.
+pub fn decode_payout_history_key(bytes: &[u8]) -> Result<(u128, u64), CodecError> {
+    const WHAT: &str = "payout history key";
+    let bytes: [u8; 24] = array(bytes, WHAT)?;
+    Ok((
+        u128::from_be_bytes(array(&bytes[..16], WHAT)?),
+        u64::from_be_bytes(array(&bytes[16..], WHAT)?),
+    ))
+}
+
+/// Inverse of `suspense_key`.
+pub fn decode_suspense_key(bytes: &[u8]) -> Result<SuspenseKey, CodecError> {
+    const WHAT: &str = "suspense key";
+    let bytes: [u8; 12] = array(bytes, WHAT)?;
+    Ok(SuspenseKey {
+        bank: u32::from_be_bytes(array(&bytes[..4], WHAT)?),
+        timestamp: u64::from_be_bytes(array(&bytes[4..], WHAT)?),
+    })
 }

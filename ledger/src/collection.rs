@@ -64,3 +64,54 @@ pub struct Collection {
     /// When it was booked.
     pub timestamp: u64,
 }
+
+/// Where a collection waiting in suspense is filed: its bank, then its booking time, so an
+/// operator's desk lists a bank's unassigned credits oldest first (`Table::SuspenseIndex`;
+/// one collection per timestamp, so the pair is unique). The entry is removed when the
+/// collection is assigned.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct SuspenseKey {
+    /// The collection's bank.
+    pub bank: u32,
+    /// When the collection was booked.
+    pub timestamp: u64,
+}
+
+/// An operator assigns a collection waiting in suspense to the account it belongs to: the
+/// amount moves suspense → `account_id` as a posted transfer with id `id`, once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct AssignSuspense {
+    /// The assignment's id, client-chosen: also the id of the transfer that moves the money,
+    /// so a retry with the same id answers `exists`.
+    pub id: u128,
+    /// The collection's bank.
+    pub bank: u32,
+    /// The collection's bank reference.
+    pub bank_reference: String,
+    /// The account that receives the money.
+    pub account_id: u128,
+    /// Why (required, at most `TEXT_BYTES_MAX` bytes); kept in the audit record.
+    pub reason: String,
+    /// Who (required, at most `TEXT_BYTES_MAX` bytes); kept in the audit record.
+    pub actor: String,
+}
+
+/// A collection taken out of suspense (`Table::SuspenseAssignments`, keyed by the
+/// collection's `CollectionKey`: one per collection).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SuspenseAssignment {
+    /// The assignment's id (= the id of its transfer suspense → account).
+    pub id: u128,
+    /// The collection assigned.
+    pub collection: CollectionKey,
+    /// The suspense account debited.
+    pub suspense_account_id: u128,
+    /// The account credited.
+    pub account_id: u128,
+    /// The amount moved: the collection's amount.
+    pub amount: u128,
+    /// When it was assigned.
+    pub timestamp: u64,
+}

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::NewAccount;
 use crate::audit::{SetAccountLimits, SetAccountStatus};
-use crate::collection::{NewCollection, SuspenseReason};
+use crate::collection::{AssignSuspense, NewCollection, SuspenseReason};
 use crate::flags::{AccountFlags, TransferFlags};
 use crate::payout::{ClaimPayouts, NewPayout, PayoutClaim, RecordPayoutOutcome};
 use crate::result::ResultCode;
@@ -29,6 +29,8 @@ pub enum Command {
     RecordPayoutOutcome(RecordPayoutOutcome),
     /// Book a bank credit.
     BookCollection(NewCollection),
+    /// Assign a collection waiting in suspense to its account (audited).
+    AssignSuspense(AssignSuspense),
 }
 
 impl Command {
@@ -53,6 +55,7 @@ impl Command {
             Command::ClaimPayouts(_) => "claim_payouts",
             Command::RecordPayoutOutcome(_) => "record_payout_outcome",
             Command::BookCollection(_) => "book_collection",
+            Command::AssignSuspense(_) => "assign_suspense",
         }
     }
 }

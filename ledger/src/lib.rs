@@ -55,13 +55,17 @@ pub mod transfer;
 
 pub use account::{Account, AccountBalance, AccountStatus, Limits, NewAccount, OutflowUsage};
 pub use audit::{AuditAction, AuditRecord, SetAccountLimits, SetAccountStatus};
-pub use collection::{Collection, CollectionKey, NewCollection, SuspenseReason};
+pub use collection::{
+    AssignSuspense, Collection, CollectionKey, NewCollection, SuspenseAssignment, SuspenseKey,
+    SuspenseReason,
+};
 pub use command::{Batch, BatchError, Command, Detail, EventResult};
 pub use digest::{StateDigest, state_digest};
 pub use flags::{AccountFlags, TransferFlags};
 pub use memory_store::MemoryStore;
 pub use payout::{
-    ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome,
+    ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome, PayoutState,
+    RecordPayoutOutcome,
 };
 pub use refusal::Refusal;
 pub use result::ResultCode;

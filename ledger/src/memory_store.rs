@@ -9,8 +9,8 @@ use rustc_hash::FxHashMap;
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::codec;
-use crate::collection::{Collection, CollectionKey};
-use crate::payout::Payout;
+use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::payout::{Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{
     AccountTransferEntry, ExpiryKey, HistoryFilter, LedgerStore, LedgerStoreMut, Meta,
@@ -70,6 +70,9 @@ pub struct MemoryStore {
     account_balances: FxHashMap<u128, Vec<AccountBalance>>,
     audit: BTreeMap<u64, AuditRecord>,
     refusals: FxHashMap<u128, Refusal>,
+    payout_history: BTreeMap<(u128, u64), PayoutHistoryRecord>,
+    suspense_index: BTreeMap<SuspenseKey, CollectionKey>,
+    suspense_assignments: BTreeMap<CollectionKey, SuspenseAssignment>,
     meta: Meta,
 }
 
@@ -221,6 +224,39 @@ impl LedgerStore for MemoryStore {
         self.audit.range(timestamp_min..).take(limit).map(|(_, record)| record.clone()).collect()
     }
 
+    fn payout_history(
+        &self,
+        payout_id: u128,
+        timestamp_min: u64,
+        limit: usize,
+    ) -> Vec<PayoutHistoryRecord> {
+        self.payout_history
+            .range((payout_id, timestamp_min)..=(payout_id, u64::MAX))
+            .take(limit)
+            .map(|(_, record)| *record)
+            .collect()
+    }
+
+    fn suspense_range(
+        &self,
+        first: &SuspenseKey,
+        last: &SuspenseKey,
+        limit: usize,
+    ) -> Vec<(SuspenseKey, CollectionKey)> {
+        if first > last {
+            return Vec::new();
+        }
+        self.suspense_index
+            .range(*first..=*last)
+            .take(limit)
+            .map(|(key, collection)| (*key, collection.clone()))
+            .collect()
+    }
+
+    fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment> {
+        self.suspense_assignments.get(key).cloned()
+    }
+
     fn visit_table(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8])) {
         use codec::encode_value as value;
         let records: Vec<(Vec<u8>, Vec<u8>)> = match table {
@@ -300,6 +336,23 @@ impl LedgerStore for MemoryStore {
                 .refusals
                 .iter()
                 .map(|(id, refusal)| (codec::id_key(*id).to_vec(), value(refusal)))
+                .collect(),
+            Table::PayoutHistory => self
+                .payout_history
+                .iter()
+                .map(|((id, timestamp), record)| {
+                    (codec::payout_history_key(*id, *timestamp).to_vec(), value(record))
+                })
+                .collect(),
+            Table::SuspenseIndex => self
+                .suspense_index
+                .iter()
+                .map(|(key, collection)| (codec::suspense_key(key).to_vec(), value(collection)))
+                .collect(),
+            Table::SuspenseAssignments => self
+                .suspense_assignments
+                .iter()
+                .map(|(key, assignment)| (codec::collection_key(key), value(assignment)))
                 .collect(),
         };
         visit_sorted(records, visit);
@@ -390,6 +443,22 @@ impl LedgerStoreMut for MemoryStore {
         for refusal in &writes.refusals {
             let previous = self.refusals.insert(refusal.id, *refusal);
             assert!(previous.is_none(), "id {} refused twice", refusal.id);
+        }
+        for record in &writes.payout_history {
+            let previous =
+                self.payout_history.insert((record.payout_id, record.timestamp), *record);
+            assert!(previous.is_none(), "payout {} changed twice at one time", record.payout_id);
+        }
+        for (key, collection) in &writes.suspense_index {
+            match collection {
+                Some(collection) => self.suspense_index.insert(*key, collection.clone()),
+                None => self.suspense_index.remove(key),
+            };
+        }
+        for assignment in &writes.suspense_assignments {
+            let previous =
+                self.suspense_assignments.insert(assignment.collection.clone(), assignment.clone());
+            assert!(previous.is_none(), "collection {:?} assigned twice", assignment.collection);
         }
         assert!(writes.meta.last_timestamp >= self.meta.last_timestamp, "time went backwards");
         self.meta = writes.meta;

@@ -172,3 +172,38 @@ impl PayoutOutcome {
         }
     }
 }
+
+/// One state change of a payout, kept forever under `(payout_id, timestamp)` in
+/// `Table::PayoutHistory`: written by the event that made the change, in the same batch,
+/// one record per transition (creation, each claim, each recorded outcome that changes the
+/// state). Refused events leave none, so a payout's history is bounded by its transitions:
+/// one creation, at most one claim per lease, four outcomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PayoutHistoryRecord {
+    /// The payout.
+    pub payout_id: u128,
+    /// The event's timestamp (the payout's `updated_at` after the change).
+    pub timestamp: u64,
+    /// The state it entered.
+    pub state: PayoutState,
+    /// The worker holding the claim then (0 = none yet).
+    pub worker_id: u128,
+    /// The claim's fencing token then (0 = never claimed).
+    pub fencing_token: u64,
+    /// The claim's lease end then (ns; 0 = never claimed).
+    pub lease_until: u64,
+}
+
+impl PayoutHistoryRecord {
+    /// The record of the change that left `payout` as it is now.
+    pub fn of(payout: &Payout) -> PayoutHistoryRecord {
+        PayoutHistoryRecord {
+            payout_id: payout.id,
+            timestamp: payout.updated_at,
+            state: payout.state,
+            worker_id: payout.worker_id,
+            fencing_token: payout.fencing_token,
+            lease_until: payout.lease_until,
+        }
+    }
+}

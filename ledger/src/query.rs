@@ -4,7 +4,8 @@
 use crate::QUERY_LIMIT_MAX;
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
-use crate::payout::{Payout, PayoutState};
+use crate::collection::{Collection, SuspenseKey};
+use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
 use crate::store::{HistoryFilter, LedgerStore, PayoutIndexKey};
 use crate::transfer::Transfer;
 
@@ -96,4 +97,72 @@ pub fn audit_records<S: LedgerStore + ?Sized>(
     limit: usize,
 ) -> Vec<AuditRecord> {
     store.audit_records(timestamp_min, limit.min(QUERY_LIMIT_MAX))
+}
+
+/// One payout's state changes, oldest first, after `cursor` (the timestamp of the previous
+/// page's last record). Returns the page and the cursor for the next one (`None` when this
+/// page was not full). An unknown payout has an empty history.
+pub fn payout_history<S: LedgerStore + ?Sized>(
+    store: &S,
+    payout_id: u128,
+    cursor: Option<u64>,
+    limit: usize,
+) -> (Vec<PayoutHistoryRecord>, Option<u64>) {
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    let timestamp_min = match cursor {
+        None => 0,
+        Some(cursor) => match cursor.checked_add(1) {
+            Some(next) => next,
+            None => return (Vec::new(), None),
+        },
+    };
+    let records = store.payout_history(payout_id, timestamp_min, limit);
+    let next_cursor = if limit > 0 && records.len() == limit {
+        records.last().map(|record| record.timestamp)
+    } else {
+        None
+    };
+    (records, next_cursor)
+}
+
+/// Collections waiting in suspense, unassigned (optionally of one bank), by bank and then
+/// oldest first, after `cursor` (the previous page's last key). Returns the page and the
+/// cursor for the next one.
+pub fn suspense_collections<S: LedgerStore + ?Sized>(
+    store: &S,
+    bank: Option<u32>,
+    cursor: Option<SuspenseKey>,
+    limit: usize,
+) -> (Vec<Collection>, Option<SuspenseKey>) {
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    let (bank_first, bank_last) = match bank {
+        Some(bank) => (bank, bank),
+        None => (0, u32::MAX),
+    };
+    let mut first = SuspenseKey { bank: bank_first, timestamp: 0 };
+    let last = SuspenseKey { bank: bank_last, timestamp: u64::MAX };
+    if let Some(cursor) = cursor {
+        if cursor >= last {
+            return (Vec::new(), None);
+        }
+        let next = match cursor.timestamp.checked_add(1) {
+            Some(timestamp) => SuspenseKey { timestamp, ..cursor },
+            None => SuspenseKey { bank: cursor.bank.saturating_add(1), timestamp: 0 },
+        };
+        first = next.max(first);
+    }
+    let entries = store.suspense_range(&first, &last, limit);
+    let next_cursor = if limit > 0 && entries.len() == limit {
+        entries.last().map(|(key, _)| *key)
+    } else {
+        None
+    };
+    let collections = entries
+        .iter()
+        .map(|(key, collection_key)| match store.collection(collection_key) {
+            Some(collection) => collection,
+            None => panic!("suspense index {key:?} names missing collection {collection_key:?}"),
+        })
+        .collect();
+    (collections, next_cursor)
 }

@@ -250,6 +250,14 @@ result_codes! {
     /// ledger's state (see `ResultCode::is_transient`); that refusal is final, so the id can
     /// never succeed later, whatever the state is now. Use a new id to try again.
     IdAlreadyFailed = 147,
+
+    // Suspense assignment.
+    /// No collection was booked under this bank and bank reference.
+    CollectionNotFound = 148,
+    /// The collection reached its beneficiary; only credits waiting in suspense are assigned.
+    CollectionNotInSuspense = 149,
+    /// The collection was already assigned, under another assignment id. It moves once.
+    SuspenseAlreadyAssigned = 150,
 }
 
 impl ResultCode {
@@ -384,6 +392,12 @@ impl ResultCode {
             | R::PayoutClaimedByAnotherWorker
             | R::PayoutLeaseExpired
             | R::PayoutAlreadyFinal => true,
+            // Suspense assignments: whether the collection exists and is still in suspense.
+            // (Assignments' refusals are not recorded, as collections' are not: see
+            // `state_machine::suspense`.)
+            R::CollectionNotFound | R::CollectionNotInSuspense => true,
+            // A permanent record (the assignment) already decides the collection.
+            R::SuspenseAlreadyAssigned => false,
         }
     }
 }
@@ -435,6 +449,13 @@ mod tests {
     fn id_already_failed_keeps_its_number() {
         assert_eq!(ResultCode::IdAlreadyFailed.value(), 147);
         assert_eq!(ResultCode::from_value(147), Some(ResultCode::IdAlreadyFailed));
-        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::IdAlreadyFailed));
+    }
+
+    #[test]
+    fn suspense_codes_keep_their_numbers() {
+        assert_eq!(ResultCode::CollectionNotFound.value(), 148);
+        assert_eq!(ResultCode::CollectionNotInSuspense.value(), 149);
+        assert_eq!(ResultCode::SuspenseAlreadyAssigned.value(), 150);
+        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::SuspenseAlreadyAssigned));
     }
 }

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
-use crate::collection::{Collection, CollectionKey};
-use crate::payout::{Payout, PayoutState};
+use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
 use crate::refusal::Refusal;
 use crate::transfer::{PendingTransfer, Transfer};
 
@@ -114,11 +114,18 @@ pub enum Table {
     /// `Refusal`s by id: ids refused for a state-dependent reason, final forever. Appended
     /// last, so the digest order of the older tables is unchanged.
     Refusals = 11,
+    /// `PayoutHistoryRecord`s by (payout id, timestamp): every state change of every payout.
+    PayoutHistory = 12,
+    /// The suspense desk: `SuspenseKey` → `CollectionKey` of every collection waiting in
+    /// suspense, unassigned.
+    SuspenseIndex = 13,
+    /// `SuspenseAssignment`s by `CollectionKey`: collections taken out of suspense.
+    SuspenseAssignments = 14,
 }
 
 impl Table {
     /// Every table, in digest order.
-    pub const ALL: [Table; 12] = [
+    pub const ALL: [Table; 15] = [
         Table::Meta,
         Table::Accounts,
         Table::Transfers,
@@ -131,6 +138,9 @@ impl Table {
         Table::AccountBalances,
         Table::Audit,
         Table::Refusals,
+        Table::PayoutHistory,
+        Table::SuspenseIndex,
+        Table::SuspenseAssignments,
     ];
 }
 
@@ -160,6 +170,12 @@ pub struct WriteSet {
     pub audit: Vec<AuditRecord>,
     /// Refusals recorded (insert-only: an id is refused at most once).
     pub refusals: Vec<Refusal>,
+    /// Payout history records added (insert-only, one per payout state change).
+    pub payout_history: Vec<PayoutHistoryRecord>,
+    /// Suspense index: `Some` files a collection under the key, `None` removes the key.
+    pub suspense_index: Vec<(SuspenseKey, Option<CollectionKey>)>,
+    /// Suspense assignments made (insert-only: a collection is assigned at most once).
+    pub suspense_assignments: Vec<SuspenseAssignment>,
     /// The new bookkeeping record.
     pub meta: Meta,
 }
@@ -195,6 +211,23 @@ pub trait LedgerStore {
     fn account_balances(&self, filter: &HistoryFilter) -> Vec<AccountBalance>;
     /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending.
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord>;
+    /// Up to `limit` of one payout's history records with `timestamp >= timestamp_min`,
+    /// oldest first.
+    fn payout_history(
+        &self,
+        payout_id: u128,
+        timestamp_min: u64,
+        limit: usize,
+    ) -> Vec<PayoutHistoryRecord>;
+    /// Up to `limit` suspense index entries in `[first, last]`, ascending.
+    fn suspense_range(
+        &self,
+        first: &SuspenseKey,
+        last: &SuspenseKey,
+        limit: usize,
+    ) -> Vec<(SuspenseKey, CollectionKey)>;
+    /// The assignment of a collection taken out of suspense, if any.
+    fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment>;
     /// Read-ahead: `StateMachine::apply` names, before it starts, every transfer id the batch
     /// will look up (sorted, without duplicates). A store whose point reads are slow (RocksDB)
     /// fetches them in one batched read; the default does nothing. Results must not depend on

@@ -17,9 +17,10 @@ use tianping_proto::convert as pb_convert;
 use tianping_proto::v1::payouts_client::PayoutsClient;
 use tianping_proto::v1::payouts_server::Payouts;
 use tianping_proto::v1::{
-    BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest, ClaimPayoutsResponse,
-    CreateEventsResponse, CreatePayoutsRequest, ListPayoutsRequest, ListPayoutsResponse,
-    LookupPayoutsResponse, LookupRequest, RecordPayoutOutcomesRequest,
+    AssignSuspenseRequest, BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest,
+    ClaimPayoutsResponse, CreateEventsResponse, CreatePayoutsRequest, ListPayoutsRequest,
+    ListPayoutsResponse, ListSuspenseRequest, ListSuspenseResponse, LookupPayoutsResponse,
+    LookupRequest, PayoutHistoryRequest, PayoutHistoryResponse, RecordPayoutOutcomesRequest,
 };
 
 /// Serves `tianping.v1.Payouts` for one node.
@@ -134,5 +135,47 @@ impl Payouts for PayoutsService {
             next_cursor: pb_convert::payout_cursor(next),
             applied_index,
         }))
+    }
+
+    async fn get_payout_history(
+        &self,
+        request: Request<PayoutHistoryRequest>,
+    ) -> Result<Response<PayoutHistoryResponse>, Status> {
+        let listing = pb_convert::payout_history_listing(request.get_ref())?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let ((records, next), applied_index) = self
+            .reader
+            .read(consistency, move |ledger| {
+                query::payout_history(ledger, listing.payout_id, listing.cursor, listing.limit)
+            })
+            .await?;
+        Ok(Response::new(pb_convert::payout_history_response(&records, next, applied_index)))
+    }
+
+    async fn list_suspense(
+        &self,
+        request: Request<ListSuspenseRequest>,
+    ) -> Result<Response<ListSuspenseResponse>, Status> {
+        let listing = pb_convert::suspense_listing(request.get_ref())?;
+        let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
+        let ((collections, next), applied_index) = self
+            .reader
+            .read(consistency, move |ledger| {
+                query::suspense_collections(ledger, listing.bank, listing.cursor, listing.limit)
+            })
+            .await?;
+        Ok(Response::new(pb_convert::suspense_response(&collections, next, applied_index)))
+    }
+
+    async fn assign_suspense(
+        &self,
+        request: Request<AssignSuspenseRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        let commands = pb_convert::assignment_commands(request.get_ref())?;
+        self.writer
+            .write_or_forward(request, commands, events_response, |channel, forwarded| async move {
+                PayoutsClient::new(channel).assign_suspense(forwarded).await
+            })
+            .await
     }
 }

@@ -29,12 +29,13 @@ use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::ledger_server::Ledger;
 use tianping_proto::v1::payouts_server::Payouts;
 use tianping_proto::v1::{
-    AccountTransfersRequest, AccountTransfersResponse, AuditRecordsRequest, AuditRecordsResponse,
-    BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest, ClaimPayoutsResponse,
-    CreateAccountsRequest, CreateEventsResponse, CreatePayoutsRequest, CreateTransfersRequest,
-    ListPayoutsRequest, ListPayoutsResponse, LookupAccountsResponse, LookupPayoutsResponse,
-    LookupRequest, LookupTransfersResponse, RecordPayoutOutcomesRequest, SetAccountLimitsRequest,
-    SetAccountStatusRequest,
+    AccountTransfersRequest, AccountTransfersResponse, AssignSuspenseRequest, AuditRecordsRequest,
+    AuditRecordsResponse, BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest,
+    ClaimPayoutsResponse, CreateAccountsRequest, CreateEventsResponse, CreatePayoutsRequest,
+    CreateTransfersRequest, ListPayoutsRequest, ListPayoutsResponse, ListSuspenseRequest,
+    ListSuspenseResponse, LookupAccountsResponse, LookupPayoutsResponse, LookupRequest,
+    LookupTransfersResponse, PayoutHistoryRequest, PayoutHistoryResponse,
+    RecordPayoutOutcomesRequest, SetAccountLimitsRequest, SetAccountStatusRequest,
 };
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
@@ -336,6 +337,28 @@ impl<S: Payouts> Payouts for Observed<S> {
         request: Request<ListPayoutsRequest>,
     ) -> Result<Response<ListPayoutsResponse>, Status> {
         self.observe("ListPayouts", request, |request| self.inner.list_payouts(request)).await
+    }
+
+    async fn get_payout_history(
+        &self,
+        request: Request<PayoutHistoryRequest>,
+    ) -> Result<Response<PayoutHistoryResponse>, Status> {
+        self.observe("GetPayoutHistory", request, |request| self.inner.get_payout_history(request))
+            .await
+    }
+
+    async fn list_suspense(
+        &self,
+        request: Request<ListSuspenseRequest>,
+    ) -> Result<Response<ListSuspenseResponse>, Status> {
+        self.observe("ListSuspense", request, |request| self.inner.list_suspense(request)).await
+    }
+
+    async fn assign_suspense(
+        &self,
+        request: Request<AssignSuspenseRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        self.observe("AssignSuspense", request, |request| self.inner.assign_suspense(request)).await
     }
 }
 

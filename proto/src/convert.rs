@@ -23,6 +23,7 @@ mod accounts;
 mod client;
 mod payouts;
 mod reads;
+mod suspense;
 
 pub use accounts::{
     AuditListing, audit_listing, audit_response, limits, limits_commands, status_commands,
@@ -43,6 +44,12 @@ pub use payouts::{
     payout_state_name,
 };
 pub use reads::{ReadConsistency, history_cursor, history_filter, read_consistency};
+pub use suspense::{
+    PayoutHistoryListing, SuspenseListing, assign_suspense_request, assignment_commands,
+    list_suspense_request, parse_payout_history_response, parse_suspense_response,
+    payout_history_listing, payout_history_request, payout_history_response, suspense_cursor,
+    suspense_listing, suspense_response,
+};
 
 use std::fmt;
 

@@ -25,8 +25,8 @@ use tianping_ledger::codec::{self, CodecError};
 use tianping_ledger::digest::StateDigestBuilder;
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    AccountBalance, AuditRecord, Collection, Meta, Payout, PendingTransfer, Refusal, StateDigest,
-    Table, Transfer, WriteSet,
+    AccountBalance, AuditRecord, Collection, CollectionKey, Meta, Payout, PayoutHistoryRecord,
+    PendingTransfer, Refusal, StateDigest, SuspenseAssignment, Table, Transfer, WriteSet,
 };
 
 /// Largest chunk, in bytes (after encoding). Bounds the memory a sender or receiver holds for
@@ -460,6 +460,17 @@ pub fn add_record_to_write_set(record: &SnapshotRecord, writes: &mut WriteSet) -
         }
         Table::Audit => writes.audit.push(decode::<AuditRecord>(value, "audit record")?),
         Table::Refusals => writes.refusals.push(decode::<Refusal>(value, "refusal")?),
+        Table::PayoutHistory => writes
+            .payout_history
+            .push(decode::<PayoutHistoryRecord>(value, "payout history record")?),
+        Table::SuspenseIndex => {
+            let index = codec::decode_suspense_key(key).map_err(codec_error)?;
+            let collection: CollectionKey = decode(value, "suspense index entry")?;
+            writes.suspense_index.push((index, Some(collection)));
+        }
+        Table::SuspenseAssignments => writes
+            .suspense_assignments
+            .push(decode::<SuspenseAssignment>(value, "suspense assignment")?),
     }
     Ok(())
 }

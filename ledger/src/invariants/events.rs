@@ -158,6 +158,21 @@ impl EventObserver {
                     ));
                 }
             }
+            Command::AssignSuspense(request) => {
+                // Like a collection: the suspense account's outflow block does not stop it,
+                // a frozen or closed account on either side does.
+                let transfer = store
+                    .transfer(request.id)
+                    .ok_or_else(|| format!("assignment {} left no transfer", request.id))?;
+                let suspense = self.status_of(transfer.debit_account_id);
+                let credited = self.status_of(request.account_id);
+                if is_shut(suspense) || is_shut(credited) {
+                    return Err(format!(
+                        "assignment {}: suspense account {suspense:?}, credited account {credited:?}",
+                        request.id
+                    ));
+                }
+            }
             Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_) => {}
         }
         Ok(())

@@ -10,14 +10,17 @@ pub mod conservation;
 pub mod events;
 pub mod indexes;
 pub mod limits;
+pub mod payout_history;
 pub mod payouts;
 pub mod refusals;
+pub mod suspense;
 
 use std::collections::BTreeMap;
 
 use crate::account::Account;
 use crate::codec;
-use crate::payout::Payout;
+use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::payout::{Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{ExpiryKey, LedgerStore, PayoutIndexKey, Table};
 use crate::transfer::{PendingTransfer, Transfer};
@@ -54,6 +57,14 @@ pub struct StateDump {
     pub payout_index: Vec<PayoutIndexKey>,
     /// State-dependent refusals by id.
     pub refusals: BTreeMap<u128, Refusal>,
+    /// Collections by bank reference.
+    pub collections: BTreeMap<CollectionKey, Collection>,
+    /// Payout history records by (payout id, timestamp).
+    pub payout_history: BTreeMap<(u128, u64), PayoutHistoryRecord>,
+    /// The suspense index.
+    pub suspense_index: BTreeMap<SuspenseKey, CollectionKey>,
+    /// Suspense assignments by collection.
+    pub suspense_assignments: BTreeMap<CollectionKey, SuspenseAssignment>,
     /// Records that failed to decode (each is itself a violation).
     pub undecodable: Vec<String>,
 }
@@ -115,6 +126,48 @@ impl StateDump {
             }
             Err(error) => undecodable.push(error.to_string()),
         });
+        store.visit_table(
+            Table::Collections,
+            &mut |_, value| match codec::decode_value::<Collection>(value, "collection") {
+                Ok(collection) => {
+                    let key = CollectionKey {
+                        bank: collection.request.bank,
+                        bank_reference: collection.request.bank_reference.clone(),
+                    };
+                    dump.collections.insert(key, collection);
+                }
+                Err(error) => undecodable.push(error.to_string()),
+            },
+        );
+        store.visit_table(Table::PayoutHistory, &mut |key, value| match (
+            codec::decode_payout_history_key(key),
+            codec::decode_value::<PayoutHistoryRecord>(value, "payout history record"),
+        ) {
+            (Ok(key), Ok(record)) => {
+                dump.payout_history.insert(key, record);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::SuspenseIndex, &mut |key, value| match (
+            codec::decode_suspense_key(key),
+            codec::decode_value::<CollectionKey>(value, "suspense index entry"),
+        ) {
+            (Ok(key), Ok(collection)) => {
+                dump.suspense_index.insert(key, collection);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::SuspenseAssignments, &mut |_, value| match codec::decode_value::<
+            SuspenseAssignment,
+        >(
+            value,
+            "suspense assignment",
+        ) {
+            Ok(assignment) => {
+                dump.suspense_assignments.insert(assignment.collection.clone(), assignment);
+            }
+            Err(error) => undecodable.push(error.to_string()),
+        });
         dump.undecodable = undecodable;
         dump
     }
@@ -134,6 +187,8 @@ pub fn check_all(dump: &StateDump) -> Vec<Violation> {
     violations.extend(payouts::check(dump));
     violations.extend(indexes::check(dump));
     violations.extend(refusals::check(dump));
+    violations.extend(payout_history::check(dump));
+    violations.extend(suspense::check(dump));
     violations
 }
 

@@ -3,10 +3,10 @@
 
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
-use crate::collection::{Collection, CollectionKey};
+use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::flags::AccountFlags;
 use crate::overlay::{AppendOverlay, KeyedOverlay, RecordOverlay, SetOverlay};
-use crate::payout::Payout;
+use crate::payout::{Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::result::ResultCode;
 use crate::store::{AccountTransferEntry, ExpiryKey, LedgerStore, Meta, PayoutIndexKey, WriteSet};
@@ -25,6 +25,9 @@ pub(crate) struct Savepoint {
     account_transfers: usize,
     account_balances: usize,
     audit: usize,
+    payout_history: usize,
+    suspense_index: usize,
+    suspense_assignments: usize,
 }
 
 pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
@@ -39,6 +42,10 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
     account_transfers: AppendOverlay<AccountTransferEntry>,
     account_balances: AppendOverlay<(u128, AccountBalance)>,
     audit: AppendOverlay<AuditRecord>,
+    payout_history: AppendOverlay<PayoutHistoryRecord>,
+    /// Suspense index changes: the value is the entry itself, `None` for a removal.
+    suspense_index: RecordOverlay<SuspenseKey, (SuspenseKey, Option<CollectionKey>)>,
+    suspense_assignments: KeyedOverlay<CollectionKey, SuspenseAssignment>,
     /// Refusals of this batch. Deliberately outside every savepoint: a linked chain's rollback
     /// undoes the chain's effects, not the fact that its member was refused.
     refusals: RecordOverlay<u128, Refusal>,
@@ -62,6 +69,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             account_transfers: AppendOverlay::with_capacity(2 * events),
             account_balances: AppendOverlay::new(),
             audit: AppendOverlay::new(),
+            payout_history: AppendOverlay::new(),
+            suspense_index: RecordOverlay::new(),
+            suspense_assignments: KeyedOverlay::new(),
             refusals: RecordOverlay::new(),
             recording: false,
         }
@@ -129,6 +139,14 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         }
     }
 
+    /// The assignment of a collection taken out of suspense, this batch's included.
+    pub(crate) fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment> {
+        match self.suspense_assignments.get(key) {
+            Some(assignment) => Some(assignment.clone()),
+            None => self.store.suspense_assignment(key),
+        }
+    }
+
     /// Payout index keys in `[first, last]`, overlay included, up to `limit`.
     pub(crate) fn payout_index_range(
         &self,
@@ -173,8 +191,11 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.expiries.set(key, present, self.recording);
     }
 
-    /// Stores a payout and moves its index entry from `previous` (if any) to where it is now.
+    /// Stores a payout that just changed state (or was created), moves its index entry from
+    /// `previous` (if any) to where it is now and files the change in its history. Every
+    /// caller changes the state or the claim, so each call is one transition.
     pub(crate) fn put_payout(&mut self, payout: Payout, previous: Option<PayoutIndexKey>) {
+        self.payout_history.push(PayoutHistoryRecord::of(&payout));
         if let Some(previous) = previous {
             self.payout_index.set(previous, false, self.recording);
         }
@@ -187,7 +208,21 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             bank: collection.request.bank,
             bank_reference: collection.request.bank_reference.clone(),
         };
+        if collection.suspense.is_some() {
+            let index = SuspenseKey { bank: key.bank, timestamp: collection.timestamp };
+            self.suspense_index.put(index, (index, Some(key.clone())), self.recording);
+        }
         self.collections.insert(key, collection);
+    }
+
+    /// Records an assignment and takes the collection off the suspense desk.
+    pub(crate) fn insert_suspense_assignment(
+        &mut self,
+        assignment: SuspenseAssignment,
+        index: SuspenseKey,
+    ) {
+        self.suspense_index.put(index, (index, None), self.recording);
+        self.suspense_assignments.insert(assignment.collection.clone(), assignment);
     }
 
     pub(crate) fn push_audit(&mut self, record: AuditRecord) {
@@ -207,6 +242,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             account_transfers: self.account_transfers.savepoint(),
             account_balances: self.account_balances.savepoint(),
             audit: self.audit.savepoint(),
+            payout_history: self.payout_history.savepoint(),
+            suspense_index: self.suspense_index.savepoint(),
+            suspense_assignments: self.suspense_assignments.savepoint(),
         }
     }
 
@@ -221,6 +259,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.account_transfers.rollback(savepoint.account_transfers);
         self.account_balances.rollback(savepoint.account_balances);
         self.audit.rollback(savepoint.audit);
+        self.payout_history.rollback(savepoint.payout_history);
+        self.suspense_index.rollback(savepoint.suspense_index);
+        self.suspense_assignments.rollback(savepoint.suspense_assignments);
         self.end_chain();
     }
 
@@ -232,6 +273,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.expiries.clear_undo();
         self.payouts.clear_undo();
         self.payout_index.clear_undo();
+        self.suspense_index.clear_undo();
     }
 
     pub(crate) fn into_write_set(self, meta: Meta) -> WriteSet {
@@ -247,6 +289,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             account_balances: self.account_balances.into_vec(),
             audit: self.audit.into_vec(),
             refusals: self.refusals.into_values(),
+            payout_history: self.payout_history.into_vec(),
+            suspense_index: self.suspense_index.into_values(),
+            suspense_assignments: self.suspense_assignments.into_values(),
             meta,
         }
     }

@@ -8,6 +8,7 @@ mod context;
 mod expiry;
 mod movement;
 mod payouts;
+mod suspense;
 mod transfers;
 
 use crate::command::{Batch, BatchError, Command, EventResult};
@@ -212,6 +213,9 @@ impl StateMachine {
             Command::BookCollection(collection) => {
                 collections::book_collection(context, collection, timestamp)
             }
+            Command::AssignSuspense(assignment) => {
+                suspense::assign_suspense(context, assignment, timestamp)
+            }
         }
     }
 
@@ -247,6 +251,7 @@ fn transfer_ids_read(commands: &[Command]) -> Vec<u128> {
             }
             Command::CreatePayout(payout) => ids.push(payout.id),
             Command::BookCollection(collection) => ids.push(collection.id),
+            Command::AssignSuspense(assignment) => ids.push(assignment.id),
             Command::CreateAccount(_)
             | Command::SetAccountStatus(_)
             | Command::SetAccountLimits(_)

@@ -47,6 +47,7 @@ mod collections;
 mod movement;
 mod payouts;
 mod rules;
+mod suspense;
 mod transfers;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,7 +58,8 @@ use tianping_ledger::store::AccountTransferEntry;
 use tianping_ledger::{
     Account, AccountBalance, AccountFlags, AuditRecord, BATCH_EVENTS_MAX, Batch, BatchError,
     Collection, CollectionKey, Command, Detail, EXPIRIES_PER_BATCH_MAX, EventResult, LedgerStore,
-    MemoryStore, Payout, PendingStatus, PendingTransfer, ResultCode, StateMachine, Table, Transfer,
+    MemoryStore, Payout, PayoutHistoryRecord, PendingStatus, PendingTransfer, ResultCode,
+    StateMachine, SuspenseAssignment, Table, Transfer,
 };
 
 pub use balances::Wide;
@@ -76,6 +78,10 @@ pub struct Auditor {
     pub pending: BTreeMap<u128, PendingTransfer>,
     pub payouts: BTreeMap<u128, Payout>,
     pub collections: BTreeMap<CollectionKey, Collection>,
+    /// Collections taken out of suspense.
+    pub assignments: BTreeMap<CollectionKey, SuspenseAssignment>,
+    /// Every payout's state changes: (payout, event timestamp) → record.
+    pub payout_history: BTreeMap<(u128, u64), PayoutHistoryRecord>,
     pub audit: Vec<AuditRecord>,
     /// Ids of create-transfer / create-payout events refused for a state-dependent reason:
     /// id → (code, timestamp). Final: the id answers `id_already_failed` from then on.
@@ -108,6 +114,8 @@ impl Auditor {
             pending: BTreeMap::new(),
             payouts: BTreeMap::new(),
             collections: BTreeMap::new(),
+            assignments: BTreeMap::new(),
+            payout_history: BTreeMap::new(),
             audit: Vec::new(),
             refusals: BTreeMap::new(),
             balance_history: Vec::new(),
@@ -215,6 +223,11 @@ impl Auditor {
 
     fn event(&mut self, command: &Command, timestamp: u64) -> EventResult {
         let day = self.machine.day_of(timestamp);
+        let touches_payouts = matches!(
+            command,
+            Command::CreatePayout(_) | Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_)
+        );
+        let payouts_before = touches_payouts.then(|| self.payouts.clone());
         let outcome = match command {
             Command::CreateAccount(request) => self.create_account(request, timestamp),
             Command::CreateTransfer(request) => self.create_transfer(request, timestamp, day),
@@ -224,7 +237,11 @@ impl Auditor {
             Command::ClaimPayouts(request) => self.claim(request, timestamp),
             Command::RecordPayoutOutcome(request) => self.record_outcome(request, timestamp),
             Command::BookCollection(request) => self.book_collection(request, timestamp),
+            Command::AssignSuspense(request) => self.assign_suspense(request, timestamp),
         };
+        if let Some(before) = payouts_before {
+            self.note_payout_changes(&before, timestamp);
+        }
         let id = match command {
             Command::CreateTransfer(request) => Some(request.id),
             Command::CreatePayout(request) => Some(request.id),
@@ -237,6 +254,28 @@ impl Auditor {
             assert!(previous.is_none(), "model refused id {id} twice");
         }
         outcome.unwrap_or_else(|(code, _)| refused(code, timestamp))
+    }
+
+    /// Files a history record for every payout this event created or moved to another state
+    /// or claim, found by comparing the payouts before and after the event: the history is
+    /// what changed, whichever rule changed it.
+    fn note_payout_changes(&mut self, before: &BTreeMap<u128, Payout>, timestamp: u64) {
+        let stance = |p: &Payout| (p.state, p.fencing_token, p.worker_id, p.lease_until);
+        for payout in self.payouts.values() {
+            if before.get(&payout.id).map(stance) == Some(stance(payout)) {
+                continue;
+            }
+            let record = PayoutHistoryRecord {
+                payout_id: payout.id,
+                timestamp,
+                state: payout.state,
+                worker_id: payout.worker_id,
+                fencing_token: payout.fencing_token,
+                lease_until: payout.lease_until,
+            };
+            let previous = self.payout_history.insert((payout.id, timestamp), record);
+            assert!(previous.is_none(), "model changed payout {} twice at once", payout.id);
+        }
     }
 
     /// Releases `reservation` and posts `posted` of it.
@@ -313,6 +352,29 @@ impl Auditor {
             }
         }
         self.compare_history(store)?;
+        if dump.payout_history != self.payout_history {
+            let extra: Vec<_> = dump
+                .payout_history
+                .iter()
+                .filter(|(k, v)| self.payout_history.get(k) != Some(v))
+                .collect();
+            let missing: Vec<_> = self
+                .payout_history
+                .iter()
+                .filter(|(k, v)| dump.payout_history.get(k) != Some(v))
+                .collect();
+            return Err(format!("payout history: extra {extra:?}, missing {missing:?}"));
+        }
+        if dump.suspense_assignments != self.assignments {
+            return Err(format!(
+                "suspense assignments: model {:?}, store {:?}",
+                self.assignments, dump.suspense_assignments
+            ));
+        }
+        let desk = self.desk();
+        if dump.suspense_index != desk {
+            return Err(format!("suspense desk: model {desk:?}, store {:?}", dump.suspense_index));
+        }
         let stored_refusals: BTreeMap<u128, (ResultCode, u64)> =
             dump.refusals.values().map(|r| (r.id, (r.code, r.timestamp))).collect();
         compare_map("refusal", &self.refusals, &stored_refusals)?;

@@ -17,10 +17,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use tianping_ledger::invariants::events::{EventObserver, chains};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, EventResult, LedgerConfig, Limits,
-    NewAccount, NewCollection, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX, Payout, PayoutOutcome,
-    PayoutState, PendingStatus, RecordPayoutOutcome, ResultCode, SetAccountLimits,
-    SetAccountStatus, TransferFlags, state_digest,
+    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, EventResult,
+    LedgerConfig, Limits, NewAccount, NewCollection, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX,
+    Payout, PayoutOutcome, PayoutState, PendingStatus, RecordPayoutOutcome, ResultCode,
+    SetAccountLimits, SetAccountStatus, TransferFlags, state_digest,
 };
 
 use crate::auditor::Auditor;
@@ -62,6 +62,15 @@ enum Op {
         outcome: PayoutOutcome,
         stale: bool,
         finished: bool,
+    },
+    /// Assign a collection waiting in suspense to `account_id` (or, when `again`, one already
+    /// assigned: a retry under `id` or a second assignment); while the desk is empty, name
+    /// a reference that may not be in suspense at all.
+    Assign {
+        pick: Index,
+        id: u128,
+        account_id: u128,
+        again: bool,
     },
 }
 
@@ -500,6 +509,29 @@ fn book_collection(noisy: bool) -> BoxedStrategy<Op> {
         .boxed()
 }
 
+fn assign_suspense(noisy: bool) -> BoxedStrategy<Op> {
+    let reference = (0..6u8).prop_map(|k| format!("BANKREF-{k}"));
+    let target = prop_oneof![10 => 1..=ACCOUNTS, 1 => Just(ACCOUNTS + 1)];
+    (event_id(noisy), bank(noisy), reference, target, audit_text(noisy))
+        .prop_map(|(id, bank, bank_reference, account_id, (reason, actor))| {
+            Op::Command(Command::AssignSuspense(AssignSuspense {
+                id,
+                bank,
+                bank_reference,
+                account_id,
+                reason,
+                actor,
+            }))
+        })
+        .boxed()
+}
+
+fn smart_assign() -> BoxedStrategy<Op> {
+    (any::<Index>(), event_id(false), 1..=ACCOUNTS, prop::bool::weighted(0.2))
+        .prop_map(|(pick, id, account_id, again)| Op::Assign { pick, id, account_id, again })
+        .boxed()
+}
+
 fn ops(noisy: bool) -> BoxedStrategy<Op> {
     prop_oneof![
         2 => create_account(noisy),
@@ -509,6 +541,7 @@ fn ops(noisy: bool) -> BoxedStrategy<Op> {
         6 => create_payout(noisy),
         3 => claim_payouts(noisy),
         4 => book_collection(noisy),
+        1 => assign_suspense(noisy),
     ]
     .boxed()
 }
@@ -521,6 +554,7 @@ fn op() -> impl Strategy<Value = Op> {
         7 => smart_outcome(),
         1 => raw_resolve(),
         1 => raw_outcome(),
+        3 => smart_assign(),
     ]
 }
 
@@ -624,6 +658,7 @@ struct Stats {
     payouts_succeeded: u64,
     payouts_failed: u64,
     limited_debits: u64,
+    suspense_assigned: u64,
 }
 
 /// The ledger under test, its twin, the model and the observer, advanced together.
@@ -827,6 +862,37 @@ impl World {
                     outcome: *outcome,
                 })
             }
+            Op::Assign { pick, id, account_id, again } => {
+                let assigned: Vec<_> = self.auditor.assignments.values().collect();
+                let desk: Vec<_> = self.auditor.desk().into_values().collect();
+                let text = |collection: tianping_ledger::CollectionKey, id, account_id| {
+                    Command::AssignSuspense(AssignSuspense {
+                        id,
+                        bank: collection.bank,
+                        bank_reference: collection.bank_reference,
+                        account_id,
+                        reason: "payer named in the remittance".to_owned(),
+                        actor: "ops:desk".to_owned(),
+                    })
+                };
+                if *again && !assigned.is_empty() {
+                    let done = assigned[pick.index(assigned.len())];
+                    // Half retries (same id and account), half a second assignment.
+                    return if pick.index(2) == 0 {
+                        text(done.collection.clone(), done.id, done.account_id)
+                    } else {
+                        text(done.collection.clone(), *id, *account_id)
+                    };
+                }
+                let collection = match desk.is_empty() {
+                    false => desk[pick.index(desk.len())].clone(),
+                    true => tianping_ledger::CollectionKey {
+                        bank: 1,
+                        bank_reference: format!("BANKREF-{}", pick.index(6)),
+                    },
+                };
+                text(collection, *id, *account_id)
+            }
         }
     }
 
@@ -1024,6 +1090,7 @@ fn run(plan: &Plan, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
     total.chains_rolled_back += run.chains_rolled_back;
     total.expiries += run.expiries;
     total.limited_debits += run.limited_debits;
+    total.suspense_assigned += world.auditor.assignments.len() as u64;
     for (code, count) in &run.codes {
         *total.codes.entry(*code).or_default() += count;
     }
@@ -1071,7 +1138,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         "properties: {} random batches ({} applied in all), {} events, {} retries ({} events), \
          {} retried refusals, {} resubmits, \
          chains {} committed / {} rolled back, {} expiries, payouts {} succeeded / {} failed, \
-         {} limited debits",
+         {} limited debits, {} suspense assignments",
         stats.random_batches,
         stats.batches,
         stats.events,
@@ -1085,6 +1152,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         stats.payouts_succeeded,
         stats.payouts_failed,
         stats.limited_debits,
+        stats.suspense_assigned,
     );
     eprintln!("properties: codes {:?}", stats.codes);
     assert!(
@@ -1103,6 +1171,7 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         ("succeeded payouts", stats.payouts_succeeded),
         ("failed payouts", stats.payouts_failed),
         ("limited debits", stats.limited_debits),
+        ("suspense assignments", stats.suspense_assigned),
     ] {
         assert!(count >= 50, "only {count} {what}: the generator lost its reach");
     }
@@ -1123,6 +1192,9 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         ResultCode::IdAlreadyUsed,
         ResultCode::CollectionExistsWithDifferentId,
         ResultCode::IdAlreadyFailed,
+        ResultCode::CollectionNotFound,
+        ResultCode::CollectionNotInSuspense,
+        ResultCode::SuspenseAlreadyAssigned,
     ] {
         assert!(stats.codes.get(&code).copied().unwrap_or(0) > 0, "{code} never happened");
     }

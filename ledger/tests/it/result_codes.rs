@@ -136,6 +136,13 @@ fn collect(id: u128, reference: &str, beneficiary: u128, amount: u128) -> Comman
     book_collection(collection(id, reference, SETTLEMENT, SUSPENSE, beneficiary, amount))
 }
 
+fn assign_request(id: u128, reference: &str, account_id: u128) -> tianping_ledger::AssignSuspense {
+    match assign(id, reference, account_id) {
+        Command::AssignSuspense(request) => request,
+        _ => unreachable!("assign builds an assignment"),
+    }
+}
+
 fn status_change(account_id: u128, status: AccountStatus, reason: &str, actor: &str) -> Command {
     Command::SetAccountStatus(SetAccountStatus {
         account_id,
@@ -683,6 +690,56 @@ fn cases() -> Vec<Case> {
             .when(book_collection(tianping_ledger::NewCollection {
                 bank: BANK + 1,
                 ..collection(301, "r", SETTLEMENT, SUSPENSE, A, 5)
+            })),
+        // Suspense assignments (MISSING as the beneficiary sends a collection to suspense).
+        case("collection_not_found", R::CollectionNotFound).when(assign(400, "r", A)),
+        case("collection_not_in_suspense", R::CollectionNotInSuspense)
+            .given(vec![collect(300, "r", A, 5)])
+            .when(assign(400, "r", B)),
+        case("suspense: assigned", R::Ok)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", A)),
+        case("exists: suspense assignment", R::Exists)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .given(vec![assign(400, "r", A)])
+            .when(assign(400, "r", A)),
+        case("suspense_already_assigned", R::SuspenseAlreadyAssigned)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .given(vec![assign(400, "r", A)])
+            .when(assign(401, "r", A)),
+        case("suspense: the same id for another account", R::ExistsWithDifferentCreditAccountId)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .given(vec![assign(400, "r", A)])
+            .when(assign(400, "r", B)),
+        case("suspense: the id of a transfer", R::IdAlreadyUsed)
+            .given(vec![collect(300, "r", MISSING, 5), t(400, A, B, 1)])
+            .when(assign(400, "r", A)),
+        case("suspense: missing target", R::CreditAccountNotFound)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", MISSING)),
+        case("suspense: target on another ledger", R::AccountsMustHaveTheSameLedger)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", E)),
+        case("suspense: target is the suspense account", R::AccountsMustBeDifferent)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", SUSPENSE)),
+        case("suspense: target is the settlement account", R::AccountsMustBeDifferent)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", SETTLEMENT)),
+        case("suspense: frozen target", R::CreditAccountFrozen)
+            .given(vec![collect(300, "r", MISSING, 5), set_status(A, Frozen)])
+            .when(assign(400, "r", A)),
+        case("suspense: frozen suspense account", R::DebitAccountFrozen)
+            .given(vec![collect(300, "r", MISSING, 5), set_status(SUSPENSE, Frozen)])
+            .when(assign(400, "r", A)),
+        case("suspense: target whose credits must not exceed debits", R::ExceedsDebits)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(assign(400, "r", D)),
+        case("suspense: reason required", R::ReasonMustNotBeEmpty)
+            .given(vec![collect(300, "r", MISSING, 5)])
+            .when(Command::AssignSuspense(tianping_ledger::AssignSuspense {
+                reason: String::new(),
+                ..assign_request(400, "r", A)
             })),
         // Order of create_transfer's checks when two fail at once.
         case("order: reserved_flag before id", R::ReservedFlag)

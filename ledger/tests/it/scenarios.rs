@@ -823,3 +823,163 @@ fn a_full_expiry_sweep_may_end_exactly_at_the_end_of_time() {
     assert_eq!(ledger.account(BOB).credits_pending, 0);
     ledger.assert_invariants();
 }
+
+#[test]
+fn a_payout_keeps_one_history_record_per_state_change_in_order() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(at, vec![create_payout(payout(30, ALICE, TRANSIT, 80))]);
+    // The first lease runs out; a second worker reclaims with the next token.
+    ledger.apply_ok(at + SECOND, vec![claim(9, 10, 1_000)]);
+    ledger.apply_ok(at + 5 * SECOND, vec![claim(8, 10, 60_000)]);
+    let codes = ledger.codes(
+        at + 6 * SECOND,
+        vec![
+            record(30, 9, 1, PayoutOutcome::Sent), // stale: refused, no record
+            record(30, 8, 2, PayoutOutcome::Sent),
+            record(30, 8, 2, PayoutOutcome::Sent), // the same state again: no record
+            record(30, 8, 2, PayoutOutcome::Unknown),
+        ],
+    );
+    assert_eq!(
+        codes,
+        [ResultCode::FencingTokenStale, ResultCode::Ok, ResultCode::Ok, ResultCode::Ok]
+    );
+    ledger.apply_ok(at + 7 * SECOND, vec![record(30, 8, 2, PayoutOutcome::Succeeded)]);
+    // A retry of the final outcome answers `exists` and adds nothing.
+    assert_eq!(
+        ledger.codes(at + 8 * SECOND, vec![record(30, 8, 2, PayoutOutcome::Succeeded)]),
+        [ResultCode::Exists]
+    );
+
+    let (history, next) = query::payout_history(&ledger.store, 30, None, 100);
+    assert!(next.is_none());
+    let told: Vec<(PayoutState, u128, u64)> =
+        history.iter().map(|r| (r.state, r.worker_id, r.fencing_token)).collect();
+    assert_eq!(
+        told,
+        [
+            (PayoutState::Reserved, 0, 0),
+            (PayoutState::Claimed, 9, 1),
+            (PayoutState::Claimed, 8, 2),
+            (PayoutState::Sent, 8, 2),
+            (PayoutState::Unknown, 8, 2),
+            (PayoutState::Succeeded, 8, 2),
+        ]
+    );
+    assert!(history.windows(2).all(|pair| pair[0].timestamp < pair[1].timestamp));
+    assert_eq!(history[0].timestamp, ledger.payout(30).created_at);
+    assert_eq!(history[1].lease_until, history[1].timestamp + SECOND);
+    assert_eq!(history.last().map(|r| r.timestamp), Some(ledger.payout(30).updated_at));
+
+    // Pages of two, each after the previous page's last timestamp.
+    let mut paged = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = query::payout_history(&ledger.store, 30, cursor, 2);
+        paged.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(paged, history);
+    assert!(query::payout_history(&ledger.store, 31, None, 10).0.is_empty());
+    ledger.assert_invariants();
+}
+
+#[test]
+fn a_payout_created_in_a_rolled_back_chain_leaves_no_history() {
+    let mut ledger = ledger_with_customers(100);
+    let mut reserve = payout(30, ALICE, TRANSIT, 10);
+    reserve.flags = tianping_ledger::TransferFlags::LINKED;
+    let codes = ledger.codes(
+        T0 + SECOND,
+        vec![create_payout(reserve), create_transfer(transfer(31, BOB, ALICE, 1_000))],
+    );
+    assert_eq!(codes, [ResultCode::LinkedEventFailed, ResultCode::ExceedsCredits]);
+    assert!(query::payout_history(&ledger.store, 30, None, 10).0.is_empty());
+    ledger.assert_invariants();
+}
+
+#[test]
+fn the_suspense_desk_lists_by_bank_oldest_first_and_an_assignment_moves_the_money_once() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    let book = |id: u128, bank: u32, reference: &str, beneficiary: u128, amount: u128| {
+        book_collection(tianping_ledger::NewCollection {
+            bank,
+            ..collection(id, reference, SETTLEMENT, SUSPENSE, beneficiary, amount)
+        })
+    };
+    ledger.apply_ok(at, vec![book(40, BANK, "R-40", 999, 25), book(41, BANK + 1, "R-41", 999, 7)]);
+    ledger.apply_ok(
+        at + SECOND,
+        vec![book(42, BANK, "R-42", 998, 30), book(43, BANK, "R-43", BOB, 5)],
+    );
+
+    let references = |collections: &[tianping_ledger::Collection]| -> Vec<String> {
+        collections.iter().map(|c| c.request.bank_reference.clone()).collect()
+    };
+    let (desk, next) = query::suspense_collections(&ledger.store, Some(BANK), None, 10);
+    assert_eq!(references(&desk), ["R-40", "R-42"], "oldest first, matched credits absent");
+    assert!(next.is_none());
+    let (everything, _) = query::suspense_collections(&ledger.store, None, None, 10);
+    assert_eq!(references(&everything), ["R-40", "R-42", "R-41"], "by bank, then time");
+    let (first, next) = query::suspense_collections(&ledger.store, Some(BANK), None, 1);
+    let (second, last) = query::suspense_collections(&ledger.store, Some(BANK), next, 1);
+    let (after, none) = query::suspense_collections(&ledger.store, Some(BANK), last, 1);
+    assert_eq!(
+        (references(&first), references(&second)),
+        (vec!["R-40".to_owned()], vec!["R-42".to_owned()])
+    );
+    assert!(after.is_empty() && none.is_none());
+
+    // The operator assigns R-40 to Bob: 25 moves suspense → Bob, audited.
+    let results = ledger.apply_ok(at + 2 * SECOND, vec![assign(500, "R-40", BOB)]);
+    assert_eq!(results[0].detail, Detail::Amount(25));
+    assert_eq!(balances(&ledger, SUSPENSE), (0, 25, 0, 62));
+    assert_eq!(balances(&ledger, BOB), (0, 0, 0, 130));
+    let transfer = ledger.store.transfer(500).expect("the assignment's transfer");
+    assert_eq!(
+        (transfer.debit_account_id, transfer.credit_account_id, transfer.amount),
+        (SUSPENSE, BOB, 25)
+    );
+    let audit = query::audit_records(&ledger.store, 0, 10);
+    assert_eq!(audit.len(), 1);
+    assert_eq!((audit[0].account_id, audit[0].actor.as_str()), (BOB, "ops:desk"));
+    assert_eq!(
+        audit[0].action,
+        AuditAction::SuspenseAssigned {
+            assignment_id: 500,
+            collection: tianping_ledger::CollectionKey {
+                bank: BANK,
+                bank_reference: "R-40".to_owned()
+            },
+            suspense_account_id: SUSPENSE,
+            amount: 25,
+        }
+    );
+    let (desk, _) = query::suspense_collections(&ledger.store, Some(BANK), None, 10);
+    assert_eq!(references(&desk), ["R-42"], "an assigned collection leaves the desk");
+
+    // Once: a retry answers `exists` with the original time, a second assignment is refused,
+    // and neither moves anything.
+    let before = content_snapshot(&ledger.store);
+    let results =
+        ledger.apply(at + 3 * SECOND, vec![assign(500, "R-40", BOB), assign(501, "R-40", ALICE)]);
+    assert_eq!(results[0].code, ResultCode::Exists);
+    assert_eq!(results[0].timestamp, transfer.timestamp);
+    assert_eq!(results[1].code, ResultCode::SuspenseAlreadyAssigned);
+    let after: Vec<_> =
+        content_snapshot(&ledger.store).into_iter().filter(|(t, _, _)| *t != Table::Meta).collect();
+    let before: Vec<_> = before.into_iter().filter(|(t, _, _)| *t != Table::Meta).collect();
+    assert_eq!(after, before);
+
+    // A matched credit is not on the desk and cannot be assigned; a frozen target refuses.
+    ledger.apply_ok(at + 4 * SECOND, vec![set_status(ALICE, AccountStatus::Frozen)]);
+    let codes =
+        ledger.codes(at + 5 * SECOND, vec![assign(502, "R-43", ALICE), assign(503, "R-42", ALICE)]);
+    assert_eq!(codes, [ResultCode::CollectionNotInSuspense, ResultCode::CreditAccountFrozen]);
+    ledger.assert_invariants();
+}

@@ -196,6 +196,18 @@ pub fn create_payout(payout: NewPayout) -> Command {
     Command::CreatePayout(payout)
 }
 
+/// An operator assigns the collection booked at `BANK` under `reference` to `account_id`.
+pub fn assign(id: u128, reference: &str, account_id: u128) -> Command {
+    Command::AssignSuspense(tianping_ledger::AssignSuspense {
+        id,
+        bank: BANK,
+        bank_reference: reference.to_owned(),
+        account_id,
+        reason: "payer named the account in the remittance".to_owned(),
+        actor: "ops:desk".to_owned(),
+    })
+}
+
 pub fn book_collection(collection: NewCollection) -> Command {
     Command::BookCollection(collection)
 }

@@ -14,6 +14,7 @@ mod malformed_input;
 mod netns;
 mod observability;
 mod partition;
+mod payout_history;
 mod payouts;
 mod processes;
 mod reads;

@@ -17,7 +17,7 @@ const LEDGER: u32 = 156;
 
 /// A client of every node of `cluster`, with attempts short enough for a test and a budget
 /// long enough to ride out an election.
-fn sdk(cluster: &Cluster) -> Client {
+pub(crate) fn sdk(cluster: &Cluster) -> Client {
     let addresses = cluster.nodes.iter().map(|node| node.info().api_address.clone());
     let mut config = ClientConfig::new(addresses);
     config.request_timeout = Duration::from_secs(3);

@@ -164,6 +164,9 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
                     change.to.as_ref().map_or("", |to| to.per_transfer_amount_max.as_str()),
                     record.actor
                 ),
+                Some(audit_record::Change::SuspenseAssigned(change)) => {
+                    format!("{}:suspense->{}", record.account_id, change.bank_reference)
+                }
                 None => "none".to_owned(),
             })
             .collect();

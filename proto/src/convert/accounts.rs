@@ -165,19 +165,31 @@ pub fn audit_response(
 }
 
 fn audit_record(record: &AuditRecord) -> pb_v1::AuditRecord {
-    let change = match record.action {
+    let change = match &record.action {
         AuditAction::Status { from, to } => {
             pb_v1::audit_record::Change::Status(pb_v1::AuditStatusChange {
-                from: status_name(from).to_owned(),
-                to: status_name(to).to_owned(),
+                from: status_name(*from).to_owned(),
+                to: status_name(*to).to_owned(),
             })
         }
         AuditAction::Limits { from, to } => {
             pb_v1::audit_record::Change::Limits(pb_v1::AuditLimitsChange {
-                from: Some(limits(&from)),
-                to: Some(limits(&to)),
+                from: Some(limits(from)),
+                to: Some(limits(to)),
             })
         }
+        AuditAction::SuspenseAssigned {
+            assignment_id,
+            collection,
+            suspense_account_id,
+            amount,
+        } => pb_v1::audit_record::Change::SuspenseAssigned(pb_v1::AuditSuspenseAssignment {
+            assignment_id: format_u128(*assignment_id),
+            bank: collection.bank,
+            bank_reference: collection.bank_reference.clone(),
+            suspense_account_id: format_u128(*suspense_account_id),
+            amount: format_u128(*amount),
+        }),
     };
     pb_v1::AuditRecord {
         timestamp: record.timestamp,

@@ -10,10 +10,10 @@
 //! 0. In an answer the server always writes a number, so an empty one is a fault.)
 
 use tianping_ledger::{
-    Account, AuditAction, AuditRecord, ClaimPayouts, Detail, EventResult, HistoryFilter, Limits,
-    NewAccount, NewCollection, NewPayout, NewTransfer, OutflowUsage, Payout, PayoutClaim,
-    PayoutOutcome, PayoutState, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode, SetAccountLimits,
-    SetAccountStatus, SuspenseReason, Transfer,
+    Account, AuditAction, AuditRecord, ClaimPayouts, CollectionKey, Detail, EventResult,
+    HistoryFilter, Limits, NewAccount, NewCollection, NewPayout, NewTransfer, OutflowUsage, Payout,
+    PayoutClaim, PayoutOutcome, PayoutState, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode,
+    SetAccountLimits, SetAccountStatus, SuspenseReason, Transfer,
 };
 
 use super::accounts::{parse_limits, parse_status};
@@ -85,7 +85,7 @@ pub fn lookup_request(ids: &[u128], consistency: ReadConsistency) -> pb_v1::Look
 
 /// A page size for the wire, where 0 means "the largest": a ledger limit of 0 cannot be
 /// said there, so it is refused rather than silently widened.
-fn wire_limit(limit: usize) -> Result<u32, InvalidField> {
+pub(super) fn wire_limit(limit: usize) -> Result<u32, InvalidField> {
     if limit == 0 || limit > QUERY_LIMIT_MAX {
         return Err(invalid("limit", format!("{limit} is not in 1..={QUERY_LIMIT_MAX}")));
     }
@@ -221,22 +221,24 @@ pub fn record_payout_outcomes_request(
 
 /// A `BookCollections` request.
 pub fn book_collections_request(collections: &[NewCollection]) -> pb_v1::BookCollectionsRequest {
-    let collections = collections
-        .iter()
-        .map(|collection| pb_v1::NewCollection {
-            id: format_u128(collection.id),
-            bank: collection.bank,
-            bank_reference: collection.bank_reference.clone(),
-            beneficiary_account_id: format_u128(collection.beneficiary_account_id),
-            settlement_account_id: format_u128(collection.settlement_account_id),
-            suspense_account_id: format_u128(collection.suspense_account_id),
-            amount: format_u128(collection.amount),
-            user_data: format_u128(collection.user_data),
-            ledger: collection.ledger,
-            code: u32::from(collection.code),
-        })
-        .collect();
+    let collections = collections.iter().map(new_collection).collect();
     pb_v1::BookCollectionsRequest { collections }
+}
+
+/// A bank credit on the wire.
+pub(super) fn new_collection(collection: &NewCollection) -> pb_v1::NewCollection {
+    pb_v1::NewCollection {
+        id: format_u128(collection.id),
+        bank: collection.bank,
+        bank_reference: collection.bank_reference.clone(),
+        beneficiary_account_id: format_u128(collection.beneficiary_account_id),
+        settlement_account_id: format_u128(collection.settlement_account_id),
+        suspense_account_id: format_u128(collection.suspense_account_id),
+        amount: format_u128(collection.amount),
+        user_data: format_u128(collection.user_data),
+        ledger: collection.ledger,
+        code: u32::from(collection.code),
+    }
 }
 
 /// A `ListPayouts` request: payouts in `state` (of one bank, or of every bank).
@@ -263,7 +265,7 @@ pub fn list_payouts_request(
 // Answers.
 
 /// A 128-bit value in an answer: the server always writes a number, so empty is refused.
-fn answer_u128(field: &str, text: &str) -> Result<u128, InvalidField> {
+pub(super) fn answer_u128(field: &str, text: &str) -> Result<u128, InvalidField> {
     if text.is_empty() {
         return Err(invalid(field, "is empty; a node always writes a number here"));
     }
@@ -397,6 +399,23 @@ pub fn parse_audit_record(
             from: required_limits(&field("limits.from"), change.from.as_ref())?,
             to: required_limits(&field("limits.to"), change.to.as_ref())?,
         },
+        Some(pb_v1::audit_record::Change::SuspenseAssigned(change)) => {
+            AuditAction::SuspenseAssigned {
+                assignment_id: answer_u128(
+                    &field("suspense_assigned.assignment_id"),
+                    &change.assignment_id,
+                )?,
+                collection: CollectionKey {
+                    bank: change.bank,
+                    bank_reference: change.bank_reference.clone(),
+                },
+                suspense_account_id: answer_u128(
+                    &field("suspense_assigned.suspense_account_id"),
+                    &change.suspense_account_id,
+                )?,
+                amount: answer_u128(&field("suspense_assigned.amount"), &change.amount)?,
+            }
+        }
         None => return Err(invalid(field("change"), "is absent")),
     };
     Ok(AuditRecord {
@@ -464,7 +483,10 @@ pub fn parse_claim_response(
     Ok((result, response.log_index))
 }
 
-fn parse_suspense(field: &str, text: &str) -> Result<Option<SuspenseReason>, InvalidField> {
+pub(super) fn parse_suspense(
+    field: &str,
+    text: &str,
+) -> Result<Option<SuspenseReason>, InvalidField> {
     if text.is_empty() {
         return Ok(None);
     }

@@ -130,30 +130,40 @@ pub fn collection_commands(
         .iter()
         .enumerate()
         .map(|(index, collection)| {
-            let field = |name: &str| format!("collections[{index}].{name}");
-            Ok(Command::BookCollection(NewCollection {
-                id: parse_u128(&field("id"), &collection.id)?,
-                bank: collection.bank,
-                bank_reference: text(&field("bank_reference"), &collection.bank_reference)?,
-                beneficiary_account_id: parse_u128(
-                    &field("beneficiary_account_id"),
-                    &collection.beneficiary_account_id,
-                )?,
-                settlement_account_id: parse_u128(
-                    &field("settlement_account_id"),
-                    &collection.settlement_account_id,
-                )?,
-                suspense_account_id: parse_u128(
-                    &field("suspense_account_id"),
-                    &collection.suspense_account_id,
-                )?,
-                amount: parse_u128(&field("amount"), &collection.amount)?,
-                user_data: parse_u128(&field("user_data"), &collection.user_data)?,
-                ledger: collection.ledger,
-                code: to_u16(&field("code"), collection.code)?,
-            }))
+            let path = format!("collections[{index}]");
+            Ok(Command::BookCollection(parse_new_collection(&path, collection)?))
         })
         .collect()
+}
+
+/// A bank credit as the wire carries it (request fields: empty means 0), fields named under
+/// `path`.
+pub(super) fn parse_new_collection(
+    path: &str,
+    collection: &pb_v1::NewCollection,
+) -> Result<NewCollection, InvalidField> {
+    let field = |name: &str| format!("{path}.{name}");
+    Ok(NewCollection {
+        id: parse_u128(&field("id"), &collection.id)?,
+        bank: collection.bank,
+        bank_reference: text(&field("bank_reference"), &collection.bank_reference)?,
+        beneficiary_account_id: parse_u128(
+            &field("beneficiary_account_id"),
+            &collection.beneficiary_account_id,
+        )?,
+        settlement_account_id: parse_u128(
+            &field("settlement_account_id"),
+            &collection.settlement_account_id,
+        )?,
+        suspense_account_id: parse_u128(
+            &field("suspense_account_id"),
+            &collection.suspense_account_id,
+        )?,
+        amount: parse_u128(&field("amount"), &collection.amount)?,
+        user_data: parse_u128(&field("user_data"), &collection.user_data)?,
+        ledger: collection.ledger,
+        code: to_u16(&field("code"), collection.code)?,
+    })
 }
 
 /// A payout on the wire.

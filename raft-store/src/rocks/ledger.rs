@@ -22,7 +22,8 @@ use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
     Account, AccountBalance, AuditRecord, Collection, CollectionKey, HistoryFilter, LedgerStore,
-    LedgerStoreMut, Meta, Payout, PendingTransfer, Refusal, Table, Transfer, WriteSet,
+    LedgerStoreMut, Meta, Payout, PayoutHistoryRecord, PendingTransfer, Refusal,
+    SuspenseAssignment, SuspenseKey, Table, Transfer, WriteSet,
 };
 
 use super::{Shared, rocks_error, table_cf, unlogged};
@@ -296,6 +297,31 @@ impl RocksLedger {
             encode_into(refusal, &mut value);
             batch.put_cf(refusals_family, codec::id_key(refusal.id), &value);
         }
+        let mut history: Vec<&PayoutHistoryRecord> = writes.payout_history.iter().collect();
+        history.sort_by_key(|record| (record.payout_id, record.timestamp));
+        let payout_history_family = family(Table::PayoutHistory)?;
+        for record in history {
+            encode_into(record, &mut value);
+            let key = codec::payout_history_key(record.payout_id, record.timestamp);
+            batch.put_cf(payout_history_family, key, &value);
+        }
+        let suspense_index_family = family(Table::SuspenseIndex)?;
+        for (key, collection) in &writes.suspense_index {
+            match collection {
+                Some(collection) => {
+                    encode_into(collection, &mut value);
+                    batch.put_cf(suspense_index_family, codec::suspense_key(key), &value);
+                }
+                None => batch.delete_cf(suspense_index_family, codec::suspense_key(key)),
+            }
+        }
+        let assignments_family = family(Table::SuspenseAssignments)?;
+        for assignment in &writes.suspense_assignments {
+            let key = codec::collection_key(&assignment.collection);
+            assert!(key.len() <= KEY_BYTES_MAX, "collection key longer than KEY_BYTES_MAX");
+            encode_into(assignment, &mut value);
+            batch.put_cf(assignments_family, key, &value);
+        }
         encode_into(&writes.meta, &mut value);
         batch.put_cf(family(Table::Meta)?, [], &value);
         Ok(())
@@ -529,6 +555,63 @@ impl LedgerStore for RocksLedger {
             records.len() < limit
         });
         records
+    }
+
+    fn payout_history(
+        &self,
+        payout_id: u128,
+        timestamp_min: u64,
+        limit: usize,
+    ) -> Vec<PayoutHistoryRecord> {
+        let mut records = Vec::new();
+        if limit == 0 {
+            return records;
+        }
+        let start = codec::payout_history_key(payout_id, timestamp_min);
+        self.scan(Table::PayoutHistory, &start, false, &mut |key, value| {
+            let Some((id, _)) = self.decode_key(codec::decode_payout_history_key(key)) else {
+                return false;
+            };
+            if id != payout_id {
+                return false;
+            }
+            let Some(record) = self.decode_record(value, "payout history record") else {
+                return false;
+            };
+            records.push(record);
+            records.len() < limit
+        });
+        records
+    }
+
+    fn suspense_range(
+        &self,
+        first: &SuspenseKey,
+        last: &SuspenseKey,
+        limit: usize,
+    ) -> Vec<(SuspenseKey, CollectionKey)> {
+        let mut entries = Vec::new();
+        if first > last || limit == 0 {
+            return entries;
+        }
+        self.scan(Table::SuspenseIndex, &codec::suspense_key(first), false, &mut |key, value| {
+            let Some(index) = self.decode_key(codec::decode_suspense_key(key)) else {
+                return false;
+            };
+            if &index > last {
+                return false;
+            }
+            let Some(collection) = self.decode_record(value, "suspense index entry") else {
+                return false;
+            };
+            entries.push((index, collection));
+            entries.len() < limit
+        });
+        entries
+    }
+
+    fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment> {
+        self.get(Table::SuspenseAssignments, &codec::collection_key(key), "suspense assignment")
     }
 
     fn prefetch_transfers(&self, ids: &[u128]) {

@@ -81,6 +81,9 @@ pub(crate) fn table_cf(table: Table) -> &'static str {
         Table::AccountBalances => "account_balances",
         Table::Audit => "audit",
         Table::Refusals => "refusals",
+        Table::PayoutHistory => "payout_history",
+        Table::SuspenseIndex => "suspense_index",
+        Table::SuspenseAssignments => "suspense_assignments",
     }
 }
 

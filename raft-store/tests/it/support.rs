@@ -6,8 +6,8 @@ use openraft::type_config::TypeConfigExt;
 use openraft::vote::RaftLeaderIdExt;
 use openraft::{RaftLogReader, RaftTypeConfig};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, LedgerConfig, LedgerStore,
-    LedgerStoreMut, MemoryStore, NewAccount, NewCollection, NewPayout, NewTransfer,
+    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, LedgerConfig,
+    LedgerStore, LedgerStoreMut, MemoryStore, NewAccount, NewCollection, NewPayout, NewTransfer,
     SetAccountStatus, StateDigest, StateMachine,
 };
 use tianping_raft_store::snapshot::add_record_to_write_set;
@@ -35,7 +35,9 @@ fn timestamp_of(index: u64) -> u64 {
 }
 
 /// Commands that fill the other tables: a payout and a claim of it (payouts, payout index),
-/// a bank collection (collections) and an account status change (audit).
+/// a bank collection (collections), an unmatched one (suspense index) and the assignment of
+/// the previous entry's unmatched one (suspense assignments, index removal) and an account
+/// status change (audit). Payout changes fill the payout history.
 fn side_commands(index: u64) -> Vec<Command> {
     let bank = 7;
     vec![
@@ -62,6 +64,26 @@ fn side_commands(index: u64) -> Vec<Command> {
             ledger: 1,
             code: 1,
             ..NewCollection::default()
+        }),
+        Command::BookCollection(NewCollection {
+            id: u128::from(index) << 40 | 3,
+            bank,
+            bank_reference: format!("unmatched {index}"),
+            beneficiary_account_id: 999,
+            settlement_account_id: 4,
+            suspense_account_id: 5,
+            amount: 2,
+            ledger: 1,
+            code: 1,
+            ..NewCollection::default()
+        }),
+        Command::AssignSuspense(AssignSuspense {
+            id: u128::from(index) << 40 | 4,
+            bank,
+            bank_reference: format!("unmatched {}", index.saturating_sub(1)),
+            account_id: 3,
+            reason: "payer found".to_owned(),
+            actor: "test".to_owned(),
         }),
         Command::SetAccountStatus(SetAccountStatus {
             account_id: 6,
