@@ -8,7 +8,10 @@
 //! metrics and updates the status on every change of leader knowledge.
 //!
 //! Real network only: the simulation has no use for either, so this module is
-//! `cfg(not(madsim))`.
+//! `cfg(not(madsim))`. So is its child `bound_addresses`: the file a node writes, when asked,
+//! to tell its supervisor which ports it bound.
+
+pub mod bound_addresses;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use tonic::transport::server::Router;

@@ -31,7 +31,7 @@ enum Runner {
     },
     /// `tianping bench ARGUMENTS` against a fresh local cluster of `voters` voters.
     Cluster {
-        /// Voters of the `tianping dev up` cluster.
+        /// Voters of the local cluster (`tianping dev up`'s, through `tianping-supervisor`).
         voters: u32,
         /// `tianping bench`'s arguments after `--addr`.
         arguments: &'static [&'static str],
@@ -46,7 +46,7 @@ impl Runner {
                 format!("cargo bench --package {package} --bench {target}")
             }
             Runner::Cluster { voters, arguments } => format!(
-                "tianping dev up --voters {voters}, then tianping bench --addr <leader> {}",
+                "a local cluster of {voters} voters (as tianping dev up --voters {voters}), then tianping bench --addr <node 1> {}",
                 arguments.join(" ")
             ),
         }

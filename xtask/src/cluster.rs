@@ -1,134 +1,76 @@
 //! A local cluster for xtask steps that need one running (`bench cluster`, the generic-client
-//! check): `tianping dev up` as a child process in a fresh data directory, stopped with
-//! SIGINT — the same Ctrl-C a developer sends — when the handle is dropped.
+//! check): `tianping_supervisor::LocalCluster` — the same code `tianping dev up` runs — in a
+//! fresh data directory, on a runtime of its own (xtask is otherwise synchronous), stopped
+//! with SIGINT — the same Ctrl-C a developer sends — by `stop` or when the handle is dropped.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tianping_supervisor::{NODES_3, NODES_5, UpConfig};
 
 use crate::process::Progress;
 
-/// Longest `dev up` may take to report a healthy cluster.
+/// Longest the cluster may take to become healthy.
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Longest the cluster may take to stop after SIGINT before it is killed.
-const STOP_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A running `tianping dev up`.
+/// A running local cluster.
 pub struct LocalCluster {
-    child: Child,
+    /// The nodes; dropping them stops every one.
+    cluster: tianping_supervisor::LocalCluster,
     /// Every node's client API address (`HOST:PORT`), in node-id order.
     pub api_addresses: Vec<String>,
-    /// What `dev up` printed, for error messages.
-    output: mpsc::Receiver<String>,
 }
 
 impl LocalCluster {
-    /// Starts `binary dev up --fresh --voters VOTERS --data-dir DATA_DIR` and waits for its
-    /// ready banner.
+    /// Starts a fresh cluster of `voters` (3 or 5) nodes of `binary` in `data_dir` and waits
+    /// until it is healthy.
     pub fn start(
         progress: &Progress,
         binary: &Path,
         voters: u32,
         data_dir: &Path,
     ) -> Result<LocalCluster, String> {
-        let mut command = Command::new(binary);
-        command
-            .args(["dev", "up", "--fresh", "--voters", &voters.to_string(), "--data-dir"])
-            .arg(data_dir)
-            .env_remove("TIANPING_DEV_DATA_DIR")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped());
+        let shape = match voters {
+            3 => NODES_3,
+            5 => NODES_5,
+            _ => return Err(format!("a local cluster has 3 or 5 voters, not {voters}")),
+        };
         progress.say(&format!(
-            "starting a {voters}-voter cluster: {} dev up --fresh --voters {voters} --data-dir {}",
+            "starting a {voters}-voter cluster of {} in {}",
             binary.display(),
             data_dir.display()
         ));
-        let mut child = command
-            .spawn()
-            .map_err(|error| format!("could not start {}: {error}", binary.display()))?;
-        let (lines, output) = mpsc::channel();
-        if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { return };
-                    if lines.send(line).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        let mut cluster = LocalCluster { child, api_addresses: Vec::new(), output };
-        cluster.wait_ready()?;
-        progress.say(&format!("cluster ready: {}", cluster.api_addresses.join(" ")));
-        Ok(cluster)
+        let config = UpConfig {
+            data_dir: data_dir.to_path_buf(),
+            fresh: true,
+            shape,
+            timeout: READY_TIMEOUT,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| format!("starting a runtime: {error}"))?;
+        let (cluster, up) = runtime
+            .block_on(tianping_supervisor::LocalCluster::up(binary, &config, &mut |line| {
+                progress.say(&line);
+            }))
+            .map_err(|error| format!("the local cluster did not come up: {error}"))?;
+        let api_addresses = cluster.api_addresses();
+        progress.say(&format!(
+            "cluster ready, leader node {}: {}",
+            up.leader,
+            api_addresses.join(" ")
+        ));
+        Ok(LocalCluster { cluster, api_addresses })
     }
 
-    /// Reads `dev up`'s output until the banner's node lines and `Ctrl-C stops` line.
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.output.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(address) = line
-                        .split_whitespace()
-                        .find_map(|word| word.strip_prefix("api="))
-                        .filter(|_| line.trim_start().starts_with("node "))
-                    {
-                        self.api_addresses.push(address.to_owned());
-                    }
-                    let ready = line.contains("Ctrl-C stops all nodes");
-                    seen.push(line);
-                    if ready && !self.api_addresses.is_empty() {
-                        return Ok(());
-                    }
-                }
-                Err(_) => {
-                    return Err(format!(
-                        "the local cluster did not become ready in {}s; it printed:\n{}",
-                        READY_TIMEOUT.as_secs(),
-                        seen.join("\n")
-                    ));
-                }
-            }
-        }
-    }
-
-    /// Stops every node with SIGINT and waits; kills the cluster if it does not stop in time.
+    /// Stops every node with SIGINT and waits; an error if one had to be killed.
     pub fn stop(mut self) -> Result<(), String> {
-        self.stop_inner()
-    }
-
-    fn stop_inner(&mut self) -> Result<(), String> {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return Err("the local cluster exited before it was stopped".to_owned());
-        }
-        let signalled = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|status| status.success());
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while signalled && Instant::now() < deadline {
-            match self.child.try_wait() {
-                Ok(Some(status)) if status.success() => return Ok(()),
-                Ok(Some(status)) => return Err(format!("`tianping dev up` exited with {status}")),
-                _ => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        Err(format!("the local cluster did not stop within {}s of SIGINT", STOP_TIMEOUT.as_secs()))
-    }
-}
-
-impl Drop for LocalCluster {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.stop_inner();
+        let killed = self.cluster.stop();
+        if killed.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("nodes {killed:?} did not stop after SIGINT and were killed"))
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The generic-client check of `cargo xtask test`: a client that knows Tianping only through
 //! gRPC server reflection (Python `grpcio` + `grpcio-reflection`, no `.proto` files, no
-//! generated code) lists the services of a `tianping dev up` cluster and creates accounts and
+//! generated code) lists the services of a local `dev up` cluster (`tianping_supervisor::
+//! LocalCluster`, the code `tianping dev up` runs) and creates accounts and
 //! a transfer; then the `tianping` command line creates and looks up a transfer through
 //! another node; then the cluster is stopped with SIGINT, as Ctrl-C would.
 //!

@@ -89,14 +89,14 @@ pub fn target_directory() -> PathBuf {
     }
 }
 
-/// The release `tianping` binary (built by `cargo build --release -p tianping-node`).
+/// The release `tianping` binary (built by `cargo build --release -p tianping-cli`).
 pub fn tianping_binary() -> PathBuf {
     target_directory().join("release").join("tianping")
 }
 
 /// Builds the release `tianping` binary, saying so.
 pub fn build_tianping(progress: &Progress) -> Result<PathBuf, String> {
-    let mut build = cargo(&["build", "--release", "-p", "tianping-node", "--bin", "tianping"]);
+    let mut build = cargo(&["build", "--release", "-p", "tianping-cli", "--bin", "tianping"]);
     progress.say(&format!("building: {}", describe(&build)));
     run(&mut build)?;
     Ok(tianping_binary())

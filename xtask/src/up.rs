@@ -15,7 +15,7 @@ cargo xtask up: build `tianping` and start a local 5-node / 3-data-center cluste
 USAGE:
     cargo xtask up [DEV-UP OPTIONS]
 
-Builds the `tianping` binary (cargo build --release -p tianping-node --bin tianping) and runs
+Builds the `tianping` binary (cargo build --release -p tianping-cli --bin tianping) and runs
 `tianping dev up` with the given options, from the workspace root. The cluster: 5 voters on
 127.0.0.1 in region `local`, nodes 1-2 in dc-a, 3-4 in dc-b, 5 in dc-c. When healthy it
 prints each node's client API and Raft address and an example client call. Ctrl-C stops

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
 
-use crate::observability::{sample, scrape};
-use crate::support::{bounded, retry_unavailable};
+use crate::support::{bounded, retry_unavailable, sample, scrape};
 
 /// Longest `dev up` may take to print its ready banner.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

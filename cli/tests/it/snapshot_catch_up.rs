@@ -35,9 +35,10 @@ async fn write(cluster: &ProcessCluster, node_id: u64, ids: std::ops::Range<u128
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wiped_follower_catches_up_through_a_snapshot() {
     bounded(async {
-        let mut cluster = ProcessCluster::start_on_loopback(3, |config| {
-            config.snapshot_logs_since_last = SNAPSHOT_EVERY;
-            config.logs_kept_after_snapshot = 0;
+        let mut cluster = ProcessCluster::start_on_loopback(3, |settings| {
+            let every = i64::try_from(SNAPSHOT_EVERY).expect("a small number");
+            settings.set("snapshot_logs_since_last", every);
+            settings.set("logs_kept_after_snapshot", 0);
         })
         .await;
         let leader = cluster.initialize().await;
@@ -55,7 +56,7 @@ async fn wiped_follower_catches_up_through_a_snapshot() {
         // Stop a follower and wipe its disk; the other two keep committing.
         let follower = all.iter().copied().find(|id| *id != leader).expect("a follower");
         cluster.node_mut(follower).kill();
-        cluster.node_mut(follower).wipe_data();
+        cluster.node_mut(follower).wipe_data().expect("wipe the data directory");
         let later = 1 + EARLY_WRITES..1 + EARLY_WRITES + LATER_WRITES;
         attempts.extend(write(&cluster, leader, later).await);
 

@@ -1,9 +1,10 @@
-//! The `tianping` command line against an in-process cluster: the built binary, run as a user
-//! runs it, checked by its output and exit status.
+//! The `tianping` command line against a cluster of `tianping node` processes: the built
+//! binary, run as a user runs it, checked by its output and exit status.
 
 use std::process::{Command, Output};
 
-use crate::support::{Cluster, bounded};
+use crate::processes::ProcessCluster;
+use crate::support::bounded;
 
 /// Runs `tianping --addr <address> <arguments>` on a blocking thread (the nodes keep running on
 /// the test's runtime meanwhile).
@@ -35,14 +36,15 @@ fn stdout(output: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
     bounded(async {
-        let (cluster, leader) = Cluster::start_initialized(3).await;
+        let cluster = ProcessCluster::start_on_loopback(3, |_| {}).await;
+        let leader = cluster.initialize().await;
         let follower = cluster
             .nodes
             .iter()
-            .map(|node| node.node_id())
+            .map(|node| node.node_id)
             .find(|node_id| *node_id != leader)
             .expect("a follower");
-        let address = cluster.node(follower).info().api_address.clone();
+        let address = cluster.node(follower).api_address();
         let address = Some(address.as_str());
 
         for id in ["10", "20"] {
@@ -79,7 +81,7 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         assert!(stdout(&refused).contains("credit_account_not_found"));
 
         // Lookup on the leader, JSON for scripts; a missing id fails the command.
-        let leader_address = cluster.node(leader).info().api_address.clone();
+        let leader_address = cluster.node(leader).api_address();
         let found = tianping(Some(&leader_address), &["transfer", "lookup", "1", "--json"]).await;
         assert!(found.status.success());
         let json: serde_json::Value = serde_json::from_slice(&found.stdout).expect("JSON");
@@ -98,9 +100,9 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         for node in &cluster.nodes {
             let line = text
                 .lines()
-                .find(|line| line.trim_start().starts_with(&format!("node {} ", node.node_id())))
-                .unwrap_or_else(|| panic!("a line for node {}: {text}", node.node_id()));
-            assert!(line.contains(&format!("dc=dc-{}", node.node_id())), "{line}");
+                .find(|line| line.trim_start().starts_with(&format!("node {} ", node.node_id)))
+                .unwrap_or_else(|| panic!("a line for node {}: {text}", node.node_id));
+            assert!(line.contains(&format!("dc=dc-{}", node.node_id)), "{line}");
             assert!(line.contains("lag="), "{line}");
         }
         assert!(text.contains(&format!("lag: from the leader, node {leader}")), "{text}");
@@ -114,7 +116,6 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         let bad_amount =
             tianping(address, &["transfer", "create", "--id", "3", "--amount", "-5"]).await;
         assert_eq!(bad_amount.status.code(), Some(2), "clap's usage error");
-        cluster.shutdown().await;
     })
     .await;
 }

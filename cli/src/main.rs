@@ -1,8 +1,10 @@
-//! `tianping`: the ledger node and (later) its operator tools.
+//! `tianping`: the ledger node and its operator tools, one binary.
 //!
-//! `tianping node --config FILE` runs one node from a TOML file whose keys are
-//! `tianping_node::NodeConfig`'s fields, until Ctrl-C (SIGINT), then stops it cleanly. Once
-//! serving, it writes the addresses it bound to `<data_directory>/addresses.toml`.
+//! `tianping node --config FILE` runs one node (the `tianping-node` library's `start`) from a
+//! TOML file whose keys are `tianping_node::NodeConfig`'s fields, until Ctrl-C (SIGINT), then
+//! stops it cleanly. With `--bound-addresses-file PATH` it writes the addresses it bound there
+//! once serving (`tianping_node::probes::bound_addresses`), for supervisors that start nodes
+//! on port 0.
 //!
 //! Logs: `tracing` events go to stderr, one line each, as text or (`--log-format json`, or
 //! `TIANPING_LOG_FORMAT=json`) JSON; `TIANPING_LOG` (else `RUST_LOG`) is the filter, default
@@ -12,16 +14,20 @@
 //! as child processes.
 //!
 //! `tianping account|transfer|cluster …` (module `cli`) are the client and operator commands.
+//! Errors are `anyhow::Error`s; `main` prints one line, `tianping: <what went wrong>`, and
+//! exits 1.
 
 mod bench;
 mod cli;
 mod dev;
 
+use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use tianping_node::NodeConfig;
-use tianping_raft_store::NodeInfo;
+use tianping_node::probes::bound_addresses::BoundAddresses;
 
 /// Tianping: a Raft-replicated double-entry payment ledger.
 #[derive(Debug, Parser)]
@@ -63,13 +69,13 @@ const DEFAULT_LOG_FILTER: &str = "info,openraft=warn";
 
 /// Sends `tracing` events to stderr, filtered by TIANPING_LOG (else RUST_LOG, else
 /// `DEFAULT_LOG_FILTER`). Colour only when stderr is a terminal (node logs usually go to files).
-fn init_logging(format: LogFormat) -> Result<(), String> {
+fn init_logging(format: LogFormat) -> anyhow::Result<()> {
     use std::io::IsTerminal;
     let filter = std::env::var("TIANPING_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| DEFAULT_LOG_FILTER.to_owned());
     let filter = tracing_subscriber::EnvFilter::try_new(&filter)
-        .map_err(|error| format!("log filter {filter:?}: {error}"))?;
+        .with_context(|| format!("log filter {filter:?}"))?;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -78,7 +84,7 @@ fn init_logging(format: LogFormat) -> Result<(), String> {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
-    installed.map_err(|error| format!("installing the logger: {error}"))
+    installed.map_err(|error| anyhow::anyhow!("installing the logger: {error}"))
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,35 +179,16 @@ enum DevCommands {
     Up(dev::UpOptions),
 }
 
-/// Writes the bound addresses to `<data_directory>/addresses.toml` (whole or not at all: a
-/// temporary file renamed into place), for tools such as `dev up` that start nodes on port 0.
-fn write_addresses(
-    data_directory: &std::path::Path,
-    info: &NodeInfo,
-    metrics_address: Option<std::net::SocketAddr>,
-) -> Result<(), String> {
-    let addresses = dev::BoundAddresses {
-        raft_address: info.raft_address.clone(),
-        api_address: info.api_address.clone(),
-        metrics_address: metrics_address.map(|address| address.to_string()),
-    };
-    let text =
-        toml::to_string(&addresses).map_err(|error| format!("encoding addresses: {error}"))?;
-    let path = data_directory.join(dev::ADDRESSES_FILE);
-    let staging = data_directory.join(format!("{}.tmp", dev::ADDRESSES_FILE));
-    std::fs::write(&staging, text)
-        .and_then(|()| std::fs::rename(&staging, &path))
-        .map_err(|error| format!("writing {}: {error}", path.display()))
-}
-
-async fn run_node(config: NodeConfig) -> Result<(), String> {
-    let data_directory = config.data_directory.clone();
-    let node = tianping_node::start(config).await.map_err(|error| error.to_string())?;
-    let info = node.info().clone();
-    if let Err(error) = write_addresses(&data_directory, &info, node.metrics_address()) {
+/// Runs one node until Ctrl-C; reports its addresses to `bound_addresses_file` once serving.
+async fn run_node(config: NodeConfig, bound_addresses_file: Option<&Path>) -> anyhow::Result<()> {
+    let node = tianping_node::start(config).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+    if let Some(path) = bound_addresses_file
+        && let Err(error) = BoundAddresses::of(&node).write_atomically(path)
+    {
         let _ = node.shutdown().await;
-        return Err(error);
+        anyhow::bail!("writing {}: {error}", path.display());
     }
+    let info = node.info().clone();
     tracing::info!(
         node_id = node.node_id(),
         api_address = %info.api_address,
@@ -209,9 +196,9 @@ async fn run_node(config: NodeConfig) -> Result<(), String> {
         metrics_address = %node.metrics_address().map_or("none".to_owned(), |a| a.to_string()),
         "serving; Ctrl-C stops the node"
     );
-    tokio::signal::ctrl_c().await.map_err(|error| format!("waiting for Ctrl-C: {error}"))?;
+    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
     tracing::info!(node_id = node.node_id(), "stopping");
-    node.shutdown().await
+    node.shutdown().await.map_err(|error| anyhow::anyhow!("{error}"))
 }
 
 #[tokio::main]
@@ -223,7 +210,7 @@ async fn main() -> ExitCode {
     }
     let outcome = match arguments.command {
         Commands::Node(options) => match options.node_config() {
-            Ok(config) => run_node(config).await,
+            Ok(config) => run_node(config, options.bound_addresses_file.as_deref()).await,
             Err(error) => Err(error),
         },
         Commands::Dev(DevCommands::Up(options)) => dev::up(options).await,
@@ -238,7 +225,7 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("tianping: {error}");
+            eprintln!("tianping: {error:#}");
             ExitCode::FAILURE
         }
     }

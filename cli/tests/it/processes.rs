@@ -1,23 +1,22 @@
 //! Clusters of real `tianping node` processes, for fault tests that kill, stop, wipe or cut off
-//! a node the way an operator or a crash would.
+//! a node the way an operator or a crash would. The processes themselves are
+//! `tianping_supervisor::NodeProcess` (the one spawn / wait / kill logic); this is the tests'
+//! cluster around them: a temporary directory, optional network namespaces, and waits on
+//! the nodes' status.
 //!
-//! Each node gets `<tmp>/node-N.toml` (its `NodeConfig`), `<tmp>/node-N.log` (its output) and
-//! `<tmp>/node-N/` (its data directory, so wiping the data leaves config and log in place). A
-//! node started on port 0 reports the ports it bound in `addresses.toml` (see `main.rs`); the
-//! cluster pins them into the node's config so a restarted node comes back on the same ports,
-//! which the membership in the log names. Dropping the cluster SIGKILLs every node still
-//! running, also when a test panics or times out.
+//! Each node gets `<tmp>/node-N.toml` (its config), `<tmp>/node-N.log` (its output),
+//! `<tmp>/node-N.addresses.toml` (the ports it bound) and `<tmp>/node-N/` (its data directory,
+//! so wiping the data leaves config and log in place). Dropping the cluster SIGKILLs every
+//! node still running, also when a test panics or times out.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use tempfile::TempDir;
-use tianping_node::NodeConfig;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
-use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest, Member};
+use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest};
+use tianping_supervisor::{NodeFiles, NodeProcess, NodeSettings};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::netns::Namespaces;
@@ -37,126 +36,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often the cluster is polled while a test waits.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
-/// What `addresses.toml` holds (written by `tianping node` once it serves).
-#[derive(Debug, Deserialize)]
-struct BoundAddresses {
-    raft_address: String,
-    api_address: String,
-}
-
-/// One `tianping node` child process and its files.
-pub struct NodeProcess {
-    pub node_id: u64,
-    pub config: NodeConfig,
-    config_path: PathBuf,
-    log_path: PathBuf,
-    /// The network namespace the node runs in, if any.
-    namespace: Option<String>,
-    child: Option<Child>,
-}
-
-impl NodeProcess {
-    /// The client API address, as clients dial it.
-    pub fn api_address(&self) -> String {
-        self.config.api_address.to_string()
-    }
-
-    /// Writes the config and starts the process; returns once it serves.
-    async fn spawn(&mut self) {
-        assert!(self.child.is_none(), "node {} is already running", self.node_id);
-        std::fs::create_dir_all(&self.config.data_directory).expect("create the data directory");
-        let addresses_path = self.config.data_directory.join("addresses.toml");
-        let _ = std::fs::remove_file(&addresses_path);
-        let text = toml::to_string(&self.config).expect("encode the node config");
-        std::fs::write(&self.config_path, text).expect("write the node config");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .expect("open the node log");
-        let log_copy = log.try_clone().expect("clone the log handle");
-        let binary = env!("CARGO_BIN_EXE_tianping");
-        let mut command = match &self.namespace {
-            // `ip netns exec` execs the binary, so the child's pid is the node's.
-            Some(namespace) => {
-                let mut command = Command::new("ip");
-                command.args(["netns", "exec", namespace, binary]);
-                command
-            }
-            None => Command::new(binary),
-        };
-        let child = command
-            .arg("node")
-            .arg("--config")
-            .arg(&self.config_path)
-            .env_remove("TIANPING_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_copy)
-            .spawn()
-            .expect("start tianping node");
-        self.child = Some(child);
-        let deadline = Instant::now() + SERVE_TIMEOUT;
-        let addresses = loop {
-            if let Some(child) = self.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                panic!(
-                    "node {} exited ({status}) while starting:\n{}",
-                    self.node_id,
-                    self.log_tail()
-                );
-            }
-            if let Ok(text) = std::fs::read_to_string(&addresses_path) {
-                break toml::from_str::<BoundAddresses>(&text).expect("parse addresses.toml");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not serve within {SERVE_TIMEOUT:?}:\n{}",
-                self.node_id,
-                self.log_tail()
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        };
-        // Pin the bound ports, so a restart comes back where the membership says it is.
-        self.config.raft_address = addresses.raft_address.parse().expect("raft address");
-        self.config.api_address = addresses.api_address.parse().expect("api address");
-        let text = toml::to_string(&self.config).expect("encode the node config");
-        std::fs::write(&self.config_path, text).expect("write the node config");
-    }
-
-    /// SIGKILLs the process (`kill -9`: no clean stop, no flush) and reaps it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Deletes the node's data directory (store, snapshots, everything); the node must be down.
-    pub fn wipe_data(&mut self) {
-        assert!(self.child.is_none(), "wipe node {} only while it is down", self.node_id);
-        std::fs::remove_dir_all(&self.config.data_directory).expect("wipe the data directory");
-    }
-
-    /// The last lines of the node's output, for failure messages.
-    pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
-    }
-
-    fn member(&self) -> Member {
-        Member {
-            node_id: self.node_id,
-            region: self.config.region.clone(),
-            data_center: self.config.data_center.clone(),
-            raft_address: self.config.raft_address.to_string(),
-            api_address: self.config.api_address.to_string(),
-            voter: true,
-            ..Default::default()
-        }
-    }
+/// The `tianping` binary under test.
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_tianping"))
 }
 
 /// Node processes with their files; dropping it kills every node still running, then removes
@@ -184,7 +66,7 @@ impl Drop for ProcessCluster {
 impl ProcessCluster {
     /// Starts `size` node processes (ids 1..=size) on loopback with free ports; `tune` adjusts
     /// each config (timings, snapshot policy). Not a cluster yet: see `initialize`.
-    pub async fn start_on_loopback(size: u64, tune: impl Fn(&mut NodeConfig)) -> ProcessCluster {
+    pub async fn start_on_loopback(size: u64, tune: impl Fn(&mut NodeSettings)) -> ProcessCluster {
         let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         Self::start(size, None, |_| (any_port, any_port), tune).await
     }
@@ -193,7 +75,7 @@ impl ProcessCluster {
     /// client addresses on the namespace's two links.
     pub async fn start_in_namespaces(
         namespaces: Namespaces,
-        tune: impl Fn(&mut NodeConfig),
+        tune: impl Fn(&mut NodeSettings),
     ) -> ProcessCluster {
         let size = namespaces.size();
         let addresses =
@@ -208,36 +90,38 @@ impl ProcessCluster {
         size: u64,
         namespace_names: Option<Vec<String>>,
         addresses: impl Fn(u64) -> (std::net::SocketAddr, std::net::SocketAddr),
-        tune: impl Fn(&mut NodeConfig),
+        tune: impl Fn(&mut NodeSettings),
     ) -> ProcessCluster {
         let directory = tempfile::tempdir().expect("temporary directory");
         let mut cluster = ProcessCluster { nodes: Vec::new(), namespaces: None, directory };
         for node_id in 1..=size {
             let (raft_address, api_address) = addresses(node_id);
             let root = cluster.directory.path();
-            let mut config = NodeConfig::new(
+            let mut settings = NodeSettings::new(
                 node_id,
                 raft_address,
                 api_address,
                 root.join(format!("node-{node_id}")),
             );
-            config.region = "test".to_owned();
-            config.data_center = format!("dc-{node_id}");
-            tune(&mut config);
-            let namespace = namespace_names
+            settings.region = "test".to_owned();
+            settings.data_center = format!("dc-{node_id}");
+            tune(&mut settings);
+            let files = NodeFiles {
+                config: root.join(format!("node-{node_id}.toml")),
+                log: root.join(format!("node-{node_id}.log")),
+                bound_addresses: root.join(format!("node-{node_id}.addresses.toml")),
+            };
+            let mut node = NodeProcess::new(binary(), settings, files);
+            if let Some(name) = namespace_names
                 .as_ref()
-                .and_then(|names| names.get(usize::try_from(node_id - 1).ok()?).cloned());
-            cluster.nodes.push(NodeProcess {
-                node_id,
-                config,
-                config_path: root.join(format!("node-{node_id}.toml")),
-                log_path: root.join(format!("node-{node_id}.log")),
-                namespace,
-                child: None,
-            });
+                .and_then(|names| names.get(usize::try_from(node_id - 1).ok()?).cloned())
+            {
+                node = node.in_namespace(name);
+            }
+            cluster.nodes.push(node);
         }
         for node in &mut cluster.nodes {
-            node.spawn().await;
+            node.spawn(SERVE_TIMEOUT).await.expect("the node serves");
         }
         cluster
     }
@@ -257,7 +141,7 @@ impl ProcessCluster {
 
     /// Restarts a stopped node with its config (same id, same addresses).
     pub async fn restart(&mut self, node_id: u64) {
-        self.node_mut(node_id).spawn().await;
+        self.node_mut(node_id).restart(SERVE_TIMEOUT).await.expect("the node serves again");
     }
 
     /// Makes the nodes one cluster of voters (through node 1) and waits until it is healthy;
@@ -371,4 +255,49 @@ pub fn channel(api_address: &str) -> Channel {
         .expect("endpoint")
         .connect_timeout(CONNECT_TIMEOUT)
         .connect_lazy()
+}
+
+/// What the supervisor writes is what the node reads, and the other way round: the node
+/// config keys (`NodeSettings` → `NodeConfig`, which refuses unknown keys) and the
+/// bound-addresses file (the node's writer → the supervisor's reader). The two sides share no
+/// type (the supervisor never links the node), so this is where a renamed key is caught.
+#[test]
+fn the_supervisor_and_the_node_agree_on_their_files() {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut settings = NodeSettings::new(4, any_port, any_port, directory.path().join("data"));
+    settings.region = "local".into();
+    settings.data_center = "dc-b".into();
+    settings.metrics_address = Some(any_port);
+    settings.set("snapshot_logs_since_last", 50);
+    settings.set("heartbeat_interval_ms", 120);
+    let config_path = directory.path().join("node.toml");
+    settings.write(&config_path).expect("write the config");
+    let text = std::fs::read_to_string(&config_path).expect("read the config");
+    let config: tianping_node::NodeConfig = toml::from_str(&text).expect("the node reads it");
+    assert_eq!(config.node_id, 4);
+    assert_eq!(config.data_center, "dc-b");
+    assert_eq!(config.metrics_address, Some(any_port));
+    assert_eq!(config.snapshot_logs_since_last, 50);
+    assert_eq!(config.heartbeat_interval_ms, Some(120));
+    let mut misspelt = settings.clone();
+    misspelt.set("snapshot_every", 50);
+    misspelt.write(&config_path).expect("write the config");
+    let text = std::fs::read_to_string(&config_path).expect("read the config");
+    assert!(toml::from_str::<tianping_node::NodeConfig>(&text).is_err(), "unknown keys refused");
+
+    use tianping_node::probes::bound_addresses::BoundAddresses as Written;
+    let reported = directory.path().join(tianping_supervisor::ADDRESSES_FILE);
+    let written = Written {
+        raft_address: "127.0.0.1:40121".into(),
+        api_address: "127.0.0.1:40123".into(),
+        metrics_address: Some("127.0.0.1:40125".into()),
+    };
+    written.write_atomically(&reported).expect("the node writes");
+    let read = tianping_supervisor::BoundAddresses::read(&reported)
+        .expect("the supervisor reads")
+        .expect("present");
+    assert_eq!(read.raft_address, written.raft_address);
+    assert_eq!(read.api_address, written.api_address);
+    assert_eq!(read.metrics_address, written.metrics_address);
 }

@@ -121,7 +121,7 @@ pub struct AddLearner {
 }
 
 /// Runs `tianping cluster …`.
-pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> Result<(), String> {
+pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::admin(&address).await?;
     match command {
@@ -248,7 +248,7 @@ fn print_membership(
     options: &GlobalOptions,
     what: &str,
     response: &MembershipResponse,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     if options.json {
         let members: Vec<serde_json::Value> = response.members.iter().map(member_json).collect();
         return super::print_json(&json!({
@@ -279,7 +279,7 @@ async fn status(
     options: &GlobalOptions,
     address: &str,
     client: tianping_proto::v1::admin_client::AdminClient<tonic::transport::Channel>,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let status = super::request(address, || {
         let mut client = client.clone();
         async move { client.cluster_status(ClusterStatusRequest {}).await }
@@ -366,14 +366,17 @@ async fn preferred_dc(
     address: &str,
     client: tianping_proto::v1::admin_client::AdminClient<tonic::transport::Channel>,
     data_center: String,
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let status = super::request(address, || {
         let mut client = client.clone();
         async move { client.cluster_status(ClusterStatusRequest {}).await }
     })
     .await?;
     if status.members.is_empty() {
-        return Err(format!("node {} knows no members yet (not initialized?)", status.node_id));
+        return Err(anyhow::anyhow!(
+            "node {} knows no members yet (not initialized?)",
+            status.node_id
+        ));
     }
     if !data_center.is_empty()
         && !status.members.iter().any(|member| member.data_center == data_center)
@@ -412,6 +415,10 @@ async fn preferred_dc(
     if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} of {} members were not reached", failures.len(), status.members.len()))
+        Err(anyhow::anyhow!(
+            "{} of {} members were not reached",
+            failures.len(),
+            status.members.len()
+        ))
     }
 }

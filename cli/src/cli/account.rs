@@ -68,7 +68,7 @@ pub struct CreateAccount {
 }
 
 /// Runs `tianping account …`.
-pub async fn run(options: &GlobalOptions, command: AccountCommand) -> Result<(), String> {
+pub async fn run(options: &GlobalOptions, command: AccountCommand) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::ledger(&address).await?;
     match command {
@@ -91,7 +91,7 @@ pub async fn run(options: &GlobalOptions, command: AccountCommand) -> Result<(),
             let result = response
                 .results
                 .first()
-                .ok_or_else(|| format!("{address} answered without a result"))?;
+                .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
             if options.json {
                 super::print_json(&json!({
                     "id": account.id.to_string(),

@@ -5,8 +5,13 @@
 //!
 //! Shared here: the global options (`--addr`, `--json`), finding the node to talk to (the
 //! `--addr` flag or `TIANPING_ADDR`, else node 1 of a local `tianping dev up` cluster), and
-//! turning gRPC failures into one clear line. Every command returns `Err(message)` instead of
-//! panicking; `main` prints it and exits non-zero.
+//! turning gRPC failures into one clear line. Every command returns an `anyhow::Error`
+//! instead of panicking; `main` prints it and exits non-zero.
+//!
+//! These commands speak the wire crate's generated clients rather than the Rust SDK
+//! (`tianping-client`): they print what one addressed node answered — the log index of a
+//! create, the addressed replica's reads, the admin API — which the SDK, built to hide which
+//! node answers, does not return.
 
 pub mod account;
 pub mod cluster;
@@ -19,8 +24,6 @@ use std::time::Duration;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tonic::transport::{Channel, Endpoint};
-
-use crate::dev;
 
 /// Longest a command waits to connect to a node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -47,22 +50,28 @@ pub struct GlobalOptions {
 }
 
 /// The node address to use, saying on standard error when it came from the dev cluster.
-pub fn resolve_address(options: &GlobalOptions) -> Result<String, String> {
+pub fn resolve_address(options: &GlobalOptions) -> anyhow::Result<String> {
     if let Some(address) = &options.addr {
         return Ok(address.clone());
     }
     let data_dir = std::env::var_os("TIANPING_DEV_DATA_DIR")
         .map_or_else(|| PathBuf::from("tianping-dev"), PathBuf::from);
-    let path = data_dir.join("node-1").join(dev::ADDRESSES_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|error| {
-        format!(
+    let path = data_dir.join("node-1").join(tianping_supervisor::ADDRESSES_FILE);
+    let unreadable = |reason: String| {
+        anyhow::anyhow!(
             "no node address: pass --addr HOST:PORT (or set TIANPING_ADDR), or start a local \
-             cluster with `tianping dev up` ({} could not be read: {error})",
+             cluster with `tianping dev up` ({} could not be read: {reason})",
             path.display()
         )
-    })?;
-    let addresses: dev::BoundAddresses =
-        toml::from_str(&text).map_err(|error| format!("{}: {error}", path.display()))?;
+    };
+    let addresses = match tianping_supervisor::BoundAddresses::read(&path) {
+        Ok(Some(addresses)) => addresses,
+        Ok(None) => return Err(unreadable("there is no such file".to_owned())),
+        Err(tianping_supervisor::SupervisorError::File { source, .. }) => {
+            return Err(unreadable(source.to_string()));
+        }
+        Err(error) => return Err(error.into()),
+    };
     eprintln!(
         "tianping: no --addr given; using node 1 of the local dev cluster at {} (from {})",
         addresses.api_address,
@@ -73,17 +82,17 @@ pub fn resolve_address(options: &GlobalOptions) -> Result<String, String> {
 
 /// A channel to `address` (`HOST:PORT`), connected now so an unreachable node is reported
 /// as such rather than as a failed request.
-pub async fn connect(address: &str) -> Result<Channel, String> {
+pub async fn connect(address: &str) -> anyhow::Result<Channel> {
     let endpoint = Endpoint::from_shared(format!("http://{address}"))
-        .map_err(|error| format!("{address:?} is not a usable address: {error}"))?;
+        .map_err(|error| anyhow::anyhow!("{address:?} is not a usable address: {error}"))?;
     match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(error)) => {
             let cause = std::error::Error::source(&error)
                 .map_or_else(String::new, |cause| format!(" ({cause})"));
-            Err(format!("cannot reach a node at {address}: {error}{cause}"))
+            Err(anyhow::anyhow!("cannot reach a node at {address}: {error}{cause}"))
         }
-        Err(_elapsed) => Err(format!(
+        Err(_elapsed) => Err(anyhow::anyhow!(
             "cannot reach a node at {address}: no answer within {} s",
             CONNECT_TIMEOUT.as_secs()
         )),
@@ -91,23 +100,23 @@ pub async fn connect(address: &str) -> Result<Channel, String> {
 }
 
 /// A ledger client of the node at `address`.
-pub async fn ledger(address: &str) -> Result<LedgerClient<Channel>, String> {
+pub async fn ledger(address: &str) -> anyhow::Result<LedgerClient<Channel>> {
     Ok(LedgerClient::new(connect(address).await?))
 }
 
 /// An admin client of the node at `address`.
-pub async fn admin(address: &str) -> Result<AdminClient<Channel>, String> {
+pub async fn admin(address: &str) -> anyhow::Result<AdminClient<Channel>> {
     Ok(AdminClient::new(connect(address).await?))
 }
 
 /// One line for a failed request: where, the gRPC code and the server's message.
-pub fn status_error(address: &str, status: &tonic::Status) -> String {
-    format!("{address} answered {:?}: {}", status.code(), status.message())
+pub fn status_error(address: &str, status: &tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{address} answered {:?}: {}", status.code(), status.message())
 }
 
 /// Runs `call` (a request to `address`) within `REQUEST_TIMEOUT`, repeating it while the
 /// cluster answers UNAVAILABLE, at most `UNAVAILABLE_ATTEMPTS` times.
-pub async fn request<T, F, Fut>(address: &str, mut call: F) -> Result<T, String>
+pub async fn request<T, F, Fut>(address: &str, mut call: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<tonic::Response<T>, tonic::Status>>,
@@ -117,7 +126,7 @@ where
         let outcome = match tokio::time::timeout(REQUEST_TIMEOUT, call()).await {
             Ok(outcome) => outcome,
             Err(_elapsed) => {
-                return Err(format!(
+                return Err(anyhow::anyhow!(
                     "{address} did not answer within {} s",
                     REQUEST_TIMEOUT.as_secs()
                 ));
@@ -137,9 +146,9 @@ where
 }
 
 /// Prints `value` as pretty JSON on standard output.
-pub fn print_json(value: &serde_json::Value) -> Result<(), String> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|error| format!("encoding JSON: {error}"))?;
+pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| anyhow::anyhow!("encoding JSON: {error}"))?;
     println!("{text}");
     Ok(())
 }
@@ -163,7 +172,7 @@ pub fn report_lookup<T>(
     report: &LookupReport<'_, T>,
     ids: &[u128],
     found: &[T],
-) -> Result<(), String> {
+) -> anyhow::Result<()> {
     let (singular, plural) = report.noun;
     let missing: Vec<String> = ids
         .iter()
@@ -187,6 +196,6 @@ pub fn report_lookup<T>(
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} of {} {plural} not found", missing.len(), ids.len()))
+        Err(anyhow::anyhow!("{} of {} {plural} not found", missing.len(), ids.len()))
     }
 }

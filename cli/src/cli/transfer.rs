@@ -87,16 +87,16 @@ pub struct CreateTransfer {
 }
 
 /// Err (exit status 1) unless `result` is a success (`ok` or `exists`).
-pub fn check_result(what: &str, id: u128, result: &EventResult) -> Result<(), String> {
+pub fn check_result(what: &str, id: u128, result: &EventResult) -> anyhow::Result<()> {
     if SUCCESS_CODES.contains(&result.code) {
         Ok(())
     } else {
-        Err(format!("{what} {id} was refused: {} (code {})", result.code_name, result.code))
+        Err(anyhow::anyhow!("{what} {id} was refused: {} (code {})", result.code_name, result.code))
     }
 }
 
 /// Runs `tianping transfer …`.
-pub async fn run(options: &GlobalOptions, command: TransferCommand) -> Result<(), String> {
+pub async fn run(options: &GlobalOptions, command: TransferCommand) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::ledger(&address).await?;
     match command {
@@ -123,7 +123,7 @@ pub async fn run(options: &GlobalOptions, command: TransferCommand) -> Result<()
             let result = response
                 .results
                 .first()
-                .ok_or_else(|| format!("{address} answered without a result"))?;
+                .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
             if options.json {
                 super::print_json(&json!({
                     "id": transfer.id.to_string(),

@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use tianping_node::NodeConfig;
 
 /// Options of `tianping node`.
@@ -67,18 +68,24 @@ pub struct NodeOptions {
     /// The data center the leader should be in (default: no preference).
     #[arg(long, env = "TIANPING_PREFERRED_LEADER_DATA_CENTER", value_name = "DC")]
     pub preferred_leader_data_center: Option<String>,
+    /// Once serving, write the addresses the node bound (raft_address, api_address,
+    /// metrics_address; TOML) to this file, atomically: for supervisors that start nodes on
+    /// port 0. Not a configuration key: it says where this process reports, not what the node
+    /// is. Default: no file.
+    #[arg(long, env = "TIANPING_BOUND_ADDRESSES_FILE", value_name = "PATH")]
+    pub bound_addresses_file: Option<PathBuf>,
 }
 
 impl NodeOptions {
     /// The node's configuration: the file (if any) with every given flag laid over it.
-    pub fn node_config(&self) -> Result<NodeConfig, String> {
+    pub fn node_config(&self) -> anyhow::Result<NodeConfig> {
         let (mut table, source) = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
-                    .map_err(|error| format!("reading {}: {error}", path.display()))?;
+                    .with_context(|| format!("reading {}", path.display()))?;
                 let table = text
                     .parse::<toml::Table>()
-                    .map_err(|error| format!("{}: {error}", path.display()))?;
+                    .map_err(|error| anyhow::anyhow!("{}: {error}", path.display()))?;
                 (table, path.display().to_string())
             }
             None => (toml::Table::new(), "the command line".to_owned()),
@@ -116,8 +123,9 @@ impl NodeOptions {
         ] {
             if let Some(value) = value {
                 // TOML integers are i64: the same limit a file has.
-                let value = i64::try_from(value)
-                    .map_err(|_| format!("--{}: {value} is larger than {}", flag(key), i64::MAX))?;
+                let value = i64::try_from(value).map_err(|_| {
+                    anyhow::anyhow!("--{}: {value} is larger than {}", flag(key), i64::MAX)
+                })?;
                 overrides.push((key, toml::Value::Integer(value)));
             }
         }
@@ -132,7 +140,7 @@ impl NodeOptions {
         };
         toml::Value::Table(table)
             .try_into::<NodeConfig>()
-            .map_err(|error| format!("node configuration from {source}: {error}"))
+            .map_err(|error| anyhow::anyhow!("node configuration from {source}: {error}"))
     }
 }
 
@@ -182,7 +190,7 @@ mod tests {
             api_address: Some("127.0.0.1:0".parse().expect("address")),
             ..NodeOptions::default()
         };
-        let error = options.node_config().expect_err("data_directory missing");
+        let error = options.node_config().expect_err("data_directory missing").to_string();
         assert!(error.contains("data_directory"), "{error}");
         options.data_directory = Some(PathBuf::from("/tmp/node-2"));
         let config = options.node_config().expect("valid");
@@ -209,7 +217,7 @@ mod tests {
     #[test]
     fn ids_beyond_what_toml_holds_are_refused() {
         let options = NodeOptions { node_id: Some(u64::MAX), ..NodeOptions::default() };
-        let error = options.node_config().expect_err("too large");
+        let error = options.node_config().expect_err("too large").to_string();
         assert!(error.contains("--node-id"), "{error}");
     }
 }

@@ -1,0 +1,132 @@
+//! `tianping dev up`: a local 5-node (or 3-node) / 3-data-center cluster of `tianping node`
+//! child processes on loopback, kept up until Ctrl-C.
+//!
+//! The cluster itself — configs, ports, initialization, health, stopping — is
+//! `tianping_supervisor::LocalCluster` (shared with `cargo xtask` and the tests); this module
+//! is the command: its flags, its progress lines, the ready banner, and waiting for Ctrl-C.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tianping_supervisor::{LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig};
+
+/// Options of `tianping dev up`.
+#[derive(Debug, clap::Args)]
+pub struct UpOptions {
+    /// Directory holding every node's data, configuration and log (`node-1` … `node-5`).
+    /// Kept between runs: a second `dev up` restarts the same cluster on the same ports.
+    #[arg(long, env = "TIANPING_DEV_DATA_DIR", value_name = "DIR", default_value = "tianping-dev")]
+    pub data_dir: PathBuf,
+    /// Delete the data directory first and start a brand-new cluster.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Longest to wait for the cluster to become healthy, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub timeout: u64,
+    /// How many voters: 5 (2 + 2 + 1 in dc-a, dc-b, dc-c) or 3 (one per data center). Fixed
+    /// when the cluster is first made; a restart must name the same number.
+    #[arg(long, value_name = "N", value_enum, default_value = "5")]
+    pub voters: Voters,
+}
+
+/// The cluster sizes `dev up` can run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Voters {
+    /// One voter in each of dc-a, dc-b, dc-c.
+    #[value(name = "3")]
+    Three,
+    /// 2 + 2 + 1 voters in dc-a, dc-b, dc-c.
+    #[value(name = "5")]
+    Five,
+}
+
+impl UpOptions {
+    /// The nodes to run: id and data center.
+    fn shape(&self) -> Shape {
+        match self.voters {
+            Voters::Three => NODES_3,
+            Voters::Five => NODES_5,
+        }
+    }
+}
+
+/// Runs `tianping dev up` until Ctrl-C.
+pub async fn up(options: UpOptions) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let executable = std::env::current_exe().context("finding the tianping binary")?;
+    let config = UpConfig {
+        data_dir: options.data_dir.clone(),
+        fresh: options.fresh,
+        shape: options.shape(),
+        timeout: Duration::from_secs(options.timeout),
+    };
+    let (mut cluster, up) =
+        LocalCluster::up(&executable, &config, &mut |line| println!("tianping dev: {line}"))
+            .await?;
+    print_ready(&cluster, up.leader, started);
+    let data_dir = cluster.data_dir().to_path_buf();
+
+    let mut report_exit = |node_id: u64, status: std::process::ExitStatus| {
+        println!(
+            "tianping dev: node {node_id} exited ({status}); see {}",
+            data_dir.join(format!("node-{node_id}")).join("node.log").display()
+        );
+    };
+    tokio::select! {
+        biased;
+        signal = tokio::signal::ctrl_c() => {
+            signal.context("waiting for Ctrl-C")?;
+            println!("tianping dev: Ctrl-C: stopping all nodes");
+        }
+        () = cluster.wait_all_exited(&mut report_exit) => {
+            println!("tianping dev: every node exited; see the node-N/node.log files");
+        }
+    }
+    for node_id in cluster.stop() {
+        println!("tianping dev: node {node_id} did not stop in time; killed it");
+    }
+    println!("tianping dev: all nodes stopped");
+    Ok(())
+}
+
+/// The ready banner: one line per node, a client example and how to stop.
+fn print_ready(cluster: &LocalCluster, leader: u64, started: Instant) {
+    let nodes = cluster.nodes();
+    let data_centers: std::collections::BTreeSet<&str> =
+        nodes.iter().map(|node| node.settings.data_center.as_str()).collect();
+    println!(
+        "tianping dev: ready in {:.1}s: {} voters in {} data centers, leader node {leader}",
+        started.elapsed().as_secs_f64(),
+        nodes.len(),
+        data_centers.len()
+    );
+    let mut example_address = String::new();
+    for node in nodes {
+        let Some(addresses) = node.addresses.as_ref() else { continue };
+        if example_address.is_empty() {
+            example_address = addresses.api_address.clone();
+        }
+        println!(
+            "  node {} region={REGION} dc={} api={} raft={} metrics={} pid={} log={}",
+            node.node_id,
+            node.settings.data_center,
+            addresses.api_address,
+            addresses.raft_address,
+            addresses
+                .metrics_address
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), |address| format!("http://{address}/metrics")),
+            node.pid().map_or_else(|| "-".to_owned(), |pid| pid.to_string()),
+            node.files().log.display()
+        );
+    }
+    // Both need nothing but a running node: grpcurl learns the API from server reflection.
+    println!(
+        "  try: tianping --addr {example_address} account create --id 1 --ledger 156 --code 1"
+    );
+    println!(
+        "   or: grpcurl -plaintext -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts"
+    );
+    println!("tianping dev: Ctrl-C stops all nodes");
+}

@@ -1,0 +1,16 @@
+//! Integration tests of the `tianping` binary (`CARGO_BIN_EXE_tianping`), run as a user or an
+//! operator runs it: the commands against a cluster of `tianping node` processes (`cli`),
+//! `tianping dev up` (`dev_up`), and the fault tests that kill, pause, wipe or cut off node
+//! processes the way a crash or an operator would (`failover`, `snapshot_catch_up`,
+//! `partition`, over `processes` and `workload`). Every test is bounded in time
+//! (`support::TEST_TIMEOUT`) and in request count.
+
+mod cli;
+mod dev_up;
+mod failover;
+mod netns;
+mod partition;
+mod processes;
+mod snapshot_catch_up;
+mod support;
+mod workload;
