@@ -150,6 +150,34 @@ enum Commands {
     /// `cargo xtask bench cluster` starts a fresh 3-voter cluster, runs this, and stops it.
     #[command(verbatim_doc_comment)]
     Bench(bench::BenchOptions),
+    /// Pay money out through banks: create payouts, follow them, list them.
+    #[command(subcommand)]
+    Payout(cli::payout::PayoutCommand),
+    /// Serve simulated banks over HTTP (ISO 20022 and signed direct-connect) until Ctrl-C.
+    ///
+    /// One process hosts every bank of --config, each under http://HOST:PORT/banks/{id},
+    /// with its own accounts and balances: it deduplicates payouts by end-to-end id like a
+    /// real bank, posts incoming credits on a schedule, writes camt.053 statements, and
+    /// misbehaves on request (time out after executing, reject, answer late, stay pending,
+    /// duplicate or lose notifications, be down, return a payout later). For demos and
+    /// tests; `cargo xtask up` starts one beside the cluster.
+    ///
+    ///   tianping bank-sim --config bank-adapters/sim/bank-sim.example.toml --generate-dev-keys
+    #[command(verbatim_doc_comment)]
+    BankSim(cli::bank::BankSimOptions),
+    /// Run a bank worker until Ctrl-C: send claimed payouts to banks and book their credits.
+    ///
+    /// Claims payouts of each configured bank through the cluster (lease + fencing token),
+    /// records `sent` before calling the bank, asks the bank by the same end-to-end id after
+    /// any unknown outcome (never a new id, never a blind resend), and records `succeeded` or
+    /// `failed`. Books the bank's credit notifications as collections, once per bank
+    /// reference (unmatched ones land in suspense), and warns when a watched internal
+    /// account's available balance falls to its threshold. Run one or more per data center.
+    ///
+    ///   tianping bank-worker --config bank-adapters/worker/bank-worker.example.toml \
+    ///       --metrics-address 127.0.0.1:9400
+    #[command(verbatim_doc_comment)]
+    BankWorker(cli::bank::BankWorkerOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -221,6 +249,9 @@ async fn main() -> ExitCode {
             Ok(address) => bench::run(&address, options).await,
             Err(error) => Err(error),
         },
+        Commands::Payout(command) => cli::payout::run(&arguments.global, command).await,
+        Commands::BankSim(options) => cli::bank::bank_sim(options).await,
+        Commands::BankWorker(options) => cli::bank::bank_worker(options).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,4 +1,5 @@
-//! The operator and client commands of `tianping`: `account`, `transfer` and `cluster`
+//! The operator and client commands of `tianping`: `account`, `transfer`, `cluster` and
+//! `payout` (over the SDK), and the bank processes `bank-sim` and `bank-worker`
 //! (and `node`'s configuration from file, flags and environment). Each
 //! talks to one node's client API over gRPC (any node: writes and membership changes are
 //! forwarded to the leader by the node).
@@ -14,8 +15,10 @@
 //! node answers, does not return.
 
 pub mod account;
+pub mod bank;
 pub mod cluster;
 pub mod node;
+pub mod payout;
 pub mod transfer;
 
 use std::path::PathBuf;

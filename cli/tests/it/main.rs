@@ -5,6 +5,7 @@
 //! `partition`, over `processes` and `workload`). Every test is bounded in time
 //! (`support::TEST_TIMEOUT`) and in request count.
 
+mod banks;
 mod cli;
 mod dev_up;
 mod failover;
