@@ -12,6 +12,8 @@
 //!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
 //!   no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
+//! - `format`: the version byte in front of every stored log entry and snapshot chunk, checked
+//!   before decoding (an unknown version is refused by name).
 //! - `planted` (feature `planted-bugs` only, off by default): known bugs the simulation plants
 //!   on purpose to prove its checkers catch them (`TIANPING_PLANT` names one).
 //! - `crash`: named points in the write paths where crash tests stop the world.
@@ -26,6 +28,7 @@
 
 mod apply;
 pub mod crash;
+pub mod format;
 pub mod memory;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;

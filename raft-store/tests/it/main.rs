@@ -3,6 +3,7 @@
 
 mod crash_memory;
 mod crash_rocks;
+mod formats;
 mod ledger_store;
 mod snapshot;
 mod suite;
