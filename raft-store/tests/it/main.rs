@@ -6,5 +6,6 @@ mod crash_rocks;
 mod formats;
 mod ledger_store;
 mod snapshot;
+mod storage_faults;
 mod suite;
 mod support;
