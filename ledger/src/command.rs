@@ -60,8 +60,9 @@ impl Command {
     }
 }
 
-/// Commands applied together under one timestamp taken from the Raft entry.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Commands applied together under one timestamp taken from the Raft entry. Its serde
+/// encoding is versioned (`format`): the version, then these fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Batch {
     /// Leader-assigned wall-clock time in nanoseconds since the Unix epoch. The state machine
     /// makes event timestamps strictly increasing even if this goes backwards (see

@@ -221,25 +221,10 @@ impl Reader {
         F: FnOnce(&LedgerView) -> T + Send + 'static,
         T: Send + 'static,
     {
-        #[cfg(madsim)]
         let outcome = self
             .raft
             .with_state_machine(move |machine: &mut StateMachineStore| {
                 Box::pin(async move { machine.with_ledger(read) })
-            })
-            .await
-            .map_err(|error| Status::unavailable(format!("raft node stopped: {error}")))?;
-        #[cfg(not(madsim))]
-        let outcome = self
-            .raft
-            .with_state_machine(move |machine: &mut StateMachineStore| {
-                Box::pin(async move {
-                    let value = read(machine.ledger());
-                    match machine.ledger().take_read_error() {
-                        Some(error) => Err(error),
-                        None => Ok(value),
-                    }
-                })
             })
             .await
             .map_err(|error| Status::unavailable(format!("raft node stopped: {error}")))?;

@@ -257,9 +257,13 @@ async fn bench_apply(state_machine: &mut RocksStateMachine) -> (f64, f64, f64) {
         );
     }
     // A benchmark of refusals would measure the wrong thing: every batch must have landed.
-    for id in last_transfer_ids.iter().take(durations.len()) {
-        assert!(state_machine.ledger().transfer(*id).is_some(), "transfer {id} was not applied");
-    }
+    state_machine
+        .with_ledger(|ledger| {
+            for id in last_transfer_ids.iter().take(durations.len()) {
+                assert!(ledger.transfer(*id).is_some(), "transfer {id} was not applied");
+            }
+        })
+        .expect("the ledger reads");
     let transfers = (durations.len() * APPLY_TRANSFERS_PER_ENTRY) as f64;
     eprintln!(
         "note: apply: {transfers} transfers in {} entries, {:.3} s",

@@ -12,9 +12,13 @@
 //!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
 //!   no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
+//! - `format`: the version byte in front of every stored log entry and snapshot chunk, checked
+//!   before decoding (an unknown version is refused by name).
 //! - `planted` (feature `planted-bugs` only, off by default): known bugs the simulation plants
 //!   on purpose to prove its checkers catch them (`TIANPING_PLANT` names one).
 //! - `crash`: named points in the write paths where crash tests stop the world.
+//! - `faults`: a hook that makes the RocksDB store's reads or applied writes fail, for tests
+//!   of the fail-stop rule (a storage error stops the state machine, never reads as absent).
 //! - `runtime` (only in the simulation): the project's own deterministic openraft
 //!   `AsyncRuntime` on madsim, which `TypeConfig` names under `--cfg madsim`.
 //!
@@ -26,6 +30,8 @@
 
 mod apply;
 pub mod crash;
+pub mod faults;
+pub mod format;
 pub mod memory;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
@@ -37,6 +43,7 @@ pub mod snapshot;
 pub mod type_config;
 
 pub use crash::{CrashHook, CrashPoint};
+pub use faults::{FaultHook, StorageAccess};
 pub use memory::{
     MemoryDisk, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder, MemoryStateMachine,
 };

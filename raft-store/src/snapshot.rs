@@ -7,6 +7,9 @@
 //! checks each chunk as it arrives (bound, decoding, order) and the trailer at the end, so a
 //! truncated, reordered or corrupted transfer is refused before it replaces any state.
 //!
+//! Every chunk starts with `format::SNAPSHOT_FORMAT_VERSION`: a chunk of an unknown format is
+//! refused by name as it arrives.
+//!
 //! The Raft metadata (last log id, membership) travels beside the data in openraft's
 //! `SnapshotMeta`; the chunks hold the ledger only.
 //!
@@ -28,6 +31,8 @@ use tianping_ledger::{
     AccountBalance, AuditRecord, Collection, CollectionKey, Meta, Payout, PayoutHistoryRecord,
     PendingTransfer, Refusal, StateDigest, SuspenseAssignment, Table, Transfer, WriteSet,
 };
+
+use crate::format::{SNAPSHOT_FORMAT_VERSION, decode_versioned, encode_versioned, format_error};
 
 /// Largest chunk, in bytes (after encoding). Bounds the memory a sender or receiver holds for
 /// one chunk and the size of one network message (gRPC's default limit is 4 MiB).
@@ -144,12 +149,13 @@ impl RecordChecker {
     }
 }
 
+/// A chunk's bytes: the snapshot format version, then the chunk (`format`).
 fn decode_chunk(bytes: &[u8]) -> io::Result<SnapshotChunk> {
-    postcard::from_bytes(bytes).map_err(|_| invalid("snapshot chunk does not decode"))
+    decode_versioned(bytes, "snapshot chunk", SNAPSHOT_FORMAT_VERSION).map_err(format_error)
 }
 
 fn encode_chunk(chunk: &SnapshotChunk) -> io::Result<Vec<u8>> {
-    postcard::to_stdvec(chunk).map_err(|error| invalid(format!("snapshot chunk: {error}")))
+    encode_versioned(chunk, "snapshot chunk", SNAPSHOT_FORMAT_VERSION)
 }
 
 /// Where a snapshot's chunks live.

@@ -6,12 +6,14 @@
 //!   the ledger, with the ledger's invariant checkers, replay and determinism checks.
 //! - `fuzz`: arbitrary bytes decoded into extreme command batches; nothing may panic and no
 //!   invariant may break.
+//! - `formats`: golden bytes of the batch format and the refusal of an unknown version.
 //! - `scenarios`: focused walkthroughs (two-phase transfers, expiry, the payout lifecycle
 //!   with fencing, collections, queries).
 //!
 //! Every test drives the ledger through `support`, so an API change is fixed in one place.
 
 mod auditor;
+mod formats;
 mod fuzz;
 mod properties;
 mod result_codes;

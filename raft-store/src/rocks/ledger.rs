@@ -6,10 +6,16 @@
 //! commit writes RocksDB and then the cache before anyone can read again, a miss reads
 //! RocksDB and fills the cache under the same lock, and installing a snapshot empties it.
 //!
-//! Reads cannot return errors (the ledger's trait is infallible and its contract is
-//! fail-stop). Rather than panic inside openraft's apply task, a failed or undecodable read
-//! is recorded and answered as "absent"; the state machine checks `take_read_error` after
-//! computing an entry and refuses to write anything computed from a failed read.
+//! Reads fail stop without a check anyone could forget. The ledger's `LedgerStore` is
+//! infallible (the pure state machine has no error path for I/O), so this store is never
+//! handed out bare: every read happens inside a *read session* (`RocksLedger::session`,
+//! reached as `RocksStateMachine::with_ledger` and by applying an entry), and a session
+//! answers `io::Result<T>`. A failed or undecodable read inside it is answered as "absent" to
+//! the computation (which cannot see I/O) and turns the whole session's answer into the
+//! error, so whatever was computed from it — results, a `Refusal`, writes — is dropped
+//! unseen. Applying returns that error to openraft before anything is written, and openraft
+//! stops the node; a client read answers it as an error. One session runs at a time, so a
+//! failure is never charged to another session's answer.
 
 use std::io;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -27,6 +33,7 @@ use tianping_ledger::{
 };
 
 use super::{Shared, rocks_error, table_cf, unlogged};
+use crate::faults::StorageAccess;
 use crate::snapshot::KEY_BYTES_MAX;
 
 struct AccountCache {
@@ -58,14 +65,18 @@ fn encode_into<T: Serialize>(value: &T, buffer: &mut Vec<u8>) {
         postcard::to_extend(value, reused).expect("postcard serialises ledger records into a Vec");
 }
 
-/// The ledger state in a node's RocksDB.
+/// The ledger state in a node's RocksDB, readable only inside a read session
+/// (`RocksStateMachine::with_ledger`).
 pub struct RocksLedger {
     shared: Arc<Shared>,
     cache: Mutex<AccountCache>,
     /// Transfers read ahead for the entry being computed (`prefetch_transfers`), present or
     /// absent; empty otherwise.
     prefetched: Mutex<FxHashMap<u128, Option<Transfer>>>,
-    read_error: Mutex<Option<io::Error>>,
+    /// The first failed read of the running session (see the module doc).
+    session_failure: Mutex<Option<io::Error>>,
+    /// Held for the whole of a read session: one at a time.
+    sessions: Mutex<()>,
 }
 
 impl RocksLedger {
@@ -78,7 +89,8 @@ impl RocksLedger {
                 meta: None,
             }),
             prefetched: Mutex::new(FxHashMap::default()),
-            read_error: Mutex::new(None),
+            session_failure: Mutex::new(None),
+            sessions: Mutex::new(()),
         }
     }
 
@@ -122,20 +134,40 @@ impl RocksLedger {
         self.cache.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The first read error since the last call, if any. Anything computed from reads since
-    /// then must be discarded.
-    pub fn take_read_error(&self) -> Option<io::Error> {
-        self.read_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    /// Runs `read` as one read session: its value if every read it made succeeded, else the
+    /// first read's error (the value, computed from "absent" answers, is dropped). The only
+    /// way to read this store; sessions run one at a time.
+    pub(crate) fn session<T>(&self, read: impl FnOnce(&RocksLedger) -> T) -> io::Result<T> {
+        let _one_at_a_time = self.sessions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Every read runs in a session and every session takes its failure: none is left over.
+        assert!(self.take_failure().is_none(), "a ledger read failed outside a read session");
+        let value = read(self);
+        // Read-ahead belongs to the session that asked for it.
+        self.forget_prefetched();
+        match self.take_failure() {
+            Some(error) => Err(error),
+            None => Ok(value),
+        }
+    }
+
+    fn take_failure(&self) -> Option<io::Error> {
+        self.session_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
     }
 
     fn record_error(&self, error: io::Error) {
-        let mut slot = self.read_error.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = self.session_failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_none() {
             *slot = Some(error);
         }
     }
 
+    /// The column family of `table`, for one read (every read of a table starts here, so the
+    /// fault hook sees each one).
     fn family(&self, table: Table) -> Option<&ColumnFamily> {
+        if let Err(error) = self.shared.injected_fault(StorageAccess::Read(table)) {
+            self.record_error(error);
+            return None;
+        }
         match self.shared.cf(table_cf(table)) {
             Ok(family) => Some(family),
             Err(error) => {
@@ -342,6 +374,7 @@ impl RocksLedger {
             self.add_write_set(writes, &mut batch)?;
         }
         extra(&mut batch)?;
+        self.shared.injected_fault(StorageAccess::ApplyWrite)?;
         let mut cache = self.lock_cache();
         if let (Some(writes), Some(meta)) = (writes, cache.meta) {
             // Checked before the write: time that went backwards would corrupt every index.

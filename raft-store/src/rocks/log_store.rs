@@ -1,5 +1,6 @@
 //! The Raft log on RocksDB: entries in `log` by big-endian index (byte order = index order),
-//! vote / committed / last purged in `raft`.
+//! each in the versioned log entry format (`format`); vote / committed / last purged in
+//! `raft`.
 
 use std::fmt::Debug;
 use std::io;
@@ -14,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::{LOG_CF, RAFT_CF, Shared, rocks_error, synced, unsynced};
 use crate::crash::CrashPoint;
+use crate::format::{decode_log_entry, encode_log_entry, format_error};
 use crate::memory::check_contiguous;
 use crate::type_config::{Entry, LogId, TypeConfig, Vote};
 
@@ -95,7 +97,7 @@ fn read_entries<RB: RangeBounds<u64>>(
             break;
         }
         bytes = bytes.saturating_add(value.len());
-        entries.push(decode::<Entry>(value, "log entry")?);
+        entries.push(decode_log_entry(value).map_err(format_error)?);
         iterator.next();
     }
     iterator.status().map_err(rocks_error)?;
@@ -150,7 +152,7 @@ impl RocksLogStore {
         let mut iterator = self.shared.db.raw_iterator_cf(self.shared.cf(LOG_CF)?);
         iterator.seek_to_last();
         let last = match iterator.value() {
-            Some(value) => Some(decode::<Entry>(value, "log entry")?.log_id),
+            Some(value) => Some(decode_log_entry(value).map_err(format_error)?.log_id),
             None => None,
         };
         iterator.status().map_err(rocks_error)?;
@@ -165,7 +167,7 @@ impl RocksLogStore {
         let family = self.shared.cf(LOG_CF)?;
         let mut batch = WriteBatch::default();
         for entry in &entries {
-            batch.put_cf(family, index_key(entry.log_id.index), encode(entry, "log entry")?);
+            batch.put_cf(family, index_key(entry.log_id.index), encode_log_entry(entry)?);
         }
         // Written (readable at once, as openraft requires) but not yet durable...
         self.shared.db.write_opt(batch, &unsynced()).map_err(rocks_error)?;

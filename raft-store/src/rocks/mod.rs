@@ -50,6 +50,7 @@ pub use log_store::{LOG_READ_BYTES_MAX, RocksLogReader, RocksLogStore};
 pub use state_machine::{RocksSnapshotBuilder, RocksStateMachine};
 
 use crate::crash::{CrashHook, CrashPoint};
+use crate::faults::{FaultHook, StorageAccess};
 
 /// Column family of log entries.
 const LOG_CF: &str = "log";
@@ -105,6 +106,9 @@ pub struct RocksConfig {
     pub write_buffer_bytes: usize,
     /// Called at every `CrashPoint` (tests copy the directory there to take a crash image).
     pub crash_hook: Option<CrashHook>,
+    /// Asked before every ledger read and applied write; an answered error replaces the
+    /// medium's answer (tests of the fail-stop rule; `None` in production).
+    pub fault_hook: Option<FaultHook>,
     /// Keep RocksDB statistics, so `RocksLogStore::wal_sync_count` can show that appends are
     /// fsynced (a few percent of write throughput; off in production).
     pub statistics: bool,
@@ -117,6 +121,7 @@ impl Default for RocksConfig {
             block_cache_bytes: 256 << 20,
             write_buffer_bytes: 16 << 20,
             crash_hook: None,
+            fault_hook: None,
             statistics: false,
         }
     }
@@ -129,6 +134,7 @@ impl fmt::Debug for RocksConfig {
             .field("block_cache_bytes", &self.block_cache_bytes)
             .field("write_buffer_bytes", &self.write_buffer_bytes)
             .field("crash_hook", &self.crash_hook.is_some())
+            .field("fault_hook", &self.fault_hook.is_some())
             .field("statistics", &self.statistics)
             .finish()
     }
@@ -146,6 +152,7 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     pub(crate) snapshot_directory: PathBuf,
     crash_hook: Option<CrashHook>,
+    fault_hook: Option<FaultHook>,
     /// Numbers snapshot files and checkpoints, so names never repeat.
     sequence: AtomicU64,
     /// Serialises changes of the current snapshot (builds finish on their own task).
@@ -162,6 +169,14 @@ impl Shared {
     pub(crate) fn crash_point(&self, point: CrashPoint) {
         if let Some(hook) = &self.crash_hook {
             hook(point);
+        }
+    }
+
+    /// The error the fault hook injects into `access`, if any (tests only).
+    pub(crate) fn injected_fault(&self, access: StorageAccess) -> io::Result<()> {
+        match self.fault_hook.as_ref().and_then(|hook| hook(access)) {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 
@@ -316,6 +331,7 @@ impl RocksStore {
             options,
             snapshot_directory,
             crash_hook: config.crash_hook.clone(),
+            fault_hook: config.fault_hook.clone(),
             sequence: AtomicU64::new(sequence),
             snapshot_lock: Mutex::new(()),
         });

@@ -130,9 +130,11 @@ impl RocksStateMachine {
         Ok(state_machine)
     }
 
-    /// The ledger state, for queries and checkers. Reads see every applied entry.
-    pub fn ledger(&self) -> &RocksLedger {
-        &self.ledger
+    /// Runs `read` on the current ledger state (queries, checkers) and answers its value, or
+    /// the storage error of any read it made: a failed read is never seen as an absent
+    /// record. Reads see every applied entry.
+    pub fn with_ledger<T>(&self, read: impl FnOnce(&RocksLedger) -> T) -> io::Result<T> {
+        self.ledger.session(read)
     }
 
     /// Waits until RocksDB has no flush or compaction running or scheduled (it starts none).
@@ -144,11 +146,7 @@ impl RocksStateMachine {
 
     /// The digest of the current ledger state (reads the whole state).
     pub fn state_digest(&self) -> io::Result<StateDigest> {
-        let digest = tianping_ledger::state_digest(&*self.ledger);
-        match self.ledger.take_read_error() {
-            Some(error) => Err(error),
-            None => Ok(digest),
-        }
+        self.with_ledger(tianping_ledger::state_digest)
     }
 
     fn snapshot_path(&self, file_name: &str) -> PathBuf {
@@ -177,12 +175,11 @@ impl RocksStateMachine {
         Ok(())
     }
 
+    /// Applies one entry. A storage error — a failed read while computing it, or the failed
+    /// write of its outcome — is returned before anything is stored, and openraft stops the
+    /// node on it (fail-stop); the entry stays unapplied, to be applied again at restart.
     fn apply_one(&self, entry: &Entry) -> io::Result<LedgerResponse> {
-        let outcome = execute(&self.machine, &*self.ledger, entry);
-        self.ledger.forget_prefetched();
-        if let Some(error) = self.ledger.take_read_error() {
-            return Err(error);
-        }
+        let outcome = self.ledger.session(|ledger| execute(&self.machine, ledger, entry))?;
         self.shared.crash_point(CrashPoint::ApplyComputed);
         let machine_family = self.shared.cf(MACHINE_CF)?;
         self.ledger.commit_with(outcome.writes.as_ref(), |batch| {

@@ -3,7 +3,9 @@
 
 mod crash_memory;
 mod crash_rocks;
+mod formats;
 mod ledger_store;
 mod snapshot;
+mod storage_faults;
 mod suite;
 mod support;

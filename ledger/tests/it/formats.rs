@@ -1,0 +1,161 @@
+//! Golden bytes of the batch format: a fixed batch holding every command kind, encoded and
+//! compared with hex written down here. If this test fails, the encoding of a log entry's
+//! batch changed: a replica running the previous build would refuse (or worse, misread) the
+//! new entries. Make the change deliberate — a new `BATCH_FORMAT_VERSION` and a reader for the
+//! old one (ARCHITECTURE.md, "Formats and rolling upgrades") — then update the hex.
+
+use tianping_ledger::format::{self, BATCH_FORMAT_VERSION, FormatError};
+use tianping_ledger::{
+    AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, Limits, NewAccount, NewCollection,
+    NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, SetAccountLimits, SetAccountStatus,
+    TransferFlags,
+};
+
+/// One command of every kind (the match below fails to compile when a kind is added), each
+/// field a distinct non-default value so a reordered or resized field shows in the bytes.
+fn every_command_kind() -> Batch {
+    let commands = vec![
+        Command::CreateAccount(NewAccount {
+            id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
+            ledger: 156,
+            code: 7,
+            flags: AccountFlags::HISTORY,
+            credit_line: 1_000_000,
+            user_data: 42,
+        }),
+        Command::CreateTransfer(NewTransfer {
+            id: 10,
+            debit_account_id: 1,
+            credit_account_id: 2,
+            amount: u128::from(u64::MAX) + 3,
+            pending_id: 9,
+            user_data: 77,
+            timeout: 60,
+            ledger: 156,
+            code: 2,
+            flags: TransferFlags::PENDING,
+        }),
+        Command::SetAccountStatus(SetAccountStatus {
+            account_id: 1,
+            status: AccountStatus::Frozen,
+            reason: "court order 17".to_owned(),
+            actor: "risk-desk".to_owned(),
+        }),
+        Command::SetAccountLimits(SetAccountLimits {
+            account_id: 2,
+            limits: Limits {
+                per_transfer_amount_max: Some(500_000),
+                per_day_amount_max: None,
+                per_day_count_max: Some(20),
+            },
+            reason: "new customer".to_owned(),
+            actor: "onboarding".to_owned(),
+        }),
+        Command::CreatePayout(NewPayout {
+            id: 300,
+            debit_account_id: 1,
+            credit_account_id: 3,
+            amount: 12_345,
+            user_data: 5,
+            ledger: 156,
+            code: 3,
+            flags: TransferFlags::LINKED,
+            bank: 7,
+            beneficiary: "张三 6222".to_owned(),
+        }),
+        Command::ClaimPayouts(ClaimPayouts { worker_id: 11, bank: 7, max: 64, lease_ms: 30_000 }),
+        Command::RecordPayoutOutcome(RecordPayoutOutcome {
+            payout_id: 300,
+            worker_id: 11,
+            fencing_token: 4,
+            outcome: PayoutOutcome::Succeeded,
+        }),
+        Command::BookCollection(NewCollection {
+            id: 400,
+            bank: 7,
+            bank_reference: "CAMT-2025-001".to_owned(),
+            beneficiary_account_id: 2,
+            settlement_account_id: 4,
+            suspense_account_id: 5,
+            amount: 99,
+            user_data: 6,
+            ledger: 156,
+            code: 4,
+        }),
+    ];
+    for command in &commands {
+        // Exhaustive on purpose: a new command kind must join the golden batch.
+        match command {
+            Command::CreateAccount(_)
+            | Command::CreateTransfer(_)
+            | Command::SetAccountStatus(_)
+            | Command::SetAccountLimits(_)
+            | Command::CreatePayout(_)
+            | Command::ClaimPayouts(_)
+            | Command::RecordPayoutOutcome(_)
+            | Command::BookCollection(_) => {}
+        }
+    }
+    Batch { timestamp: 1_764_000_000_123_456_789, commands }
+}
+
+/// The batch above in format version 1.
+const GOLDEN_BATCH_HEX: &str = concat!(
+    "01959a97f9f694bfbd180800909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
+    "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
+    "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
+    "04ac020103b960059c010301070be5bca0e4b8892036323232050b0740b0ea0106ac020b04020790",
+    "03070d43414d542d323032352d30303102040563069c0104",
+);
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[test]
+fn the_batch_encoding_is_pinned_by_golden_bytes() {
+    let batch = every_command_kind();
+    let encoded = format::encode_batch(&batch);
+    assert_eq!(hex(&encoded), GOLDEN_BATCH_HEX, "the batch encoding changed (see module doc)");
+    assert_eq!(encoded[0], BATCH_FORMAT_VERSION);
+    // Version 1's body is exactly what the unversioned batch encoded to before versions.
+    let unversioned = postcard::to_stdvec(&(batch.timestamp, &batch.commands)).expect("encodes");
+    assert_eq!(encoded[1..], unversioned[..]);
+    assert_eq!(format::decode_batch(&encoded), Ok(batch));
+}
+
+#[test]
+fn a_batch_of_an_unknown_version_is_refused_by_name() {
+    let mut encoded = format::encode_batch(&every_command_kind());
+    encoded[0] = BATCH_FORMAT_VERSION + 1;
+    let error = format::decode_batch(&encoded).expect_err("a newer version must not decode");
+    assert_eq!(
+        error,
+        FormatError::UnknownVersion {
+            format: "batch",
+            found: BATCH_FORMAT_VERSION + 1,
+            newest_known: BATCH_FORMAT_VERSION
+        }
+    );
+    assert_eq!(
+        error.to_string(),
+        "batch format version 2 is unknown to this node, which reads versions 1 to 1: it was \
+         written by a newer node (upgrade this one) or is not a batch"
+    );
+    encoded[0] = 0;
+    assert!(matches!(format::decode_batch(&encoded), Err(FormatError::UnknownVersion { .. })));
+    assert_eq!(format::decode_batch(&[]), Err(FormatError::Empty { format: "batch" }));
+}
+
+/// Nested inside another value (as in a log entry or a Raft message), serde refuses the
+/// unknown version too, so no reader ever misreads a newer batch as its own.
+#[test]
+fn a_nested_batch_of_an_unknown_version_is_refused() {
+    let entry = (7u64, every_command_kind());
+    let mut encoded = postcard::to_stdvec(&entry).expect("encodes");
+    // The batch starts after the u64 7 (one varint byte).
+    assert_eq!(encoded[1], BATCH_FORMAT_VERSION);
+    assert_eq!(postcard::from_bytes::<(u64, Batch)>(&encoded).expect("decodes"), entry);
+    encoded[1] = BATCH_FORMAT_VERSION + 1;
+    assert!(postcard::from_bytes::<(u64, Batch)>(&encoded).is_err());
+}
