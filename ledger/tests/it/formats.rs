@@ -6,9 +6,9 @@
 
 use tianping_ledger::format::{self, BATCH_FORMAT_VERSION, FormatError};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, Batch, ClaimPayouts, Command, Limits, NewAccount, NewCollection,
-    NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, SetAccountLimits, SetAccountStatus,
-    TransferFlags,
+    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, Limits, NewAccount,
+    NewCollection, NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, SetAccountLimits,
+    SetAccountStatus, TransferFlags,
 };
 
 /// One command of every kind (the match below fails to compile when a kind is added), each
@@ -82,6 +82,14 @@ fn every_command_kind() -> Batch {
             ledger: 156,
             code: 4,
         }),
+        Command::AssignSuspense(AssignSuspense {
+            id: 500,
+            bank: 7,
+            bank_reference: "CAMT-2025-002".to_owned(),
+            account_id: 2,
+            reason: "payer named TP2 by phone".to_owned(),
+            actor: "ops-desk".to_owned(),
+        }),
     ];
     for command in &commands {
         // Exhaustive on purpose: a new command kind must join the golden batch.
@@ -93,19 +101,22 @@ fn every_command_kind() -> Batch {
             | Command::CreatePayout(_)
             | Command::ClaimPayouts(_)
             | Command::RecordPayoutOutcome(_)
-            | Command::BookCollection(_) => {}
+            | Command::BookCollection(_)
+            | Command::AssignSuspense(_) => {}
         }
     }
     Batch { timestamp: 1_764_000_000_123_456_789, commands }
 }
 
-/// The batch above in format version 1.
+/// The batch above in format version 1. (`AssignSuspense` joined as the ninth kind: appended,
+/// so the eight before it encode as they did; only the command count and the tail changed.)
 const GOLDEN_BATCH_HEX: &str = concat!(
-    "01959a97f9f694bfbd180800909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
+    "01959a97f9f694bfbd180900909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
     "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
     "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
     "04ac020103b960059c010301070be5bca0e4b8892036323232050b0740b0ea0106ac020b04020790",
-    "03070d43414d542d323032352d30303102040563069c0104",
+    "03070d43414d542d323032352d30303102040563069c010408f403070d43414d542d323032352d30",
+    "303202187061796572206e616d6564205450322062792070686f6e65086f70732d6465736b",
 );
 
 fn hex(bytes: &[u8]) -> String {
