@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use tianping_client::{
-    Client, ClientConfig, NewPayout, Payout, PayoutQuery, PayoutState, ResultCode,
+    Client, ClientConfig, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState,
+    ResultCode,
 };
 
 use super::{GlobalOptions, resolve_address};
@@ -232,10 +233,15 @@ async fn show(options: &GlobalOptions, client: &Client, id: u128) -> anyhow::Res
     let Some(payout) = client.get_payout(id).await? else {
         anyhow::bail!("payout {id} not found (a refused payout is never stored)");
     };
+    let history = client.payout_history(id).await?;
     if options.json {
-        println!("{}", payout_json(&payout));
+        let history: Vec<_> = history.iter().map(history_json).collect();
+        println!("{}", json!({ "payout": payout_json(&payout), "history": history }));
     } else {
         println!("{}", payout_line(&payout));
+        for record in &history {
+            println!("  {}", history_line(record));
+        }
     }
     Ok(())
 }
@@ -254,6 +260,31 @@ fn payout_line(payout: &Payout) -> String {
         payout.fencing_token,
         payout.worker_id
     )
+}
+
+fn history_line(record: &PayoutHistoryRecord) -> String {
+    let at = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + Duration::from_nanos(record.timestamp),
+    );
+    match record.state {
+        PayoutState::Reserved => format!("{at} reserved"),
+        state => format!(
+            "{at} {} (worker {}, token {})",
+            state_name(state),
+            record.worker_id,
+            record.fencing_token
+        ),
+    }
+}
+
+fn history_json(record: &PayoutHistoryRecord) -> serde_json::Value {
+    json!({
+        "timestamp": record.timestamp,
+        "state": state_name(record.state),
+        "worker_id": record.worker_id.to_string(),
+        "fencing_token": record.fencing_token,
+        "lease_until": record.lease_until,
+    })
 }
 
 fn payout_json(payout: &Payout) -> serde_json::Value {
