@@ -49,6 +49,18 @@ impl PayoutState {
     pub const fn is_leased(self) -> bool {
         matches!(self, PayoutState::Claimed | PayoutState::Sent | PayoutState::Unknown)
     }
+
+    /// The state's one name everywhere it is shown: the wire, the CLI, logs and metric labels.
+    pub const fn name(self) -> &'static str {
+        match self {
+            PayoutState::Reserved => "reserved",
+            PayoutState::Claimed => "claimed",
+            PayoutState::Sent => "sent",
+            PayoutState::Unknown => "unknown",
+            PayoutState::Succeeded => "succeeded",
+            PayoutState::Failed => "failed",
+        }
+    }
 }
 
 /// The client's request to pay money out of `debit_account_id` through `bank`.

@@ -36,7 +36,10 @@
 //! whose outcome is unknown: the bank's word that it did nothing is not taken for money.
 
 pub mod direct;
+pub mod either;
 pub mod iso20022;
+
+pub use either::ProtocolGateway;
 
 use crate::gateway::{GatewayError, ReferenceError};
 use crate::transport::{BankResponse, TransportError};

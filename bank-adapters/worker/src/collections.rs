@@ -1,5 +1,5 @@
 //! Collections, pure: which bank entries become which `BookCollections` requests, and what a
-//! booking's result means for the feed's cursor. The poller ([`crate::collections_poller`])
+//! booking's result means for the feed's cursor. The poller (`collections_poller`)
 //! fetches and books; everything it decides is here, so it is tested without a bank.
 //!
 //! The rules:

@@ -1,7 +1,6 @@
 //! How a worker process reaches each bank over the network: the `[banks.connection]` table of
 //! its configuration, and [`NetworkGateway`], the one gateway type over both protocols that
-//! [`crate::run`] is given (its trait's async methods rule out `dyn BankGateway`, so the
-//! protocols meet in an enum).
+//! [`crate::run`] is given: `ProtocolGateway` (both protocols in one type) over HTTP.
 //!
 //! The simulation builds its gateways over its own transport and never reads this table;
 //! the HTTP side is therefore compiled only outside `--cfg madsim`.
@@ -90,14 +89,10 @@ mod network {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use tianping_bank_adapters::bank_api::SystemClock;
     use tianping_bank_adapters::bank_api::direct::DirectGateway;
     use tianping_bank_adapters::bank_api::iso20022::Iso20022Gateway;
+    use tianping_bank_adapters::bank_api::{ProtocolGateway, SystemClock};
     use tianping_bank_adapters::direct::{Verifier, VerifierConfig};
-    use tianping_bank_adapters::gateway::{
-        BankGateway, EndToEndId, GatewayError, NotificationCursor, NotificationPage,
-        PayoutInstruction, PayoutOutcome, PayoutQuery, Statement, StatementPeriod,
-    };
     use tianping_bank_adapters::keys::{KeyError, KeyRing, KeyRingSource, KeyRole};
     use tianping_bank_adapters::transport::TransportError;
     use tianping_bank_adapters::transport::http::HttpTransport;
@@ -130,13 +125,7 @@ mod network {
     }
 
     /// A gateway to one bank over HTTP, whichever protocol it speaks.
-    #[derive(Debug)]
-    pub enum NetworkGateway {
-        /// An ISO 20022 bank.
-        Iso20022(Box<Iso20022Gateway<HttpTransport>>),
-        /// A direct-connect bank.
-        Direct(Box<DirectGateway<HttpTransport>>),
-    }
+    pub type NetworkGateway = ProtocolGateway<HttpTransport>;
 
     /// Builds the gateway of `bank` from its connection settings; relative key paths are
     /// read from `base` (the configuration file's directory).
@@ -151,7 +140,7 @@ mod network {
         };
         match connection {
             BankConnection::Iso20022 { url, timeout_ms, initiating_party } => {
-                Ok(NetworkGateway::Iso20022(Box::new(Iso20022Gateway::new(
+                Ok(ProtocolGateway::Iso20022(Box::new(Iso20022Gateway::new(
                     transport(url, *timeout_ms)?,
                     initiating_party,
                 ))))
@@ -180,59 +169,13 @@ mod network {
                     },
                     Arc::new(bank_keys),
                 );
-                Ok(NetworkGateway::Direct(Box::new(DirectGateway::new(
+                Ok(ProtocolGateway::Direct(Box::new(DirectGateway::new(
                     transport(url, *timeout_ms)?,
                     app_id,
                     Arc::new(signing),
                     verifier,
                     Arc::new(SystemClock),
                 ))))
-            }
-        }
-    }
-
-    impl BankGateway for NetworkGateway {
-        async fn submit_payout(
-            &self,
-            instruction: &PayoutInstruction,
-        ) -> Result<PayoutOutcome, GatewayError> {
-            match self {
-                NetworkGateway::Iso20022(gateway) => gateway.submit_payout(instruction).await,
-                NetworkGateway::Direct(gateway) => gateway.submit_payout(instruction).await,
-            }
-        }
-
-        async fn query_payout(
-            &self,
-            end_to_end_id: &EndToEndId,
-        ) -> Result<PayoutQuery, GatewayError> {
-            match self {
-                NetworkGateway::Iso20022(gateway) => gateway.query_payout(end_to_end_id).await,
-                NetworkGateway::Direct(gateway) => gateway.query_payout(end_to_end_id).await,
-            }
-        }
-
-        async fn fetch_notifications(
-            &self,
-            cursor: &NotificationCursor,
-            limit: usize,
-        ) -> Result<NotificationPage, GatewayError> {
-            match self {
-                NetworkGateway::Iso20022(gateway) => {
-                    gateway.fetch_notifications(cursor, limit).await
-                }
-                NetworkGateway::Direct(gateway) => gateway.fetch_notifications(cursor, limit).await,
-            }
-        }
-
-        async fn fetch_statement(
-            &self,
-            account: &str,
-            period: StatementPeriod,
-        ) -> Result<Statement, GatewayError> {
-            match self {
-                NetworkGateway::Iso20022(gateway) => gateway.fetch_statement(account, period).await,
-                NetworkGateway::Direct(gateway) => gateway.fetch_statement(account, period).await,
             }
         }
     }

@@ -120,7 +120,7 @@ async fn census_loop(
             let query = PayoutQuery { state, bank: Some(bank), limit: CENSUS_PAGE_MAX };
             match client.list_payouts(&query, None).await {
                 Ok(page) => {
-                    metrics.payouts_in_state(bank, state_name(state), page.items.len());
+                    metrics.payouts_in_state(bank, state.name(), page.items.len());
                     let created = page.items.iter().map(|payout| payout.created_at).min();
                     oldest = match (oldest, created) {
                         (Some(a), Some(b)) => Some(a.min(b)),
@@ -135,17 +135,6 @@ async fn census_loop(
         if pause(&mut stop, CENSUS_INTERVAL).await {
             return;
         }
-    }
-}
-
-fn state_name(state: PayoutState) -> &'static str {
-    match state {
-        PayoutState::Reserved => "reserved",
-        PayoutState::Claimed => "claimed",
-        PayoutState::Sent => "sent",
-        PayoutState::Unknown => "unknown",
-        PayoutState::Succeeded => "succeeded",
-        PayoutState::Failed => "failed",
     }
 }
 

@@ -110,21 +110,7 @@ pub struct CreatePayout {
 }
 
 fn parse_state(text: &str) -> Result<PayoutState, String> {
-    PayoutState::ALL.into_iter().find(|state| state_name(*state) == text).ok_or_else(|| {
-        format!("unknown state {text:?}: reserved, claimed, sent, unknown, succeeded or failed")
-    })
-}
-
-/// A state's name as the CLI and the wire spell it.
-fn state_name(state: PayoutState) -> &'static str {
-    match state {
-        PayoutState::Reserved => "reserved",
-        PayoutState::Claimed => "claimed",
-        PayoutState::Sent => "sent",
-        PayoutState::Unknown => "unknown",
-        PayoutState::Succeeded => "succeeded",
-        PayoutState::Failed => "failed",
-    }
+    tianping_proto::convert::parse_payout_state("--state", text).map_err(|error| error.reason)
 }
 
 fn client(options: &GlobalOptions) -> anyhow::Result<Client> {
@@ -151,7 +137,7 @@ pub async fn run(options: &GlobalOptions, command: PayoutCommand) -> anyhow::Res
                     println!("{}", payout_line(payout));
                 }
                 if page.items.is_empty() {
-                    println!("no {} payouts", state_name(state));
+                    println!("no {} payouts", state.name());
                 }
             }
             Ok(())
@@ -201,7 +187,7 @@ async fn create_payout(
             if last != Some(payout.state) {
                 last = Some(payout.state);
                 if !options.json {
-                    println!("payout {}: {}", create.id, state_name(payout.state));
+                    println!("payout {}: {}", create.id, payout.state.name());
                 }
             }
             if payout.state.is_final() {
@@ -219,7 +205,7 @@ async fn create_payout(
                 "payout {} is still {} after {}: is a bank worker running for bank {}? \
                  (`tianping payout show {}` tells its history)",
                 create.id,
-                last.map_or("unknown", state_name),
+                last.map_or("unknown", PayoutState::name),
                 humantime::format_duration(create.wait_timeout),
                 create.bank,
                 create.id
@@ -250,7 +236,7 @@ fn payout_line(payout: &Payout) -> String {
     format!(
         "payout {} {} amount {} ledger {} from {} via {} bank {} to {} (token {}, worker {})",
         payout.id,
-        state_name(payout.state),
+        payout.state.name(),
         payout.amount,
         payout.ledger,
         payout.debit_account_id,
@@ -270,7 +256,7 @@ fn history_line(record: &PayoutHistoryRecord) -> String {
         PayoutState::Reserved => format!("{at} reserved"),
         state => format!(
             "{at} {} (worker {}, token {})",
-            state_name(state),
+            state.name(),
             record.worker_id,
             record.fencing_token
         ),
@@ -280,7 +266,7 @@ fn history_line(record: &PayoutHistoryRecord) -> String {
 fn history_json(record: &PayoutHistoryRecord) -> serde_json::Value {
     json!({
         "timestamp": record.timestamp,
-        "state": state_name(record.state),
+        "state": record.state.name(),
         "worker_id": record.worker_id.to_string(),
         "fencing_token": record.fencing_token,
         "lease_until": record.lease_until,
@@ -290,7 +276,7 @@ fn history_json(record: &PayoutHistoryRecord) -> serde_json::Value {
 fn payout_json(payout: &Payout) -> serde_json::Value {
     json!({
         "id": payout.id.to_string(),
-        "state": state_name(payout.state),
+        "state": payout.state.name(),
         "amount": payout.amount.to_string(),
         "ledger": payout.ledger,
         "code": payout.code,

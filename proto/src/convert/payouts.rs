@@ -17,14 +17,7 @@ use crate::v1 as pb_v1;
 
 /// A payout state's wire name.
 pub fn payout_state_name(state: PayoutState) -> &'static str {
-    match state {
-        PayoutState::Reserved => "reserved",
-        PayoutState::Claimed => "claimed",
-        PayoutState::Sent => "sent",
-        PayoutState::Unknown => "unknown",
-        PayoutState::Succeeded => "succeeded",
-        PayoutState::Failed => "failed",
-    }
+    state.name()
 }
 
 /// Reads a payout state's wire name.

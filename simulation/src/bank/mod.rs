@@ -26,14 +26,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
-use tianping_bank_adapters::bank_api::SystemClock;
 use tianping_bank_adapters::bank_api::direct::DirectGateway;
 use tianping_bank_adapters::bank_api::iso20022::Iso20022Gateway;
+use tianping_bank_adapters::bank_api::{ProtocolGateway, SystemClock};
 use tianping_bank_adapters::direct::{Verifier, VerifierConfig};
-use tianping_bank_adapters::gateway::{
-    BankGateway, EndToEndId, GatewayError, NotificationCursor, NotificationPage, Party,
-    PayoutInstruction, PayoutOutcome, PayoutQuery, Statement, StatementPeriod,
-};
+use tianping_bank_adapters::gateway::Party;
 use tianping_bank_adapters::keys::{KeyRing, KeyRingSource, KeyRole, SignScheme};
 use tianping_bank_adapters::money::Currency;
 use tianping_bank_sim::bank::records::{Account, Protocol};
@@ -196,54 +193,9 @@ pub fn start_bank(world: &World) -> Result<(Arc<Mutex<BankSimulator>>, DirectKey
     Ok((simulator, keys))
 }
 
-/// A gateway of either protocol, so one worker serves both banks (`run` takes one type).
-pub enum SimGateway {
-    /// An ISO 20022 bank.
-    Iso(Box<Iso20022Gateway<SimTransport>>),
-    /// A direct-connect bank.
-    Direct(Box<DirectGateway<SimTransport>>),
-}
-
-impl BankGateway for SimGateway {
-    async fn submit_payout(
-        &self,
-        instruction: &PayoutInstruction,
-    ) -> Result<PayoutOutcome, GatewayError> {
-        match self {
-            SimGateway::Iso(gateway) => gateway.submit_payout(instruction).await,
-            SimGateway::Direct(gateway) => gateway.submit_payout(instruction).await,
-        }
-    }
-
-    async fn query_payout(&self, end_to_end_id: &EndToEndId) -> Result<PayoutQuery, GatewayError> {
-        match self {
-            SimGateway::Iso(gateway) => gateway.query_payout(end_to_end_id).await,
-            SimGateway::Direct(gateway) => gateway.query_payout(end_to_end_id).await,
-        }
-    }
-
-    async fn fetch_notifications(
-        &self,
-        cursor: &NotificationCursor,
-        limit: usize,
-    ) -> Result<NotificationPage, GatewayError> {
-        match self {
-            SimGateway::Iso(gateway) => gateway.fetch_notifications(cursor, limit).await,
-            SimGateway::Direct(gateway) => gateway.fetch_notifications(cursor, limit).await,
-        }
-    }
-
-    async fn fetch_statement(
-        &self,
-        account: &str,
-        period: StatementPeriod,
-    ) -> Result<Statement, GatewayError> {
-        match self {
-            SimGateway::Iso(gateway) => gateway.fetch_statement(account, period).await,
-            SimGateway::Direct(gateway) => gateway.fetch_statement(account, period).await,
-        }
-    }
-}
+/// A gateway of either protocol over the simulator's network, so one worker serves both
+/// banks (`run` takes one type).
+pub type SimGateway = ProtocolGateway<SimTransport>;
 
 /// The configuration of the worker in data center `data_center`.
 fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, String> {
@@ -290,9 +242,9 @@ async fn gateways(keys: DirectKeys) -> Result<BTreeMap<u32, SimGateway>, String>
             .map_err(|error| format!("worker transport: {error}"))?;
         let gateway = match bank.protocol {
             Protocol::Iso20022 => {
-                SimGateway::Iso(Box::new(Iso20022Gateway::new(transport, "Tianping")))
+                ProtocolGateway::Iso20022(Box::new(Iso20022Gateway::new(transport, "Tianping")))
             }
-            Protocol::Direct => SimGateway::Direct(Box::new(DirectGateway::new(
+            Protocol::Direct => ProtocolGateway::Direct(Box::new(DirectGateway::new(
                 transport,
                 APP_ID,
                 keys.client_signing.clone(),
