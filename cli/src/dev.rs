@@ -9,7 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use tianping_supervisor::{LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig};
+use tianping_client::{AccountFlags, Client, ClientConfig, NewAccount, NewTransfer, ResultCode};
+use tianping_supervisor::banks::{
+    BANKS, CUSTOMER_ACCOUNT, CUSTOMER_FUNDS, EXAMPLE_BENEFICIARY, FUNDING_ACCOUNT,
+    FUNDING_TRANSFER, LEDGER, PAYOUT_CODE,
+};
+use tianping_supervisor::{LocalBanks, LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig};
 
 /// Options of `tianping dev up`.
 #[derive(Debug, clap::Args)]
@@ -28,6 +33,9 @@ pub struct UpOptions {
     /// when the cluster is first made; a restart must name the same number.
     #[arg(long, value_name = "N", value_enum, default_value = "5")]
     pub voters: Voters,
+    /// Start only the nodes: no bank simulator, no bank workers, no bank accounts.
+    #[arg(long)]
+    pub no_banks: bool,
 }
 
 /// The cluster sizes `dev up` can run.
@@ -66,6 +74,29 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             .await?;
     print_ready(&cluster, up.leader, started);
     let data_dir = cluster.data_dir().to_path_buf();
+    let mut banks = if options.no_banks {
+        None
+    } else {
+        let addresses = cluster.api_addresses();
+        open_bank_accounts(&addresses).await?;
+        let data_centers: Vec<&str> = {
+            let mut seen: Vec<&str> =
+                cluster.nodes().iter().map(|node| node.settings.data_center.as_str()).collect();
+            seen.dedup();
+            seen
+        };
+        let banks =
+            LocalBanks::up(&executable, &data_dir, &addresses, &data_centers, &mut |line| {
+                println!("tianping dev: {line}")
+            })
+            .await?;
+        print_banks(&banks, &addresses[0]);
+        Some(banks)
+    };
+    println!(
+        "tianping dev: Ctrl-C stops all nodes{}",
+        if banks.is_some() { ", the bank simulator and the workers" } else { "" }
+    );
 
     let mut report_exit = |node_id: u64, status: std::process::ExitStatus| {
         println!(
@@ -83,11 +114,91 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             println!("tianping dev: every node exited; see the node-N/node.log files");
         }
     }
+    if let Some(banks) = banks.as_mut() {
+        for process in banks.stop() {
+            println!("tianping dev: the {process} did not stop in time; killed it");
+        }
+    }
     for node_id in cluster.stop() {
         println!("tianping dev: node {node_id} did not stop in time; killed it");
     }
     println!("tianping dev: all nodes stopped");
     Ok(())
+}
+
+/// Opens the ledger accounts the local banks use and funds the customer account; a restart
+/// finds them and answers `exists`.
+async fn open_bank_accounts(addresses: &[String]) -> anyhow::Result<()> {
+    let client =
+        Client::new(ClientConfig::new(addresses.iter().cloned())).context("cluster client")?;
+    let account = |id: u128, flags: AccountFlags| NewAccount {
+        id,
+        ledger: LEDGER,
+        code: 1,
+        flags,
+        ..NewAccount::default()
+    };
+    let mut accounts = vec![
+        account(FUNDING_ACCOUNT, AccountFlags::NONE),
+        account(CUSTOMER_ACCOUNT, AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS),
+    ];
+    for bank in &BANKS {
+        for id in [bank.bank_in_transit, bank.settlement, bank.suspense] {
+            accounts.push(account(id, AccountFlags::NONE));
+        }
+    }
+    for (account, result) in accounts.iter().zip(client.create_accounts(&accounts).await?) {
+        if !matches!(result.code, ResultCode::Ok | ResultCode::Exists) {
+            anyhow::bail!(
+                "opening bank account {}: {}",
+                account.id,
+                tianping_proto::convert::result_code_name(result.code)
+            );
+        }
+    }
+    let funding = NewTransfer {
+        id: FUNDING_TRANSFER,
+        debit_account_id: FUNDING_ACCOUNT,
+        credit_account_id: CUSTOMER_ACCOUNT,
+        amount: CUSTOMER_FUNDS,
+        ledger: LEDGER,
+        code: 1,
+        ..NewTransfer::default()
+    };
+    // `ok` the first time, `exists` on a restart: both answer Ok.
+    client.create_transfer(funding).await.context("funding the customer account")?;
+    Ok(())
+}
+
+/// The banks' part of the banner: where they are and a payout to try.
+fn print_banks(banks: &LocalBanks, address: &str) {
+    for bank in &BANKS {
+        println!(
+            "  bank {} ({}) = {} custody {} ; ledger accounts in-transit {} settlement {} suspense {}",
+            bank.bank,
+            bank.protocol,
+            banks.bank_url(bank.bank_id),
+            bank.custody,
+            bank.bank_in_transit,
+            bank.settlement,
+            bank.suspense
+        );
+    }
+    println!("  workers: one per data center; configs and logs in {}", banks.directory().display());
+    println!(
+        "  customer account {CUSTOMER_ACCOUNT} on ledger {LEDGER} holds {CUSTOMER_FUNDS} (minor units, CNY)"
+    );
+    let bank = BANKS[0];
+    println!(
+        "  pay out: tianping --addr {address} payout create --id 90001 --debit {CUSTOMER_ACCOUNT} --credit {} --amount 12500 --ledger {LEDGER} --code {PAYOUT_CODE} --bank {} --beneficiary {EXAMPLE_BENEFICIARY} --wait",
+        bank.bank_in_transit, bank.bank
+    );
+    println!("   then: tianping --addr {address} payout show 90001");
+    println!(
+        "   bank: curl -s {}/admin/accounts   (custody {} down by 125.00)",
+        banks.bank_url(bank.bank_id),
+        bank.custody
+    );
 }
 
 /// The ready banner: one line per node, a client example and how to stop.
@@ -128,5 +239,4 @@ fn print_ready(cluster: &LocalCluster, leader: u64, started: Instant) {
     println!(
         "   or: grpcurl -plaintext -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts"
     );
-    println!("tianping dev: Ctrl-C stops all nodes");
 }

@@ -26,7 +26,8 @@ use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest};
 use tonic::transport::{Channel, Endpoint};
 
-use crate::process::{NodeFiles, NodeProcess, Stopped};
+use crate::child::Stopped;
+use crate::process::{NodeFiles, NodeProcess};
 use crate::{ADDRESSES_FILE, NodeSettings, SupervisorError, health};
 
 /// The local cluster's region.

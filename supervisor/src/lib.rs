@@ -7,7 +7,11 @@
 //!   documented configuration keys; see "Why not `NodeConfig`" there).
 //! - `addresses` — reading the file a node writes when started with
 //!   `--bound-addresses-file` (the ports it bound when configured with port 0).
-//! - `process` — `NodeProcess`: one child: start, wait until it serves, SIGKILL, SIGSTOP /
+//! - `child` — `ChildProcess`: any supervised child (a node, the bank simulator, a bank
+//!   worker): start with its output in a log, signals, graceful stop, kill on drop.
+//! - `banks` — `LocalBanks`: the bank simulator and one bank worker per data center beside a
+//!   local cluster (`dev up`), their generated configurations.
+//! - `process` — `NodeProcess`: one node child: start, wait until it serves, SIGKILL, SIGSTOP /
 //!   SIGCONT, graceful stop (SIGINT, then SIGKILL after a timeout), wipe its data, restart.
 //! - `cluster` — `LocalCluster`: `dev up`'s logic: write configs, start N nodes in three data
 //!   centers, initialize a new cluster, wait until it is healthy (`health`), stop them all.
@@ -17,6 +21,8 @@
 //! and a signal is all it needs).
 
 pub mod addresses;
+pub mod banks;
+pub mod child;
 pub mod cluster;
 mod error;
 pub mod health;
@@ -24,7 +30,9 @@ pub mod process;
 pub mod settings;
 
 pub use addresses::{ADDRESSES_FILE, BoundAddresses};
+pub use banks::LocalBanks;
+pub use child::{ChildProcess, Stopped};
 pub use cluster::{LocalCluster, NODES_3, NODES_5, REGION, Shape, Started, Up, UpConfig};
 pub use error::SupervisorError;
-pub use process::{NodeFiles, NodeProcess, Stopped};
+pub use process::{NodeFiles, NodeProcess};
 pub use settings::NodeSettings;

@@ -6,22 +6,18 @@
 //! back where the membership in the log says it is. Signals go through `kill(1)`: SIGKILL (a
 //! crash: no clean stop, no flush), SIGSTOP / SIGCONT (a frozen process: its sockets stay
 //! open, nothing answers), SIGINT (what Ctrl-C sends: the node stops its servers and Raft).
-//! Dropping a `NodeProcess` SIGKILLs it if it still runs, so no node outlives its supervisor,
+//! The process itself is a `ChildProcess` (start, signals, stop: the one copy). Dropping a
+//! `NodeProcess` SIGKILLs it if it still runs, so no node outlives its supervisor,
 //! also when a caller fails or a test panics.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use tianping_proto::v1::Member;
 
+use crate::child::{ChildProcess, POLL_INTERVAL, Stopped};
 use crate::{BoundAddresses, NodeSettings, SupervisorError};
-
-/// How often a waiting supervisor looks at a starting or stopping node.
-pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
-
-/// Lines of a node's log quoted in an error.
-pub const LOG_TAIL_LINES: usize = 20;
 
 /// Where a node's files go.
 #[derive(Clone, Debug)]
@@ -32,17 +28,6 @@ pub struct NodeFiles {
     pub log: PathBuf,
     /// The file the node reports its bound addresses in.
     pub bound_addresses: PathBuf,
-}
-
-/// How a graceful stop ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stopped {
-    /// The node was not running.
-    NotRunning,
-    /// It exited on its own after SIGINT.
-    Cleanly,
-    /// It was still running at the deadline and was SIGKILLed.
-    Killed,
 }
 
 /// One node process (running or not) and its files.
@@ -58,12 +43,13 @@ pub struct NodeProcess {
     files: NodeFiles,
     /// The network namespace it runs in (`ip netns exec`), if any.
     namespace: Option<String>,
-    child: Option<Child>,
+    process: ChildProcess,
 }
 
 impl NodeProcess {
     /// A node that `binary` (the `tianping` executable) will run with `settings`; not started.
     pub fn new(binary: &Path, settings: NodeSettings, files: NodeFiles) -> NodeProcess {
+        let process = ChildProcess::new(format!("node {}", settings.node_id), files.log.clone());
         NodeProcess {
             node_id: settings.node_id,
             settings,
@@ -71,7 +57,7 @@ impl NodeProcess {
             binary: binary.to_path_buf(),
             files,
             namespace: None,
-            child: None,
+            process,
         }
     }
 
@@ -94,17 +80,17 @@ impl NodeProcess {
 
     /// The running child's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.process.pid()
     }
 
     /// How the child exited, if it did (reaping it); `None` while it runs or was never started.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|child| child.try_wait().ok().flatten())
+        self.process.exit_status()
     }
 
     /// True while the child runs.
     pub fn is_running(&mut self) -> bool {
-        self.child.is_some() && self.exit_status().is_none()
+        self.process.is_running()
     }
 
     /// This node as a voter in an `Initialize` request.
@@ -139,13 +125,6 @@ impl NodeProcess {
         }
         self.addresses = None;
         self.settings.write(&self.files.config)?;
-        let log_path = &self.files.log;
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path)
-            .map_err(SupervisorError::file("opening", log_path))?;
-        let log_copy = log.try_clone().map_err(SupervisorError::file("opening", log_path))?;
         let mut command = match &self.namespace {
             Some(namespace) => {
                 let mut command = Command::new("ip");
@@ -154,24 +133,15 @@ impl NodeProcess {
             }
             None => Command::new(&self.binary),
         };
-        let child = command
+        command
             .arg("node")
             .arg("--config")
             .arg(&self.files.config)
             .arg("--bound-addresses-file")
             .arg(reported)
             .env_remove("TIANPING_CONFIG")
-            .env_remove("TIANPING_BOUND_ADDRESSES_FILE")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log_copy)
-            .spawn()
-            .map_err(|source| SupervisorError::Process {
-                what: format!("starting node {} ({})", self.node_id, self.binary.display()),
-                source,
-            })?;
-        self.child = Some(child);
-        Ok(())
+            .env_remove("TIANPING_BOUND_ADDRESSES_FILE");
+        self.process.start(command)
     }
 
     /// Looks once: the addresses if the node now serves (pinning them into its config), `None`
@@ -242,57 +212,33 @@ impl NodeProcess {
 
     /// SIGKILLs the process (`kill -9`: no clean stop, no flush) and reaps it.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Freezes the process (SIGSTOP): its sockets stay open, it answers nothing.
     pub fn pause(&self) -> Result<(), SupervisorError> {
-        self.signal("STOP")
+        self.process.pause()
     }
 
     /// Thaws a paused process (SIGCONT).
     pub fn resume(&self) -> Result<(), SupervisorError> {
-        self.signal("CONT")
+        self.process.resume()
     }
 
     /// Sends SIGINT (what Ctrl-C sends), asking the node to stop cleanly; `wait_stopped` waits.
     pub fn interrupt(&mut self) -> Result<(), SupervisorError> {
-        if self.is_running() { self.signal("INT") } else { Ok(()) }
+        self.process.interrupt()
     }
 
     /// Waits (blocking: also used from `Drop`) until the process exited after `interrupt`, at
     /// most until `deadline`; then SIGKILLs it.
     pub fn wait_stopped(&mut self, deadline: Instant) -> Stopped {
-        if self.child.is_none() {
-            return Stopped::NotRunning;
-        }
-        loop {
-            if self.exit_status().is_some() {
-                self.child = None;
-                return Stopped::Cleanly;
-            }
-            if Instant::now() >= deadline {
-                self.kill();
-                return Stopped::Killed;
-            }
-            std::thread::sleep(POLL_INTERVAL);
-        }
+        self.process.wait_stopped(deadline)
     }
 
     /// A graceful stop: SIGINT, up to `timeout` for the node to exit, then SIGKILL.
     pub fn stop(&mut self, timeout: Duration) -> Stopped {
-        if !self.is_running() {
-            self.child = None;
-            return Stopped::NotRunning;
-        }
-        if self.interrupt().is_err() {
-            self.kill();
-            return Stopped::Killed;
-        }
-        self.wait_stopped(Instant::now() + timeout)
+        self.process.stop(timeout)
     }
 
     /// Deletes the node's data directory (store, snapshots, everything); the node must be down.
@@ -307,11 +253,9 @@ impl NodeProcess {
         std::fs::remove_dir_all(data).map_err(SupervisorError::file("removing", data))
     }
 
-    /// The last `LOG_TAIL_LINES` lines of the node's output, for error messages.
+    /// The last `child::LOG_TAIL_LINES` lines of the node's output, for error messages.
     pub fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.files.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        self.process.log_tail()
     }
 
     fn exited(&self, status: ExitStatus) -> SupervisorError {
@@ -321,32 +265,5 @@ impl NodeProcess {
             log: self.files.log.clone(),
             log_tail: self.log_tail(),
         }
-    }
-
-    fn signal(&self, signal: &str) -> Result<(), SupervisorError> {
-        let Some(pid) = self.pid() else {
-            return Err(SupervisorError::Usage(format!("node {} is not running", self.node_id)));
-        };
-        let what = format!("kill -{signal} {pid} (node {})", self.node_id);
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map_err(|source| SupervisorError::Process { what: what.clone(), source })?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(SupervisorError::Process {
-                what,
-                source: std::io::Error::other(status.to_string()),
-            })
-        }
-    }
-}
-
-impl Drop for NodeProcess {
-    fn drop(&mut self) {
-        self.kill();
     }
 }

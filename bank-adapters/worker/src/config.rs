@@ -262,7 +262,7 @@ mod tests {
                 "banks[0].suspense_account",
             ),
             (
-                "debtor_account = \"6222020200001234567\"",
+                "debtor_account = \"110060149018000123\"",
                 "debtor_account = \"12 34\"",
                 "banks[0].debtor_account",
             ),

@@ -9,7 +9,15 @@ use std::time::{Duration, Instant};
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
 
+use tianping_client::{Client, ClientConfig, NewPayout, PayoutState};
+use tianping_supervisor::banks::{
+    BANKS, CUSTOMER_ACCOUNT, EXAMPLE_BENEFICIARY, LEDGER, PAYOUT_CODE,
+};
+
 use crate::support::{bounded, retry_unavailable, sample, scrape};
+
+/// Longest a payout may take to become final through the local bank.
+const PAYOUT_FINAL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Longest `dev up` may take to print its ready banner.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -141,6 +149,10 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             endpoints.iter().map(|endpoint| endpoint.data_center.as_str()).collect();
         assert_eq!(data_centers, ["dc-a", "dc-a", "dc-b", "dc-b", "dc-c"]);
         assert!(output.iter().any(|line| line.trim_start().starts_with("try: ")), "{output:#?}");
+        assert!(
+            output.iter().any(|line| line.contains("bank simulator serving at")),
+            "{output:#?}"
+        );
         for endpoint in &endpoints {
             assert!(is_running(endpoint.pid), "node {} runs", endpoint.node_id);
         }
@@ -188,6 +200,34 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             assert!(status.contains("200"), "node {}: {status}", endpoint.node_id);
             let applied = sample(&text, "tianping_applied_index").expect("applied index");
             assert!(applied >= created.log_index as f64, "node {}: {text}", endpoint.node_id);
+        }
+
+        // Money out through the local bank, as the banner suggests: the payout ends
+        // `succeeded` through one of the workers and the simulated ISO 20022 bank.
+        let addresses = endpoints.iter().map(|endpoint| endpoint.api_address.clone());
+        let client = Client::new(ClientConfig::new(addresses)).expect("client");
+        let bank = BANKS[0];
+        let payout = NewPayout {
+            id: 90_001,
+            debit_account_id: CUSTOMER_ACCOUNT,
+            credit_account_id: bank.bank_in_transit,
+            amount: 12_500,
+            ledger: LEDGER,
+            code: PAYOUT_CODE,
+            bank: bank.bank,
+            beneficiary: EXAMPLE_BENEFICIARY.to_owned(),
+            ..NewPayout::default()
+        };
+        client.create_payout(payout).await.expect("payout reserved");
+        let deadline = Instant::now() + PAYOUT_FINAL_TIMEOUT;
+        loop {
+            let state = client.get_payout(90_001).await.expect("lookup").expect("stored").state;
+            if state.is_final() {
+                assert_eq!(state, PayoutState::Succeeded);
+                break;
+            }
+            assert!(Instant::now() < deadline, "payout still {state:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
 
         // SIGINT, as Ctrl-C sends it: dev up stops every node and exits successfully.
