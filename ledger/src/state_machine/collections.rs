@@ -45,15 +45,7 @@ fn try_book_collection<S: LedgerStore + ?Sized>(
     timestamp: u64,
 ) -> Result<EventResult, ResultCode> {
     check_id(request.id)?;
-    if request.bank == 0 {
-        return Err(ResultCode::BankMustNotBeZero);
-    }
-    if request.bank_reference.is_empty() {
-        return Err(ResultCode::BankReferenceMustNotBeEmpty);
-    }
-    if request.bank_reference.len() > TEXT_BYTES_MAX {
-        return Err(ResultCode::TextTooLong);
-    }
+    check_bank_reference(request.bank, &request.bank_reference)?;
     check_ledger_code_amount(request.ledger, request.code, request.amount)?;
     let key = CollectionKey { bank: request.bank, bank_reference: request.bank_reference.clone() };
     if let Some(existing) = context.collection(&key) {
@@ -173,4 +165,19 @@ fn compare_existing(
             suspense: existing.suspense,
         },
     })
+}
+
+/// The checks every request naming a bank's record shares, in order: a bank, and a bank
+/// reference that is neither empty nor longer than `TEXT_BYTES_MAX`.
+pub(super) fn check_bank_reference(bank: u32, bank_reference: &str) -> Result<(), ResultCode> {
+    if bank == 0 {
+        return Err(ResultCode::BankMustNotBeZero);
+    }
+    if bank_reference.is_empty() {
+        return Err(ResultCode::BankReferenceMustNotBeEmpty);
+    }
+    if bank_reference.len() > TEXT_BYTES_MAX {
+        return Err(ResultCode::TextTooLong);
+    }
+    Ok(())
 }

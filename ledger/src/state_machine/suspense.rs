@@ -2,10 +2,10 @@
 //! it belongs to — once, audited.
 
 use super::accounts::check_reason_and_actor;
+use super::collections::check_bank_reference;
 use super::context::Context;
 use super::movement::{self, Phase};
 use super::transfers::check_id;
-use crate::TEXT_BYTES_MAX;
 use crate::audit::{AuditAction, AuditRecord};
 use crate::collection::{AssignSuspense, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::command::{Detail, EventResult};
@@ -53,15 +53,7 @@ fn try_assign_suspense<S: LedgerStore + ?Sized>(
     timestamp: u64,
 ) -> Result<EventResult, ResultCode> {
     check_id(request.id)?;
-    if request.bank == 0 {
-        return Err(ResultCode::BankMustNotBeZero);
-    }
-    if request.bank_reference.is_empty() {
-        return Err(ResultCode::BankReferenceMustNotBeEmpty);
-    }
-    if request.bank_reference.len() > TEXT_BYTES_MAX {
-        return Err(ResultCode::TextTooLong);
-    }
+    check_bank_reference(request.bank, &request.bank_reference)?;
     check_reason_and_actor(&request.reason, &request.actor)?;
     if request.account_id == 0 {
         return Err(ResultCode::CreditAccountIdMustNotBeZero);
