@@ -41,6 +41,7 @@ pub mod codec;
 pub mod collection;
 pub mod command;
 pub mod digest;
+pub mod discrepancy;
 pub mod flags;
 pub mod format;
 pub mod invariants;
@@ -62,6 +63,9 @@ pub use collection::{
 };
 pub use command::{Batch, BatchError, Command, Detail, EventResult};
 pub use digest::{StateDigest, state_digest};
+pub use discrepancy::{
+    Discrepancy, DiscrepancyClass, DiscrepancyState, NewDiscrepancy, ResolveDiscrepancy,
+};
 pub use flags::{AccountFlags, TransferFlags};
 pub use memory_store::MemoryStore;
 pub use payout::{
