@@ -4,12 +4,15 @@
 //! and the banks, reports discrepancies through the cluster and exports metrics is built on
 //! this crate, not inside it.
 //!
-//! In the vocabulary of `tianping_ledger::discrepancy`:
+//! Two checks, one vocabulary (`tianping_ledger::discrepancy`):
 //! - **Transaction matching (对账)** — [`matcher::Matcher`], a streaming windowed join of the
 //!   ledger's movements that touch a bank with the bank's statement entries. Unmatched items
 //!   wait only until the other stream's watermark passes them by the configured lateness
 //!   ([`LATENESS_NS_DEFAULT`]); memory is bounded by the items inside that window, never by a
 //!   day ([`WINDOW_ITEMS_MAX_DEFAULT`]).
+//! - **Balance check (账证核对)** — [`balance::check_balance`]: one bank account's reported
+//!   balance at one cut-off against the ledger's mirror, with payouts in flight and credits
+//!   not yet booked accounted for; exact, checked integer arithmetic.
 //!
 //! Every difference is a [`finding::Finding`] whose discrepancy id ([`ids`]) is a pure
 //! function of what was found, so two reconcilers that find the same difference report the
@@ -26,9 +29,11 @@
 //! - [`judge`] — what the items of one key amount to once its window closes (matched, in
 //!   flight, or findings), and the answer to a [`judge::PayoutQuestion`].
 //! - [`matcher`] — the windowed join: watermarks, the window, closing, counts.
+//! - [`balance`] — the balance check.
 //! - [`finding`] — [`finding::Finding`] and its conversion to a `NewDiscrepancy`.
 //! - [`ids`] — discrepancy ids from SHA-256.
 
+pub mod balance;
 pub mod counts;
 pub mod evidence;
 pub mod finding;
