@@ -78,6 +78,17 @@ const BENCHMARKS: &[Benchmark] = &[
         ],
     },
     Benchmark {
+        name: "recon",
+        runner: Runner::CargoBench { package: "tianping-reconcile", target: "recon" },
+        about: &[
+            "Transaction matching (对账) of one generated day, streaming, one thread:",
+            "1 000 000 ledger movements against 1 000 000 statement entries, bank",
+            "bookings skewed by seconds to an hour, a handful of injected differences",
+            "of every movement class (the run fails unless it finds exactly those).",
+            "recon_match_entries_per_s (generation included), recon_peak_rss_mib (VmHWM).",
+        ],
+    },
+    Benchmark {
         name: "cluster",
         runner: Runner::Cluster {
             voters: 3,
