@@ -68,7 +68,8 @@ pub const LATENESS_NS_DEFAULT: u64 =
 pub const LATENESS_NS_MAX: u64 = 24 * 60 * NS_PER_MINUTE;
 
 /// The most items (ledger movements plus bank entries) a matcher holds in its window by
-/// default: twenty times a 65-minute window at a million movements a day per side. Past it
+/// default: about ten times a 65-minute window at a million movements a day per side
+/// (≈ 90 000 items), room for a bank stream that lags an hour behind the ledger's. Past it
 /// the matcher refuses the next item (`MatchError::WindowFull`) rather than grow without
 /// bound or close items early and report differences that are not there.
 pub const WINDOW_ITEMS_MAX_DEFAULT: usize = 1_000_000;

@@ -83,11 +83,12 @@ pub enum Side {
     Bank,
 }
 
-/// Why an item or a watermark is refused. Nothing changed.
+/// Why an item or a watermark is refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum MatchError {
     /// An item (or a declared watermark) earlier than its stream's watermark: the stream is
     /// not in time order, and matching it could report differences that are not there.
+    /// Nothing changed.
     #[error("{side:?} stream went back in time: {at} ns after watermark {watermark} ns")]
     OutOfOrder {
         /// The stream.
@@ -98,7 +99,9 @@ pub enum MatchError {
         watermark: u64,
     },
     /// The window holds `window_items_max` items already: the other stream lags too far
-    /// behind (advance its watermark), or the bound is too small for the traffic.
+    /// behind (advance its watermark), or the bound is too small for the traffic. The item was
+    /// not taken, but its time still moved its stream's watermark (and closed what that
+    /// allowed), so offering the same item again later is in order.
     #[error("the matching window is full ({items} items); the other stream lags behind")]
     WindowFull {
         /// Items in the window.
