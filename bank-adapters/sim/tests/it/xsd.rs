@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tianping_bank_adapters::bank_api::Clock;
 use tianping_bank_adapters::bank_api::iso20022::Iso20022Gateway;
+use tianping_bank_adapters::bank_api::{Clock, XML_CONTENT_TYPE, paths};
 use tianping_bank_adapters::calendar::Date;
 use tianping_bank_adapters::gateway::{
     BankGateway, Direction, EndToEndId, GatewayError, NotificationCursor, Party, PayoutInstruction,
@@ -37,10 +37,11 @@ use tianping_bank_adapters::iso20022::pain002::{self, Pain002Version};
 use tianping_bank_adapters::money::{Currency, Money};
 use tianping_bank_adapters::transport::http::HttpTransport;
 use tianping_bank_adapters::transport::{BankRequest, BankResponse, Transport, TransportError};
-use tianping_bank_sim::config::CollectionConfig;
-use tianping_bank_sim::faults::{Fault, PendingEnd};
+use tianping_bank_sim::bank::BankError;
+use tianping_bank_sim::config::{CollectionConfig, ConfigError, SimConfig};
+use tianping_bank_sim::faults::{FAULT_HEADER, Fault, PendingEnd};
 
-use crate::harness::{CUSTODY, EXTERNAL, Harness, ISO_BANK, MERCHANT, Setup, payout};
+use crate::harness::{self, CUSTODY, EXTERNAL, Harness, ISO_BANK, MERCHANT, Setup, payout};
 use crate::schemas::{
     CAMT_XSD_DIR, PAIN_XSD_DIR, assert_valid, find_file, path_from_env, validate,
 };
@@ -612,4 +613,78 @@ async fn the_validator_bites_on_simulator_documents() {
         }
         run.harness.stop().await;
     }
+}
+
+/// Text the schemas cannot carry is refused where it enters the simulator — a fault header,
+/// an admin directive, an admin credit, a collection schedule — and nothing is booked, so the
+/// bank never writes it into a document. (Without these checks it served a pain.002 with
+/// `<Cd>INSUFFICIENT</Cd>` and camt.054 entries with an empty payer name and empty or
+/// 141-character remittance lines, all invalid.) Text at the limits is accepted and valid.
+#[tokio::test]
+async fn text_the_schemas_cannot_carry_is_refused_where_it_enters() {
+    let schemas = Schemas::locate();
+    let run = Run::start(12).await;
+    let admin = run.harness.transport(ISO_BANK);
+    let post = |path: &'static str, body: serde_json::Value| {
+        let admin = admin.clone();
+        async move {
+            let body = serde_json::to_vec(&body).expect("json");
+            admin
+                .send(BankRequest::post(path.into(), "application/json", body))
+                .await
+                .expect("answers")
+        }
+    };
+    let directive = |code: &str| serde_json::json!({ "end_to_end_id": "1", "faults": [{ "kind": "reject", "reason_code": code }] });
+    assert_eq!(post("/admin/directives", directive("INSUFFICIENT")).await.status, 400);
+    let mut request = BankRequest::post(
+        paths::ISO_PAYMENTS.into(),
+        XML_CONTENT_TYPE,
+        pain001::write(&payout(2, 100, EXTERNAL), "Tianping").expect("writes").into_bytes(),
+    );
+    request.headers.push((FAULT_HEADER.to_owned(), "reject=AM045".to_owned()));
+    assert_eq!(admin.send(request).await.expect("answers").status, 400);
+    let credit = |payer: String, lines: Vec<String>| serde_json::json!({ "account": CUSTODY, "amount": "1.00", "payer_name": payer, "remittance": lines });
+    let refused = [
+        credit(String::new(), vec!["ok".into()]),
+        credit("Payer".into(), vec![String::new()]),
+        credit("Payer".into(), vec!["x".repeat(141)]),
+        credit("名".repeat(141), Vec::new()),
+    ];
+    for body in refused {
+        let answer = post("/admin/credits", body.clone()).await;
+        assert_eq!(answer.status, 400, "{body}: {}", String::from_utf8_lossy(&answer.body));
+    }
+    run.harness.with_bank(ISO_BANK, |hosted| {
+        assert!(hosted.bank.journal().is_empty() && hosted.bank.instructions().is_empty());
+    });
+    // At the limits: a four-character code, 140-character lines and name.
+    assert_eq!(post("/admin/directives", directive("AB12")).await.status, 200);
+    assert_eq!(rejected_for(&run.pay(1, 100, EXTERNAL).await), Some("AB12"));
+    let at_limit = credit("名".repeat(140), vec!["x".repeat(140)]);
+    assert_eq!(post("/admin/credits", at_limit).await.status, 200);
+    run.drain(NotificationCursor(String::new()), 10).await;
+    for exchange in run.exchanges.lock().expect("lock").iter() {
+        let body = &exchange.response.as_ref().expect("answered").body;
+        let text = std::str::from_utf8(body).expect("UTF-8");
+        assert!(schemas.check(text).is_ok(), "{:?}\n{text}", schemas.check(text));
+    }
+    run.harness.stop().await;
+    // A schedule whose last credit's line (" #10" appended) would be 141 characters.
+    let mut bank = harness::config(std::path::Path::new("unused"), 12).banks.remove(0);
+    assert_eq!(bank.id, ISO_BANK);
+    bank.collections = vec![CollectionConfig {
+        account: CUSTODY.to_owned(),
+        amount: "1.00".to_owned(),
+        payer_name: "Payer".to_owned(),
+        remittance: "x".repeat(137),
+        first_after_ms: 0,
+        every_ms: DAY_MS,
+        count: 10,
+    }];
+    let built = SimConfig { seed: 1, banks: vec![bank] }.build(START_MS);
+    assert!(
+        matches!(built, Err(ConfigError::Bank { source: BankError::BadText(_), .. })),
+        "{built:?}"
+    );
 }
