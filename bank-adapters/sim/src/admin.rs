@@ -239,6 +239,9 @@ pub fn handle(hosted: &mut HostedBank, request: &BankRequest, now_ms: u64) -> Ha
         (Method::Post, "/admin/directives") => match parse::<DirectiveBody>(request) {
             Ok(directive) => match EndToEndId::parse(&directive.end_to_end_id) {
                 Ok(id) => {
+                    if let Err(error) = directive.faults.iter().try_for_each(Fault::check) {
+                        return Handled::text(400, error.to_string());
+                    }
                     hosted.bank.add_directive(id, directive.faults);
                     Handled::json(200, &serde_json::json!({ "ok": true }))
                 }

@@ -8,6 +8,7 @@
 //! serde types, so a drill writes them in TOML or JSON.
 
 use serde::{Deserialize, Serialize};
+use tianping_bank_adapters::gateway::{ReferenceError, check_code};
 
 /// The request header carrying per-request faults, e.g.
 /// `x-bank-sim-fault: timeout-after-execute, return=60000`.
@@ -92,6 +93,10 @@ pub enum FaultError {
         /// Its value.
         value: u32,
     },
+    /// A rejection's reason code that ISO 20022 cannot carry (`ExternalStatusReason1Code`
+    /// is 1 to 4 characters): the bank's pain.002 could not be written.
+    #[error("reject reason: {0}")]
+    BadReasonCode(ReferenceError),
     /// A down window that ends before it starts.
     #[error("down window {from_ms}..{until_ms} ends before it starts")]
     BadWindow {
@@ -100,6 +105,28 @@ pub enum FaultError {
         /// End.
         until_ms: u64,
     },
+}
+
+impl Fault {
+    /// Checks what the fault carries: a rejection's reason code must be one the bank's
+    /// status report can carry ([`check_code`]).
+    pub fn check(&self) -> Result<(), FaultError> {
+        match self {
+            Fault::Reject { reason_code } => {
+                check_code("reason code", reason_code).map_err(FaultError::BadReasonCode)
+            }
+            Fault::TimeoutBeforeExecute
+            | Fault::TimeoutAfterExecute
+            | Fault::AnswerLate { .. }
+            | Fault::Pending { .. }
+            | Fault::LoseAnswer
+            | Fault::DuplicateNotification
+            | Fault::ReorderNotification
+            | Fault::LoseNotification
+            | Fault::Return { .. }
+            | Fault::BadSignature => Ok(()),
+        }
+    }
 }
 
 /// Parses the [`FAULT_HEADER`] value: comma-separated `name` or `name=value` items —
@@ -133,9 +160,12 @@ pub fn parse_fault_header(value: &str) -> Result<Vec<Fault>, FaultError> {
             match name {
                 "timeout-before-execute" => no_argument(Fault::TimeoutBeforeExecute),
                 "timeout-after-execute" => no_argument(Fault::TimeoutAfterExecute),
-                "reject" => Ok(Fault::Reject {
-                    reason_code: argument.unwrap_or(DEFAULT_REJECT_REASON).to_owned(),
-                }),
+                "reject" => {
+                    let fault = Fault::Reject {
+                        reason_code: argument.unwrap_or(DEFAULT_REJECT_REASON).to_owned(),
+                    };
+                    fault.check().map(|()| fault)
+                }
                 "answer-late" => Ok(Fault::AnswerLate { ms: milliseconds()? }),
                 "pending" => Ok(Fault::Pending { ms: milliseconds()?, then: PendingEnd::Execute }),
                 "pending-reject" => {
@@ -205,7 +235,7 @@ pub struct FaultConfig {
 }
 
 impl FaultConfig {
-    /// Checks every probability and window.
+    /// Checks every probability, the rejection reason code and every window.
     pub fn validate(&self) -> Result<(), FaultError> {
         for (field, value) in [
             ("timeout_before_execute_ppm", self.timeout_before_execute_ppm),
@@ -224,6 +254,9 @@ impl FaultConfig {
             if value > PPM_MAX {
                 return Err(FaultError::BadProbability { field, value });
             }
+        }
+        if let Some(code) = &self.reject_reason_code {
+            check_code("reason code", code).map_err(FaultError::BadReasonCode)?;
         }
         for window in &self.down {
             if window.until_ms < window.from_ms {
@@ -264,7 +297,7 @@ mod tests {
             parse_fault_header("reject").expect("parses"),
             vec![Fault::Reject { reason_code: DEFAULT_REJECT_REASON.into() }]
         );
-        for bad in ["explode", "answer-late", "answer-late=soon", "lose-answer=1"] {
+        for bad in ["explode", "answer-late", "answer-late=soon", "lose-answer=1", "reject=AM045"] {
             assert!(parse_fault_header(bad).is_err(), "{bad}");
         }
     }
@@ -285,5 +318,10 @@ mod tests {
         };
         assert!(backwards.validate().is_err());
         assert!(toml::from_str::<FaultConfig>("rejekt_ppm = 1").is_err());
+        let long_reason = FaultConfig {
+            reject_reason_code: Some("INSUFFICIENT".into()),
+            ..FaultConfig::default()
+        };
+        assert!(matches!(long_reason.validate(), Err(FaultError::BadReasonCode(_))));
     }
 }

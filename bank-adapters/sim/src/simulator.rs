@@ -97,7 +97,8 @@ impl Handled {
         let status = match error {
             BankError::UnknownAccount(_)
             | BankError::BadCursor(_)
-            | BankError::WrongCurrency { .. } => 400,
+            | BankError::WrongCurrency { .. }
+            | BankError::BadText(_) => 400,
             BankError::BadBankId(_)
             | BankError::DuplicateAccount(_)
             | BankError::Overflow(_)

@@ -15,13 +15,15 @@
 //!   every transaction's `RmtInf/Ustrd`; the counterparty is the debtor of a credit and the
 //!   creditor of a debit.
 //!
-//! Writing (the bank simulator's side) emits the schema-required `BkTxCd` as the ISO domain
-//! `PMNT`, family `RCDT` (received) or `ICDT` (issued), sub-family `DMCT` (domestic credit
-//! transfer) or `RRTN` (reversal due to a return).
+//! Writing (the bank simulator's side) refuses remittance lines and counterparty names that
+//! ISO 20022 `Max140Text` cannot carry ([`crate::gateway::check_text`]), and emits the
+//! schema-required `BkTxCd` as the ISO domain `PMNT`; the family is that of the transfer the
+//! entry belongs to, `RCDT` (received) or `ICDT` (issued), so a returned payout is `ICDT`; the
+//! sub-family is `DMCT` (domestic credit transfer) or `RRTN` (reversal due to a return).
 
 use crate::calendar::Date;
 use crate::gateway::{
-    Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, Statement,
+    Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, Statement, check_text,
 };
 use crate::iso20022::wire::{
     AccountId, AccountNotification, AccountStatement, Amount, BalanceType as WireBalanceType,
@@ -260,7 +262,25 @@ fn entry_from_wire(entry: &ReportEntry) -> Result<BankEntry, XmlError> {
     })
 }
 
+/// The ISO bank transaction code family of an entry: that of the transfer it belongs to. A
+/// plain credit is a received transfer (`RCDT`), a plain debit an issued one (`ICDT`); a
+/// reversal belongs to the transfer it undoes, so a returned payout — a credit — is `ICDT`
+/// with sub-family `RRTN`, and a returned incoming credit — a debit — is `RCDT`.
+fn transaction_family(direction: Direction, reversal: bool) -> &'static str {
+    match (direction, reversal) {
+        (Direction::Credit, false) | (Direction::Debit, true) => "RCDT",
+        (Direction::Debit, false) | (Direction::Credit, true) => "ICDT",
+    }
+}
+
 fn entry_to_wire(entry: &BankEntry) -> Result<ReportEntry, XmlError> {
+    // Free text goes into `Max140Text` elements: refused here rather than written invalid.
+    for line in &entry.remittance {
+        check_text("remittance line", line)?;
+    }
+    if let Some(name) = &entry.counterparty_name {
+        check_text("counterparty name", name)?;
+    }
     let counterparty = entry
         .counterparty_name
         .as_ref()
@@ -282,10 +302,7 @@ fn entry_to_wire(entry: &BankEntry) -> Result<ReportEntry, XmlError> {
     let has_details = transaction.Refs.is_some()
         || transaction.RltdPties.is_some()
         || transaction.RmtInf.is_some();
-    let family = match entry.direction {
-        Direction::Credit => "RCDT",
-        Direction::Debit => "ICDT",
-    };
+    let family = transaction_family(entry.direction, entry.reversal);
     Ok(ReportEntry {
         NtryRef: None,
         Amt: money_to_wire(&entry.amount)?,
@@ -507,6 +524,47 @@ pub(crate) mod tests {
         for (text, kind) in cases {
             let error = read_notifications(&text).expect_err(kind);
             assert!(format!("{error:?}").contains(kind), "{kind}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_returned_payout_is_coded_as_the_issued_transfer_it_reverses() {
+        let text = write_notifications(&sample_notifications()).expect("writes");
+        let codes: Vec<&str> = text
+            .split("<Fmly>")
+            .skip(1)
+            .filter_map(|rest| rest.split_once("</Fmly>").map(|(family, _)| family))
+            .collect();
+        // BR-1 a payout (debit), BR-2 an incoming credit, BR-3 a returned payout (credit).
+        assert_eq!(
+            codes,
+            [
+                "<Cd>ICDT</Cd><SubFmlyCd>DMCT</SubFmlyCd>",
+                "<Cd>RCDT</Cd><SubFmlyCd>DMCT</SubFmlyCd>",
+                "<Cd>ICDT</Cd><SubFmlyCd>RRTN</SubFmlyCd>",
+            ]
+        );
+        assert_eq!(transaction_family(Direction::Debit, true), "RCDT", "a returned credit");
+    }
+
+    #[test]
+    fn text_the_schema_cannot_carry_is_not_written() {
+        type Change = fn(&mut BankEntry);
+        let cases: [(&str, Change); 4] = [
+            ("an empty remittance line", |entry| entry.remittance = vec![String::new()]),
+            ("a remittance line over 140", |entry| entry.remittance = vec!["x".repeat(141)]),
+            ("a blank counterparty", |entry| entry.counterparty_name = Some(" ".to_owned())),
+            ("a counterparty over 140", |entry| entry.counterparty_name = Some("名".repeat(141))),
+        ];
+        for (what, change) in cases {
+            let mut notifications = sample_notifications();
+            change(&mut notifications.notifications[0].entries[0]);
+            let written = write_notifications(&notifications);
+            assert!(matches!(written, Err(XmlError::Reference(_))), "{what}: {written:?}");
+            let mut statements = sample_statements();
+            change(&mut statements.statements[0].entries[0]);
+            let written = write_statements(&statements);
+            assert!(matches!(written, Err(XmlError::Reference(_))), "{what}: {written:?}");
         }
     }
 

@@ -13,7 +13,7 @@
 //! `GrpSts` — the standard's rule that a status given at a higher level applies below.
 
 use crate::calendar::utc_date_time_text;
-use crate::gateway::{AttemptId, EndToEndId, PayoutOutcome, ReasonCode, ReasonKind};
+use crate::gateway::{AttemptId, EndToEndId, PayoutOutcome, ReasonCode, ReasonKind, check_code};
 use crate::iso20022::wire::{
     CodeChoice, OriginalGroupInformation, OriginalPaymentInformation, Pain002Document,
     PaymentStatusReport, StatusGroupHeader, StatusReasonInformation, TransactionInformation,
@@ -142,19 +142,28 @@ fn reasons_from_wire(reasons: &[StatusReasonInformation]) -> Vec<ReasonCode> {
         .collect()
 }
 
-fn reasons_to_wire(reasons: &[ReasonCode]) -> Vec<StatusReasonInformation> {
+/// The reasons as written, each checked to fit its elements ([`ReasonCode::check`]).
+fn reasons_to_wire(reasons: &[ReasonCode]) -> Result<Vec<StatusReasonInformation>, XmlError> {
     reasons
         .iter()
-        .map(|reason| StatusReasonInformation {
-            Rsn: Some(match reason.kind {
-                ReasonKind::Iso => CodeChoice { Cd: Some(reason.code.clone()), Prtry: None },
-                ReasonKind::Proprietary => {
-                    CodeChoice { Cd: None, Prtry: Some(reason.code.clone()) }
-                }
-            }),
-            AddtlInf: reason.additional_info.iter().cloned().collect(),
+        .map(|reason| {
+            reason.check()?;
+            Ok(StatusReasonInformation {
+                Rsn: Some(match reason.kind {
+                    ReasonKind::Iso => CodeChoice { Cd: Some(reason.code.clone()), Prtry: None },
+                    ReasonKind::Proprietary => {
+                        CodeChoice { Cd: None, Prtry: Some(reason.code.clone()) }
+                    }
+                }),
+                AddtlInf: reason.additional_info.iter().cloned().collect(),
+            })
         })
         .collect()
+}
+
+/// A status code as written (`GrpSts`, `TxSts`), checked to be an ISO code.
+fn status_to_wire(what: &'static str, status: Option<&String>) -> Result<Option<String>, XmlError> {
+    status.map(|code| check_code(what, code).map(|()| code.clone())).transpose().map_err(Into::into)
 }
 
 /// Reads a pain.002 document of `version`.
@@ -202,27 +211,31 @@ pub fn read(text: &str, version: Pain002Version) -> Result<StatusReport, XmlErro
 
 /// Writes `report` as a pain.002 document of `version` (the bank simulator's answer). Each
 /// transaction goes in its own `OrgnlPmtInfAndSts` block, as one pain.001 of ours holds one
-/// payment per block.
+/// payment per block. Status codes and reasons that the schema cannot carry (a code over four
+/// characters, an explanation over 105) are refused ([`XmlError::Reference`]) rather than
+/// written into an invalid document.
 pub fn write(report: &StatusReport, version: Pain002Version) -> Result<String, XmlError> {
     let blocks = report
         .transactions
         .iter()
-        .map(|transaction| OriginalPaymentInformation {
-            OrgnlPmtInfId: transaction.original_payment_information_id.clone(),
-            PmtInfSts: None,
-            StsRsnInf: Vec::new(),
-            TxInfAndSts: vec![TransactionInformation {
-                OrgnlInstrId: transaction.original_instruction_id.clone(),
-                OrgnlEndToEndId: transaction
-                    .original_end_to_end_id
-                    .as_ref()
-                    .map(|id| id.as_str().to_owned()),
-                TxSts: transaction.status.clone(),
-                StsRsnInf: reasons_to_wire(&transaction.reasons),
-                AcctSvcrRef: transaction.bank_reference.clone(),
-            }],
+        .map(|transaction| {
+            Ok(OriginalPaymentInformation {
+                OrgnlPmtInfId: transaction.original_payment_information_id.clone(),
+                PmtInfSts: None,
+                StsRsnInf: Vec::new(),
+                TxInfAndSts: vec![TransactionInformation {
+                    OrgnlInstrId: transaction.original_instruction_id.clone(),
+                    OrgnlEndToEndId: transaction
+                        .original_end_to_end_id
+                        .as_ref()
+                        .map(|id| id.as_str().to_owned()),
+                    TxSts: status_to_wire("transaction status", transaction.status.as_ref())?,
+                    StsRsnInf: reasons_to_wire(&transaction.reasons)?,
+                    AcctSvcrRef: transaction.bank_reference.clone(),
+                }],
+            })
         })
-        .collect();
+        .collect::<Result<_, XmlError>>()?;
     let document = Pain002Document {
         xmlns: version.namespace().to_owned(),
         CstmrPmtStsRpt: PaymentStatusReport {
@@ -233,8 +246,8 @@ pub fn write(report: &StatusReport, version: Pain002Version) -> Result<String, X
             OrgnlGrpInfAndSts: OriginalGroupInformation {
                 OrgnlMsgId: report.original_message_id.clone(),
                 OrgnlMsgNmId: report.original_message_name.clone(),
-                GrpSts: report.group_status.clone(),
-                StsRsnInf: reasons_to_wire(&report.group_reasons),
+                GrpSts: status_to_wire("group status", report.group_status.as_ref())?,
+                StsRsnInf: reasons_to_wire(&report.group_reasons)?,
             },
             OrgnlPmtInfAndSts: blocks,
         },
@@ -328,6 +341,22 @@ mod tests {
         let id = EndToEndId::from_payout_id(55).expect("id");
         assert!(matches!(report.outcome_for(&id), Some(PayoutOutcome::Rejected { .. })));
         assert!(matches!(read(text, Pain002Version::V12), Err(XmlError::WrongVersion { .. })));
+    }
+
+    #[test]
+    fn codes_and_reasons_the_schema_cannot_carry_are_not_written() {
+        let mut long_code = sample();
+        long_code.transactions[1].reasons[0].code = "INSUFFICIENT".to_owned();
+        let mut long_info = sample();
+        long_info.transactions[1].reasons[0].additional_info = Some("x".repeat(106));
+        let mut long_status = sample();
+        long_status.transactions[0].status = Some("ACSCX".to_owned());
+        let mut long_group_status = sample();
+        long_group_status.group_status = Some(String::new());
+        for report in [long_code, long_info, long_status, long_group_status] {
+            let written = write(&report, Pain002Version::V12);
+            assert!(matches!(written, Err(XmlError::Reference(_))), "{written:?}");
+        }
     }
 
     #[test]

@@ -9,4 +9,7 @@ mod interop;
 mod python_documents;
 mod rotation;
 mod samples;
+// Shared with the bank simulator's XSD tests (`bank-adapters/sim/tests/it/xsd.rs`).
+#[path = "../interop/schemas.rs"]
+mod schemas;
 mod xsd;

@@ -10,7 +10,8 @@ use tianping_bank_adapters::iso20022::pain002::{self, Pain002Version};
 use tianping_bank_adapters::iso20022::{XmlError, camt};
 use tianping_bank_adapters::money::Currency;
 
-use crate::interop::{CAMT_XSD_DIR, assert_valid, find_file, path_from_env, run_python, validate};
+use crate::interop::run_python;
+use crate::schemas::{CAMT_XSD_DIR, assert_valid, find_file, path_from_env, validate};
 
 fn id(payout: u128) -> EndToEndId {
     EndToEndId::from_payout_id(payout).expect("id")

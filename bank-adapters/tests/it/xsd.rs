@@ -4,10 +4,10 @@
 use tianping_bank_adapters::iso20022::{camt, pain001, pain002};
 use tianping_bank_adapters::money::Currency;
 
-use crate::interop::{
+use crate::samples;
+use crate::schemas::{
     CAMT_XSD_DIR, PAIN_XSD_DIR, assert_valid, find_file, path_from_env, validate,
 };
-use crate::samples;
 
 #[test]
 fn pain_001_validates_for_every_currency() {

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 
 use rand::rngs::SmallRng;
 use rand::{RngExt as _, SeedableRng as _};
-use tianping_bank_adapters::gateway::{Direction, EndToEndId, Party};
+use tianping_bank_adapters::gateway::{Direction, EndToEndId, Party, check_text};
 use tianping_bank_adapters::money::{Currency, Money};
 
 use crate::faults::{DEFAULT_REJECT_REASON, Fault, FaultConfig, PPM_MAX, PendingEnd};
@@ -77,6 +77,10 @@ pub enum BankError {
     /// A reference the bank builds that ISO 20022 cannot carry.
     #[error("reference: {0}")]
     Reference(#[from] tianping_bank_adapters::gateway::ReferenceError),
+    /// Text given to the bank — a payer's name, a remittance line — that its notifications
+    /// and statements could not carry (ISO 20022 `Max140Text`).
+    #[error("{0}")]
+    BadText(tianping_bank_adapters::gateway::ReferenceError),
     /// Balances plus clearing no longer equal the opening balances (a bug).
     #[error(
         "money not conserved in {currency}: balances {balances} + clearing {clearing} != opening {opening}"
@@ -198,6 +202,9 @@ impl Bank {
             if !accounts.contains_key(&schedule.account) {
                 return Err(BankError::UnknownAccount(schedule.account.clone()));
             }
+            // The last credit's remittance line is the longest.
+            let last_line = collection_remittance(&schedule.remittance, schedule.count);
+            check_credit_text(&schedule.payer_name, std::slice::from_ref(&last_line))?;
         }
         Ok(Bank {
             id: setup.id,
@@ -608,7 +615,9 @@ impl Bank {
         Ok(())
     }
 
-    /// Credits `account` with money from outside the bank (a collection) at `now_ms`.
+    /// Credits `account` with money from outside the bank (a collection) at `now_ms`. The
+    /// payer's name and the remittance lines must fit the bank's documents
+    /// ([`BankError::BadText`]; nothing is booked then).
     pub fn inject_credit(
         &mut self,
         account: &str,
@@ -618,6 +627,7 @@ impl Bank {
         end_to_end_id: Option<EndToEndId>,
         now_ms: u64,
     ) -> Result<String, BankError> {
+        check_credit_text(payer_name, &remittance)?;
         self.advance(now_ms)?;
         self.credit_from_outside(account, amount, payer_name, remittance, end_to_end_id, now_ms)
     }
@@ -797,7 +807,8 @@ impl Bank {
             .map(|account| account.currency)
             .ok_or_else(|| BankError::UnknownAccount(schedule.account.clone()))?;
         let amount = Money { minor_units: schedule.minor_units, currency };
-        let remittance = vec![format!("{} #{}", schedule.remittance, posted.saturating_add(1))];
+        let remittance =
+            vec![collection_remittance(&schedule.remittance, posted.saturating_add(1))];
         self.credit_from_outside(
             &schedule.account,
             amount,
@@ -867,6 +878,21 @@ enum Due {
     PendingEnd(EndToEndId, u64, PendingEnd),
     Return(EndToEndId, u64),
     Collection(usize, u64),
+}
+
+/// The remittance line of a scheduled collection's `number`th credit.
+fn collection_remittance(remittance: &str, number: u32) -> String {
+    format!("{remittance} #{number}")
+}
+
+/// Checks an incoming credit's payer name and remittance lines against what the bank's
+/// notifications and statements can carry ([`check_text`]).
+fn check_credit_text(payer_name: &str, remittance: &[String]) -> Result<(), BankError> {
+    check_text("payer name", payer_name).map_err(BankError::BadText)?;
+    for line in remittance {
+        check_text("remittance line", line).map_err(BankError::BadText)?;
+    }
+    Ok(())
 }
 
 fn amount_as_i128(minor_units: u128) -> Result<i128, BankError> {

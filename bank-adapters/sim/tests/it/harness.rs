@@ -4,9 +4,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tianping_bank_adapters::bank_api::SystemClock;
 use tianping_bank_adapters::bank_api::direct::DirectGateway;
 use tianping_bank_adapters::bank_api::iso20022::Iso20022Gateway;
+use tianping_bank_adapters::bank_api::{Clock, SystemClock};
 use tianping_bank_adapters::calendar::Date;
 use tianping_bank_adapters::direct::{Verifier, VerifierConfig};
 use tianping_bank_adapters::gateway::{AttemptIds, EndToEndId, Party, PayoutInstruction};
@@ -15,7 +15,8 @@ use tianping_bank_adapters::money::{Currency, Money};
 use tianping_bank_adapters::transport::http::HttpTransport;
 use tianping_bank_sim::bank::records::Protocol;
 use tianping_bank_sim::config::{
-    AccountConfig, BankConfig, DirectConfig, SimConfig, dev_key_files, generate_dev_keys,
+    AccountConfig, BankConfig, CollectionConfig, DirectConfig, SimConfig, dev_key_files,
+    generate_dev_keys,
 };
 use tianping_bank_sim::server::{BankSimServer, start};
 
@@ -84,6 +85,22 @@ pub fn config(keys: &Path, pain002_version: u8) -> SimConfig {
     }
 }
 
+/// What a test changes about the simulator it starts.
+pub struct Setup {
+    /// The pain.002 version the ISO 20022 bank answers with (10 or 12).
+    pub pain002_version: u8,
+    /// Incoming credits the ISO 20022 bank posts on a schedule.
+    pub iso_collections: Vec<CollectionConfig>,
+    /// The server's clock (the simulator starts at its `now`).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Setup {
+    fn default() -> Setup {
+        Setup { pain002_version: 10, iso_collections: Vec::new(), clock: Arc::new(SystemClock) }
+    }
+}
+
 pub struct Harness {
     pub server: BankSimServer,
     pub keys: tempfile::TempDir,
@@ -92,14 +109,24 @@ pub struct Harness {
 
 impl Harness {
     pub async fn start() -> Harness {
+        Harness::start_with(Setup::default()).await
+    }
+
+    pub async fn start_with(setup: Setup) -> Harness {
         let keys = tempfile::tempdir().expect("temporary directory");
         generate_dev_keys(keys.path(), &[(DIRECT_BANK, SignScheme::Sm2Sm3)]).expect("dev keys");
-        let now = tianping_bank_adapters::bank_api::Clock::now_unix_ms(&SystemClock);
-        let simulator = config(keys.path(), 10).build(now).expect("builds");
+        let mut config = config(keys.path(), setup.pain002_version);
+        config
+            .banks
+            .iter_mut()
+            .find(|bank| bank.id == ISO_BANK)
+            .expect("the ISO 20022 bank")
+            .collections = setup.iso_collections;
+        let simulator = config.build(setup.clock.now_unix_ms()).expect("builds");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = start(
             Arc::new(std::sync::Mutex::new(simulator)),
-            Arc::new(SystemClock),
+            setup.clock,
             "127.0.0.1:0".parse().expect("address"),
             async move {
                 let _ = stopped.await;
@@ -173,7 +200,7 @@ impl Harness {
 }
 
 pub fn today() -> Date {
-    Date::from_unix_ms(tianping_bank_adapters::bank_api::Clock::now_unix_ms(&SystemClock))
+    Date::from_unix_ms(SystemClock.now_unix_ms())
 }
 
 /// A payout of `minor_units` CNY from our custody account to `creditor`, with fresh attempt
