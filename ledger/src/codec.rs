@@ -45,9 +45,17 @@ pub fn id_key(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
 
-/// Key of a timestamp-keyed table (audit).
+/// Key of a table keyed by timestamp alone.
 pub fn timestamp_key(timestamp: u64) -> [u8; 8] {
     timestamp.to_be_bytes()
+}
+
+/// Key of an audit record: timestamp, then the account (an event may change several).
+pub fn audit_key(timestamp: u64, account_id: u128) -> [u8; 24] {
+    let mut bytes = [0; 24];
+    bytes[..8].copy_from_slice(&timestamp.to_be_bytes());
+    bytes[8..].copy_from_slice(&account_id.to_be_bytes());
+    bytes
 }
 
 /// Key of the expiry index.
@@ -121,6 +129,16 @@ pub fn decode_id_key(bytes: &[u8]) -> Result<u128, CodecError> {
 /// Inverse of `timestamp_key`.
 pub fn decode_timestamp_key(bytes: &[u8]) -> Result<u64, CodecError> {
     Ok(u64::from_be_bytes(array(bytes, "timestamp key")?))
+}
+
+/// Inverse of `audit_key`: (timestamp, account).
+pub fn decode_audit_key(bytes: &[u8]) -> Result<(u64, u128), CodecError> {
+    const WHAT: &str = "audit key";
+    let bytes: [u8; 24] = array(bytes, WHAT)?;
+    Ok((
+        u64::from_be_bytes(array(&bytes[..8], WHAT)?),
+        u128::from_be_bytes(array(&bytes[8..], WHAT)?),
+    ))
 }
 
 /// Inverse of `expiry_key`.

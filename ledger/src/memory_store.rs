@@ -68,7 +68,8 @@ pub struct MemoryStore {
     collections: BTreeMap<CollectionKey, Collection>,
     /// Per account, snapshots in timestamp order (timestamps only grow, so appends stay sorted).
     account_balances: FxHashMap<u128, Vec<AccountBalance>>,
-    audit: BTreeMap<u64, AuditRecord>,
+    /// By (timestamp, account).
+    audit: BTreeMap<(u64, u128), AuditRecord>,
     refusals: FxHashMap<u128, Refusal>,
     payout_history: BTreeMap<(u128, u64), PayoutHistoryRecord>,
     suspense_index: BTreeMap<SuspenseKey, CollectionKey>,
@@ -221,7 +222,11 @@ impl LedgerStore for MemoryStore {
     }
 
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord> {
-        self.audit.range(timestamp_min..).take(limit).map(|(_, record)| record.clone()).collect()
+        self.audit
+            .range((timestamp_min, 0)..)
+            .take(limit)
+            .map(|(_, record)| record.clone())
+            .collect()
     }
 
     fn payout_history(
@@ -328,8 +333,8 @@ impl LedgerStore for MemoryStore {
             Table::Audit => self
                 .audit
                 .iter()
-                .map(|(timestamp, record)| {
-                    (codec::timestamp_key(*timestamp).to_vec(), value(record))
+                .map(|((timestamp, account_id), record)| {
+                    (codec::audit_key(*timestamp, *account_id).to_vec(), value(record))
                 })
                 .collect(),
             Table::Refusals => self
@@ -438,7 +443,9 @@ impl LedgerStoreMut for MemoryStore {
             self.account_balances.entry(*account_id).or_default().push(*balance);
         }
         for record in &writes.audit {
-            self.audit.insert(record.timestamp, record.clone());
+            let previous =
+                self.audit.insert((record.timestamp, record.account_id), record.clone());
+            assert!(previous.is_none(), "account {} audited twice at one time", record.account_id);
         }
         for refusal in &writes.refusals {
             let previous = self.refusals.insert(refusal.id, *refusal);

@@ -1,7 +1,7 @@
 //! Read-only queries clients ask of a replica's state. Every list has a bound
 //! (`QUERY_LIMIT_MAX`) and a cursor so large results page instead of growing without limit.
 
-use crate::QUERY_LIMIT_MAX;
+use crate::{AUDIT_RECORDS_PER_EVENT_MAX, QUERY_LIMIT_MAX};
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::collection::{Collection, SuspenseKey};
@@ -90,13 +90,26 @@ fn next_key(key: PayoutIndexKey) -> PayoutIndexKey {
     PayoutIndexKey { bank: key.bank.saturating_add(1), order: 0, payout_id: 0, ..key }
 }
 
-/// Audit records from `timestamp_min` on.
+/// Audit records from `timestamp_min` on, by (timestamp, account). A page never splits the
+/// records of one event (a discrepancy's recording or resolution files one per account it
+/// changed): it runs past `limit` by less than `AUDIT_RECORDS_PER_EVENT_MAX` to finish the
+/// last event, so the next page may start just after the last timestamp returned.
 pub fn audit_records<S: LedgerStore + ?Sized>(
     store: &S,
     timestamp_min: u64,
     limit: usize,
 ) -> Vec<AuditRecord> {
-    store.audit_records(timestamp_min, limit.min(QUERY_LIMIT_MAX))
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut records = store.audit_records(timestamp_min, limit + AUDIT_RECORDS_PER_EVENT_MAX - 1);
+    if records.len() > limit {
+        let last = records[limit - 1].timestamp;
+        let end = limit + records[limit..].iter().take_while(|r| r.timestamp == last).count();
+        records.truncate(end);
+    }
+    records
 }
 
 /// One payout's state changes, oldest first, after `cursor` (the timestamp of the previous

@@ -109,7 +109,8 @@ pub enum Table {
     AccountTransfers = 8,
     /// Balance snapshots by (account, timestamp).
     AccountBalances = 9,
-    /// Audit records by timestamp.
+    /// Audit records by (timestamp, account): one per account an event changed (most events
+    /// change one; a discrepancy's recording or resolution up to `DISCREPANCY_ACCOUNTS_MAX`).
     Audit = 10,
     /// `Refusal`s by id: ids refused for a state-dependent reason, final forever. Appended
     /// last, so the digest order of the older tables is unchanged.
@@ -209,7 +210,8 @@ pub trait LedgerStore {
     fn account_transfers(&self, filter: &HistoryFilter) -> Vec<AccountTransferEntry>;
     /// An account's balance snapshots matching `filter`.
     fn account_balances(&self, filter: &HistoryFilter) -> Vec<AccountBalance>;
-    /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending.
+    /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending by
+    /// (timestamp, account).
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord>;
     /// Up to `limit` of one payout's history records with `timestamp >= timestamp_min`,
     /// oldest first.
