@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::collection::{CollectionKey, SuspenseKey};
+use crate::discrepancy::DiscrepancyBlock;
 use crate::payout::PayoutState;
 use crate::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 
@@ -40,12 +41,13 @@ pub fn decode_value<T: DeserializeOwned>(
     postcard::from_bytes(bytes).map_err(|_| CodecError { what })
 }
 
-/// Key of an id-keyed table (accounts, transfers, pending transfers, payouts).
+/// Key of an id-keyed table (accounts, transfers, pending transfers, payouts, refusals,
+/// discrepancies).
 pub fn id_key(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
 
-/// Key of a table keyed by timestamp alone.
+/// Key of a timestamp-keyed table (the discrepancy index).
 pub fn timestamp_key(timestamp: u64) -> [u8; 8] {
     timestamp.to_be_bytes()
 }
@@ -55,6 +57,14 @@ pub fn audit_key(timestamp: u64, account_id: u128) -> [u8; 24] {
     let mut bytes = [0; 24];
     bytes[..8].copy_from_slice(&timestamp.to_be_bytes());
     bytes[8..].copy_from_slice(&account_id.to_be_bytes());
+    bytes
+}
+
+/// Key of a discrepancy block: the account, then the discrepancy.
+pub fn discrepancy_block_key(block: &DiscrepancyBlock) -> [u8; 32] {
+    let mut bytes = [0; 32];
+    bytes[..16].copy_from_slice(&block.account_id.to_be_bytes());
+    bytes[16..].copy_from_slice(&block.discrepancy_id.to_be_bytes());
     bytes
 }
 
@@ -139,6 +149,16 @@ pub fn decode_audit_key(bytes: &[u8]) -> Result<(u64, u128), CodecError> {
         u64::from_be_bytes(array(&bytes[..8], WHAT)?),
         u128::from_be_bytes(array(&bytes[8..], WHAT)?),
     ))
+}
+
+/// Inverse of `discrepancy_block_key`.
+pub fn decode_discrepancy_block_key(bytes: &[u8]) -> Result<DiscrepancyBlock, CodecError> {
+    const WHAT: &str = "discrepancy block key";
+    let bytes: [u8; 32] = array(bytes, WHAT)?;
+    Ok(DiscrepancyBlock {
+        account_id: u128::from_be_bytes(array(&bytes[..16], WHAT)?),
+        discrepancy_id: u128::from_be_bytes(array(&bytes[16..], WHAT)?),
+    })
 }
 
 /// Inverse of `expiry_key`.
