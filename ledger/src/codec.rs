@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::collection::{CollectionKey, SuspenseKey};
+use crate::discrepancy::DiscrepancyBlock;
 use crate::payout::PayoutState;
 use crate::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 
@@ -40,14 +41,31 @@ pub fn decode_value<T: DeserializeOwned>(
     postcard::from_bytes(bytes).map_err(|_| CodecError { what })
 }
 
-/// Key of an id-keyed table (accounts, transfers, pending transfers, payouts).
+/// Key of an id-keyed table (accounts, transfers, pending transfers, payouts, refusals,
+/// discrepancies).
 pub fn id_key(id: u128) -> [u8; 16] {
     id.to_be_bytes()
 }
 
-/// Key of a timestamp-keyed table (audit).
+/// Key of a timestamp-keyed table (the discrepancy index).
 pub fn timestamp_key(timestamp: u64) -> [u8; 8] {
     timestamp.to_be_bytes()
+}
+
+/// Key of an audit record: timestamp, then the account (an event may change several).
+pub fn audit_key(timestamp: u64, account_id: u128) -> [u8; 24] {
+    let mut bytes = [0; 24];
+    bytes[..8].copy_from_slice(&timestamp.to_be_bytes());
+    bytes[8..].copy_from_slice(&account_id.to_be_bytes());
+    bytes
+}
+
+/// Key of a discrepancy block: the account, then the discrepancy.
+pub fn discrepancy_block_key(block: &DiscrepancyBlock) -> [u8; 32] {
+    let mut bytes = [0; 32];
+    bytes[..16].copy_from_slice(&block.account_id.to_be_bytes());
+    bytes[16..].copy_from_slice(&block.discrepancy_id.to_be_bytes());
+    bytes
 }
 
 /// Key of the expiry index.
@@ -121,6 +139,26 @@ pub fn decode_id_key(bytes: &[u8]) -> Result<u128, CodecError> {
 /// Inverse of `timestamp_key`.
 pub fn decode_timestamp_key(bytes: &[u8]) -> Result<u64, CodecError> {
     Ok(u64::from_be_bytes(array(bytes, "timestamp key")?))
+}
+
+/// Inverse of `audit_key`: (timestamp, account).
+pub fn decode_audit_key(bytes: &[u8]) -> Result<(u64, u128), CodecError> {
+    const WHAT: &str = "audit key";
+    let bytes: [u8; 24] = array(bytes, WHAT)?;
+    Ok((
+        u64::from_be_bytes(array(&bytes[..8], WHAT)?),
+        u128::from_be_bytes(array(&bytes[8..], WHAT)?),
+    ))
+}
+
+/// Inverse of `discrepancy_block_key`.
+pub fn decode_discrepancy_block_key(bytes: &[u8]) -> Result<DiscrepancyBlock, CodecError> {
+    const WHAT: &str = "discrepancy block key";
+    let bytes: [u8; 32] = array(bytes, WHAT)?;
+    Ok(DiscrepancyBlock {
+        account_id: u128::from_be_bytes(array(&bytes[..16], WHAT)?),
+        discrepancy_id: u128::from_be_bytes(array(&bytes[16..], WHAT)?),
+    })
 }
 
 /// Inverse of `expiry_key`.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::NewAccount;
 use crate::audit::{SetAccountLimits, SetAccountStatus};
 use crate::collection::{AssignSuspense, NewCollection, SuspenseReason};
+use crate::discrepancy::{NewDiscrepancy, ResolveDiscrepancy};
 use crate::flags::{AccountFlags, TransferFlags};
 use crate::payout::{ClaimPayouts, NewPayout, PayoutClaim, RecordPayoutOutcome};
 use crate::result::ResultCode;
@@ -31,6 +32,11 @@ pub enum Command {
     BookCollection(NewCollection),
     /// Assign a collection waiting in suspense to its account (audited).
     AssignSuspense(AssignSuspense),
+    /// A reconciler records a difference with a bank; every account it names is held
+    /// outflow-blocked (audited).
+    RecordDiscrepancy(NewDiscrepancy),
+    /// An operator resolves a discrepancy, lifting the blocks only it held (audited).
+    ResolveDiscrepancy(ResolveDiscrepancy),
 }
 
 impl Command {
@@ -56,6 +62,8 @@ impl Command {
             Command::RecordPayoutOutcome(_) => "record_payout_outcome",
             Command::BookCollection(_) => "book_collection",
             Command::AssignSuspense(_) => "assign_suspense",
+            Command::RecordDiscrepancy(_) => "record_discrepancy",
+            Command::ResolveDiscrepancy(_) => "resolve_discrepancy",
         }
     }
 }

@@ -5,6 +5,13 @@
 //!
 //! Nothing here fixes money. A discrepancy stays `Open` until an operator resolves it with a
 //! reason; resolving lifts the blocks it set on accounts no other open discrepancy holds.
+//!
+//! While open, a discrepancy *holds* every account it names (`Table::DiscrepancyBlocks`, one
+//! [`DiscrepancyBlock`] per account): recording it moves the active ones to outflow-blocked,
+//! and resolving it returns an account to active only when no other open discrepancy holds it
+//! and its block is still one a discrepancy set (an operator's own later block, freeze or
+//! close stands). An operator may still change a held account's status directly
+//! (`SetAccountStatus`): that is the audited override, and it resolves nothing.
 
 use serde::{Deserialize, Serialize};
 
@@ -142,8 +149,10 @@ pub struct ResolveDiscrepancy {
 pub struct Discrepancy {
     /// What the reconciler reported.
     pub request: NewDiscrepancy,
-    /// The accounts this discrepancy moved from active to outflow-blocked (a subset of
-    /// `request.account_ids`: one already blocked, frozen or closed is left as it was).
+    /// The accounts recording this discrepancy moved from active to outflow-blocked, in
+    /// request order (a subset of `request.account_ids`: one already blocked, frozen or closed
+    /// was left as it was, though the discrepancy holds it all the same). Each has an audit
+    /// record at `timestamp`.
     pub blocked_account_ids: Vec<u128>,
     /// Where it stands.
     pub state: DiscrepancyState,
@@ -155,4 +164,23 @@ pub struct Discrepancy {
     pub resolution: String,
     /// The operator (empty while open).
     pub resolved_by: String,
+}
+
+impl Discrepancy {
+    /// True while the discrepancy holds its accounts.
+    pub fn is_open(&self) -> bool {
+        self.state == DiscrepancyState::Open
+    }
+}
+
+/// One open discrepancy holding one account (`Table::DiscrepancyBlocks`, a set). Ordered by
+/// account first, so an account's holders are one range.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+pub struct DiscrepancyBlock {
+    /// The account held.
+    pub account_id: u128,
+    /// The open discrepancy holding it.
+    pub discrepancy_id: u128,
 }

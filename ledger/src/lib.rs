@@ -64,7 +64,8 @@ pub use collection::{
 pub use command::{Batch, BatchError, Command, Detail, EventResult};
 pub use digest::{StateDigest, state_digest};
 pub use discrepancy::{
-    Discrepancy, DiscrepancyClass, DiscrepancyState, NewDiscrepancy, ResolveDiscrepancy,
+    DISCREPANCY_ACCOUNTS_MAX, Discrepancy, DiscrepancyBlock, DiscrepancyClass, DiscrepancyState,
+    EVIDENCE_BYTES_MAX, NewDiscrepancy, ResolveDiscrepancy,
 };
 pub use flags::{AccountFlags, TransferFlags};
 pub use memory_store::MemoryStore;
@@ -101,7 +102,15 @@ pub const TEXT_BYTES_MAX: usize = 256;
 /// Most records one query returns; larger results page.
 pub const QUERY_LIMIT_MAX: usize = 8_190;
 
+/// Most audit records one event files: one per account it changes. Only a discrepancy's
+/// recording or resolution changes more than one (at most `DISCREPANCY_ACCOUNTS_MAX`); audit
+/// pages never split an event's records, so a page runs past its limit by less than this.
+pub const AUDIT_RECORDS_PER_EVENT_MAX: usize = discrepancy::DISCREPANCY_ACCOUNTS_MAX;
+
 const _: () = assert!(PAYOUT_LEASE_MS_MIN <= PAYOUT_LEASE_MS_MAX);
+const _: () = assert!(AUDIT_RECORDS_PER_EVENT_MAX >= 1);
+// Evidence is a line or two of a statement or a payout record, longer than the short texts.
+const _: () = assert!(discrepancy::EVIDENCE_BYTES_MAX >= TEXT_BYTES_MAX);
 const _: () = assert!(PAYOUT_CLAIM_MAX as usize <= BATCH_EVENTS_MAX);
 // Event and expiry timestamps of one batch are consecutive nanoseconds: a batch never needs
 // more than a millisecond of timestamp space, so a leader's clock stays the source of time.

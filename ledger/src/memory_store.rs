@@ -10,6 +10,7 @@ use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::payout::{Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{
@@ -68,11 +69,15 @@ pub struct MemoryStore {
     collections: BTreeMap<CollectionKey, Collection>,
     /// Per account, snapshots in timestamp order (timestamps only grow, so appends stay sorted).
     account_balances: FxHashMap<u128, Vec<AccountBalance>>,
-    audit: BTreeMap<u64, AuditRecord>,
+    /// By (timestamp, account).
+    audit: BTreeMap<(u64, u128), AuditRecord>,
     refusals: FxHashMap<u128, Refusal>,
     payout_history: BTreeMap<(u128, u64), PayoutHistoryRecord>,
     suspense_index: BTreeMap<SuspenseKey, CollectionKey>,
     suspense_assignments: BTreeMap<CollectionKey, SuspenseAssignment>,
+    discrepancies: BTreeMap<u128, Discrepancy>,
+    discrepancy_index: BTreeMap<u64, u128>,
+    discrepancy_blocks: BTreeSet<DiscrepancyBlock>,
     meta: Meta,
 }
 
@@ -221,7 +226,11 @@ impl LedgerStore for MemoryStore {
     }
 
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord> {
-        self.audit.range(timestamp_min..).take(limit).map(|(_, record)| record.clone()).collect()
+        self.audit
+            .range((timestamp_min, 0)..)
+            .take(limit)
+            .map(|(_, record)| record.clone())
+            .collect()
     }
 
     fn payout_history(
@@ -255,6 +264,38 @@ impl LedgerStore for MemoryStore {
 
     fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment> {
         self.suspense_assignments.get(key).cloned()
+    }
+
+    fn discrepancy(&self, id: u128) -> Option<Discrepancy> {
+        self.discrepancies.get(&id).cloned()
+    }
+
+    fn discrepancy_index_range(
+        &self,
+        timestamp_first: u64,
+        timestamp_last: u64,
+        limit: usize,
+    ) -> Vec<(u64, u128)> {
+        if timestamp_first > timestamp_last {
+            return Vec::new();
+        }
+        self.discrepancy_index
+            .range(timestamp_first..=timestamp_last)
+            .take(limit)
+            .map(|(timestamp, id)| (*timestamp, *id))
+            .collect()
+    }
+
+    fn discrepancy_block_range(
+        &self,
+        first: &DiscrepancyBlock,
+        last: &DiscrepancyBlock,
+        limit: usize,
+    ) -> Vec<DiscrepancyBlock> {
+        if first > last {
+            return Vec::new();
+        }
+        self.discrepancy_blocks.range(*first..=*last).take(limit).copied().collect()
     }
 
     fn visit_table(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8])) {
@@ -328,8 +369,8 @@ impl LedgerStore for MemoryStore {
             Table::Audit => self
                 .audit
                 .iter()
-                .map(|(timestamp, record)| {
-                    (codec::timestamp_key(*timestamp).to_vec(), value(record))
+                .map(|((timestamp, account_id), record)| {
+                    (codec::audit_key(*timestamp, *account_id).to_vec(), value(record))
                 })
                 .collect(),
             Table::Refusals => self
@@ -353,6 +394,21 @@ impl LedgerStore for MemoryStore {
                 .suspense_assignments
                 .iter()
                 .map(|(key, assignment)| (codec::collection_key(key), value(assignment)))
+                .collect(),
+            Table::Discrepancies => self
+                .discrepancies
+                .iter()
+                .map(|(id, discrepancy)| (codec::id_key(*id).to_vec(), value(discrepancy)))
+                .collect(),
+            Table::DiscrepancyIndex => self
+                .discrepancy_index
+                .iter()
+                .map(|(timestamp, id)| (codec::timestamp_key(*timestamp).to_vec(), value(id)))
+                .collect(),
+            Table::DiscrepancyBlocks => self
+                .discrepancy_blocks
+                .iter()
+                .map(|block| (codec::discrepancy_block_key(block).to_vec(), Vec::new()))
                 .collect(),
         };
         visit_sorted(records, visit);
@@ -438,7 +494,8 @@ impl LedgerStoreMut for MemoryStore {
             self.account_balances.entry(*account_id).or_default().push(*balance);
         }
         for record in &writes.audit {
-            self.audit.insert(record.timestamp, record.clone());
+            let previous = self.audit.insert((record.timestamp, record.account_id), record.clone());
+            assert!(previous.is_none(), "account {} audited twice at one time", record.account_id);
         }
         for refusal in &writes.refusals {
             let previous = self.refusals.insert(refusal.id, *refusal);
@@ -459,6 +516,20 @@ impl LedgerStoreMut for MemoryStore {
             let previous =
                 self.suspense_assignments.insert(assignment.collection.clone(), assignment.clone());
             assert!(previous.is_none(), "collection {:?} assigned twice", assignment.collection);
+        }
+        for discrepancy in &writes.discrepancies {
+            self.discrepancies.insert(discrepancy.request.id, discrepancy.clone());
+        }
+        for (timestamp, id) in &writes.discrepancy_index {
+            let previous = self.discrepancy_index.insert(*timestamp, *id);
+            assert!(previous.is_none(), "two discrepancies recorded at {timestamp}");
+        }
+        for (block, present) in &writes.discrepancy_blocks {
+            if *present {
+                self.discrepancy_blocks.insert(*block);
+            } else {
+                self.discrepancy_blocks.remove(block);
+            }
         }
         assert!(writes.meta.last_timestamp >= self.meta.last_timestamp, "time went backwards");
         self.meta = writes.meta;

@@ -1,13 +1,14 @@
 //! Read-only queries clients ask of a replica's state. Every list has a bound
 //! (`QUERY_LIMIT_MAX`) and a cursor so large results page instead of growing without limit.
 
-use crate::QUERY_LIMIT_MAX;
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::collection::{Collection, SuspenseKey};
+use crate::discrepancy::{Discrepancy, DiscrepancyBlock, DiscrepancyState};
 use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
 use crate::store::{HistoryFilter, LedgerStore, PayoutIndexKey};
 use crate::transfer::Transfer;
+use crate::{AUDIT_RECORDS_PER_EVENT_MAX, QUERY_LIMIT_MAX};
 
 /// Accounts by id, in request order (`None` for unknown ids).
 pub fn lookup_accounts<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<Option<Account>> {
@@ -90,13 +91,26 @@ fn next_key(key: PayoutIndexKey) -> PayoutIndexKey {
     PayoutIndexKey { bank: key.bank.saturating_add(1), order: 0, payout_id: 0, ..key }
 }
 
-/// Audit records from `timestamp_min` on.
+/// Audit records from `timestamp_min` on, by (timestamp, account). A page never splits the
+/// records of one event (a discrepancy's recording or resolution files one per account it
+/// changed): it runs past `limit` by less than `AUDIT_RECORDS_PER_EVENT_MAX` to finish the
+/// last event, so the next page may start just after the last timestamp returned.
 pub fn audit_records<S: LedgerStore + ?Sized>(
     store: &S,
     timestamp_min: u64,
     limit: usize,
 ) -> Vec<AuditRecord> {
-    store.audit_records(timestamp_min, limit.min(QUERY_LIMIT_MAX))
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    if limit == 0 {
+        return Vec::new();
+    }
+    let mut records = store.audit_records(timestamp_min, limit + AUDIT_RECORDS_PER_EVENT_MAX - 1);
+    if records.len() > limit {
+        let last = records[limit - 1].timestamp;
+        let end = limit + records[limit..].iter().take_while(|r| r.timestamp == last).count();
+        records.truncate(end);
+    }
+    records
 }
 
 /// One payout's state changes, oldest first, after `cursor` (the timestamp of the previous
@@ -165,4 +179,96 @@ pub fn suspense_collections<S: LedgerStore + ?Sized>(
         })
         .collect();
     (collections, next_cursor)
+}
+
+/// One discrepancy by id, open or resolved.
+pub fn discrepancy<S: LedgerStore + ?Sized>(store: &S, id: u128) -> Option<Discrepancy> {
+    store.discrepancy(id)
+}
+
+/// Which discrepancies `list_discrepancies` returns: `None` matches every value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct DiscrepancyFilter {
+    /// Only discrepancies in this state.
+    pub state: Option<DiscrepancyState>,
+    /// Only discrepancies of this bank.
+    pub bank: Option<u32>,
+}
+
+impl DiscrepancyFilter {
+    /// Whether `discrepancy` passes the filter.
+    pub fn matches(&self, discrepancy: &Discrepancy) -> bool {
+        self.state.is_none_or(|state| state == discrepancy.state)
+            && self.bank.is_none_or(|bank| bank == discrepancy.request.bank)
+    }
+}
+
+/// Discrepancies in the order they were recorded, oldest first, after `cursor` (the
+/// recording timestamp of the previous page's last discrepancy scanned), passing `filter`.
+/// Each page scans at most `limit` recorded discrepancies, so a filtered page may hold fewer
+/// than `limit` (even none) while more follow: page on while the returned cursor is `Some`.
+pub fn list_discrepancies<S: LedgerStore + ?Sized>(
+    store: &S,
+    filter: &DiscrepancyFilter,
+    cursor: Option<u64>,
+    limit: usize,
+) -> (Vec<Discrepancy>, Option<u64>) {
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    let timestamp_first = match cursor {
+        None => 0,
+        Some(cursor) => match cursor.checked_add(1) {
+            Some(next) => next,
+            None => return (Vec::new(), None),
+        },
+    };
+    let entries = store.discrepancy_index_range(timestamp_first, u64::MAX, limit);
+    let next_cursor = if limit > 0 && entries.len() == limit {
+        entries.last().map(|(timestamp, _)| *timestamp)
+    } else {
+        None
+    };
+    let discrepancies = entries
+        .iter()
+        .map(|(timestamp, id)| match store.discrepancy(*id) {
+            Some(discrepancy) => discrepancy,
+            None => panic!("discrepancy index at {timestamp} names missing discrepancy {id:#x}"),
+        })
+        .filter(|discrepancy| filter.matches(discrepancy))
+        .collect();
+    (discrepancies, next_cursor)
+}
+
+/// The open discrepancies holding `account_id` outflow-blocked, by id, after `cursor` (the
+/// previous page's last id). Returns the page and the cursor for the next one. Empty for an
+/// account no open discrepancy names.
+pub fn account_discrepancies<S: LedgerStore + ?Sized>(
+    store: &S,
+    account_id: u128,
+    cursor: Option<u128>,
+    limit: usize,
+) -> (Vec<Discrepancy>, Option<u128>) {
+    let limit = limit.min(QUERY_LIMIT_MAX);
+    let discrepancy_first = match cursor {
+        None => 0,
+        Some(cursor) => match cursor.checked_add(1) {
+            Some(next) => next,
+            None => return (Vec::new(), None),
+        },
+    };
+    let first = DiscrepancyBlock { account_id, discrepancy_id: discrepancy_first };
+    let last = DiscrepancyBlock { account_id, discrepancy_id: u128::MAX };
+    let blocks = store.discrepancy_block_range(&first, &last, limit);
+    let next_cursor = if limit > 0 && blocks.len() == limit {
+        blocks.last().map(|block| block.discrepancy_id)
+    } else {
+        None
+    };
+    let discrepancies = blocks
+        .iter()
+        .map(|block| match store.discrepancy(block.discrepancy_id) {
+            Some(discrepancy) => discrepancy,
+            None => panic!("block {block:?} names missing discrepancy"),
+        })
+        .collect();
+    (discrepancies, next_cursor)
 }

@@ -191,7 +191,8 @@ result_codes! {
     ReasonMustNotBeEmpty = 101,
     /// Status and limit changes are audited: an actor is required.
     ActorMustNotBeEmpty = 102,
-    /// A text field is longer than `TEXT_BYTES_MAX`.
+    /// A text field is longer than its bound: `TEXT_BYTES_MAX`, or `EVIDENCE_BYTES_MAX` for a
+    /// discrepancy's evidence.
     TextTooLong = 103,
     /// A closed account never changes again.
     AccountClosed = 104,
@@ -258,6 +259,19 @@ result_codes! {
     CollectionNotInSuspense = 149,
     /// The collection was already assigned, under another assignment id. It moves once.
     SuspenseAlreadyAssigned = 150,
+
+    // Discrepancies.
+    /// A discrepancy names more than `DISCREPANCY_ACCOUNTS_MAX` accounts.
+    TooManyDiscrepancyAccounts = 151,
+    /// A discrepancy with this id was recorded for another bank, class, reference or set of
+    /// accounts: the reconciler derives the id from what it found, so this is another
+    /// difference under the same id.
+    DiscrepancyExistsWithDifferentFields = 152,
+    /// No discrepancy was recorded under this id.
+    DiscrepancyNotFound = 153,
+    /// The discrepancy was already resolved, with another reason or by another operator. A
+    /// resolution is final.
+    DiscrepancyAlreadyResolved = 154,
 }
 
 impl ResultCode {
@@ -320,7 +334,8 @@ impl ResultCode {
             | R::WorkerIdMustNotBeZero
             | R::ClaimMaxOutOfRange
             | R::LeaseOutOfRange
-            | R::BankReferenceMustNotBeEmpty => false,
+            | R::BankReferenceMustNotBeEmpty
+            | R::TooManyDiscrepancyAccounts => false,
             // A permanent record already holds the id: the answer can never change.
             R::ExistsWithDifferentFlags
             | R::ExistsWithDifferentUserData
@@ -398,6 +413,11 @@ impl ResultCode {
             R::CollectionNotFound | R::CollectionNotInSuspense => true,
             // A permanent record (the assignment) already decides the collection.
             R::SuspenseAlreadyAssigned => false,
+            // Discrepancies: a recorded discrepancy holds its id and a resolution is final, so
+            // these two can never change; whether the discrepancy exists yet can. (Their
+            // refusals are not recorded: see `state_machine::discrepancies`.)
+            R::DiscrepancyExistsWithDifferentFields | R::DiscrepancyAlreadyResolved => false,
+            R::DiscrepancyNotFound => true,
         }
     }
 }
@@ -456,6 +476,22 @@ mod tests {
         assert_eq!(ResultCode::CollectionNotFound.value(), 148);
         assert_eq!(ResultCode::CollectionNotInSuspense.value(), 149);
         assert_eq!(ResultCode::SuspenseAlreadyAssigned.value(), 150);
-        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::SuspenseAlreadyAssigned));
+    }
+
+    #[test]
+    fn discrepancy_codes_keep_their_numbers() {
+        assert_eq!(ResultCode::TooManyDiscrepancyAccounts.value(), 151);
+        assert_eq!(ResultCode::DiscrepancyExistsWithDifferentFields.value(), 152);
+        assert_eq!(ResultCode::DiscrepancyNotFound.value(), 153);
+        assert_eq!(ResultCode::DiscrepancyAlreadyResolved.value(), 154);
+        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::DiscrepancyAlreadyResolved));
+        assert!(ResultCode::DiscrepancyNotFound.is_transient());
+        for code in [
+            ResultCode::TooManyDiscrepancyAccounts,
+            ResultCode::DiscrepancyExistsWithDifferentFields,
+            ResultCode::DiscrepancyAlreadyResolved,
+        ] {
+            assert!(!code.is_transient(), "{code} must not be transient");
+        }
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
 use crate::refusal::Refusal;
 use crate::transfer::{PendingTransfer, Transfer};
@@ -109,7 +110,8 @@ pub enum Table {
     AccountTransfers = 8,
     /// Balance snapshots by (account, timestamp).
     AccountBalances = 9,
-    /// Audit records by timestamp.
+    /// Audit records by (timestamp, account): one per account an event changed (most events
+    /// change one; a discrepancy's recording or resolution up to `DISCREPANCY_ACCOUNTS_MAX`).
     Audit = 10,
     /// `Refusal`s by id: ids refused for a state-dependent reason, final forever. Appended
     /// last, so the digest order of the older tables is unchanged.
@@ -121,11 +123,17 @@ pub enum Table {
     SuspenseIndex = 13,
     /// `SuspenseAssignment`s by `CollectionKey`: collections taken out of suspense.
     SuspenseAssignments = 14,
+    /// `Discrepancy` records by id, open and resolved.
+    Discrepancies = 15,
+    /// Recording timestamp → discrepancy id: every discrepancy in the order it was found.
+    DiscrepancyIndex = 16,
+    /// `DiscrepancyBlock` set: which open discrepancies hold which accounts.
+    DiscrepancyBlocks = 17,
 }
 
 impl Table {
     /// Every table, in digest order.
-    pub const ALL: [Table; 15] = [
+    pub const ALL: [Table; 18] = [
         Table::Meta,
         Table::Accounts,
         Table::Transfers,
@@ -141,6 +149,9 @@ impl Table {
         Table::PayoutHistory,
         Table::SuspenseIndex,
         Table::SuspenseAssignments,
+        Table::Discrepancies,
+        Table::DiscrepancyIndex,
+        Table::DiscrepancyBlocks,
     ];
 }
 
@@ -176,6 +187,13 @@ pub struct WriteSet {
     pub suspense_index: Vec<(SuspenseKey, Option<CollectionKey>)>,
     /// Suspense assignments made (insert-only: a collection is assigned at most once).
     pub suspense_assignments: Vec<SuspenseAssignment>,
+    /// Discrepancies recorded or resolved (upserts, keyed by `request.id`).
+    pub discrepancies: Vec<Discrepancy>,
+    /// Discrepancy index entries added, (recording timestamp, id) (insert-only: a
+    /// discrepancy is recorded once and stays listed after it is resolved).
+    pub discrepancy_index: Vec<(u64, u128)>,
+    /// Discrepancy blocks: `true` inserts, `false` deletes.
+    pub discrepancy_blocks: Vec<(DiscrepancyBlock, bool)>,
     /// The new bookkeeping record.
     pub meta: Meta,
 }
@@ -209,7 +227,8 @@ pub trait LedgerStore {
     fn account_transfers(&self, filter: &HistoryFilter) -> Vec<AccountTransferEntry>;
     /// An account's balance snapshots matching `filter`.
     fn account_balances(&self, filter: &HistoryFilter) -> Vec<AccountBalance>;
-    /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending.
+    /// Up to `limit` audit records with `timestamp >= timestamp_min`, ascending by
+    /// (timestamp, account).
     fn audit_records(&self, timestamp_min: u64, limit: usize) -> Vec<AuditRecord>;
     /// Up to `limit` of one payout's history records with `timestamp >= timestamp_min`,
     /// oldest first.
@@ -228,6 +247,23 @@ pub trait LedgerStore {
     ) -> Vec<(SuspenseKey, CollectionKey)>;
     /// The assignment of a collection taken out of suspense, if any.
     fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment>;
+    /// A discrepancy by id.
+    fn discrepancy(&self, id: u128) -> Option<Discrepancy>;
+    /// Up to `limit` discrepancy index entries (recording timestamp, id) with a timestamp in
+    /// `[timestamp_first, timestamp_last]`, ascending.
+    fn discrepancy_index_range(
+        &self,
+        timestamp_first: u64,
+        timestamp_last: u64,
+        limit: usize,
+    ) -> Vec<(u64, u128)>;
+    /// Up to `limit` discrepancy blocks in `[first, last]`, ascending.
+    fn discrepancy_block_range(
+        &self,
+        first: &DiscrepancyBlock,
+        last: &DiscrepancyBlock,
+        limit: usize,
+    ) -> Vec<DiscrepancyBlock>;
     /// Read-ahead: `StateMachine::apply` names, before it starts, every transfer id the batch
     /// will look up (sorted, without duplicates). A store whose point reads are slow (RocksDB)
     /// fetches them in one batched read; the default does nothing. Results must not depend on

@@ -4,18 +4,25 @@
 //! credits a frozen or closed one, or takes an account past a per-transfer or daily limit
 //! that was in force, is a violation; so is a linked chain that half succeeded.
 //!
+//! Discrepancies, the same way: an accepted recording leaves none of the accounts it names
+//! active, and an accepted resolution returns to active only accounts it named that no other
+//! open discrepancy (recorded and accepted, not yet resolved) names.
+//!
 //! The observer follows statuses and limits only through accepted `set_account_status` /
-//! `set_account_limits` events, and counts daily outflow only from accepted debits, so it
-//! must see every batch from the first (the ledger property tests feed it theirs; the
-//! simulation replays a committed Raft log through it). Voids release a reservation whatever
+//! `set_account_limits` events and the status changes accepted discrepancy events filed as
+//! audit records (read back at the event's timestamp), and counts daily outflow only from
+//! accepted debits, so it must see every batch from the first (the ledger property tests
+//! feed it theirs; the simulation replays a committed Raft log through it). Voids release a reservation whatever
 //! the accounts' status; payout outcomes and claims move money the bank already moved, so
 //! neither is held to statuses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use super::Violation;
+use crate::AUDIT_RECORDS_PER_EVENT_MAX;
 use crate::account::{AccountStatus, Limits};
+use crate::audit::AuditAction;
 use crate::command::{Command, Detail, EventResult};
 use crate::flags::TransferFlags;
 use crate::result::ResultCode;
@@ -51,6 +58,8 @@ pub struct EventObserver {
     limits: BTreeMap<u128, Limits>,
     /// (account, day) → (amount, count) of accepted debits that count against limits.
     outflow: BTreeMap<(u128, i64), (u128, u32)>,
+    /// Discrepancies accepted and not yet resolved → the accounts each names.
+    open_discrepancies: BTreeMap<u128, BTreeSet<u128>>,
     /// Accepted debits held to limits so far: proves a run exercised the property.
     pub limited_debits: u64,
     /// Accepted status and limit changes so far: proves a run exercised blocks.
@@ -65,6 +74,7 @@ impl EventObserver {
             status: BTreeMap::new(),
             limits: BTreeMap::new(),
             outflow: BTreeMap::new(),
+            open_discrepancies: BTreeMap::new(),
             limited_debits: 0,
             account_changes: 0,
         }
@@ -173,9 +183,65 @@ impl EventObserver {
                     ));
                 }
             }
+            Command::RecordDiscrepancy(request) => {
+                self.account_changes += 1;
+                self.follow_audited_statuses(store, result.timestamp);
+                let named: BTreeSet<u128> = request.account_ids.iter().copied().collect();
+                if let Some(active) =
+                    named.iter().find(|id| self.status_of(**id) == AccountStatus::Active)
+                {
+                    return Err(format!(
+                        "discrepancy {:#x} left account {active} active",
+                        request.id
+                    ));
+                }
+                self.open_discrepancies.insert(request.id, named);
+            }
+            Command::ResolveDiscrepancy(request) => {
+                self.account_changes += 1;
+                let named = self.open_discrepancies.remove(&request.id).unwrap_or_default();
+                let lifted = self.follow_audited_statuses(store, result.timestamp);
+                for account_id in lifted {
+                    let held_by = self
+                        .open_discrepancies
+                        .iter()
+                        .find(|(_, accounts)| accounts.contains(&account_id))
+                        .map(|(id, _)| *id);
+                    if !named.contains(&account_id) || held_by.is_some() {
+                        return Err(format!(
+                            "resolving {:#x} activated account {account_id} (named: {}, \
+                             still held by {held_by:?})",
+                            request.id,
+                            named.contains(&account_id)
+                        ));
+                    }
+                }
+            }
             Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_) => {}
         }
         Ok(())
+    }
+
+    /// Follows the status changes an accepted event filed as audit records at `timestamp`;
+    /// returns the accounts it made active.
+    fn follow_audited_statuses<S: LedgerStore + ?Sized>(
+        &mut self,
+        store: &S,
+        timestamp: u64,
+    ) -> Vec<u128> {
+        let mut activated = Vec::new();
+        for record in store.audit_records(timestamp, AUDIT_RECORDS_PER_EVENT_MAX) {
+            if record.timestamp != timestamp {
+                break;
+            }
+            if let AuditAction::Status { to, .. } = record.action {
+                self.status.insert(record.account_id, to);
+                if to == AccountStatus::Active {
+                    activated.push(record.account_id);
+                }
+            }
+        }
+        activated
     }
 
     fn status_of(&self, account_id: u128) -> AccountStatus {
@@ -329,6 +395,69 @@ mod tests {
         // The same debit refused by the ledger is what should happen: no violation.
         let refused = EventResult::code(ResultCode::DebitAccountOutflowBlocked, 5);
         assert!(observer.observe(&store, &[transfer(9, false)], &[refused]).is_empty());
+    }
+
+    #[test]
+    fn discrepancy_blocks_are_followed_and_a_held_account_lifted_is_a_violation() {
+        use crate::discrepancy::{NewDiscrepancy, ResolveDiscrepancy};
+        use crate::store::LedgerStoreMut;
+        let report = |id, account_ids: Vec<u128>| {
+            Command::RecordDiscrepancy(NewDiscrepancy {
+                id,
+                bank: 7,
+                reference: format!("E2E-{id}"),
+                account_ids,
+                actor: "reconciler".into(),
+                ..NewDiscrepancy::default()
+            })
+        };
+        let resolve = |id| {
+            Command::ResolveDiscrepancy(ResolveDiscrepancy {
+                id,
+                reason: "explained".into(),
+                actor: "ops".into(),
+            })
+        };
+        let open = |id| {
+            Command::CreateAccount(NewAccount { id, ledger: 1, code: 1, ..NewAccount::default() })
+        };
+        // The real ledger: accounts 1 and 2, discrepancy 10 blocks 1, then is resolved.
+        let machine = machine();
+        let mut store = MemoryStore::default();
+        let mut observer = EventObserver::new(machine);
+        let mut step = |commands: Vec<Command>| {
+            let batch = crate::command::Batch { timestamp: 1, commands };
+            let (results, writes) = machine.apply(&store, &batch).expect("applies");
+            store.commit(&writes);
+            (batch.commands, results)
+        };
+        let (accounts, opened) = step(vec![open(1), open(2)]);
+        let (recorded, recording) = step(vec![report(10, vec![1])]);
+        let (resolved, resolution) = step(vec![resolve(10)]);
+        assert!(observer.observe(&store, &accounts, &opened).is_empty());
+        assert!(observer.observe(&store, &recorded, &recording).is_empty());
+        // A transfer from the blocked account, accepted, is a violation: the block was followed.
+        let mut accepted = EventResult::code(ResultCode::Ok, recording[0].timestamp);
+        accepted.detail = crate::command::Detail::Amount(5);
+        let violations = observer.observe(&store, &[transfer(9, false)], &[accepted]);
+        assert!(
+            violations.iter().any(|v| v.detail.contains("is OutflowBlocked")),
+            "{violations:?}"
+        );
+        // Suppose a discrepancy 11 naming account 1 had been accepted (it filed no status
+        // change: 1 was blocked already), and one naming 2 that left it active.
+        let unaudited = EventResult::code(ResultCode::Ok, opened[0].timestamp);
+        let violations = observer.observe(
+            &store,
+            &[report(11, vec![1]), report(12, vec![2])],
+            &[unaudited.clone(), unaudited],
+        );
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].detail.contains("left account 2 active"), "{violations:?}");
+        // Then resolving 10 lifted account 1 while 11 still held it.
+        let violations = observer.observe(&store, &resolved, &resolution);
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert!(violations[0].detail.contains("still held by Some(11)"), "{violations:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod balance_flags;
 pub mod balances_match_transfers;
 pub mod conservation;
+pub mod discrepancies;
 pub mod events;
 pub mod indexes;
 pub mod limits;
@@ -18,8 +19,10 @@ pub mod suspense;
 use std::collections::BTreeMap;
 
 use crate::account::Account;
+use crate::audit::AuditRecord;
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::payout::{Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{ExpiryKey, LedgerStore, PayoutIndexKey, Table};
@@ -65,6 +68,14 @@ pub struct StateDump {
     pub suspense_index: BTreeMap<SuspenseKey, CollectionKey>,
     /// Suspense assignments by collection.
     pub suspense_assignments: BTreeMap<CollectionKey, SuspenseAssignment>,
+    /// Audit records by (timestamp, account), as keyed.
+    pub audit: BTreeMap<(u64, u128), AuditRecord>,
+    /// Discrepancies by id, as keyed.
+    pub discrepancies: BTreeMap<u128, Discrepancy>,
+    /// The discrepancy index: recording timestamp → id.
+    pub discrepancy_index: BTreeMap<u64, u128>,
+    /// The discrepancy blocks.
+    pub discrepancy_blocks: Vec<DiscrepancyBlock>,
     /// Records that failed to decode (each is itself a violation).
     pub undecodable: Vec<String>,
 }
@@ -168,8 +179,51 @@ impl StateDump {
             }
             Err(error) => undecodable.push(error.to_string()),
         });
+        dump.load_discrepancies(store, &mut undecodable);
         dump.undecodable = undecodable;
         dump
+    }
+
+    /// Reads the audit records and the three discrepancy tables, keys included (the checkers
+    /// compare each record with the key it is filed under).
+    fn load_discrepancies<S: LedgerStore + ?Sized>(
+        &mut self,
+        store: &S,
+        undecodable: &mut Vec<String>,
+    ) {
+        store.visit_table(Table::Audit, &mut |key, value| match (
+            codec::decode_audit_key(key),
+            codec::decode_value::<AuditRecord>(value, "audit record"),
+        ) {
+            (Ok(key), Ok(record)) => {
+                self.audit.insert(key, record);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::Discrepancies, &mut |key, value| match (
+            codec::decode_id_key(key),
+            codec::decode_value::<Discrepancy>(value, "discrepancy"),
+        ) {
+            (Ok(id), Ok(discrepancy)) => {
+                self.discrepancies.insert(id, discrepancy);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::DiscrepancyIndex, &mut |key, value| match (
+            codec::decode_timestamp_key(key),
+            codec::decode_value::<u128>(value, "discrepancy index entry"),
+        ) {
+            (Ok(timestamp), Ok(id)) => {
+                self.discrepancy_index.insert(timestamp, id);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::DiscrepancyBlocks, &mut |key, _| {
+            match codec::decode_discrepancy_block_key(key) {
+                Ok(block) => self.discrepancy_blocks.push(block),
+                Err(error) => undecodable.push(error.to_string()),
+            }
+        });
     }
 }
 
@@ -189,6 +243,7 @@ pub fn check_all(dump: &StateDump) -> Vec<Violation> {
     violations.extend(refusals::check(dump));
     violations.extend(payout_history::check(dump));
     violations.extend(suspense::check(dump));
+    violations.extend(discrepancies::check(dump));
     violations
 }
 

@@ -4,6 +4,7 @@
 use crate::account::{Account, AccountBalance};
 use crate::audit::AuditRecord;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
+use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::flags::AccountFlags;
 use crate::overlay::{AppendOverlay, KeyedOverlay, RecordOverlay, SetOverlay};
 use crate::payout::{Payout, PayoutHistoryRecord};
@@ -28,6 +29,9 @@ pub(crate) struct Savepoint {
     payout_history: usize,
     suspense_index: usize,
     suspense_assignments: usize,
+    discrepancies: usize,
+    discrepancy_index: usize,
+    discrepancy_blocks: usize,
 }
 
 pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
@@ -46,6 +50,10 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
     /// Suspense index changes: the value is the entry itself, `None` for a removal.
     suspense_index: RecordOverlay<SuspenseKey, (SuspenseKey, Option<CollectionKey>)>,
     suspense_assignments: KeyedOverlay<CollectionKey, SuspenseAssignment>,
+    discrepancies: RecordOverlay<u128, Discrepancy>,
+    /// Discrepancy index entries: the value is the entry itself, (timestamp, id).
+    discrepancy_index: RecordOverlay<u64, (u64, u128)>,
+    discrepancy_blocks: SetOverlay<DiscrepancyBlock>,
     /// Refusals of this batch. Deliberately outside every savepoint: a linked chain's rollback
     /// undoes the chain's effects, not the fact that its member was refused.
     refusals: RecordOverlay<u128, Refusal>,
@@ -72,6 +80,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             payout_history: AppendOverlay::new(),
             suspense_index: RecordOverlay::new(),
             suspense_assignments: KeyedOverlay::new(),
+            discrepancies: RecordOverlay::new(),
+            discrepancy_index: RecordOverlay::new(),
+            discrepancy_blocks: SetOverlay::new(),
             refusals: RecordOverlay::new(),
             recording: false,
         }
@@ -145,6 +156,35 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             Some(assignment) => Some(assignment.clone()),
             None => self.store.suspense_assignment(key),
         }
+    }
+
+    /// A discrepancy by id, this batch's included.
+    pub(crate) fn discrepancy(&self, id: u128) -> Option<Discrepancy> {
+        match self.discrepancies.get(&id) {
+            Some(discrepancy) => Some(discrepancy.clone()),
+            None => self.store.discrepancy(id),
+        }
+    }
+
+    /// The discrepancy recorded at exactly `timestamp`, this batch's included: whether the
+    /// event at that time was a discrepancy's recording.
+    pub(crate) fn discrepancy_recorded_at(&self, timestamp: u64) -> Option<u128> {
+        match self.discrepancy_index.get(&timestamp) {
+            Some((_, id)) => Some(*id),
+            None => {
+                self.store.discrepancy_index_range(timestamp, timestamp, 1).first().map(|e| e.1)
+            }
+        }
+    }
+
+    /// Up to `limit` open discrepancies holding `account_id`, overlay included, ascending.
+    pub(crate) fn discrepancies_holding(&self, account_id: u128, limit: usize) -> Vec<u128> {
+        let first = DiscrepancyBlock { account_id, discrepancy_id: 0 };
+        let last = DiscrepancyBlock { account_id, discrepancy_id: u128::MAX };
+        let fetch = limit.saturating_add(self.discrepancy_blocks.len_in(&first, &last));
+        let stored = self.store.discrepancy_block_range(&first, &last, fetch);
+        let merged = self.discrepancy_blocks.merge_range(stored, &first, &last, limit);
+        merged.into_iter().map(|block| block.discrepancy_id).collect()
     }
 
     /// Payout index keys in `[first, last]`, overlay included, up to `limit`.
@@ -225,6 +265,21 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.suspense_assignments.insert(assignment.collection.clone(), assignment);
     }
 
+    /// Stores a discrepancy, newly recorded (filed in the index at its recording time) or
+    /// changed.
+    pub(crate) fn put_discrepancy(&mut self, discrepancy: Discrepancy, recorded: bool) {
+        if recorded {
+            let entry = (discrepancy.timestamp, discrepancy.request.id);
+            self.discrepancy_index.put(entry.0, entry, self.recording);
+        }
+        self.discrepancies.put(discrepancy.request.id, discrepancy, self.recording);
+    }
+
+    /// Files (`true`) or removes (`false`) one discrepancy's hold on one account.
+    pub(crate) fn set_discrepancy_block(&mut self, block: DiscrepancyBlock, present: bool) {
+        self.discrepancy_blocks.set(block, present, self.recording);
+    }
+
     pub(crate) fn push_audit(&mut self, record: AuditRecord) {
         self.audit.push(record);
     }
@@ -245,6 +300,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             payout_history: self.payout_history.savepoint(),
             suspense_index: self.suspense_index.savepoint(),
             suspense_assignments: self.suspense_assignments.savepoint(),
+            discrepancies: self.discrepancies.savepoint(),
+            discrepancy_index: self.discrepancy_index.savepoint(),
+            discrepancy_blocks: self.discrepancy_blocks.savepoint(),
         }
     }
 
@@ -262,6 +320,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.payout_history.rollback(savepoint.payout_history);
         self.suspense_index.rollback(savepoint.suspense_index);
         self.suspense_assignments.rollback(savepoint.suspense_assignments);
+        self.discrepancies.rollback(savepoint.discrepancies);
+        self.discrepancy_index.rollback(savepoint.discrepancy_index);
+        self.discrepancy_blocks.rollback(savepoint.discrepancy_blocks);
         self.end_chain();
     }
 
@@ -274,6 +335,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.payouts.clear_undo();
         self.payout_index.clear_undo();
         self.suspense_index.clear_undo();
+        self.discrepancies.clear_undo();
+        self.discrepancy_index.clear_undo();
+        self.discrepancy_blocks.clear_undo();
     }
 
     pub(crate) fn into_write_set(self, meta: Meta) -> WriteSet {
@@ -292,6 +356,9 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             payout_history: self.payout_history.into_vec(),
             suspense_index: self.suspense_index.into_values(),
             suspense_assignments: self.suspense_assignments.into_values(),
+            discrepancies: self.discrepancies.into_values(),
+            discrepancy_index: self.discrepancy_index.into_values(),
+            discrepancy_blocks: self.discrepancy_blocks.into_changes(),
             meta,
         }
     }

@@ -5,6 +5,7 @@
 mod accounts;
 mod collections;
 mod context;
+mod discrepancies;
 mod expiry;
 mod movement;
 mod payouts;
@@ -216,6 +217,12 @@ impl StateMachine {
             Command::AssignSuspense(assignment) => {
                 suspense::assign_suspense(context, assignment, timestamp)
             }
+            Command::RecordDiscrepancy(report) => {
+                discrepancies::record_discrepancy(context, report, timestamp)
+            }
+            Command::ResolveDiscrepancy(resolution) => {
+                discrepancies::resolve_discrepancy(context, resolution, timestamp)
+            }
         }
     }
 
@@ -256,7 +263,9 @@ fn transfer_ids_read(commands: &[Command]) -> Vec<u128> {
             | Command::SetAccountStatus(_)
             | Command::SetAccountLimits(_)
             | Command::ClaimPayouts(_)
-            | Command::RecordPayoutOutcome(_) => {}
+            | Command::RecordPayoutOutcome(_)
+            | Command::RecordDiscrepancy(_)
+            | Command::ResolveDiscrepancy(_) => {}
         }
     }
     ids.sort_unstable();

@@ -6,9 +6,9 @@
 
 use tianping_ledger::format::{self, BATCH_FORMAT_VERSION, FormatError};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, Limits, NewAccount,
-    NewCollection, NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, SetAccountLimits,
-    SetAccountStatus, TransferFlags,
+    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, DiscrepancyClass,
+    Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout, NewTransfer, PayoutOutcome,
+    RecordPayoutOutcome, ResolveDiscrepancy, SetAccountLimits, SetAccountStatus, TransferFlags,
 };
 
 /// One command of every kind (the match below fails to compile when a kind is added), each
@@ -90,6 +90,24 @@ fn every_command_kind() -> Batch {
             reason: "payer named TP2 by phone".to_owned(),
             actor: "ops-desk".to_owned(),
         }),
+        Command::RecordDiscrepancy(NewDiscrepancy {
+            id: 0x0f0e_0d0c_0b0a_0908_0706_0504_0302_0100,
+            bank: 7,
+            class: DiscrepancyClass::AmountMismatch,
+            reference: "E2E-2025-003".to_owned(),
+            account_ids: vec![1, 3],
+            ledger_amount: Some(12_345),
+            bank_amount: None,
+            ledger_evidence: "payout 300 succeeded".to_owned(),
+            bank_evidence: "camt.053 entry 12 344".to_owned(),
+            cutoff: 1_764_000_000_000_000_000,
+            actor: "reconciler:dc-a".to_owned(),
+        }),
+        Command::ResolveDiscrepancy(ResolveDiscrepancy {
+            id: 600,
+            reason: "bank fee, booked".to_owned(),
+            actor: "ops-desk".to_owned(),
+        }),
     ];
     for command in &commands {
         // Exhaustive on purpose: a new command kind must join the golden batch.
@@ -102,21 +120,29 @@ fn every_command_kind() -> Batch {
             | Command::ClaimPayouts(_)
             | Command::RecordPayoutOutcome(_)
             | Command::BookCollection(_)
-            | Command::AssignSuspense(_) => {}
+            | Command::AssignSuspense(_)
+            | Command::RecordDiscrepancy(_)
+            | Command::ResolveDiscrepancy(_) => {}
         }
     }
     Batch { timestamp: 1_764_000_000_123_456_789, commands }
 }
 
-/// The batch above in format version 1. (`AssignSuspense` joined as the ninth kind: appended,
-/// so the eight before it encode as they did; only the command count and the tail changed.)
+/// The batch above in format version 1. (`AssignSuspense` joined as the ninth kind,
+/// `RecordDiscrepancy` and `ResolveDiscrepancy` as the tenth and eleventh: appended, so the
+/// kinds before them encode as they did; only the command count and the tail changed, and
+/// the version stays 1 — every batch written before reads the same.)
 const GOLDEN_BATCH_HEX: &str = concat!(
-    "01959a97f9f694bfbd180900909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
+    "01959a97f9f694bfbd180b00909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
     "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
     "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
     "04ac020103b960059c010301070be5bca0e4b8892036323232050b0740b0ea0106ac020b04020790",
     "03070d43414d542d323032352d30303102040563069c010408f403070d43414d542d323032352d30",
-    "303202187061796572206e616d6564205450322062792070686f6e65086f70732d6465736b",
+    "303202187061796572206e616d6564205450322062792070686f6e65086f70732d6465736b098082",
+    "8898c0a081838790a4d0b081c3868e1e07030c4532452d323032352d30303302010301b960001470",
+    "61796f757420333030207375636365656465641563616d742e30353320656e747279203132203334",
+    "348080a8bef694bfbd180f7265636f6e63696c65723a64632d610ad8041062616e6b206665652c20",
+    "626f6f6b6564086f70732d6465736b",
 );
 
 fn hex(bytes: &[u8]) -> String {

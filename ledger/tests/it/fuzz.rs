@@ -11,9 +11,10 @@ use arbitrary::{Result, Unstructured};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
     AccountFlags, AccountStatus, BATCH_EVENTS_MAX, Batch, BatchError, ClaimPayouts, Command,
-    EXPIRIES_PER_BATCH_MAX, LedgerConfig, LedgerStore, LedgerStoreMut, Limits, MemoryStore,
-    NewAccount, NewCollection, NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome,
-    ResultCode, SetAccountLimits, SetAccountStatus, StateMachine, TEXT_BYTES_MAX, TransferFlags,
+    DiscrepancyClass, EVIDENCE_BYTES_MAX, EXPIRIES_PER_BATCH_MAX, LedgerConfig, LedgerStore,
+    LedgerStoreMut, Limits, MemoryStore, NewAccount, NewCollection, NewDiscrepancy, NewPayout,
+    NewTransfer, PayoutOutcome, RecordPayoutOutcome, ResolveDiscrepancy, ResultCode,
+    SetAccountLimits, SetAccountStatus, StateMachine, TEXT_BYTES_MAX, TransferFlags,
 };
 
 use crate::support::{CODE, LEDGER, T0};
@@ -106,6 +107,37 @@ fn text(u: &mut Unstructured) -> Result<String> {
     })
 }
 
+/// Evidence: mostly a text, sometimes at or just past `EVIDENCE_BYTES_MAX`.
+fn evidence(u: &mut Unstructured) -> Result<String> {
+    Ok(match u.int_in_range(0u8..=5)? {
+        0 => "e".repeat(EVIDENCE_BYTES_MAX),
+        1 => "e".repeat(EVIDENCE_BYTES_MAX + 1),
+        _ => text(u)?,
+    })
+}
+
+/// A reconciler's report with any ids, texts and up to ten accounts.
+fn new_discrepancy(u: &mut Unstructured) -> Result<NewDiscrepancy> {
+    let count = u.int_in_range(0usize..=10)?;
+    let mut account_ids = Vec::with_capacity(count);
+    for _ in 0..count {
+        account_ids.push(id(u)?);
+    }
+    Ok(NewDiscrepancy {
+        id: id(u)?,
+        bank: small_or_extreme_u32(u)? % 4,
+        class: *u.choose(&DiscrepancyClass::ALL)?,
+        reference: text(u)?,
+        account_ids,
+        ledger_amount: optional(u, amount)?,
+        bank_amount: optional(u, amount)?,
+        ledger_evidence: evidence(u)?,
+        bank_evidence: evidence(u)?,
+        cutoff: u.arbitrary()?,
+        actor: text(u)?,
+    })
+}
+
 fn account_flags(u: &mut Unstructured) -> Result<AccountFlags> {
     let bits: u16 = u.arbitrary()?;
     Ok(AccountFlags(if u.ratio(1u8, 8)? { bits } else { bits & AccountFlags::KNOWN.0 }))
@@ -141,7 +173,13 @@ fn limits(u: &mut Unstructured) -> Result<Limits> {
 }
 
 fn command(u: &mut Unstructured) -> Result<Command> {
-    Ok(match u.int_in_range(0u8..=9)? {
+    Ok(match u.int_in_range(0u8..=11)? {
+        10 => Command::RecordDiscrepancy(new_discrepancy(u)?),
+        11 => Command::ResolveDiscrepancy(ResolveDiscrepancy {
+            id: id(u)?,
+            reason: text(u)?,
+            actor: text(u)?,
+        }),
         0 => Command::CreateAccount(NewAccount {
             id: id(u)?,
             ledger: ledger(u)?,

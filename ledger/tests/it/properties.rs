@@ -17,9 +17,10 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use tianping_ledger::invariants::events::{EventObserver, chains};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, EventResult,
-    LedgerConfig, Limits, NewAccount, NewCollection, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX,
-    Payout, PayoutOutcome, PayoutState, PendingStatus, RecordPayoutOutcome, ResultCode,
+    AccountFlags, AccountStatus, AssignSuspense, AuditAction, Batch, ClaimPayouts, Command,
+    DiscrepancyClass, DiscrepancyState, EventResult, LedgerConfig, Limits, NewAccount,
+    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX, Payout, PayoutOutcome,
+    PayoutState, PendingStatus, RecordPayoutOutcome, ResolveDiscrepancy, ResultCode,
     SetAccountLimits, SetAccountStatus, TransferFlags, state_digest,
 };
 
@@ -39,6 +40,8 @@ const ACCOUNTS: u128 = 10;
 const IDS: u128 = 96;
 const OTHER_LEDGER: u32 = 840;
 const BANKS: u32 = 2;
+/// Discrepancy ids: few, so reports of one difference by two reconcilers are common.
+const DISCREPANCY_IDS: u128 = 12;
 
 /// One generated event: a finished command, or one built from the model when applied.
 #[derive(Clone, Debug)]
@@ -70,6 +73,16 @@ enum Op {
         pick: Index,
         id: u128,
         account_id: u128,
+        again: bool,
+    },
+    /// Act on a recorded discrepancy: resolve an open one (`resolve`), resolve a resolved
+    /// one again (`resolve` and `again`: the same resolution half the time, another
+    /// operator's otherwise), or report one again as a second reconciler would (neither:
+    /// other actor, cut-off and account order). While there is none to act on, record one
+    /// naming one to three accounts.
+    Discrepancy {
+        pick: Index,
+        resolve: bool,
         again: bool,
     },
 }
@@ -532,6 +545,92 @@ fn smart_assign() -> BoxedStrategy<Op> {
         .boxed()
 }
 
+fn discrepancy_class() -> BoxedStrategy<DiscrepancyClass> {
+    prop::sample::select(DiscrepancyClass::ALL.to_vec()).boxed()
+}
+
+/// Evidence of one side: mostly a line, sometimes none, and when noisy too long.
+fn evidence(noisy: bool) -> BoxedStrategy<String> {
+    let valid = prop_oneof![3 => Just("statement entry 7".to_owned()), 1 => Just(String::new())];
+    if !noisy {
+        return valid.boxed();
+    }
+    prop_oneof![10 => valid, 1 => Just("e".repeat(tianping_ledger::EVIDENCE_BYTES_MAX + 1))].boxed()
+}
+
+fn record_discrepancy(noisy: bool) -> BoxedStrategy<Op> {
+    let id = if noisy {
+        prop_oneof![20 => 1..=DISCREPANCY_IDS, 1 => Just(0u128), 1 => Just(u128::MAX)].boxed()
+    } else {
+        (1..=DISCREPANCY_IDS).boxed()
+    };
+    // Mostly the reference the id was derived from; sometimes another (a different finding
+    // under the same id), and when noisy none or one too long.
+    let reference = if noisy {
+        prop_oneof![
+            8 => Just(None),
+            2 => Just(Some("E2E-other".to_owned())),
+            1 => Just(Some(String::new())),
+            1 => Just(Some("R".repeat(257))),
+        ]
+        .boxed()
+    } else {
+        prop_oneof![8 => Just(None), 1 => Just(Some("E2E-other".to_owned()))].boxed()
+    };
+    let count_max = if noisy { tianping_ledger::DISCREPANCY_ACCOUNTS_MAX + 1 } else { 3 };
+    let accounts = prop::collection::vec(account_id(noisy), 0..=count_max);
+    let actor = if noisy {
+        prop_oneof![10 => Just("reconciler:dc-a".to_owned()), 1 => Just(String::new())].boxed()
+    } else {
+        Just("reconciler:dc-a".to_owned()).boxed()
+    };
+    let amounts = (prop::option::of(1..=100u128), prop::option::of(1..=100u128));
+    let request = (id, bank(noisy), discrepancy_class(), reference, accounts);
+    (request, amounts, (evidence(noisy), evidence(noisy)), actor)
+        .prop_map(
+            |(
+                (id, bank, class, reference, account_ids),
+                (ledger_amount, bank_amount),
+                (ledger_evidence, bank_evidence),
+                actor,
+            )| {
+                Op::Command(Command::RecordDiscrepancy(NewDiscrepancy {
+                    id,
+                    bank,
+                    class,
+                    reference: reference.unwrap_or_else(|| format!("E2E-{id}")),
+                    account_ids,
+                    ledger_amount,
+                    bank_amount,
+                    ledger_evidence,
+                    bank_evidence,
+                    cutoff: T0,
+                    actor,
+                }))
+            },
+        )
+        .boxed()
+}
+
+fn resolve_discrepancy(noisy: bool) -> BoxedStrategy<Op> {
+    let id = if noisy {
+        prop_oneof![20 => 1..=DISCREPANCY_IDS + 1, 1 => Just(0u128), 1 => Just(u128::MAX)].boxed()
+    } else {
+        (1..=DISCREPANCY_IDS + 1).boxed()
+    };
+    (id, audit_text(noisy))
+        .prop_map(|(id, (reason, actor))| {
+            Op::Command(Command::ResolveDiscrepancy(ResolveDiscrepancy { id, reason, actor }))
+        })
+        .boxed()
+}
+
+fn smart_discrepancy() -> BoxedStrategy<Op> {
+    (any::<Index>(), prop::bool::weighted(0.6), prop::bool::weighted(0.2))
+        .prop_map(|(pick, resolve, again)| Op::Discrepancy { pick, resolve, again })
+        .boxed()
+}
+
 fn ops(noisy: bool) -> BoxedStrategy<Op> {
     prop_oneof![
         2 => create_account(noisy),
@@ -542,6 +641,8 @@ fn ops(noisy: bool) -> BoxedStrategy<Op> {
         3 => claim_payouts(noisy),
         4 => book_collection(noisy),
         1 => assign_suspense(noisy),
+        1 => record_discrepancy(noisy),
+        1 => resolve_discrepancy(noisy),
     ]
     .boxed()
 }
@@ -555,6 +656,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => raw_resolve(),
         1 => raw_outcome(),
         3 => smart_assign(),
+        3 => smart_discrepancy(),
     ]
 }
 
@@ -659,6 +761,12 @@ struct Stats {
     payouts_failed: u64,
     limited_debits: u64,
     suspense_assigned: u64,
+    discrepancies_recorded: u64,
+    discrepancies_resolved: u64,
+    /// Accounts a resolution returned to active.
+    blocks_lifted: u64,
+    /// Blocks a resolution kept because another open discrepancy held the account.
+    blocks_kept: u64,
 }
 
 /// The ledger under test, its twin, the model and the observer, advanced together.
@@ -893,7 +1001,61 @@ impl World {
                 };
                 text(collection, *id, *account_id)
             }
+            Op::Discrepancy { pick, resolve, again } => {
+                self.discrepancy_command(*pick, *resolve, *again)
+            }
         }
+    }
+
+    /// See `Op::Discrepancy`.
+    fn discrepancy_command(&self, pick: Index, resolve: bool, again: bool) -> Command {
+        let recorded = &self.auditor.discrepancies;
+        let in_state =
+            |state| -> Vec<_> { recorded.values().filter(|d| d.state == state).collect() };
+        let open = in_state(DiscrepancyState::Open);
+        let resolved = in_state(DiscrepancyState::Resolved);
+        let resolution = |id, actor: &str| {
+            Command::ResolveDiscrepancy(ResolveDiscrepancy {
+                id,
+                reason: "explained by the bank".to_owned(),
+                actor: actor.to_owned(),
+            })
+        };
+        if resolve && again && !resolved.is_empty() {
+            let done = resolved[pick.index(resolved.len())];
+            let actor = if pick.index(2) == 0 { done.resolved_by.as_str() } else { "ops:bob" };
+            return resolution(done.request.id, actor);
+        }
+        if resolve && !open.is_empty() {
+            return resolution(open[pick.index(open.len())].request.id, "ops:alice");
+        }
+        if !resolve && !recorded.is_empty() {
+            let all: Vec<_> = recorded.values().collect();
+            let mut report = all[pick.index(all.len())].request.clone();
+            report.account_ids.reverse();
+            report.actor = "reconciler:dc-b".to_owned();
+            report.cutoff += 1;
+            report.bank_evidence = "seen at dc-b".to_owned();
+            return Command::RecordDiscrepancy(report);
+        }
+        // Nothing to act on: a fresh report naming one to three distinct accounts.
+        let id = pick.index(DISCREPANCY_IDS as usize) as u128 + 1;
+        let first = pick.index(ACCOUNTS as usize) as u128 + 1;
+        let count = pick.index(3) as u128 + 1;
+        let account_ids = (0..count).map(|k| (first + 3 * k - 1) % ACCOUNTS + 1).collect();
+        Command::RecordDiscrepancy(NewDiscrepancy {
+            id,
+            bank: 1,
+            class: DiscrepancyClass::MissingAtBank,
+            reference: format!("E2E-{id}"),
+            account_ids,
+            ledger_amount: Some(10),
+            bank_amount: None,
+            ledger_evidence: "payout succeeded".to_owned(),
+            bank_evidence: String::new(),
+            cutoff: T0,
+            actor: "reconciler:dc-a".to_owned(),
+        })
     }
 
     /// Retrying every acknowledged event of `batch` changes nothing: keyed events answer
@@ -980,18 +1142,26 @@ impl World {
 
 /// The acknowledged events of a batch, as a client would retry them: every keyed event that
 /// succeeded, the last successful status / limits change per account and outcome per
-/// payout; no claims (they are not keyed). Chains keep their shape (`linked` is not part of
+/// payout; no claims (they are not keyed); no status change a later discrepancy event of the
+/// batch may have overridden (a recording blocks, a resolution unblocks: the operator's
+/// status, set again, would then be a change). Chains keep their shape (`linked` is not part of
 /// an event's identity); outcomes inside chains are left out because their lease may end
 /// between the original and the retry.
 fn retry_commands(commands: &[Command], results: &[EventResult]) -> Vec<Command> {
     let mut last_status = BTreeMap::new();
     let mut last_limits = BTreeMap::new();
     let mut last_outcome = BTreeMap::new();
+    let mut last_discrepancy_change = None;
     for (index, (command, result)) in commands.iter().zip(results).enumerate() {
         if !result.code.is_success() {
             continue;
         }
         match command {
+            Command::RecordDiscrepancy(_) | Command::ResolveDiscrepancy(_)
+                if result.code == ResultCode::Ok =>
+            {
+                last_discrepancy_change = Some(index);
+            }
             Command::SetAccountStatus(change) => {
                 last_status.insert(change.account_id, index);
             }
@@ -1014,7 +1184,10 @@ fn retry_commands(commands: &[Command], results: &[EventResult]) -> Vec<Command>
             .filter(|index| results[*index].code.is_success())
             .filter(|index| match &commands[*index] {
                 Command::ClaimPayouts(_) => false,
-                Command::SetAccountStatus(change) => last_status[&change.account_id] == *index,
+                Command::SetAccountStatus(change) => {
+                    last_status[&change.account_id] == *index
+                        && last_discrepancy_change.is_none_or(|later| later < *index)
+                }
                 Command::SetAccountLimits(change) => last_limits[&change.account_id] == *index,
                 Command::RecordPayoutOutcome(outcome) => {
                     !in_chain && last_outcome[&outcome.payout_id] == *index
@@ -1091,6 +1264,24 @@ fn run(plan: &Plan, stats: &RefCell<Stats>) -> Result<(), TestCaseError> {
     total.expiries += run.expiries;
     total.limited_debits += run.limited_debits;
     total.suspense_assigned += world.auditor.assignments.len() as u64;
+    let discrepancies = &world.auditor.discrepancies;
+    let resolved_at: std::collections::BTreeSet<u64> = discrepancies
+        .values()
+        .filter(|d| d.state == DiscrepancyState::Resolved)
+        .map(|d| d.resolved_at)
+        .collect();
+    total.discrepancies_recorded += discrepancies.len() as u64;
+    total.discrepancies_resolved += resolved_at.len() as u64;
+    total.blocks_lifted += world
+        .auditor
+        .audit
+        .iter()
+        .filter(|record| {
+            resolved_at.contains(&record.timestamp)
+                && matches!(record.action, AuditAction::Status { to: AccountStatus::Active, .. })
+        })
+        .count() as u64;
+    total.blocks_kept += world.auditor.blocks_kept;
     for (code, count) in &run.codes {
         *total.codes.entry(*code).or_default() += count;
     }
@@ -1138,7 +1329,8 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         "properties: {} random batches ({} applied in all), {} events, {} retries ({} events), \
          {} retried refusals, {} resubmits, \
          chains {} committed / {} rolled back, {} expiries, payouts {} succeeded / {} failed, \
-         {} limited debits, {} suspense assignments",
+         {} limited debits, {} suspense assignments, discrepancies {} recorded / {} resolved, \
+         blocks {} lifted / {} kept",
         stats.random_batches,
         stats.batches,
         stats.events,
@@ -1153,6 +1345,10 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         stats.payouts_failed,
         stats.limited_debits,
         stats.suspense_assigned,
+        stats.discrepancies_recorded,
+        stats.discrepancies_resolved,
+        stats.blocks_lifted,
+        stats.blocks_kept,
     );
     eprintln!("properties: codes {:?}", stats.codes);
     assert!(
@@ -1172,6 +1368,10 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         ("failed payouts", stats.payouts_failed),
         ("limited debits", stats.limited_debits),
         ("suspense assignments", stats.suspense_assigned),
+        ("recorded discrepancies", stats.discrepancies_recorded),
+        ("resolved discrepancies", stats.discrepancies_resolved),
+        ("blocks lifted by a resolution", stats.blocks_lifted),
+        ("blocks kept by another holder", stats.blocks_kept),
     ] {
         assert!(count >= 50, "only {count} {what}: the generator lost its reach");
     }
@@ -1195,6 +1395,10 @@ fn ledger_agrees_with_auditor_on_random_batches() {
         ResultCode::CollectionNotFound,
         ResultCode::CollectionNotInSuspense,
         ResultCode::SuspenseAlreadyAssigned,
+        ResultCode::TooManyDiscrepancyAccounts,
+        ResultCode::DiscrepancyExistsWithDifferentFields,
+        ResultCode::DiscrepancyNotFound,
+        ResultCode::DiscrepancyAlreadyResolved,
     ] {
         assert!(stats.codes.get(&code).copied().unwrap_or(0) > 0, "{code} never happened");
     }

@@ -143,6 +143,22 @@ fn assign_request(id: u128, reference: &str, account_id: u128) -> tianping_ledge
     }
 }
 
+fn report(id: u128, account_ids: &[u128]) -> tianping_ledger::NewDiscrepancy {
+    discrepancy(id, account_ids)
+}
+
+fn report_as(report: tianping_ledger::NewDiscrepancy) -> Command {
+    Command::RecordDiscrepancy(report)
+}
+
+fn resolve_as(id: u128, reason: &str, actor: &str) -> Command {
+    Command::ResolveDiscrepancy(tianping_ledger::ResolveDiscrepancy {
+        id,
+        reason: reason.to_owned(),
+        actor: actor.to_owned(),
+    })
+}
+
 fn status_change(account_id: u128, status: AccountStatus, reason: &str, actor: &str) -> Command {
     Command::SetAccountStatus(SetAccountStatus {
         account_id,
@@ -741,6 +757,126 @@ fn cases() -> Vec<Case> {
                 reason: String::new(),
                 ..assign_request(400, "r", A)
             })),
+        // Discrepancies.
+        case("discrepancy: recorded", R::Ok).when(record_discrepancy(600, &[A, B])),
+        case("discrepancy: no accounts is still recorded", R::Ok)
+            .when(record_discrepancy(600, &[])),
+        case("discrepancy: id zero", R::IdMustNotBeZero).when(record_discrepancy(0, &[A])),
+        case("discrepancy: bank zero", R::BankMustNotBeZero)
+            .when(report_as(tianping_ledger::NewDiscrepancy { bank: 0, ..report(600, &[A]) })),
+        case("discrepancy: reference required", R::BankReferenceMustNotBeEmpty).when(report_as(
+            tianping_ledger::NewDiscrepancy { reference: String::new(), ..report(600, &[A]) },
+        )),
+        case("discrepancy: reference too long", R::TextTooLong).when(report_as(
+            tianping_ledger::NewDiscrepancy { reference: long.clone(), ..report(600, &[A]) },
+        )),
+        case("discrepancy: evidence may be longer than other texts", R::Ok).when(report_as(
+            tianping_ledger::NewDiscrepancy {
+                bank_evidence: "e".repeat(tianping_ledger::EVIDENCE_BYTES_MAX),
+                ..report(600, &[A])
+            },
+        )),
+        case("discrepancy: evidence too long", R::TextTooLong).when(report_as(
+            tianping_ledger::NewDiscrepancy {
+                ledger_evidence: "e".repeat(tianping_ledger::EVIDENCE_BYTES_MAX + 1),
+                ..report(600, &[A])
+            },
+        )),
+        case("discrepancy: actor required", R::ActorMustNotBeEmpty).when(report_as(
+            tianping_ledger::NewDiscrepancy { actor: String::new(), ..report(600, &[A]) },
+        )),
+        case("too_many_discrepancy_accounts", R::TooManyDiscrepancyAccounts)
+            .when(record_discrepancy(600, &[1, 2, 3, 4, 5, 6, 7, 8, 9])),
+        case("discrepancy: the most accounts", R::Ok)
+            .when(record_discrepancy(600, &[1, 2, 3, 4, 5, 6, 7, 8])),
+        case("discrepancy: account id zero", R::IdMustNotBeZero)
+            .when(record_discrepancy(600, &[A, 0])),
+        case("discrepancy: account named twice", R::AccountsMustBeDifferent)
+            .when(record_discrepancy(600, &[A, B, A])),
+        case("discrepancy: missing account", R::AccountNotFound)
+            .when(record_discrepancy(600, &[A, MISSING])),
+        case("exists: a second reconciler reports the same difference", R::Exists)
+            .given(vec![record_discrepancy(600, &[A, B])])
+            .when(report_as(tianping_ledger::NewDiscrepancy {
+                account_ids: vec![B, A],
+                actor: "reconciler:dc-b".to_owned(),
+                cutoff: T0 + SECOND,
+                bank_evidence: "dc-b saw it too".to_owned(),
+                ..report(600, &[])
+            })),
+        case("discrepancy_exists_with_different_fields", R::DiscrepancyExistsWithDifferentFields)
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(record_discrepancy(600, &[B])),
+        case("discrepancy: the same id for another class", R::DiscrepancyExistsWithDifferentFields)
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(report_as(tianping_ledger::NewDiscrepancy {
+                class: tianping_ledger::DiscrepancyClass::DuplicateAtBank,
+                ..report(600, &[A])
+            })),
+        case("discrepancy: blocks a payout", R::DebitAccountOutflowBlocked)
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(pay(200, A, 5)),
+        case("discrepancy: a frozen account stays frozen", R::DebitAccountFrozen)
+            .given(vec![set_status(A, Frozen)])
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(t(100, A, B, 1)),
+        case("discrepancy: resolved", R::Ok)
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(resolve_discrepancy(600)),
+        case("discrepancy: resolving unblocks", R::Ok)
+            .given(vec![record_discrepancy(600, &[A])])
+            .given(vec![resolve_discrepancy(600)])
+            .when(t(100, A, B, 1)),
+        case(
+            "discrepancy: another open discrepancy keeps the block",
+            R::DebitAccountOutflowBlocked,
+        )
+        .given(vec![record_discrepancy(600, &[A]), record_discrepancy(601, &[B, A])])
+        .given(vec![resolve_discrepancy(600)])
+        .when(t(100, A, B, 1)),
+        case(
+            "discrepancy: an operator's later block outlasts the resolution",
+            R::DebitAccountOutflowBlocked,
+        )
+        .given(vec![record_discrepancy(600, &[A])])
+        .given(vec![set_status(A, AccountStatus::Active)])
+        .given(vec![set_status(A, OutflowBlocked)])
+        .given(vec![resolve_discrepancy(600)])
+        .when(t(100, A, B, 1)),
+        case("discrepancy_not_found", R::DiscrepancyNotFound).when(resolve_discrepancy(600)),
+        case("exists: a resolution retried", R::Exists)
+            .given(vec![record_discrepancy(600, &[A])])
+            .given(vec![resolve_discrepancy(600)])
+            .when(resolve_discrepancy(600)),
+        case("discrepancy_already_resolved", R::DiscrepancyAlreadyResolved)
+            .given(vec![record_discrepancy(600, &[A])])
+            .given(vec![resolve_discrepancy(600)])
+            .when(resolve_as(600, "another explanation", "ops:bob")),
+        case("discrepancy: resolution reason required", R::ReasonMustNotBeEmpty)
+            .when(resolve_as(600, "", "ops:bob")),
+        case("discrepancy: resolution actor required", R::ActorMustNotBeEmpty)
+            .when(resolve_as(600, "why", "")),
+        case("discrepancy: resolution text too long", R::TextTooLong)
+            .when(resolve_as(600, &long, "ops:bob")),
+        case("order: discrepancy accounts checked in list order", R::IdMustNotBeIntMax)
+            .when(record_discrepancy(600, &[A, u128::MAX, 0])),
+        case("order: too many accounts before their ids", R::TooManyDiscrepancyAccounts)
+            .when(record_discrepancy(600, &[0, 0, 0, 0, 0, 0, 0, 0, 0])),
+        case("order: evidence before actor", R::TextTooLong).when(report_as(
+            tianping_ledger::NewDiscrepancy {
+                bank_evidence: "e".repeat(tianping_ledger::EVIDENCE_BYTES_MAX + 1),
+                actor: String::new(),
+                ..report(600, &[A])
+            },
+        )),
+        case(
+            "order: discrepancy identity before account lookup",
+            R::DiscrepancyExistsWithDifferentFields,
+        )
+        .given(vec![record_discrepancy(600, &[A])])
+        .when(record_discrepancy(600, &[MISSING])),
+        case("order: resolution validation before lookup", R::IdMustNotBeZero)
+            .when(resolve_as(0, "", "")),
         // Order of create_transfer's checks when two fail at once.
         case("order: reserved_flag before id", R::ReservedFlag)
             .when(tx(NewTransfer { flags: F(1 << 12), ..transfer(0, A, B, 1) })),

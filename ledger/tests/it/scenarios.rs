@@ -1,11 +1,12 @@
 //! Focused walkthroughs of the flows the ledger exists for: two-phase transfers, expiry,
 //! the payout lifecycle with fencing, the stuck-payout incident, collections and suspense,
-//! linked chains, and the paginated queries.
+//! linked chains, discrepancies and their outflow blocks, and the paginated queries.
 
-use tianping_ledger::query;
+use tianping_ledger::query::{self, DiscrepancyFilter};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AuditAction, Detail, HistoryFilter, LedgerStore, Limits,
-    NewAccount, PayoutOutcome, PayoutState, PendingStatus, ResultCode, SuspenseReason, Table,
+    AccountFlags, AccountStatus, AuditAction, Command, Detail, DiscrepancyState, HistoryFilter,
+    LedgerStore, Limits, NewAccount, NewDiscrepancy, PayoutOutcome, PayoutState, PendingStatus,
+    ResolveDiscrepancy, ResultCode, SuspenseReason, Table,
 };
 
 use crate::support::*;
@@ -982,4 +983,219 @@ fn the_suspense_desk_lists_by_bank_oldest_first_and_an_assignment_moves_the_mone
         ledger.codes(at + 5 * SECOND, vec![assign(502, "R-43", ALICE), assign(503, "R-42", ALICE)]);
     assert_eq!(codes, [ResultCode::CollectionNotInSuspense, ResultCode::CreditAccountFrozen]);
     ledger.assert_invariants();
+}
+
+/// The audit records filed at `timestamp`, as (account, from, to, actor).
+fn status_changes_at(
+    ledger: &Harness,
+    timestamp: u64,
+) -> Vec<(u128, AccountStatus, AccountStatus, String)> {
+    query::audit_records(&ledger.store, timestamp, 100)
+        .into_iter()
+        .take_while(|record| record.timestamp == timestamp)
+        .map(|record| match record.action {
+            AuditAction::Status { from, to } => (record.account_id, from, to, record.actor),
+            other => panic!("not a status change: {other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn a_discrepancy_blocks_its_accounts_until_an_operator_resolves_it() {
+    use AccountStatus::{Active, OutflowBlocked};
+    let mut ledger = ledger_with_customers(1_000);
+    let at = T0 + SECOND;
+
+    // The reconciler reports a payout the bank does not show: Alice and the transit account
+    // stop paying out in the same event, each audited with the discrepancy as the reason.
+    let recorded = ledger.apply_ok(at, vec![record_discrepancy(0xd1, &[ALICE, TRANSIT])]);
+    let recorded_at = recorded[0].timestamp;
+    assert_eq!(ledger.account(ALICE).status, OutflowBlocked);
+    assert_eq!(ledger.account(TRANSIT).status, OutflowBlocked);
+    let changes = status_changes_at(&ledger, recorded_at);
+    let reconciler = "reconciler:dc-a".to_owned();
+    assert_eq!(
+        changes,
+        [
+            (ALICE, Active, OutflowBlocked, reconciler.clone()),
+            (TRANSIT, Active, OutflowBlocked, reconciler.clone()),
+        ]
+    );
+    let audit = query::audit_records(&ledger.store, recorded_at, 10);
+    assert_eq!(
+        audit[0].reason,
+        "discrepancy 0x000000000000000000000000000000d1 (missing_at_bank): outflow blocked"
+    );
+    let stored = query::discrepancy(&ledger.store, 0xd1).expect("recorded");
+    assert_eq!(stored.state, DiscrepancyState::Open);
+    assert_eq!(stored.blocked_account_ids, [ALICE, TRANSIT]);
+    assert_eq!(stored.request.ledger_evidence, "payout 209 succeeded, 500 minor units");
+
+    // Money may still arrive; none may leave: the payout is refused with the block code.
+    let codes = ledger.codes(
+        at + SECOND,
+        vec![
+            create_transfer(transfer(20, FUNDING, ALICE, 5)),
+            create_payout(payout(21, ALICE, TRANSIT, 50)),
+        ],
+    );
+    assert_eq!(codes, [ResultCode::Ok, ResultCode::DebitAccountOutflowBlocked]);
+
+    // A second reconciler (another data center) finds the same difference: `exists`, with the
+    // first report's time, and nothing changes — no second block, no second audit record.
+    let before = content_snapshot(&ledger.store);
+    let second = NewDiscrepancy {
+        account_ids: vec![TRANSIT, ALICE],
+        actor: "reconciler:dc-b".to_owned(),
+        cutoff: T0 + 60 * SECOND,
+        ..discrepancy(0xd1, &[])
+    };
+    let results = ledger.apply(at + 2 * SECOND, vec![Command::RecordDiscrepancy(second)]);
+    assert_eq!((results[0].code, results[0].timestamp), (ResultCode::Exists, recorded_at));
+    assert_eq!(content_snapshot(&ledger.store), before);
+    assert_eq!(query::audit_records(&ledger.store, 0, 100).len(), 2);
+
+    // The operator resolves it: both accounts pay again, audited under the operator's name.
+    let resolved = ledger.apply_ok(at + 3 * SECOND, vec![resolve_discrepancy(0xd1)]);
+    let resolved_at = resolved[0].timestamp;
+    let operator = "ops:alice".to_owned();
+    assert_eq!(
+        status_changes_at(&ledger, resolved_at),
+        [
+            (ALICE, OutflowBlocked, Active, operator.clone()),
+            (TRANSIT, OutflowBlocked, Active, operator)
+        ]
+    );
+    let stored = query::discrepancy(&ledger.store, 0xd1).expect("kept");
+    assert_eq!(
+        (stored.state, stored.resolved_at, stored.resolved_by.as_str()),
+        (DiscrepancyState::Resolved, resolved_at, "ops:alice")
+    );
+    assert!(query::account_discrepancies(&ledger.store, ALICE, None, 10).0.is_empty());
+    let codes = ledger.codes(at + 4 * SECOND, vec![create_payout(payout(22, ALICE, TRANSIT, 50))]);
+    assert_eq!(codes, [ResultCode::Ok]);
+
+    // The resolution retried is `exists`; another operator's is refused; neither changes a thing.
+    let before = content_snapshot(&ledger.store);
+    let other = Command::ResolveDiscrepancy(ResolveDiscrepancy {
+        id: 0xd1,
+        reason: "it was a bank fee".to_owned(),
+        actor: "ops:bob".to_owned(),
+    });
+    let results = ledger.apply(at + 5 * SECOND, vec![resolve_discrepancy(0xd1), other]);
+    assert_eq!((results[0].code, results[0].timestamp), (ResultCode::Exists, resolved_at));
+    assert_eq!(results[1].code, ResultCode::DiscrepancyAlreadyResolved);
+    assert_eq!(content_snapshot(&ledger.store), before);
+    ledger.assert_invariants();
+}
+
+#[test]
+fn an_account_two_discrepancies_hold_stays_blocked_until_both_are_resolved() {
+    let mut ledger = ledger_with_customers(1_000);
+    let at = T0 + SECOND;
+    ledger
+        .apply_ok(at, vec![record_discrepancy(1, &[ALICE]), record_discrepancy(2, &[ALICE, BOB])]);
+    // The second found Alice blocked already: it holds her all the same, and moved only Bob.
+    assert_eq!(query::discrepancy(&ledger.store, 2).expect("recorded").blocked_account_ids, [BOB]);
+    let holders = |ledger: &Harness, account| -> Vec<u128> {
+        let (page, _) = query::account_discrepancies(&ledger.store, account, None, 10);
+        page.iter().map(|d| d.request.id).collect()
+    };
+    assert_eq!(holders(&ledger, ALICE), [1, 2]);
+
+    // Resolving the one that blocked her keeps her blocked: the other still holds her.
+    ledger.apply_ok(at + SECOND, vec![resolve_discrepancy(1)]);
+    assert_eq!(ledger.account(ALICE).status, AccountStatus::OutflowBlocked);
+    assert_eq!(holders(&ledger, ALICE), [2]);
+    let codes = ledger.codes(at + 2 * SECOND, vec![create_payout(payout(30, ALICE, TRANSIT, 5))]);
+    assert_eq!(codes, [ResultCode::DebitAccountOutflowBlocked]);
+    ledger.assert_invariants();
+
+    // Resolving the other lifts both accounts.
+    ledger.apply_ok(at + 3 * SECOND, vec![resolve_discrepancy(2)]);
+    assert_eq!(ledger.account(ALICE).status, AccountStatus::Active);
+    assert_eq!(ledger.account(BOB).status, AccountStatus::Active);
+    let codes = ledger.codes(at + 4 * SECOND, vec![create_payout(payout(31, ALICE, TRANSIT, 5))]);
+    assert_eq!(codes, [ResultCode::Ok]);
+    ledger.assert_invariants();
+}
+
+#[test]
+fn an_operator_overrides_a_discrepancys_block_but_resolves_nothing() {
+    use AccountStatus::{Active, Frozen, OutflowBlocked};
+    let mut ledger = ledger_with_customers(1_000);
+    let at = T0 + SECOND;
+    ledger.apply_ok(at, vec![record_discrepancy(1, &[ALICE, BOB])]);
+    // The operator lets Alice pay (audited) while the discrepancy stays open and holds her;
+    // she pays.
+    ledger.apply_ok(at + SECOND, vec![set_status(ALICE, Active)]);
+    assert_eq!(query::discrepancy(&ledger.store, 1).expect("open").state, DiscrepancyState::Open);
+    assert_eq!(query::account_discrepancies(&ledger.store, ALICE, None, 10).0.len(), 1);
+    let codes = ledger.codes(at + 2 * SECOND, vec![create_payout(payout(40, ALICE, TRANSIT, 5))]);
+    assert_eq!(codes, [ResultCode::Ok]);
+    ledger.assert_invariants();
+
+    // The operator's own block (set after the discrepancy's) and a freeze outlast the
+    // resolution; only the discrepancy's block is lifted.
+    ledger.apply_ok(at + 3 * SECOND, vec![set_status(ALICE, OutflowBlocked)]);
+    ledger.apply_ok(at + 4 * SECOND, vec![record_discrepancy(2, &[FUNDING])]);
+    ledger.apply_ok(at + 5 * SECOND, vec![set_status(FUNDING, Frozen)]);
+    ledger.apply_ok(at + 6 * SECOND, vec![resolve_discrepancy(1), resolve_discrepancy(2)]);
+    assert_eq!(ledger.account(ALICE).status, OutflowBlocked, "the operator's block stands");
+    assert_eq!(ledger.account(BOB).status, Active, "the discrepancy's block is lifted");
+    assert_eq!(ledger.account(FUNDING).status, Frozen, "a freeze stands");
+    ledger.assert_invariants();
+}
+
+#[test]
+fn discrepancies_list_by_recording_time_with_filters_and_pages() {
+    let mut ledger = ledger_with_customers(1_000);
+    let at = T0 + SECOND;
+    let other_bank = NewDiscrepancy { bank: BANK + 1, ..discrepancy(12, &[BOB]) };
+    ledger.apply_ok(at, vec![record_discrepancy(11, &[ALICE])]);
+    ledger.apply_ok(at + SECOND, vec![Command::RecordDiscrepancy(other_bank)]);
+    ledger.apply_ok(at + 2 * SECOND, vec![record_discrepancy(10, &[]), resolve_discrepancy(11)]);
+
+    let ids = |page: &[tianping_ledger::Discrepancy]| -> Vec<u128> {
+        page.iter().map(|d| d.request.id).collect()
+    };
+    let every = DiscrepancyFilter::default();
+    let (all, next) = query::list_discrepancies(&ledger.store, &every, None, 10);
+    assert_eq!((ids(&all), next), (vec![11, 12, 10], None), "oldest first, not by id");
+    let open = DiscrepancyFilter { state: Some(DiscrepancyState::Open), bank: None };
+    assert_eq!(ids(&query::list_discrepancies(&ledger.store, &open, None, 10).0), [12, 10]);
+    let ours = DiscrepancyFilter { state: Some(DiscrepancyState::Open), bank: Some(BANK) };
+    assert_eq!(ids(&query::list_discrepancies(&ledger.store, &ours, None, 10).0), [10]);
+
+    // Pages scan `limit` records each; a filtered page may come back short, even empty, with
+    // a cursor to follow.
+    let (first, cursor) = query::list_discrepancies(&ledger.store, &ours, None, 1);
+    assert!(first.is_empty() && cursor.is_some());
+    let (second, cursor) = query::list_discrepancies(&ledger.store, &ours, cursor, 1);
+    assert!(second.is_empty() && cursor.is_some());
+    let (third, cursor) = query::list_discrepancies(&ledger.store, &ours, cursor, 1);
+    assert_eq!(ids(&third), [10]);
+    let (fourth, none) = query::list_discrepancies(&ledger.store, &ours, cursor, 1);
+    assert!(fourth.is_empty() && none.is_none());
+    assert!(query::list_discrepancies(&ledger.store, &every, Some(u64::MAX), 10).0.is_empty());
+    assert!(query::discrepancy(&ledger.store, 99).is_none());
+    ledger.assert_invariants();
+}
+
+#[test]
+fn an_audit_page_never_splits_one_events_records() {
+    let mut ledger = ledger_with_customers(1_000);
+    let recorded =
+        ledger.apply_ok(T0 + SECOND, vec![record_discrepancy(1, &[FUNDING, ALICE, BOB])]);
+    ledger.apply_ok(T0 + 2 * SECOND, vec![set_status(TRANSIT, AccountStatus::Frozen)]);
+    // A page of one runs on to the end of the recording's three records.
+    let page = query::audit_records(&ledger.store, 0, 1);
+    assert_eq!(page.len(), 3);
+    assert!(page.iter().all(|record| record.timestamp == recorded[0].timestamp));
+    let accounts: Vec<u128> = page.iter().map(|record| record.account_id).collect();
+    assert_eq!(accounts, [FUNDING, ALICE, BOB]);
+    let next = query::audit_records(&ledger.store, recorded[0].timestamp + 1, 1);
+    assert_eq!((next.len(), next[0].account_id), (1, TRANSIT));
+    assert_eq!(query::audit_records(&ledger.store, 0, 4).len(), 4);
+    assert!(query::audit_records(&ledger.store, 0, 0).is_empty());
 }

@@ -4,10 +4,11 @@
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::store::Table;
 use tianping_ledger::{
-    AccountFlags, AccountStatus, Batch, BatchError, ClaimPayouts, Command, EventResult,
-    LedgerConfig, LedgerStore, LedgerStoreMut, Limits, MemoryStore, NewAccount, NewCollection,
-    NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, ResultCode, SetAccountLimits,
-    SetAccountStatus, StateMachine, TransferFlags,
+    AccountFlags, AccountStatus, Batch, BatchError, ClaimPayouts, Command, DiscrepancyClass,
+    EventResult, LedgerConfig, LedgerStore, LedgerStoreMut, Limits, MemoryStore, NewAccount,
+    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome,
+    ResolveDiscrepancy, ResultCode, SetAccountLimits, SetAccountStatus, StateMachine,
+    TransferFlags,
 };
 
 /// 2025-11-24T16:00:00Z in nanoseconds: a plausible Raft entry time.
@@ -273,4 +274,35 @@ pub fn set_linked(command: Command, on: bool) -> Command {
         }
         other => other,
     }
+}
+
+/// A reconciler's report of a booking `BANK` does not show, naming `account_ids`.
+pub fn discrepancy(id: u128, account_ids: &[u128]) -> NewDiscrepancy {
+    NewDiscrepancy {
+        id,
+        bank: BANK,
+        class: DiscrepancyClass::MissingAtBank,
+        reference: format!("E2E-{id}"),
+        account_ids: account_ids.to_vec(),
+        ledger_amount: Some(500),
+        bank_amount: None,
+        ledger_evidence: format!("payout {id} succeeded, 500 minor units"),
+        bank_evidence: "no statement entry for the end-to-end id".to_owned(),
+        cutoff: T0,
+        actor: "reconciler:dc-a".to_owned(),
+    }
+}
+
+/// Records `discrepancy(id, account_ids)`.
+pub fn record_discrepancy(id: u128, account_ids: &[u128]) -> Command {
+    Command::RecordDiscrepancy(discrepancy(id, account_ids))
+}
+
+/// An operator resolves discrepancy `id`.
+pub fn resolve_discrepancy(id: u128) -> Command {
+    Command::ResolveDiscrepancy(ResolveDiscrepancy {
+        id,
+        reason: "bank confirmed the booking on the next statement".to_owned(),
+        actor: "ops:alice".to_owned(),
+    })
 }
