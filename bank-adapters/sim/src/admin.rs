@@ -9,10 +9,16 @@
 //! | `GET /admin/stats` | — | the bank's counters and its request verifier's (direct-connect) |
 //! | `GET /admin/faults` | — | the standing [`FaultConfig`] |
 //! | `POST /admin/faults` | a [`FaultConfig`] | replaces it |
-//! | `POST /admin/directives` | [`DirectiveBody`] | faults for the next request about one end-to-end id |
+//! | `POST /admin/directives` | [`DirectiveBody`] | faults for the next request about one end-to-end id (any [`Fault`], the booking faults reconciliation must catch among them) |
 //! | `POST /admin/credits` | [`CreditBody`] | posts an incoming credit now; answers its bank reference |
 //! | `POST /admin/down` | [`DownBody`] | the bank is down from now for `for_ms` |
-//! | `GET /admin/conservation` | — | `200` if money is conserved, `500` with the difference if not |
+//! | `GET /admin/conservation` | — | `200` if money is conserved and every balance is its opening plus its journal, `500` with the difference if not |
+//!
+//! [`client`] calls it from a program: [`client::send_directive`] is how a user, a CLI or a
+//! drill tells a running simulator to, say, drop one payment's booking.
+//!
+//! An instruction's `status` is what the bank *tells* about it; its `executions` are the
+//! debits it really booked. The two disagree only under a booking fault.
 
 use serde::{Deserialize, Serialize};
 use tianping_bank_adapters::gateway::EndToEndId;
@@ -22,6 +28,8 @@ use tianping_bank_adapters::transport::{BankRequest, Method};
 use crate::bank::records::{InstructionStatus, JournalEntry};
 use crate::faults::{DownWindow, Fault, FaultConfig};
 use crate::simulator::{Handled, HostedBank};
+
+pub mod client;
 
 /// Faults for the next request about one payment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,6 +106,21 @@ pub struct InstructionView {
     pub pending_until_ms: Option<u64>,
     /// When the payment was returned, if it was.
     pub returned_at_ms: Option<u64>,
+    /// The debits the bank really booked for it, in booking order (none, one, or two under
+    /// `execute-twice`): the truth when `status` says otherwise.
+    #[serde(default)]
+    pub executions: Vec<ExecutionView>,
+}
+
+/// A debit the bank really booked for a payment, as the admin interface shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionView {
+    /// The debit entry's reference.
+    pub bank_reference: String,
+    /// Decimal text (the executed amount: off the instructed one under `amount-off`).
+    pub amount: String,
+    /// When, Unix ms.
+    pub booked_at_ms: u64,
 }
 
 /// A journal entry as the admin interface shows it.
@@ -183,6 +206,15 @@ pub fn instructions(hosted: &HostedBank) -> Vec<InstructionView> {
                 reason_code,
                 pending_until_ms,
                 returned_at_ms: record.returned.as_ref().map(|returned| returned.at_ms),
+                executions: record
+                    .executions
+                    .iter()
+                    .map(|execution| ExecutionView {
+                        bank_reference: execution.bank_reference.clone(),
+                        amount: execution.amount.to_decimal_text(),
+                        booked_at_ms: execution.at_ms,
+                    })
+                    .collect(),
             }
         })
         .collect()
@@ -265,10 +297,12 @@ pub fn handle(hosted: &mut HostedBank, request: &BankRequest, now_ms: u64) -> Ha
             }
             Err(answer) => answer,
         },
-        (Method::Get, "/admin/conservation") => match hosted.bank.check_conservation() {
-            Ok(()) => Handled::json(200, &serde_json::json!({ "conserved": true })),
-            Err(error) => Handled::bank_error(&error),
-        },
+        (Method::Get, "/admin/conservation") => {
+            match hosted.bank.check_conservation().and_then(|()| hosted.bank.check_journal()) {
+                Ok(()) => Handled::json(200, &serde_json::json!({ "conserved": true })),
+                Err(error) => Handled::bank_error(&error),
+            }
+        }
         _ => Handled::text(404, format!("no admin call {} {path}", request.method.name())),
     }
 }

@@ -6,6 +6,27 @@
 //! bank's standing behaviour: a probability per fault in parts per million (integers, so a
 //! TOML file and a seeded draw agree exactly) and the periods the bank is down. Both are
 //! serde types, so a drill writes them in TOML or JSON.
+//!
+//! Two families, by what a correct worker can do about them:
+//! - **Faults a worker survives** — the bank is slow, silent or repetitive, but what it says
+//!   is true: `timeout-before-execute`, `timeout-after-execute`, `reject[=CODE]`,
+//!   `answer-late=MS`, `pending=MS`, `pending-reject=MS`, `lose-answer`,
+//!   `duplicate-notification`, `reorder-notification`, `lose-notification`, `return=MS`,
+//!   `bad-signature`.
+//! - **Booking faults, which reconciliation must catch** (issue 13) — what the bank *tells*
+//!   and what it *books* disagree, or it books a real extra movement; its own books stay
+//!   internally consistent (money conserved, every balance its opening plus its journal):
+//!   - `execute-report-rejected[=CODE]` (paid but not booked on our side): executed and
+//!     booked, answered — then and on every later query — as rejected with the reason code;
+//!   - `drop-booking` (booked on our side but not paid): answered executed, with a bank
+//!     reference, now and on every later query; nothing is debited, booked or notified;
+//!   - `amount-off=N`: executed with the amount changed by `N` signed minor units (journal,
+//!     statement and notification carry the executed amount; the status answer, which
+//!     carries no amount, says executed; the record keeps the instructed one);
+//!   - `execute-twice`: executed twice — two debits with the same end-to-end id and distinct
+//!     bank references — and answered once, with the first;
+//!   - `return-unnotified=MS`: like `return=MS`, but the return's entries are never notified
+//!     (the statement has them).
 
 use serde::{Deserialize, Serialize};
 use tianping_bank_adapters::gateway::{ReferenceError, check_code};
@@ -72,6 +93,32 @@ pub enum Fault {
     /// Sign the answer, then alter its body, so the signature no longer verifies
     /// (direct-connect banks only).
     BadSignature,
+    /// Execute and book the payment, but answer it — now and on every later query — as
+    /// rejected with this ISO reason code: paid, yet the worker records `failed`.
+    ExecuteReportRejected {
+        /// The reason code the bank tells (`AC04`, `MS03` …).
+        reason_code: String,
+    },
+    /// Answer the payment executed — now and on every later query — but book nothing: no
+    /// debit, no statement entry, no notification. The worker records `succeeded` for money
+    /// that never left.
+    DropBooking,
+    /// Execute with the amount changed by this many minor units; the journal, statement and
+    /// notification carry the executed amount, the status answer says executed.
+    AmountOff {
+        /// The change, signed, never zero. An offset that would leave less than one minor
+        /// unit (or overflow) is not applied: the payment executes as instructed.
+        minor_units: i64,
+    },
+    /// Execute the payment twice (two debits, one end-to-end id, distinct bank references)
+    /// and answer once, with the first. Applied only when the funds cover both.
+    ExecuteTwice,
+    /// Return (reverse) the executed payment this many milliseconds later, and never notify
+    /// the return's entries (the statement has them).
+    ReturnUnnotified {
+        /// The delay.
+        after_ms: u64,
+    },
 }
 
 /// Why a fault header or configuration is refused.
@@ -109,13 +156,21 @@ pub enum FaultError {
 
 impl Fault {
     /// Checks what the fault carries: a rejection's reason code must be one the bank's
-    /// status report can carry ([`check_code`]).
+    /// status report can carry ([`check_code`]); an amount offset must change something.
     pub fn check(&self) -> Result<(), FaultError> {
         match self {
-            Fault::Reject { reason_code } => {
+            Fault::Reject { reason_code } | Fault::ExecuteReportRejected { reason_code } => {
                 check_code("reason code", reason_code).map_err(FaultError::BadReasonCode)
             }
-            Fault::TimeoutBeforeExecute
+            Fault::AmountOff { minor_units: 0 } => Err(FaultError::BadFault {
+                text: "amount-off=0".to_owned(),
+                detail: "an offset of zero changes nothing".to_owned(),
+            }),
+            Fault::AmountOff { .. }
+            | Fault::DropBooking
+            | Fault::ExecuteTwice
+            | Fault::ReturnUnnotified { .. }
+            | Fault::TimeoutBeforeExecute
             | Fault::TimeoutAfterExecute
             | Fault::AnswerLate { .. }
             | Fault::Pending { .. }
@@ -132,7 +187,10 @@ impl Fault {
 /// Parses the [`FAULT_HEADER`] value: comma-separated `name` or `name=value` items —
 /// `timeout-before-execute`, `timeout-after-execute`, `reject[=CODE]`, `answer-late=MS`,
 /// `pending=MS`, `pending-reject=MS`, `lose-answer`, `duplicate-notification`,
-/// `reorder-notification`, `lose-notification`, `return=MS`, `bad-signature`.
+/// `reorder-notification`, `lose-notification`, `return=MS`, `bad-signature`, and the
+/// booking faults `execute-report-rejected[=CODE]`, `drop-booking`, `amount-off=N` (signed
+/// minor units, not zero), `execute-twice`, `return-unnotified=MS` (module doc). The same
+/// text serves an admin directive: `admin::client::send_directive` takes what this returns.
 pub fn parse_fault_header(value: &str) -> Result<Vec<Fault>, FaultError> {
     value
         .split(',')
@@ -177,6 +235,23 @@ pub fn parse_fault_header(value: &str) -> Result<Vec<Fault>, FaultError> {
                 "lose-notification" => no_argument(Fault::LoseNotification),
                 "return" => Ok(Fault::Return { after_ms: milliseconds()? }),
                 "bad-signature" => no_argument(Fault::BadSignature),
+                "execute-report-rejected" => {
+                    let fault = Fault::ExecuteReportRejected {
+                        reason_code: argument.unwrap_or(DEFAULT_REJECT_REASON).to_owned(),
+                    };
+                    fault.check().map(|()| fault)
+                }
+                "drop-booking" => no_argument(Fault::DropBooking),
+                "amount-off" => {
+                    let minor_units = argument
+                        .ok_or_else(|| bad("needs =MINOR_UNITS (signed, e.g. 1 or -1)"))?
+                        .parse()
+                        .map_err(|_| bad("the value must be whole minor units, signed"))?;
+                    let fault = Fault::AmountOff { minor_units };
+                    fault.check().map(|()| fault)
+                }
+                "execute-twice" => no_argument(Fault::ExecuteTwice),
+                "return-unnotified" => Ok(Fault::ReturnUnnotified { after_ms: milliseconds()? }),
                 _ => Err(bad("unknown fault")),
             }
         })
@@ -204,7 +279,8 @@ pub struct FaultConfig {
     pub timeout_after_execute_ppm: u32,
     /// A new payment is rejected with `reject_reason_code`.
     pub reject_ppm: u32,
-    /// The reason code of those rejections (default [`DEFAULT_REJECT_REASON`]).
+    /// The reason code of those rejections, and of the rejections
+    /// `execute_report_rejected_ppm` tells (default [`DEFAULT_REJECT_REASON`]).
     pub reject_reason_code: Option<String>,
     /// An answer comes `answer_late_ms` late.
     pub answer_late_ppm: u32,
@@ -230,12 +306,28 @@ pub struct FaultConfig {
     pub return_after_ms: u64,
     /// A direct-connect answer carries a signature that does not verify.
     pub bad_signature_ppm: u32,
+    /// A new payment is executed but answered rejected with `reject_reason_code`
+    /// ([`Fault::ExecuteReportRejected`]).
+    pub execute_report_rejected_ppm: u32,
+    /// A new payment is answered executed and never booked ([`Fault::DropBooking`]).
+    pub drop_booking_ppm: u32,
+    /// A new payment executes `amount_off_minor_units` off ([`Fault::AmountOff`]).
+    pub amount_off_ppm: u32,
+    /// See `amount_off_ppm`: signed, and not zero when `amount_off_ppm` is.
+    pub amount_off_minor_units: i64,
+    /// A new payment executes twice ([`Fault::ExecuteTwice`]).
+    pub execute_twice_ppm: u32,
+    /// An executed payment is returned `return_after_ms` later and the return is never
+    /// notified ([`Fault::ReturnUnnotified`]); drawn only for payments `return_ppm` did not
+    /// already return.
+    pub return_unnotified_ppm: u32,
     /// Periods when the bank is down.
     pub down: Vec<DownWindow>,
 }
 
 impl FaultConfig {
-    /// Checks every probability, the rejection reason code and every window.
+    /// Checks every probability, the rejection reason code, the amount offset and every
+    /// window.
     pub fn validate(&self) -> Result<(), FaultError> {
         for (field, value) in [
             ("timeout_before_execute_ppm", self.timeout_before_execute_ppm),
@@ -250,10 +342,21 @@ impl FaultConfig {
             ("lose_notification_ppm", self.lose_notification_ppm),
             ("return_ppm", self.return_ppm),
             ("bad_signature_ppm", self.bad_signature_ppm),
+            ("execute_report_rejected_ppm", self.execute_report_rejected_ppm),
+            ("drop_booking_ppm", self.drop_booking_ppm),
+            ("amount_off_ppm", self.amount_off_ppm),
+            ("execute_twice_ppm", self.execute_twice_ppm),
+            ("return_unnotified_ppm", self.return_unnotified_ppm),
         ] {
             if value > PPM_MAX {
                 return Err(FaultError::BadProbability { field, value });
             }
+        }
+        if self.amount_off_ppm > 0 && self.amount_off_minor_units == 0 {
+            return Err(FaultError::BadFault {
+                text: "amount_off_minor_units = 0".to_owned(),
+                detail: "amount_off_ppm needs a non-zero offset".to_owned(),
+            });
         }
         if let Some(code) = &self.reject_reason_code {
             check_code("reason code", code).map_err(FaultError::BadReasonCode)?;
@@ -303,6 +406,46 @@ mod tests {
     }
 
     #[test]
+    fn booking_faults_parse_and_bad_ones_are_refused() {
+        assert_eq!(
+            parse_fault_header(
+                "execute-report-rejected=AC04, execute-report-rejected, drop-booking, \
+                 amount-off=1, amount-off=-250, execute-twice, return-unnotified=60000"
+            )
+            .expect("parses"),
+            vec![
+                Fault::ExecuteReportRejected { reason_code: "AC04".into() },
+                Fault::ExecuteReportRejected { reason_code: DEFAULT_REJECT_REASON.into() },
+                Fault::DropBooking,
+                Fault::AmountOff { minor_units: 1 },
+                Fault::AmountOff { minor_units: -250 },
+                Fault::ExecuteTwice,
+                Fault::ReturnUnnotified { after_ms: 60_000 },
+            ]
+        );
+        for bad in [
+            "execute-report-rejected=INSUFFICIENT",
+            "drop-booking=1",
+            "amount-off",
+            "amount-off=0",
+            "amount-off=1.5",
+            "amount-off=99999999999999999999",
+            "execute-twice=2",
+            "return-unnotified",
+            "return-unnotified=-1",
+        ] {
+            assert!(parse_fault_header(bad).is_err(), "{bad}");
+        }
+        // As JSON, the form of an admin directive.
+        let json = serde_json::to_string(&Fault::AmountOff { minor_units: -1 }).expect("json");
+        assert_eq!(json, r#"{"kind":"amount-off","minor_units":-1}"#);
+        assert_eq!(
+            serde_json::from_str::<Fault>(r#"{"kind":"drop-booking"}"#).expect("parses"),
+            Fault::DropBooking
+        );
+    }
+
+    #[test]
     fn configs_read_from_toml_and_are_checked() {
         let config: FaultConfig =
             toml::from_str("reject_ppm = 1000\ndown = [{ from_ms = 5, until_ms = 10 }]\n")
@@ -323,5 +466,16 @@ mod tests {
             ..FaultConfig::default()
         };
         assert!(matches!(long_reason.validate(), Err(FaultError::BadReasonCode(_))));
+        let booking: FaultConfig = toml::from_str(
+            "execute_report_rejected_ppm = 1\ndrop_booking_ppm = 2\namount_off_ppm = 3\n\
+             amount_off_minor_units = -1\nexecute_twice_ppm = 4\nreturn_unnotified_ppm = 5\n",
+        )
+        .expect("parses");
+        assert!(booking.validate().is_ok());
+        assert_eq!(booking.amount_off_minor_units, -1);
+        let no_offset = FaultConfig { amount_off_ppm: 1, ..FaultConfig::default() };
+        assert!(matches!(no_offset.validate(), Err(FaultError::BadFault { .. })));
+        let too_likely = FaultConfig { drop_booking_ppm: PPM_MAX + 1, ..FaultConfig::default() };
+        assert!(matches!(too_likely.validate(), Err(FaultError::BadProbability { .. })));
     }
 }

@@ -9,11 +9,12 @@
 //!   statements. Time and the seed are passed in; nothing reads a clock or the OS's
 //!   randomness.
 //! - [`faults`] — what a bank does wrong, as data (TOML/JSON): per request (a header or an
-//!   admin directive keyed by end-to-end id) or by probability.
+//!   admin directive keyed by end-to-end id) or by probability; both what a correct worker
+//!   survives and the booking faults reconciliation must catch (told and booked disagree).
 //! - [`protocol`] and [`simulator`] — the request handler both the HTTP server and the
 //!   simulation use: `(bank, request, now) → answer, and how to deliver it`, speaking exactly
 //!   the bank API of [`tianping_bank_adapters::bank_api`]. [`admin`] is the JSON admin
-//!   interface beside it.
+//!   interface beside it, and [`admin::client`] a program's way to call it.
 //! - [`config`] — the TOML file (`bank-adapters/sim/bank-sim.example.toml`) and throwaway
 //!   dev keys.
 //! - `server` — the axum HTTP server and [`server::serve`], the entry point of

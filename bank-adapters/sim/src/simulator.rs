@@ -103,6 +103,7 @@ impl Handled {
             | BankError::DuplicateAccount(_)
             | BankError::Overflow(_)
             | BankError::Reference(_)
+            | BankError::JournalDisagrees { .. }
             | BankError::NotConserved { .. } => 500,
         };
         Handled::text(status, error.to_string())

@@ -10,6 +10,11 @@
 //!   creditor banks here, or the clearing position otherwise; a collection credits an account
 //!   from clearing; a return undoes a payout. Per currency, the balances plus the net
 //!   clearing outflow always equal the opening balances ([`Bank::check_conservation`]).
+//! - **Its books are its own truth.** Every account's balance is its opening balance plus its
+//!   journal entries ([`Bank::check_journal`]). A booking fault (`crate::faults`) changes what
+//!   the bank *tells* — its answers, its status queries — or books a real extra movement,
+//!   never one without the other: each payment's record keeps what it told (`status`) and
+//!   what it booked (`executions`) side by side.
 //! - **Refusals carry ISO reason codes.** `AC01` unknown debtor account, `AM03` a currency
 //!   the account does not hold, `AM04` insufficient funds; a fault-injected rejection carries
 //!   its own code. No money moves on a refusal, and the record is kept for queries.
@@ -31,8 +36,8 @@ use tianping_bank_adapters::money::{Currency, Money};
 use crate::faults::{DEFAULT_REJECT_REASON, Fault, FaultConfig, PPM_MAX, PendingEnd};
 pub use journal::Feed;
 use records::{
-    Account, CollectionSchedule, EntryFaults, InstructionRecord, InstructionStatus, JournalEntry,
-    PaymentOrder, Protocol, ReturnRecord,
+    Account, BookingFaults, CollectionSchedule, EntryFaults, Execution, InstructionRecord,
+    InstructionStatus, JournalEntry, PaymentOrder, Protocol, ReturnRecord,
 };
 
 /// The longest bank id: it prefixes every reference the bank makes, which must fit
@@ -81,6 +86,16 @@ pub enum BankError {
     /// and statements could not carry (ISO 20022 `Max140Text`).
     #[error("{0}")]
     BadText(tianping_bank_adapters::gateway::ReferenceError),
+    /// An account's balance is not its opening balance plus its journal entries (a bug).
+    #[error("account {account}: balance {balance} != opening + journal {journal}")]
+    JournalDisagrees {
+        /// The account.
+        account: String,
+        /// Its balance.
+        balance: i128,
+        /// Its opening balance plus the signed sum of its journal entries.
+        journal: i128,
+    },
     /// Balances plus clearing no longer equal the opening balances (a bug).
     #[error(
         "money not conserved in {currency}: balances {balances} + clearing {clearing} != opening {opening}"
@@ -130,10 +145,13 @@ pub struct BankStats {
     pub orders: u64,
     /// Orders whose end-to-end id was already known.
     pub duplicate_orders: u64,
-    /// Payments executed.
+    /// Payments executed: money moved, whatever the bank told.
     pub executed: u64,
-    /// Payments rejected.
+    /// Payments answered rejected (`execute-report-rejected` ones too, though they moved
+    /// money).
     pub rejected: u64,
+    /// Payments and returns a booking fault made the answers and the books disagree about.
+    pub misreported: u64,
     /// Payments returned.
     pub returned: u64,
     /// Collections credited.
@@ -178,7 +196,8 @@ pub struct Bank {
     stats: BankStats,
 }
 
-fn valid_bank_id(id: &str) -> bool {
+/// True for a bank id of `[a-z0-9-]{1,12}` (its references' prefix, its path segment).
+pub fn valid_bank_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= BANK_ID_CHARS_MAX
         && id.bytes().all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
@@ -373,6 +392,39 @@ impl Bank {
         faults
     }
 
+    /// The booking faults of a new payment: the explicit ones, then the standing
+    /// probabilities (drawn only when not zero, so a bank without them draws as before).
+    /// `return_unnotified` is decided with the return itself, in [`Bank::submit`].
+    fn booking_faults(&mut self, explicit: &[Fault]) -> BookingFaults {
+        let mut faults = BookingFaults::default();
+        for fault in explicit {
+            match fault {
+                Fault::ExecuteReportRejected { reason_code } => {
+                    faults.report_rejected = Some(reason_code.clone());
+                }
+                Fault::DropBooking => faults.drop_booking = true,
+                Fault::AmountOff { minor_units } => faults.amount_off_minor_units = *minor_units,
+                Fault::ExecuteTwice => faults.execute_twice = true,
+                _ => {}
+            }
+        }
+        if faults.report_rejected.is_none() && self.chance(self.faults.execute_report_rejected_ppm)
+        {
+            faults.report_rejected = Some(
+                self.faults
+                    .reject_reason_code
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_REJECT_REASON.to_owned()),
+            );
+        }
+        faults.drop_booking |= self.chance(self.faults.drop_booking_ppm);
+        if faults.amount_off_minor_units == 0 && self.chance(self.faults.amount_off_ppm) {
+            faults.amount_off_minor_units = self.faults.amount_off_minor_units;
+        }
+        faults.execute_twice |= self.chance(self.faults.execute_twice_ppm);
+        faults
+    }
+
     /// Receives a payment order at `now_ms` with the faults its request carried. Returns the
     /// record (the first order's, for a duplicate) and how to deliver the answer; `None` as
     /// record means the bank did nothing and says nothing (a timeout before executing).
@@ -405,6 +457,17 @@ impl Bank {
         if return_after_ms.is_none() && self.chance(self.faults.return_ppm) {
             return_after_ms = Some(self.faults.return_after_ms);
         }
+        let mut booking_faults = self.booking_faults(&faults);
+        if let Some(after_ms) = faults.iter().find_map(|fault| match fault {
+            Fault::ReturnUnnotified { after_ms } => Some(*after_ms),
+            _ => None,
+        }) {
+            return_after_ms = Some(after_ms);
+            booking_faults.return_unnotified = true;
+        } else if return_after_ms.is_none() && self.chance(self.faults.return_unnotified_ppm) {
+            return_after_ms = Some(self.faults.return_after_ms);
+            booking_faults.return_unnotified = true;
+        }
         let explicit_reject = faults.iter().find_map(|fault| match fault {
             Fault::Reject { reason_code } => Some(reason_code.clone()),
             _ => None,
@@ -422,6 +485,8 @@ impl Bank {
             return_after_ms,
             returned: None,
             entry_faults,
+            booking_faults,
+            executions: Vec::new(),
         };
         let status = if let Some(reason) = self.refusal(&record.order) {
             reason
@@ -450,7 +515,9 @@ impl Bank {
                 then,
             }
         } else {
-            self.execute(&record, now_ms)?
+            let (status, executions) = self.execute(&record, now_ms)?;
+            record.executions = executions;
+            status
         };
         if matches!(status, InstructionStatus::Rejected { .. }) {
             self.stats.rejected = self.stats.rejected.saturating_add(1);
@@ -510,42 +577,123 @@ impl Bank {
         None
     }
 
-    /// Moves the money of `record` at `at_ms`, or refuses for insufficient funds. Checks
-    /// every sum before changing anything, so a refusal or an overflow leaves no trace.
+    /// Executes `record` at `at_ms` as its booking faults say, or refuses it (an unknown
+    /// account, a currency, insufficient funds: refusals no booking fault overrides). Returns
+    /// what the bank tells and the debits it really booked:
+    /// - normally: executed, with the one debit;
+    /// - `drop_booking`: executed with a fresh reference no entry carries; nothing booked;
+    /// - `amount_off_minor_units`: booked at [`BookingFaults::executed_amount`], told executed;
+    /// - `execute_twice`, when the funds cover both: two debits, told executed with the first;
+    /// - `report_rejected`: booked as above, told rejected with its reason code.
+    ///
+    /// Every sum is checked before anything changes, so a refusal or an overflow leaves no
+    /// trace.
     fn execute(
         &mut self,
         record: &InstructionRecord,
         at_ms: u64,
-    ) -> Result<InstructionStatus, BankError> {
+    ) -> Result<(InstructionStatus, Vec<Execution>), BankError> {
         let order = &record.order;
         if let Some(refusal) = self.refusal(order) {
-            return Ok(refusal);
+            return Ok((refusal, Vec::new()));
         }
-        let amount = order.amount.minor_units;
+        let faults = &record.booking_faults;
+        let amount = faults.executed_amount(order.amount);
         let debtor = self
             .accounts
             .get(order.debtor.account())
             .ok_or_else(|| BankError::UnknownAccount(order.debtor.account().to_owned()))?;
-        if debtor.balance < amount {
-            return Ok(InstructionStatus::Rejected {
+        if debtor.balance < amount.minor_units {
+            let refusal = InstructionStatus::Rejected {
                 reason_code: REASON_INSUFFICIENT_FUNDS.to_owned(),
                 additional_info: format!("account {} lacks the funds", debtor.number),
-            });
+            };
+            return Ok((refusal, Vec::new()));
         }
-        let internal = order.creditor.account() != order.debtor.account()
-            && self.accounts.contains_key(order.creditor.account());
+        if faults.drop_booking {
+            self.stats.misreported = self.stats.misreported.saturating_add(1);
+            let told =
+                InstructionStatus::Executed { bank_reference: self.next_reference('E'), at_ms };
+            return Ok((told, Vec::new()));
+        }
+        let twice = faults.execute_twice
+            && amount.minor_units.checked_mul(2).is_some_and(|both| debtor.balance >= both);
+        let times = if twice { Times::Twice } else { Times::Once };
+        let (first_reference, executions) =
+            self.book_payment(order, amount, times, record.entry_faults, at_ms)?;
+        self.stats.executed = self.stats.executed.saturating_add(1);
+        if twice || amount != order.amount || faults.report_rejected.is_some() {
+            self.stats.misreported = self.stats.misreported.saturating_add(1);
+        }
+        let told = match &faults.report_rejected {
+            Some(reason_code) => InstructionStatus::Rejected {
+                reason_code: reason_code.clone(),
+                // The text of any fault-injected rejection: nothing tells this one apart.
+                additional_info: "refused by the bank's fault injection".to_owned(),
+            },
+            None => InstructionStatus::Executed { bank_reference: first_reference, at_ms },
+        };
+        Ok((told, executions))
+    }
+
+    /// Books `order` executed once or twice at `amount` (the debit, and the credit when the
+    /// creditor banks here or is the debtor; the clearing position otherwise), all checked
+    /// before anything changes. The first entry is notified with `faults`, the others with
+    /// drawn ones. Returns the first debit's reference and every execution.
+    fn book_payment(
+        &mut self,
+        order: &PaymentOrder,
+        amount: Money,
+        times: Times,
+        faults: EntryFaults,
+        at_ms: u64,
+    ) -> Result<(String, Vec<Execution>), BankError> {
+        let mut entries = Vec::new();
+        let mut outflow: i128 = 0;
+        let first = self.payment_legs(order, amount, at_ms, &mut entries, &mut outflow)?;
+        let first_reference = first.bank_reference.clone();
+        let mut executions = vec![first];
+        if times == Times::Twice {
+            executions.push(self.payment_legs(order, amount, at_ms, &mut entries, &mut outflow)?);
+        }
+        let position = self
+            .clearing
+            .get(&amount.currency)
+            .copied()
+            .unwrap_or(0)
+            .checked_add(outflow)
+            .ok_or(BankError::Overflow("clearing"))?;
+        self.post(&entries, Notify::FirstWith(faults))?;
+        if outflow != 0 {
+            self.clearing.insert(amount.currency, position);
+        }
+        Ok((first_reference, executions))
+    }
+
+    /// The entries of one execution of `order` at `amount`, appended to `entries`, and the
+    /// money it sends out of the bank added to `outflow`.
+    fn payment_legs(
+        &mut self,
+        order: &PaymentOrder,
+        amount: Money,
+        at_ms: u64,
+        entries: &mut Vec<JournalEntry>,
+        outflow: &mut i128,
+    ) -> Result<Execution, BankError> {
         let debit_reference = self.next_reference('E');
         let debit = JournalEntry {
             bank_reference: debit_reference.clone(),
             account: order.debtor.account().to_owned(),
             direction: Direction::Debit,
-            amount: order.amount,
+            amount,
             reversal: false,
             booked_at_ms: at_ms,
             end_to_end_id: Some(order.end_to_end_id.clone()),
             remittance: Vec::new(),
             counterparty_name: Some(order.creditor.name().to_owned()),
         };
+        let internal = order.creditor.account() != order.debtor.account()
+            && self.accounts.contains_key(order.creditor.account());
         if internal {
             let credit = JournalEntry {
                 bank_reference: self.next_reference('E'),
@@ -554,7 +702,7 @@ impl Bank {
                 counterparty_name: Some(order.debtor.name().to_owned()),
                 ..debit.clone()
             };
-            self.post(&[debit, credit], record.entry_faults)?;
+            entries.extend([debit, credit]);
         } else if order.creditor.account() == order.debtor.account() {
             // Paying oneself moves nothing; the bank still books both legs.
             let credit = JournalEntry {
@@ -562,13 +710,14 @@ impl Bank {
                 direction: Direction::Credit,
                 ..debit.clone()
             };
-            self.post(&[debit, credit], record.entry_faults)?;
+            entries.extend([debit, credit]);
         } else {
-            self.shift_clearing(order.amount, amount_as_i128(amount)?)?;
-            self.post(&[debit], record.entry_faults)?;
+            *outflow = outflow
+                .checked_add(amount_as_i128(amount.minor_units)?)
+                .ok_or(BankError::Overflow("clearing"))?;
+            entries.push(debit);
         }
-        self.stats.executed = self.stats.executed.saturating_add(1);
-        Ok(InstructionStatus::Executed { bank_reference: debit_reference, at_ms })
+        Ok(Execution { bank_reference: debit_reference, amount, at_ms })
     }
 
     fn shift_clearing(&mut self, amount: Money, outflow: i128) -> Result<(), BankError> {
@@ -578,8 +727,8 @@ impl Bank {
     }
 
     /// Applies entries to balances (all checked first) and books them in the journal and
-    /// the notification feed. The first entry gets `faults`; the others are drawn.
-    fn post(&mut self, entries: &[JournalEntry], faults: EntryFaults) -> Result<(), BankError> {
+    /// the notification feed as `notify` says.
+    fn post(&mut self, entries: &[JournalEntry], notify: Notify) -> Result<(), BankError> {
         let mut balances: BTreeMap<&str, u128> = BTreeMap::new();
         for entry in entries {
             let account = self
@@ -609,7 +758,11 @@ impl Bank {
             }
         }
         for (index, entry) in entries.iter().enumerate() {
-            let entry_faults = if index == 0 { faults } else { self.entry_faults(&[]) };
+            let entry_faults = match notify {
+                Notify::FirstWith(faults) if index == 0 => faults,
+                Notify::FirstWith(_) => self.entry_faults(&[]),
+                Notify::Never => EntryFaults { lose: true, ..EntryFaults::default() },
+            };
             self.feed.book(entry.clone(), entry_faults);
         }
         Ok(())
@@ -654,7 +807,7 @@ impl Bank {
             counterparty_name: Some(payer_name.to_owned()),
         };
         let faults = self.entry_faults(&[]);
-        self.post(&[entry], faults)?;
+        self.post(&[entry], Notify::FirstWith(faults))?;
         let inflow = amount_as_i128(amount.minor_units)?
             .checked_neg()
             .ok_or(BankError::Overflow("clearing"))?;
@@ -687,17 +840,15 @@ impl Bank {
             }
         };
         for (id, record) in &self.instructions {
-            match &record.status {
-                InstructionStatus::Pending { until_ms, then } => {
-                    consider(*until_ms, Due::PendingEnd(id.clone(), *until_ms, *then));
-                }
-                InstructionStatus::Executed { at_ms, .. } => {
-                    if let (Some(after_ms), None) = (record.return_after_ms, &record.returned) {
-                        let return_at = at_ms.saturating_add(after_ms);
-                        consider(return_at, Due::Return(id.clone(), return_at));
-                    }
-                }
-                InstructionStatus::Rejected { .. } => {}
+            if let InstructionStatus::Pending { until_ms, then } = &record.status {
+                consider(*until_ms, Due::PendingEnd(id.clone(), *until_ms, *then));
+            }
+            // A return reverses what the bank booked, whatever it told.
+            if let (Some(first), Some(after_ms), None) =
+                (record.executions.first(), record.return_after_ms, &record.returned)
+            {
+                let return_at = first.at_ms.saturating_add(after_ms);
+                consider(return_at, Due::Return(id.clone(), return_at));
             }
         }
         for (index, (schedule, posted)) in self.collections.iter().enumerate() {
@@ -718,46 +869,57 @@ impl Bank {
         then: PendingEnd,
     ) -> Result<(), BankError> {
         let Some(record) = self.instructions.get(id).cloned() else { return Ok(()) };
-        let status = match then {
+        let (status, executions) = match then {
             PendingEnd::Execute => self.execute(&record, at_ms)?,
-            PendingEnd::Reject => InstructionStatus::Rejected {
-                reason_code: DEFAULT_REJECT_REASON.to_owned(),
-                additional_info: "refused after a long pending period".to_owned(),
-            },
+            PendingEnd::Reject => {
+                let refusal = InstructionStatus::Rejected {
+                    reason_code: DEFAULT_REJECT_REASON.to_owned(),
+                    additional_info: "refused after a long pending period".to_owned(),
+                };
+                (refusal, Vec::new())
+            }
         };
         if matches!(status, InstructionStatus::Rejected { .. }) {
             self.stats.rejected = self.stats.rejected.saturating_add(1);
         }
         if let Some(stored) = self.instructions.get_mut(id) {
             stored.status = status;
+            stored.executions = executions;
         }
         Ok(())
     }
 
-    /// Returns an executed payment: a reversal credit to the debtor, and a reversal debit to
-    /// the creditor when it banks here (skipped, and the return with it, if it lacks the
-    /// funds) or the clearing position otherwise.
+    /// Returns an executed payment's first execution, at the amount booked: a reversal
+    /// credit to the debtor, and a reversal debit to the creditor when it banks here (skipped,
+    /// and the return with it, if it lacks the funds) or the clearing position otherwise.
+    /// Under `return_unnotified` none of its entries is notified.
     fn book_return(&mut self, id: &EndToEndId, at_ms: u64) -> Result<(), BankError> {
         let Some(record) = self.instructions.get(id).cloned() else { return Ok(()) };
+        let Some(executed) = record.executions.first() else { return Ok(()) };
         let order = &record.order;
+        let amount = executed.amount;
         let reference = self.next_reference('R');
         let credit = JournalEntry {
             bank_reference: reference.clone(),
             account: order.debtor.account().to_owned(),
             direction: Direction::Credit,
-            amount: order.amount,
+            amount,
             reversal: true,
             booked_at_ms: at_ms,
             end_to_end_id: Some(order.end_to_end_id.clone()),
             remittance: vec!["returned payment".to_owned()],
             counterparty_name: Some(order.creditor.name().to_owned()),
         };
+        let unnotified = record.booking_faults.return_unnotified;
+        let notify = |faults: EntryFaults| {
+            if unnotified { Notify::Never } else { Notify::FirstWith(faults) }
+        };
         let internal = order.creditor.account() != order.debtor.account()
             && self.accounts.contains_key(order.creditor.account());
         let creditor_can_pay = self
             .accounts
             .get(order.creditor.account())
-            .is_some_and(|account| account.balance >= order.amount.minor_units);
+            .is_some_and(|account| account.balance >= amount.minor_units);
         if internal {
             if !creditor_can_pay {
                 // A return the creditor cannot fund is dropped, not retried forever.
@@ -773,26 +935,29 @@ impl Bank {
                 counterparty_name: Some(order.debtor.name().to_owned()),
                 ..credit.clone()
             };
-            self.post(&[credit, debit], EntryFaults::default())?;
+            self.post(&[credit, debit], notify(EntryFaults::default()))?;
         } else if order.creditor.account() == order.debtor.account() {
             let debit = JournalEntry {
                 bank_reference: self.next_reference('R'),
                 direction: Direction::Debit,
                 ..credit.clone()
             };
-            self.post(&[credit, debit], EntryFaults::default())?;
+            self.post(&[credit, debit], notify(EntryFaults::default()))?;
         } else {
-            let inflow = amount_as_i128(order.amount.minor_units)?
+            let inflow = amount_as_i128(amount.minor_units)?
                 .checked_neg()
                 .ok_or(BankError::Overflow("clearing"))?;
-            self.shift_clearing(order.amount, inflow)?;
-            let faults = self.entry_faults(&[]);
-            self.post(&[credit], faults)?;
+            self.shift_clearing(amount, inflow)?;
+            let faults = if unnotified { EntryFaults::default() } else { self.entry_faults(&[]) };
+            self.post(&[credit], notify(faults))?;
         }
         if let Some(stored) = self.instructions.get_mut(id) {
             stored.returned = Some(ReturnRecord { at_ms, bank_reference: reference });
         }
         self.stats.returned = self.stats.returned.saturating_add(1);
+        if unnotified {
+            self.stats.misreported = self.stats.misreported.saturating_add(1);
+        }
         Ok(())
     }
 
@@ -870,6 +1035,53 @@ impl Bank {
         }
         Ok(())
     }
+
+    /// Checks that every account's balance is its opening balance plus the signed sum of its
+    /// journal entries: the bank's books agree with themselves, whatever it told.
+    pub fn check_journal(&self) -> Result<(), BankError> {
+        let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+        for account in self.accounts.values() {
+            sums.insert(account.number.as_str(), amount_as_i128(account.opening_balance)?);
+        }
+        for entry in self.feed.journal() {
+            let sum = sums
+                .get_mut(entry.account.as_str())
+                .ok_or_else(|| BankError::UnknownAccount(entry.account.clone()))?;
+            let signed = entry.signed_amount().ok_or(BankError::Overflow("journal"))?;
+            *sum = sum.checked_add(signed).ok_or(BankError::Overflow("journal"))?;
+        }
+        for account in self.accounts.values() {
+            let balance = amount_as_i128(account.balance)?;
+            let journal = sums.get(account.number.as_str()).copied().unwrap_or(0);
+            if balance != journal {
+                return Err(BankError::JournalDisagrees {
+                    account: account.number.clone(),
+                    balance,
+                    journal,
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How many times a payment is executed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// As a bank should.
+    Once,
+    /// Under `execute_twice`.
+    Twice,
+}
+
+/// How a posting's entries reach the notification feed.
+#[derive(Debug, Clone, Copy)]
+enum Notify {
+    /// The first entry with these faults, every other one with faults drawn from the
+    /// standing probabilities.
+    FirstWith(EntryFaults),
+    /// None of them: the journal and the statements have them, the feed never will.
+    Never,
 }
 
 /// Something due in [`Bank::advance`].

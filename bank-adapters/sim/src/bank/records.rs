@@ -97,8 +97,53 @@ pub struct EntryFaults {
     pub reorder: bool,
 }
 
+/// The booking faults of one payment (`crate::faults` module doc): what makes the bank's
+/// answers about it and its books disagree. Decided when the order arrives and kept with the
+/// record, so a pending payment executed later keeps them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BookingFaults {
+    /// Execute and book, but tell "rejected" with this reason code.
+    pub report_rejected: Option<String>,
+    /// Tell "executed", book nothing.
+    pub drop_booking: bool,
+    /// Execute this many minor units off the instructed amount (0: none).
+    pub amount_off_minor_units: i64,
+    /// Execute twice, tell once.
+    pub execute_twice: bool,
+    /// Never notify the return's entries (with `InstructionRecord::return_after_ms`).
+    pub return_unnotified: bool,
+}
+
+impl BookingFaults {
+    /// The amount the bank books for `instructed`: off by `amount_off_minor_units` when the
+    /// result is at least one minor unit and fits, else the instructed amount.
+    pub fn executed_amount(&self, instructed: Money) -> Money {
+        let offset = i128::from(self.amount_off_minor_units);
+        let changed = i128::try_from(instructed.minor_units)
+            .ok()
+            .and_then(|amount| amount.checked_add(offset))
+            .and_then(|amount| u128::try_from(amount).ok())
+            .filter(|amount| *amount >= 1);
+        match changed {
+            Some(minor_units) => Money { minor_units, currency: instructed.currency },
+            None => instructed,
+        }
+    }
+}
+
+/// One debit the bank really booked for a payment: the truth, whatever the bank told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// The debit entry's reference.
+    pub bank_reference: String,
+    /// The amount debited.
+    pub amount: Money,
+    /// When.
+    pub at_ms: u64,
+}
+
 /// Everything the bank keeps about one end-to-end id: the first order it received, how many
-/// times it was sent, and where it stands.
+/// times it was sent, where it stands as the bank tells it, and what it really booked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstructionRecord {
     /// The first order received with this end-to-end id (later ones only count as attempts).
@@ -107,7 +152,8 @@ pub struct InstructionRecord {
     pub attempts: u32,
     /// When the first one arrived.
     pub received_at_ms: u64,
-    /// Where it stands.
+    /// Where it stands, as the bank tells it (its answers and status queries). Under a
+    /// booking fault this may contradict `executions`.
     pub status: InstructionStatus,
     /// A return scheduled this long after execution, by a fault.
     pub return_after_ms: Option<u64>,
@@ -115,6 +161,12 @@ pub struct InstructionRecord {
     pub returned: Option<ReturnRecord>,
     /// Faults for the debit entry (kept for a pending payment executed later).
     pub entry_faults: EntryFaults,
+    /// Faults that make the answers and the books disagree.
+    pub booking_faults: BookingFaults,
+    /// Every debit the bank really booked for this payment, in booking order: none until it
+    /// executes (or ever, when rejected or under `drop_booking`), one normally, two under
+    /// `execute_twice`. A return reverses the first.
+    pub executions: Vec<Execution>,
 }
 
 /// One booked movement on one of the bank's accounts.

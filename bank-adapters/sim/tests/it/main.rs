@@ -3,6 +3,7 @@
 //! against the official XSDs (which need what `cargo xtask test` prepares, like the
 //! bank-adapters interop tests).
 
+mod booking_faults;
 mod example_config;
 mod harness;
 mod over_http;

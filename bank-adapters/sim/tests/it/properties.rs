@@ -126,3 +126,183 @@ fn the_same_seed_gives_the_same_bank() {
     };
     assert_eq!(run(), run());
 }
+
+/// Every notification the bank delivered up to `now`.
+fn delivered(bank: &mut Bank, now: u64) -> Vec<tianping_bank_sim::bank::records::JournalEntry> {
+    let mut entries = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (page, next) = bank.notifications(&cursor, 100, now).expect("page");
+        if page.is_empty() {
+            return entries;
+        }
+        entries.extend(page);
+        cursor = next;
+    }
+}
+
+/// The booking faults' promises, as a table of (what the bank told, how many debits it
+/// booked) → what must have been injected; and the record's `executions` are exactly the
+/// journal's debits of the payment, each at the executed amount.
+fn check_told_against_booked(bank: &mut Bank, now: u64) -> Result<(), TestCaseError> {
+    use tianping_bank_adapters::gateway::Direction;
+    let notified = delivered(bank, now);
+    for (id, record) in bank.instructions() {
+        let faults = &record.booking_faults;
+        let debits: Vec<(String, u128)> = bank
+            .journal()
+            .iter()
+            .filter(|entry| {
+                entry.end_to_end_id.as_ref() == Some(id)
+                    && !entry.reversal
+                    && entry.account == record.order.debtor.account()
+                    && entry.direction == Direction::Debit
+            })
+            .map(|entry| (entry.bank_reference.clone(), entry.amount.minor_units))
+            .collect();
+        let executions: Vec<(String, u128)> = record
+            .executions
+            .iter()
+            .map(|execution| (execution.bank_reference.clone(), execution.amount.minor_units))
+            .collect();
+        prop_assert_eq!(&debits, &executions, "payment {}: the record is the journal", id.as_str());
+        let executed_amount = faults.executed_amount(record.order.amount).minor_units;
+        prop_assert!(debits.iter().all(|(_, amount)| *amount == executed_amount));
+        match (&record.status, debits.len()) {
+            (InstructionStatus::Executed { bank_reference, .. }, 0) => {
+                prop_assert!(faults.drop_booking, "{} told executed, booked nothing", id.as_str());
+                prop_assert!(
+                    bank.journal().iter().all(|entry| &entry.bank_reference != bank_reference)
+                );
+            }
+            (InstructionStatus::Executed { bank_reference, .. }, booked) => {
+                prop_assert!(booked == 1 || (booked == 2 && faults.execute_twice), "{booked}");
+                prop_assert!(!faults.drop_booking && faults.report_rejected.is_none());
+                prop_assert_eq!(bank_reference, &debits[0].0, "the answer names the first debit");
+            }
+            (InstructionStatus::Rejected { .. }, 0) => {}
+            (InstructionStatus::Rejected { reason_code, .. }, booked) => {
+                prop_assert!(booked == 1 || (booked == 2 && faults.execute_twice), "{booked}");
+                prop_assert_eq!(faults.report_rejected.as_ref(), Some(reason_code));
+            }
+            (InstructionStatus::Pending { .. }, _) => prop_assert!(false, "final after advancing"),
+        }
+        if let Some(returned) = &record.returned {
+            prop_assert!(!record.executions.is_empty(), "only what was booked comes back");
+            let return_notified =
+                notified.iter().any(|entry| entry.bank_reference == returned.bank_reference);
+            prop_assert_eq!(return_notified, !faults.return_unnotified, "{}", id.as_str());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn booking_faults_change_what_is_told_or_booked_never_the_books_consistency(
+        submits in submits(),
+        execute_report_rejected_ppm in 0u32..300_000,
+        drop_booking_ppm in 0u32..300_000,
+        amount_off_ppm in 0u32..300_000,
+        amount_off_minor_units in prop_oneof![-6_000i64..0, 1i64..100],
+        execute_twice_ppm in 0u32..300_000,
+        return_unnotified_ppm in 0u32..300_000,
+        pending_ppm in 0u32..300_000,
+    ) {
+        let faults = FaultConfig {
+            execute_report_rejected_ppm,
+            drop_booking_ppm,
+            amount_off_ppm,
+            amount_off_minor_units,
+            execute_twice_ppm,
+            return_unnotified_ppm,
+            return_ppm: 100_000,
+            return_after_ms: 700,
+            pending_ppm,
+            pending_ms: 300,
+            duplicate_notification_ppm: 100_000,
+            ..FaultConfig::default()
+        };
+        prop_assert!(faults.validate().is_ok());
+        let mut bank = bank(faults);
+        let mut now = 1_715_851_800_000u64;
+        for (id, amount, debtor, creditor, step) in submits {
+            now += step;
+            let creditor = ACCOUNTS.get(creditor).copied().unwrap_or("9999");
+            let order = PaymentOrder {
+                end_to_end_id: EndToEndId::from_payout_id(u128::from(id)).expect("id"),
+                message_id: format!("M{now}"),
+                instruction_id: format!("I{now}"),
+                payment_information_id: format!("I{now}"),
+                amount: Money { minor_units: amount, currency: Currency::Cny },
+                debtor: Party::new(ACCOUNTS[debtor], "Holder").expect("party"),
+                creditor: Party::new(creditor, "Beneficiary").expect("party"),
+            };
+            bank.submit(order, Vec::new(), now).expect("no bank error");
+            prop_assert!(bank.check_conservation().is_ok(), "{:?}", bank.check_conservation());
+            prop_assert!(bank.check_journal().is_ok(), "{:?}", bank.check_journal());
+        }
+        now += 10_000;
+        bank.advance(now).expect("advances");
+        prop_assert!(bank.check_conservation().is_ok(), "{:?}", bank.check_conservation());
+        prop_assert!(bank.check_journal().is_ok(), "{:?}", bank.check_journal());
+        check_told_against_booked(&mut bank, now)?;
+    }
+}
+
+/// Each booking fault's probability, at one in one, fires on a fresh payment.
+#[test]
+fn each_booking_fault_fires_by_probability() {
+    use tianping_bank_sim::faults::PPM_MAX;
+    let pay = |faults: FaultConfig| {
+        let mut bank = bank(faults);
+        let order = PaymentOrder {
+            end_to_end_id: EndToEndId::from_payout_id(77).expect("id"),
+            message_id: "M1".to_owned(),
+            instruction_id: "I1".to_owned(),
+            payment_information_id: "I1".to_owned(),
+            amount: Money { minor_units: 1_000, currency: Currency::Cny },
+            debtor: Party::new(ACCOUNTS[0], "Holder").expect("party"),
+            creditor: Party::new("9999", "Beneficiary").expect("party"),
+        };
+        bank.submit(order, Vec::new(), 1_000).expect("no bank error");
+        bank.advance(5_000).expect("advances");
+        assert!(bank.check_conservation().is_ok() && bank.check_journal().is_ok());
+        let record = bank.instructions().values().next().expect("recorded").clone();
+        let notified = delivered(&mut bank, 5_000).len();
+        (record, notified)
+    };
+    let (record, _) = pay(FaultConfig {
+        execute_report_rejected_ppm: PPM_MAX,
+        reject_reason_code: Some("AC04".to_owned()),
+        ..FaultConfig::default()
+    });
+    assert!(
+        matches!(record.status, InstructionStatus::Rejected { ref reason_code, .. } if reason_code == "AC04")
+    );
+    assert_eq!(record.executions.len(), 1);
+    let (record, notified) =
+        pay(FaultConfig { drop_booking_ppm: PPM_MAX, ..FaultConfig::default() });
+    assert!(matches!(record.status, InstructionStatus::Executed { .. }));
+    assert_eq!((record.executions.len(), notified), (0, 0));
+    let (record, _) = pay(FaultConfig {
+        amount_off_ppm: PPM_MAX,
+        amount_off_minor_units: -7,
+        ..FaultConfig::default()
+    });
+    assert_eq!(record.executions[0].amount.minor_units, 993);
+    let (record, notified) =
+        pay(FaultConfig { execute_twice_ppm: PPM_MAX, ..FaultConfig::default() });
+    assert_eq!((record.executions.len(), notified), (2, 2));
+    let (record, notified) = pay(FaultConfig {
+        return_unnotified_ppm: PPM_MAX,
+        return_after_ms: 100,
+        ..FaultConfig::default()
+    });
+    assert!(record.returned.is_some() && record.booking_faults.return_unnotified);
+    assert_eq!(notified, 1, "the debit only, not the return");
+    // And none of them without a probability.
+    let (record, notified) = pay(FaultConfig::default());
+    assert_eq!(record.booking_faults, Default::default());
+    assert_eq!((record.executions.len(), notified), (1, 1));
+}
