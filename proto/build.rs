@@ -10,9 +10,10 @@
 
 use std::io;
 
-const PROTOS: [&str; 4] = [
+const PROTOS: [&str; 5] = [
     "tianping/v1/ledger.proto",
     "tianping/v1/payouts.proto",
+    "tianping/v1/reconciliation.proto",
     "tianping/v1/admin.proto",
     "tianping/raft/v1/raft.proto",
 ];

@@ -21,6 +21,8 @@ use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::payouts_client::PayoutsClient;
 use tonic::transport::{Channel, Endpoint};
 
+mod reconciliation;
+
 use crate::error::{Effect, Error, classify, deadline};
 use crate::page::{AuditQuery, ClusterStatus, Cursor, Page, PayoutQuery};
 use crate::retry::RetryPolicy;

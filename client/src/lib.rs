@@ -56,14 +56,15 @@ mod routing;
 
 pub use client::{Client, ClientConfig};
 pub use error::Error;
-pub use page::{AuditQuery, ClusterStatus, Cursor, Member, Page, PayoutQuery};
+pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};
 pub use retry::RetryPolicy;
 
 pub use tianping_ledger::{
     Account, AccountFlags, AccountStatus, AssignSuspense, AuditAction, AuditRecord, ClaimPayouts,
-    Collection, CollectionKey, Detail, EventResult, HistoryFilter, Limits, NewAccount,
-    NewCollection, NewPayout, NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome,
-    PayoutState, RecordPayoutOutcome, ResultCode, SetAccountLimits, SetAccountStatus,
+    Collection, CollectionKey, Detail, Discrepancy, DiscrepancyClass, DiscrepancyState,
+    EventResult, HistoryFilter, Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout,
+    NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome, PayoutState,
+    RecordPayoutOutcome, ResolveDiscrepancy, ResultCode, SetAccountLimits, SetAccountStatus,
     SuspenseReason, Transfer, TransferFlags,
 };
 pub use tianping_proto::ReadConsistency;

@@ -111,6 +111,33 @@ impl PayoutQuery {
     }
 }
 
+/// Which discrepancies [`crate::Client::list_discrepancies`] lists.
+///
+/// ```
+/// use tianping_client::DiscrepancyQuery;
+///
+/// let open = DiscrepancyQuery { open_only: true, bank: Some(1), ..DiscrepancyQuery::default() };
+/// assert_eq!(open.limit, 8_190);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiscrepancyQuery {
+    /// Only discrepancies still open.
+    pub open_only: bool,
+    /// One bank (`None`: every bank).
+    pub bank: Option<u32>,
+    /// Recorded at or after this time (ns since the Unix epoch; 0: from the start).
+    pub recorded_since: u64,
+    /// Most records scanned per page, 1..=8190.
+    pub limit: usize,
+}
+
+impl Default for DiscrepancyQuery {
+    /// Every discrepancy of every bank, the largest pages.
+    fn default() -> DiscrepancyQuery {
+        DiscrepancyQuery { open_only: false, bank: None, recorded_since: 0, limit: QUERY_LIMIT_MAX }
+    }
+}
+
 /// A member of the cluster, as a node reports it.
 ///
 /// ```

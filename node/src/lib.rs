@@ -12,6 +12,9 @@
 //!   accepts writes and forwards them, one hop, to the leader.
 //! - `tianping.v1.Payouts` on `api_address` too (`payouts_service`): the payout outbox and
 //!   collections.
+//! - `tianping.v1.Reconciliation` on `api_address` too (`reconciliation_service`):
+//!   discrepancies recorded by reconcilers (each outflow-blocks its accounts), listed and
+//!   resolved by operators.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
 //!   cluster status, membership changes, leadership transfer, preferred leader data center.
 //! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, real
@@ -54,6 +57,7 @@ mod preferred_leader;
 pub mod probes;
 mod raft_service;
 pub mod reads;
+mod reconciliation_service;
 mod request_id;
 pub mod runtime;
 #[cfg(madsim)]
@@ -88,11 +92,13 @@ use crate::network::GrpcNetworkFactory;
 use crate::payouts_service::PayoutsService;
 use crate::raft_service::RaftService;
 use crate::reads::Reader;
+use crate::reconciliation_service::ReconciliationService;
 use crate::writer::Writer;
 use tianping_proto::raft::raft_server::RaftServer;
 use tianping_proto::v1::admin_server::AdminServer;
 use tianping_proto::v1::ledger_server::LedgerServer;
 use tianping_proto::v1::payouts_server::PayoutsServer;
+use tianping_proto::v1::reconciliation_server::ReconciliationServer;
 
 /// The state machine store a node runs on: RocksDB outside the simulation.
 #[cfg(not(madsim))]
@@ -417,7 +423,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     ))
     .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
     let payouts_service = PayoutsServer::new(request_id::Observed::new(
-        PayoutsService::new(writer, reader),
+        PayoutsService::new(writer.clone(), reader.clone()),
+        config.node_id,
+        Arc::clone(&node_metrics),
+    ))
+    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
+    let reconciliation_service = ReconciliationServer::new(request_id::Observed::new(
+        ReconciliationService::new(writer, reader),
         config.node_id,
         Arc::clone(&node_metrics),
     ))
@@ -440,10 +452,11 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
 
     // In the simulation every call pays its link's cross-data-center delay (`sim_link`).
     #[cfg(madsim)]
-    let (raft_service, ledger_service, payouts_service, admin_service) = (
+    let (raft_service, ledger_service, payouts_service, reconciliation_service, admin_service) = (
         sim_link::Delayed::new(raft_service),
         sim_link::Delayed::new(ledger_service),
         sim_link::Delayed::new(payouts_service),
+        sim_link::Delayed::new(reconciliation_service),
         sim_link::Delayed::new(admin_service),
     );
 
@@ -459,11 +472,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let served = [
         <LedgerServer<()> as tonic::server::NamedService>::NAME,
         <PayoutsServer<()> as tonic::server::NamedService>::NAME,
+        <ReconciliationServer<()> as tonic::server::NamedService>::NAME,
         <AdminServer<()> as tonic::server::NamedService>::NAME,
     ];
     let api_router = tonic::transport::Server::builder()
         .add_service(ledger_service)
         .add_service(payouts_service)
+        .add_service(reconciliation_service)
         .add_service(admin_service);
     #[cfg(not(madsim))]
     let api_router = {

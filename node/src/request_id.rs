@@ -28,6 +28,7 @@ use crate::metrics::{NodeMetrics, command_kind};
 use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::ledger_server::Ledger;
 use tianping_proto::v1::payouts_server::Payouts;
+use tianping_proto::v1::reconciliation_server::Reconciliation;
 use tianping_proto::v1::{
     AccountTransfersRequest, AccountTransfersResponse, AssignSuspenseRequest, AuditRecordsRequest,
     AuditRecordsResponse, BookCollectionsRequest, BookCollectionsResponse, ClaimPayoutsRequest,
@@ -42,6 +43,10 @@ use tianping_proto::v1::{
     InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest,
     SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
+};
+use tianping_proto::v1::{
+    ListDiscrepanciesRequest, ListDiscrepanciesResponse, LookupDiscrepanciesResponse,
+    RecordDiscrepanciesRequest, ResolveDiscrepanciesRequest,
 };
 
 /// A validated request id: 1 to `REQUEST_ID_BYTES_MAX` printable ASCII characters, no spaces
@@ -287,6 +292,47 @@ impl<S: Ledger> Ledger for Observed<S> {
         request: Request<AuditRecordsRequest>,
     ) -> Result<Response<AuditRecordsResponse>, Status> {
         self.observe("ListAuditRecords", request, |request| self.inner.list_audit_records(request))
+            .await
+    }
+}
+
+#[tonic::async_trait]
+impl<S: Reconciliation> Reconciliation for Observed<S> {
+    async fn record_discrepancies(
+        &self,
+        request: Request<RecordDiscrepanciesRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        self.observe("RecordDiscrepancies", request, |request| {
+            self.inner.record_discrepancies(request)
+        })
+        .await
+    }
+
+    async fn resolve_discrepancies(
+        &self,
+        request: Request<ResolveDiscrepanciesRequest>,
+    ) -> Result<Response<CreateEventsResponse>, Status> {
+        self.observe("ResolveDiscrepancies", request, |request| {
+            self.inner.resolve_discrepancies(request)
+        })
+        .await
+    }
+
+    async fn lookup_discrepancies(
+        &self,
+        request: Request<LookupRequest>,
+    ) -> Result<Response<LookupDiscrepanciesResponse>, Status> {
+        self.observe("LookupDiscrepancies", request, |request| {
+            self.inner.lookup_discrepancies(request)
+        })
+        .await
+    }
+
+    async fn list_discrepancies(
+        &self,
+        request: Request<ListDiscrepanciesRequest>,
+    ) -> Result<Response<ListDiscrepanciesResponse>, Status> {
+        self.observe("ListDiscrepancies", request, |request| self.inner.list_discrepancies(request))
             .await
     }
 }

@@ -10,7 +10,8 @@
 //! input is an operating error, never a panic.
 //!
 //! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
-//! `accounts` (status and limits changes), `payouts` (payouts and collections) — the server's
+//! `accounts` (status and limits changes), `payouts` (payouts and collections), `suspense`
+//! (payout history and the suspense desk), `discrepancies` (reconciliation) — the server's
 //! direction, wire request → ledger command and ledger record → wire answer — and `client`,
 //! the other direction for the Rust SDK (ledger value → wire request, wire answer → ledger
 //! record or result, parsed strictly), tested against the server's.
@@ -21,6 +22,7 @@
 
 mod accounts;
 mod client;
+mod discrepancies;
 mod payouts;
 mod reads;
 mod suspense;
@@ -37,6 +39,12 @@ pub use client::{
     parse_events_response, parse_payout, parse_result_code, parse_transfer, payout_outcome_name,
     read_options, record_payout_outcomes_request, set_account_limits_request,
     set_account_status_request,
+};
+pub use discrepancies::{
+    DiscrepancyListing, discrepancies_response, discrepancy, discrepancy_listing,
+    list_discrepancies_request, parse_discrepancies_response, parse_discrepancy,
+    record_discrepancies_request, record_discrepancy_commands, resolve_discrepancies_request,
+    resolve_discrepancy_commands,
 };
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,

@@ -28,8 +28,9 @@ use tianping_ledger::codec::{self, CodecError};
 use tianping_ledger::digest::StateDigestBuilder;
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    AccountBalance, AuditRecord, Collection, CollectionKey, Meta, Payout, PayoutHistoryRecord,
-    PendingTransfer, Refusal, StateDigest, SuspenseAssignment, Table, Transfer, WriteSet,
+    AccountBalance, AuditRecord, Collection, CollectionKey, Discrepancy, Meta, Payout,
+    PayoutHistoryRecord, PendingTransfer, Refusal, StateDigest, SuspenseAssignment, Table,
+    Transfer, WriteSet,
 };
 
 use crate::format::{SNAPSHOT_FORMAT_VERSION, decode_versioned, encode_versioned, format_error};
@@ -477,6 +478,18 @@ pub fn add_record_to_write_set(record: &SnapshotRecord, writes: &mut WriteSet) -
         Table::SuspenseAssignments => writes
             .suspense_assignments
             .push(decode::<SuspenseAssignment>(value, "suspense assignment")?),
+        Table::Discrepancies => {
+            writes.discrepancies.push(decode::<Discrepancy>(value, "discrepancy")?);
+        }
+        Table::DiscrepancyIndex => {
+            let timestamp = codec::decode_timestamp_key(key).map_err(codec_error)?;
+            let id = decode::<u128>(value, "discrepancy index entry")?;
+            writes.discrepancy_index.push((timestamp, id));
+        }
+        Table::DiscrepancyBlocks => {
+            let block = codec::decode_discrepancy_block_key(key).map_err(codec_error)?;
+            writes.discrepancy_blocks.push((block, true));
+        }
     }
     Ok(())
 }

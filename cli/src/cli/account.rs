@@ -1,9 +1,10 @@
-//! `tianping account create|lookup`.
+//! `tianping account create|lookup`, and the risk desk's controls (`account_controls.rs`).
 
 use serde_json::json;
 use tianping_proto::v1::{Account, CreateAccountsRequest, LookupRequest, NewAccount};
 
 use super::GlobalOptions;
+use super::account_controls::{self, AuditQuery, Control, LimitsChange, StatusChange};
 
 /// `tianping account …`.
 #[derive(Debug, clap::Subcommand)]
@@ -42,6 +43,50 @@ pub enum AccountCommand {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<u128>,
     },
+    /// Outflow-block an account: debits (transfers, payouts) are refused, credits still arrive.
+    ///
+    /// What reconciliation does automatically to the accounts of a discrepancy; an operator
+    /// does it by hand while a case is investigated. Audited (see `account audit`).
+    ///
+    ///   tianping account block 9010 --reason "case 4711: chargeback fraud suspected"
+    ///
+    /// Exit status: 0 when the result is `ok` (also when already blocked), 1 otherwise.
+    #[command(verbatim_doc_comment)]
+    Block(StatusChange),
+    /// Make a blocked or frozen account active again. Audited.
+    ///
+    /// Lifting a block reconciliation set does not resolve its discrepancy: the discrepancy
+    /// stays open in `tianping reconcile report` until resolved.
+    ///
+    ///   tianping account unblock 9010 --reason "bank confirmed the booking, ticket 812"
+    #[command(verbatim_doc_comment)]
+    Unblock(StatusChange),
+    /// Freeze an account: nothing moves, in or out, until it is unblocked. Audited.
+    ///
+    ///   tianping account freeze 9010 --reason "court order 2026-118"
+    #[command(verbatim_doc_comment)]
+    Freeze(StatusChange),
+    /// Close an account for good. Only at zero balance with nothing pending. Audited.
+    ///
+    ///   tianping account close 9010 --reason "customer left"
+    #[command(verbatim_doc_comment)]
+    Close(StatusChange),
+    /// Replace an account's outflow limits (限额限次); a limit left out is unlimited. Audited.
+    ///
+    /// Limits count every accepted debit at the moment it is made, per day in the cluster's
+    /// time zone.
+    ///
+    ///   tianping account limits 9010 --per-transfer 500000 --per-day-count 20 --reason "KYC tier 2"
+    ///   tianping account limits 9010 --reason "limits lifted after review"
+    #[command(verbatim_doc_comment)]
+    Limits(LimitsChange),
+    /// Show an account's audit trail: every status and limits change with its reason and actor,
+    /// and suspense assignments, oldest first (ID 0: every account's).
+    ///
+    ///   tianping account audit 9010
+    ///   tianping account audit 0 --limit 20 --json
+    #[command(verbatim_doc_comment)]
+    Audit(AuditQuery),
 }
 
 /// `tianping account create` options.
@@ -69,62 +114,81 @@ pub struct CreateAccount {
 
 /// Runs `tianping account …`.
 pub async fn run(options: &GlobalOptions, command: AccountCommand) -> anyhow::Result<()> {
+    match command {
+        AccountCommand::Create(account) => create(options, account).await,
+        AccountCommand::Lookup { ids } => lookup(options, &ids).await,
+        AccountCommand::Block(change) => {
+            account_controls::set_status(options, Control::Block, change).await
+        }
+        AccountCommand::Unblock(change) => {
+            account_controls::set_status(options, Control::Unblock, change).await
+        }
+        AccountCommand::Freeze(change) => {
+            account_controls::set_status(options, Control::Freeze, change).await
+        }
+        AccountCommand::Close(change) => {
+            account_controls::set_status(options, Control::Close, change).await
+        }
+        AccountCommand::Limits(change) => account_controls::set_limits(options, change).await,
+        AccountCommand::Audit(query) => account_controls::audit(options, query).await,
+    }
+}
+
+async fn create(options: &GlobalOptions, account: CreateAccount) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::ledger(&address).await?;
-    match command {
-        AccountCommand::Create(account) => {
-            let request = CreateAccountsRequest {
-                accounts: vec![NewAccount {
-                    id: account.id.to_string(),
-                    ledger: account.ledger,
-                    code: account.code.into(),
-                    flags: account.flags.into(),
-                    credit_line: account.credit_line.to_string(),
-                    user_data: account.user_data.to_string(),
-                }],
-            };
-            let response = super::request(&address, || {
-                let (mut client, request) = (client.clone(), request.clone());
-                async move { client.create_accounts(request).await }
-            })
-            .await?;
-            let result = response
-                .results
-                .first()
-                .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
-            if options.json {
-                super::print_json(&json!({
-                    "id": account.id.to_string(),
-                    "code": result.code,
-                    "code_name": result.code_name,
-                    "timestamp": result.timestamp,
-                    "log_index": response.log_index,
-                }))?;
-            } else {
-                println!(
-                    "account {}: {} (timestamp {}, log index {})",
-                    account.id, result.code_name, result.timestamp, response.log_index
-                );
-            }
-            super::transfer::check_result("account", account.id, result)
-        }
-        AccountCommand::Lookup { ids } => {
-            let request =
-                LookupRequest { ids: ids.iter().map(u128::to_string).collect(), read: None };
-            let response = super::request(&address, || {
-                let (mut client, request) = (client.clone(), request.clone());
-                async move { client.lookup_accounts(request).await }
-            })
-            .await?;
-            let report = super::LookupReport {
-                noun: ("account", "accounts"),
-                id_of: |account: &Account| account.id.as_str(),
-                line: account_line,
-                json: account_json,
-            };
-            super::report_lookup(options, &report, &ids, &response.accounts)
-        }
+    let request = CreateAccountsRequest {
+        accounts: vec![NewAccount {
+            id: account.id.to_string(),
+            ledger: account.ledger,
+            code: account.code.into(),
+            flags: account.flags.into(),
+            credit_line: account.credit_line.to_string(),
+            user_data: account.user_data.to_string(),
+        }],
+    };
+    let response = super::request(&address, || {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.create_accounts(request).await }
+    })
+    .await?;
+    let result = response
+        .results
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
+    if options.json {
+        super::print_json(&json!({
+            "id": account.id.to_string(),
+            "code": result.code,
+            "code_name": result.code_name,
+            "timestamp": result.timestamp,
+            "log_index": response.log_index,
+        }))?;
+    } else {
+        println!(
+            "account {}: {} (timestamp {}, log index {})",
+            account.id, result.code_name, result.timestamp, response.log_index
+        );
     }
+    super::transfer::check_result("account", account.id, result)
+}
+
+async fn lookup(options: &GlobalOptions, ids: &[u128]) -> anyhow::Result<()> {
+    let address = super::resolve_address(options)?;
+    let client = super::ledger(&address).await?;
+    let request = LookupRequest { ids: ids.iter().map(u128::to_string).collect(), read: None };
+    let response = super::request(&address, || {
+        let (mut client, request) = (client.clone(), request.clone());
+        async move { client.lookup_accounts(request).await }
+    })
+    .await?;
+    let report = super::LookupReport {
+        noun: ("account", "accounts"),
+        id_of: |account: &Account| account.id.as_str(),
+        line: account_line,
+        json: account_json,
+    };
+    super::report_lookup(options, &report, ids, &response.accounts)
 }
 
 fn account_line(account: &Account) -> String {

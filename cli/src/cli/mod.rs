@@ -15,6 +15,7 @@
 //! node answers, does not return.
 
 pub mod account;
+pub mod account_controls;
 pub mod bank;
 pub mod cluster;
 pub mod node;

@@ -107,6 +107,59 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         }
         assert!(text.contains(&format!("lag: from the leader, node {leader}")), "{text}");
 
+        // The risk desk: block account 10 (its debits refused), then unblock it; limits; the
+        // audit trail names both changes with their reasons.
+        let blocked = tianping(
+            address,
+            &["account", "block", "10", "--reason", "case 4711", "--actor", "risk:wang"],
+        )
+        .await;
+        assert!(blocked.status.success());
+        assert!(
+            stdout(&blocked).starts_with("account 10 outflow_blocked: ok"),
+            "{}",
+            stdout(&blocked)
+        );
+        let debit = [
+            "transfer", "create", "--id", "4", "--debit", "10", "--credit", "20", "--amount", "1",
+            "--ledger", "1", "--code", "1",
+        ];
+        let refused = tianping(address, &debit).await;
+        assert_eq!(refused.status.code(), Some(1));
+        assert!(stdout(&refused).contains("debit_account_outflow_blocked"), "{}", stdout(&refused));
+        let unblocked =
+            tianping(address, &["account", "unblock", "10", "--reason", "cleared"]).await;
+        assert!(unblocked.status.success());
+        let limited = tianping(
+            address,
+            &["account", "limits", "10", "--per-transfer", "100", "--reason", "KYC tier 1"],
+        )
+        .await;
+        assert!(limited.status.success(), "{}", stdout(&limited));
+        let over_limit = tianping(
+            address,
+            &[
+                "transfer", "create", "--id", "5", "--debit", "10", "--credit", "20", "--amount",
+                "101", "--ledger", "1", "--code", "1",
+            ],
+        )
+        .await;
+        assert_eq!(over_limit.status.code(), Some(1), "{}", stdout(&over_limit));
+        let closing = tianping(address, &["account", "close", "10", "--reason", "left"]).await;
+        assert_eq!(closing.status.code(), Some(1), "a funded account does not close");
+        assert!(stdout(&closing).contains("close_requires_zero_balance"), "{}", stdout(&closing));
+        let audit = tianping(address, &["account", "audit", "10"]).await;
+        assert!(audit.status.success());
+        let trail = stdout(&audit);
+        let lines: Vec<&str> = trail.lines().collect();
+        assert_eq!(lines.len(), 3, "{trail}");
+        assert!(lines[0].contains("status active -> outflow_blocked"), "{trail}");
+        assert!(lines[0].contains("reason=\"case 4711\" actor=\"risk:wang\""), "{trail}");
+        assert!(lines[1].contains("status outflow_blocked -> active"), "{trail}");
+        assert!(lines[2].contains("limits [unlimited] -> [per_transfer=100"), "{trail}");
+        let missing_reason = tianping(address, &["account", "freeze", "10"]).await;
+        assert_eq!(missing_reason.status.code(), Some(2), "--reason is required");
+
         // Usage mistakes and unreachable nodes: a message and a non-zero exit, no panic.
         let unreachable = tianping(Some("127.0.0.1:1"), &["cluster", "status"]).await;
         assert_eq!(unreachable.status.code(), Some(1));

@@ -5,9 +5,8 @@ No .proto files and no generated stubs: it asks the node for its services and th
 descriptors (grpc.reflection.v1alpha, which grpcio-reflection's client speaks), builds message
 classes from them at run time, and then:
 
-1. lists the services and checks tianping.v1.Ledger, tianping.v1.Payouts, tianping.v1.Admin and
-   grpc.health.v1.Health
-   are among them;
+1. lists the services and checks tianping.v1.Ledger, tianping.v1.Payouts,
+   tianping.v1.Reconciliation, tianping.v1.Admin and grpc.health.v1.Health are among them;
 2. creates two accounts and a transfer between them, checking every result code is ok (0) or
    exists (3: a replay of the same ids, so running the script twice against one cluster passes);
 3. looks the transfer up and checks its amount and accounts.
@@ -31,6 +30,7 @@ LEDGER_SERVICE = "tianping.v1.Ledger"
 EXPECTED_SERVICES = {
     LEDGER_SERVICE,
     "tianping.v1.Payouts",
+    "tianping.v1.Reconciliation",
     "tianping.v1.Admin",
     "grpc.health.v1.Health",
 }

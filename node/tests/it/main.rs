@@ -6,6 +6,7 @@
 
 mod admin;
 mod cluster;
+mod discrepancies;
 mod group_commit;
 mod history;
 mod malformed_input;

@@ -19,7 +19,15 @@ const LEDGER: u32 = 156;
 /// long enough to ride out an election.
 pub(crate) fn sdk(cluster: &Cluster) -> Client {
     let addresses = cluster.nodes.iter().map(|node| node.info().api_address.clone());
-    let mut config = ClientConfig::new(addresses);
+    client_of(ClientConfig::new(addresses))
+}
+
+/// A client that knows only node `node_id` of `cluster` (reads are answered there).
+pub(crate) fn sdk_of(cluster: &Cluster, node_id: u64) -> Client {
+    client_of(ClientConfig::new([cluster.node(node_id).info().api_address.clone()]))
+}
+
+fn client_of(mut config: ClientConfig) -> Client {
     config.request_timeout = Duration::from_secs(3);
     config.request_id_prefix = "sdk-test".into();
     config.retry = RetryPolicy {

@@ -27,9 +27,9 @@ use serde::de::DeserializeOwned;
 use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    Account, AccountBalance, AuditRecord, Collection, CollectionKey, HistoryFilter, LedgerStore,
-    LedgerStoreMut, Meta, Payout, PayoutHistoryRecord, PendingTransfer, Refusal,
-    SuspenseAssignment, SuspenseKey, Table, Transfer, WriteSet,
+    Account, AccountBalance, AuditRecord, Collection, CollectionKey, Discrepancy, DiscrepancyBlock,
+    HistoryFilter, LedgerStore, LedgerStoreMut, Meta, Payout, PayoutHistoryRecord, PendingTransfer,
+    Refusal, SuspenseAssignment, SuspenseKey, Table, Transfer, WriteSet,
 };
 
 use super::{Shared, rocks_error, table_cf, unlogged};
@@ -319,10 +319,16 @@ impl RocksLedger {
             encode_into(balance, &mut value);
             batch.put_cf(balances_family, key, &value);
         }
+        let mut audit: Vec<&AuditRecord> = writes.audit.iter().collect();
+        audit.sort_by_key(|record| (record.timestamp, record.account_id));
         let audit_family = family(Table::Audit)?;
-        for record in &writes.audit {
+        for record in audit {
             encode_into(record, &mut value);
-            batch.put_cf(audit_family, codec::timestamp_key(record.timestamp), &value);
+            batch.put_cf(
+                audit_family,
+                codec::audit_key(record.timestamp, record.account_id),
+                &value,
+            );
         }
         let refusals_family = family(Table::Refusals)?;
         for refusal in &writes.refusals {
@@ -353,6 +359,25 @@ impl RocksLedger {
             assert!(key.len() <= KEY_BYTES_MAX, "collection key longer than KEY_BYTES_MAX");
             encode_into(assignment, &mut value);
             batch.put_cf(assignments_family, key, &value);
+        }
+        let mut discrepancies: Vec<&Discrepancy> = writes.discrepancies.iter().collect();
+        discrepancies.sort_by_key(|discrepancy| discrepancy.request.id);
+        let discrepancies_family = family(Table::Discrepancies)?;
+        for discrepancy in discrepancies {
+            encode_into(discrepancy, &mut value);
+            batch.put_cf(discrepancies_family, codec::id_key(discrepancy.request.id), &value);
+        }
+        let discrepancy_index_family = family(Table::DiscrepancyIndex)?;
+        for (timestamp, id) in &writes.discrepancy_index {
+            encode_into(id, &mut value);
+            batch.put_cf(discrepancy_index_family, codec::timestamp_key(*timestamp), &value);
+        }
+        // Insertions and deletions in the order the batch made them: one block may be filed
+        // and lifted within the same batch.
+        let discrepancy_blocks_family = family(Table::DiscrepancyBlocks)?;
+        for (block, present) in &writes.discrepancy_blocks {
+            let key = codec::discrepancy_block_key(block);
+            set_member(batch, discrepancy_blocks_family, &key, *present);
         }
         encode_into(&writes.meta, &mut value);
         batch.put_cf(family(Table::Meta)?, [], &value);
@@ -580,7 +605,7 @@ impl LedgerStore for RocksLedger {
         if limit == 0 {
             return records;
         }
-        self.scan(Table::Audit, &codec::timestamp_key(timestamp_min), false, &mut |_, value| {
+        self.scan(Table::Audit, &codec::audit_key(timestamp_min, 0), false, &mut |_, value| {
             let Some(record) = self.decode_record::<AuditRecord>(value, "audit record") else {
                 return false;
             };
@@ -645,6 +670,61 @@ impl LedgerStore for RocksLedger {
 
     fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment> {
         self.get(Table::SuspenseAssignments, &codec::collection_key(key), "suspense assignment")
+    }
+
+    fn discrepancy(&self, id: u128) -> Option<Discrepancy> {
+        self.get(Table::Discrepancies, &codec::id_key(id), "discrepancy")
+    }
+
+    fn discrepancy_index_range(
+        &self,
+        timestamp_first: u64,
+        timestamp_last: u64,
+        limit: usize,
+    ) -> Vec<(u64, u128)> {
+        let mut entries = Vec::new();
+        if timestamp_first > timestamp_last || limit == 0 {
+            return entries;
+        }
+        let start = codec::timestamp_key(timestamp_first);
+        self.scan(Table::DiscrepancyIndex, &start, false, &mut |key, value| {
+            let Some(timestamp) = self.decode_key(codec::decode_timestamp_key(key)) else {
+                return false;
+            };
+            if timestamp > timestamp_last {
+                return false;
+            }
+            let Some(id) = self.decode_record::<u128>(value, "discrepancy index entry") else {
+                return false;
+            };
+            entries.push((timestamp, id));
+            entries.len() < limit
+        });
+        entries
+    }
+
+    fn discrepancy_block_range(
+        &self,
+        first: &DiscrepancyBlock,
+        last: &DiscrepancyBlock,
+        limit: usize,
+    ) -> Vec<DiscrepancyBlock> {
+        let mut blocks = Vec::new();
+        if first > last || limit == 0 {
+            return blocks;
+        }
+        let start = codec::discrepancy_block_key(first);
+        self.scan(Table::DiscrepancyBlocks, &start, false, &mut |key, _| {
+            let Some(block) = self.decode_key(codec::decode_discrepancy_block_key(key)) else {
+                return false;
+            };
+            if &block > last {
+                return false;
+            }
+            blocks.push(block);
+            blocks.len() < limit
+        });
+        blocks
     }
 
     fn prefetch_transfers(&self, ids: &[u128]) {

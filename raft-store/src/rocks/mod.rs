@@ -64,8 +64,15 @@ const MACHINE_CF: &str = "machine";
 const LEVEL_ZERO_FILES_BEFORE_COMPACTION: i32 = 8;
 
 /// Column families read by key while applying (the rest are read by range or not at all).
-const POINT_READ_COLUMN_FAMILIES: [&str; 6] =
-    ["accounts", "transfers", "pending_transfers", "payouts", "collections", "refusals"];
+const POINT_READ_COLUMN_FAMILIES: [&str; 7] = [
+    "accounts",
+    "transfers",
+    "pending_transfers",
+    "payouts",
+    "collections",
+    "refusals",
+    "discrepancies",
+];
 
 /// The column family holding a ledger table.
 pub(crate) fn table_cf(table: Table) -> &'static str {
@@ -85,6 +92,9 @@ pub(crate) fn table_cf(table: Table) -> &'static str {
         Table::PayoutHistory => "payout_history",
         Table::SuspenseIndex => "suspense_index",
         Table::SuspenseAssignments => "suspense_assignments",
+        Table::Discrepancies => "discrepancies",
+        Table::DiscrepancyIndex => "discrepancy_index",
+        Table::DiscrepancyBlocks => "discrepancy_blocks",
     }
 }
 

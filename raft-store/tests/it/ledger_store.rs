@@ -3,7 +3,9 @@
 
 use tempfile::TempDir;
 use tianping_ledger::store::{HistoryFilter, LedgerStore, PayoutIndexKey};
-use tianping_ledger::{CollectionKey, LedgerStoreMut, MemoryStore, PayoutState, ResultCode, Table};
+use tianping_ledger::{
+    CollectionKey, DiscrepancyBlock, LedgerStoreMut, MemoryStore, PayoutState, ResultCode, Table,
+};
 use tianping_raft_store::rocks::RocksLedger;
 use tianping_raft_store::{EntryPayload, RocksConfig, RocksStore};
 
@@ -108,4 +110,34 @@ fn compare(rocks: &RocksLedger, reference: &MemoryStore) {
         assert_eq!(rocks.transfer(id), None, "refused id {id} has no transfer");
     }
     assert_eq!(rocks.refusal(2 << 32), None);
+    for index in (4..=32u64).step_by(4) {
+        let id = u128::from(index) << 40 | 5;
+        assert_eq!(rocks.discrepancy(id), reference.discrepancy(id), "discrepancy {id}");
+    }
+    assert!(reference.discrepancy(4 << 40 | 5).is_some(), "the workload records discrepancies");
+    for limit in [0, 1, 3, 1000] {
+        assert_eq!(
+            rocks.discrepancy_index_range(0, u64::MAX, limit),
+            reference.discrepancy_index_range(0, u64::MAX, limit)
+        );
+        assert_eq!(
+            rocks.discrepancy_index_range(now / 2, now - 1, limit),
+            reference.discrepancy_index_range(now / 2, now - 1, limit)
+        );
+        let first = DiscrepancyBlock { account_id: 0, discrepancy_id: 0 };
+        let last = DiscrepancyBlock { account_id: u128::MAX, discrepancy_id: u128::MAX };
+        let middle = DiscrepancyBlock { account_id: 8, discrepancy_id: 0 };
+        for (from, to) in [(&first, &last), (&middle, &last), (&last, &first)] {
+            assert_eq!(
+                rocks.discrepancy_block_range(from, to, limit),
+                reference.discrepancy_block_range(from, to, limit)
+            );
+        }
+    }
+    let blocks = reference.discrepancy_block_range(
+        &DiscrepancyBlock { account_id: 0, discrepancy_id: 0 },
+        &DiscrepancyBlock { account_id: u128::MAX, discrepancy_id: u128::MAX },
+        1000,
+    );
+    assert!(!blocks.is_empty(), "open discrepancies hold accounts at the end of the workload");
 }

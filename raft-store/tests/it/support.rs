@@ -6,9 +6,10 @@ use openraft::type_config::TypeConfigExt;
 use openraft::vote::RaftLeaderIdExt;
 use openraft::{RaftLogReader, RaftTypeConfig};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, LedgerConfig,
-    LedgerStore, LedgerStoreMut, MemoryStore, NewAccount, NewCollection, NewPayout, NewTransfer,
-    SetAccountStatus, StateDigest, StateMachine,
+    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, DiscrepancyClass,
+    LedgerConfig, LedgerStore, LedgerStoreMut, MemoryStore, NewAccount, NewCollection,
+    NewDiscrepancy, NewPayout, NewTransfer, ResolveDiscrepancy, SetAccountStatus, StateDigest,
+    StateMachine,
 };
 use tianping_raft_store::snapshot::add_record_to_write_set;
 use tianping_raft_store::{Entry, EntryPayload, LogId, SnapshotData, TypeConfig};
@@ -36,8 +37,9 @@ fn timestamp_of(index: u64) -> u64 {
 
 /// Commands that fill the other tables: a payout and a claim of it (payouts, payout index),
 /// a bank collection (collections), an unmatched one (suspense index) and the assignment of
-/// the previous entry's unmatched one (suspense assignments, index removal) and an account
-/// status change (audit). Payout changes fill the payout history.
+/// the previous entry's unmatched one (suspense assignments, index removal), a discrepancy and
+/// the resolution of the one two entries back (discrepancies, their index and blocks) and an
+/// account status change (audit). Payout changes fill the payout history.
 fn side_commands(index: u64) -> Vec<Command> {
     let bank = 7;
     vec![
@@ -83,6 +85,26 @@ fn side_commands(index: u64) -> Vec<Command> {
             bank_reference: format!("unmatched {}", index.saturating_sub(1)),
             account_id: 3,
             reason: "payer found".to_owned(),
+            actor: "test".to_owned(),
+        }),
+        // A discrepancy naming three accounts (one audit record each: keys (timestamp,
+        // account)), resolved two entries later (blocks filed, then lifted).
+        Command::RecordDiscrepancy(NewDiscrepancy {
+            id: u128::from(index) << 40 | 5,
+            bank,
+            class: DiscrepancyClass::ALL[usize::try_from(index % 6).unwrap_or(0)],
+            reference: format!("payout {index}"),
+            account_ids: vec![7, 8, 9],
+            ledger_amount: Some(5),
+            bank_amount: None,
+            ledger_evidence: "succeeded".to_owned(),
+            bank_evidence: String::new(),
+            cutoff: timestamp_of(index),
+            actor: "reconciler".to_owned(),
+        }),
+        Command::ResolveDiscrepancy(ResolveDiscrepancy {
+            id: u128::from(index.saturating_sub(8)) << 40 | 5,
+            reason: "explained".to_owned(),
             actor: "test".to_owned(),
         }),
         Command::SetAccountStatus(SetAccountStatus {
