@@ -178,6 +178,19 @@ enum Commands {
     ///       --metrics-address 127.0.0.1:9400
     #[command(verbatim_doc_comment)]
     BankWorker(cli::bank::BankWorkerOptions),
+    /// Tell the bank simulator to mishandle one payout (demos and drills).
+    ///
+    /// Sent before the payout is created (a worker may send it within a second): the payout
+    /// id is its end-to-end id, so choose the id first. The directive is used once, by the
+    /// next request about that payout. With `drop-booking` the bank answers "executed" but
+    /// books nothing: the ledger says paid, the bank's statement does not, and
+    /// reconciliation must find it and block the customer's account.
+    ///
+    ///   tianping bank-fault --bank iso-a --payout 9002 drop-booking
+    ///   tianping bank-fault --bank direct-b --payout 9003 amount-off=1
+    ///   tianping payout create --id 9002 ... --wait
+    #[command(verbatim_doc_comment)]
+    BankFault(cli::bank::BankFaultOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -252,6 +265,7 @@ async fn main() -> ExitCode {
         Commands::Payout(command) => cli::payout::run(&arguments.global, command).await,
         Commands::BankSim(options) => cli::bank::bank_sim(options).await,
         Commands::BankWorker(options) => cli::bank::bank_worker(options).await,
+        Commands::BankFault(options) => cli::bank::bank_fault(options).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

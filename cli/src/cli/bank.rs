@@ -181,3 +181,63 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::rename(&temporary, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
+
+/// `tianping bank-fault` options.
+#[derive(Debug, clap::Args)]
+pub struct BankFaultOptions {
+    /// The payout the bank is to mishandle (its id is its end-to-end id at the bank).
+    #[arg(long, value_name = "ID")]
+    payout: u128,
+    /// The simulated bank's id (`iso-a`, `direct-b` under `cargo xtask up`).
+    #[arg(long, value_name = "BANK_ID")]
+    bank: String,
+    /// The bank simulator, http://HOST:PORT. Default: the one `tianping dev up` started
+    /// (read from tianping-dev/banks/bank-sim.address, or under $TIANPING_DEV_DATA_DIR).
+    #[arg(long, value_name = "URL")]
+    sim: Option<String>,
+    /// The faults, comma-separated, as the simulator's x-bank-sim-fault header spells them.
+    /// Booking errors reconciliation must catch: drop-booking, execute-report-rejected,
+    /// amount-off=N, execute-twice, return-unnotified=MS. Errors a correct worker survives:
+    /// timeout-before-execute, timeout-after-execute, reject=CODE, answer-late=MS, pending=MS,
+    /// pending-reject=MS, lose-answer, duplicate-notification, reorder-notification,
+    /// lose-notification, return=MS, bad-signature.
+    #[arg(value_name = "FAULTS")]
+    faults: String,
+}
+
+/// The address `tianping dev up`'s bank simulator wrote, as a URL.
+fn dev_bank_sim_url() -> anyhow::Result<String> {
+    let data_dir = std::env::var_os("TIANPING_DEV_DATA_DIR")
+        .map_or_else(|| PathBuf::from("tianping-dev"), PathBuf::from);
+    let path = data_dir.join("banks").join("bank-sim.address");
+    let address = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no bank simulator address: pass --sim http://HOST:PORT, or start one with \
+             `cargo xtask up` ({} could not be read)",
+            path.display()
+        )
+    })?;
+    Ok(format!("http://{}", address.trim()))
+}
+
+/// Tells the bank simulator what to do wrong with one payout, before it is sent.
+pub async fn bank_fault(options: BankFaultOptions) -> anyhow::Result<()> {
+    let faults = tianping_bank_sim::faults::parse_fault_header(&options.faults)
+        .context("reading the faults")?;
+    let end_to_end_id = tianping_bank_adapters::gateway::EndToEndId::from_payout_id(options.payout)
+        .map_err(|error| {
+            anyhow::anyhow!("payout {} has no end-to-end id: {error}", options.payout)
+        })?;
+    let sim = match options.sim {
+        Some(sim) => sim,
+        None => dev_bank_sim_url()?,
+    };
+    tianping_bank_sim::admin::client::send_directive(&sim, &options.bank, &end_to_end_id, &faults)
+        .await
+        .with_context(|| format!("telling {} at {sim}", options.bank))?;
+    println!(
+        "bank-fault: {} will mishandle payout {} ({}) the next time it is sent",
+        options.bank, options.payout, options.faults
+    );
+    Ok(())
+}

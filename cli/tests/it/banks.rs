@@ -5,7 +5,9 @@
 //!   ledger's agree;
 //! - the 2024-05-16 incident: an internal prepayment account without enough balance refuses
 //!   the payout at creation with `exceeds_credits`, nothing reaches the bank, nothing is left
-//!   non-final, and the low-balance alert (metric) fired before the account ran dry.
+//!   non-final, and the low-balance alert (metric) fired before the account ran dry;
+//! - `tianping bank-fault … drop-booking`: the bank answers "executed" and books nothing, so
+//!   the ledger and the bank now differ by that payout.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -269,6 +271,36 @@ async fn a_payout_is_paid_once_and_the_bank_and_the_ledger_agree_and_a_short_pre
                 assert!(page.items.is_empty(), "{state:?} payouts left: {:?}", page.items);
             }
             assert!(client.get_payout(9_102).await.expect("lookup").is_none());
+
+            // `tianping bank-fault`: the bank is told to drop payout 9 003's booking. It answers
+            // "executed", so the ledger books the payout as paid, while the bank's books never
+            // move: exactly the difference reconciliation exists to find.
+            let sim = format!("http://{}", bank.local_addr());
+            let told = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_tianping"))
+                    .args(["bank-fault", "--sim", &sim, "--bank", "iso-a", "--payout", "9003"])
+                    .arg("drop-booking")
+                    .output()
+            })
+            .await
+            .expect("join")
+            .expect("run tianping bank-fault");
+            assert!(told.status.success(), "{}", String::from_utf8_lossy(&told.stderr));
+            let created = client.create_payout(payout(9_003, CUSTOMER, 700)).await;
+            assert_eq!(created.expect("create").code, ResultCode::Ok);
+            assert_eq!(final_state(&client, 9_003).await, PayoutState::Succeeded);
+            {
+                let simulator = bank.simulator().lock().expect("simulator lock");
+                let hosted = simulator.bank("iso-a").expect("bank iso-a");
+                assert_eq!(
+                    hosted.bank.accounts()[CUSTODY].balance,
+                    1_000_000 - 12_500 - 6_000,
+                    "the dropped booking never left custody"
+                );
+                hosted.bank.check_conservation().expect("the bank's own books still balance");
+            }
+            let transit = client.lookup_accounts(&[BANK_IN_TRANSIT]).await.expect("account");
+            assert_eq!(transit[0].credits_posted, 12_500 + 6_000 + 700, "the ledger says paid");
             let _ = stop_worker.send(());
         };
         let (ran, ()) = tokio::join!(worker, scenario);
