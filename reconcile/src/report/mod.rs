@@ -12,8 +12,8 @@
 //!    they arrive), and keeps only counters, a fixed number of time buckets and at most
 //!    [`ROWS_MAX`] rows per table; [`ReportBuilder::held_account_ids`] then names the accounts
 //!    to look up, and [`ReportBuilder::finish`] takes their current status.
-//! 2. The renderers turn the bounded [`Report`] into text; each table shows at most
-//!    [`ROWS_MAX`] rows and says how many more there are.
+//! 2. [`render_table`] and [`report_json`] turn the bounded [`Report`] into text; each table
+//!    shows at most [`ROWS_MAX`] rows and says how many more there are.
 //!
 //! Text that came from the ledger (references, evidence, actors, reasons) is
 //! attacker-influenced — a bank statement's remittance text ends up in the evidence — so every
@@ -27,19 +27,25 @@
 //! - [`collect`] — [`ReportBuilder`] and the [`Report`] it produces.
 //! - [`escape`] — ledger text made safe for a terminal and for HTML.
 //! - [`amount`] — amounts in minor units or as decimals, and the signed difference.
+//! - [`table`] — the terminal table and its summary.
+//! - [`json`] — the same data as JSON, for `--json`.
 
 pub mod amount;
 pub mod collect;
 pub mod escape;
+pub mod json;
 pub mod keep;
 pub mod period;
+pub mod table;
 
 #[cfg(test)]
 mod tests;
 
 pub use amount::AmountStyle;
 pub use collect::{AccountState, Bounded, HeldAccount, Report, ReportBuilder, ReportHeader};
+pub use json::report_json;
 pub use period::{BucketUnit, Buckets, Period};
+pub use table::{TableOptions, Width, render_table};
 
 /// Most rows any one table shows (discrepancies listed, open, resolved; held accounts). Past
 /// it a table ends with "… and M more": a flood of a million discrepancies still gives a page

@@ -2,7 +2,9 @@
 //! sharing the fixtures below and a small XML tree ([`xml`]) to read the HTML page back.
 
 mod collect;
+mod json;
 mod period;
+mod table;
 
 use tianping_ledger::{
     AccountStatus, Discrepancy, DiscrepancyClass, DiscrepancyState, NewDiscrepancy,
