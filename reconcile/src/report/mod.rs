@@ -12,8 +12,8 @@
 //!    they arrive), and keeps only counters, a fixed number of time buckets and at most
 //!    [`ROWS_MAX`] rows per table; [`ReportBuilder::held_account_ids`] then names the accounts
 //!    to look up, and [`ReportBuilder::finish`] takes their current status.
-//! 2. [`render_table`] and [`report_json`] turn the bounded [`Report`] into text; each table
-//!    shows at most [`ROWS_MAX`] rows and says how many more there are.
+//! 2. [`render_table`], [`report_json`] and [`render_html`] turn the bounded [`Report`] into
+//!    text; each table shows at most [`ROWS_MAX`] rows and says how many more there are.
 //!
 //! Text that came from the ledger (references, evidence, actors, reasons) is
 //! attacker-influenced — a bank statement's remittance text ends up in the evidence — so every
@@ -29,13 +29,17 @@
 //! - [`amount`] — amounts in minor units or as decimals, and the signed difference.
 //! - [`table`] — the terminal table and its summary.
 //! - [`json`] — the same data as JSON, for `--json`.
+//! - [`svg`] — the two plots, as inline SVG.
+//! - [`html`] — the self-contained HTML page.
 
 pub mod amount;
 pub mod collect;
 pub mod escape;
+pub mod html;
 pub mod json;
 pub mod keep;
 pub mod period;
+pub mod svg;
 pub mod table;
 
 #[cfg(test)]
@@ -43,6 +47,7 @@ mod tests;
 
 pub use amount::AmountStyle;
 pub use collect::{AccountState, Bounded, HeldAccount, Report, ReportBuilder, ReportHeader};
+pub use html::render_html;
 pub use json::report_json;
 pub use period::{BucketUnit, Buckets, Period};
 pub use table::{TableOptions, Width, render_table};

@@ -2,9 +2,11 @@
 //! sharing the fixtures below and a small XML tree ([`xml`]) to read the HTML page back.
 
 mod collect;
+mod html;
 mod json;
 mod period;
 mod table;
+mod xml;
 
 use tianping_ledger::{
     AccountStatus, Discrepancy, DiscrepancyClass, DiscrepancyState, NewDiscrepancy,
