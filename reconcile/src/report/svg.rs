@@ -41,7 +41,7 @@ const Y_TICKS_MAX: u64 = 5;
 const LABEL_CHAR_WIDTH: u64 = 7;
 
 /// An axis from 0 to `top` with a tick every `step`: `step` is 1, 2 or 5 times a power of ten,
-/// the smallest that needs at most [`Y_TICKS_MAX`] ticks for `max`.
+/// the smallest that needs at most five ticks for `max`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Axis {
     /// The value at the top of the plot.
