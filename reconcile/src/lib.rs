@@ -32,6 +32,7 @@
 //! - [`balance`] — the balance check.
 //! - [`finding`] — [`finding::Finding`] and its conversion to a `NewDiscrepancy`.
 //! - [`ids`] — discrepancy ids from SHA-256.
+//! - [`report`] — what an operator reads: the terminal table, JSON and the HTML report.
 
 pub mod balance;
 pub mod counts;
@@ -42,6 +43,7 @@ pub mod judge;
 pub mod keys;
 pub mod matcher;
 pub mod movement;
+pub mod report;
 
 /// Nanoseconds in a minute, for the bounds below.
 const NS_PER_MINUTE: u64 = 60_000_000_000;
