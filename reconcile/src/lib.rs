@@ -20,7 +20,8 @@
 //!
 //! Module map:
 //! - [`keys`] — what a movement is matched by: the end-to-end id for payouts and their
-//!   returns, the bank reference for credits.
+//!   returns, the id its booking has in the ledger (`collection_id` of the bank reference) for
+//!   credits.
 //! - [`movement`] — the two streams' items: [`movement::LedgerMovement`] (payouts, booked
 //!   collections, booked returns) and [`movement::BankMovement`] (a statement entry with its
 //!   booking instant).

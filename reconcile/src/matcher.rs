@@ -205,7 +205,7 @@ impl Matcher {
     ) -> Result<(), MatchError> {
         let at = movement.booked_at;
         self.advance(Side::Bank, at, out)?;
-        let Some(key) = bank_key(&movement.entry) else {
+        let Some(key) = bank_key(self.config.context.bank, &movement.entry) else {
             self.counts.bank_entries_not_booked += 1;
             return Ok(());
         };
