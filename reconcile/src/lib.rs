@@ -1,8 +1,10 @@
-//! Tianping's reconciliation core (issue 13): what differs between the ledger and a bank, found
-//! by pure, deterministic functions — no clock (every instant is passed in), no I/O, no
-//! randomness, no hash-map iteration feeding a result. The service loop that reads the ledger
-//! and the banks, reports discrepancies through the cluster and exports metrics is built on
-//! this crate, not inside it.
+//! Tianping's reconciliation (issue 13): what differs between the ledger and a bank.
+//!
+//! The core is pure and deterministic — no clock (every instant is passed in), no I/O, no
+//! randomness, no hash-map iteration feeding a result. The service that reads the ledger and
+//! the banks, reports discrepancies through the cluster and exports metrics is [`service`],
+//! built on the core and kept out of it: its I/O is behind two traits, so the simulation runs
+//! it unchanged.
 //!
 //! Two checks, one vocabulary (`tianping_ledger::discrepancy`):
 //! - **Transaction matching (对账)** — [`matcher::Matcher`], a streaming windowed join of the
@@ -33,6 +35,8 @@
 //! - [`balance`] — the balance check.
 //! - [`finding`] — [`finding::Finding`] and its conversion to a `NewDiscrepancy`.
 //! - [`ids`] — discrepancy ids from SHA-256.
+//! - [`service`] — the reconciler service: configuration, the two streams, the period, the
+//!   balance check's cut-off, reports and metrics; `run_once` and `serve`.
 
 pub mod balance;
 pub mod counts;
@@ -43,6 +47,7 @@ pub mod judge;
 pub mod keys;
 pub mod matcher;
 pub mod movement;
+pub mod service;
 
 /// Nanoseconds in a minute, for the bounds below.
 const NS_PER_MINUTE: u64 = 60_000_000_000;

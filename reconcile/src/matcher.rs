@@ -265,6 +265,16 @@ impl Matcher {
         }
     }
 
+    /// How far `side` has come: nothing earlier will be taken on it. A caller whose stream may
+    /// deliver an item a little late (the reconciler reading several ledger listings one after
+    /// another) compares with it before pushing.
+    pub const fn watermark(&self, side: Side) -> u64 {
+        match side {
+            Side::Ledger => self.ledger_watermark,
+            Side::Bank => self.bank_watermark,
+        }
+    }
+
     /// The most items the window has held at once.
     pub const fn peak_items(&self) -> usize {
         self.peak_items

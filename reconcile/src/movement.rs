@@ -174,6 +174,20 @@ impl LedgerMovement {
         }
     }
 
+    /// The same movement taken to have happened no earlier than `at`: how the reconciler
+    /// feeds a movement its read delivered after the stream's watermark had passed it (a
+    /// listing read a moment before another), so the matcher's time order holds. The key, the
+    /// amount and the accounts are unchanged; only the waiting starts later.
+    pub fn delayed_to(mut self, at: u64) -> LedgerMovement {
+        let time = match &mut self {
+            LedgerMovement::Payout(movement) => &mut movement.at,
+            LedgerMovement::Collection(movement) => &mut movement.at,
+            LedgerMovement::Return(movement) => &mut movement.at,
+        };
+        *time = (*time).max(at);
+        self
+    }
+
     /// The amount, in minor units.
     pub const fn amount(&self) -> u128 {
         match self {
