@@ -320,6 +320,8 @@ pub struct Sides {
     pub before_accounts_read: Arc<Mutex<Vec<Move>>>,
     /// Run inside the next account reads, after the answer is taken.
     pub after_accounts_read: Arc<Mutex<Vec<Move>>>,
+    /// Run inside the next statement fetches, before the statement is taken (one per fetch).
+    pub during_statement: Arc<Mutex<Vec<Move>>>,
     /// Account reads answered (one or more per balance check).
     pub account_reads: Arc<AtomicU64>,
 }
@@ -338,6 +340,7 @@ impl Sides {
             bank_down: Arc::new(AtomicBool::new(false)),
             before_accounts_read: Arc::new(Mutex::new(Vec::new())),
             after_accounts_read: Arc::new(Mutex::new(Vec::new())),
+            during_statement: Arc::new(Mutex::new(Vec::new())),
             account_reads: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -488,6 +491,7 @@ impl BankSide for Sides {
             return Err(GatewayError::Unavailable { detail: "the fake bank is down".into() });
         }
         assert_eq!(account, ACCOUNT, "the statement of the configured account");
+        self.run(&self.during_statement);
         Ok(self.bank().statement(period))
     }
 }

@@ -551,6 +551,66 @@ async fn a_payout_in_flight_longer_than_the_lateness_is_no_difference() {
 }
 
 #[tokio::test]
+async fn a_payout_made_final_while_its_question_is_asked_waits_for_its_movement() {
+    let mut world = World::new();
+    let mut reconciler = world.reconciler("reconciler-dc-a");
+    world.consistent_traffic(0);
+    world.run(&mut [&mut reconciler], 1).await;
+    let id = world.payout_id();
+    let now = world.now();
+    world.sides.ledger().reserve(now, id, CUSTOMER, 800);
+    world.sides.bank().pay(now, id, 800);
+    // Its debit is asked about once a lateness (the payout stays in flight): find the rhythm.
+    let mut asked = Vec::new();
+    let mut period = 0;
+    while asked.len() < 2 {
+        let before = reconciler.summary().counts.questions;
+        world.run(&mut [&mut reconciler], 1).await;
+        period += 1;
+        if reconciler.summary().counts.questions > before {
+            asked.push(period);
+        }
+        assert!(period < 10 * DECIDED, "the in-flight debit is asked about again and again");
+    }
+    let next = asked[1] + (asked[1] - asked[0]);
+    world.run(&mut [&mut reconciler], next - period - 1).await;
+    // The worker records it during the fetch of the period that asks again: after the
+    // stream's read, before the question's lookup. The answer must not be "succeeded".
+    let finish: Move =
+        Box::new(move |ledger, _, now| ledger.finish(now, id, PayoutState::Succeeded));
+    world.sides.during_statement.lock().expect("lock").push(finish);
+    let before = reconciler.summary().counts.questions;
+    world.run(&mut [&mut reconciler], 1).await;
+    assert!(reconciler.summary().counts.questions > before, "asked in the same period");
+    assert_eq!(unexplained(&reconciler), Some(0));
+    for _ in 0..2 * DECIDED {
+        world.run(&mut [&mut reconciler], 1).await;
+        assert_eq!(unexplained(&reconciler), Some(0));
+    }
+    assert_eq!(world.recorded(), Recorded::new());
+    assert!(reconciler.summary().counts.matched >= 2, "its debit met its movement at last");
+}
+
+#[tokio::test]
+async fn the_start_does_not_report_what_lies_on_the_unread_day() {
+    // 23:59:50: a payout is reserved and the bank pays it on the 24th.
+    let mut world = World::at(NOON_MS + 12 * 3_600_000 - 10_000);
+    let id = world.payout_id();
+    let now = world.now();
+    world.sides.ledger().reserve(now, id, CUSTOMER, 800);
+    world.sides.bank().pay(now + 5_000_000_000, id, 800);
+    // 00:00:30: the worker records it, on the 25th.
+    world.clock.advance_ms(40_000);
+    world.sides.ledger().finish(world.now(), id, PayoutState::Succeeded);
+    // 00:03: the reconciler starts and reads the 25th only.
+    world.clock.advance_ms(150_000);
+    let mut reconciler = world.reconciler("reconciler-dc-a");
+    world.run(&mut [&mut reconciler], DECIDED).await;
+    assert_eq!(world.recorded(), Recorded::new());
+    assert_eq!(unexplained(&reconciler), Some(0));
+}
+
+#[tokio::test]
 async fn one_pass_summarises_and_is_not_clean_with_a_difference() {
     let world = World::new();
     let config = config("reconciler-run");
