@@ -247,6 +247,7 @@ async fn found(inject: impl FnOnce(&mut World) -> Recorded) -> (World, Recorded)
     }
     world.run(&mut [&mut one, &mut two], 2 * DECIDED).await;
     world.recorded_once_each();
+    assert_eq!(world.sides.ledger().discrepancies.len(), expected.len(), "one record per difference");
     let both_reported = world
         .sides
         .ledger()
@@ -343,6 +344,22 @@ async fn a_debit_of_no_payout_is_missing_in_ledger_and_a_balance_mismatch() {
     })
     .await;
     assert_eq!(world.recorded(), expected);
+}
+
+#[tokio::test]
+async fn a_payout_in_flight_executed_twice_is_unexplained_at_once() {
+    let mut world = World::new();
+    let mut reconciler = world.reconciler("reconciler-dc-a");
+    world.consistent_traffic(0);
+    world.run(&mut [&mut reconciler], 1).await;
+    let id = world.payout_id();
+    let now = world.now();
+    world.sides.ledger().reserve(now, id, CUSTOMER, 800);
+    world.sides.bank().pay(now, id, 800);
+    world.sides.bank().pay(now, id, 800);
+    world.run(&mut [&mut reconciler], 1).await;
+    // Its first execution is in flight; the second is money out that nothing explains.
+    assert_eq!(unexplained(&reconciler), Some(-800));
 }
 
 #[tokio::test]
