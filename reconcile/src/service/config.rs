@@ -142,7 +142,9 @@ pub struct BankConfig {
     pub bank_in_transit_account_id: u128,
     /// The bank-settlement account every collection and returned payout is booked out of.
     pub settlement_account_id: u128,
-    /// Where the worker books credits nobody can take (counted in the summary).
+    /// Where the worker books credits nobody can take: collections booked to it are counted
+    /// in the summary (the operator's suspense desk), and it must differ from the mirror
+    /// accounts.
     pub suspense_account_id: u128,
     /// The transfer code the worker books a returned payout back with.
     pub reversal_code: u16,

@@ -190,6 +190,7 @@ pub struct BankReconciler {
     found: [u64; DiscrepancyClass::ALL.len()],
     found_at_run: [u64; DiscrepancyClass::ALL.len()],
     before_horizon: u64,
+    collections_to_suspense: u64,
     recorded: Recorded,
     balance: BalanceOutcome,
     consecutive_failures: u32,
@@ -254,6 +255,7 @@ impl BankReconciler {
             found: [0; DiscrepancyClass::ALL.len()],
             found_at_run: [0; DiscrepancyClass::ALL.len()],
             before_horizon: 0,
+            collections_to_suspense: 0,
             recorded: Recorded::default(),
             balance: BalanceOutcome::NotRun,
             consecutive_failures: 0,
@@ -371,6 +373,11 @@ impl BankReconciler {
                     candidates.push(item.sums);
                 }
                 if let Some(movement) = item.movement {
+                    if let LedgerMovement::Collection(collection) = &movement {
+                        if collection.credited_account_id == self.config.suspense_account_id {
+                            self.collections_to_suspense += 1;
+                        }
+                    }
                     self.ledger_waiting.push_back(movement);
                 }
             }
@@ -805,6 +812,8 @@ impl BankReconciler {
             currency: self.config.currency,
             counts: *self.matcher.counts(),
             window_items: self.matcher.window().items(),
+            collections_to_suspense: self.collections_to_suspense,
+            not_reported_at_start: self.before_horizon,
             findings: self.found,
             recorded: self.recorded,
             pending_reports: self.reporter.pending(),

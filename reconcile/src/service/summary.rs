@@ -94,6 +94,12 @@ pub struct BankSummary {
     pub counts: Counts,
     /// Items still waiting in the window (not yet decided: younger than the lateness).
     pub window_items: usize,
+    /// Collections the ledger booked to the suspense account (nobody could take them): not a
+    /// difference with the bank, a queue for the operator's suspense desk.
+    pub collections_to_suspense: u64,
+    /// `missing_at_bank` findings within a lateness of the stream's start, not reported (their
+    /// entry may be on the day before the first statement read).
+    pub not_reported_at_start: u64,
     /// Differences found, by class (indexed by the class's number).
     pub findings: [u64; DiscrepancyClass::ALL.len()],
     /// How their reports ended.
@@ -191,6 +197,13 @@ impl fmt::Display for Summary {
                     writeln!(formatter, "  balance: not checked: {reason}")?;
                 }
             }
+            if bank.collections_to_suspense > 0 || bank.not_reported_at_start > 0 {
+                writeln!(
+                    formatter,
+                    "  {} collections booked to suspense; {} missing_at_bank at the start's edge not reported",
+                    bank.collections_to_suspense, bank.not_reported_at_start
+                )?;
+            }
             if let Some(failure) = &bank.failure {
                 writeln!(formatter, "  FAILED: {failure}")?;
             }
@@ -209,6 +222,8 @@ mod tests {
             currency: Currency::Cny,
             counts: Counts::default(),
             window_items: 0,
+            collections_to_suspense: 0,
+            not_reported_at_start: 0,
             findings: [0; DiscrepancyClass::ALL.len()],
             recorded: Recorded::default(),
             pending_reports: 0,

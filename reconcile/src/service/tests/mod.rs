@@ -161,6 +161,12 @@ impl World {
         if round.is_multiple_of(3) {
             self.returned(40 + round);
         }
+        if round == 7 {
+            // A credit naming nobody: the worker books it to suspense.
+            let now = self.now();
+            let reference = self.sides.bank().credit(now, 66);
+            self.sides.ledger().book(now, &reference, SUSPENSE, 66, COLLECTION_CODE, 0);
+        }
     }
 
     fn recorded(&self) -> Recorded {
@@ -221,10 +227,12 @@ async fn consistent_streams_find_nothing() {
     world.run(&mut [&mut one, &mut two], DECIDED).await;
     assert_eq!(world.recorded(), Recorded::new());
     let summary = one.summary();
-    // Every payout paid (30, and 10 more that were returned), collection (30) and return (10).
-    assert_eq!(summary.counts.matched, 80, "{summary:?}");
+    // Every payout paid (30, and 10 more that were returned), collection (30 and one to
+    // suspense) and return (10).
+    assert_eq!(summary.counts.matched, 81, "{summary:?}");
     assert_eq!(summary.findings_total(), 0);
     assert_eq!(summary.counts.failed_unpaid, 30);
+    assert_eq!(summary.collections_to_suspense, 1);
     // The hourly matching run was summed up.
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, world.metrics.registry()).expect("text");
@@ -247,7 +255,11 @@ async fn found(inject: impl FnOnce(&mut World) -> Recorded) -> (World, Recorded)
     }
     world.run(&mut [&mut one, &mut two], 2 * DECIDED).await;
     world.recorded_once_each();
-    assert_eq!(world.sides.ledger().discrepancies.len(), expected.len(), "one record per difference");
+    assert_eq!(
+        world.sides.ledger().discrepancies.len(),
+        expected.len(),
+        "one record per difference"
+    );
     let both_reported = world
         .sides
         .ledger()
@@ -625,6 +637,7 @@ async fn the_start_does_not_report_what_lies_on_the_unread_day() {
     world.run(&mut [&mut reconciler], DECIDED).await;
     assert_eq!(world.recorded(), Recorded::new());
     assert_eq!(unexplained(&reconciler), Some(0));
+    assert_eq!(reconciler.summary().not_reported_at_start, 1);
 }
 
 #[tokio::test]
