@@ -373,10 +373,10 @@ impl BankReconciler {
                     candidates.push(item.sums);
                 }
                 if let Some(movement) = item.movement {
-                    if let LedgerMovement::Collection(collection) = &movement {
-                        if collection.credited_account_id == self.config.suspense_account_id {
-                            self.collections_to_suspense += 1;
-                        }
+                    if let LedgerMovement::Collection(collection) = &movement
+                        && collection.credited_account_id == self.config.suspense_account_id
+                    {
+                        self.collections_to_suspense += 1;
                     }
                     self.ledger_waiting.push_back(movement);
                 }
