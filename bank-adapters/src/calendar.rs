@@ -78,6 +78,14 @@ impl Date {
         civil_from_days(days).unwrap_or(Date { year: 9999, month: 12, day: 31 })
     }
 
+    /// The Unix instant in milliseconds at which this UTC day begins (`None` before 1970):
+    /// the inverse of [`Date::from_unix_ms`], for callers that turn a statement's day back
+    /// into the instants it covers (the reconciler, which reads the ledger from the start of
+    /// the first statement day it fetches).
+    pub fn start_unix_ms(&self) -> Option<u64> {
+        days_from_civil(*self).map(|days| days * 86_400_000)
+    }
+
     /// The year.
     pub fn year(&self) -> u16 {
         self.year
@@ -108,6 +116,18 @@ fn civil_from_days(days: u64) -> Option<Date> {
     let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
     let year = year_of_era + era * 400 + u64::from(month <= 2);
     Date::new(u16::try_from(year).ok()?, u8::try_from(month).ok()?, u8::try_from(day).ok()?)
+}
+
+/// The days from 1970-01-01 to `date` (`None` before 1970): [`civil_from_days`] backwards,
+/// by the same era/day-of-era method.
+fn days_from_civil(date: Date) -> Option<u64> {
+    let year = u64::from(date.year) - u64::from(date.month <= 2);
+    let era = year / 400;
+    let year_of_era = year % 400;
+    let month_from_march = (u64::from(date.month) + 9) % 12; // 0 = March
+    let day_of_year = (153 * month_from_march + 2) / 5 + u64::from(date.day) - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    (era * 146_097 + day_of_era).checked_sub(719_468) // days from 0000-03-01 to 1970-01-01
 }
 
 impl fmt::Display for Date {
@@ -158,6 +178,9 @@ mod tests {
         // The leap day of a century leap year.
         assert_eq!(Date::from_unix_ms(951_782_400_000).to_string(), "2000-02-29");
         assert_eq!(Date::from_unix_ms(u64::MAX).to_string(), "9999-12-31");
+        assert_eq!(Date { year: 1969, month: 12, day: 31 }.start_unix_ms(), None);
+        let last = Date { year: 9999, month: 12, day: 31 };
+        assert_eq!(last.start_unix_ms().map(Date::from_unix_ms), Some(last));
     }
 
     #[test]
@@ -166,6 +189,7 @@ mod tests {
         let mut expected = Date { year: 1970, month: 1, day: 1 };
         for days in 0..146_097u64 {
             assert_eq!(civil_from_days(days), Some(expected), "day {days}");
+            assert_eq!(expected.start_unix_ms(), Some(days * 86_400_000), "day {days}");
             expected = if expected.day < days_in_month(expected.year, expected.month) {
                 Date { day: expected.day + 1, ..expected }
             } else if expected.month < 12 {

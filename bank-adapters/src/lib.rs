@@ -9,8 +9,9 @@
 //! every signed message is verified before its body is read, and refusals are counted; no
 //! clock is read inside (instants are passed in).
 //!
-//! Not here (the next slices of issue 12): payout workers and collections. The bank simulator
-//! is the sibling crate `tianping-bank-sim` (`bank-adapters/sim/`).
+//! The payout worker and the bank simulator are the sibling crates `tianping-bank-worker`
+//! (`bank-adapters/worker/`) and `tianping-bank-sim` (`bank-adapters/sim/`); the reconciler is
+//! `tianping-reconcile`. What more than one of them needs lives here.
 //!
 //! Module map:
 //! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements, and
@@ -30,11 +31,18 @@
 //!   hyper (real network only).
 //! - [`bank_api`] — the bank API's paths, and the two gateways over a transport:
 //!   [`bank_api::iso20022::Iso20022Gateway`] and [`bank_api::direct::DirectGateway`].
+//! - [`connection`] — a bank's `[banks.connection]` table (protocol, URL, keys) and
+//!   [`connection::connect`], which builds the HTTP gateway from it (real network only), for
+//!   the worker and the reconciler alike.
+//! - [`collection_id`] — the transfer id a bank credit is booked under, which the worker books
+//!   by and the reconciler matches by.
 //! - [`keys`] — the [`keys::Signer`] interface, local SM2/Ed25519 keys from files or the
 //!   environment, and [`keys::KeyRing`]: two keys during a rotation, reloadable while in use.
 
 pub mod bank_api;
 pub mod calendar;
+pub mod collection_id;
+pub mod connection;
 pub mod direct;
 pub mod direct_bodies;
 pub mod gateway;

@@ -1,6 +1,8 @@
 //! What list calls take and give: queries, pages with their cursor, and the cluster status.
 
+use tianping_ledger::store::PayoutIndexKey;
 use tianping_ledger::{PayoutState, QUERY_LIMIT_MAX};
+use tianping_proto::convert::payout_cursor;
 use tianping_proto::v1 as pb;
 
 /// Where the next page of a listing starts. Opaque: pass it back unchanged, with the query
@@ -23,6 +25,35 @@ pub struct Cursor(String);
 impl Cursor {
     pub(crate) fn text(cursor: Option<&Cursor>) -> &str {
         cursor.map_or("", |cursor| cursor.0.as_str())
+    }
+
+    /// Where a [`crate::Client::list_payouts`] listing of `state` and `bank` continues just
+    /// after the payout `payout_id` filed at `order` — its time within the state: `updated_at`
+    /// for a final state, `created_at` for `reserved`, `lease_until` for a leased one.
+    ///
+    /// Why a caller builds one: a listing's last page says "no more" (`next` is `None`), and
+    /// a caller that follows a state as it grows — the reconciler reads `succeeded` and
+    /// `failed` payouts in the order they became final — must come back later to just after
+    /// the last payout it read, or start at a time without scanning all history before it
+    /// (`order` = that time − 1, `payout_id` = `u128::MAX`). Pass it with a query of the same
+    /// state and bank.
+    ///
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// use tianping_client::{Cursor, PayoutQuery, PayoutState};
+    ///
+    /// let query = PayoutQuery { bank: Some(1), ..PayoutQuery::new(PayoutState::Succeeded) };
+    /// // Payouts of bank 1 that succeeded at or after 1 764 000 000 s.
+    /// let start = Cursor::payouts_after(PayoutState::Succeeded, 1, 1_764_000_000_000_000_000 - 1, u128::MAX);
+    /// let page = client.list_payouts(&query, Some(&start)).await?;
+    /// if let Some(last) = page.items.last() {
+    ///     let resume = Cursor::payouts_after(PayoutState::Succeeded, 1, last.updated_at, last.id);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn payouts_after(state: PayoutState, bank: u32, order: u64, payout_id: u128) -> Cursor {
+        Cursor(payout_cursor(Some(PayoutIndexKey { state, bank, order, payout_id })))
     }
 }
 
@@ -210,5 +241,37 @@ impl ClusterStatus {
                 })
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A built cursor is one the node's listing reads back as the same index key, and refuses
+    /// for another state or bank, as it refuses any cursor of another listing.
+    #[test]
+    fn a_built_payout_cursor_positions_the_listing() {
+        let cursor = Cursor::payouts_after(PayoutState::Succeeded, 7, 1_000, 42);
+        let request = |state: &str, bank: u32| pb::ListPayoutsRequest {
+            state: state.to_owned(),
+            bank,
+            cursor: Cursor::text(Some(&cursor)).to_owned(),
+            limit: 10,
+            read: None,
+        };
+        let listing =
+            tianping_proto::convert::payout_listing(&request("succeeded", 7)).expect("accepted");
+        assert_eq!(
+            listing.cursor,
+            Some(PayoutIndexKey {
+                state: PayoutState::Succeeded,
+                bank: 7,
+                order: 1_000,
+                payout_id: 42
+            })
+        );
+        assert!(tianping_proto::convert::payout_listing(&request("failed", 7)).is_err());
+        assert!(tianping_proto::convert::payout_listing(&request("succeeded", 8)).is_err());
     }
 }

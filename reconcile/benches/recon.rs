@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use tianping_bank_adapters::calendar::Date;
+use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EndToEndId, EntryStatus};
 use tianping_bank_adapters::money::{Currency, Money};
 use tianping_ledger::{DiscrepancyClass, PayoutState};
@@ -323,7 +324,8 @@ fn fact(day: &Day, index: u64) -> Fact {
         day.payout(index).map(|payout| LedgerMovement::Payout(PayoutMovement { payout, at }));
     let collection = || {
         LedgerMovement::Collection(BookedCollection {
-            bank_reference: format!("C{index}"),
+            collection_id: collection_id(BANK, &format!("C{index}")),
+            bank_reference: None,
             credited_account_id: BENEFICIARY_BASE + u128::from(index % 100_000),
             amount,
             at,
@@ -337,7 +339,8 @@ fn fact(day: &Day, index: u64) -> Fact {
         Kind::BookedReturn => {
             let booked = LedgerMovement::Return(BookedReturn {
                 payout_id: id,
-                bank_reference: format!("R{index}"),
+                collection_id: collection_id(BANK, &format!("R{index}")),
+                bank_reference: None,
                 credited_account_id: customer[0],
                 amount,
                 at,
@@ -357,7 +360,8 @@ fn fact(day: &Day, index: u64) -> Fact {
             (payout, vec![], Some((DiscrepancyClass::MissingAtBank, payout_key, customer)))
         }
         Kind::MissingInLedgerCredit => {
-            let key = FindingKey::Match(MatchKey::BankReference(format!("C{index}")));
+            let key =
+                FindingKey::Match(MatchKey::Collection(collection_id(BANK, &format!("C{index}"))));
             (None, vec![credit(before)], Some((DiscrepancyClass::MissingInLedger, key, vec![])))
         }
         Kind::MissingInLedgerDebit => {
@@ -391,7 +395,8 @@ fn fact(day: &Day, index: u64) -> Fact {
             )
         }
         Kind::DuplicateCredit => {
-            let key = FindingKey::Match(MatchKey::BankReference(format!("C{index}")));
+            let key =
+                FindingKey::Match(MatchKey::Collection(collection_id(BANK, &format!("C{index}"))));
             (
                 Some(collection()),
                 vec![credit(before), credit(after)],

@@ -44,19 +44,28 @@ pub fn ledger_text(movement: &LedgerMovement, currency: Currency) -> String {
         }
         LedgerMovement::Collection(collection) => format!(
             "collection {} booked, {} to account {} at {}",
-            collection.bank_reference,
+            booking_text(collection.bank_reference.as_deref(), collection.collection_id),
             amount_text(collection.amount, currency),
             collection.credited_account_id,
             instant_text(collection.at)
         ),
         LedgerMovement::Return(booked) => format!(
             "return {} of payout {} booked, {} to account {} at {}",
-            booked.bank_reference,
+            booking_text(booked.bank_reference.as_deref(), booked.collection_id),
             booked.payout_id,
             amount_text(booked.amount, currency),
             booked.credited_account_id,
             instant_text(booked.at)
         ),
+    }
+}
+
+/// A booking by the bank's reference when the record at hand has it, else by its transfer id
+/// (`CAMT-1`, `id 4711`).
+fn booking_text(bank_reference: Option<&str>, collection_id: u128) -> String {
+    match bank_reference {
+        Some(reference) => reference.to_owned(),
+        None => format!("id {collection_id}"),
     }
 }
 
@@ -125,6 +134,21 @@ mod tests {
             "B1 CRDT reversal 5 JPY booked 2025-11-24T16:00:03.000Z value 2025-11-25"
         );
         assert_eq!(bank_texts([&record, &record]).matches(ITEM_SEPARATOR).count(), 1);
+        // A collection read off a transfer has no bank reference: its id stands in.
+        let booked = |bank_reference: Option<&str>| {
+            LedgerMovement::Collection(crate::movement::BookedCollection {
+                collection_id: 4711,
+                bank_reference: bank_reference.map(str::to_owned),
+                credited_account_id: 1001,
+                amount: 100,
+                at: AT,
+            })
+        };
+        assert_eq!(
+            ledger_text(&booked(Some("CAMT-1")), Currency::Cny),
+            "collection CAMT-1 booked, 1.00 CNY to account 1001 at 2025-11-24T16:00:00.000Z"
+        );
+        assert!(ledger_text(&booked(None), Currency::Cny).starts_with("collection id 4711 booked"));
         assert_eq!(
             absent_text(&MatchKey::Payout(42), "bank"),
             "no bank movement for payout 42 within the matching window"

@@ -105,7 +105,7 @@ impl Finding {
         if repeated > 0 || self.account_ids.len() > DISCREPANCY_ACCOUNTS_MAX {
             return Err(FindingError::BadAccounts { count: self.account_ids.len(), repeated });
         }
-        let reference = self.key.reference();
+        let reference = self.key.reference(self.bank_reference.as_deref());
         let reference = if reference.is_empty() { EMPTY_REFERENCE.to_owned() } else { reference };
         Ok(NewDiscrepancy {
             id: self.discrepancy_id(),
@@ -174,7 +174,8 @@ mod tests {
         assert_eq!(new.account_ids, vec![1001]);
 
         let long = Finding {
-            key: FindingKey::Match(MatchKey::BankReference("名".repeat(200))),
+            key: FindingKey::Match(MatchKey::Collection(7)),
+            bank_reference: Some("名".repeat(200)),
             ledger_evidence: "é".repeat(EVIDENCE_BYTES_MAX),
             bank_evidence: "x".repeat(EVIDENCE_BYTES_MAX),
             ..finding()
@@ -190,8 +191,11 @@ mod tests {
         // The id is the untruncated key's.
         assert_eq!(new.id, long.discrepancy_id());
 
-        let empty =
-            Finding { key: FindingKey::Match(MatchKey::BankReference(String::new())), ..finding() };
+        let empty = Finding {
+            key: FindingKey::Match(MatchKey::Collection(7)),
+            bank_reference: Some(String::new()),
+            ..finding()
+        };
         assert_eq!(
             empty.to_new_discrepancy(0, "r").map(|new| new.reference),
             Ok(EMPTY_REFERENCE.into())

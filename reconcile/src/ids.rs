@@ -12,12 +12,13 @@
 //!
 //! The id is the first 16 bytes of a SHA-256 over an unambiguous encoding (a domain tag,
 //! fixed-width numbers, length-prefixed text, tagged options), top bit cleared so it is never
-//! `u128::MAX`, and never 0.
+//! `u128::MAX`, and never 0. A match key is its tag and its number (a payout id, or a
+//! collection's booking id); a bank account is its tag and its number as text.
 
 use sha2::{Digest, Sha256};
 use tianping_ledger::DiscrepancyClass;
 
-use crate::keys::{FindingKey, MatchKey};
+use crate::keys::FindingKey;
 
 /// Domain separation: no other id derived in Tianping (a collection id) can equal a
 /// discrepancy id by construction.
@@ -59,12 +60,8 @@ pub fn discrepancy_id(parts: &IdParts<'_>) -> u128 {
     hasher.update(parts.bank.to_be_bytes());
     hasher.update([parts.class as u8, parts.key.tag()]);
     match parts.key {
-        FindingKey::Match(MatchKey::Payout(payout_id) | MatchKey::Return(payout_id)) => {
-            hasher.update(payout_id.to_be_bytes());
-        }
-        FindingKey::Match(MatchKey::BankReference(text)) | FindingKey::BankAccount(text) => {
-            update_text(&mut hasher, text);
-        }
+        FindingKey::Match(key) => hasher.update(key.id().to_be_bytes()),
+        FindingKey::BankAccount(text) => update_text(&mut hasher, text),
     }
     match parts.bank_reference {
         None => hasher.update([0]),
@@ -110,6 +107,7 @@ fn update_amount(hasher: &mut Sha256, amount: Option<u128>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::MatchKey;
 
     fn parts(key: &FindingKey) -> IdParts<'_> {
         IdParts {
@@ -131,13 +129,17 @@ mod tests {
         // sha256(b"tianping/discrepancy-id/v1" + be32(7) + [3, 1] + be128(42) + [0]
         //        + [0] + [1] + be128(100) + [1] + be128(101))[:16] >> 1.
         assert_eq!(discrepancy_id(&parts(&key)), 0x3181_b795_9430_f438_9958_8632_3912_ae90);
+        // A collection's key is its booking's id, fixed width like a payout's, under tag 3:
+        // ... + [3, 3] + be128(42) + ... (the same amounts).
+        let collection = FindingKey::Match(MatchKey::Collection(42));
+        assert_eq!(discrepancy_id(&parts(&collection)), 0x5541_3f8a_bc6c_efa5_6ed8_fe4a_d65e_ebb1);
     }
 
     #[test]
     fn every_part_changes_the_id() {
         let key = FindingKey::Match(MatchKey::Payout(42));
         let base = parts(&key);
-        let reference_key = FindingKey::Match(MatchKey::BankReference("42".into()));
+        let reference_key = FindingKey::Match(MatchKey::Collection(42));
         let return_key = FindingKey::Match(MatchKey::Return(42));
         let account_key = FindingKey::BankAccount("42".into());
         let variants = [

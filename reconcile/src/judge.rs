@@ -231,7 +231,7 @@ fn judge_bank_only(
                 entries: bank,
             }));
         }
-        MatchKey::BankReference(_) => {
+        MatchKey::Collection(_) => {
             for entry in &bank {
                 let finding = Finding {
                     bank: context.bank,

@@ -1,8 +1,10 @@
-//! Tianping's reconciliation core (issue 13): what differs between the ledger and a bank, found
-//! by pure, deterministic functions — no clock (every instant is passed in), no I/O, no
-//! randomness, no hash-map iteration feeding a result. The service loop that reads the ledger
-//! and the banks, reports discrepancies through the cluster and exports metrics is built on
-//! this crate, not inside it.
+//! Tianping's reconciliation (issue 13): what differs between the ledger and a bank.
+//!
+//! The core is pure and deterministic — no clock (every instant is passed in), no I/O, no
+//! randomness, no hash-map iteration feeding a result. The service that reads the ledger and
+//! the banks, reports discrepancies through the cluster and exports metrics is [`service`],
+//! built on the core and kept out of it: its I/O is behind two traits, so the simulation runs
+//! it unchanged.
 //!
 //! Two checks, one vocabulary (`tianping_ledger::discrepancy`):
 //! - **Transaction matching (对账)** — [`matcher::Matcher`], a streaming windowed join of the
@@ -20,7 +22,8 @@
 //!
 //! Module map:
 //! - [`keys`] — what a movement is matched by: the end-to-end id for payouts and their
-//!   returns, the bank reference for credits.
+//!   returns, the id its booking has in the ledger (`collection_id` of the bank reference) for
+//!   credits.
 //! - [`movement`] — the two streams' items: [`movement::LedgerMovement`] (payouts, booked
 //!   collections, booked returns) and [`movement::BankMovement`] (a statement entry with its
 //!   booking instant).
@@ -33,6 +36,8 @@
 //! - [`finding`] — [`finding::Finding`] and its conversion to a `NewDiscrepancy`.
 //! - [`ids`] — discrepancy ids from SHA-256.
 //! - [`report`] — what an operator reads: the terminal table, JSON and the HTML report.
+//! - [`service`] — the reconciler service: configuration, the two streams, the period, the
+//!   balance check's cut-off, reports and metrics; `run_once` and `serve`.
 
 pub mod balance;
 pub mod counts;
@@ -44,6 +49,7 @@ pub mod keys;
 pub mod matcher;
 pub mod movement;
 pub mod report;
+pub mod service;
 
 /// Nanoseconds in a minute, for the bounds below.
 const NS_PER_MINUTE: u64 = 60_000_000_000;

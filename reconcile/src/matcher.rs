@@ -205,7 +205,7 @@ impl Matcher {
     ) -> Result<(), MatchError> {
         let at = movement.booked_at;
         self.advance(Side::Bank, at, out)?;
-        let Some(key) = bank_key(&movement.entry) else {
+        let Some(key) = bank_key(self.config.context.bank, &movement.entry) else {
             self.counts.bank_entries_not_booked += 1;
             return Ok(());
         };
@@ -262,6 +262,16 @@ impl Matcher {
             keys: self.slots.len(),
             ledger_movements: self.ledger_items,
             bank_entries: self.bank_items,
+        }
+    }
+
+    /// How far `side` has come: nothing earlier will be taken on it. A caller whose stream may
+    /// deliver an item a little late (the reconciler reading several ledger listings one after
+    /// another) compares with it before pushing.
+    pub const fn watermark(&self, side: Side) -> u64 {
+        match side {
+            Side::Ledger => self.ledger_watermark,
+            Side::Bank => self.bank_watermark,
         }
     }
 

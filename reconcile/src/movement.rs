@@ -5,11 +5,15 @@
 //! epoch): a payout's last state change, a collection's booking. The bank side is the
 //! statement's entries with the instant the bank booked each (ns since the Unix epoch, the same
 //! clock): a statement's date alone would make a day the smallest window.
+//!
+//! A booked collection is known by its transfer id, `collection_id(bank, bank_reference)`:
+//! read from the ledger's records the bank's reference is not there (a transfer does not carry
+//! it), so it is kept when known (a `Collection` record) and the id is what matching uses.
 
 use tianping_bank_adapters::calendar::Date;
 use tianping_bank_adapters::gateway::{BankEntry, Direction};
 use tianping_bank_adapters::money::Money;
-use tianping_ledger::{Collection, Payout, PayoutState};
+use tianping_ledger::{Collection, Payout, PayoutState, Transfer};
 
 use crate::keys::MatchKey;
 
@@ -51,8 +55,11 @@ pub struct PayoutMovement {
 /// A collection the ledger booked (settlement → beneficiary or suspense).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BookedCollection {
-    /// The bank's reference it was booked once by.
-    pub bank_reference: String,
+    /// Its transfer id: `collection_id(bank, bank_reference)` when the worker booked it.
+    pub collection_id: u128,
+    /// The bank's reference it was booked by, when the ledger's record at hand shows it (a
+    /// `Collection` does, a `Transfer` does not): evidence only.
+    pub bank_reference: Option<String>,
     /// The account credited (the beneficiary, or suspense): outflow-blocked when the bank
     /// does not have the money.
     pub credited_account_id: u128,
@@ -68,8 +75,10 @@ pub struct BookedCollection {
 pub struct BookedReturn {
     /// The payout returned.
     pub payout_id: u128,
-    /// The bank's reference of the return.
-    pub bank_reference: String,
+    /// Its transfer id (`collection_id` of the return's bank reference).
+    pub collection_id: u128,
+    /// The bank's reference of the return, when known: evidence only.
+    pub bank_reference: Option<String>,
     /// The account credited back (the payout's debit account, or suspense).
     pub credited_account_id: u128,
     /// The amount, in minor units.
@@ -102,20 +111,56 @@ impl LedgerMovement {
     /// (`user_data` non-zero), as the bank worker books returns; a collection otherwise.
     pub fn of_collection(collection: &Collection, reversal_code: u16) -> LedgerMovement {
         let request = &collection.request;
-        if request.code == reversal_code && request.user_data != 0 {
-            LedgerMovement::Return(BookedReturn {
-                payout_id: request.user_data,
-                bank_reference: request.bank_reference.clone(),
+        LedgerMovement::of_booking(
+            Booking {
+                collection_id: request.id,
+                bank_reference: Some(request.bank_reference.clone()),
                 credited_account_id: collection.credited_account_id,
                 amount: request.amount,
+                code: request.code,
+                user_data: request.user_data,
                 at: collection.timestamp,
+            },
+            reversal_code,
+        )
+    }
+
+    /// A posted transfer out of the bank-settlement account, as the reconciler reads the
+    /// ledger (an account's transfers): every collection and returned payout the worker books
+    /// is one, under its collection id. By the same rule as [`LedgerMovement::of_collection`]
+    /// it is a return or a collection; the bank's reference is not on a transfer.
+    pub fn of_settlement_transfer(transfer: &Transfer, reversal_code: u16) -> LedgerMovement {
+        LedgerMovement::of_booking(
+            Booking {
+                collection_id: transfer.id,
+                bank_reference: None,
+                credited_account_id: transfer.credit_account_id,
+                amount: transfer.amount,
+                code: transfer.code,
+                user_data: transfer.user_data,
+                at: transfer.timestamp,
+            },
+            reversal_code,
+        )
+    }
+
+    fn of_booking(booking: Booking, reversal_code: u16) -> LedgerMovement {
+        if booking.code == reversal_code && booking.user_data != 0 {
+            LedgerMovement::Return(BookedReturn {
+                payout_id: booking.user_data,
+                collection_id: booking.collection_id,
+                bank_reference: booking.bank_reference,
+                credited_account_id: booking.credited_account_id,
+                amount: booking.amount,
+                at: booking.at,
             })
         } else {
             LedgerMovement::Collection(BookedCollection {
-                bank_reference: request.bank_reference.clone(),
-                credited_account_id: collection.credited_account_id,
-                amount: request.amount,
-                at: collection.timestamp,
+                collection_id: booking.collection_id,
+                bank_reference: booking.bank_reference,
+                credited_account_id: booking.credited_account_id,
+                amount: booking.amount,
+                at: booking.at,
             })
         }
     }
@@ -127,6 +172,20 @@ impl LedgerMovement {
             LedgerMovement::Collection(movement) => movement.at,
             LedgerMovement::Return(movement) => movement.at,
         }
+    }
+
+    /// The same movement taken to have happened no earlier than `at`: how the reconciler
+    /// feeds a movement its read delivered after the stream's watermark had passed it (a
+    /// listing read a moment before another), so the matcher's time order holds. The key, the
+    /// amount and the accounts are unchanged; only the waiting starts later.
+    pub fn delayed_to(mut self, at: u64) -> LedgerMovement {
+        let time = match &mut self {
+            LedgerMovement::Payout(movement) => &mut movement.at,
+            LedgerMovement::Collection(movement) => &mut movement.at,
+            LedgerMovement::Return(movement) => &mut movement.at,
+        };
+        *time = (*time).max(at);
+        self
     }
 
     /// The amount, in minor units.
@@ -142,9 +201,7 @@ impl LedgerMovement {
     pub fn key(&self) -> MatchKey {
         match self {
             LedgerMovement::Payout(movement) => MatchKey::Payout(movement.payout.payout_id),
-            LedgerMovement::Collection(movement) => {
-                MatchKey::BankReference(movement.bank_reference.clone())
-            }
+            LedgerMovement::Collection(movement) => MatchKey::Collection(movement.collection_id),
             LedgerMovement::Return(movement) => MatchKey::Return(movement.payout_id),
         }
     }
@@ -158,6 +215,17 @@ impl LedgerMovement {
             LedgerMovement::Return(movement) => movement.credited_account_id,
         }
     }
+}
+
+/// What a booking of money in says, whichever record it was read from.
+struct Booking {
+    collection_id: u128,
+    bank_reference: Option<String>,
+    credited_account_id: u128,
+    amount: u128,
+    code: u16,
+    user_data: u128,
+    at: u64,
 }
 
 /// One item of the bank stream: a statement entry and the instant the bank booked it (ns since

@@ -4,9 +4,9 @@
 //!
 //! The rules:
 //! - A booked credit (`BOOK`, `CRDT`, not a reversal) is booked once per bank reference: the
-//!   collection id is a pure function of `(bank, bank_reference)` ([`collection_id`]), so a
-//!   replayed or duplicated notification books the identical request and the ledger answers
-//!   `exists`. Its beneficiary is the account named in the remittance line `TP<account id>`
+//!   collection id is a pure function of `(bank, bank_reference)` ([`collection_id`], which
+//!   the reconciler matches by, from `tianping-bank-adapters`), so a replayed or duplicated
+//!   notification books the identical request and the ledger answers `exists`. Its beneficiary is the account named in the remittance line `TP<account id>`
 //!   ([`beneficiary_from_remittance`]); without one the beneficiary is 0, which the ledger
 //!   sends to the suspense account for an operator.
 //! - A booked credit with the reversal flag and the end-to-end id of one of our payouts is
@@ -19,7 +19,7 @@
 //!   pending and information entries are not money yet, and a reversed debit (a credit taken
 //!   back) needs an operator: all are skipped, and counted.
 
-use sha2::{Digest, Sha256};
+pub use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EntryStatus};
 use tianping_bank_adapters::money::Currency;
 use tianping_ledger::{
@@ -30,9 +30,6 @@ use tianping_ledger::{
 /// The remittance line a payer writes to name the Tianping account a credit is for:
 /// `TP` followed by the account id in decimal (`TP1001`).
 pub const BENEFICIARY_REFERENCE_PREFIX: &str = "TP";
-
-/// Domain separation of the collection id hash, so no other derived id can equal one.
-const COLLECTION_ID_DOMAIN: &[u8] = b"tianping/collection-id/v1";
 
 /// The ledger accounts and codes one bank's collections are booked with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,22 +48,6 @@ pub struct CollectionAccounts {
     pub collection_code: u16,
     /// Transfer code of a returned payout booked back.
     pub reversal_code: u16,
-}
-
-/// The transfer id of the collection of `(bank, bank_reference)`: the first 16 bytes of a
-/// SHA-256 over a domain tag, the bank and the reference, with the top bit cleared (so never
-/// `u128::MAX`) and never 0. The same entry always gets the same id — which is what makes a
-/// replay answer `exists` instead of `collection_exists_with_different_id`; a collision with
-/// a client-chosen transfer id is as likely as a 127-bit hash collision.
-pub fn collection_id(bank: u32, bank_reference: &str) -> u128 {
-    let mut hasher = Sha256::new();
-    hasher.update(COLLECTION_ID_DOMAIN);
-    hasher.update(bank.to_be_bytes());
-    hasher.update(bank_reference.as_bytes());
-    let digest = hasher.finalize();
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    (u128::from_be_bytes(bytes) >> 1).max(1)
 }
 
 /// The account a payer named: the first remittance line that is exactly `TP` and the

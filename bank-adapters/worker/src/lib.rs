@@ -17,7 +17,8 @@
 //! - `planted` — known bugs the simulation plants (feature `planted-bugs` only).
 //! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.
 //! - [`connection`] — where each bank is (`[banks.connection]`) and `NetworkGateway`, the
-//!   HTTP gateway over either protocol that the `tianping bank-worker` binary runs with.
+//!   HTTP gateway over either protocol that the `tianping bank-worker` binary runs with
+//!   (re-exported from `tianping_bank_adapters::connection`, which the reconciler shares).
 
 mod clock;
 pub mod collections;

@@ -2,6 +2,7 @@
 //! there, not found when it is not. One `check` helper runs a key's items through
 //! `judge_key` and compares a summary.
 
+use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::money::Money;
 
 use super::*;
@@ -23,9 +24,15 @@ fn payout(id: u128, state: PayoutState, amount: u128) -> LedgerMovement {
     })
 }
 
+/// The key a collection booked from the bank's entry `reference` meets it under.
+fn collection_key(reference: &str) -> MatchKey {
+    MatchKey::Collection(collection_id(CONTEXT.bank, reference))
+}
+
 fn collection(reference: &str, amount: u128) -> LedgerMovement {
     LedgerMovement::Collection(BookedCollection {
-        bank_reference: reference.into(),
+        collection_id: collection_id(CONTEXT.bank, reference),
+        bank_reference: Some(reference.into()),
         credited_account_id: CREDITED,
         amount,
         at: AT,
@@ -35,7 +42,8 @@ fn collection(reference: &str, amount: u128) -> LedgerMovement {
 fn booked_return(payout_id: u128, reference: &str, amount: u128) -> LedgerMovement {
     LedgerMovement::Return(BookedReturn {
         payout_id,
-        bank_reference: reference.into(),
+        collection_id: collection_id(CONTEXT.bank, reference),
+        bank_reference: Some(reference.into()),
         credited_account_id: CUSTOMER,
         amount,
         at: AT,
@@ -150,7 +158,7 @@ fn missing_at_bank_both_ways() {
         found(vec![(MissingAtBank, account, None)], 0, 0),
     );
     check(
-        MatchKey::BankReference("C1".into()),
+        collection_key("C1"),
         vec![collection("C1", 100)],
         vec![],
         found(vec![(MissingAtBank, vec![CREDITED], None)], 0, 0),
@@ -163,7 +171,7 @@ fn missing_at_bank_both_ways() {
     );
     // The other way: the bank has each of them.
     check(
-        MatchKey::BankReference("C1".into()),
+        collection_key("C1"),
         vec![collection("C1", 100)],
         vec![credit("C1", 100)],
         found(vec![], 1, 0),
@@ -180,7 +188,7 @@ fn missing_at_bank_both_ways() {
 fn missing_in_ledger_both_ways() {
     // A credit nobody booked belongs to no ledger account: the finding blocks nothing.
     check(
-        MatchKey::BankReference("C1".into()),
+        collection_key("C1"),
         vec![],
         vec![credit("C1", 100)],
         found(vec![(MissingInLedger, vec![], Some("C1"))], 0, 0),
@@ -224,7 +232,7 @@ fn amount_mismatch_both_ways() {
     );
     // A collection's reference on a debit: the money went the other way.
     check(
-        MatchKey::BankReference("C1".into()),
+        collection_key("C1"),
         vec![collection("C1", 100)],
         vec![debit("C1", 100)],
         found(vec![(AmountMismatch, vec![CREDITED], Some("C1"))], 0, 0),
@@ -269,7 +277,7 @@ fn duplicate_at_bank_both_ways() {
     );
     // A credit listed twice: money in, nothing to block.
     check(
-        MatchKey::BankReference("C1".into()),
+        collection_key("C1"),
         vec![collection("C1", 100)],
         vec![credit("C1", 100), entry("C1", Direction::Credit, 100, 5)],
         found(vec![(DuplicateAtBank, vec![], Some("C1"))], 1, 0),

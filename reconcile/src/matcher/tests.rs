@@ -138,7 +138,8 @@ fn a_key_stays_open_a_lateness_after_its_latest_item() {
         movement
     };
     let collection = LedgerMovement::Collection(crate::movement::BookedCollection {
-        bank_reference: "C1".into(),
+        collection_id: tianping_bank_adapters::collection_id::collection_id(9, "C1"),
+        bank_reference: None,
         credited_account_id: 7,
         amount: 100,
         at: AT + LATENESS,

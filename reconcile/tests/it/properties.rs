@@ -11,7 +11,7 @@ use tianping_ledger::PayoutState;
 use tianping_reconcile::judge::{AccountContext, Outcome};
 use tianping_reconcile::matcher::{Matcher, MatcherConfig};
 
-use crate::streams::{self, CURRENCY, Expected, Fact, Kind, LATENESS, Streams};
+use crate::streams::{self, BANK, CURRENCY, Expected, Fact, Kind, LATENESS, Streams};
 
 /// Random cases per property (`PROPERTY_CASES` overrides).
 const CASES: u32 = 512;
@@ -28,7 +28,7 @@ struct Run {
 /// Feeds both streams in the interleaving `order` chooses (`true`: the ledger's next item),
 /// then answers every question from the ledger's payouts.
 fn run(streams: &Streams, order: &[bool]) -> Run {
-    let context = AccountContext { bank: 9, currency: CURRENCY, utc_offset_seconds: 8 * 3600 };
+    let context = AccountContext { bank: BANK, currency: CURRENCY, utc_offset_seconds: 8 * 3600 };
     let config = MatcherConfig { lateness_ns: LATENESS, ..MatcherConfig::new(context) };
     let mut matcher = Matcher::new(config).expect("valid configuration");
     let mut out = Vec::new();

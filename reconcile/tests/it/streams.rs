@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use tianping_bank_adapters::calendar::Date;
+use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EndToEndId, EntryStatus};
 use tianping_bank_adapters::money::{Currency, Money};
 use tianping_ledger::{DiscrepancyClass, PayoutState};
@@ -21,6 +22,8 @@ pub const LATENESS: u64 = 1_000_000;
 pub const START: u64 = 1_764_000_000_000_000_000;
 /// The currency of the account.
 pub const CURRENCY: Currency = Currency::Cny;
+/// The bank whose account is reconciled.
+pub const BANK: u32 = 9;
 
 /// What happened to one movement.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,7 +226,8 @@ fn add(streams: &mut Streams, index: usize, fact: &Fact) {
         }
         Kind::Collection | Kind::DuplicateCredit => {
             streams.ledger.push(LedgerMovement::Collection(BookedCollection {
-                bank_reference: format!("C{index}"),
+                collection_id: collection_id(BANK, &format!("C{index}")),
+                bank_reference: None,
                 credited_account_id: beneficiary(index),
                 amount: fact.amount,
                 at,
@@ -235,14 +239,18 @@ fn add(streams: &mut Streams, index: usize, fact: &Fact) {
                 let mut again = credit();
                 again.booked_at = second_at;
                 bank.push(again);
-                let key = FindingKey::Match(MatchKey::BankReference(format!("C{index}")));
+                let key = FindingKey::Match(MatchKey::Collection(collection_id(
+                    BANK,
+                    &format!("C{index}"),
+                )));
                 expect.push((DiscrepancyClass::DuplicateAtBank, key, vec![]));
             }
         }
         Kind::BookedReturn => {
             streams.ledger.push(LedgerMovement::Return(BookedReturn {
                 payout_id: id,
-                bank_reference: format!("R{index}"),
+                collection_id: collection_id(BANK, &format!("R{index}")),
+                bank_reference: None,
                 credited_account_id: customer(index),
                 amount: fact.amount,
                 at,
@@ -270,7 +278,8 @@ fn add(streams: &mut Streams, index: usize, fact: &Fact) {
         }
         Kind::MissingInLedgerCredit => {
             bank.push(credit());
-            let key = FindingKey::Match(MatchKey::BankReference(format!("C{index}")));
+            let key =
+                FindingKey::Match(MatchKey::Collection(collection_id(BANK, &format!("C{index}"))));
             expect.push((DiscrepancyClass::MissingInLedger, key, vec![]));
         }
         Kind::MissingInLedgerDebit => {
