@@ -11,7 +11,7 @@ use tianping_ledger::{
 };
 
 use super::client::{answer_u128, wire_limit};
-use super::reads::page_limit;
+use super::reads::{page_limit, parse_timestamp_cursor, timestamp_cursor};
 use super::{
     InvalidField, ReadConsistency, check_event_count, format_u128, invalid, parse_u128,
     read_options, text,
@@ -169,13 +169,7 @@ pub fn discrepancy_listing(
     request: &pb_v1::ListDiscrepanciesRequest,
 ) -> Result<DiscrepancyListing, InvalidField> {
     let limit = page_limit("limit", request.limit)?;
-    let cursor = if request.cursor.is_empty() {
-        None
-    } else {
-        Some(request.cursor.parse::<u64>().map_err(|_| {
-            invalid("cursor", format!("{:?} is not a cursor this API issued", request.cursor))
-        })?)
-    };
+    let cursor = parse_timestamp_cursor(&request.cursor)?;
     Ok(DiscrepancyListing {
         open_only: request.open_only,
         bank: if request.bank == 0 { None } else { Some(request.bank) },
@@ -193,7 +187,7 @@ pub fn discrepancies_response(
 ) -> pb_v1::ListDiscrepanciesResponse {
     pb_v1::ListDiscrepanciesResponse {
         discrepancies: records.iter().map(discrepancy).collect(),
-        next_cursor: next.map(|timestamp| timestamp.to_string()).unwrap_or_default(),
+        next_cursor: timestamp_cursor(next),
         applied_index,
     }
 }

@@ -44,6 +44,22 @@ pub(crate) fn page_limit(field: &str, limit: u32) -> Result<usize, InvalidField>
     }
 }
 
+/// A timestamp cursor (the last timestamp a page returned, in decimal; empty: the first page),
+/// as the payout history and the discrepancy listing issue it.
+pub(crate) fn parse_timestamp_cursor(text: &str) -> Result<Option<u64>, InvalidField> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<u64>()
+        .map(Some)
+        .map_err(|_| invalid("cursor", format!("{text:?} is not a cursor this API issued")))
+}
+
+/// The cursor of the page after one that ended at `last` (empty: no more pages).
+pub(crate) fn timestamp_cursor(last: Option<u64>) -> String {
+    last.map(|timestamp| timestamp.to_string()).unwrap_or_default()
+}
+
 /// The ledger query of a `GetAccountTransfers` request, or `None` when its cursor is already
 /// past the end (the page is empty).
 pub fn history_filter(

@@ -11,7 +11,7 @@ use tianping_ledger::{
 
 use super::client::{answer_u128, new_collection, parse_suspense, wire_limit};
 use super::payouts::{parse_new_collection, suspense_name};
-use super::reads::page_limit;
+use super::reads::{page_limit, parse_timestamp_cursor, timestamp_cursor};
 use super::{
     InvalidField, ReadConsistency, check_event_count, format_u128, invalid, parse_payout_state,
     parse_u128, payout_state_name, read_options, text,
@@ -41,13 +41,7 @@ pub fn payout_history_listing(
         return Err(invalid("payout_id", "is required"));
     }
     let limit = page_limit("limit", request.limit)?;
-    let cursor = if request.cursor.is_empty() {
-        None
-    } else {
-        Some(request.cursor.parse::<u64>().map_err(|_| {
-            invalid("cursor", format!("{:?} is not a cursor this API issued", request.cursor))
-        })?)
-    };
+    let cursor = parse_timestamp_cursor(&request.cursor)?;
     Ok(PayoutHistoryListing { payout_id, cursor, limit })
 }
 
@@ -67,7 +61,7 @@ pub fn payout_history_response(
             lease_until: record.lease_until,
         })
         .collect();
-    let next_cursor = next.map(|timestamp| timestamp.to_string()).unwrap_or_default();
+    let next_cursor = timestamp_cursor(next);
     pb_v1::PayoutHistoryResponse { records, next_cursor, applied_index }
 }
 
