@@ -37,6 +37,10 @@ mod tests {
         assert_ne!(id, collection_id(7, "CAMT-2"));
         assert_ne!(id, collection_id(8, "CAMT-1"));
         assert!(id != 0 && id != u128::MAX);
+        for reference in ["", "a", "CAMT-1", "参考"] {
+            let id = collection_id(7, reference);
+            assert!(id != 0 && id <= u128::MAX >> 1, "{id}");
+        }
         // A golden value: the worker has booked collections under these ids, and the
         // reconciler finds them again by recomputing them, so the derivation may never
         // change. sha256(b"tianping/collection-id/v1" + be32(7) + b"CAMT-1")[:16] >> 1.

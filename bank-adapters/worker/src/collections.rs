@@ -19,7 +19,7 @@
 //!   pending and information entries are not money yet, and a reversed debit (a credit taken
 //!   back) needs an operator: all are skipped, and counted.
 
-pub use tianping_bank_adapters::collection_id::collection_id;
+use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EntryStatus};
 use tianping_bank_adapters::money::Currency;
 use tianping_ledger::{

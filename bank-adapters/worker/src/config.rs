@@ -10,8 +10,8 @@ use tianping_bank_adapters::money::{Currency, MoneyError};
 use tianping_ledger::{PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN};
 
 use crate::collections::CollectionAccounts;
-use crate::connection::BankConnection;
 use crate::decision::LEASE_MARGIN_MS;
+use tianping_bank_adapters::connection::BankConnection;
 
 /// Most banks one worker serves: each runs its own loops.
 pub const BANKS_PER_WORKER_MAX: usize = 64;

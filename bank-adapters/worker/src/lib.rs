@@ -16,15 +16,14 @@
 //! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
 //! - `planted` — known bugs the simulation plants (feature `planted-bugs` only).
 //! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.
-//! - [`connection`] — where each bank is (`[banks.connection]`) and `NetworkGateway`, the
-//!   HTTP gateway over either protocol that the `tianping bank-worker` binary runs with
-//!   (re-exported from `tianping_bank_adapters::connection`, which the reconciler shares).
+//!
+//! Where each bank is (`[banks.connection]`) and the HTTP gateway built from it are
+//! `tianping_bank_adapters::connection`'s, shared with the reconciler.
 
 mod clock;
 pub mod collections;
 mod collections_poller;
 pub mod config;
-pub mod connection;
 pub mod decision;
 pub mod low_balance;
 pub mod metrics;

@@ -92,18 +92,6 @@ fn booked_to(plan: &Plan) -> Option<(u128, u16, u128)> {
 }
 
 #[test]
-fn the_collection_id_is_a_pure_function_of_bank_and_reference() {
-    let id = collection_id(BANK, "CAMT-1");
-    assert_eq!(id, collection_id(BANK, "CAMT-1"));
-    assert_ne!(id, collection_id(BANK, "CAMT-2"));
-    assert_ne!(id, collection_id(BANK + 1, "CAMT-1"));
-    for reference in ["", "a", "CAMT-1", "参考"] {
-        let id = collection_id(BANK, reference);
-        assert!(id != 0 && id <= u128::MAX >> 1, "{id}");
-    }
-}
-
-#[test]
 fn the_beneficiary_is_named_by_a_tp_line_only() {
     let lines = |lines: &[&str]| lines.iter().map(|line| line.to_string()).collect::<Vec<_>>();
     assert_eq!(beneficiary_from_remittance(&lines(&["TP1001"])), Some(1_001));
