@@ -22,6 +22,26 @@ pub enum AccountStatus {
     Closed,
 }
 
+impl AccountStatus {
+    /// Every status.
+    pub const ALL: [AccountStatus; 4] = [
+        AccountStatus::Active,
+        AccountStatus::OutflowBlocked,
+        AccountStatus::Frozen,
+        AccountStatus::Closed,
+    ];
+
+    /// The status's one name everywhere it is shown: the wire, the CLI and reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::OutflowBlocked => "outflow_blocked",
+            AccountStatus::Frozen => "frozen",
+            AccountStatus::Closed => "closed",
+        }
+    }
+}
+
 /// Outflow limits on an account's debits. `None` means unlimited. Limits count every accepted
 /// debit (single-phase, pending, payout; a balancing debit clamped to zero counts too, as an
 /// attempt) at the moment it is made;

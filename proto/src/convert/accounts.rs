@@ -11,26 +11,13 @@ use tianping_ledger::{
 use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128, text};
 use crate::v1 as pb_v1;
 
-/// A status's wire name.
+/// A status's wire name (`AccountStatus::name`).
 pub fn status_name(status: AccountStatus) -> &'static str {
-    match status {
-        AccountStatus::Active => "active",
-        AccountStatus::OutflowBlocked => "outflow_blocked",
-        AccountStatus::Frozen => "frozen",
-        AccountStatus::Closed => "closed",
-    }
+    status.name()
 }
 
 pub(super) fn parse_status(field: &str, text: &str) -> Result<AccountStatus, InvalidField> {
-    [
-        AccountStatus::Active,
-        AccountStatus::OutflowBlocked,
-        AccountStatus::Frozen,
-        AccountStatus::Closed,
-    ]
-    .into_iter()
-    .find(|status| status_name(*status) == text)
-    .ok_or_else(|| {
+    AccountStatus::ALL.into_iter().find(|status| status_name(*status) == text).ok_or_else(|| {
         invalid(field, format!("{text:?} is not one of active, outflow_blocked, frozen, closed"))
     })
 }

@@ -16,8 +16,9 @@ use super::amount::{AmountStyle, difference};
 use super::collect::{Bounded, HeldAccount, Report};
 use super::escape::html_text;
 use super::svg::{CLASS_COLOURS, open_plot, recorded_plot};
-use super::table::{STATUS_UNKNOWN, holder_list, more_line, short_id, status_name};
+use super::table::{STATUS_UNKNOWN, holder_list, more_line, short_id};
 use crate::evidence::instant_text;
+use tianping_ledger::AccountStatus;
 
 /// The page's style sheet (no `url(`, no `@import`: nothing is fetched).
 const STYLE: &str = include_str!("style.css");
@@ -265,7 +266,10 @@ fn held_section(page: &mut String, report: &Report) {
         let rows = held.rows.iter().map(|account| {
             vec![
                 made("number", account.id.to_string()),
-                made("status", account.status.map_or(STATUS_UNKNOWN, status_name).to_owned()),
+                made(
+                    "status",
+                    account.status.map_or(STATUS_UNKNOWN, AccountStatus::name).to_owned(),
+                ),
                 made("number", account.holders_total.to_string()),
                 made("ids", holder_list(account)),
             ]

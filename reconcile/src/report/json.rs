@@ -12,8 +12,9 @@ use tianping_ledger::{Discrepancy, DiscrepancyClass, DiscrepancyState};
 
 use super::amount::{AmountStyle, difference};
 use super::collect::{Bounded, HeldAccount, Report};
-use super::table::{STATUS_UNKNOWN, short_id, status_name};
+use super::table::{STATUS_UNKNOWN, short_id};
 use crate::evidence::instant_text;
+use tianping_ledger::AccountStatus;
 
 /// The report as one JSON object.
 pub fn report_json(report: &Report, amounts: AmountStyle) -> Value {
@@ -121,7 +122,7 @@ fn discrepancy_json(discrepancy: &Discrepancy) -> Value {
 fn held_json(account: &HeldAccount) -> Value {
     json!({
         "account_id": account.id.to_string(),
-        "status": account.status.map_or(STATUS_UNKNOWN, status_name),
+        "status": account.status.map_or(STATUS_UNKNOWN, AccountStatus::name),
         "held_by": ids(&account.holders),
         "held_by_total": account.holders_total,
     })

@@ -44,16 +44,6 @@ pub fn short_id(id: u128) -> String {
     format!("{:08x}", id >> 96)
 }
 
-/// An account status's name, as the wire and the CLI spell it.
-pub const fn status_name(status: AccountStatus) -> &'static str {
-    match status {
-        AccountStatus::Active => "active",
-        AccountStatus::OutflowBlocked => "outflow_blocked",
-        AccountStatus::Frozen => "frozen",
-        AccountStatus::Closed => "closed",
-    }
-}
-
 /// The status shown for a held account the caller did not pass.
 pub const STATUS_UNKNOWN: &str = "unknown";
 
@@ -284,7 +274,7 @@ fn held_lines(held: &Bounded<HeldAccount>) -> Vec<String> {
         .map(|account| {
             vec![
                 account.id.to_string(),
-                account.status.map_or(STATUS_UNKNOWN, status_name).to_owned(),
+                account.status.map_or(STATUS_UNKNOWN, AccountStatus::name).to_owned(),
                 account.holders_total.to_string(),
                 holder_list(account),
             ]
