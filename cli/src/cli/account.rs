@@ -152,25 +152,7 @@ async fn create(options: &GlobalOptions, account: CreateAccount) -> anyhow::Resu
         async move { client.create_accounts(request).await }
     })
     .await?;
-    let result = response
-        .results
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
-    if options.json {
-        super::print_json(&json!({
-            "id": account.id.to_string(),
-            "code": result.code,
-            "code_name": result.code_name,
-            "timestamp": result.timestamp,
-            "log_index": response.log_index,
-        }))?;
-    } else {
-        println!(
-            "account {}: {} (timestamp {}, log index {})",
-            account.id, result.code_name, result.timestamp, response.log_index
-        );
-    }
-    super::transfer::check_result("account", account.id, result)
+    account_controls::report(options, &address, account.id, None, &response)
 }
 
 async fn lookup(options: &GlobalOptions, ids: &[u128]) -> anyhow::Result<()> {

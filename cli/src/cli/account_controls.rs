@@ -3,6 +3,7 @@
 //! ledger; `audit` reads those records back.
 
 use serde_json::json;
+use tianping_client::AccountStatus;
 use tianping_proto::v1::{
     AccountLimits, AccountLimitsChange, AccountStatusChange, AuditRecord, AuditRecordsRequest,
     CreateEventsResponse, SetAccountLimitsRequest, SetAccountStatusRequest, audit_record,
@@ -11,7 +12,7 @@ use tianping_proto::v1::{
 use super::GlobalOptions;
 
 /// Who a change is recorded as when `--actor` is not given: the operating-system user.
-fn default_actor() -> String {
+pub(super) fn default_actor() -> String {
     std::env::var("USER").map_or_else(|_| "operator".to_owned(), |user| format!("operator:{user}"))
 }
 
@@ -72,14 +73,15 @@ pub struct AuditQuery {
     limit: u32,
 }
 
-/// The account's status name on the wire for each control command.
+/// The status each control command sets, by its one name (`AccountStatus::name`).
 pub const fn status_name(control: Control) -> &'static str {
-    match control {
-        Control::Block => "outflow_blocked",
-        Control::Unblock => "active",
-        Control::Freeze => "frozen",
-        Control::Close => "closed",
-    }
+    let status = match control {
+        Control::Block => AccountStatus::OutflowBlocked,
+        Control::Unblock => AccountStatus::Active,
+        Control::Freeze => AccountStatus::Frozen,
+        Control::Close => AccountStatus::Closed,
+    };
+    status.name()
 }
 
 /// The four status controls.
@@ -116,7 +118,7 @@ pub async fn set_status(
         async move { client.set_account_status(request).await }
     })
     .await?;
-    report(options, &address, change.id, status_name(control), &response)
+    report(options, &address, change.id, Some(status_name(control)), &response)
 }
 
 /// Sends one limits change; prints and checks its result.
@@ -141,14 +143,17 @@ pub async fn set_limits(options: &GlobalOptions, change: LimitsChange) -> anyhow
         async move { client.set_account_limits(request).await }
     })
     .await?;
-    report(options, &address, change.id, "limits", &response)
+    report(options, &address, change.id, Some("limits"), &response)
 }
 
-fn report(
+/// Prints one account event's result — `account ID[ CHANGE]: CODE (timestamp, log index)`, or
+/// JSON — and fails unless it is `ok` or `exists`. Shared by `account create` (no change) and
+/// the controls.
+pub(super) fn report(
     options: &GlobalOptions,
     address: &str,
     id: u128,
-    change: &str,
+    change: Option<&str>,
     response: &CreateEventsResponse,
 ) -> anyhow::Result<()> {
     let result = response
@@ -156,21 +161,25 @@ fn report(
         .first()
         .ok_or_else(|| anyhow::anyhow!("{address} answered without a result"))?;
     if options.json {
-        super::print_json(&json!({
+        let mut document = json!({
             "id": id.to_string(),
-            "change": change,
             "code": result.code,
             "code_name": result.code_name,
             "timestamp": result.timestamp,
             "log_index": response.log_index,
-        }))?;
+        });
+        if let Some(change) = change {
+            document["change"] = json!(change);
+        }
+        super::print_json(&document)?;
     } else {
+        let change = change.map(|change| format!(" {change}")).unwrap_or_default();
         println!(
-            "account {id} {change}: {} (timestamp {}, log index {})",
+            "account {id}{change}: {} (timestamp {}, log index {})",
             result.code_name, result.timestamp, response.log_index
         );
     }
-    super::transfer::check_result("account change of", id, result)
+    super::transfer::check_result("account", id, result)
 }
 
 /// Prints an account's audit records (every account's for id 0), oldest first, following
