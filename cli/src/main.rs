@@ -178,6 +178,9 @@ enum Commands {
     ///       --metrics-address 127.0.0.1:9400
     #[command(verbatim_doc_comment)]
     BankWorker(cli::bank::BankWorkerOptions),
+    /// Reconciliation: run the reconciler, report and resolve discrepancies.
+    #[command(subcommand)]
+    Reconcile(cli::reconcile::ReconcileCommand),
     /// Tell the bank simulator to mishandle one payout (demos and drills).
     ///
     /// Sent before the payout is created (a worker may send it within a second): the payout
@@ -266,6 +269,7 @@ async fn main() -> ExitCode {
         Commands::BankSim(options) => cli::bank::bank_sim(options).await,
         Commands::BankWorker(options) => cli::bank::bank_worker(options).await,
         Commands::BankFault(options) => cli::bank::bank_fault(options).await,
+        Commands::Reconcile(command) => cli::reconcile::run(&arguments.global, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use tianping_bank_adapters::connection::connect;
 use tianping_bank_adapters::keys::SignScheme;
 use tianping_bank_sim::config::{SimConfig, generate_dev_keys};
-use tianping_bank_worker::connection::connect;
 use tianping_bank_worker::{WorkerConfig, WorkerMetrics};
 
 /// `tianping bank-sim` options.
@@ -119,7 +119,9 @@ pub async fn bank_worker(options: BankWorkerOptions) -> anyhow::Result<()> {
     }
     let metrics = std::sync::Arc::new(WorkerMetrics::new());
     if let Some(address) = options.metrics_address {
-        let bound = serve_metrics(address, std::sync::Arc::clone(&metrics)).await?;
+        let bound =
+            serve_metrics(address, std::sync::Arc::clone(&metrics), WorkerMetrics::registry)
+                .await?;
         println!("bank-worker: metrics at http://{bound}/metrics");
     }
     println!(
@@ -137,9 +139,10 @@ pub async fn bank_worker(options: BankWorkerOptions) -> anyhow::Result<()> {
 }
 
 /// Serves the worker's registry as Prometheus text on `GET /metrics`.
-async fn serve_metrics(
+pub(super) async fn serve_metrics<M: Send + Sync + 'static>(
     address: SocketAddr,
-    metrics: std::sync::Arc<WorkerMetrics>,
+    metrics: std::sync::Arc<M>,
+    registry: fn(&M) -> &prometheus_client::registry::Registry,
 ) -> anyhow::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
@@ -151,7 +154,7 @@ async fn serve_metrics(
             let metrics = std::sync::Arc::clone(&metrics);
             async move {
                 let mut text = String::new();
-                match prometheus_client::encoding::text::encode(&mut text, metrics.registry()) {
+                match prometheus_client::encoding::text::encode(&mut text, registry(&metrics)) {
                     Ok(()) => (axum::http::StatusCode::OK, text),
                     Err(error) => {
                         (axum::http::StatusCode::INTERNAL_SERVER_ERROR, error.to_string())

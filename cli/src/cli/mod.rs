@@ -20,6 +20,7 @@ pub mod bank;
 pub mod cluster;
 pub mod node;
 pub mod payout;
+pub mod reconcile;
 pub mod transfer;
 
 use std::path::PathBuf;

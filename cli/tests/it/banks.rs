@@ -7,19 +7,21 @@
 //!   the payout at creation with `exceeds_credits`, nothing reaches the bank, nothing is left
 //!   non-final, and the low-balance alert (metric) fired before the account ran dry;
 //! - `tianping bank-fault … drop-booking`: the bank answers "executed" and books nothing, so
-//!   the ledger and the bank now differ by that payout.
+//!   the ledger and the bank now differ by that payout, and `tianping reconcile serve` finds it
+//!   (`missing_at_bank`), the customer's next payout is refused with the block code, and after
+//!   an operator resolves the discrepancy it pays again.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tianping_bank_adapters::connection::{BankConnection, connect};
 use tianping_bank_adapters::gateway::EndToEndId;
 use tianping_bank_sim::config::SimConfig;
-use tianping_bank_worker::connection::{BankConnection, connect};
 use tianping_bank_worker::{WorkerConfig, WorkerMetrics};
 use tianping_client::{
-    AccountFlags, Client, ClientConfig, Error, NewAccount, NewPayout, NewTransfer, PayoutQuery,
-    PayoutState, ResultCode,
+    AccountFlags, Client, ClientConfig, DiscrepancyClass, DiscrepancyQuery, Error, NewAccount,
+    NewPayout, NewTransfer, PayoutQuery, PayoutState, ResolveDiscrepancy, ResultCode,
 };
 use tianping_node::{NodeConfig, NodeHandle};
 
@@ -151,6 +153,39 @@ threshold = "{LOW_BALANCE_THRESHOLD}"
         cluster = cluster.join(", ")
     );
     WorkerConfig::from_toml(&text).expect("worker configuration")
+}
+
+/// The reconciler's lateness in this test: seconds, so its window closes within the test.
+const RECONCILER_LATENESS: Duration = Duration::from_secs(2);
+/// Longest the reconciler may take to find a difference here: a few periods past the lateness.
+const RECONCILER_FINDS_WITHIN: Duration = Duration::from_secs(20);
+
+fn reconciler_toml(cluster: &[String], bank_url: &str) -> String {
+    let cluster: Vec<String> = cluster.iter().map(|address| format!("{address:?}")).collect();
+    format!(
+        r#"
+name = "reconciler-test"
+cluster = [{cluster}]
+balance_period_ms = 1000
+lateness_ms = {lateness}
+
+[[banks]]
+bank = {BANK}
+currency = "CNY"
+account = "{CUSTODY}"
+bank_in_transit_account = "{BANK_IN_TRANSIT}"
+settlement_account = "{SETTLEMENT}"
+suspense_account = "{SUSPENSE}"
+reversal_code = 5
+opening_baseline = "10000.00"
+[banks.connection]
+protocol = "iso20022"
+url = "{bank_url}"
+initiating_party = "Tianping"
+"#,
+        cluster = cluster.join(", "),
+        lateness = RECONCILER_LATENESS.as_millis()
+    )
 }
 
 fn payout(id: u128, debit: u128, amount: u128) -> NewPayout {
@@ -301,6 +336,65 @@ async fn a_payout_is_paid_once_and_the_bank_and_the_ledger_agree_and_a_short_pre
             }
             let transit = client.lookup_accounts(&[BANK_IN_TRANSIT]).await.expect("account");
             assert_eq!(transit[0].credits_posted, 12_500 + 6_000 + 700, "the ledger says paid");
+
+            // The reconciler (`tianping reconcile serve`, one period a second) finds it within a
+            // few periods: missing at the bank, recorded in the ledger, the customer's account
+            // outflow-blocked; the next payout is refused with the block code; once an operator
+            // resolves the discrepancy, the account pays again.
+            let reconciler_config = directory.path().join("reconciler.toml");
+            std::fs::write(
+                &reconciler_config,
+                reconciler_toml(&addresses, &bank.bank_url("iso-a")),
+            )
+            .expect("write the reconciler's configuration");
+            let mut reconciler = std::process::Command::new(env!("CARGO_BIN_EXE_tianping"))
+                .args(["reconcile", "serve", "--config"])
+                .arg(&reconciler_config)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("start tianping reconcile serve");
+            let dropped = |found: &tianping_client::Discrepancy| {
+                found.request.class == DiscrepancyClass::MissingAtBank
+                    && found.request.ledger_amount == Some(700)
+                    && found.request.account_ids == vec![CUSTOMER]
+            };
+            let deadline = tokio::time::Instant::now() + RECONCILER_FINDS_WITHIN;
+            let found = loop {
+                let listed = client
+                    .list_discrepancies(&DiscrepancyQuery::default(), None)
+                    .await
+                    .expect("listed")
+                    .items;
+                if let Some(found) = listed.iter().find(|found| dropped(found)) {
+                    break found.clone();
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "the dropped booking was not found: {listed:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            reconciler.kill().expect("stop the reconciler");
+            reconciler.wait().expect("the reconciler stopped");
+            assert_eq!(found.blocked_account_ids, vec![CUSTOMER], "{found:?}");
+            let refused = client.create_payout(payout(9_004, CUSTOMER, 100)).await;
+            assert!(
+                matches!(
+                    refused,
+                    Err(Error::Refused { code: ResultCode::DebitAccountOutflowBlocked, .. })
+                ),
+                "{refused:?}"
+            );
+            let resolution = ResolveDiscrepancy {
+                id: found.request.id,
+                reason: "bank rebooked the payout".into(),
+                actor: "ops:test".into(),
+            };
+            client.resolve_discrepancies(&[resolution]).await.expect("resolved");
+            let created = client.create_payout(payout(9_005, CUSTOMER, 100)).await;
+            assert_eq!(created.expect("create").code, ResultCode::Ok);
+            assert_eq!(final_state(&client, 9_005).await, PayoutState::Succeeded);
             let _ = stop_worker.send(());
         };
         let (ran, ()) = tokio::join!(worker, scenario);
