@@ -12,7 +12,8 @@ use anyhow::Context as _;
 use tianping_client::{AccountFlags, Client, ClientConfig, NewAccount, NewTransfer, ResultCode};
 use tianping_supervisor::banks::{
     BANKS, CUSTOMER_ACCOUNT, CUSTOMER_FUNDS, EXAMPLE_BENEFICIARY, FUNDING_ACCOUNT,
-    FUNDING_TRANSFER, LEDGER, PAYOUT_CODE,
+    FUNDING_TRANSFER, LEDGER, MirrorSums, PAYOUT_CODE, RECONCILER_BALANCE_PERIOD_MS,
+    custody_balance,
 };
 use tianping_supervisor::{LocalBanks, LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig};
 
@@ -78,7 +79,10 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         None
     } else {
         let addresses = cluster.api_addresses();
-        open_bank_accounts(&addresses).await?;
+        let client = Client::new(ClientConfig::new(addresses.iter().cloned()))
+            .context("cluster client")?;
+        open_bank_accounts(&client).await?;
+        let custody_balances = custody_balances(&client).await?;
         let data_centers: Vec<&str> = {
             let mut seen: Vec<&str> =
                 cluster.nodes().iter().map(|node| node.settings.data_center.as_str()).collect();
@@ -86,9 +90,14 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             seen
         };
         let banks =
-            LocalBanks::up(&executable, &data_dir, &addresses, &data_centers, &mut |line| {
-                println!("tianping dev: {line}")
-            })
+            LocalBanks::up(
+                &executable,
+                &data_dir,
+                &addresses,
+                &data_centers,
+                custody_balances,
+                &mut |line| println!("tianping dev: {line}"),
+            )
             .await?;
         print_banks(&banks, &addresses[0]);
         Some(banks)
@@ -128,9 +137,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
 
 /// Opens the ledger accounts the local banks use and funds the customer account; a restart
 /// finds them and answers `exists`.
-async fn open_bank_accounts(addresses: &[String]) -> anyhow::Result<()> {
-    let client =
-        Client::new(ClientConfig::new(addresses.iter().cloned())).context("cluster client")?;
+async fn open_bank_accounts(client: &Client) -> anyhow::Result<()> {
     let account = |id: u128, flags: AccountFlags| NewAccount {
         id,
         ledger: LEDGER,
@@ -170,6 +177,29 @@ async fn open_bank_accounts(addresses: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Each local bank's custody balance as the ledger's mirror accounts explain it: the bank
+/// simulator, which forgets everything when it stops, opens the accounts with it, so a
+/// restarted cluster's books and banks agree (a fresh cluster's are the opening balances).
+async fn custody_balances(client: &Client) -> anyhow::Result<[u128; BANKS.len()]> {
+    let mut balances = [0; BANKS.len()];
+    for (bank, balance) in BANKS.iter().zip(balances.iter_mut()) {
+        let ids = [bank.settlement, bank.bank_in_transit];
+        let accounts = client.lookup_accounts(&ids).await.context("reading the bank mirrors")?;
+        let sums = |id: u128| {
+            accounts.iter().find(|account| account.id == id).map(|account| MirrorSums {
+                debits_posted: account.debits_posted,
+                credits_posted: account.credits_posted,
+            })
+        };
+        let (Some(settlement), Some(in_transit)) = (sums(bank.settlement), sums(bank.bank_in_transit))
+        else {
+            anyhow::bail!("bank {}: the ledger holds no mirror accounts {ids:?}", bank.bank);
+        };
+        *balance = custody_balance(bank, settlement, in_transit)?;
+    }
+    Ok(balances)
+}
+
 /// The banks' part of the banner: where they are and a payout to try.
 fn print_banks(banks: &LocalBanks, address: &str) {
     for bank in &BANKS {
@@ -194,6 +224,10 @@ fn print_banks(banks: &LocalBanks, address: &str) {
         bank.bank_in_transit, bank.bank
     );
     println!("   then: tianping --addr {address} payout show 90001");
+    println!(
+        "  reconcilers: one per data center, a balance check every {} s; findings: tianping --addr {address} reconcile report --since 1h",
+        RECONCILER_BALANCE_PERIOD_MS / 1_000
+    );
     println!(
         "   bank: curl -s {}/admin/accounts   (custody {} down by 125.00)",
         banks.bank_url(bank.bank_id),

@@ -1,10 +1,15 @@
 //! `LocalBanks`: the money's way to and from banks beside a local cluster — one
-//! `tianping bank-sim` process hosting two simulated banks (one of each protocol) and one
-//! `tianping bank-worker` per data center serving both — with the configurations they run
-//! on, written under `<data dir>/banks/`.
+//! `tianping bank-sim` process hosting two simulated banks (one of each protocol), one
+//! `tianping bank-worker` per data center serving both, and one `tianping reconcile serve`
+//! per data center checking both — with the configurations they run on, written under
+//! `<data dir>/banks/`.
 //!
-//! The bank simulator keeps its state in memory: every `dev up` starts its banks afresh from
-//! their opening balances (the ledger keeps its own). Its direct-connect bank's keys are
+//! The bank simulator keeps its state in memory: every `dev up` starts its banks afresh. So
+//! that a restarted local cluster's books agree with its banks, the caller passes each custody
+//! account's balance as the ledger explains it ([`custody_balance`]) and the simulator opens
+//! the account with it: the bank starts where the ledger's durable books say it stands,
+//! instead of at its first opening balance with every earlier payout forgotten (which the
+//! reconcilers would rightly report as a difference). Its direct-connect bank's keys are
 //! throwaway SM2 keys the simulator writes once under `banks/keys/` (`--generate-dev-keys`);
 //! nothing here is for real money. The ledger accounts these configurations name are the
 //! [`LedgerAccounts`] constants; `dev up` creates them.
@@ -28,6 +33,13 @@ pub const LEDGER: u32 = 1;
 /// The transfer code of a payout's reservation in the examples.
 pub const PAYOUT_CODE: u16 = 2;
 
+/// The workers' transfer code of a collection booked from a bank's credit.
+const COLLECTION_CODE: u16 = 4;
+
+/// The workers' transfer code of a returned payout booked back; the reconcilers recognise
+/// returns by it.
+const REVERSAL_CODE: u16 = 5;
+
 /// A customer account `dev up` opens and funds, to pay payouts from.
 pub const CUSTOMER_ACCOUNT: u128 = 9_010;
 
@@ -43,6 +55,25 @@ pub const FUNDING_TRANSFER: u128 = 9_000;
 /// A beneficiary outside both banks (paid through clearing), for the examples.
 pub const EXAMPLE_BENEFICIARY: &str = "6228480000000000001";
 
+/// The reconcilers' balance period (账证核对): seconds, so that a difference an operator plants
+/// with `tianping bank-fault` shows within one period of trying it.
+pub const RECONCILER_BALANCE_PERIOD_MS: u64 = 10_000;
+
+/// The reconcilers' lateness: how long an unmatched movement waits for its partner before it
+/// is a difference. At least the workers' lease ([`WORKER_LEASE_MS`]) and twice the balance
+/// period (the reconciler's rule), so that a payout whose worker died is not reported while
+/// another worker may still send it.
+pub const RECONCILER_LATENESS_MS: u64 = 60_000;
+
+/// The workers' payout lease: how long a claimed payout stays with a worker that stopped.
+pub const WORKER_LEASE_MS: u64 = 30_000;
+
+const _: () = assert!(RECONCILER_LATENESS_MS >= WORKER_LEASE_MS);
+const _: () = assert!(RECONCILER_LATENESS_MS >= 2 * RECONCILER_BALANCE_PERIOD_MS);
+
+/// Minor units per major unit of CNY, the local banks' currency.
+const CNY_MINOR_PER_MAJOR: u128 = 100;
+
 /// One simulated bank: its number in the ledger, its id at the simulator, its protocol, our
 /// custody account there and the ledger accounts that mirror it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +88,9 @@ pub struct LedgerAccounts {
     pub custody: &'static str,
     /// The custody account's holder name.
     pub custody_name: &'static str,
-    /// Its opening balance at the bank, as decimal text.
-    pub custody_opening: &'static str,
+    /// Its balance at the bank when the ledger's mirror accounts stood at zero (minor units):
+    /// the reconcilers' opening baseline.
+    pub custody_opening: u128,
     /// Payouts reserve into it (customer → bank in transit).
     pub bank_in_transit: u128,
     /// Collections are debited from it.
@@ -75,7 +107,7 @@ pub const BANKS: [LedgerAccounts; 2] = [
         protocol: "iso20022",
         custody: "110060149018000123",
         custody_name: "Tianping custody A",
-        custody_opening: "100000.00",
+        custody_opening: 10_000_000,
         bank_in_transit: 9_100,
         settlement: 9_101,
         suspense: 9_102,
@@ -86,7 +118,7 @@ pub const BANKS: [LedgerAccounts; 2] = [
         protocol: "direct",
         custody: "440001234567890",
         custody_name: "Tianping custody B",
-        custody_opening: "50000.00",
+        custody_opening: 5_000_000,
         bank_in_transit: 9_200,
         settlement: 9_201,
         suspense: 9_202,
@@ -100,25 +132,73 @@ pub struct LocalBanks {
     bank_sim_address: String,
     bank_sim: ChildProcess,
     workers: Vec<(String, ChildProcess)>,
+    reconcilers: Vec<(String, ChildProcess)>,
     directory: PathBuf,
 }
 
+/// The posted sums of a ledger account that mirrors a bank account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MirrorSums {
+    /// Sum of posted debits.
+    pub debits_posted: u128,
+    /// Sum of posted credits.
+    pub credits_posted: u128,
+}
+
+/// The balance of `bank`'s custody account as the ledger explains it: the opening baseline,
+/// plus what the ledger booked in (settlement's posted debits less credits), less what it
+/// booked out (bank-in-transit's posted credits less debits) — the reconciler's balance check
+/// with nothing in flight. Checked arithmetic; an overdrawn or overflowing result is an error
+/// (the simulator opens no such account).
+pub fn custody_balance(
+    bank: &LedgerAccounts,
+    settlement: MirrorSums,
+    in_transit: MirrorSums,
+) -> Result<u128, SupervisorError> {
+    let signed = |value: u128| i128::try_from(value).ok();
+    let booked_in = signed(settlement.debits_posted)
+        .zip(signed(settlement.credits_posted))
+        .and_then(|(debits, credits)| debits.checked_sub(credits));
+    let booked_out = signed(in_transit.credits_posted)
+        .zip(signed(in_transit.debits_posted))
+        .and_then(|(credits, debits)| credits.checked_sub(debits));
+    let balance = signed(bank.custody_opening)
+        .zip(booked_in)
+        .and_then(|(opening, booked_in)| opening.checked_add(booked_in))
+        .zip(booked_out)
+        .and_then(|(balance, booked_out)| balance.checked_sub(booked_out));
+    balance.and_then(|balance| u128::try_from(balance).ok()).ok_or_else(|| {
+        SupervisorError::Usage(format!(
+            "bank {}: the ledger's mirror accounts explain no custody balance the simulator can open (settlement {settlement:?}, in transit {in_transit:?}); start over with --fresh",
+            bank.bank
+        ))
+    })
+}
+
+/// Minor units of CNY as the simulator's decimal text (`12345.67`).
+fn cny_text(minor_units: u128) -> String {
+    format!("{}.{:02}", minor_units / CNY_MINOR_PER_MAJOR, minor_units % CNY_MINOR_PER_MAJOR)
+}
+
 impl LocalBanks {
-    /// Starts the bank simulator and one worker per data center in `data_centers`, the
-    /// workers talking to the cluster at `cluster` (client API addresses); files go under
-    /// `data_dir/banks`. Returns once the simulator serves and every worker started.
+    /// Starts the bank simulator, then one worker and one reconciler per data center in
+    /// `data_centers`, talking to the cluster at `cluster` (client API addresses); files go
+    /// under `data_dir/banks`. `custody_balances` are the [`BANKS`]' custody balances in
+    /// order, as [`custody_balance`] computes them from the ledger: the simulator opens the
+    /// accounts with them. Returns once the simulator serves and every process started.
     pub async fn up(
         binary: &Path,
         data_dir: &Path,
         cluster: &[String],
         data_centers: &[&str],
+        custody_balances: [u128; BANKS.len()],
         progress: &mut dyn FnMut(String),
     ) -> Result<LocalBanks, SupervisorError> {
         let directory = data_dir.join("banks");
         std::fs::create_dir_all(&directory)
             .map_err(SupervisorError::file("creating", &directory))?;
         let sim_config = directory.join("bank-sim.toml");
-        write(&sim_config, &bank_sim_toml())?;
+        write(&sim_config, &bank_sim_toml(custody_balances))?;
         let address_file = directory.join("bank-sim.address");
         match std::fs::remove_file(&address_file) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -142,6 +222,7 @@ impl LocalBanks {
             bank_sim_address,
             bank_sim,
             workers: Vec::new(),
+            reconcilers: Vec::new(),
             directory: directory.clone(),
         };
         for (index, data_center) in data_centers.iter().enumerate() {
@@ -158,6 +239,23 @@ impl LocalBanks {
             banks.workers.push(((*data_center).to_owned(), worker));
         }
         progress(format!("bank workers started in {}", data_centers.join(", ")));
+        for data_center in data_centers {
+            let config = directory.join(format!("reconciler-{data_center}.toml"));
+            write(&config, &banks.reconciler_toml(cluster, data_center))?;
+            let mut reconciler = ChildProcess::new(
+                format!("reconciler of {data_center}"),
+                directory.join(format!("reconciler-{data_center}.log")),
+            );
+            let mut command = Command::new(binary);
+            command.args(["reconcile", "serve", "--config"]).arg(&config);
+            reconciler.start(command)?;
+            banks.reconcilers.push(((*data_center).to_owned(), reconciler));
+        }
+        progress(format!(
+            "reconcilers started in {} (balance check every {} s)",
+            data_centers.join(", "),
+            RECONCILER_BALANCE_PERIOD_MS / 1_000
+        ));
         Ok(banks)
     }
 
@@ -173,8 +271,9 @@ impl LocalBanks {
 
     /// Names the first bank process that exited, with the end of its log.
     pub fn check_running(&mut self) -> Result<(), SupervisorError> {
-        let processes =
-            std::iter::once(&mut self.bank_sim).chain(self.workers.iter_mut().map(|(_, w)| w));
+        let processes = std::iter::once(&mut self.bank_sim)
+            .chain(self.workers.iter_mut().map(|(_, worker)| worker))
+            .chain(self.reconcilers.iter_mut().map(|(_, reconciler)| reconciler));
         for process in processes {
             if let Some(status) = process.exit_status() {
                 return Err(SupervisorError::Usage(format!(
@@ -188,13 +287,13 @@ impl LocalBanks {
         Ok(())
     }
 
-    /// Stops the workers, then the simulator (SIGINT, then SIGKILL after a timeout); names
-    /// the ones that had to be killed.
+    /// Stops the reconcilers and the workers, then the simulator (SIGINT, then SIGKILL after
+    /// a timeout); names the ones that had to be killed.
     pub fn stop(&mut self) -> Vec<String> {
         let mut killed = Vec::new();
-        for (_, worker) in &mut self.workers {
-            if worker.stop(STOP_TIMEOUT) == Stopped::Killed {
-                killed.push(worker.what().to_owned());
+        for (_, process) in self.reconcilers.iter_mut().chain(self.workers.iter_mut()) {
+            if process.stop(STOP_TIMEOUT) == Stopped::Killed {
+                killed.push(process.what().to_owned());
             }
         }
         if self.bank_sim.stop(STOP_TIMEOUT) == Stopped::Killed {
@@ -208,36 +307,71 @@ impl LocalBanks {
     fn worker_toml(&self, cluster: &[String], worker_id: u64) -> String {
         let cluster: Vec<String> = cluster.iter().map(|address| format!("{address:?}")).collect();
         let mut text = format!(
-            "# Written by `tianping dev up` on every start.\ncluster = [{}]\nworker_id = \"{worker_id}\"\nlease_ms = 30000\nclaim_batch = 32\n",
+            "# Written by `tianping dev up` on every start.\ncluster = [{}]\nworker_id = \"{worker_id}\"\nlease_ms = {WORKER_LEASE_MS}\nclaim_batch = 32\n",
             cluster.join(", ")
         );
-        let keys = self.directory.join("keys");
         for bank in &BANKS {
             text.push_str(&format!(
-                "\n[[banks]]\nbank = {}\nledger = {LEDGER}\ncurrency = \"CNY\"\nbank_in_transit_account = \"{}\"\nsettlement_account = \"{}\"\nsuspense_account = \"{}\"\ncollection_code = 4\nreversal_code = 5\ndebtor_account = \"{}\"\ndebtor_name = \"{}\"\n[banks.connection]\nprotocol = \"{}\"\nurl = \"{}\"\n",
+                "\n[[banks]]\nbank = {}\nledger = {LEDGER}\ncurrency = \"CNY\"\nbank_in_transit_account = \"{}\"\nsettlement_account = \"{}\"\nsuspense_account = \"{}\"\ncollection_code = {COLLECTION_CODE}\nreversal_code = {REVERSAL_CODE}\ndebtor_account = \"{}\"\ndebtor_name = \"{}\"\n",
                 bank.bank,
                 bank.bank_in_transit,
                 bank.settlement,
                 bank.suspense,
                 bank.custody,
                 bank.custody_name,
-                bank.protocol,
-                self.bank_url(bank.bank_id),
             ));
-            if bank.protocol == "direct" {
-                let bank_keys = keys.join(bank.bank_id);
-                text.push_str(&format!(
-                    "app_id = \"tianping\"\nsigning_keys = {:?}\nbank_public_keys = {:?}\n",
-                    bank_keys.join("client-signing.keys").display().to_string(),
-                    bank_keys.join("bank-public.keys").display().to_string(),
-                ));
-            } else {
-                text.push_str("initiating_party = \"Tianping\"\n");
-            }
+            text.push_str(&self.connection_toml(bank));
         }
         text.push_str(&format!(
             "\n[[low_balance]]\nname = \"customer-{CUSTOMER_ACCOUNT}\"\naccount = \"{CUSTOMER_ACCOUNT}\"\nthreshold = \"100000\"\n"
         ));
+        text
+    }
+}
+
+impl LocalBanks {
+    /// `[banks.connection]` of `bank`, the same for its worker and its reconciler.
+    fn connection_toml(&self, bank: &LedgerAccounts) -> String {
+        let mut text = format!(
+            "[banks.connection]\nprotocol = \"{}\"\nurl = \"{}\"\n",
+            bank.protocol,
+            self.bank_url(bank.bank_id)
+        );
+        if bank.protocol == "direct" {
+            let bank_keys = self.directory.join("keys").join(bank.bank_id);
+            text.push_str(&format!(
+                "app_id = \"tianping\"\nsigning_keys = {:?}\nbank_public_keys = {:?}\n",
+                bank_keys.join("client-signing.keys").display().to_string(),
+                bank_keys.join("bank-public.keys").display().to_string(),
+            ));
+        } else {
+            text.push_str("initiating_party = \"Tianping\"\n");
+        }
+        text
+    }
+
+    /// The reconciler of `data_center`: both banks, a balance check every
+    /// [`RECONCILER_BALANCE_PERIOD_MS`], and the customer account as the account a balance
+    /// mismatch blocks — it is the one account that pays through these banks, so a bank
+    /// whose books do not reconcile stops its payouts within one period.
+    fn reconciler_toml(&self, cluster: &[String], data_center: &str) -> String {
+        let cluster: Vec<String> = cluster.iter().map(|address| format!("{address:?}")).collect();
+        let mut text = format!(
+            "# Written by `tianping dev up` on every start.\nname = \"reconciler-{data_center}\"\ncluster = [{}]\nbalance_period_ms = {RECONCILER_BALANCE_PERIOD_MS}\nlateness_ms = {RECONCILER_LATENESS_MS}\n",
+            cluster.join(", ")
+        );
+        for bank in &BANKS {
+            text.push_str(&format!(
+                "\n[[banks]]\nbank = {}\ncurrency = \"CNY\"\naccount = \"{}\"\nbank_in_transit_account = \"{}\"\nsettlement_account = \"{}\"\nsuspense_account = \"{}\"\nreversal_code = {REVERSAL_CODE}\nopening_baseline = \"{}\"\nblock_accounts = [\"{CUSTOMER_ACCOUNT}\"]\n",
+                bank.bank,
+                bank.custody,
+                bank.bank_in_transit,
+                bank.settlement,
+                bank.suspense,
+                cny_text(bank.custody_opening),
+            ));
+            text.push_str(&self.connection_toml(bank));
+        }
         text
     }
 }
@@ -248,10 +382,11 @@ impl Drop for LocalBanks {
     }
 }
 
-/// The simulator's configuration: the two banks with our custody accounts.
-fn bank_sim_toml() -> String {
+/// The simulator's configuration: the two banks with our custody accounts, opened with
+/// `custody_balances`.
+fn bank_sim_toml(custody_balances: [u128; BANKS.len()]) -> String {
     let mut text = String::from("# Written by `tianping dev up` on every start.\nseed = 1\n");
-    for bank in &BANKS {
+    for (bank, balance) in BANKS.iter().zip(custody_balances) {
         text.push_str(&format!(
             "\n[[banks]]\nid = \"{}\"\nname = \"Simulated bank {}\"\nprotocol = \"{}\"\n",
             bank.bank_id, bank.bank, bank.protocol
@@ -264,7 +399,9 @@ fn bank_sim_toml() -> String {
         }
         text.push_str(&format!(
             "[[banks.accounts]]\nnumber = \"{}\"\nname = \"{}\"\ncurrency = \"CNY\"\nopening_balance = \"{}\"\n",
-            bank.custody, bank.custody_name, bank.custody_opening
+            bank.custody,
+            bank.custody_name,
+            cny_text(balance)
         ));
     }
     text
@@ -300,5 +437,43 @@ async fn wait_for_address(
             )));
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOTHING: MirrorSums = MirrorSums { debits_posted: 0, credits_posted: 0 };
+
+    #[test]
+    fn custody_balance_is_the_opening_plus_booked_in_less_booked_out() {
+        let bank = BANKS[0];
+        assert_eq!(custody_balance(&bank, NOTHING, NOTHING).ok(), Some(bank.custody_opening));
+        // In transit: 125.00 posted out, 30.00 posted back. Settlement: 7.00 booked in, 30.00
+        // credited. Only the mirror accounts' posted sums count (suspense and customers are
+        // the other legs of the same transfers).
+        let in_transit = MirrorSums { debits_posted: 3_000, credits_posted: 12_500 };
+        let settlement = MirrorSums { debits_posted: 700, credits_posted: 3_000 };
+        assert_eq!(
+            custody_balance(&bank, settlement, in_transit).ok(),
+            Some(bank.custody_opening + 700 - 3_000 - (12_500 - 3_000))
+        );
+    }
+
+    #[test]
+    fn custody_balance_refuses_an_overdrawn_or_overflowing_account() {
+        let bank = BANKS[1];
+        let paid_more = MirrorSums { debits_posted: 0, credits_posted: bank.custody_opening + 1 };
+        assert!(custody_balance(&bank, NOTHING, paid_more).is_err());
+        let huge = MirrorSums { debits_posted: u128::MAX, credits_posted: 0 };
+        assert!(custody_balance(&bank, huge, NOTHING).is_err());
+    }
+
+    #[test]
+    fn cny_text_has_two_decimals() {
+        assert_eq!(cny_text(10_000_000), "100000.00");
+        assert_eq!(cny_text(5), "0.05");
+        assert_eq!(cny_text(12_345), "123.45");
     }
 }

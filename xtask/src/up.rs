@@ -20,8 +20,9 @@ Builds the `tianping` binary (cargo build --release -p tianping-cli --bin tianpi
 127.0.0.1 in region `local`, nodes 1-2 in dc-a, 3-4 in dc-b, 5 in dc-c. When healthy it
 prints each node's client API and Raft address and an example client call. Ctrl-C stops
 every node cleanly. Beside the cluster it starts a bank simulator (bank 1: ISO 20022, bank
-2: signed direct-connect) and one bank worker per data center, opens the ledger accounts they
-use, funds a customer account, and prints a `tianping payout create` to try.
+2: signed direct-connect), one bank worker and one reconciler (a balance check every 10 s) per
+data center, opens the ledger accounts they use, funds a customer account, and prints a
+`tianping payout create` to try.
 
 DEV-UP OPTIONS (see `tianping dev up --help`):
     --data-dir DIR    where the nodes keep data, configs and logs (default: tianping-dev,
@@ -30,7 +31,8 @@ DEV-UP OPTIONS (see `tianping dev up --help`):
     --voters 3|5      cluster size (default 5; 3 = one voter per data center)
     --timeout SECS    longest to wait for a healthy cluster (default 60)
     --no-banks        start only the nodes (by default a bank simulator with an ISO 20022 and
-                      a direct-connect bank, and one bank worker per data center, start too)
+                      a direct-connect bank, and one bank worker and one reconciler per data
+                      center, start too)
 ";
 
 /// Builds the binary, then runs `tianping dev up ARGUMENTS` until it exits.

@@ -9,15 +9,23 @@ use std::time::{Duration, Instant};
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{CreateAccountsRequest, LookupRequest, NewAccount};
 
-use tianping_client::{Client, ClientConfig, NewPayout, PayoutState};
+use tianping_client::{
+    Client, ClientConfig, DiscrepancyClass, DiscrepancyQuery, Error, NewPayout, PayoutState,
+    ResultCode,
+};
 use tianping_supervisor::banks::{
     BANKS, CUSTOMER_ACCOUNT, EXAMPLE_BENEFICIARY, LEDGER, PAYOUT_CODE,
+    RECONCILER_BALANCE_PERIOD_MS,
 };
 
 use crate::support::{bounded, retry_unavailable, sample, scrape};
 
 /// Longest a payout may take to become final through the local bank.
 const PAYOUT_FINAL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Longest the reconcilers may take to report a dropped booking: one balance period, and as
+/// much again for a slow machine (the figure is printed).
+const RECONCILER_FINDS_WITHIN: Duration = Duration::from_millis(2 * RECONCILER_BALANCE_PERIOD_MS);
 
 /// Longest `dev up` may take to print its ready banner.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,6 +36,19 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Most lookups while a replica catches up with a write (each waits `LOOKUP_PAUSE`).
 const LOOKUP_ATTEMPTS_MAX: usize = 100;
 const LOOKUP_PAUSE: Duration = Duration::from_millis(50);
+
+/// Waits for payout `id` to become final and returns its state.
+async fn final_state(client: &Client, id: u128) -> PayoutState {
+    let deadline = Instant::now() + PAYOUT_FINAL_TIMEOUT;
+    loop {
+        let state = client.get_payout(id).await.expect("lookup").expect("stored").state;
+        if state.is_final() {
+            return state;
+        }
+        assert!(Instant::now() < deadline, "payout {id} still {state:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
 
 /// One node line of the ready banner.
 #[derive(Debug)]
@@ -208,7 +229,7 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
         let client = Client::new(ClientConfig::new(addresses)).expect("client");
         let bank = BANKS[0];
         let payout = NewPayout {
-            id: 90_001,
+            id: 0,
             debit_account_id: CUSTOMER_ACCOUNT,
             credit_account_id: bank.bank_in_transit,
             amount: 12_500,
@@ -218,17 +239,69 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             beneficiary: EXAMPLE_BENEFICIARY.to_owned(),
             ..NewPayout::default()
         };
-        client.create_payout(payout).await.expect("payout reserved");
-        let deadline = Instant::now() + PAYOUT_FINAL_TIMEOUT;
-        loop {
-            let state = client.get_payout(90_001).await.expect("lookup").expect("stored").state;
-            if state.is_final() {
-                assert_eq!(state, PayoutState::Succeeded);
-                break;
+        let payout_of = |id: u128| NewPayout { id, ..payout.clone() };
+        client.create_payout(payout_of(90_001)).await.expect("payout reserved");
+        assert_eq!(final_state(&client, 90_001).await, PayoutState::Succeeded);
+
+        // The README's reconciliation walkthrough, with the CLI as a user types it: the bank
+        // drops the booking of payout 90002; within a balance period the reconcilers report
+        // the difference and the customer's next payout is refused with the block code; after
+        // `tianping account unblock` it pays again.
+        let data_dir = directory.path().join("cluster");
+        let tianping = |arguments: &[&str]| {
+            let output = Command::new(env!("CARGO_BIN_EXE_tianping"))
+                .env("TIANPING_DEV_DATA_DIR", &data_dir)
+                .args(["--addr", &endpoints[0].api_address])
+                .args(arguments)
+                .output()
+                .expect("run tianping");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(
+                output.status.success(),
+                "tianping {arguments:?}: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            stdout
+        };
+        let listed = client.list_discrepancies(&DiscrepancyQuery::default(), None).await;
+        assert!(listed.expect("listed").items.is_empty(), "a clean payout made a discrepancy");
+        tianping(&["bank-fault", "--bank", "iso-a", "--payout", "90002", "drop-booking"]);
+        client.create_payout(payout_of(90_002)).await.expect("payout reserved");
+        assert_eq!(final_state(&client, 90_002).await, PayoutState::Succeeded);
+        let paid = Instant::now();
+        let found = loop {
+            let listed = client
+                .list_discrepancies(&DiscrepancyQuery::default(), None)
+                .await
+                .expect("listed")
+                .items;
+            let blocking = listed.into_iter().find(|found| {
+                found.request.class == DiscrepancyClass::BalanceMismatch
+                    && found.blocked_account_ids == vec![CUSTOMER_ACCOUNT]
+            });
+            if let Some(found) = blocking {
+                break found;
             }
-            assert!(Instant::now() < deadline, "payout still {state:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            assert!(paid.elapsed() < RECONCILER_FINDS_WITHIN, "no discrepancy reported");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
+        eprintln!("the reconcilers found the dropped booking {:.1}s after it was paid", paid.elapsed().as_secs_f64());
+        assert_eq!(
+            (found.request.ledger_amount, found.request.bank_amount),
+            (Some(10_000_000 - 2 * 12_500), Some(10_000_000 - 12_500)),
+            "{found:?}"
+        );
+        let report = tianping(&["reconcile", "report", "--since", "1h"]);
+        assert!(report.contains("balance_mismatch"), "{report}");
+        assert!(report.contains(&CUSTOMER_ACCOUNT.to_string()), "{report}");
+        let refused = client.create_payout(payout_of(90_003)).await;
+        assert!(
+            matches!(refused, Err(Error::Refused { code: ResultCode::DebitAccountOutflowBlocked, .. })),
+            "{refused:?}"
+        );
+        tianping(&["account", "unblock", &CUSTOMER_ACCOUNT.to_string(), "--reason", "bank confirmed the rebooking"]);
+        client.create_payout(payout_of(90_004)).await.expect("payout reserved");
+        assert_eq!(final_state(&client, 90_004).await, PayoutState::Succeeded);
 
         // SIGINT, as Ctrl-C sends it: dev up stops every node and exits successfully.
         let stop_started = Instant::now();
