@@ -178,6 +178,9 @@ enum Commands {
     ///       --metrics-address 127.0.0.1:9400
     #[command(verbatim_doc_comment)]
     BankWorker(cli::bank::BankWorkerOptions),
+    /// The suspense desk: list bank credits booked to suspense, assign one to its account.
+    #[command(subcommand)]
+    Collections(cli::collections::CollectionsCommand),
     /// Reconciliation: run the reconciler, report and resolve discrepancies.
     #[command(subcommand)]
     Reconcile(cli::reconcile::ReconcileCommand),
@@ -269,6 +272,9 @@ async fn main() -> ExitCode {
         Commands::BankSim(options) => cli::bank::bank_sim(options).await,
         Commands::BankWorker(options) => cli::bank::bank_worker(options).await,
         Commands::BankFault(options) => cli::bank::bank_fault(options).await,
+        Commands::Collections(command) => {
+            cli::collections::run(&arguments.global, command).await
+        }
         Commands::Reconcile(command) => cli::reconcile::run(&arguments.global, command).await,
     };
     match outcome {

@@ -52,6 +52,28 @@ pub enum SuspenseReason {
     BeneficiaryCannotTakeCredit,
 }
 
+impl SuspenseReason {
+    /// Every reason, for parsers that accept a name.
+    pub const ALL: [SuspenseReason; 5] = [
+        SuspenseReason::BeneficiaryNotFound,
+        SuspenseReason::BeneficiaryOnAnotherLedger,
+        SuspenseReason::BeneficiaryFrozen,
+        SuspenseReason::BeneficiaryClosed,
+        SuspenseReason::BeneficiaryCannotTakeCredit,
+    ];
+
+    /// The reason's one spelling on the wire, in the CLI and in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SuspenseReason::BeneficiaryNotFound => "beneficiary_not_found",
+            SuspenseReason::BeneficiaryOnAnotherLedger => "beneficiary_on_another_ledger",
+            SuspenseReason::BeneficiaryFrozen => "beneficiary_frozen",
+            SuspenseReason::BeneficiaryClosed => "beneficiary_closed",
+            SuspenseReason::BeneficiaryCannotTakeCredit => "beneficiary_cannot_take_credit",
+        }
+    }
+}
+
 /// A booked collection.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Collection {

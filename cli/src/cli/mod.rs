@@ -18,6 +18,7 @@ pub mod account;
 pub mod account_controls;
 pub mod bank;
 pub mod cluster;
+pub mod collections;
 pub mod node;
 pub mod payout;
 pub mod reconcile;
@@ -26,6 +27,7 @@ pub mod transfer;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tonic::transport::{Channel, Endpoint};
@@ -52,6 +54,14 @@ pub struct GlobalOptions {
     /// Print machine-readable JSON (one document on standard output) instead of lines.
     #[arg(long, global = true)]
     pub json: bool,
+}
+
+/// The SDK client of the node `resolve_address` names: it finds and follows the leader from
+/// there, with the SDK's one retry policy.
+pub fn sdk_client(options: &GlobalOptions) -> anyhow::Result<tianping_client::Client> {
+    let address = resolve_address(options)?;
+    tianping_client::Client::new(tianping_client::ClientConfig::new([address]))
+        .context("cluster client")
 }
 
 /// The node address to use, saying on standard error when it came from the dev cluster.

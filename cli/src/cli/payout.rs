@@ -6,11 +6,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use tianping_client::{
-    Client, ClientConfig, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState,
+    Client, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState,
     ResultCode,
 };
 
-use super::{GlobalOptions, resolve_address};
+use super::GlobalOptions;
 
 /// How often `payout create --wait` reads the payout.
 const WAIT_POLL: Duration = Duration::from_millis(250);
@@ -113,14 +113,9 @@ fn parse_state(text: &str) -> Result<PayoutState, String> {
     tianping_proto::convert::parse_payout_state("--state", text).map_err(|error| error.reason)
 }
 
-fn client(options: &GlobalOptions) -> anyhow::Result<Client> {
-    let address = resolve_address(options)?;
-    Client::new(ClientConfig::new([address])).context("cluster client")
-}
-
 /// Runs one `tianping payout` command.
 pub async fn run(options: &GlobalOptions, command: PayoutCommand) -> anyhow::Result<()> {
-    let client = client(options)?;
+    let client = super::sdk_client(options)?;
     match command {
         PayoutCommand::Create(create) => create_payout(options, &client, create).await,
         PayoutCommand::Show { id } => show(options, &client, id).await,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use tianping_client::{Client, ClientConfig, DiscrepancyQuery, ResolveDiscrepancy, ResultCode};
+use tianping_client::{DiscrepancyQuery, ResolveDiscrepancy, ResultCode};
 use tianping_reconcile::report::{
     AccountState, AmountStyle, Period, ReportBuilder, ReportHeader, TableOptions, Width,
     render_html, render_table, report_json,
@@ -133,7 +133,7 @@ pub async fn run(options: &GlobalOptions, command: ReconcileCommand) -> anyhow::
         }
         ReconcileCommand::Report { since, html, wide } => report(options, since, html, wide).await,
         ReconcileCommand::Resolve { id, reason, actor } => {
-            let client = client(options)?;
+            let client = super::sdk_client(options)?;
             let actor = actor.unwrap_or_else(super::account_controls::default_actor);
             let results =
                 client.resolve_discrepancies(&[ResolveDiscrepancy { id, reason, actor }]).await?;
@@ -152,11 +152,6 @@ fn load(path: &std::path::Path) -> anyhow::Result<Config> {
     Config::load(path).with_context(|| format!("loading {}", path.display()))
 }
 
-fn client(options: &GlobalOptions) -> anyhow::Result<Client> {
-    let address = resolve_address(options)?;
-    Client::new(ClientConfig::new([address])).context("cluster client")
-}
-
 fn now_ns() -> anyhow::Result<u64> {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).context("the clock")?;
     u64::try_from(since_epoch.as_nanos()).context("the clock is past 2554")
@@ -170,7 +165,7 @@ async fn report(
     html: Option<PathBuf>,
     wide: bool,
 ) -> anyhow::Result<()> {
-    let client = client(options)?;
+    let client = super::sdk_client(options)?;
     let now = now_ns()?;
     let since_ns = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
     let period = Period::new(now.saturating_sub(since_ns), now).context("the period")?;

@@ -160,6 +160,63 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         let missing_reason = tianping(address, &["account", "freeze", "10"]).await;
         assert_eq!(missing_reason.status.code(), Some(2), "--reason is required");
 
+        // The suspense desk: a bank credit naming no account of ours waits in suspense;
+        // `collections suspense` lists it, `collections assign` moves it to account 20 once.
+        for id in ["30", "31"] {
+            let created = tianping(
+                address,
+                &["account", "create", "--id", id, "--ledger", "1", "--code", "1"],
+            )
+            .await;
+            assert!(created.status.success());
+        }
+        let client = tianping_client::Client::new(tianping_client::ClientConfig::new([
+            cluster.node(leader).api_address(),
+        ]))
+        .expect("client");
+        let credit = tianping_client::NewCollection {
+            id: 700,
+            bank: 1,
+            bank_reference: "CAMT-77".into(),
+            beneficiary_account_id: 99,
+            settlement_account_id: 30,
+            suspense_account_id: 31,
+            amount: 250,
+            ledger: 1,
+            code: 4,
+            ..tianping_client::NewCollection::default()
+        };
+        client.book_collection(credit).await.expect("booked to suspense");
+        let listed = tianping(address, &["collections", "suspense"]).await;
+        assert!(listed.status.success());
+        let text = stdout(&listed);
+        assert!(
+            text.starts_with("bank 1 CAMT-77 amount 250 beneficiary_not_found beneficiary 99"),
+            "{text}"
+        );
+        assert!(text.contains("1 credit(s) waiting, 250 minor units in all"), "{text}");
+        let assign = [
+            "collections", "assign", "--id", "701", "--bank", "1", "--reference", "CAMT-77",
+            "--account", "20", "--reason", "payer named account 20 by phone",
+        ];
+        let assigned = tianping(address, &assign).await;
+        assert!(assigned.status.success());
+        assert!(stdout(&assigned).contains("to account 20: ok"), "{}", stdout(&assigned));
+        let again = tianping(address, &assign).await;
+        assert!(again.status.success(), "a retry with the same id answers exists");
+        assert!(stdout(&again).contains(": exists"), "{}", stdout(&again));
+        let mut other_id = assign;
+        other_id[3] = "702";
+        let twice = tianping(address, &other_id).await;
+        assert_eq!(twice.status.code(), Some(1), "assigned once only");
+        assert!(stdout(&twice).contains("suspense_already_assigned"), "{}", stdout(&twice));
+        let empty = tianping(address, &["collections", "suspense", "--json"]).await;
+        let json: serde_json::Value = serde_json::from_slice(&empty.stdout).expect("JSON");
+        assert_eq!(json["suspense"], serde_json::json!([]));
+        let balances = tianping(address, &["account", "lookup", "20", "--json"]).await;
+        let json: serde_json::Value = serde_json::from_slice(&balances.stdout).expect("JSON");
+        assert_eq!(json["accounts"][0]["credits_posted"], "750", "500 + the 250 assigned");
+
         // Usage mistakes and unreachable nodes: a message and a non-zero exit, no panic.
         let unreachable = tianping(Some("127.0.0.1:1"), &["cluster", "status"]).await;
         assert_eq!(unreachable.status.code(), Some(1));

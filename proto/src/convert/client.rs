@@ -17,7 +17,6 @@ use tianping_ledger::{
 };
 
 use super::accounts::{parse_limits, parse_status};
-use super::payouts::suspense_name;
 use super::{
     InvalidField, ReadConsistency, format_u128, invalid, limits, parse_payout_state, parse_u128,
     payout_state_name, result_code_name, status_name, to_u16,
@@ -490,15 +489,9 @@ pub(super) fn parse_suspense(
     if text.is_empty() {
         return Ok(None);
     }
-    [
-        SuspenseReason::BeneficiaryNotFound,
-        SuspenseReason::BeneficiaryOnAnotherLedger,
-        SuspenseReason::BeneficiaryFrozen,
-        SuspenseReason::BeneficiaryClosed,
-        SuspenseReason::BeneficiaryCannotTakeCredit,
-    ]
-    .into_iter()
-    .find(|reason| suspense_name(*reason) == text)
+    SuspenseReason::ALL
+        .into_iter()
+        .find(|reason| reason.name() == text)
     .map(Some)
     .ok_or_else(|| invalid(field, format!("{text:?} is not a suspense reason")))
 }

@@ -42,16 +42,6 @@ pub(super) fn parse_outcome(field: &str, text: &str) -> Result<PayoutOutcome, In
     }
 }
 
-pub(super) fn suspense_name(reason: SuspenseReason) -> &'static str {
-    match reason {
-        SuspenseReason::BeneficiaryNotFound => "beneficiary_not_found",
-        SuspenseReason::BeneficiaryOnAnotherLedger => "beneficiary_on_another_ledger",
-        SuspenseReason::BeneficiaryFrozen => "beneficiary_frozen",
-        SuspenseReason::BeneficiaryClosed => "beneficiary_closed",
-        SuspenseReason::BeneficiaryCannotTakeCredit => "beneficiary_cannot_take_credit",
-    }
-}
-
 /// The commands of a `CreatePayouts` request, in order.
 pub fn payout_commands(
     request: &pb_v1::CreatePayoutsRequest,
@@ -207,7 +197,7 @@ pub fn collections_response(
             let (credited, suspense) = match &result.detail {
                 Detail::Collection { credited_account_id, suspense } => (
                     format_u128(*credited_account_id),
-                    suspense.map(suspense_name).unwrap_or_default().to_owned(),
+                    suspense.map(SuspenseReason::name).unwrap_or_default().to_owned(),
                 ),
                 _ => (String::new(), String::new()),
             };

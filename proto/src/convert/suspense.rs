@@ -10,7 +10,7 @@ use tianping_ledger::{
 };
 
 use super::client::{answer_u128, new_collection, parse_suspense, wire_limit};
-use super::payouts::{parse_new_collection, suspense_name};
+use super::payouts::parse_new_collection;
 use super::reads::{page_limit, parse_timestamp_cursor, timestamp_cursor};
 use super::{
     InvalidField, ReadConsistency, check_event_count, format_u128, invalid, parse_payout_state,
@@ -117,7 +117,7 @@ pub fn suspense_response(
         .map(|collection| pb_v1::SuspenseCollection {
             collection: Some(new_collection(&collection.request)),
             credited_account_id: format_u128(collection.credited_account_id),
-            suspense: collection.suspense.map(suspense_name).unwrap_or_default().to_owned(),
+            suspense: collection.suspense.map(SuspenseReason::name).unwrap_or_default().to_owned(),
             timestamp: collection.timestamp,
         })
         .collect();
