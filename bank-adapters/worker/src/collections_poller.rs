@@ -12,14 +12,16 @@
 //! state on a worker meant to be replaceable, and a ledger record would need a new command.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
 
 use tianping_bank_adapters::gateway::{BankGateway, NotificationCursor};
-use tianping_client::Error;
+use tianping_client::{Client, Error, EventResult, NewCollection, Payout};
 use tokio::time::Instant;
 
 use crate::collections::{Booking, EntryKind, Plan, classify, plan};
-use crate::metrics::IN;
+use crate::config::BankConfig;
+use crate::metrics::{IN, WorkerMetrics};
 use crate::payout_worker::{BACKOFF_DELAY_MAX, BACKOFF_DELAY_MIN, BankContext};
 
 /// Most entries fetched (and booked, as one batch) per page.
@@ -41,6 +43,44 @@ pub(crate) enum PollError {
     Ledger(#[from] Error),
 }
 
+/// What the poller asks of the ledger: the SDK's [`Client`] in production; the ledger's own
+/// state machine over a memory store in the poller's tests, so they book into a real ledger
+/// without a cluster.
+pub(crate) trait CollectionsLedger: Send + Sync {
+    /// The payouts of `ids` that exist (a return waits for its payout to be final).
+    fn lookup_payouts(
+        &self,
+        ids: &[u128],
+    ) -> impl Future<Output = Result<Vec<Payout>, Error>> + Send;
+
+    /// Books `collections` as one batch; one result each, in order.
+    fn book_collections(
+        &self,
+        collections: &[NewCollection],
+    ) -> impl Future<Output = Result<Vec<EventResult>, Error>> + Send;
+}
+
+impl CollectionsLedger for Client {
+    async fn lookup_payouts(&self, ids: &[u128]) -> Result<Vec<Payout>, Error> {
+        Client::lookup_payouts(self, ids).await
+    }
+
+    async fn book_collections(
+        &self,
+        collections: &[NewCollection],
+    ) -> Result<Vec<EventResult>, Error> {
+        Client::book_collections(self, collections).await
+    }
+}
+
+/// What one bank's poller works with.
+pub(crate) struct Poller<'a, G, L> {
+    pub(crate) gateway: &'a G,
+    pub(crate) ledger: &'a L,
+    pub(crate) bank: &'a BankConfig,
+    pub(crate) metrics: &'a WorkerMetrics,
+}
+
 /// How one page went.
 pub(crate) struct PageOutcome {
     pub(crate) next_cursor: NotificationCursor,
@@ -49,17 +89,17 @@ pub(crate) struct PageOutcome {
 }
 
 /// Fetches and books one page after `cursor`.
-pub(crate) async fn poll_page<G: BankGateway>(
-    context: &BankContext<'_, G>,
+pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
+    poller: &Poller<'_, G, L>,
     cursor: &NotificationCursor,
 ) -> Result<PageOutcome, PollError> {
-    let bank = context.bank.bank();
-    let metrics = context.metrics;
+    let bank = poller.bank.bank();
+    let metrics = poller.metrics;
     let started = Instant::now();
-    let page = context.gateway.fetch_notifications(cursor, NOTIFICATIONS_PAGE_MAX).await;
+    let page = poller.gateway.fetch_notifications(cursor, NOTIFICATIONS_PAGE_MAX).await;
     metrics.bank_call(bank, IN, "notifications", started.elapsed());
     let page = page.inspect_err(|error| metrics.gateway_error(bank, IN, error))?;
-    let accounts = &context.bank.collections;
+    let accounts = &poller.bank.collections;
     let kinds: Vec<EntryKind> =
         page.entries.iter().map(|entry| classify(entry, accounts)).collect();
     let returned: BTreeSet<u128> = kinds
@@ -73,7 +113,7 @@ pub(crate) async fn poll_page<G: BankGateway>(
         Vec::new()
     } else {
         let ids: Vec<u128> = returned.into_iter().collect();
-        context.client.lookup_payouts(&ids).await?
+        poller.ledger.lookup_payouts(&ids).await?
     };
     let mut settled = true;
     let mut collections = Vec::new();
@@ -96,7 +136,7 @@ pub(crate) async fn poll_page<G: BankGateway>(
         }
     }
     if !collections.is_empty() {
-        let results = context.client.book_collections(&collections).await?;
+        let results = poller.ledger.book_collections(&collections).await?;
         for (collection, result) in collections.iter().zip(&results) {
             let booking = Booking::of(result);
             metrics.outcome(bank, IN, booking.label());
@@ -119,11 +159,17 @@ pub(crate) async fn poll_page<G: BankGateway>(
 
 /// The poller of one bank, until the stop signal.
 pub(crate) async fn collections_loop<G: BankGateway>(context: &BankContext<'_, G>) {
+    let poller = Poller {
+        gateway: context.gateway,
+        ledger: context.client,
+        bank: context.bank,
+        metrics: context.metrics,
+    };
     let mut cursor = NotificationCursor(String::new());
     let mut stop = context.stop.clone();
     let mut failures = 0u32;
     while !*stop.borrow() {
-        let delay = match poll_page(context, &cursor).await {
+        let delay = match poll_page(&poller, &cursor).await {
             Ok(outcome) if outcome.settled => {
                 failures = 0;
                 let idle = outcome.entries == 0 || outcome.next_cursor == cursor;
