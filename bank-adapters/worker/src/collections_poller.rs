@@ -1,6 +1,7 @@
-//! The collections poller of one bank: fetch notifications after the cursor, book them with
-//! the plans of [`crate::collections`], advance the cursor only when every entry of the page
-//! is settled (booked, a duplicate, a conflict, or skipped). A refused booking or a return
+//! The collections poller of one bank: fetch the custody account's notifications after the
+//! cursor, book them with the plans of [`crate::collections`], advance the cursor only when
+//! every entry of the page is settled (booked, a duplicate, a conflict, or skipped). A refused
+//! booking or a return
 //! whose payout is not final yet keeps the cursor, and the page is fetched again after a
 //! backoff: booking is idempotent per bank reference, so the entries already booked answer
 //! `exists`.
@@ -10,12 +11,21 @@
 //! books as `exists`. The cursor is an optimisation, never the exactly-once guarantee (that is
 //! the ledger's per-reference key), so it needs no durable home of its own: a file would be
 //! state on a worker meant to be replaceable, and a ledger record would need a new command.
+//!
+//! Whose notifications: the custody account's only ([`BankConfig::custody_account`]). The
+//! bank holds other customers' accounts too — a merchant our payouts pay may bank there — and
+//! a credit to one of them is money the company never received; booked as a collection it
+//! would appear in the ledger (as it did, before the feed was per account, for payouts to a
+//! merchant at the same bank). The gateway asks for the custody account's feed and refuses an
+//! answer about another; the poller refuses such a page once more before booking.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use tianping_bank_adapters::gateway::{BankGateway, NotificationCursor};
+use tianping_bank_adapters::gateway::{
+    BankGateway, GatewayError, NotificationCursor, NotificationPage,
+};
 use tianping_client::{Client, Error, EventResult, NewCollection, Payout};
 use tokio::time::Instant;
 
@@ -37,7 +47,7 @@ pub const NOTIFICATIONS_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub(crate) enum PollError {
     /// The bank did not answer.
     #[error("bank: {0}")]
-    Gateway(#[from] tianping_bank_adapters::gateway::GatewayError),
+    Gateway(#[from] GatewayError),
     /// The ledger did not answer.
     #[error("ledger: {0}")]
     Ledger(#[from] Error),
@@ -96,8 +106,10 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
     let bank = poller.bank.bank();
     let metrics = poller.metrics;
     let started = Instant::now();
-    let page = poller.gateway.fetch_notifications(cursor, NOTIFICATIONS_PAGE_MAX).await;
+    let custody = poller.bank.custody_account();
+    let page = poller.gateway.fetch_notifications(custody, cursor, NOTIFICATIONS_PAGE_MAX).await;
     metrics.bank_call(bank, IN, "notifications", started.elapsed());
+    let page = page.and_then(|page| of_custody_account(page, custody));
     let page = page.inspect_err(|error| metrics.gateway_error(bank, IN, error))?;
     let accounts = &poller.bank.collections;
     let kinds: Vec<EntryKind> =
@@ -155,6 +167,21 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
         }
     }
     Ok(PageOutcome { next_cursor: page.next_cursor, entries: page.entries.len(), settled })
+}
+
+/// The page, if it is of the custody account. The gateways already refuse a bank's answer
+/// about another account; this checks once more where money is booked, so a gateway that
+/// forgot would be refused too (counted as `wrong_account`) and the page never booked: a
+/// credit to another customer's account at the bank is not money we received.
+fn of_custody_account(
+    page: NotificationPage,
+    custody: &str,
+) -> Result<NotificationPage, GatewayError> {
+    if page.account == custody {
+        Ok(page)
+    } else {
+        Err(GatewayError::WrongAccount { asked: custody.to_owned(), answered: page.account })
+    }
 }
 
 /// The poller of one bank, until the stop signal.
