@@ -225,3 +225,6 @@ fn backoff(failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
     BACKOFF_DELAY_MIN.saturating_mul(factor).min(BACKOFF_DELAY_MAX)
 }
+
+#[cfg(test)]
+mod tests;
