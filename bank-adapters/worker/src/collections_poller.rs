@@ -226,5 +226,6 @@ fn backoff(failures: u32) -> Duration {
     BACKOFF_DELAY_MIN.saturating_mul(factor).min(BACKOFF_DELAY_MAX)
 }
 
-#[cfg(test)]
+// Against the simulator's HTTP server, which is not compiled under madsim.
+#[cfg(all(test, not(madsim)))]
 mod tests;
