@@ -23,18 +23,25 @@ pub struct PayoutQueryBody {
     pub end_to_end_id: String,
 }
 
-/// A request for the notifications after `cursor`.
+/// A request for the notifications of `account` after `cursor`. The account travels in the
+/// signed `biz_content` like every other field, so no one between us and the bank can point
+/// the request at another account's feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationsRequestBody {
-    /// The cursor the previous page returned (empty for the start of the feed).
+    /// The account whose feed is read (one of ours at the bank).
+    pub account: String,
+    /// The cursor the previous page of this account's feed returned (empty for its start).
     pub cursor: String,
     /// At most this many entries.
     pub limit: u32,
 }
 
-/// One page of the notification feed.
+/// One page of one account's notification feed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NotificationsBody {
+    /// The account every entry moved: required, so the gateway can check the page is of the
+    /// account it asked for.
+    pub account: String,
     /// The entries, in the bank's order.
     pub entries: Vec<EntryBody>,
     /// Where the next page starts.
@@ -45,6 +52,7 @@ impl NotificationsBody {
     /// The page as the gateway returns it.
     pub fn to_page(&self) -> Result<NotificationPage, BodyError> {
         Ok(NotificationPage {
+            account: self.account.clone(),
             entries: self.entries.iter().map(EntryBody::to_entry).collect::<Result<_, _>>()?,
             next_cursor: NotificationCursor(self.next_cursor.clone()),
         })
@@ -297,6 +305,24 @@ mod tests {
         let json = serde_json::to_string(&body).expect("serializes");
         let back: StatementBody = serde_json::from_str(&json).expect("parses");
         assert_eq!(back.to_statement().expect("reads"), statement);
+    }
+
+    #[test]
+    fn a_notification_page_names_its_account() {
+        let body = NotificationsBody {
+            account: "A-1".to_owned(),
+            entries: vec![EntryBody::from_entry(&entry())],
+            next_cursor: "0.1".to_owned(),
+        };
+        let page = body.to_page().expect("reads");
+        assert_eq!((page.account.as_str(), page.entries.len()), ("A-1", 1));
+        // An answer that names no account cannot be read, so it cannot be booked.
+        let unnamed = r#"{"entries":[],"next_cursor":"0.0"}"#;
+        assert!(serde_json::from_str::<NotificationsBody>(unnamed).is_err());
+        let request =
+            NotificationsRequestBody { account: "A-1".to_owned(), cursor: String::new(), limit: 5 };
+        let json = serde_json::to_string(&request).expect("serializes");
+        assert!(json.contains(r#""account":"A-1""#), "{json}");
     }
 
     #[test]

@@ -120,6 +120,13 @@ pub fn check_code(what: &'static str, code: &str) -> Result<(), ReferenceError> 
     check_reference(what, code, CODE_CHARS_MAX)
 }
 
+/// Checks an account number as every request naming one sends it: the reference alphabet,
+/// 1..=[`ACCOUNT_CHARS_MAX`] characters (ISO 20022 `Max34Text`), so it goes into a URL, a
+/// document or a signed body unescaped.
+pub fn check_account(account: &str) -> Result<(), ReferenceError> {
+    check_reference("account", account, ACCOUNT_CHARS_MAX)
+}
+
 /// The end-to-end id of a payout: its ledger payout id in decimal, the bank's idempotency key.
 ///
 /// Why decimal of the id and nothing else: the bank deduplicates by this text and a worker
@@ -216,7 +223,7 @@ impl Party {
     /// A party with a bank account number (`Max34Text`, reference alphabet) and a name
     /// (`Max140Text`, no control characters).
     pub fn new(account: &str, name: &str) -> Result<Party, ReferenceError> {
-        check_reference("account", account, ACCOUNT_CHARS_MAX)?;
+        check_account(account)?;
         check_name("name", name, NAME_CHARS_MAX)?;
         Ok(Party { account: account.to_owned(), name: name.to_owned() })
     }
@@ -386,13 +393,21 @@ pub struct BankEntry {
     pub counterparty_name: Option<String>,
 }
 
-/// An opaque position in a bank's notification feed, returned by the bank with each page.
+/// An opaque position in one account's notification feed, returned by the bank with each
+/// page. A cursor belongs to the account whose feed handed it out: the simulator refuses it on
+/// another account's feed, and a caller keeps one cursor per account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct NotificationCursor(pub String);
 
-/// One page of notifications and where the next page starts.
+/// One page of one account's notifications and where the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationPage {
+    /// The account every entry of the page moved, as the bank's answer named it (for an
+    /// ISO 20022 document without any `Ntfctn`, which carries no entry, the account asked
+    /// for): the gateway has checked it is the account asked for
+    /// ([`GatewayError::WrongAccount`] otherwise), and a caller booking the entries can check
+    /// it once more against its own account.
+    pub account: String,
     /// Entries in the bank's order.
     pub entries: Vec<BankEntry>,
     /// The cursor to ask with next time (equal to the one asked with when nothing is new).
@@ -528,6 +543,16 @@ pub enum GatewayError {
         /// What differs.
         detail: String,
     },
+    /// The bank answered about another account than the one asked for (a notification page
+    /// or a statement naming another account). Nothing of it may be booked: an entry of
+    /// another account is money that is not ours. Whether the bank acted is unknown.
+    #[error("asked about account {asked}, the bank answered about account {answered}")]
+    WrongAccount {
+        /// The account asked for.
+        asked: String,
+        /// The account the answer names.
+        answered: String,
+    },
     /// The bank could not be reached or did not answer in time. Whether it acted is unknown.
     #[error("bank unavailable or no answer: {detail}")]
     Unavailable {
@@ -562,6 +587,7 @@ impl GatewayError {
             GatewayError::Unavailable { .. }
             | GatewayError::BankStatus { .. }
             | GatewayError::WrongAnswer { .. }
+            | GatewayError::WrongAccount { .. }
             | GatewayError::Xml(_)
             | GatewayError::Signature(_)
             | GatewayError::Body(_) => true,
@@ -590,10 +616,17 @@ pub trait BankGateway: Send + Sync {
         end_to_end_id: &EndToEndId,
     ) -> impl Future<Output = Result<PayoutQuery, GatewayError>> + Send;
 
-    /// Debit and credit notifications (camt.054 or callbacks) after `cursor`, at most
+    /// Debit and credit notifications (camt.054 or callbacks) of `account` after `cursor`
+    /// (a cursor this account's feed returned, or the empty one for its start), at most
     /// `limit` entries.
+    ///
+    /// Per account, as real banks notify (a camt.054 `Ntfctn` names its `Acct`; a
+    /// direct-connect subscription is per account): a bank holds other customers' accounts
+    /// too — a merchant our payouts pay may bank there — and their credits are not money we
+    /// received. An answer naming another account is refused ([`GatewayError::WrongAccount`]).
     fn fetch_notifications(
         &self,
+        account: &str,
         cursor: &NotificationCursor,
         limit: usize,
     ) -> impl Future<Output = Result<NotificationPage, GatewayError>> + Send;

@@ -170,7 +170,8 @@ enum Commands {
     /// Claims payouts of each configured bank through the cluster (lease + fencing token),
     /// records `sent` before calling the bank, asks the bank by the same end-to-end id after
     /// any unknown outcome (never a new id, never a blind resend), and records `succeeded` or
-    /// `failed`. Books the bank's credit notifications as collections, once per bank
+    /// `failed`. Books the credit notifications of its custody account (`debtor_account`;
+    /// the bank's other accounts are other customers') as collections, once per bank
     /// reference (unmatched ones land in suspense), and warns when a watched internal
     /// account's available balance falls to its threshold. Run one or more per data center.
     ///

@@ -24,7 +24,7 @@ use crate::direct_bodies::{
 };
 use crate::gateway::{
     BankGateway, EndToEndId, GatewayError, NotificationCursor, NotificationPage, PayoutInstruction,
-    PayoutOutcome, PayoutQuery, Statement, StatementPeriod,
+    PayoutOutcome, PayoutQuery, Statement, StatementPeriod, check_account,
 };
 use crate::keys::KeyRing;
 use crate::transport::{BankRequest, Transport};
@@ -150,15 +150,24 @@ impl<T: Transport> BankGateway for DirectGateway<T> {
 
     async fn fetch_notifications(
         &self,
+        account: &str,
         cursor: &NotificationCursor,
         limit: usize,
     ) -> Result<NotificationPage, GatewayError> {
+        check_account(account)?;
         let limit = limit.min(NOTIFICATION_PAGE_MAX);
         let body = NotificationsRequestBody {
+            account: account.to_owned(),
             cursor: cursor.0.clone(),
             limit: u32::try_from(limit).unwrap_or(u32::MAX),
         };
         let answer: NotificationsBody = self.call(paths::DIRECT_NOTIFICATIONS, &body).await?;
+        if answer.account != account {
+            return Err(GatewayError::WrongAccount {
+                asked: account.to_owned(),
+                answered: answer.account,
+            });
+        }
         if answer.entries.len() > limit {
             return Err(GatewayError::WrongAnswer {
                 detail: format!("{} entries for a limit of {limit}", answer.entries.len()),
@@ -176,8 +185,9 @@ impl<T: Transport> BankGateway for DirectGateway<T> {
         let answer: StatementBody = self.call(paths::DIRECT_STATEMENTS, &body).await?;
         let statement = answer.to_statement()?;
         if statement.account != account {
-            return Err(GatewayError::WrongAnswer {
-                detail: format!("asked for account {account}, got {}", statement.account),
+            return Err(GatewayError::WrongAccount {
+                asked: account.to_owned(),
+                answered: statement.account,
             });
         }
         Ok(statement)

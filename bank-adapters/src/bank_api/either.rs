@@ -41,12 +41,17 @@ impl<T: Transport> BankGateway for ProtocolGateway<T> {
 
     async fn fetch_notifications(
         &self,
+        account: &str,
         cursor: &NotificationCursor,
         limit: usize,
     ) -> Result<NotificationPage, GatewayError> {
         match self {
-            ProtocolGateway::Iso20022(gateway) => gateway.fetch_notifications(cursor, limit).await,
-            ProtocolGateway::Direct(gateway) => gateway.fetch_notifications(cursor, limit).await,
+            ProtocolGateway::Iso20022(gateway) => {
+                gateway.fetch_notifications(account, cursor, limit).await
+            }
+            ProtocolGateway::Direct(gateway) => {
+                gateway.fetch_notifications(account, cursor, limit).await
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use crate::bank_api::{
 };
 use crate::gateway::{
     BankGateway, EndToEndId, GatewayError, NotificationCursor, NotificationPage, PayoutInstruction,
-    PayoutOutcome, PayoutQuery, Statement, StatementPeriod,
+    PayoutOutcome, PayoutQuery, Statement, StatementPeriod, check_account,
 };
 use crate::iso20022::pain002::{Pain002Version, StatusReport};
 use crate::iso20022::{XmlError, camt, pain001, pain002};
@@ -98,12 +98,18 @@ impl<T: Transport> BankGateway for Iso20022Gateway<T> {
 
     async fn fetch_notifications(
         &self,
+        account: &str,
         cursor: &NotificationCursor,
         limit: usize,
     ) -> Result<NotificationPage, GatewayError> {
+        check_account(account)?;
         checked_query_value("notification cursor", &cursor.0)?;
         let limit = limit.min(NOTIFICATION_PAGE_MAX);
-        let path = format!("{}?cursor={}&limit={limit}", paths::ISO_NOTIFICATIONS, cursor.0);
+        let path = format!(
+            "{}?account={account}&cursor={}&limit={limit}",
+            paths::ISO_NOTIFICATIONS,
+            cursor.0
+        );
         let response = self.call(BankRequest::get(path)).await?;
         if response.status != 200 {
             return Err(unexpected_status(&response));
@@ -115,14 +121,34 @@ impl<T: Transport> BankGateway for Iso20022Gateway<T> {
             })?
             .to_owned();
         let document = camt::read_notifications(body_text(&response)?)?;
-        let entries: Vec<_> =
-            document.notifications.into_iter().flat_map(|notice| notice.entries).collect();
+        // The account as the bank named it (a document without any `Ntfctn` carries no entry:
+        // the account asked for stands in).
+        let named = match document.notifications.first() {
+            Some(notice) => notice.account.clone(),
+            None => account.to_owned(),
+        };
+        let mut entries = Vec::new();
+        for notice in document.notifications {
+            // Every `Ntfctn` must be of the account asked for: one of another account is
+            // refused whole, never booked in part.
+            if notice.account != account {
+                return Err(GatewayError::WrongAccount {
+                    asked: account.to_owned(),
+                    answered: notice.account,
+                });
+            }
+            entries.extend(notice.entries);
+        }
         if entries.len() > limit {
             return Err(GatewayError::WrongAnswer {
                 detail: format!("{} entries for a limit of {limit}", entries.len()),
             });
         }
-        Ok(NotificationPage { entries, next_cursor: NotificationCursor(next_cursor) })
+        Ok(NotificationPage {
+            account: named,
+            entries,
+            next_cursor: NotificationCursor(next_cursor),
+        })
     }
 
     async fn fetch_statement(

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | submit a payout | `POST /iso20022/payments`, a `pain.001.001.09` | `200` and a `pain.002` (`.10`, or `.12`) naming the end-to-end id |
 //! | status by end-to-end id | `GET /iso20022/payments/{end_to_end_id}` | `200` and a `pain.002`, or `404` when the bank never saw the id |
-//! | notifications | `GET /iso20022/notifications?cursor={cursor}&limit={n}` | `200`, a `camt.054.001.08`, and the next cursor in the [`NEXT_CURSOR_HEADER`] header |
+//! | notifications of one account | `GET /iso20022/notifications?account={account}&cursor={cursor}&limit={n}` | `200`, a `camt.054.001.08` whose every `Ntfctn/Acct/Id` is the account asked for, and the next cursor in the [`NEXT_CURSOR_HEADER`] header |
 //! | statement | `GET /iso20022/statements?account={account}&from={YYYY-MM-DD}&to={YYYY-MM-DD}` | `200` and a `camt.053.001.08` |
 //!
 //! ## Direct-connect banks ([`paths::DIRECT_PAYOUTS`] …), signed JSON envelopes (`application/json`)
@@ -26,8 +26,19 @@
 //! |---|---|---|---|
 //! | submit a payout | `/direct/payouts` | [`crate::direct::PayoutRequestBody`] | [`crate::direct::PayoutStatusBody`] |
 //! | status by end-to-end id | `/direct/payouts/query` | [`crate::direct_bodies::PayoutQueryBody`] | [`crate::direct::PayoutStatusBody`] (`NOT_FOUND` when unknown) |
-//! | notifications | `/direct/notifications` | [`crate::direct_bodies::NotificationsRequestBody`] | [`crate::direct_bodies::NotificationsBody`] |
+//! | notifications of one account | `/direct/notifications` | [`crate::direct_bodies::NotificationsRequestBody`] (names the account) | [`crate::direct_bodies::NotificationsBody`] (names it back) |
 //! | statement | `/direct/statements` | [`crate::direct_bodies::StatementRequestBody`] | [`crate::direct_bodies::StatementBody`] |
+//!
+//! ## The notification feed is per account
+//!
+//! A bank holds other customers' accounts beside ours (a merchant our payouts pay may bank
+//! there too), so a feed of everything the bank booked would carry credits that are not our
+//! money. Every notification call names one account, as real banks notify (camt.054
+//! `Ntfctn/Acct`, a direct-connect subscription per account); the direct-connect request
+//! carries it in its signed body. A cursor belongs to the account's feed that returned it (the
+//! simulator answers `400` for a cursor of another account's feed, and for an account it does
+//! not hold). The gateways refuse an answer that names another account
+//! ([`crate::gateway::GatewayError::WrongAccount`]) rather than return any of its entries.
 //!
 //! ## Any other status
 //!
@@ -48,7 +59,7 @@ use crate::transport::{BankResponse, TransportError};
 pub mod paths {
     /// ISO 20022: submit a pain.001 (`POST`); `/{end_to_end_id}` below it queries (`GET`).
     pub const ISO_PAYMENTS: &str = "/iso20022/payments";
-    /// ISO 20022: camt.054 notifications after a cursor (`GET`).
+    /// ISO 20022: camt.054 notifications of one account after a cursor (`GET`).
     pub const ISO_NOTIFICATIONS: &str = "/iso20022/notifications";
     /// ISO 20022: a camt.053 statement (`GET`).
     pub const ISO_STATEMENTS: &str = "/iso20022/statements";
@@ -56,7 +67,7 @@ pub mod paths {
     pub const DIRECT_PAYOUTS: &str = "/direct/payouts";
     /// Direct-connect: query a payout by end-to-end id.
     pub const DIRECT_PAYOUT_QUERY: &str = "/direct/payouts/query";
-    /// Direct-connect: notifications after a cursor.
+    /// Direct-connect: notifications of one account after a cursor.
     pub const DIRECT_NOTIFICATIONS: &str = "/direct/notifications";
     /// Direct-connect: a statement.
     pub const DIRECT_STATEMENTS: &str = "/direct/statements";

@@ -1,6 +1,7 @@
-//! The collections poller of one bank: fetch notifications after the cursor, book them with
-//! the plans of [`crate::collections`], advance the cursor only when every entry of the page
-//! is settled (booked, a duplicate, a conflict, or skipped). A refused booking or a return
+//! The collections poller of one bank: fetch the custody account's notifications after the
+//! cursor, book them with the plans of [`crate::collections`], advance the cursor only when
+//! every entry of the page is settled (booked, a duplicate, a conflict, or skipped). A refused
+//! booking or a return
 //! whose payout is not final yet keeps the cursor, and the page is fetched again after a
 //! backoff: booking is idempotent per bank reference, so the entries already booked answer
 //! `exists`.
@@ -10,16 +11,27 @@
 //! books as `exists`. The cursor is an optimisation, never the exactly-once guarantee (that is
 //! the ledger's per-reference key), so it needs no durable home of its own: a file would be
 //! state on a worker meant to be replaceable, and a ledger record would need a new command.
+//!
+//! Whose notifications: the custody account's only ([`BankConfig::custody_account`]). The
+//! bank holds other customers' accounts too — a merchant our payouts pay may bank there — and
+//! a credit to one of them is money the company never received; booked as a collection it
+//! would appear in the ledger (as it did, before the feed was per account, for payouts to a
+//! merchant at the same bank). The gateway asks for the custody account's feed and refuses an
+//! answer about another; the poller refuses such a page once more before booking.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::time::Duration;
 
-use tianping_bank_adapters::gateway::{BankGateway, NotificationCursor};
-use tianping_client::Error;
+use tianping_bank_adapters::gateway::{
+    BankGateway, GatewayError, NotificationCursor, NotificationPage,
+};
+use tianping_client::{Client, Error, EventResult, NewCollection, Payout};
 use tokio::time::Instant;
 
 use crate::collections::{Booking, EntryKind, Plan, classify, plan};
-use crate::metrics::IN;
+use crate::config::BankConfig;
+use crate::metrics::{IN, WorkerMetrics};
 use crate::payout_worker::{BACKOFF_DELAY_MAX, BACKOFF_DELAY_MIN, BankContext};
 
 /// Most entries fetched (and booked, as one batch) per page.
@@ -35,10 +47,48 @@ pub const NOTIFICATIONS_POLL_INTERVAL: Duration = Duration::from_secs(2);
 pub(crate) enum PollError {
     /// The bank did not answer.
     #[error("bank: {0}")]
-    Gateway(#[from] tianping_bank_adapters::gateway::GatewayError),
+    Gateway(#[from] GatewayError),
     /// The ledger did not answer.
     #[error("ledger: {0}")]
     Ledger(#[from] Error),
+}
+
+/// What the poller asks of the ledger: the SDK's [`Client`] in production; the ledger's own
+/// state machine over a memory store in the poller's tests, so they book into a real ledger
+/// without a cluster.
+pub(crate) trait CollectionsLedger: Send + Sync {
+    /// The payouts of `ids` that exist (a return waits for its payout to be final).
+    fn lookup_payouts(
+        &self,
+        ids: &[u128],
+    ) -> impl Future<Output = Result<Vec<Payout>, Error>> + Send;
+
+    /// Books `collections` as one batch; one result each, in order.
+    fn book_collections(
+        &self,
+        collections: &[NewCollection],
+    ) -> impl Future<Output = Result<Vec<EventResult>, Error>> + Send;
+}
+
+impl CollectionsLedger for Client {
+    async fn lookup_payouts(&self, ids: &[u128]) -> Result<Vec<Payout>, Error> {
+        Client::lookup_payouts(self, ids).await
+    }
+
+    async fn book_collections(
+        &self,
+        collections: &[NewCollection],
+    ) -> Result<Vec<EventResult>, Error> {
+        Client::book_collections(self, collections).await
+    }
+}
+
+/// What one bank's poller works with.
+pub(crate) struct Poller<'a, G, L> {
+    pub(crate) gateway: &'a G,
+    pub(crate) ledger: &'a L,
+    pub(crate) bank: &'a BankConfig,
+    pub(crate) metrics: &'a WorkerMetrics,
 }
 
 /// How one page went.
@@ -49,17 +99,19 @@ pub(crate) struct PageOutcome {
 }
 
 /// Fetches and books one page after `cursor`.
-pub(crate) async fn poll_page<G: BankGateway>(
-    context: &BankContext<'_, G>,
+pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
+    poller: &Poller<'_, G, L>,
     cursor: &NotificationCursor,
 ) -> Result<PageOutcome, PollError> {
-    let bank = context.bank.bank();
-    let metrics = context.metrics;
+    let bank = poller.bank.bank();
+    let metrics = poller.metrics;
     let started = Instant::now();
-    let page = context.gateway.fetch_notifications(cursor, NOTIFICATIONS_PAGE_MAX).await;
+    let custody = poller.bank.custody_account();
+    let page = poller.gateway.fetch_notifications(custody, cursor, NOTIFICATIONS_PAGE_MAX).await;
     metrics.bank_call(bank, IN, "notifications", started.elapsed());
+    let page = page.and_then(|page| of_custody_account(page, custody));
     let page = page.inspect_err(|error| metrics.gateway_error(bank, IN, error))?;
-    let accounts = &context.bank.collections;
+    let accounts = &poller.bank.collections;
     let kinds: Vec<EntryKind> =
         page.entries.iter().map(|entry| classify(entry, accounts)).collect();
     let returned: BTreeSet<u128> = kinds
@@ -73,7 +125,7 @@ pub(crate) async fn poll_page<G: BankGateway>(
         Vec::new()
     } else {
         let ids: Vec<u128> = returned.into_iter().collect();
-        context.client.lookup_payouts(&ids).await?
+        poller.ledger.lookup_payouts(&ids).await?
     };
     let mut settled = true;
     let mut collections = Vec::new();
@@ -96,7 +148,7 @@ pub(crate) async fn poll_page<G: BankGateway>(
         }
     }
     if !collections.is_empty() {
-        let results = context.client.book_collections(&collections).await?;
+        let results = poller.ledger.book_collections(&collections).await?;
         for (collection, result) in collections.iter().zip(&results) {
             let booking = Booking::of(result);
             metrics.outcome(bank, IN, booking.label());
@@ -117,13 +169,34 @@ pub(crate) async fn poll_page<G: BankGateway>(
     Ok(PageOutcome { next_cursor: page.next_cursor, entries: page.entries.len(), settled })
 }
 
+/// The page, if it is of the custody account. The gateways already refuse a bank's answer
+/// about another account; this checks once more where money is booked, so a gateway that
+/// forgot would be refused too (counted as `wrong_account`) and the page never booked: a
+/// credit to another customer's account at the bank is not money we received.
+fn of_custody_account(
+    page: NotificationPage,
+    custody: &str,
+) -> Result<NotificationPage, GatewayError> {
+    if page.account == custody {
+        Ok(page)
+    } else {
+        Err(GatewayError::WrongAccount { asked: custody.to_owned(), answered: page.account })
+    }
+}
+
 /// The poller of one bank, until the stop signal.
 pub(crate) async fn collections_loop<G: BankGateway>(context: &BankContext<'_, G>) {
+    let poller = Poller {
+        gateway: context.gateway,
+        ledger: context.client,
+        bank: context.bank,
+        metrics: context.metrics,
+    };
     let mut cursor = NotificationCursor(String::new());
     let mut stop = context.stop.clone();
     let mut failures = 0u32;
     while !*stop.borrow() {
-        let delay = match poll_page(context, &cursor).await {
+        let delay = match poll_page(&poller, &cursor).await {
             Ok(outcome) if outcome.settled => {
                 failures = 0;
                 let idle = outcome.entries == 0 || outcome.next_cursor == cursor;
@@ -152,3 +225,7 @@ fn backoff(failures: u32) -> Duration {
     let factor = 2u32.saturating_pow(failures.saturating_sub(1).min(16));
     BACKOFF_DELAY_MIN.saturating_mul(factor).min(BACKOFF_DELAY_MAX)
 }
+
+// Against the simulator's HTTP server, which is not compiled under madsim.
+#[cfg(all(test, not(madsim)))]
+mod tests;

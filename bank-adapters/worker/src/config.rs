@@ -102,6 +102,13 @@ impl BankConfig {
     pub fn bank(&self) -> u32 {
         self.collections.bank
     }
+
+    /// Our custody account at the bank: the debtor of every payout and the one account whose
+    /// notifications the collections poller reads. The bank's other accounts belong to other
+    /// customers (a merchant our payouts pay may bank there), and their credits are not ours.
+    pub fn custody_account(&self) -> &str {
+        self.debtor.account()
+    }
 }
 
 /// One account the low-balance watch reads.

@@ -12,7 +12,8 @@
 //! - [`collections`] — bank entries to collections, and booking results.
 //! - [`low_balance`] — available balance and threshold crossings.
 //! - [`payout_worker`] — the claim/drive loop of one bank, the instruction it sends.
-//! - `collections_poller` — the notification feed loop of one bank, and its cursor.
+//! - `collections_poller` — the loop over one bank's notification feed of our custody
+//!   account, and its cursor.
 //! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
 //! - `planted` — known bugs the simulation plants (feature `planted-bugs` only).
 //! - [`config`], [`metrics`] — the TOML configuration and the Prometheus metrics.

@@ -194,6 +194,7 @@ pub fn error_kind(error: &GatewayError) -> &'static str {
         GatewayError::Unavailable { .. } => "unavailable",
         GatewayError::BankStatus { .. } => "bank_status",
         GatewayError::WrongAnswer { .. } => "wrong_answer",
+        GatewayError::WrongAccount { .. } => "wrong_account",
         GatewayError::Xml(_) => "unreadable_xml",
         GatewayError::Signature(_) => "signature",
         GatewayError::Body(_) => "unreadable_body",

@@ -15,6 +15,8 @@
 //!   the bank *tells* — its answers, its status queries — or books a real extra movement,
 //!   never one without the other: each payment's record keeps what it told (`status`) and
 //!   what it booked (`executions`) side by side.
+//! - **Notifications are per account.** Each account has its own feed ([`journal`]): a
+//!   customer reads its own account's entries, never those of the bank's other customers.
 //! - **Refusals carry ISO reason codes.** `AC01` unknown debtor account, `AM03` a currency
 //!   the account does not hold, `AM04` insufficient funds; a fault-injected rejection carries
 //!   its own code. No money moves on a refusal, and the record is kept for queries.
@@ -76,8 +78,9 @@ pub enum BankError {
     /// A sum that does not fit its integer type.
     #[error("arithmetic overflow in {0}")]
     Overflow(&'static str),
-    /// A notification cursor the bank did not hand out.
-    #[error("bad notification cursor {0:?}")]
+    /// A notification cursor the account's feed did not hand out (another account's, past
+    /// its end, malformed).
+    #[error("bad notification cursor {0:?} for this account's feed")]
     BadCursor(String),
     /// A reference the bank builds that ISO 20022 cannot carry.
     #[error("reference: {0}")]
@@ -225,6 +228,7 @@ impl Bank {
             let last_line = collection_remittance(&schedule.remittance, schedule.count);
             check_credit_text(&schedule.payer_name, std::slice::from_ref(&last_line))?;
         }
+        let feed = Feed::new(accounts.keys().map(String::as_str));
         Ok(Bank {
             id: setup.id,
             name: setup.name,
@@ -232,7 +236,7 @@ impl Bank {
             accounts,
             clearing: BTreeMap::new(),
             instructions: BTreeMap::new(),
-            feed: Feed::default(),
+            feed,
             faults: setup.faults,
             directives: BTreeMap::new(),
             collections: setup.collections.into_iter().map(|schedule| (schedule, 0)).collect(),
@@ -763,7 +767,9 @@ impl Bank {
                 Notify::FirstWith(_) => self.entry_faults(&[]),
                 Notify::Never => EntryFaults { lose: true, ..EntryFaults::default() },
             };
-            self.feed.book(entry.clone(), entry_faults);
+            // Every entry's account was found above, and the feeds are the accounts': this
+            // never refuses (and `check_journal` would catch a balance booked without it).
+            self.feed.book(entry.clone(), entry_faults)?;
         }
         Ok(())
     }
@@ -985,16 +991,20 @@ impl Bank {
         Ok(())
     }
 
-    /// Up to `limit` notification entries after `cursor` (the empty cursor is the start) and
-    /// the cursor of the next page, at `now_ms`.
+    /// Up to `limit` notification entries of `account` after `cursor` (the empty cursor is
+    /// the start of its feed) and the cursor of the next page, at `now_ms`. Only `account`'s
+    /// entries: the bank's other accounts are other customers' ([`journal`] module doc). An
+    /// account the bank does not hold is [`BankError::UnknownAccount`], a cursor another
+    /// account's feed handed out [`BankError::BadCursor`].
     pub fn notifications(
         &mut self,
+        account: &str,
         cursor: &str,
         limit: usize,
         now_ms: u64,
     ) -> Result<(Vec<JournalEntry>, String), BankError> {
         self.advance(now_ms)?;
-        self.feed.page(cursor, limit)
+        self.feed.page(account, cursor, limit)
     }
 
     /// The statement of `account` over `from..=to`, at `now_ms`.

@@ -186,10 +186,11 @@ fn notifications(
     now_ms: u64,
 ) -> Handled {
     let limit = page_limit(usize::try_from(page.limit).ok());
-    match hosted.bank.notifications(&page.cursor, limit, now_ms) {
+    match hosted.bank.notifications(&page.account, &page.cursor, limit, now_ms) {
         Err(error) => Handled::bank_error(&error),
         Ok((entries, next_cursor)) => {
             let body = NotificationsBody {
+                account: page.account.clone(),
                 entries: entries
                     .iter()
                     .map(|entry| EntryBody::from_entry(&entry.to_bank_entry()))

@@ -144,39 +144,24 @@ fn report(
     pain002::write(&report, hosted.pain002_version)
 }
 
-/// A camt.054 of `entries`: one notification per run of entries on the same account, so the
-/// reader's order is the feed's order. An empty page names the bank's first account.
+/// A camt.054 of `account`'s `entries` (a page of its feed): one notification naming the
+/// account in `Ntfctn/Acct/Id`, even when the page is empty (the schema needs one), so the
+/// reader can check the document is of the account it asked for.
 pub fn notification_document(
     hosted: &mut HostedBank,
+    account: &str,
     entries: &[JournalEntry],
     now_ms: u64,
 ) -> Result<String, XmlError> {
-    let mut notifications: Vec<AccountNotice> = Vec::new();
-    for entry in entries {
-        match notifications.last_mut() {
-            Some(notice) if notice.account == entry.account => {
-                notice.entries.push(entry.to_bank_entry());
-            }
-            _ => notifications.push(AccountNotice {
-                notification_id: hosted.bank.next_message_id(),
-                account: entry.account.clone(),
-                entries: vec![entry.to_bank_entry()],
-            }),
-        }
-    }
-    if notifications.is_empty()
-        && let Some(account) = hosted.bank.accounts().keys().next().cloned()
-    {
-        notifications.push(AccountNotice {
-            notification_id: hosted.bank.next_message_id(),
-            account,
-            entries: Vec::new(),
-        });
-    }
+    let notice = AccountNotice {
+        notification_id: hosted.bank.next_message_id(),
+        account: account.to_owned(),
+        entries: entries.iter().map(JournalEntry::to_bank_entry).collect(),
+    };
     camt::write_notifications(&NotificationDocument {
         message_id: hosted.bank.next_message_id(),
         created: utc_date_time_text(now_ms),
-        notifications,
+        notifications: vec![notice],
     })
 }
 
@@ -186,17 +171,20 @@ fn notifications(
     carried: Vec<Fault>,
     now_ms: u64,
 ) -> Handled {
+    let Some(account) = query_value(&request.path, "account") else {
+        return Handled::text(400, "missing account: the notification feed is per account");
+    };
     let limit = match query_limit(&request.path) {
         Ok(limit) => page_limit(limit),
         Err(detail) => return Handled::text(400, detail),
     };
     let cursor = query_value(&request.path, "cursor").unwrap_or_default();
-    let (entries, next_cursor) = match hosted.bank.notifications(cursor, limit, now_ms) {
+    let (entries, next_cursor) = match hosted.bank.notifications(account, cursor, limit, now_ms) {
         Ok(page) => page,
         Err(error) => return Handled::bank_error(&error),
     };
     let faults = hosted.bank.plain_answer_faults(carried);
-    match notification_document(hosted, &entries, now_ms) {
+    match notification_document(hosted, account, &entries, now_ms) {
         Ok(document) => {
             let mut handled = xml(200, document, faults);
             handled.response.headers.push((NEXT_CURSOR_HEADER.to_owned(), next_cursor));

@@ -28,12 +28,12 @@ fn id(payout_id: u128) -> EndToEndId {
 }
 
 /// A bank under test: the harness, the bank's id, its gateway, and how far the test has read
-/// its notification feed.
+/// the notification feeds of our custody account and of the merchant's (one cursor each).
 struct Bank<'a, G> {
     harness: &'a Harness,
     bank: &'static str,
     gateway: &'a G,
-    cursor: NotificationCursor,
+    cursors: [(&'static str, NotificationCursor); 2],
 }
 
 impl<G: BankGateway> Bank<'_, G> {
@@ -45,17 +45,23 @@ impl<G: BankGateway> Bank<'_, G> {
         send_directive(&simulator, self.bank, &id(payout_id), &faults).await.expect("directed");
     }
 
-    /// Every notification entry delivered since the last call.
+    /// Every notification entry delivered since the last call, on the custody account's feed
+    /// and then the merchant's.
     async fn new_notifications(&mut self) -> Vec<BankEntry> {
         let mut entries = Vec::new();
-        loop {
-            let page = self.gateway.fetch_notifications(&self.cursor, 50).await.expect("answers");
-            if page.entries.is_empty() {
-                return entries;
+        for (account, cursor) in &mut self.cursors {
+            loop {
+                let page =
+                    self.gateway.fetch_notifications(account, cursor, 50).await.expect("answers");
+                assert_eq!(page.account, *account, "a page of the account asked for");
+                if page.entries.is_empty() {
+                    break;
+                }
+                entries.extend(page.entries);
+                *cursor = page.next_cursor;
             }
-            entries.extend(page.entries);
-            self.cursor = page.next_cursor;
         }
+        entries
     }
 
     /// The journal's entries of one payment.
@@ -321,7 +327,9 @@ async fn return_unnotified<G: BankGateway>(bank: &mut Bank<'_, G>) {
 }
 
 async fn every_booking_fault<G: BankGateway>(harness: &Harness, bank: &'static str, gateway: &G) {
-    let mut bank = Bank { harness, bank, gateway, cursor: NotificationCursor(String::new()) };
+    let start = || NotificationCursor(String::new());
+    let cursors = [(CUSTODY, start()), (MERCHANT, start())];
+    let mut bank = Bank { harness, bank, gateway, cursors };
     assert_eq!(bank.new_notifications().await, Vec::new(), "a fresh bank");
     execute_report_rejected(&mut bank).await;
     drop_booking(&mut bank).await;

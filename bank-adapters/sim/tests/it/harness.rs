@@ -12,6 +12,7 @@ use tianping_bank_adapters::direct::{Verifier, VerifierConfig};
 use tianping_bank_adapters::gateway::{AttemptIds, EndToEndId, Party, PayoutInstruction};
 use tianping_bank_adapters::keys::{KeyRing, KeyRingSource, KeyRole, SignScheme};
 use tianping_bank_adapters::money::{Currency, Money};
+use tianping_bank_adapters::transport::Transport;
 use tianping_bank_adapters::transport::http::HttpTransport;
 use tianping_bank_sim::bank::records::Protocol;
 use tianping_bank_sim::config::{
@@ -146,6 +147,11 @@ impl Harness {
     }
 
     pub fn direct_gateway(&self) -> DirectGateway<HttpTransport> {
+        self.direct_gateway_over(self.transport(DIRECT_BANK))
+    }
+
+    /// A gateway to the direct-connect bank, with our dev keys, over `transport`.
+    pub fn direct_gateway_over<T: Transport>(&self, transport: T) -> DirectGateway<T> {
         let folder = self.keys.path().join(DIRECT_BANK);
         let signing = KeyRing::load(
             KeyRingSource::Manifest(folder.join(dev_key_files::CLIENT_SIGNING_MANIFEST)),
@@ -165,13 +171,7 @@ impl Harness {
             },
             Arc::new(bank_keys),
         );
-        DirectGateway::new(
-            self.transport(DIRECT_BANK),
-            APP_ID,
-            Arc::new(signing),
-            verifier,
-            Arc::new(SystemClock),
-        )
+        DirectGateway::new(transport, APP_ID, Arc::new(signing), verifier, Arc::new(SystemClock))
     }
 
     /// Runs `change` on bank `bank` under the simulator's lock.

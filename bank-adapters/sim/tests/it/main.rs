@@ -7,6 +7,7 @@ mod booking_faults;
 mod example_config;
 mod harness;
 mod over_http;
+mod per_account_feed;
 mod properties;
 // The XSDs and xmllint, shared with the bank-adapters interop tests.
 #[path = "../../../tests/interop/schemas.rs"]

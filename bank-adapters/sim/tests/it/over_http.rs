@@ -145,21 +145,43 @@ async fn notifications_statement_and_return<G: BankGateway>(
             .expect("credits")
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    // Page through the feed one entry at a time; the cursor stops moving at the end.
-    let mut cursor = NotificationCursor(String::new());
-    let mut entries = Vec::new();
-    loop {
-        let page = gateway.fetch_notifications(&cursor, 1).await.expect("answers");
-        assert!(page.entries.len() <= 1);
-        if page.entries.is_empty() {
-            assert_eq!(page.next_cursor, cursor, "nothing new: the same cursor");
-            break;
+    // Page through each account's feed one entry at a time; the cursor stops moving at the
+    // end. Each feed is exactly its account's journal entries, in order: the merchant's
+    // credit from our payout 1002 is on the merchant's feed, never on ours.
+    let mut feeds = Vec::new();
+    for account in [CUSTODY, MERCHANT] {
+        let mut cursor = NotificationCursor(String::new());
+        let mut entries = Vec::new();
+        loop {
+            let page = gateway.fetch_notifications(account, &cursor, 1).await.expect("answers");
+            assert_eq!(page.account, account);
+            assert!(page.entries.len() <= 1);
+            if page.entries.is_empty() {
+                assert_eq!(page.next_cursor, cursor, "nothing new: the same cursor");
+                break;
+            }
+            entries.extend(page.entries);
+            cursor = page.next_cursor;
         }
-        entries.extend(page.entries);
-        cursor = page.next_cursor;
+        let journal: Vec<String> = harness.with_bank(bank, |hosted| {
+            let on_account = hosted.bank.journal().iter().filter(|entry| entry.account == account);
+            on_account.map(|entry| entry.bank_reference.clone()).collect()
+        });
+        let delivered: Vec<String> =
+            entries.iter().map(|entry| entry.bank_reference.clone()).collect();
+        assert_eq!(delivered, journal, "{account}: its booked entries, once each, in order");
+        feeds.push(entries);
     }
-    let journal_len = harness.with_bank(bank, |hosted| hosted.bank.journal().len());
-    assert_eq!(entries.len(), journal_len, "every booked entry delivered once, in order");
+    let merchant = feeds.pop().expect("the merchant's feed");
+    let entries = feeds.pop().expect("the custody account's feed");
+    let paid_to_merchant = EndToEndId::from_payout_id(1002).expect("id");
+    assert!(merchant.iter().any(|entry| entry.direction == Direction::Credit
+        && entry.end_to_end_id.as_ref() == Some(&paid_to_merchant)));
+    assert!(
+        entries.iter().all(|entry| entry.direction == Direction::Debit
+            || entry.end_to_end_id.as_ref() != Some(&paid_to_merchant)),
+        "the merchant's credit is not on our feed"
+    );
     let returned = EndToEndId::from_payout_id(5001).expect("id");
     assert!(
         entries.iter().any(|entry| entry.reversal

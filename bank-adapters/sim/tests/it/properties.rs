@@ -127,18 +127,76 @@ fn the_same_seed_gives_the_same_bank() {
     assert_eq!(run(), run());
 }
 
-/// Every notification the bank delivered up to `now`.
+proptest! {
+    /// Without notification faults, each account's feed is exactly its own journal entries
+    /// in booking order, whatever internal payments, returns and pending ends booked them:
+    /// no account ever sees another's entry.
+    #[test]
+    fn each_account_feed_is_its_own_journal(submits in submits(), return_ppm in 0u32..400_000) {
+        let faults = FaultConfig {
+            pending_ppm: 200_000,
+            pending_ms: 300,
+            return_ppm,
+            return_after_ms: 700,
+            ..FaultConfig::default()
+        };
+        let mut bank = bank(faults);
+        let mut now = 1_715_851_800_000u64;
+        for (id, amount, debtor, creditor, step) in submits {
+            now += step;
+            let creditor = ACCOUNTS.get(creditor).copied().unwrap_or("9999");
+            let order = PaymentOrder {
+                end_to_end_id: EndToEndId::from_payout_id(u128::from(id)).expect("id"),
+                message_id: format!("M{now}"),
+                instruction_id: format!("I{now}"),
+                payment_information_id: format!("I{now}"),
+                amount: Money { minor_units: amount, currency: Currency::Cny },
+                debtor: Party::new(ACCOUNTS[debtor], "Holder").expect("party"),
+                creditor: Party::new(creditor, "Beneficiary").expect("party"),
+            };
+            bank.submit(order, Vec::new(), now).expect("no bank error");
+        }
+        now += 10_000;
+        for account in ACCOUNTS {
+            let mut fed = Vec::new();
+            let mut cursor = String::new();
+            loop {
+                let (page, next) = bank.notifications(account, &cursor, 7, now).expect("page");
+                if page.is_empty() {
+                    break;
+                }
+                fed.extend(page.into_iter().map(|entry| entry.bank_reference));
+                cursor = next;
+            }
+            let journal: Vec<String> = bank
+                .journal()
+                .iter()
+                .filter(|entry| entry.account == account)
+                .map(|entry| entry.bank_reference.clone())
+                .collect();
+            prop_assert_eq!(fed, journal, "{}'s feed", account);
+        }
+    }
+}
+
+/// Every notification the bank delivered up to `now`, on every account's feed; each feed
+/// holds only its own account's entries.
 fn delivered(bank: &mut Bank, now: u64) -> Vec<tianping_bank_sim::bank::records::JournalEntry> {
     let mut entries = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let (page, next) = bank.notifications(&cursor, 100, now).expect("page");
-        if page.is_empty() {
-            return entries;
+    let accounts: Vec<String> = bank.accounts().keys().cloned().collect();
+    for account in accounts {
+        let mut cursor = String::new();
+        loop {
+            let (page, next) = bank.notifications(&account, &cursor, 100, now).expect("page");
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.iter().all(|entry| entry.account == account), "{account}'s feed");
+            entries.extend(page);
+            cursor = next;
         }
-        entries.extend(page);
-        cursor = next;
     }
+    entries
 }
 
 /// The booking faults' promises, as a table of (what the bank told, how many debits it

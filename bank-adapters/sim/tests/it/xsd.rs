@@ -6,9 +6,10 @@
 //! The scenario runs the ISO 20022 bank for three days on a clock the test moves, so that
 //! statements span several days and scheduled things happen: pain.002 reports of every status
 //! the bank gives (executed, rejected with each reason it uses, pending, a duplicate
-//! submission, queries of known ids), camt.054 pages (debits, credits posted on a schedule, an
-//! internal transfer's two accounts in one document, a returned payout, a duplicated and a
-//! reordered entry, empty pages) and camt.053 statements (single days, several days, days with
+//! submission, queries of known ids), camt.054 pages of both accounts' feeds, each naming the
+//! account asked for in its one `Ntfctn/Acct/Id` (debits, credits posted on a schedule, an
+//! internal transfer's legs each on its own account's feed, a returned payout, a duplicated and
+//! a reordered entry, empty pages) and camt.053 statements (single days, several days, days with
 //! nothing booked, a return). The simulator books every entry at once, so it never emits
 //! pending (`PDNG`) entries; a query of an unknown id is a `404` without a document, as the
 //! bank API says (`tianping_bank_adapters::bank_api`).
@@ -40,6 +41,7 @@ use tianping_bank_adapters::transport::{BankRequest, BankResponse, Transport, Tr
 use tianping_bank_sim::bank::BankError;
 use tianping_bank_sim::config::{CollectionConfig, ConfigError, SimConfig};
 use tianping_bank_sim::faults::{FAULT_HEADER, Fault, PendingEnd};
+use tianping_bank_sim::simulator::query_value;
 
 use crate::harness::{self, CUSTODY, EXTERNAL, Harness, ISO_BANK, MERCHANT, Setup, payout};
 use crate::schemas::{
@@ -250,11 +252,17 @@ impl Run {
         self.gateway.query_payout(&id).await.expect("answers")
     }
 
-    /// Pages through the feed from `cursor` `limit` entries at a time, up to its end (the
-    /// last page is empty); the cursor to go on from.
-    async fn drain(&self, mut cursor: NotificationCursor, limit: usize) -> NotificationCursor {
+    /// Pages through `account`'s feed from `cursor` `limit` entries at a time, up to its end
+    /// (the last page is empty); the cursor to go on from.
+    async fn drain(
+        &self,
+        account: &str,
+        mut cursor: NotificationCursor,
+        limit: usize,
+    ) -> NotificationCursor {
         loop {
-            let page = self.gateway.fetch_notifications(&cursor, limit).await.expect("answers");
+            let page =
+                self.gateway.fetch_notifications(account, &cursor, limit).await.expect("answers");
             if page.entries.is_empty() {
                 return cursor;
             }
@@ -286,8 +294,8 @@ fn cny(minor_units: u128) -> Money {
 /// Three days of the ISO 20022 bank (module doc); every outcome is checked on the way, so a
 /// scenario that stopped producing what it names fails here rather than validating less.
 async fn drive(run: &Run) {
-    // Day 1, 01:00. An empty feed is still a camt.054.
-    let cursor = run.drain(NotificationCursor(String::new()), 10).await;
+    // Day 1, 01:00. An empty feed is still a camt.054, naming its account.
+    let cursor = run.drain(CUSTODY, NotificationCursor(String::new()), 10).await;
     let first = run.pay(101, 123_456, EXTERNAL).await;
     assert!(executed(&first), "{first:?}");
     // A resend with fresh message ids: answered with the first one's status, paid once.
@@ -342,7 +350,9 @@ async fn drive(run: &Run) {
     assert!(matches!(run.query(103).await, PayoutQuery::Known(PayoutOutcome::Rejected { .. })));
     assert_eq!(run.query(107).await, PayoutQuery::Known(PayoutOutcome::Pending));
     assert_eq!(run.query(999).await, PayoutQuery::NotFound);
-    let cursor = run.drain(cursor, 3).await;
+    let cursor = run.drain(CUSTODY, cursor, 3).await;
+    // The merchant's feed: the internal transfer's credit (102), on its own account.
+    let merchant_cursor = run.drain(MERCHANT, NotificationCursor(String::new()), 10).await;
 
     // Day 1, 08:00: the first top-up (03:00) and the pending payments' ends (07:00) are booked.
     run.advance(7 * HOUR_MS);
@@ -367,7 +377,7 @@ async fn drive(run: &Run) {
             )
         })
         .expect("credits");
-    let cursor = run.drain(cursor, 3).await;
+    let cursor = run.drain(CUSTODY, cursor, 3).await;
 
     // Day 2, 10:00: the second top-up; the merchant pays us back part of the transfer.
     run.advance(26 * HOUR_MS);
@@ -376,12 +386,13 @@ async fn drive(run: &Run) {
         &run.pay_from(merchant, 116, 20_000, CUSTODY, Vec::new()).await.expect("answers")
     ));
     assert!(executed(&run.pay(117, 4_000, EXTERNAL).await));
-    let cursor = run.drain(cursor, 100).await;
+    let cursor = run.drain(CUSTODY, cursor, 100).await;
 
     // Day 3, 12:00: payout 109 came back at 01:00, the last top-up at 03:00.
     run.advance(26 * HOUR_MS);
     assert!(matches!(run.query(109).await, PayoutQuery::Known(ref outcome) if executed(outcome)));
-    run.drain(cursor, 2).await;
+    run.drain(CUSTODY, cursor, 2).await;
+    run.drain(MERCHANT, merchant_cursor, 2).await;
 
     // Statements: each day, the three days together, a day with nothing booked, the other
     // account.
@@ -402,20 +413,21 @@ struct Variety {
     reasons: BTreeSet<String>,
     /// pain.002 reports per end-to-end id.
     reports: BTreeMap<String, usize>,
-    /// camt.054 entries' bank references, in delivery order.
-    delivered: Vec<String>,
+    /// camt.054 entries' bank references, per account, in delivery order.
+    delivered: BTreeMap<String, Vec<String>>,
     debits: usize,
     credits: usize,
     reversals_notified: usize,
     empty_notifications: usize,
-    two_account_notifications: usize,
     statement_dates: Vec<BTreeSet<Date>>,
     statement_reversals: usize,
     statements_without_entries: usize,
 }
 
 impl Variety {
-    fn note(&mut self, kind: Kind, document: &str) {
+    /// Notes `document`, the body of a request for `asked_account`'s notifications when it is
+    /// a camt.054.
+    fn note(&mut self, kind: Kind, document: &str, asked_account: Option<&str>) {
         *self.kinds.entry(kind).or_default() += 1;
         match kind {
             Kind::Pain001 => {}
@@ -436,21 +448,24 @@ impl Variety {
             }
             Kind::Camt054 => {
                 let document = camt::read_notifications(document).expect("reads");
-                if document.notifications.len() >= 2 {
-                    self.two_account_notifications += 1;
-                }
-                let entries: Vec<_> =
-                    document.notifications.into_iter().flat_map(|notice| notice.entries).collect();
+                // One `Ntfctn`, of the account asked for: the feed is per account.
+                let [notice] = document.notifications.as_slice() else {
+                    panic!("one notification per camt.054: {document:?}");
+                };
+                let account = notice.account.clone();
+                assert_eq!(Some(account.as_str()), asked_account, "Ntfctn/Acct/Id");
+                let entries = notice.entries.clone();
                 if entries.is_empty() {
                     self.empty_notifications += 1;
                 }
+                let delivered = self.delivered.entry(account).or_default();
                 for entry in entries {
                     match entry.direction {
                         Direction::Debit => self.debits += 1,
                         Direction::Credit => self.credits += 1,
                     }
                     self.reversals_notified += usize::from(entry.reversal);
-                    self.delivered.push(entry.bank_reference);
+                    delivered.push(entry.bank_reference);
                 }
             }
             Kind::Camt053 => {
@@ -502,7 +517,8 @@ fn validate_recorded(run: &Run, schemas: &Schemas) -> Variety {
             let (kind, schema, validated) =
                 schemas.select(text).unwrap_or_else(|error| panic!("{what}: {error}\n{text}"));
             assert_valid(schema, &validated, &format!("{what}: the {side} ({kind:?})"));
-            variety.note(kind, text);
+            let asked_account = query_value(&exchange.request.path, "account");
+            variety.note(kind, text, asked_account);
         }
     }
     assert_eq!(not_found, 1, "one query of an unknown id");
@@ -525,22 +541,28 @@ fn assert_variety(run: &Run, variety: &Variety, pain002_kind: Kind) {
     // Notifications: both directions, the return, the duplicate and the reordered entry.
     assert!(variety.debits >= 10 && variety.credits >= 6, "{variety:?}");
     assert_eq!(variety.reversals_notified, 1);
-    assert!(variety.empty_notifications >= 4 && variety.two_account_notifications >= 2);
-    let journal: BTreeMap<String, usize> = run.harness.with_bank(ISO_BANK, |hosted| {
+    assert!(variety.empty_notifications >= 4, "{variety:?}");
+    let journal: BTreeMap<String, (usize, String)> = run.harness.with_bank(ISO_BANK, |hosted| {
         hosted
             .bank
             .journal()
             .iter()
             .enumerate()
-            .map(|(index, entry)| (entry.bank_reference.clone(), index))
+            .map(|(index, entry)| (entry.bank_reference.clone(), (index, entry.account.clone())))
             .collect()
     });
+    // Both accounts' feeds were read, and each carried only its own account's entries.
+    let accounts: BTreeSet<&str> = variety.delivered.keys().map(String::as_str).collect();
+    assert_eq!(accounts, BTreeSet::from([CUSTODY, MERCHANT]), "{variety:?}");
+    for (account, references) in &variety.delivered {
+        assert!(references.iter().all(|reference| &journal[reference].1 == account), "{account}");
+    }
     let positions: Vec<usize> =
-        variety.delivered.iter().map(|reference| journal[reference]).collect();
+        variety.delivered[CUSTODY].iter().map(|reference| journal[reference].0).collect();
     assert!(positions.windows(2).any(|pair| pair[0] == pair[1]), "a duplicated entry");
     assert!(positions.windows(2).any(|pair| pair[0] > pair[1]), "an entry out of booking order");
     assert_eq!(
-        variety.delivered.iter().collect::<BTreeSet<_>>().len(),
+        variety.delivered.values().flatten().collect::<BTreeSet<_>>().len(),
         journal.len() - 1,
         "every booked entry but the lost one delivered"
     );
@@ -589,7 +611,7 @@ async fn the_validator_bites_on_simulator_documents() {
     for (version, kind) in [(10, Kind::Pain002V10), (12, Kind::Pain002V12)] {
         let run = Run::start(version).await;
         assert!(executed(&run.pay(1, 100, EXTERNAL).await));
-        run.drain(NotificationCursor(String::new()), 10).await;
+        run.drain(CUSTODY, NotificationCursor(String::new()), 10).await;
         run.statement(CUSTODY, 1, 1).await;
         let exchanges = run.exchanges.lock().expect("lock").clone();
         let answer = |index: usize| {
@@ -663,7 +685,7 @@ async fn text_the_schemas_cannot_carry_is_refused_where_it_enters() {
     assert_eq!(rejected_for(&run.pay(1, 100, EXTERNAL).await), Some("AB12"));
     let at_limit = credit("名".repeat(140), vec!["x".repeat(140)]);
     assert_eq!(post("/admin/credits", at_limit).await.status, 200);
-    run.drain(NotificationCursor(String::new()), 10).await;
+    run.drain(CUSTODY, NotificationCursor(String::new()), 10).await;
     for exchange in run.exchanges.lock().expect("lock").iter() {
         let body = &exchange.response.as_ref().expect("answered").body;
         let text = std::str::from_utf8(body).expect("UTF-8");
