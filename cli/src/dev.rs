@@ -79,8 +79,8 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         None
     } else {
         let addresses = cluster.api_addresses();
-        let client = Client::new(ClientConfig::new(addresses.iter().cloned()))
-            .context("cluster client")?;
+        let client =
+            Client::new(ClientConfig::new(addresses.iter().cloned())).context("cluster client")?;
         open_bank_accounts(&client).await?;
         let custody_balances = custody_balances(&client).await?;
         let data_centers: Vec<&str> = {
@@ -89,16 +89,15 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             seen.dedup();
             seen
         };
-        let banks =
-            LocalBanks::up(
-                &executable,
-                &data_dir,
-                &addresses,
-                &data_centers,
-                custody_balances,
-                &mut |line| println!("tianping dev: {line}"),
-            )
-            .await?;
+        let banks = LocalBanks::up(
+            &executable,
+            &data_dir,
+            &addresses,
+            &data_centers,
+            custody_balances,
+            &mut |line| println!("tianping dev: {line}"),
+        )
+        .await?;
         print_banks(&banks, &addresses[0]);
         Some(banks)
     };
@@ -191,7 +190,8 @@ async fn custody_balances(client: &Client) -> anyhow::Result<[u128; BANKS.len()]
                 credits_posted: account.credits_posted,
             })
         };
-        let (Some(settlement), Some(in_transit)) = (sums(bank.settlement), sums(bank.bank_in_transit))
+        let (Some(settlement), Some(in_transit)) =
+            (sums(bank.settlement), sums(bank.bank_in_transit))
         else {
             anyhow::bail!("bank {}: the ledger holds no mirror accounts {ids:?}", bank.bank);
         };

@@ -273,9 +273,7 @@ async fn main() -> ExitCode {
         Commands::BankSim(options) => cli::bank::bank_sim(options).await,
         Commands::BankWorker(options) => cli::bank::bank_worker(options).await,
         Commands::BankFault(options) => cli::bank::bank_fault(options).await,
-        Commands::Collections(command) => {
-            cli::collections::run(&arguments.global, command).await
-        }
+        Commands::Collections(command) => cli::collections::run(&arguments.global, command).await,
         Commands::Reconcile(command) => cli::reconcile::run(&arguments.global, command).await,
     };
     match outcome {

@@ -141,7 +141,8 @@ async fn assign(
     let (id, reference) = (assignment.id, assignment.bank_reference.clone());
     let account = assignment.account_id;
     let results = client.assign_suspense_batch(&[assignment]).await?;
-    let result = results.first().ok_or_else(|| anyhow::anyhow!("the cluster answered no result"))?;
+    let result =
+        results.first().ok_or_else(|| anyhow::anyhow!("the cluster answered no result"))?;
     let name = tianping_proto::convert::result_code_name(result.code);
     if options.json {
         super::print_json(&json!({

@@ -6,8 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::json;
 use tianping_client::{
-    Client, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState,
-    ResultCode,
+    Client, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState, ResultCode,
 };
 
 use super::GlobalOptions;

@@ -170,9 +170,9 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
             .await;
             assert!(created.status.success());
         }
-        let client = tianping_client::Client::new(tianping_client::ClientConfig::new([
-            cluster.node(leader).api_address(),
-        ]))
+        let client = tianping_client::Client::new(tianping_client::ClientConfig::new([cluster
+            .node(leader)
+            .api_address()]))
         .expect("client");
         let credit = tianping_client::NewCollection {
             id: 700,
@@ -196,8 +196,18 @@ async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {
         );
         assert!(text.contains("1 credit(s) waiting, 250 minor units in all"), "{text}");
         let assign = [
-            "collections", "assign", "--id", "701", "--bank", "1", "--reference", "CAMT-77",
-            "--account", "20", "--reason", "payer named account 20 by phone",
+            "collections",
+            "assign",
+            "--id",
+            "701",
+            "--bank",
+            "1",
+            "--reference",
+            "CAMT-77",
+            "--account",
+            "20",
+            "--reason",
+            "payer named account 20 by phone",
         ];
         let assigned = tianping(address, &assign).await;
         assert!(assigned.status.success());

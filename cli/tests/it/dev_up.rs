@@ -14,8 +14,7 @@ use tianping_client::{
     ResultCode,
 };
 use tianping_supervisor::banks::{
-    BANKS, CUSTOMER_ACCOUNT, EXAMPLE_BENEFICIARY, LEDGER, PAYOUT_CODE,
-    RECONCILER_BALANCE_PERIOD_MS,
+    BANKS, CUSTOMER_ACCOUNT, EXAMPLE_BENEFICIARY, LEDGER, PAYOUT_CODE, RECONCILER_BALANCE_PERIOD_MS,
 };
 
 use crate::support::{bounded, retry_unavailable, sample, scrape};
@@ -285,7 +284,10 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             assert!(paid.elapsed() < RECONCILER_FINDS_WITHIN, "no discrepancy reported");
             tokio::time::sleep(Duration::from_millis(250)).await;
         };
-        eprintln!("the reconcilers found the dropped booking {:.1}s after it was paid", paid.elapsed().as_secs_f64());
+        eprintln!(
+            "the reconcilers found the dropped booking {:.1}s after it was paid",
+            paid.elapsed().as_secs_f64()
+        );
         assert_eq!(
             (found.request.ledger_amount, found.request.bank_amount),
             (Some(10_000_000 - 2 * 12_500), Some(10_000_000 - 12_500)),
@@ -296,10 +298,19 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
         assert!(report.contains(&CUSTOMER_ACCOUNT.to_string()), "{report}");
         let refused = client.create_payout(payout_of(90_003)).await;
         assert!(
-            matches!(refused, Err(Error::Refused { code: ResultCode::DebitAccountOutflowBlocked, .. })),
+            matches!(
+                refused,
+                Err(Error::Refused { code: ResultCode::DebitAccountOutflowBlocked, .. })
+            ),
             "{refused:?}"
         );
-        tianping(&["account", "unblock", &CUSTOMER_ACCOUNT.to_string(), "--reason", "bank confirmed the rebooking"]);
+        tianping(&[
+            "account",
+            "unblock",
+            &CUSTOMER_ACCOUNT.to_string(),
+            "--reason",
+            "bank confirmed the rebooking",
+        ]);
         client.create_payout(payout_of(90_004)).await.expect("payout reserved");
         assert_eq!(final_state(&client, 90_004).await, PayoutState::Succeeded);
 

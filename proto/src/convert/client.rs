@@ -492,8 +492,8 @@ pub(super) fn parse_suspense(
     SuspenseReason::ALL
         .into_iter()
         .find(|reason| reason.name() == text)
-    .map(Some)
-    .ok_or_else(|| invalid(field, format!("{text:?} is not a suspense reason")))
+        .map(Some)
+        .ok_or_else(|| invalid(field, format!("{text:?} is not a suspense reason")))
 }
 
 /// The results of a `BookCollections` request of `events` collections: a booked (or
