@@ -21,7 +21,8 @@
 //!   each entry, the digest, what the ledger's event observer saw.
 //! - `checker`: one module per property — `ledger_invariants`, `acknowledged`, `digests`,
 //!   `reads`, `committed_log`, `account_controls`, `balance_reads`, `liveness`, `leaders`,
-//!   `membership`, `state_sampler`, `bank` — and `check_all` over a run's `Evidence`.
+//!   `membership`, `state_sampler`, `bank`, `reconciliation` — and `check_all` over a run's
+//!   `Evidence`.
 //!
 //! Every checker returns its violations as sentences naming ids and nodes (an empty list: the
 //! property holds); the unit tests of each feed it a violating history and expect it to fail.

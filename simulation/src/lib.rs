@@ -26,10 +26,11 @@
 //!   deterministic `BankSimulator` (one ISO 20022 bank, one SM2 direct-connect bank) over
 //!   madsim's network, and one bank worker per data center running the real
 //!   `tianping_bank_worker::run` with the real gateways, through the SDK; the payout and
-//!   collection workload and the evidence the bank checkers judge.
+//!   collection workload and the evidence the bank checkers judge; the reconciler service
+//!   (`tianping_reconcile`) on the worker machines of two data centers.
 //! - `drills`: scenarios over the above (`failover`, `split-brain`,
 //!   `dc-migration`, `soak`, and the bank drills `bank-outage`, `lost-callbacks`,
-//!   `worker-split-brain`), each a test over many seeds
+//!   `worker-split-brain`, `reconciliation`), each a test over many seeds
 //!   (`tests/drills.rs`, driven by `cargo xtask sim`).
 //!
 //! The client history and every checker live in `tianping-history`, which knows no simulator:

@@ -185,3 +185,20 @@ async fn worker_split_brain() {
     print_peak_memory();
     assert!(report.violations.is_empty(), "worker-split-brain drill failed: {}", report.details());
 }
+
+#[madsim::test]
+async fn reconciliation() {
+    check_node_plant();
+    let config = world_config();
+    let run = drills::reconciliation::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("reconciliation drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("reconciliation"));
+    println!("sim-load {}", report.load);
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "reconciliation drill failed: {}", report.details());
+}

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 7] = [
+pub const DRILLS: [&str; 8] = [
     "failover",
     "split-brain",
     "dc-migration",
@@ -21,11 +21,13 @@ pub const DRILLS: [&str; 7] = [
     "bank-outage",
     "lost-callbacks",
     "worker-split-brain",
+    "reconciliation",
 ];
 
 /// The drills with a bank and bank workers (`simulation::drills::bank_harness`): the only ones
 /// the bank worker's planted bugs can show in, and the only ones the node's are not tried on.
-const BANK_DRILLS: [&str; 3] = ["bank-outage", "lost-callbacks", "worker-split-brain"];
+const BANK_DRILLS: [&str; 4] =
+    ["bank-outage", "lost-callbacks", "worker-split-brain", "reconciliation"];
 
 /// The `drills` test that runs `drill` (Rust names have `_` where drill names have `-`).
 fn test_name(drill: &str) -> String {
@@ -73,7 +75,8 @@ USAGE:
 
 OPTIONS:
     --drill NAME   failover, split-brain, dc-migration, soak, bank-outage,
-                   lost-callbacks, worker-split-brain, or all (every drill)
+                   lost-callbacks, worker-split-brain, reconciliation, or all
+                   (every drill)
     --seeds N      how many seeds (default 50)
     --start S      first seed (default 1); the sweep runs S..S+N
     --jobs J       simulation processes in parallel (default 1)

@@ -34,6 +34,10 @@
 //!   (by end-to-end id and by beneficiary), bank and ledger outcomes agree, every payout final
 //!   within a bound after the faults stop, every bank credit booked exactly once, each bank's
 //!   books balance.
+//! - `reconciliation`: the reconciliation drill's properties — nothing recorded while
+//!   traffic is consistent, each injected difference recorded once with its class, amounts
+//!   and account within one period, nothing else found (a balance mismatch only as some of the
+//!   injected differences' effect), exactly the injected differences' accounts blocked.
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
@@ -48,6 +52,7 @@ pub mod ledger_invariants;
 pub mod liveness;
 pub mod membership;
 pub mod reads;
+pub mod reconciliation;
 pub mod state_sampler;
 
 use std::time::Duration;

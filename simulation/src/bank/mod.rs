@@ -16,7 +16,10 @@
 //! - `transport`: the bank's server loop and the workers' transport.
 //! - `workload`: the ledger accounts of the bank workload, payouts and collections, and the
 //!   evidence the bank checkers (`tianping_history::checker::bank`) judge.
+//! - `reconcilers`: the reconciler service (`tianping_reconcile::serve_with`) on the worker
+//!   machines of some data centers, over the same gateways and the SDK.
 
+pub mod reconcilers;
 pub mod transport;
 pub mod workload;
 
@@ -66,7 +69,7 @@ const NONCE_CAPACITY: usize = 100_000;
 const SIGNATURE_WINDOW_MS: u64 = 300_000;
 /// The opening balance of our custody account at each bank, minor units: more than every
 /// payout of a seed together.
-const CUSTODY_OPENING: u128 = 1_000_000_000_000;
+pub const CUSTODY_OPENING: u128 = 1_000_000_000_000;
 
 /// One bank of the simulator as the ledger and the workers know it.
 #[derive(Clone, Copy, Debug)]
@@ -233,8 +236,9 @@ fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, Stri
     })
 }
 
-/// The worker's gateways: built on the worker's machine (their endpoints live there).
-async fn gateways(keys: DirectKeys) -> Result<BTreeMap<u32, SimGateway>, String> {
+/// Gateways to both banks (the workers' and the reconcilers'): built on the machine that uses
+/// them (their endpoints live there).
+pub(crate) async fn gateways(keys: DirectKeys) -> Result<BTreeMap<u32, SimGateway>, String> {
     let mut gateways = BTreeMap::new();
     for bank in &BANKS {
         let transport = SimTransport::connect(bank.id, BANK_CALL_DEADLINE)

@@ -32,21 +32,21 @@ use crate::world::{API_PORT, World, lock};
 /// The ledger (CNY) of the bank workload: apart from the transfer clients' ledgers 1 and 2.
 pub const LEDGER: u32 = 3;
 /// Transfer code of a payout's reservation.
-const PAYOUT_CODE: u16 = 7;
+pub const PAYOUT_CODE: u16 = 7;
 /// Transfer code of a collection.
 pub const COLLECTION_CODE: u16 = 4;
 /// Transfer code of a returned payout booked back.
 pub const REVERSAL_CODE: u16 = 5;
 /// The account that funds the customers.
-const FUNDING_ACCOUNT: u128 = 3_000;
+pub const FUNDING_ACCOUNT: u128 = 3_000;
 /// The customers paying payouts (their debits may not exceed their credits).
 const CUSTOMERS: [u128; 4] = [3_001, 3_002, 3_003, 3_004];
 /// What each customer is funded with first, minor units.
-const CUSTOMER_FUNDS: u128 = 1_000_000_000;
+pub const CUSTOMER_FUNDS: u128 = 1_000_000_000;
 /// The first payout id of a seed (ids count up from it).
 pub const FIRST_PAYOUT_ID: u128 = 5_000_001;
 /// Payout amounts, minor units.
-const PAYOUT_AMOUNT: std::ops::Range<u128> = 100..10_000;
+pub const PAYOUT_AMOUNT: std::ops::Range<u128> = 100..10_000;
 /// Collection amounts, minor units.
 const COLLECTION_AMOUNT: std::ops::Range<u128> = 1_000..50_000;
 /// Pause between two payouts of the workload, ms.
@@ -203,18 +203,7 @@ async fn create_payouts(client: Client, log: Arc<Mutex<WorkloadLog>>, stop: Arc<
             (bank, CUSTOMERS[rng.gen_range(0..CUSTOMERS.len())], rng.gen_range(PAYOUT_AMOUNT))
         };
         let beneficiary_account = format!("B{next}");
-        let payout = NewPayout {
-            id: next,
-            debit_account_id: customer,
-            credit_account_id: BankAccounts::of(bank).in_transit,
-            amount,
-            ledger: LEDGER,
-            code: PAYOUT_CODE,
-            bank,
-            beneficiary: format!("{beneficiary_account} Payee {next}"),
-            ..NewPayout::default()
-        };
-        let accepted = match client.create_payout(payout).await {
+        let accepted = match client.create_payout(new_payout(next, customer, bank, amount)).await {
             Ok(result) => Some(matches!(result.code, ResultCode::Ok | ResultCode::Exists)),
             Err(tianping_client::Error::Refused { .. }) => Some(false),
             Err(_) => None,
@@ -223,6 +212,62 @@ async fn create_payouts(client: Client, log: Arc<Mutex<WorkloadLog>>, stop: Arc<
         let pause = thread_rng().gen_range(PAYOUT_EVERY_MS);
         madsim::time::sleep(Duration::from_millis(pause)).await;
     }
+}
+
+/// Payout `id` of `amount` from `customer` through bank `bank`, to a beneficiary of its own
+/// (`B<id>`).
+pub fn new_payout(id: u128, customer: u128, bank: u32, amount: u128) -> NewPayout {
+    NewPayout {
+        id,
+        debit_account_id: customer,
+        credit_account_id: BankAccounts::of(bank).in_transit,
+        amount,
+        ledger: LEDGER,
+        code: PAYOUT_CODE,
+        bank,
+        beneficiary: format!("B{id} Payee {id}"),
+        ..NewPayout::default()
+    }
+}
+
+/// Opens customer accounts `ids` beside the workload's own (same ledger, flags and funding):
+/// for a drill whose payouts must each come from an account of its own.
+pub async fn add_customers(client: &Client, ids: &[u128]) -> Result<(), String> {
+    let accounts: Vec<NewAccount> = ids
+        .iter()
+        .map(|&id| NewAccount {
+            id,
+            ledger: LEDGER,
+            code: 1,
+            flags: AccountFlags::DEBITS_MUST_NOT_EXCEED_CREDITS,
+            ..NewAccount::default()
+        })
+        .collect();
+    let results = client.create_accounts(&accounts).await.map_err(|e| format!("accounts: {e}"))?;
+    if let Some(bad) =
+        results.iter().find(|r| !matches!(r.code, ResultCode::Ok | ResultCode::Exists))
+    {
+        return Err(format!("a customer account was refused: {:?}", bad.code));
+    }
+    let funding: Vec<NewTransfer> = ids
+        .iter()
+        .map(|&customer| NewTransfer {
+            id: customer + 10_000,
+            debit_account_id: FUNDING_ACCOUNT,
+            credit_account_id: customer,
+            amount: CUSTOMER_FUNDS,
+            ledger: LEDGER,
+            code: 1,
+            ..NewTransfer::default()
+        })
+        .collect();
+    let results = client.create_transfers(&funding).await.map_err(|e| format!("funding: {e}"))?;
+    if let Some(bad) =
+        results.iter().find(|r| !matches!(r.code, ResultCode::Ok | ResultCode::Exists))
+    {
+        return Err(format!("funding a customer was refused: {:?}", bad.code));
+    }
+    Ok(())
 }
 
 async fn inject_collections(

@@ -7,7 +7,16 @@
 //! The transfer clients of the other drills do not run here: the bank workload writes its own
 //! ledger (3), and the history checkers' "nothing unsent" would count its payouts' and
 //! collections' transfers as foreign.
+//!
+//! A drill that makes the bank mishandle payouts on purpose (`reconciliation`) runs through
+//! [`run_judged`]: its scenario hands over the payouts it created (awaited final and checked
+//! like the workload's), names those it had the bank mishandle (`Driven::mishandled`, left out
+//! of the at-most-once check they break by design) and hands back a [`Judge`], its own checks,
+//! run once every payout is final, every credit booked and the workers stopped.
 
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,9 +26,9 @@ use tianping_history::checker::{bank, digests, ledger_invariants};
 use super::Report;
 use super::harness::{FaultLog, Outcome, run_seed};
 use crate::bank::workload::{
-    self, BankRecords, COLLECTIONS_BOOKED_BOUND, PAYOUT_FINAL_BOUND, Workload,
+    self, AskedPayout, BankRecords, COLLECTIONS_BOOKED_BOUND, PAYOUT_FINAL_BOUND, Workload,
 };
-use crate::bank::{Workers, start_bank};
+use crate::bank::{DirectKeys, Workers, start_bank};
 use crate::world::{World, WorldConfig, lock};
 
 /// How often the end of a seed reads the ledger for the collections booked.
@@ -35,15 +44,72 @@ pub fn world_config(base: WorldConfig) -> WorldConfig {
 pub async fn run<F, Fut>(config: &WorldConfig, faults: F) -> Report
 where
     F: FnOnce(Arc<World>, Arc<Mutex<BankSimulator>>, FaultLog) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = FaultLog> + Send + 'static,
+    Fut: Future<Output = FaultLog> + Send + 'static,
+{
+    run_judged(config, move |scene: Scene| async move {
+        let log = faults(scene.world, scene.simulator, scene.log).await;
+        Driven { log, payouts: Vec::new(), mishandled: BTreeSet::new(), judge: None }
+    })
+    .await
+}
+
+/// What a bank drill's scenario gets: the world, the bank, the direct-connect keys (for
+/// gateways of its own) and the fault log.
+pub struct Scene {
+    /// The world.
+    pub world: Arc<World>,
+    /// The bank simulator.
+    pub simulator: Arc<Mutex<BankSimulator>>,
+    /// The direct-connect bank's keys.
+    pub keys: DirectKeys,
+    /// The seed's fault log.
+    pub log: FaultLog,
+}
+
+/// A drill's own checks, run once every payout is final, every credit booked and the workers
+/// stopped.
+pub type Judge = Pin<Box<dyn Future<Output = Judged> + Send>>;
+
+/// What a drill's own checks found.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// Lines for the fault log.
+    pub lines: Vec<String>,
+    /// Violations.
+    pub violations: Vec<String>,
+    /// Figures for the load line.
+    pub load: String,
+}
+
+/// What a bank drill's scenario hands back once every fault it started has stopped.
+pub struct Driven {
+    /// The fault log.
+    pub log: FaultLog,
+    /// Payouts the drill created itself: awaited final and checked like the workload's.
+    pub payouts: Vec<AskedPayout>,
+    /// Payouts the drill made the bank mishandle on purpose, as (bank, end-to-end id): their
+    /// debits are left out of `executed_at_most_once` (an injected duplicate breaks it by
+    /// design); the drill's judge checks them instead.
+    pub mishandled: BTreeSet<(u32, String)>,
+    /// The drill's own checks.
+    pub judge: Option<Judge>,
+}
+
+/// Runs one seed: `scenario` strikes while the workload runs and returns once every fault it
+/// started has stopped, with what it mishandled on purpose and its own checks.
+pub async fn run_judged<F, Fut>(config: &WorldConfig, scenario: F) -> Report
+where
+    F: FnOnce(Scene) -> Fut + Send + 'static,
+    Fut: Future<Output = Driven> + Send + 'static,
 {
     let config = world_config(config.clone());
     run_seed(&config, move |world, started| async move {
         let mut log = FaultLog::new(started);
         match open(&world, &mut log).await {
-            Ok((simulator, client, workers, load)) => {
-                let log = faults(world.clone(), simulator.clone(), log).await;
-                finish(&world, simulator, client, workers, load, log).await
+            Ok((simulator, keys, client, workers, load)) => {
+                let scene = Scene { world: world.clone(), simulator: simulator.clone(), keys, log };
+                let driven = scenario(scene).await;
+                finish(&world, simulator, client, workers, load, driven).await
             }
             Err(violation) => (log.into_lines(), String::new(), vec![violation]),
         }
@@ -51,7 +117,7 @@ where
     .await
 }
 
-type Opened = (Arc<Mutex<BankSimulator>>, tianping_client::Client, Workers, Workload);
+type Opened = (Arc<Mutex<BankSimulator>>, DirectKeys, tianping_client::Client, Workers, Workload);
 
 async fn open(world: &Arc<World>, log: &mut FaultLog) -> Result<Opened, String> {
     let leader = world.initialize().await.map_err(|error| format!("startup: {error}"))?;
@@ -62,7 +128,7 @@ async fn open(world: &Arc<World>, log: &mut FaultLog) -> Result<Opened, String> 
     let workers = Workers::start(world, &keys)?;
     let load = Workload::start(client.clone(), simulator.clone());
     log.push("bank, workers and workload started");
-    Ok((simulator, client, workers, load))
+    Ok((simulator, keys, client, workers, load))
 }
 
 async fn finish(
@@ -71,13 +137,15 @@ async fn finish(
     client: tianping_client::Client,
     workers: Workers,
     load: Workload,
-    mut log: FaultLog,
+    driven: Driven,
 ) -> Outcome {
+    let Driven { mut log, payouts: own_payouts, mishandled, judge } = driven;
     let faults_stopped = world.elapsed();
-    let asked = {
+    let mut asked = {
         let shared = load.stop().await;
         std::mem::take(&mut *lock(&shared))
     };
+    asked.payouts.extend(own_payouts);
     log.push(format!("faults stopped; {} payouts asked for", asked.payouts.len()));
     let payouts = workload::await_final(world, &client, &asked.payouts).await;
     let finals = payouts.iter().filter(|p| p.final_at.is_some()).count();
@@ -104,7 +172,16 @@ async fn finish(
     }
     log.push(format!("{} of {credits_seen} bank credits booked", booked.len()));
     let mut violations = workers.stop().await;
-    let records: BankRecords = workload::bank_records(&lock(&simulator));
+    let mut judged = Judged::default();
+    if let Some(judge) = judge {
+        judged = judge.await;
+        for line in std::mem::take(&mut judged.lines) {
+            log.push(line);
+        }
+        violations.append(&mut judged.violations);
+    }
+    let mut records: BankRecords = workload::bank_records(&lock(&simulator));
+    records.debits.retain(|debit| !mishandled.contains(&(debit.bank, debit.end_to_end_id.clone())));
     let mut replicas = Vec::new();
     for node in &world.nodes {
         match world.replica(node.id).await {
@@ -125,7 +202,7 @@ async fn finish(
         .filter(|p| p.state == tianping_history::checker::bank::LedgerPayoutState::Succeeded)
         .count();
     let stats: Vec<String> = bank_stats(&simulator);
-    let load_line = format!(
+    let mut load_line = format!(
         "{} payouts asked, {} in the ledger ({succeeded} succeeded), {} bank debits, {} bank credits, {} collections booked; {}",
         asked.payouts.len(),
         payouts.len(),
@@ -134,6 +211,10 @@ async fn finish(
         booked.len(),
         stats.join("; ")
     );
+    if !judged.load.is_empty() {
+        load_line.push_str("; ");
+        load_line.push_str(&judged.load);
+    }
     (log.into_lines(), load_line, violations)
 }
 

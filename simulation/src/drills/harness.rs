@@ -93,7 +93,14 @@ impl FaultLog {
 
     /// Adds `line`, stamped with the time now.
     pub fn push(&mut self, line: impl std::fmt::Display) {
-        self.lines.push(format!("{:>8.3}s {line}", self.started.elapsed().as_secs_f64()));
+        self.push_at(madsim::time::Instant::now(), line);
+    }
+
+    /// Adds `line`, stamped with `at`: for what a task of the drill noted while it ran and
+    /// hands over later.
+    pub fn push_at(&mut self, at: madsim::time::Instant, line: impl std::fmt::Display) {
+        let since = at.saturating_duration_since(self.started);
+        self.lines.push(format!("{:>8.3}s {line}", since.as_secs_f64()));
     }
 
     /// The lines, for the seed's report.

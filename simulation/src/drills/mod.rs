@@ -8,6 +8,7 @@ pub mod dc_migration;
 pub mod failover;
 pub mod harness;
 pub mod lost_callbacks;
+pub mod reconciliation;
 pub mod soak;
 pub mod split_brain;
 pub mod worker_split_brain;
