@@ -17,7 +17,7 @@ use tianping_reconcile::service::reconciler::LEDGER_SETTLE_NS;
 use tianping_reconcile::service::{
     Config, GatewayBank, ReconcileMetrics, SystemClock, client, serve_with,
 };
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use super::workload::{self, BankAccounts};
 use super::{BANKS, CUSTODY_OPENING, DirectKeys, SimGateway, gateways};
@@ -88,10 +88,19 @@ pub fn config(world: &World, name: &str) -> Result<Config, String> {
     Config::from_toml(&text).map_err(|error| format!("reconciler {name}: {error}"))
 }
 
-/// The running reconcilers, until `stop`.
+/// The running reconcilers, until `stop`: each with a stop signal of its own. Not one `watch`
+/// for all: tokio's watch registers each waiting receiver on one of its notifiers by a draw
+/// from tokio's own generator, outside the seed, so the order the reconcilers woke — and with
+/// it the run — differed between the two runs of a determinism check (seed 1 did).
 pub struct Reconcilers {
-    stop: watch::Sender<bool>,
-    tasks: Vec<(String, madsim::task::JoinHandle<Result<(), String>>)>,
+    running: Vec<Running>,
+}
+
+/// One reconciler at work.
+struct Running {
+    name: String,
+    stop: oneshot::Sender<()>,
+    task: madsim::task::JoinHandle<Result<(), String>>,
 }
 
 /// Longest a reconciler takes to stop once told (it stops between two steps of a period).
@@ -106,8 +115,7 @@ impl Reconcilers {
         data_centers: &[usize],
     ) -> Result<Reconcilers, String> {
         let machines = world.bank.as_ref().ok_or("the world has no bank")?;
-        let (stop, watching) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut running = Vec::new();
         for &data_center in data_centers {
             let machine = machines
                 .workers
@@ -115,7 +123,7 @@ impl Reconcilers {
                 .ok_or(format!("no bank-worker machine in data center {}", data_center + 1))?;
             let name = format!("reconciler-dc-{}", data_center + 1);
             let config = config(world, &name)?;
-            let mut watching = watching.clone();
+            let (stop, stopped) = oneshot::channel::<()>();
             let keys = keys.clone();
             let task = machine.machine.spawn(async move {
                 let banks: BTreeMap<u32, GatewayBank<SimGateway>> = gateways(keys)
@@ -125,23 +133,29 @@ impl Reconcilers {
                     .collect();
                 let ledger = client(&config).map_err(|error| error.to_string())?;
                 let metrics = ReconcileMetrics::new();
+                // Told to stop, or its `Reconcilers` dropped: either way it stops.
                 let shutdown = async move {
-                    let _ = watching.wait_for(|stopping| *stopping).await;
+                    let _ = stopped.await;
                 };
                 serve_with(&config, &ledger, &banks, &SystemClock, &metrics, shutdown)
                     .await
                     .map_err(|error| error.to_string())
             });
-            tasks.push((name, task));
+            running.push(Running { name, stop, task });
         }
-        Ok(Reconcilers { stop, tasks })
+        Ok(Reconcilers { running })
     }
 
     /// Tells every reconciler to stop and waits for them; what went wrong, if anything.
     pub async fn stop(self) -> Vec<String> {
-        self.stop.send_replace(true);
+        let mut tasks = Vec::new();
+        for Running { name, stop, task } in self.running {
+            // An error means it has ended already: its task says how.
+            let _ = stop.send(());
+            tasks.push((name, task));
+        }
         let mut problems = Vec::new();
-        for (name, task) in self.tasks {
+        for (name, task) in tasks {
             match madsim::time::timeout(STOP_BOUND, task).await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(error))) => problems.push(format!("{name}: {error}")),
