@@ -118,25 +118,7 @@ pub async fn set_up_ledger(client: &Client) -> Result<(), String> {
     {
         return Err(format!("an account of the bank workload was refused: {:?}", bad.code));
     }
-    let funding: Vec<NewTransfer> = CUSTOMERS
-        .iter()
-        .map(|&customer| NewTransfer {
-            id: customer + 10_000,
-            debit_account_id: FUNDING_ACCOUNT,
-            credit_account_id: customer,
-            amount: CUSTOMER_FUNDS,
-            ledger: LEDGER,
-            code: 1,
-            ..NewTransfer::default()
-        })
-        .collect();
-    let results = client.create_transfers(&funding).await.map_err(|e| format!("funding: {e}"))?;
-    if let Some(bad) =
-        results.iter().find(|r| !matches!(r.code, ResultCode::Ok | ResultCode::Exists))
-    {
-        return Err(format!("funding a customer was refused: {:?}", bad.code));
-    }
-    Ok(())
+    fund_customers(client, &CUSTOMERS).await
 }
 
 /// One payout the workload asked for.
@@ -249,25 +231,7 @@ pub async fn add_customers(client: &Client, ids: &[u128]) -> Result<(), String> 
     {
         return Err(format!("a customer account was refused: {:?}", bad.code));
     }
-    let funding: Vec<NewTransfer> = ids
-        .iter()
-        .map(|&customer| NewTransfer {
-            id: customer + 10_000,
-            debit_account_id: FUNDING_ACCOUNT,
-            credit_account_id: customer,
-            amount: CUSTOMER_FUNDS,
-            ledger: LEDGER,
-            code: 1,
-            ..NewTransfer::default()
-        })
-        .collect();
-    let results = client.create_transfers(&funding).await.map_err(|e| format!("funding: {e}"))?;
-    if let Some(bad) =
-        results.iter().find(|r| !matches!(r.code, ResultCode::Ok | ResultCode::Exists))
-    {
-        return Err(format!("funding a customer was refused: {:?}", bad.code));
-    }
-    Ok(())
+    fund_customers(client, ids).await
 }
 
 async fn inject_collections(
@@ -464,4 +428,28 @@ pub fn ledger_collections(ledger: &dyn LedgerStore) -> Vec<LedgerCollection> {
         }
     });
     booked
+}
+
+/// Funds each of `customers` with `CUSTOMER_FUNDS` from the funding account, by a transfer of
+/// id `customer + 10 000` (a retry answers `exists`).
+async fn fund_customers(client: &Client, customers: &[u128]) -> Result<(), String> {
+    let funding: Vec<NewTransfer> = customers
+        .iter()
+        .map(|&customer| NewTransfer {
+            id: customer + 10_000,
+            debit_account_id: FUNDING_ACCOUNT,
+            credit_account_id: customer,
+            amount: CUSTOMER_FUNDS,
+            ledger: LEDGER,
+            code: 1,
+            ..NewTransfer::default()
+        })
+        .collect();
+    let results = client.create_transfers(&funding).await.map_err(|e| format!("funding: {e}"))?;
+    if let Some(bad) =
+        results.iter().find(|r| !matches!(r.code, ResultCode::Ok | ResultCode::Exists))
+    {
+        return Err(format!("funding a customer was refused: {:?}", bad.code));
+    }
+    Ok(())
 }
