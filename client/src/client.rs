@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tianping_ledger::{
-    Account, AssignSuspense, AuditRecord, ClaimPayouts, Collection, Detail, EventResult,
-    HistoryFilter, NewAccount, NewCollection, NewPayout, NewTransfer, Payout, PayoutClaim,
-    PayoutHistoryRecord, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode, SetAccountLimits,
-    SetAccountStatus, Transfer,
+    Account, AccountLimitsChange, AccountStatusChange, AssignSuspense, AuditRecord, ClaimPayouts,
+    Collection, Detail, EventResult, HistoryFilter, NewAccount, NewCollection, NewPayout,
+    NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, QUERY_LIMIT_MAX, RecordPayoutOutcome,
+    ResultCode, Transfer,
 };
 use tianping_proto::ReadConsistency;
 use tianping_proto::convert as wire;
@@ -306,14 +306,21 @@ impl Client {
     /// # }
     /// ```
     pub async fn lookup_accounts(&self, ids: &[u128]) -> Result<Vec<Account>, Error> {
-        let request = wire::lookup_request(ids, self.options.read);
-        let (address, response) = self
-            .call(Effect::Read, request, |channel, request| async move {
-                LedgerClient::new(channel).lookup_accounts(request).await
-            })
-            .await?;
+        let (address, response) = self.lookup_accounts_on_the_wire(ids).await?;
         wire::parse_all("accounts", &response.accounts, wire::parse_account)
             .map_err(|error| Error::malformed(&address, error))
+    }
+
+    /// The `LookupAccounts` answer as it came, and from where.
+    async fn lookup_accounts_on_the_wire(
+        &self,
+        ids: &[u128],
+    ) -> Result<(String, pb::LookupAccountsResponse), Error> {
+        let request = wire::lookup_request(ids, self.options.read);
+        self.call(Effect::Read, request, |channel, request| async move {
+            LedgerClient::new(channel).lookup_accounts(request).await
+        })
+        .await
     }
 
     /// One account, or `None` when no account has this id.
@@ -478,14 +485,43 @@ impl Client {
     // -------------------------------------------------------------------------------------
     // Account controls.
 
-    /// Changes accounts' status (block, unblock, freeze, close), audited, as one batch.
+    /// An account's controls version (`None` when no account has this id): how many times
+    /// its status and limits changed, the version a status or limits change is decided on.
     ///
     /// ```
     /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
-    /// use tianping_client::{AccountStatus, SetAccountStatus};
+    /// if let Some(version) = client.controls_version(1).await? {
+    ///     println!("account 1's controls changed {version} times");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn controls_version(&self, account_id: u128) -> Result<Option<u64>, Error> {
+        let (address, response) = self.lookup_accounts_on_the_wire(&[account_id]).await?;
+        for (index, account) in response.accounts.iter().enumerate() {
+            let found = wire::parse_account(&format!("accounts[{index}]"), account)
+                .map_err(|error| Error::malformed(&address, error))?;
+            if found.id == account_id {
+                return Ok(Some(account.controls_version));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Changes accounts' status (block, unblock, freeze, close), audited, as one batch. Each
+    /// change carries its own id (a retry, by this client or by hand, answers `exists`) and
+    /// the controls version it was decided on ([`Client::controls_version`]): if the account's
+    /// controls changed since, it is refused `controls_version_stale` and changes nothing.
     ///
-    /// let freeze = SetAccountStatus {
+    /// ```
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// use tianping_client::{AccountStatus, AccountStatusChange};
+    ///
+    /// let version = client.controls_version(1).await?.unwrap_or(0);
+    /// let freeze = AccountStatusChange {
+    ///     id: 0x5eed_2024_0017,
     ///     account_id: 1,
+    ///     expected_controls_version: version,
     ///     status: AccountStatus::Frozen,
     ///     reason: "court order 2024-17".into(),
     ///     actor: "ops:alice".into(),
@@ -496,7 +532,7 @@ impl Client {
     /// ```
     pub async fn set_account_status(
         &self,
-        changes: &[SetAccountStatus],
+        changes: &[AccountStatusChange],
     ) -> Result<Vec<EventResult>, Error> {
         let request = wire::set_account_status_request(changes);
         self.write_events(request, changes.len(), |channel, request| async move {
@@ -505,15 +541,19 @@ impl Client {
         .await
     }
 
-    /// Replaces accounts' outflow limits (`Limits::NONE` lifts them), audited, as one batch.
+    /// Replaces accounts' outflow limits (`Limits::NONE` lifts them), audited, as one batch;
+    /// each change once, and only over the controls version it names (see
+    /// [`Client::set_account_status`]).
     ///
     /// ```
     /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
-    /// use tianping_client::{Limits, SetAccountLimits};
+    /// use tianping_client::{AccountLimitsChange, Limits};
     ///
     /// let limits = Limits { per_day_amount_max: Some(1_000_000), ..Limits::NONE };
-    /// let change = SetAccountLimits {
+    /// let change = AccountLimitsChange {
+    ///     id: 0x5eed_2024_0018,
     ///     account_id: 1,
+    ///     expected_controls_version: client.controls_version(1).await?.unwrap_or(0),
     ///     limits,
     ///     reason: "new customer".into(),
     ///     actor: "risk".into(),
@@ -524,7 +564,7 @@ impl Client {
     /// ```
     pub async fn set_account_limits(
         &self,
-        changes: &[SetAccountLimits],
+        changes: &[AccountLimitsChange],
     ) -> Result<Vec<EventResult>, Error> {
         let request = wire::set_account_limits_request(changes);
         self.write_events(request, changes.len(), |channel, request| async move {

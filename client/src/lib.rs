@@ -60,12 +60,12 @@ pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page
 pub use retry::RetryPolicy;
 
 pub use tianping_ledger::{
-    Account, AccountFlags, AccountStatus, AssignSuspense, AuditAction, AuditRecord, ClaimPayouts,
-    Collection, CollectionKey, Detail, Discrepancy, DiscrepancyClass, DiscrepancyState,
-    EventResult, HistoryFilter, Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout,
-    NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome, PayoutState,
-    RecordPayoutOutcome, ResolveDiscrepancy, ResultCode, SetAccountLimits, SetAccountStatus,
-    SuspenseReason, Transfer, TransferFlags,
+    Account, AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,
+    AuditAction, AuditRecord, ClaimPayouts, Collection, CollectionKey, Detail, Discrepancy,
+    DiscrepancyClass, DiscrepancyState, EventResult, HistoryFilter, Limits, NewAccount,
+    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, Payout, PayoutClaim,
+    PayoutHistoryRecord, PayoutOutcome, PayoutState, RecordPayoutOutcome, ResolveDiscrepancy,
+    ResultCode, SuspenseReason, Transfer, TransferFlags,
 };
 pub use tianping_proto::ReadConsistency;
 /// gRPC status codes, as [`Error::Status`] and friends carry them.

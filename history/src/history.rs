@@ -13,6 +13,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use tianping_ledger::ControlTarget;
+
 /// What one transfer's acknowledgement said: what `checker::acknowledged` and
 /// `checker::committed_log` hold the final state and the log to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +108,30 @@ pub struct AccountRead {
     pub accounts: Vec<(u128, Option<Balances>)>,
 }
 
+/// One account control change the risk desk sent (`History::controls`, in the order sent).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSent {
+    /// The change's id.
+    pub change_id: u128,
+    /// The account.
+    pub account_id: u128,
+    /// What it set.
+    pub target: ControlTarget,
+    /// What the desk was told.
+    pub outcome: ControlOutcome,
+}
+
+/// What the risk desk was told about one control change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ControlOutcome {
+    /// `ok` or `exists`: applied.
+    Applied,
+    /// Refused with this code (`controls_version_stale`, ...): applied nowhere.
+    Refused(String),
+    /// No answer: it may or may not have been applied, now or later.
+    Unknown,
+}
+
 /// Everything the clients sent and were told.
 #[derive(Debug, Default)]
 pub struct History {
@@ -134,6 +160,8 @@ pub struct History {
     /// The clients' accounts as their creation was acknowledged: id → (result code's name,
     /// log index). An account acknowledged `ok`/`exists` must exist (`checker::acknowledged`).
     pub accounts_acked: BTreeMap<u128, (String, u64)>,
+    /// The risk desk's account control changes, in the order it sent them (one at a time).
+    pub controls: Vec<ControlSent>,
 }
 
 impl History {

@@ -33,7 +33,9 @@ pub mod history;
 pub mod replay;
 
 pub use cluster::{LogEntry, Replica};
-pub use history::{AccountRead, Ack, AckedBatch, Balances, History, ReadBack};
+pub use history::{
+    AccountRead, Ack, AckedBatch, Balances, ControlOutcome, ControlSent, History, ReadBack,
+};
 
 #[cfg(test)]
 mod testing;

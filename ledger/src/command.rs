@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::NewAccount;
-use crate::audit::{SetAccountLimits, SetAccountStatus};
+use crate::audit::{AccountLimitsChange, AccountStatusChange, SetAccountLimits, SetAccountStatus};
 use crate::collection::{AssignSuspense, NewCollection, SuspenseReason};
 use crate::discrepancy::{NewDiscrepancy, ResolveDiscrepancy};
 use crate::flags::{AccountFlags, TransferFlags};
@@ -18,9 +18,11 @@ pub enum Command {
     CreateAccount(NewAccount),
     /// Create a transfer (single-phase, pending, post or void).
     CreateTransfer(NewTransfer),
-    /// Block, unblock, freeze or close an account (audited).
+    /// Block, unblock, freeze or close an account unconditionally (audited): format version
+    /// 1's command, applied from old logs; the API writes `ChangeAccountStatus`.
     SetAccountStatus(SetAccountStatus),
-    /// Replace an account's outflow limits (audited).
+    /// Replace an account's outflow limits unconditionally (audited): format version 1's
+    /// command, applied from old logs; the API writes `ChangeAccountLimits`.
     SetAccountLimits(SetAccountLimits),
     /// Reserve funds and record a payout.
     CreatePayout(NewPayout),
@@ -37,6 +39,13 @@ pub enum Command {
     RecordDiscrepancy(NewDiscrepancy),
     /// An operator resolves a discrepancy, lifting the blocks only it held (audited).
     ResolveDiscrepancy(ResolveDiscrepancy),
+    /// Block, unblock, freeze or close an account, once (by id) and only over the controls
+    /// version it was decided on (audited). Batch format version 2; appended last so every
+    /// version-1 command keeps its bytes.
+    ChangeAccountStatus(AccountStatusChange),
+    /// Replace an account's outflow limits, once and only over the controls version it was
+    /// decided on (audited). Batch format version 2.
+    ChangeAccountLimits(AccountLimitsChange),
 }
 
 impl Command {
@@ -64,6 +73,8 @@ impl Command {
             Command::AssignSuspense(_) => "assign_suspense",
             Command::RecordDiscrepancy(_) => "record_discrepancy",
             Command::ResolveDiscrepancy(_) => "resolve_discrepancy",
+            Command::ChangeAccountStatus(_) => "change_account_status",
+            Command::ChangeAccountLimits(_) => "change_account_limits",
         }
     }
 }

@@ -56,7 +56,10 @@ pub mod store;
 pub mod transfer;
 
 pub use account::{Account, AccountBalance, AccountStatus, Limits, NewAccount, OutflowUsage};
-pub use audit::{AuditAction, AuditRecord, SetAccountLimits, SetAccountStatus};
+pub use audit::{
+    AccountControls, AccountLimitsChange, AccountStatusChange, AuditAction, AuditRecord,
+    ControlChange, ControlTarget, SetAccountLimits, SetAccountStatus,
+};
 pub use collection::{
     AssignSuspense, Collection, CollectionKey, NewCollection, SuspenseAssignment, SuspenseKey,
     SuspenseReason,

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use rustc_hash::FxHashMap;
 
 use crate::account::{Account, AccountBalance};
-use crate::audit::AuditRecord;
+use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
@@ -78,6 +78,8 @@ pub struct MemoryStore {
     discrepancies: BTreeMap<u128, Discrepancy>,
     discrepancy_index: BTreeMap<u64, u128>,
     discrepancy_blocks: BTreeSet<DiscrepancyBlock>,
+    account_controls: BTreeMap<u128, AccountControls>,
+    control_changes: BTreeMap<u128, ControlChange>,
     meta: Meta,
 }
 
@@ -270,6 +272,14 @@ impl LedgerStore for MemoryStore {
         self.discrepancies.get(&id).cloned()
     }
 
+    fn account_controls(&self, account_id: u128) -> Option<AccountControls> {
+        self.account_controls.get(&account_id).copied()
+    }
+
+    fn control_change(&self, id: u128) -> Option<ControlChange> {
+        self.control_changes.get(&id).copied()
+    }
+
     fn discrepancy_index_range(
         &self,
         timestamp_first: u64,
@@ -410,6 +420,16 @@ impl LedgerStore for MemoryStore {
                 .iter()
                 .map(|block| (codec::discrepancy_block_key(block).to_vec(), Vec::new()))
                 .collect(),
+            Table::AccountControls => self
+                .account_controls
+                .iter()
+                .map(|(id, controls)| (codec::id_key(*id).to_vec(), value(controls)))
+                .collect(),
+            Table::ControlChanges => self
+                .control_changes
+                .iter()
+                .map(|(id, change)| (codec::id_key(*id).to_vec(), value(change)))
+                .collect(),
         };
         visit_sorted(records, visit);
     }
@@ -530,6 +550,13 @@ impl LedgerStoreMut for MemoryStore {
             } else {
                 self.discrepancy_blocks.remove(block);
             }
+        }
+        for controls in &writes.account_controls {
+            self.account_controls.insert(controls.account_id, *controls);
+        }
+        for change in &writes.control_changes {
+            let previous = self.control_changes.insert(change.id, *change);
+            assert!(previous.is_none(), "control change {} recorded twice", change.id);
         }
         assert!(writes.meta.last_timestamp >= self.meta.last_timestamp, "time went backwards");
         self.meta = writes.meta;

@@ -15,6 +15,13 @@ pub fn lookup_accounts<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<
     ids.iter().take(QUERY_LIMIT_MAX).map(|id| store.account(*id)).collect()
 }
 
+/// Accounts' controls versions by id, in request order (0 for accounts never changed and for
+/// unknown ids): what a status or limits change names as expected.
+pub fn controls_versions<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<u64> {
+    let version = |id: &u128| store.account_controls(*id).map_or(0, |controls| controls.version);
+    ids.iter().take(QUERY_LIMIT_MAX).map(version).collect()
+}
+
 /// Transfers by id, in request order (`None` for unknown ids).
 pub fn lookup_transfers<S: LedgerStore + ?Sized>(store: &S, ids: &[u128]) -> Vec<Option<Transfer>> {
     ids.iter().take(QUERY_LIMIT_MAX).map(|id| store.transfer(*id)).collect()

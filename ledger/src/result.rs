@@ -272,6 +272,14 @@ result_codes! {
     /// The discrepancy was already resolved, with another reason or by another operator. A
     /// resolution is final.
     DiscrepancyAlreadyResolved = 154,
+
+    // Account controls.
+    /// The account's controls changed since the change was decided: its
+    /// `expected_controls_version` is not the account's version now. Nothing was changed;
+    /// read the account and decide again.
+    ControlsVersionStale = 155,
+    /// A control change with this id was applied to another account or set something else.
+    ExistsWithDifferentChange = 156,
 }
 
 impl ResultCode {
@@ -418,6 +426,10 @@ impl ResultCode {
             // refusals are not recorded: see `state_machine::discrepancies`.)
             R::DiscrepancyExistsWithDifferentFields | R::DiscrepancyAlreadyResolved => false,
             R::DiscrepancyNotFound => true,
+            // Account controls: the version moves with every change, so a stale change could
+            // have been current against an earlier state; a used change id never frees up.
+            R::ControlsVersionStale => true,
+            R::ExistsWithDifferentChange => false,
         }
     }
 }
@@ -484,7 +496,6 @@ mod tests {
         assert_eq!(ResultCode::DiscrepancyExistsWithDifferentFields.value(), 152);
         assert_eq!(ResultCode::DiscrepancyNotFound.value(), 153);
         assert_eq!(ResultCode::DiscrepancyAlreadyResolved.value(), 154);
-        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::DiscrepancyAlreadyResolved));
         assert!(ResultCode::DiscrepancyNotFound.is_transient());
         for code in [
             ResultCode::TooManyDiscrepancyAccounts,
@@ -493,5 +504,12 @@ mod tests {
         ] {
             assert!(!code.is_transient(), "{code} must not be transient");
         }
+    }
+
+    #[test]
+    fn control_change_codes_keep_their_numbers() {
+        assert_eq!(ResultCode::ControlsVersionStale.value(), 155);
+        assert_eq!(ResultCode::ExistsWithDifferentChange.value(), 156);
+        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::ExistsWithDifferentChange));
     }
 }

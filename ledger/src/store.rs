@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::account::{Account, AccountBalance};
-use crate::audit::AuditRecord;
+use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
@@ -129,11 +129,17 @@ pub enum Table {
     DiscrepancyIndex = 16,
     /// `DiscrepancyBlock` set: which open discrepancies hold which accounts.
     DiscrepancyBlocks = 17,
+    /// `AccountControls` by account id: how many times each account's status and limits
+    /// changed (accounts never changed have none).
+    AccountControls = 18,
+    /// `ControlChange`s by change id: the idempotency record of every account status or
+    /// limits change sent with an id.
+    ControlChanges = 19,
 }
 
 impl Table {
     /// Every table, in digest order.
-    pub const ALL: [Table; 18] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Accounts,
         Table::Transfers,
@@ -152,6 +158,8 @@ impl Table {
         Table::Discrepancies,
         Table::DiscrepancyIndex,
         Table::DiscrepancyBlocks,
+        Table::AccountControls,
+        Table::ControlChanges,
     ];
 }
 
@@ -194,6 +202,10 @@ pub struct WriteSet {
     pub discrepancy_index: Vec<(u64, u128)>,
     /// Discrepancy blocks: `true` inserts, `false` deletes.
     pub discrepancy_blocks: Vec<(DiscrepancyBlock, bool)>,
+    /// Accounts' controls versions changed (upserts, keyed by account id).
+    pub account_controls: Vec<AccountControls>,
+    /// Control changes applied (insert-only: a change id is recorded once).
+    pub control_changes: Vec<ControlChange>,
     /// The new bookkeeping record.
     pub meta: Meta,
 }
@@ -249,6 +261,10 @@ pub trait LedgerStore {
     fn suspense_assignment(&self, key: &CollectionKey) -> Option<SuspenseAssignment>;
     /// A discrepancy by id.
     fn discrepancy(&self, id: u128) -> Option<Discrepancy>;
+    /// An account's controls version record; `None` while its controls never changed.
+    fn account_controls(&self, account_id: u128) -> Option<AccountControls>;
+    /// The control change applied under this change id, if any.
+    fn control_change(&self, id: u128) -> Option<ControlChange>;
     /// Up to `limit` discrepancy index entries (recording timestamp, id) with a timestamp in
     /// `[timestamp_first, timestamp_last]`, ascending.
     fn discrepancy_index_range(

@@ -100,9 +100,16 @@ impl Ledger for LedgerService {
         let consistency = pb_convert::read_consistency(request.get_ref().read.as_ref());
         let (accounts, applied_index) = self
             .reader
-            .read(consistency, move |ledger| query::lookup_accounts(ledger, &ids))
+            .read(consistency, move |ledger| {
+                let accounts = query::lookup_accounts(ledger, &ids);
+                let versions = query::controls_versions(ledger, &ids);
+                accounts.into_iter().zip(versions).collect::<Vec<_>>()
+            })
             .await?;
-        let accounts = accounts.iter().flatten().map(pb_convert::account).collect();
+        let accounts = accounts
+            .iter()
+            .filter_map(|(account, version)| Some(pb_convert::account(account.as_ref()?, *version)))
+            .collect();
         Ok(Response::new(LookupAccountsResponse { accounts, applied_index }))
     }
 

@@ -270,8 +270,9 @@ pub fn events_response(results: &[EventResult], log_index: u64) -> pb_v1::Create
     pb_v1::CreateEventsResponse { results: results.iter().map(event_result).collect(), log_index }
 }
 
-/// An account on the wire.
-pub fn account(account: &Account) -> pb_v1::Account {
+/// An account on the wire, with its controls version (`AccountControls::version`, 0 while
+/// its controls never changed).
+pub fn account(account: &Account, controls_version: u64) -> pb_v1::Account {
     pb_v1::Account {
         id: format_u128(account.id),
         ledger: account.ledger,
@@ -286,6 +287,7 @@ pub fn account(account: &Account) -> pb_v1::Account {
         status: status_name(account.status).to_owned(),
         timestamp: account.timestamp,
         limits: Some(limits(&account.limits)),
+        controls_version,
     }
 }
 

@@ -28,9 +28,9 @@ use tianping_ledger::codec::{self, CodecError};
 use tianping_ledger::digest::StateDigestBuilder;
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    AccountBalance, AuditRecord, Collection, CollectionKey, Discrepancy, Meta, Payout,
-    PayoutHistoryRecord, PendingTransfer, Refusal, StateDigest, SuspenseAssignment, Table,
-    Transfer, WriteSet,
+    AccountBalance, AccountControls, AuditRecord, Collection, CollectionKey, ControlChange,
+    Discrepancy, Meta, Payout, PayoutHistoryRecord, PendingTransfer, Refusal, StateDigest,
+    SuspenseAssignment, Table, Transfer, WriteSet,
 };
 
 use crate::format::{SNAPSHOT_FORMAT_VERSION, decode_versioned, encode_versioned, format_error};
@@ -489,6 +489,12 @@ pub fn add_record_to_write_set(record: &SnapshotRecord, writes: &mut WriteSet) -
         Table::DiscrepancyBlocks => {
             let block = codec::decode_discrepancy_block_key(key).map_err(codec_error)?;
             writes.discrepancy_blocks.push((block, true));
+        }
+        Table::AccountControls => {
+            writes.account_controls.push(decode::<AccountControls>(value, "account controls")?);
+        }
+        Table::ControlChanges => {
+            writes.control_changes.push(decode::<ControlChange>(value, "control change")?);
         }
     }
     Ok(())

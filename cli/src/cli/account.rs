@@ -176,7 +176,8 @@ async fn lookup(options: &GlobalOptions, ids: &[u128]) -> anyhow::Result<()> {
 fn account_line(account: &Account) -> String {
     format!(
         "account {} ledger={} code={} flags={} status={} debits_posted={} credits_posted={} \
-         debits_pending={} credits_pending={} credit_line={} user_data={} timestamp={}",
+         debits_pending={} credits_pending={} credit_line={} user_data={} timestamp={} \
+         controls_version={}",
         account.id,
         account.ledger,
         account.code,
@@ -188,7 +189,8 @@ fn account_line(account: &Account) -> String {
         account.credits_pending,
         account.credit_line,
         account.user_data,
-        account.timestamp
+        account.timestamp,
+        account.controls_version
     )
 }
 
@@ -206,5 +208,6 @@ fn account_json(account: &Account) -> serde_json::Value {
         "credit_line": account.credit_line,
         "user_data": account.user_data,
         "timestamp": account.timestamp,
+        "controls_version": account.controls_version,
     })
 }

@@ -1,13 +1,19 @@
 //! `tianping account block|unblock|freeze|close|limits|audit`: the risk desk's commands.
 //! Every change carries a reason and an actor and leaves an audit record in the replicated
-//! ledger; `audit` reads those records back.
+//! ledger; `audit` reads those records back. Every change also carries an id (a retry answers
+//! `exists`) and the account's controls version it was decided on: if someone else changed
+//! the account's status or limits in between, it is refused `controls_version_stale` and
+//! changes nothing, so an old decision never overwrites a newer one.
 
 use serde_json::json;
 use tianping_client::AccountStatus;
+use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
     AccountLimits, AccountLimitsChange, AccountStatusChange, AuditRecord, AuditRecordsRequest,
-    CreateEventsResponse, SetAccountLimitsRequest, SetAccountStatusRequest, audit_record,
+    CreateEventsResponse, LookupRequest, SetAccountLimitsRequest, SetAccountStatusRequest,
+    audit_record,
 };
+use tonic::transport::Channel;
 
 use super::GlobalOptions;
 
@@ -33,6 +39,59 @@ impl Why {
     }
 }
 
+/// Which change this is and what it was decided on.
+#[derive(Debug, clap::Args)]
+pub struct Decision {
+    /// The change's id (u128, decimal, not 0): sending the same id again answers `exists`
+    /// instead of changing anything twice. Default: a fresh random id, printed with the
+    /// result so the change can be retried by hand.
+    #[arg(long, value_name = "ID")]
+    change_id: Option<u128>,
+    /// The account's controls version this change is decided on (`tianping account lookup`
+    /// shows it as controls_version). Default: the version read just before sending; if the
+    /// account's status or limits change in between, the change is refused
+    /// controls_version_stale.
+    #[arg(long, value_name = "VERSION")]
+    expected_version: Option<u64>,
+}
+
+impl Decision {
+    /// The change id to send.
+    fn change_id(&self) -> anyhow::Result<u128> {
+        if let Some(id) = self.change_id {
+            return Ok(id);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|error| anyhow::anyhow!("no randomness for a change id: {error}"))?;
+        // Never 0 or u128::MAX, which the ledger refuses as ids.
+        Ok(u128::from_le_bytes(bytes).clamp(1, u128::MAX - 1))
+    }
+
+    /// The expected controls version: given, or the account's version read now.
+    async fn expected_version(
+        &self,
+        address: &str,
+        client: &LedgerClient<Channel>,
+        account_id: u128,
+    ) -> anyhow::Result<u64> {
+        if let Some(version) = self.expected_version {
+            return Ok(version);
+        }
+        let request = LookupRequest { ids: vec![account_id.to_string()], read: None };
+        let response = super::request(address, || {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.lookup_accounts(request).await }
+        })
+        .await?;
+        let wanted = account_id.to_string();
+        match response.accounts.iter().find(|account| account.id == wanted) {
+            Some(account) => Ok(account.controls_version),
+            None => anyhow::bail!("account {account_id} not found at {address}"),
+        }
+    }
+}
+
 /// A status change of one account.
 #[derive(Debug, clap::Args)]
 pub struct StatusChange {
@@ -41,6 +100,8 @@ pub struct StatusChange {
     id: u128,
     #[command(flatten)]
     why: Why,
+    #[command(flatten)]
+    decision: Decision,
 }
 
 /// `tianping account limits` options.
@@ -60,6 +121,8 @@ pub struct LimitsChange {
     per_day_count: Option<u32>,
     #[command(flatten)]
     why: Why,
+    #[command(flatten)]
+    decision: Decision,
 }
 
 /// `tianping account audit` options.
@@ -105,8 +168,12 @@ pub async fn set_status(
 ) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::ledger(&address).await?;
+    let change_id = change.decision.change_id()?;
+    let expected = change.decision.expected_version(&address, &client, change.id).await?;
     let request = SetAccountStatusRequest {
         changes: vec![AccountStatusChange {
+            id: change_id.to_string(),
+            expected_controls_version: expected,
             account_id: change.id.to_string(),
             status: status_name(control).to_owned(),
             reason: change.why.reason.clone(),
@@ -118,13 +185,23 @@ pub async fn set_status(
         async move { client.set_account_status(request).await }
     })
     .await?;
-    report(options, &address, change.id, Some(status_name(control)), &response)
+    let decided = Decided { change_id, expected_version: expected };
+    report(options, &address, change.id, Some((status_name(control), decided)), &response)
+}
+
+/// The id and the expected version a change was sent with, shown with its result.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Decided {
+    change_id: u128,
+    expected_version: u64,
 }
 
 /// Sends one limits change; prints and checks its result.
 pub async fn set_limits(options: &GlobalOptions, change: LimitsChange) -> anyhow::Result<()> {
     let address = super::resolve_address(options)?;
     let client = super::ledger(&address).await?;
+    let change_id = change.decision.change_id()?;
+    let expected = change.decision.expected_version(&address, &client, change.id).await?;
     let limits = AccountLimits {
         per_transfer_amount_max: change.per_transfer.map_or_else(String::new, |v| v.to_string()),
         per_day_amount_max: change.per_day_amount.map_or_else(String::new, |v| v.to_string()),
@@ -132,6 +209,8 @@ pub async fn set_limits(options: &GlobalOptions, change: LimitsChange) -> anyhow
     };
     let request = SetAccountLimitsRequest {
         changes: vec![AccountLimitsChange {
+            id: change_id.to_string(),
+            expected_controls_version: expected,
             account_id: change.id.to_string(),
             limits: Some(limits),
             reason: change.why.reason.clone(),
@@ -143,17 +222,18 @@ pub async fn set_limits(options: &GlobalOptions, change: LimitsChange) -> anyhow
         async move { client.set_account_limits(request).await }
     })
     .await?;
-    report(options, &address, change.id, Some("limits"), &response)
+    let decided = Decided { change_id, expected_version: expected };
+    report(options, &address, change.id, Some(("limits", decided)), &response)
 }
 
-/// Prints one account event's result — `account ID[ CHANGE]: CODE (timestamp, log index)`, or
-/// JSON — and fails unless it is `ok` or `exists`. Shared by `account create` (no change) and
-/// the controls.
+/// Prints one account event's result — `account ID[ CHANGE]: CODE (timestamp, log index[,
+/// change id, expected version])`, or JSON — and fails unless it is `ok` or `exists`. Shared
+/// by `account create` (no change) and the controls.
 pub(super) fn report(
     options: &GlobalOptions,
     address: &str,
     id: u128,
-    change: Option<&str>,
+    change: Option<(&str, Decided)>,
     response: &CreateEventsResponse,
 ) -> anyhow::Result<()> {
     let result = response
@@ -168,14 +248,25 @@ pub(super) fn report(
             "timestamp": result.timestamp,
             "log_index": response.log_index,
         });
-        if let Some(change) = change {
+        if let Some((change, decided)) = change {
             document["change"] = json!(change);
+            document["change_id"] = json!(decided.change_id.to_string());
+            document["expected_controls_version"] = json!(decided.expected_version);
         }
         super::print_json(&document)?;
     } else {
-        let change = change.map(|change| format!(" {change}")).unwrap_or_default();
+        let (change, decided) = match change {
+            Some((change, decided)) => (
+                format!(" {change}"),
+                format!(
+                    ", change id {}, decided on controls version {}",
+                    decided.change_id, decided.expected_version
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
         println!(
-            "account {id}{change}: {} (timestamp {}, log index {})",
+            "account {id}{change}: {} (timestamp {}, log index {}{decided})",
             result.code_name, result.timestamp, response.log_index
         );
     }

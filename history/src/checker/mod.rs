@@ -22,6 +22,9 @@
 //! - `balance_reads`: every linearizable balance read returns the balances after one log
 //!   index no lower than anything acknowledged before the read started, no higher than the
 //!   commit when it ended, and per client never going back.
+//! - `controls_held`: every account's final status and limits are the risk desk's last
+//!   acknowledged change or an unanswered one sent after it — never an older change that
+//!   arrived late.
 //! - `leaders`: at most one leader per term, over `LeaderSample`s taken while the faults run
 //!   (the drills that partition a leader use it; its verdict joins the others').
 //! - `state_sampler`: the `ledger_invariants` and `digests` properties on every replica
@@ -46,6 +49,7 @@ pub mod acknowledged;
 pub mod balance_reads;
 pub mod bank;
 pub mod committed_log;
+pub mod controls_held;
 pub mod digests;
 pub mod leaders;
 pub mod ledger_invariants;
@@ -92,6 +96,7 @@ pub fn check_all(evidence: &Evidence) -> Vec<String> {
     violations.extend(digests::check(&evidence.replicas));
     violations.extend(acknowledged::check(&evidence.history, &evidence.replicas));
     violations.extend(reads::check(&evidence.history));
+    violations.extend(controls_held::check(&evidence.history.controls, &evidence.replicas));
     if let Ok(replay) = &evidence.replay {
         violations.extend(committed_log::check(&evidence.history, replay));
         violations.extend(account_controls::check(replay));

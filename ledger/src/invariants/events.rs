@@ -127,6 +127,14 @@ impl EventObserver {
                 self.account_changes += 1;
                 self.limits.insert(request.account_id, request.limits);
             }
+            Command::ChangeAccountStatus(request) => {
+                self.account_changes += 1;
+                self.status.insert(request.account_id, request.status);
+            }
+            Command::ChangeAccountLimits(request) => {
+                self.account_changes += 1;
+                self.limits.insert(request.account_id, request.limits);
+            }
             Command::CreateTransfer(request) => {
                 let Detail::Amount(amount) = result.detail else {
                     return Err(format!("transfer {} answered without an amount", request.id));

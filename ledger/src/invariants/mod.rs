@@ -7,6 +7,7 @@
 pub mod balance_flags;
 pub mod balances_match_transfers;
 pub mod conservation;
+pub mod controls;
 pub mod discrepancies;
 pub mod events;
 pub mod indexes;
@@ -19,7 +20,7 @@ pub mod suspense;
 use std::collections::BTreeMap;
 
 use crate::account::Account;
-use crate::audit::AuditRecord;
+use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
@@ -76,6 +77,10 @@ pub struct StateDump {
     pub discrepancy_index: BTreeMap<u64, u128>,
     /// The discrepancy blocks.
     pub discrepancy_blocks: Vec<DiscrepancyBlock>,
+    /// Accounts' controls versions, by the account id they are keyed under.
+    pub account_controls: BTreeMap<u128, AccountControls>,
+    /// Applied control changes, by the change id they are keyed under.
+    pub control_changes: BTreeMap<u128, ControlChange>,
     /// Records that failed to decode (each is itself a violation).
     pub undecodable: Vec<String>,
 }
@@ -180,8 +185,31 @@ impl StateDump {
             Err(error) => undecodable.push(error.to_string()),
         });
         dump.load_discrepancies(store, &mut undecodable);
+        dump.load_controls(store, &mut undecodable);
         dump.undecodable = undecodable;
         dump
+    }
+
+    /// Reads the controls versions and the control changes, keys included.
+    fn load_controls<S: LedgerStore + ?Sized>(&mut self, store: &S, undecodable: &mut Vec<String>) {
+        store.visit_table(Table::AccountControls, &mut |key, value| match (
+            codec::decode_id_key(key),
+            codec::decode_value::<AccountControls>(value, "account controls"),
+        ) {
+            (Ok(id), Ok(controls)) => {
+                self.account_controls.insert(id, controls);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::ControlChanges, &mut |key, value| match (
+            codec::decode_id_key(key),
+            codec::decode_value::<ControlChange>(value, "control change"),
+        ) {
+            (Ok(id), Ok(change)) => {
+                self.control_changes.insert(id, change);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
     }
 
     /// Reads the audit records and the three discrepancy tables, keys included (the checkers
@@ -244,6 +272,7 @@ pub fn check_all(dump: &StateDump) -> Vec<Violation> {
     violations.extend(payout_history::check(dump));
     violations.extend(suspense::check(dump));
     violations.extend(discrepancies::check(dump));
+    violations.extend(controls::check(dump));
     violations
 }
 

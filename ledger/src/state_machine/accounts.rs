@@ -4,7 +4,10 @@ use super::context::Context;
 use super::transfers::check_id;
 use crate::TEXT_BYTES_MAX;
 use crate::account::{Account, AccountStatus, Limits, NewAccount, OutflowUsage};
-use crate::audit::{AuditAction, AuditRecord, SetAccountLimits, SetAccountStatus};
+use crate::audit::{
+    AccountLimitsChange, AccountStatusChange, AuditAction, AuditRecord, ControlChange,
+    ControlTarget, SetAccountLimits, SetAccountStatus,
+};
 use crate::command::EventResult;
 use crate::flags::AccountFlags;
 use crate::result::ResultCode;
@@ -127,14 +130,28 @@ fn try_set_account_status<S: LedgerStore + ?Sized>(
 ) -> Result<(), ResultCode> {
     check_id(request.account_id)?;
     check_reason_and_actor(&request.reason, &request.actor)?;
-    let mut account = context.account(request.account_id).ok_or(ResultCode::AccountNotFound)?;
-    if account.status == request.status {
+    let account = context.account(request.account_id).ok_or(ResultCode::AccountNotFound)?;
+    apply_status(context, account, request.status, &request.reason, &request.actor, timestamp)
+}
+
+/// Sets `status` on `account` (found): the same status again changes nothing; then
+/// `account_closed`, `close_requires_zero_balance`; an applied change leaves an audit record
+/// (which moves the controls version).
+fn apply_status<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    mut account: Account,
+    status: AccountStatus,
+    reason: &str,
+    actor: &str,
+    timestamp: u64,
+) -> Result<(), ResultCode> {
+    if account.status == status {
         return Ok(());
     }
     if account.status == AccountStatus::Closed {
         return Err(ResultCode::AccountClosed);
     }
-    if request.status == AccountStatus::Closed
+    if status == AccountStatus::Closed
         && (account.debits_pending != 0
             || account.credits_pending != 0
             || account.debits_posted != account.credits_posted)
@@ -142,15 +159,15 @@ fn try_set_account_status<S: LedgerStore + ?Sized>(
         return Err(ResultCode::CloseRequiresZeroBalance);
     }
     let from = account.status;
-    account.status = request.status;
+    account.status = status;
     account.status_changed_at = timestamp;
     context.put_account(account);
     context.push_audit(AuditRecord {
         timestamp,
         account_id: account.id,
-        action: AuditAction::Status { from, to: request.status },
-        reason: request.reason.clone(),
-        actor: request.actor.clone(),
+        action: AuditAction::Status { from, to: status },
+        reason: reason.to_owned(),
+        actor: actor.to_owned(),
     });
     Ok(())
 }
@@ -178,23 +195,179 @@ fn try_set_account_limits<S: LedgerStore + ?Sized>(
 ) -> Result<(), ResultCode> {
     check_id(request.account_id)?;
     check_reason_and_actor(&request.reason, &request.actor)?;
-    let mut account = context.account(request.account_id).ok_or(ResultCode::AccountNotFound)?;
-    if account.limits == request.limits {
+    let account = context.account(request.account_id).ok_or(ResultCode::AccountNotFound)?;
+    let change = LimitsChange { limits: request.limits, day, timestamp };
+    apply_limits(context, account, change, &request.reason, &request.actor)
+}
+
+/// New limits and when they are set.
+struct LimitsChange {
+    limits: Limits,
+    day: i64,
+    timestamp: u64,
+}
+
+/// Sets limits on `account` (found): the same limits again change nothing; then
+/// `account_closed`; an applied change leaves an audit record (which moves the controls
+/// version).
+fn apply_limits<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    mut account: Account,
+    change: LimitsChange,
+    reason: &str,
+    actor: &str,
+) -> Result<(), ResultCode> {
+    if account.limits == change.limits {
         return Ok(());
     }
     if account.status == AccountStatus::Closed {
         return Err(ResultCode::AccountClosed);
     }
     let from = account.limits;
-    account.limits = request.limits;
-    account.limits_day = day;
+    account.limits = change.limits;
+    account.limits_day = change.day;
     context.put_account(account);
     context.push_audit(AuditRecord {
-        timestamp,
+        timestamp: change.timestamp,
         account_id: account.id,
-        action: AuditAction::Limits { from, to: request.limits },
-        reason: request.reason.clone(),
-        actor: request.actor.clone(),
+        action: AuditAction::Limits { from, to: change.limits },
+        reason: reason.to_owned(),
+        actor: actor.to_owned(),
     });
     Ok(())
+}
+
+/// What a control change names, for the checks both kinds share.
+struct ControlRequest<'r> {
+    id: u128,
+    account_id: u128,
+    expected_controls_version: u64,
+    target: ControlTarget,
+    reason: &'r str,
+    actor: &'r str,
+}
+
+/// Order of checks for `change_account_status` and `change_account_limits`:
+/// `id_must_not_be_zero`, `id_must_not_be_int_max` (the change id), reason and actor checks;
+/// then an id already applied is `exists` when it named the same account and the same status
+/// or limits, else `exists_with_different_change` (a retry is answered before its expected
+/// version is compared, which the change itself moved); then `account_not_found`,
+/// `controls_version_stale` (the account's controls version is not the expected one); then
+/// the kind's own checks (see `apply_status`, `apply_limits`). The change is recorded under
+/// its id when it is `ok`, even when it set what was already set.
+fn check_control_change<S: LedgerStore + ?Sized>(
+    context: &Context<'_, S>,
+    request: &ControlRequest<'_>,
+) -> Result<Checked, ResultCode> {
+    check_id(request.id)?;
+    check_reason_and_actor(request.reason, request.actor)?;
+    if let Some(applied) = context.control_change(request.id) {
+        if applied.account_id == request.account_id && applied.target == request.target {
+            return Ok(Checked::Retry { applied_at: applied.timestamp });
+        }
+        return Err(ResultCode::ExistsWithDifferentChange);
+    }
+    let account = context.account(request.account_id).ok_or(ResultCode::AccountNotFound)?;
+    if context.account_controls(request.account_id).version != request.expected_controls_version {
+        return Err(ResultCode::ControlsVersionStale);
+    }
+    Ok(Checked::Apply(account))
+}
+
+/// What `check_control_change` decided. Lives on the stack for one event; boxing the
+/// account would cost an allocation per change for nothing.
+#[allow(clippy::large_enum_variant)]
+enum Checked {
+    /// A new change, current: apply it to the account.
+    Apply(Account),
+    /// A retry of a change applied at `applied_at`.
+    Retry { applied_at: u64 },
+}
+
+/// Records an applied (`ok`) control change under its id.
+fn record_control_change<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &ControlRequest<'_>,
+    timestamp: u64,
+) {
+    let version = context.account_controls(request.account_id).version;
+    context.insert_control_change(ControlChange {
+        id: request.id,
+        account_id: request.account_id,
+        target: request.target,
+        version,
+        timestamp,
+    });
+}
+
+/// See `check_control_change` for the order of checks, then `apply_status`'s.
+pub(super) fn change_account_status<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &AccountStatusChange,
+    timestamp: u64,
+) -> EventResult {
+    let control = ControlRequest {
+        id: request.id,
+        account_id: request.account_id,
+        expected_controls_version: request.expected_controls_version,
+        target: ControlTarget::Status(request.status),
+        reason: &request.reason,
+        actor: &request.actor,
+    };
+    let result = check_control_change(context, &control).and_then(|checked| match checked {
+        Checked::Retry { applied_at } => Ok(Some(applied_at)),
+        Checked::Apply(account) => apply_status(
+            context,
+            account,
+            request.status,
+            &request.reason,
+            &request.actor,
+            timestamp,
+        )
+        .map(|()| None),
+    });
+    control_result(context, &control, result, timestamp)
+}
+
+/// See `check_control_change` for the order of checks, then `apply_limits`'s.
+pub(super) fn change_account_limits<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &AccountLimitsChange,
+    timestamp: u64,
+    day: i64,
+) -> EventResult {
+    let control = ControlRequest {
+        id: request.id,
+        account_id: request.account_id,
+        expected_controls_version: request.expected_controls_version,
+        target: ControlTarget::Limits(request.limits),
+        reason: &request.reason,
+        actor: &request.actor,
+    };
+    let result = check_control_change(context, &control).and_then(|checked| match checked {
+        Checked::Retry { applied_at } => Ok(Some(applied_at)),
+        Checked::Apply(account) => {
+            let change = LimitsChange { limits: request.limits, day, timestamp };
+            apply_limits(context, account, change, &request.reason, &request.actor).map(|()| None)
+        }
+    });
+    control_result(context, &control, result, timestamp)
+}
+
+/// The event's result: `exists` at the original's time for a retry, `ok` (recorded under the
+/// change id) for an applied change, the code of a refusal.
+fn control_result<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    control: &ControlRequest<'_>,
+    result: Result<Option<u64>, ResultCode>,
+    timestamp: u64,
+) -> EventResult {
+    match result {
+        Ok(Some(applied_at)) => EventResult::code(ResultCode::Exists, applied_at),
+        Ok(None) => {
+            record_control_change(context, control, timestamp);
+            EventResult::code(ResultCode::Ok, timestamp)
+        }
+        Err(code) => EventResult::code(code, timestamp),
+    }
 }

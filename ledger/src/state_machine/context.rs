@@ -2,7 +2,7 @@
 //! and linked chains roll back through savepoints.
 
 use crate::account::{Account, AccountBalance};
-use crate::audit::AuditRecord;
+use crate::audit::{AccountControls, AuditAction, AuditRecord, ControlChange};
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::flags::AccountFlags;
@@ -32,6 +32,8 @@ pub(crate) struct Savepoint {
     discrepancies: usize,
     discrepancy_index: usize,
     discrepancy_blocks: usize,
+    account_controls: usize,
+    control_changes: usize,
 }
 
 pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
@@ -54,6 +56,8 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
     /// Discrepancy index entries: the value is the entry itself, (timestamp, id).
     discrepancy_index: RecordOverlay<u64, (u64, u128)>,
     discrepancy_blocks: SetOverlay<DiscrepancyBlock>,
+    account_controls: RecordOverlay<u128, AccountControls>,
+    control_changes: RecordOverlay<u128, ControlChange>,
     /// Refusals of this batch. Deliberately outside every savepoint: a linked chain's rollback
     /// undoes the chain's effects, not the fact that its member was refused.
     refusals: RecordOverlay<u128, Refusal>,
@@ -83,6 +87,8 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancies: RecordOverlay::new(),
             discrepancy_index: RecordOverlay::new(),
             discrepancy_blocks: SetOverlay::new(),
+            account_controls: RecordOverlay::new(),
+            control_changes: RecordOverlay::new(),
             refusals: RecordOverlay::new(),
             recording: false,
         }
@@ -175,6 +181,32 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
                 self.store.discrepancy_index_range(timestamp, timestamp, 1).first().map(|e| e.1)
             }
         }
+    }
+
+    /// An account's controls version record, this batch's changes included; version 0 for an
+    /// account whose controls never changed.
+    pub(crate) fn account_controls(&self, account_id: u128) -> AccountControls {
+        match self.account_controls.get(&account_id) {
+            Some(controls) => *controls,
+            None => self.store.account_controls(account_id).unwrap_or(AccountControls {
+                account_id,
+                version: 0,
+                changed_at: 0,
+            }),
+        }
+    }
+
+    /// The control change applied under `id`, this batch's included.
+    pub(crate) fn control_change(&self, id: u128) -> Option<ControlChange> {
+        match self.control_changes.get(&id) {
+            Some(change) => Some(*change),
+            None => self.store.control_change(id),
+        }
+    }
+
+    /// Records a control change under its id (insert-only: callers look the id up first).
+    pub(crate) fn insert_control_change(&mut self, change: ControlChange) {
+        self.control_changes.put(change.id, change, self.recording);
     }
 
     /// Up to `limit` open discrepancies holding `account_id`, overlay included, ascending.
@@ -280,7 +312,17 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.discrepancy_blocks.set(block, present, self.recording);
     }
 
+    /// Files an audit record; a status or limits change also moves the account's controls
+    /// version, so every path that changes controls (operator, risk desk, reconciler) makes
+    /// older changes stale by the same rule.
     pub(crate) fn push_audit(&mut self, record: AuditRecord) {
+        if matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. }) {
+            let mut controls = self.account_controls(record.account_id);
+            // One change per log event: the version cannot outgrow u64 before the log index.
+            controls.version = controls.version.saturating_add(1);
+            controls.changed_at = record.timestamp;
+            self.account_controls.put(record.account_id, controls, self.recording);
+        }
         self.audit.push(record);
     }
 
@@ -303,6 +345,8 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancies: self.discrepancies.savepoint(),
             discrepancy_index: self.discrepancy_index.savepoint(),
             discrepancy_blocks: self.discrepancy_blocks.savepoint(),
+            account_controls: self.account_controls.savepoint(),
+            control_changes: self.control_changes.savepoint(),
         }
     }
 
@@ -323,6 +367,8 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.discrepancies.rollback(savepoint.discrepancies);
         self.discrepancy_index.rollback(savepoint.discrepancy_index);
         self.discrepancy_blocks.rollback(savepoint.discrepancy_blocks);
+        self.account_controls.rollback(savepoint.account_controls);
+        self.control_changes.rollback(savepoint.control_changes);
         self.end_chain();
     }
 
@@ -338,6 +384,8 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.discrepancies.clear_undo();
         self.discrepancy_index.clear_undo();
         self.discrepancy_blocks.clear_undo();
+        self.account_controls.clear_undo();
+        self.control_changes.clear_undo();
     }
 
     pub(crate) fn into_write_set(self, meta: Meta) -> WriteSet {
@@ -359,6 +407,8 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancies: self.discrepancies.into_values(),
             discrepancy_index: self.discrepancy_index.into_values(),
             discrepancy_blocks: self.discrepancy_blocks.into_changes(),
+            account_controls: self.account_controls.into_values(),
+            control_changes: self.control_changes.into_values(),
             meta,
         }
     }

@@ -223,6 +223,12 @@ impl StateMachine {
             Command::ResolveDiscrepancy(resolution) => {
                 discrepancies::resolve_discrepancy(context, resolution, timestamp)
             }
+            Command::ChangeAccountStatus(change) => {
+                accounts::change_account_status(context, change, timestamp)
+            }
+            Command::ChangeAccountLimits(change) => {
+                accounts::change_account_limits(context, change, timestamp, day)
+            }
         }
     }
 
@@ -265,7 +271,9 @@ fn transfer_ids_read(commands: &[Command]) -> Vec<u128> {
             | Command::ClaimPayouts(_)
             | Command::RecordPayoutOutcome(_)
             | Command::RecordDiscrepancy(_)
-            | Command::ResolveDiscrepancy(_) => {}
+            | Command::ResolveDiscrepancy(_)
+            | Command::ChangeAccountStatus(_)
+            | Command::ChangeAccountLimits(_) => {}
         }
     }
     ids.sort_unstable();

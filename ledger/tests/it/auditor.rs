@@ -63,10 +63,11 @@ use tianping_ledger::codec;
 use tianping_ledger::invariants::events::chains;
 use tianping_ledger::store::AccountTransferEntry;
 use tianping_ledger::{
-    Account, AccountBalance, AccountFlags, AuditRecord, BATCH_EVENTS_MAX, Batch, BatchError,
-    Collection, CollectionKey, Command, Detail, Discrepancy, EXPIRIES_PER_BATCH_MAX, EventResult,
-    LedgerStore, MemoryStore, Payout, PayoutHistoryRecord, PendingStatus, PendingTransfer,
-    ResultCode, StateMachine, SuspenseAssignment, Table, Transfer,
+    Account, AccountBalance, AccountControls, AccountFlags, AuditAction, AuditRecord,
+    BATCH_EVENTS_MAX, Batch, BatchError, Collection, CollectionKey, Command, ControlChange, Detail,
+    Discrepancy, EXPIRIES_PER_BATCH_MAX, EventResult, LedgerStore, MemoryStore, Payout,
+    PayoutHistoryRecord, PendingStatus, PendingTransfer, ResultCode, StateMachine,
+    SuspenseAssignment, Table, Transfer,
 };
 
 pub use balances::Wide;
@@ -93,6 +94,8 @@ pub struct Auditor {
     pub audit: Vec<AuditRecord>,
     /// Discrepancies recorded, open and resolved, by id.
     pub discrepancies: BTreeMap<u128, Discrepancy>,
+    /// Versioned control changes answered `ok`, by change id.
+    pub control_changes: BTreeMap<u128, ControlChange>,
     /// Outflow blocks a resolution left in place because another open discrepancy held the
     /// account (a statistic: proves the property tests reach that rule).
     pub blocks_kept: u64,
@@ -131,6 +134,7 @@ impl Auditor {
             payout_history: BTreeMap::new(),
             audit: Vec::new(),
             discrepancies: BTreeMap::new(),
+            control_changes: BTreeMap::new(),
             blocks_kept: 0,
             refusals: BTreeMap::new(),
             balance_history: Vec::new(),
@@ -255,6 +259,8 @@ impl Auditor {
             Command::AssignSuspense(request) => self.assign_suspense(request, timestamp),
             Command::RecordDiscrepancy(request) => self.record_discrepancy(request, timestamp),
             Command::ResolveDiscrepancy(request) => self.resolve_discrepancy(request, timestamp),
+            Command::ChangeAccountStatus(request) => self.change_status(request, timestamp),
+            Command::ChangeAccountLimits(request) => self.change_limits(request, timestamp, day),
         };
         if let Some(before) = payouts_before {
             self.note_payout_changes(&before, timestamp);
@@ -338,6 +344,23 @@ impl Auditor {
         *state = PendingTransfer { status, amount_posted, resolved_by, resolved_at, ..*state };
     }
 
+    /// Every changed account's controls version, as the audit trail counts it.
+    fn controls_versions(&self) -> BTreeMap<u128, AccountControls> {
+        let mut versions: BTreeMap<u128, AccountControls> = BTreeMap::new();
+        for record in &self.audit {
+            if matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. }) {
+                let entry = versions.entry(record.account_id).or_insert(AccountControls {
+                    account_id: record.account_id,
+                    version: 0,
+                    changed_at: 0,
+                });
+                entry.version += 1;
+                entry.changed_at = record.timestamp;
+            }
+        }
+        versions
+    }
+
     /// Compares every record of the model with `store`; the first difference is an error.
     pub fn compare(&self, store: &MemoryStore) -> Result<(), String> {
         let dump = tianping_ledger::invariants::StateDump::load(store);
@@ -408,6 +431,19 @@ impl Auditor {
             return Err(format!(
                 "discrepancy index: model {index:?}, store {:?}",
                 dump.discrepancy_index
+            ));
+        }
+        if dump.control_changes != self.control_changes {
+            return Err(format!(
+                "control changes: model {:?}, store {:?}",
+                self.control_changes, dump.control_changes
+            ));
+        }
+        let versions = self.controls_versions();
+        if dump.account_controls != versions {
+            return Err(format!(
+                "controls versions: model {versions:?}, store {:?}",
+                dump.account_controls
             ));
         }
         let holds: Vec<_> = self.holds().into_iter().collect();

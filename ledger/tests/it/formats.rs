@@ -6,14 +6,61 @@
 
 use tianping_ledger::format::{self, BATCH_FORMAT_VERSION, FormatError};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AssignSuspense, Batch, ClaimPayouts, Command, DiscrepancyClass,
-    Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout, NewTransfer, PayoutOutcome,
-    RecordPayoutOutcome, ResolveDiscrepancy, SetAccountLimits, SetAccountStatus, TransferFlags,
+    AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense, Batch,
+    ClaimPayouts, Command, DiscrepancyClass, Limits, NewAccount, NewCollection, NewDiscrepancy,
+    NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, ResolveDiscrepancy,
+    SetAccountLimits, SetAccountStatus, TransferFlags,
 };
 
 /// One command of every kind (the match below fails to compile when a kind is added), each
 /// field a distinct non-default value so a reordered or resized field shows in the bytes.
 fn every_command_kind() -> Batch {
+    let mut batch = every_version_1_command_kind();
+    batch.commands.extend([
+        Command::ChangeAccountStatus(AccountStatusChange {
+            id: 0x0a0b_0c0d_0e0f_1011_1213_1415_1617_1819,
+            account_id: 1,
+            expected_controls_version: 3,
+            status: AccountStatus::OutflowBlocked,
+            reason: "chargeback wave".to_owned(),
+            actor: "risk-desk".to_owned(),
+        }),
+        Command::ChangeAccountLimits(AccountLimitsChange {
+            id: 701,
+            account_id: 2,
+            expected_controls_version: 0,
+            limits: Limits {
+                per_transfer_amount_max: None,
+                per_day_amount_max: Some(9_000_000),
+                per_day_count_max: None,
+            },
+            reason: "limit review".to_owned(),
+            actor: "ops-desk".to_owned(),
+        }),
+    ]);
+    for command in &batch.commands {
+        // Exhaustive on purpose: a new command kind must join the golden batch.
+        match command {
+            Command::CreateAccount(_)
+            | Command::CreateTransfer(_)
+            | Command::SetAccountStatus(_)
+            | Command::SetAccountLimits(_)
+            | Command::CreatePayout(_)
+            | Command::ClaimPayouts(_)
+            | Command::RecordPayoutOutcome(_)
+            | Command::BookCollection(_)
+            | Command::AssignSuspense(_)
+            | Command::RecordDiscrepancy(_)
+            | Command::ResolveDiscrepancy(_)
+            | Command::ChangeAccountStatus(_)
+            | Command::ChangeAccountLimits(_) => {}
+        }
+    }
+    batch
+}
+
+/// One command of every kind format version 1 had.
+fn every_version_1_command_kind() -> Batch {
     let commands = vec![
         Command::CreateAccount(NewAccount {
             id: 0x0102_0304_0506_0708_090a_0b0c_0d0e_0f10,
@@ -109,30 +156,14 @@ fn every_command_kind() -> Batch {
             actor: "ops-desk".to_owned(),
         }),
     ];
-    for command in &commands {
-        // Exhaustive on purpose: a new command kind must join the golden batch.
-        match command {
-            Command::CreateAccount(_)
-            | Command::CreateTransfer(_)
-            | Command::SetAccountStatus(_)
-            | Command::SetAccountLimits(_)
-            | Command::CreatePayout(_)
-            | Command::ClaimPayouts(_)
-            | Command::RecordPayoutOutcome(_)
-            | Command::BookCollection(_)
-            | Command::AssignSuspense(_)
-            | Command::RecordDiscrepancy(_)
-            | Command::ResolveDiscrepancy(_) => {}
-        }
-    }
     Batch { timestamp: 1_764_000_000_123_456_789, commands }
 }
 
-/// The batch above in format version 1. (`AssignSuspense` joined as the ninth kind,
-/// `RecordDiscrepancy` and `ResolveDiscrepancy` as the tenth and eleventh: appended, so the
-/// kinds before them encode as they did; only the command count and the tail changed, and
-/// the version stays 1 — every batch written before reads the same.)
-const GOLDEN_BATCH_HEX: &str = concat!(
+/// `every_version_1_command_kind` as a version-1 node wrote it. (`AssignSuspense` joined as
+/// the ninth kind, `RecordDiscrepancy` and `ResolveDiscrepancy` as the tenth and eleventh
+/// while version 1 was current.) This build must keep reading it: version 2 only appended
+/// commands, so one decoder reads both.
+const GOLDEN_VERSION_1_BATCH_HEX: &str = concat!(
     "01959a97f9f694bfbd180b00909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
     "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
     "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
@@ -143,6 +174,23 @@ const GOLDEN_BATCH_HEX: &str = concat!(
     "61796f757420333030207375636365656465641563616d742e30353320656e747279203132203334",
     "348080a8bef694bfbd180f7265636f6e63696c65723a64632d610ad8041062616e6b206665652c20",
     "626f6f6b6564086f70732d6465736b",
+);
+
+/// `every_command_kind` in format version 2 (version 1's commands, then
+/// `ChangeAccountStatus` and `ChangeAccountLimits`).
+const GOLDEN_BATCH_HEX: &str = concat!(
+    "02959a97f9f694bfbd180d00909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
+    "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
+    "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
+    "04ac020103b960059c010301070be5bca0e4b8892036323232050b0740b0ea0106ac020b04020790",
+    "03070d43414d542d323032352d30303102040563069c010408f403070d43414d542d323032352d30",
+    "303202187061796572206e616d6564205450322062792070686f6e65086f70732d6465736b098082",
+    "8898c0a081838790a4d0b081c3868e1e07030c4532452d323032352d30303302010301b960001470",
+    "61796f757420333030207375636365656465641563616d742e30353320656e747279203132203334",
+    "348080a8bef694bfbd180f7265636f6e63696c65723a64632d610ad8041062616e6b206665652c20",
+    "626f6f6b6564086f70732d6465736b0b99b0dcb0d182c58992a2c0f8e0a183868b140103010f6368",
+    "617267656261636b2077617665097269736b2d6465736b0cbd0502000001c0a8a504000c6c696d69",
+    "7420726576696577086f70732d6465736b",
 );
 
 fn hex(bytes: &[u8]) -> String {
@@ -162,6 +210,16 @@ fn the_batch_encoding_is_pinned_by_golden_bytes() {
 }
 
 #[test]
+fn a_version_1_batch_still_reads_the_same() {
+    let bytes: Vec<u8> = (0..GOLDEN_VERSION_1_BATCH_HEX.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&GOLDEN_VERSION_1_BATCH_HEX[at..at + 2], 16).expect("hex"))
+        .collect();
+    assert_eq!(bytes[0], 1);
+    assert_eq!(format::decode_batch(&bytes), Ok(every_version_1_command_kind()));
+}
+
+#[test]
 fn a_batch_of_an_unknown_version_is_refused_by_name() {
     let mut encoded = format::encode_batch(&every_command_kind());
     encoded[0] = BATCH_FORMAT_VERSION + 1;
@@ -176,7 +234,7 @@ fn a_batch_of_an_unknown_version_is_refused_by_name() {
     );
     assert_eq!(
         error.to_string(),
-        "batch format version 2 is unknown to this node, which reads versions 1 to 1: it was \
+        "batch format version 3 is unknown to this node, which reads versions 1 to 2: it was \
          written by a newer node (upgrade this one) or is not a batch"
     );
     encoded[0] = 0;

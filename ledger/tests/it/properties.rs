@@ -17,11 +17,12 @@ use proptest::test_runner::{Config, RngSeed, TestCaseError, TestRunner};
 use tianping_ledger::invariants::events::{EventObserver, chains};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AssignSuspense, AuditAction, Batch, ClaimPayouts, Command,
-    DiscrepancyClass, DiscrepancyState, EventResult, LedgerConfig, Limits, NewAccount,
-    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX, Payout, PayoutOutcome,
-    PayoutState, PendingStatus, RecordPayoutOutcome, ResolveDiscrepancy, ResultCode,
-    SetAccountLimits, SetAccountStatus, TransferFlags, state_digest,
+    AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,
+    AuditAction, Batch, ClaimPayouts, Command, DiscrepancyClass, DiscrepancyState, EventResult,
+    LedgerConfig, Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout, NewTransfer,
+    PAYOUT_CLAIM_MAX, Payout, PayoutOutcome, PayoutState, PendingStatus, RecordPayoutOutcome,
+    ResolveDiscrepancy, ResultCode, SetAccountLimits, SetAccountStatus, TransferFlags,
+    state_digest,
 };
 
 use crate::auditor::Auditor;
@@ -42,6 +43,8 @@ const OTHER_LEDGER: u32 = 840;
 const BANKS: u32 = 2;
 /// Discrepancy ids: few, so reports of one difference by two reconcilers are common.
 const DISCREPANCY_IDS: u128 = 12;
+/// Control change ids: few, so a change id is often used again.
+const CONTROL_IDS: u128 = 30;
 
 /// One generated event: a finished command, or one built from the model when applied.
 #[derive(Clone, Debug)]
@@ -84,6 +87,13 @@ enum Op {
         pick: Index,
         resolve: bool,
         again: bool,
+    },
+    /// A status or limits change with an id (from a small pool, so ids come back: retries
+    /// and reuse) whose expected controls version is filled in when applied: the account's
+    /// version then, or `lag` versions behind it (a late copy decided on older controls).
+    Control {
+        command: Command,
+        lag: u64,
     },
 }
 
@@ -625,6 +635,45 @@ fn resolve_discrepancy(noisy: bool) -> BoxedStrategy<Op> {
         .boxed()
 }
 
+/// A versioned status or limits change, built from the unconditional ones' strategies.
+fn change_control(noisy: bool) -> BoxedStrategy<Op> {
+    let id = if noisy {
+        prop_oneof![20 => 1..=CONTROL_IDS, 1 => Just(0), 1 => Just(u128::MAX)].boxed()
+    } else {
+        (1..=CONTROL_IDS).boxed()
+    };
+    let lag = prop_oneof![6 => Just(0u64), 2 => Just(1u64), 1 => 2..=4u64];
+    let change = prop_oneof![3 => set_status(noisy), 2 => set_limits(noisy)];
+    (change, id, lag)
+        .prop_map(|(change, id, lag)| {
+            let command = match change {
+                Op::Command(Command::SetAccountStatus(request)) => {
+                    Command::ChangeAccountStatus(AccountStatusChange {
+                        id,
+                        account_id: request.account_id,
+                        expected_controls_version: 0,
+                        status: request.status,
+                        reason: request.reason,
+                        actor: request.actor,
+                    })
+                }
+                Op::Command(Command::SetAccountLimits(request)) => {
+                    Command::ChangeAccountLimits(AccountLimitsChange {
+                        id,
+                        account_id: request.account_id,
+                        expected_controls_version: 0,
+                        limits: request.limits,
+                        reason: request.reason,
+                        actor: request.actor,
+                    })
+                }
+                other => return other,
+            };
+            Op::Control { command, lag }
+        })
+        .boxed()
+}
+
 fn smart_discrepancy() -> BoxedStrategy<Op> {
     (any::<Index>(), prop::bool::weighted(0.6), prop::bool::weighted(0.2))
         .prop_map(|(pick, resolve, again)| Op::Discrepancy { pick, resolve, again })
@@ -637,6 +686,7 @@ fn ops(noisy: bool) -> BoxedStrategy<Op> {
         14 => create_transfer(noisy),
         3 => set_status(noisy),
         2 => set_limits(noisy),
+        4 => change_control(noisy),
         6 => create_payout(noisy),
         3 => claim_payouts(noisy),
         4 => book_collection(noisy),
@@ -1004,7 +1054,38 @@ impl World {
             Op::Discrepancy { pick, resolve, again } => {
                 self.discrepancy_command(*pick, *resolve, *again)
             }
+            Op::Control { command, lag } => self.control_command(command, *lag),
         }
+    }
+
+    /// See `Op::Control`: the expected version is the account's status and limits changes
+    /// counted in the model's audit trail, `lag` behind (or ahead, when fewer exist).
+    fn control_command(&self, command: &Command, lag: u64) -> Command {
+        let account_id = match command {
+            Command::ChangeAccountStatus(change) => change.account_id,
+            Command::ChangeAccountLimits(change) => change.account_id,
+            other => return other.clone(),
+        };
+        let current = self
+            .auditor
+            .audit
+            .iter()
+            .filter(|record| {
+                record.account_id == account_id
+                    && matches!(
+                        record.action,
+                        AuditAction::Status { .. } | AuditAction::Limits { .. }
+                    )
+            })
+            .count() as u64;
+        let expected = current.checked_sub(lag).unwrap_or(current + lag);
+        let mut command = command.clone();
+        match &mut command {
+            Command::ChangeAccountStatus(change) => change.expected_controls_version = expected,
+            Command::ChangeAccountLimits(change) => change.expected_controls_version = expected,
+            _ => {}
+        }
+        command
     }
 
     /// See `Op::Discrepancy`.
@@ -1141,8 +1222,8 @@ impl World {
 }
 
 /// The acknowledged events of a batch, as a client would retry them: every keyed event that
-/// succeeded, the last successful status / limits change per account and outcome per
-/// payout; no claims (they are not keyed); no status change a later discrepancy event of the
+/// succeeded (versioned control changes included), the last successful status / limits
+/// change per account when it is unconditional, and the last outcome per payout; no claims (they are not keyed); no status change a later discrepancy event of the
 /// batch may have overridden (a recording blocks, a resolution unblocks: the operator's
 /// status, set again, would then be a change). Chains keep their shape (`linked` is not part of
 /// an event's identity); outcomes inside chains are left out because their lease may end
@@ -1166,6 +1247,14 @@ fn retry_commands(commands: &[Command], results: &[EventResult]) -> Vec<Command>
                 last_status.insert(change.account_id, index);
             }
             Command::SetAccountLimits(change) => {
+                last_limits.insert(change.account_id, index);
+            }
+            // A versioned change's retry answers `exists` and changes nothing, but an
+            // unconditional change before it, retried, would undo it.
+            Command::ChangeAccountStatus(change) => {
+                last_status.insert(change.account_id, index);
+            }
+            Command::ChangeAccountLimits(change) => {
                 last_limits.insert(change.account_id, index);
             }
             Command::RecordPayoutOutcome(outcome) => {

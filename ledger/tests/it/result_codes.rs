@@ -6,9 +6,10 @@
 use std::collections::BTreeSet;
 
 use tianping_ledger::{
-    AccountFlags, AccountStatus, ClaimPayouts, Command, Limits, NewAccount, NewTransfer,
-    PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN, PayoutOutcome, RecordPayoutOutcome,
-    ResultCode, SetAccountLimits, SetAccountStatus, TEXT_BYTES_MAX, TransferFlags,
+    AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, ClaimPayouts, Command,
+    Limits, NewAccount, NewTransfer, PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN,
+    PayoutOutcome, RecordPayoutOutcome, ResultCode, SetAccountLimits, SetAccountStatus,
+    TEXT_BYTES_MAX, TransferFlags,
 };
 
 use crate::support::*;
@@ -165,6 +166,30 @@ fn status_change(account_id: u128, status: AccountStatus, reason: &str, actor: &
         status,
         reason: reason.to_owned(),
         actor: actor.to_owned(),
+    })
+}
+
+/// A versioned status change `id` of `account_id`, decided on controls version `expected`.
+fn change_status(id: u128, account_id: u128, expected: u64, status: AccountStatus) -> Command {
+    Command::ChangeAccountStatus(AccountStatusChange {
+        id,
+        account_id,
+        expected_controls_version: expected,
+        status,
+        reason: "risk review".to_owned(),
+        actor: "risk:carol".to_owned(),
+    })
+}
+
+/// A versioned limits change.
+fn change_limits(id: u128, account_id: u128, expected: u64, limits: Limits) -> Command {
+    Command::ChangeAccountLimits(AccountLimitsChange {
+        id,
+        account_id,
+        expected_controls_version: expected,
+        limits,
+        reason: "risk review".to_owned(),
+        actor: "risk:carol".to_owned(),
     })
 }
 
@@ -875,6 +900,51 @@ fn cases() -> Vec<Case> {
         )
         .given(vec![record_discrepancy(600, &[A])])
         .when(record_discrepancy(600, &[MISSING])),
+        // Versioned control changes.
+        case("versioned status change applies", R::Ok).when(change_status(700, A, 0, Frozen)),
+        case("versioned change: a freeze holds against a payment", R::DebitAccountFrozen)
+            .given(vec![change_status(700, A, 0, Frozen)])
+            .when(t(100, A, B, 1)),
+        case("exists: a versioned change retried", R::Exists)
+            .given(vec![change_status(700, A, 0, Frozen)])
+            .given(vec![change_status(701, A, 1, AccountStatus::Active)])
+            .when(change_status(700, A, 0, Frozen)),
+        case("controls_version_stale: a late copy cannot undo a freeze", R::ControlsVersionStale)
+            .given(vec![change_status(700, A, 0, Frozen)])
+            .when(change_status(701, A, 0, AccountStatus::Active)),
+        case("controls_version_stale: a limits change moves the version", R::ControlsVersionStale)
+            .given(vec![change_limits(700, A, 0, limits(Some(5), None, None))])
+            .when(change_status(701, A, 0, OutflowBlocked)),
+        case("controls_version_stale: a discrepancy's block moves it", R::ControlsVersionStale)
+            .given(vec![record_discrepancy(600, &[A])])
+            .when(change_status(701, A, 0, AccountStatus::Active)),
+        case("controls_version_stale: an unconditional change moves it", R::ControlsVersionStale)
+            .given(vec![set_status(A, Frozen)])
+            .when(change_limits(701, A, 0, limits(None, Some(9), None))),
+        case("versioned change decided on the current version", R::Ok)
+            .given(vec![set_status(A, Frozen), set_status(A, AccountStatus::Active)])
+            .when(change_status(701, A, 2, OutflowBlocked)),
+        case(
+            "exists_with_different_change: the id on another account",
+            R::ExistsWithDifferentChange,
+        )
+        .given(vec![change_status(700, A, 0, Frozen)])
+        .when(change_status(700, B, 0, Frozen)),
+        case("exists_with_different_change: the id for other limits", R::ExistsWithDifferentChange)
+            .given(vec![change_limits(700, A, 0, limits(Some(5), None, None))])
+            .when(change_limits(700, A, 1, limits(Some(6), None, None))),
+        case("versioned change: the id must not be zero", R::IdMustNotBeZero)
+            .when(change_status(0, A, 0, Frozen)),
+        case("versioned change: the id must not be u128::MAX", R::IdMustNotBeIntMax)
+            .when(change_limits(u128::MAX, A, 0, limits(None, None, Some(1)))),
+        case("versioned change: account not found", R::AccountNotFound)
+            .when(change_status(700, MISSING, 0, Frozen)),
+        case("order: versioned change identity before the version", R::Exists)
+            .given(vec![change_status(700, A, 0, Frozen)])
+            .when(change_status(700, A, 0, Frozen)),
+        case("order: versioned change version before the status rules", R::ControlsVersionStale)
+            .given(vec![change_status(700, A, 0, Frozen)])
+            .when(change_status(701, A, 5, Frozen)),
         case("order: resolution validation before lookup", R::IdMustNotBeZero)
             .when(resolve_as(0, "", "")),
         // Order of create_transfer's checks when two fail at once.

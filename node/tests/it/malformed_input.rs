@@ -61,10 +61,12 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
         let status = client
             .set_account_status(SetAccountStatusRequest {
                 changes: vec![AccountStatusChange {
+                    id: "9".into(),
                     account_id: "1".into(),
                     status: "blocked".into(),
                     reason: "r".into(),
                     actor: "a".into(),
+                    ..Default::default()
                 }],
             })
             .await
@@ -73,6 +75,7 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
         let status = client
             .set_account_limits(SetAccountLimitsRequest {
                 changes: vec![AccountLimitsChange {
+                    id: "9".into(),
                     account_id: "1".into(),
                     limits: Some(AccountLimits {
                         per_transfer_amount_max: "10.00".into(),
@@ -80,6 +83,7 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
                     }),
                     reason: "r".into(),
                     actor: "a".into(),
+                    ..Default::default()
                 }],
             })
             .await
@@ -158,10 +162,12 @@ async fn overlong_text_is_refused_at_the_boundary_naming_the_field() {
         // A 15 MiB reason (the careless client of issue 11 item 2) is over the request cap
         // itself: refused before it is even decoded, with nothing replicated or stored.
         let fifteen_mib = AccountStatusChange {
+            id: "9".into(),
             account_id: "1".into(),
             status: "frozen".into(),
             reason: "r".repeat(15 << 20),
             actor: String::new(),
+            ..Default::default()
         };
         let status = ledger
             .set_account_status(SetAccountStatusRequest { changes: vec![fifteen_mib] })
@@ -174,10 +180,12 @@ async fn overlong_text_is_refused_at_the_boundary_naming_the_field() {
             (String::new(), over.clone(), "changes[0].actor"),
         ] {
             let change = AccountStatusChange {
+                id: "9".into(),
                 account_id: "1".into(),
                 status: "frozen".into(),
                 reason: reason.clone(),
                 actor: actor.clone(),
+                ..Default::default()
             };
             let status = ledger
                 .set_account_status(SetAccountStatusRequest { changes: vec![change] })
@@ -185,10 +193,12 @@ async fn overlong_text_is_refused_at_the_boundary_naming_the_field() {
                 .expect_err("refused");
             check_invalid(status, field);
             let change = AccountLimitsChange {
+                id: "9".into(),
                 account_id: "1".into(),
                 limits: Some(AccountLimits::default()),
                 reason,
                 actor,
+                ..Default::default()
             };
             let status = ledger
                 .set_account_limits(SetAccountLimitsRequest { changes: vec![change] })

@@ -24,8 +24,16 @@ fn transfer(id: &str, debit: &str, credit: &str, amount: &str) -> NewTransfer {
     }
 }
 
-fn status_change(account_id: &str, status: &str, reason: &str) -> AccountStatusChange {
+/// Change `id` of `account_id`'s status, decided on controls version `expected`.
+fn status_change(
+    (id, expected): (&str, u64),
+    account_id: &str,
+    status: &str,
+    reason: &str,
+) -> AccountStatusChange {
     AccountStatusChange {
+        id: id.into(),
+        expected_controls_version: expected,
         account_id: account_id.into(),
         status: status.into(),
         reason: reason.into(),
@@ -58,9 +66,9 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
         // Blocking outflow: one result per change, the reasonless one refused.
         let request = SetAccountStatusRequest {
             changes: vec![
-                status_change("1", "outflow_blocked", "reconciliation break #42"),
-                status_change("2", "frozen", ""),
-                status_change("999", "frozen", "no such account"),
+                status_change(("701", 0), "1", "outflow_blocked", "reconciliation break #42"),
+                status_change(("702", 0), "2", "frozen", ""),
+                status_change(("703", 0), "999", "frozen", "no such account"),
             ],
         };
         let changed = retry_unavailable(|| {
@@ -81,7 +89,7 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
 
         // Unblock, then a per-transfer limit.
         let request = SetAccountStatusRequest {
-            changes: vec![status_change("1", "active", "break resolved")],
+            changes: vec![status_change(("704", 1), "1", "active", "break resolved")],
         };
         let changed = retry_unavailable(|| {
             let (mut client, request) = (client.clone(), request.clone());
@@ -91,6 +99,8 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
         assert_eq!(changed.results[0].code_name, "ok");
         let request = SetAccountLimitsRequest {
             changes: vec![AccountLimitsChange {
+                id: "705".into(),
+                expected_controls_version: 2,
                 account_id: "1".into(),
                 limits: Some(AccountLimits {
                     per_transfer_amount_max: "3".into(),
@@ -127,6 +137,26 @@ async fn status_and_limits_changes_block_transfers_with_the_right_result_codes()
         assert_eq!(limits.per_day_amount_max, "", "unlimited stays empty");
         assert_eq!(limits.per_day_count_max, Some(10));
         assert_eq!(found[0].debits_posted, "3");
+        assert_eq!(found[0].controls_version, 3, "a block, an unblock and a limit");
+
+        // A late copy of the first unblock (decided on version 1) and a retry of the limit
+        // (same id): the copy is refused and changes nothing, the retry answers `exists`.
+        let late = SetAccountStatusRequest {
+            changes: vec![status_change(("706", 1), "1", "outflow_blocked", "old decision")],
+        };
+        let refused = retry_unavailable(|| {
+            let (mut client, request) = (client.clone(), late.clone());
+            async move { client.set_account_status(request).await }
+        })
+        .await;
+        assert_eq!(refused.results[0].code_name, "controls_version_stale");
+        let again = retry_unavailable(|| {
+            let (mut client, request) = (client.clone(), request.clone());
+            async move { client.set_account_limits(request).await }
+        })
+        .await;
+        assert_eq!(again.results[0].code_name, "exists");
+        assert_eq!(again.results[0].timestamp, limited.results[0].timestamp);
 
         // The audit trail: account 1's three changes, walked one record per page; the refused
         // change to account 2 left none.

@@ -5,7 +5,8 @@
 //! "absent" and "zero" must differ), and an absent count means unlimited likewise.
 
 use tianping_ledger::{
-    AccountStatus, AuditAction, AuditRecord, Command, Limits, SetAccountLimits, SetAccountStatus,
+    AccountLimitsChange, AccountStatus, AccountStatusChange, AuditAction, AuditRecord, Command,
+    Limits,
 };
 
 use super::{InvalidField, check_event_count, format_u128, invalid, parse_u128, text};
@@ -59,7 +60,8 @@ pub(super) fn parse_limits(
     })
 }
 
-/// The commands of a `SetAccountStatus` request, in order.
+/// The commands of a `SetAccountStatus` request, in order: versioned changes (the API never
+/// writes the unconditional commands of batch format 1).
 pub fn status_commands(
     request: &pb_v1::SetAccountStatusRequest,
 ) -> Result<Vec<Command>, InvalidField> {
@@ -70,8 +72,10 @@ pub fn status_commands(
         .enumerate()
         .map(|(index, change)| {
             let field = |name: &str| format!("changes[{index}].{name}");
-            Ok(Command::SetAccountStatus(SetAccountStatus {
+            Ok(Command::ChangeAccountStatus(AccountStatusChange {
+                id: parse_u128(&field("id"), &change.id)?,
                 account_id: parse_u128(&field("account_id"), &change.account_id)?,
+                expected_controls_version: change.expected_controls_version,
                 status: parse_status(&field("status"), &change.status)?,
                 reason: text(&field("reason"), &change.reason)?,
                 actor: text(&field("actor"), &change.actor)?,
@@ -80,7 +84,7 @@ pub fn status_commands(
         .collect()
 }
 
-/// The commands of a `SetAccountLimits` request, in order.
+/// The commands of a `SetAccountLimits` request, in order: versioned changes.
 pub fn limits_commands(
     request: &pb_v1::SetAccountLimitsRequest,
 ) -> Result<Vec<Command>, InvalidField> {
@@ -91,8 +95,10 @@ pub fn limits_commands(
         .enumerate()
         .map(|(index, change)| {
             let field = |name: &str| format!("changes[{index}].{name}");
-            Ok(Command::SetAccountLimits(SetAccountLimits {
+            Ok(Command::ChangeAccountLimits(AccountLimitsChange {
+                id: parse_u128(&field("id"), &change.id)?,
                 account_id: parse_u128(&field("account_id"), &change.account_id)?,
+                expected_controls_version: change.expected_controls_version,
                 limits: parse_limits(&field("limits"), change.limits.as_ref())?,
                 reason: text(&field("reason"), &change.reason)?,
                 actor: text(&field("actor"), &change.actor)?,

@@ -10,10 +10,10 @@
 //! 0. In an answer the server always writes a number, so an empty one is a fault.)
 
 use tianping_ledger::{
-    Account, AuditAction, AuditRecord, ClaimPayouts, CollectionKey, Detail, EventResult,
-    HistoryFilter, Limits, NewAccount, NewCollection, NewPayout, NewTransfer, OutflowUsage, Payout,
-    PayoutClaim, PayoutOutcome, PayoutState, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode,
-    SetAccountLimits, SetAccountStatus, SuspenseReason, Transfer,
+    Account, AccountLimitsChange, AccountStatusChange, AuditAction, AuditRecord, ClaimPayouts,
+    CollectionKey, Detail, EventResult, HistoryFilter, Limits, NewAccount, NewCollection,
+    NewPayout, NewTransfer, OutflowUsage, Payout, PayoutClaim, PayoutOutcome, PayoutState,
+    QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode, SuspenseReason, Transfer,
 };
 
 use super::accounts::{parse_limits, parse_status};
@@ -114,10 +114,14 @@ pub fn account_transfers_request(
 }
 
 /// A `SetAccountStatus` request.
-pub fn set_account_status_request(changes: &[SetAccountStatus]) -> pb_v1::SetAccountStatusRequest {
+pub fn set_account_status_request(
+    changes: &[AccountStatusChange],
+) -> pb_v1::SetAccountStatusRequest {
     let changes = changes
         .iter()
         .map(|change| pb_v1::AccountStatusChange {
+            id: format_u128(change.id),
+            expected_controls_version: change.expected_controls_version,
             account_id: format_u128(change.account_id),
             status: status_name(change.status).to_owned(),
             reason: change.reason.clone(),
@@ -128,10 +132,14 @@ pub fn set_account_status_request(changes: &[SetAccountStatus]) -> pb_v1::SetAcc
 }
 
 /// A `SetAccountLimits` request (the limits replace the old ones; `Limits::NONE` lifts them).
-pub fn set_account_limits_request(changes: &[SetAccountLimits]) -> pb_v1::SetAccountLimitsRequest {
+pub fn set_account_limits_request(
+    changes: &[AccountLimitsChange],
+) -> pb_v1::SetAccountLimitsRequest {
     let changes = changes
         .iter()
         .map(|change| pb_v1::AccountLimitsChange {
+            id: format_u128(change.id),
+            expected_controls_version: change.expected_controls_version,
             account_id: format_u128(change.account_id),
             limits: Some(limits(&change.limits)),
             reason: change.reason.clone(),
@@ -638,7 +646,8 @@ mod tests {
             outflow_usage: OutflowUsage::default(),
             timestamp: 77,
         };
-        assert_eq!(parse_account("a", &account(&record)), Ok(record));
+        assert_eq!(parse_account("a", &account(&record, 5)), Ok(record));
+        assert_eq!(account(&record, 5).controls_version, 5);
         let moved = Transfer {
             id: 1,
             debit_account_id: 2,
@@ -654,13 +663,13 @@ mod tests {
             timestamp: u64::MAX,
         };
         assert_eq!(parse_transfer("t", &transfer(&moved)), Ok(moved));
-        let mut wire = account(&record);
+        let mut wire = account(&record, 0);
         wire.debits_posted = String::new();
         assert_eq!(parse_account("a", &wire).map_err(|e| e.field), Err("a.debits_posted".into()));
-        wire = account(&record);
+        wire = account(&record, 0);
         wire.status = "asleep".into();
         assert_eq!(parse_account("a", &wire).map_err(|e| e.field), Err("a.status".into()));
-        wire = account(&record);
+        wire = account(&record, 0);
         wire.limits = None;
         assert_eq!(parse_account("a", &wire).map_err(|e| e.field), Err("a.limits".into()));
         let mut wire = transfer(&moved);
@@ -717,22 +726,25 @@ mod tests {
 
     #[test]
     fn account_controls_round_trip() {
-        let statuses: Vec<SetAccountStatus> = [
+        let statuses: Vec<AccountStatusChange> = [
             AccountStatus::Active,
             AccountStatus::OutflowBlocked,
             AccountStatus::Frozen,
             AccountStatus::Closed,
         ]
         .into_iter()
-        .map(|status| SetAccountStatus {
+        .zip(1..)
+        .map(|(status, version)| AccountStatusChange {
+            id: BIG - version,
             account_id: BIG,
+            expected_controls_version: u64::MAX - version as u64,
             status,
             reason: "kyc".into(),
             actor: "risk-desk".into(),
         })
         .collect();
         let expected: Vec<Command> =
-            statuses.iter().cloned().map(Command::SetAccountStatus).collect();
+            statuses.iter().cloned().map(Command::ChangeAccountStatus).collect();
         assert_eq!(status_commands(&set_account_status_request(&statuses)), Ok(expected));
         let limits = [
             Limits::NONE,
@@ -742,14 +754,16 @@ mod tests {
                 per_day_count_max: Some(0),
             },
         ]
-        .map(|limits| SetAccountLimits {
+        .map(|limits| AccountLimitsChange {
+            id: 3,
             account_id: 1,
+            expected_controls_version: 7,
             limits,
             reason: "r".into(),
             actor: "a".into(),
         });
         let expected: Vec<Command> =
-            limits.iter().cloned().map(Command::SetAccountLimits).collect();
+            limits.iter().cloned().map(Command::ChangeAccountLimits).collect();
         assert_eq!(limits_commands(&set_account_limits_request(&limits)), Ok(expected));
     }
 

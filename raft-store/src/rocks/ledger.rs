@@ -27,9 +27,10 @@ use serde::de::DeserializeOwned;
 use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    Account, AccountBalance, AuditRecord, Collection, CollectionKey, Discrepancy, DiscrepancyBlock,
-    HistoryFilter, LedgerStore, LedgerStoreMut, Meta, Payout, PayoutHistoryRecord, PendingTransfer,
-    Refusal, SuspenseAssignment, SuspenseKey, Table, Transfer, WriteSet,
+    Account, AccountBalance, AccountControls, AuditRecord, Collection, CollectionKey,
+    ControlChange, Discrepancy, DiscrepancyBlock, HistoryFilter, LedgerStore, LedgerStoreMut, Meta,
+    Payout, PayoutHistoryRecord, PendingTransfer, Refusal, SuspenseAssignment, SuspenseKey, Table,
+    Transfer, WriteSet,
 };
 
 use super::{Shared, rocks_error, table_cf, unlogged};
@@ -379,6 +380,16 @@ impl RocksLedger {
             let key = codec::discrepancy_block_key(block);
             set_member(batch, discrepancy_blocks_family, &key, *present);
         }
+        let controls_family = family(Table::AccountControls)?;
+        for controls in &writes.account_controls {
+            encode_into(controls, &mut value);
+            batch.put_cf(controls_family, codec::id_key(controls.account_id), &value);
+        }
+        let changes_family = family(Table::ControlChanges)?;
+        for change in &writes.control_changes {
+            encode_into(change, &mut value);
+            batch.put_cf(changes_family, codec::id_key(change.id), &value);
+        }
         encode_into(&writes.meta, &mut value);
         batch.put_cf(family(Table::Meta)?, [], &value);
         Ok(())
@@ -674,6 +685,14 @@ impl LedgerStore for RocksLedger {
 
     fn discrepancy(&self, id: u128) -> Option<Discrepancy> {
         self.get(Table::Discrepancies, &codec::id_key(id), "discrepancy")
+    }
+
+    fn account_controls(&self, account_id: u128) -> Option<AccountControls> {
+        self.get(Table::AccountControls, &codec::id_key(account_id), "account controls")
+    }
+
+    fn control_change(&self, id: u128) -> Option<ControlChange> {
+        self.get(Table::ControlChanges, &codec::id_key(id), "control change")
     }
 
     fn discrepancy_index_range(

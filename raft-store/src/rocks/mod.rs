@@ -95,6 +95,8 @@ pub(crate) fn table_cf(table: Table) -> &'static str {
         Table::Discrepancies => "discrepancies",
         Table::DiscrepancyIndex => "discrepancy_index",
         Table::DiscrepancyBlocks => "discrepancy_blocks",
+        Table::AccountControls => "account_controls",
+        Table::ControlChanges => "control_changes",
     }
 }
 

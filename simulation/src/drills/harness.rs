@@ -176,10 +176,9 @@ impl Load {
                 machine.machine.spawn(task)
             })
             .collect();
-        let desk = world
-            .clients
-            .first()
-            .map(|machine| machine.machine.spawn(risk::run(world.clone(), stop.clone())));
+        let desk = world.clients.first().map(|machine| {
+            machine.machine.spawn(risk::run(world.clone(), history.clone(), stop.clone()))
+        });
         let sampler = StateSampler::start(world.clone());
         Load { history, stop, clients, desk, sampler }
     }

@@ -1,8 +1,9 @@
 //! Accounts: creation and the audited status and limit changes, as ordered rules.
 
 use tianping_ledger::{
-    Account, AccountFlags as F, AccountStatus, AuditAction, AuditRecord, EventResult, Limits,
-    NewAccount, OutflowUsage, ResultCode as R, SetAccountLimits, SetAccountStatus, TEXT_BYTES_MAX,
+    Account, AccountFlags as F, AccountLimitsChange, AccountStatus, AccountStatusChange,
+    AuditAction, AuditRecord, ControlChange, ControlTarget, EventResult, Limits, NewAccount,
+    OutflowUsage, ResultCode as R, SetAccountLimits, SetAccountStatus, TEXT_BYTES_MAX,
 };
 
 use super::balances::settled;
@@ -103,6 +104,38 @@ const LIMITS_CHANGE: &[Rule<Change<Limits>>] = &[
     rule(R::AccountClosed, State, |c| c.account().status == AccountStatus::Closed),
 ];
 
+/// A control change with an id and an expected version: what it asks, what is filed under
+/// its id, and the version the model counts for its account (status and limits audit records
+/// filed so far — a count over the trail, where the ledger keeps a counter).
+struct Versioned {
+    id: u128,
+    account_id: u128,
+    reason_bytes: usize,
+    actor_bytes: usize,
+    target: ControlTarget,
+    expected: u64,
+    counted: u64,
+    exists: bool,
+    filed: Option<ControlChange>,
+}
+
+/// Who and why, then the id (the same change again is `exists`, another one under the id
+/// `exists_with_different_change`), then the account and whether the change was decided on
+/// the controls in force.
+const VERSIONED: &[Rule<Versioned>] = &[
+    rule(R::IdMustNotBeZero, Request, |v| v.id == 0),
+    rule(R::IdMustNotBeIntMax, Request, |v| v.id == u128::MAX),
+    rule(R::ReasonMustNotBeEmpty, Request, |v| v.reason_bytes == 0),
+    rule(R::ActorMustNotBeEmpty, Request, |v| v.actor_bytes == 0),
+    rule(R::TextTooLong, Request, |v| v.reason_bytes.max(v.actor_bytes) > TEXT_BYTES_MAX),
+    rule(R::ExistsWithDifferentChange, Identity, |v| {
+        v.filed.is_some_and(|filed| (filed.account_id, filed.target) != (v.account_id, v.target))
+    }),
+    rule(R::Exists, Identity, |v| v.filed.is_some()),
+    rule(R::AccountNotFound, State, |v| !v.exists),
+    rule(R::ControlsVersionStale, State, |v| v.expected != v.counted),
+];
+
 /// The account an audited change applies to, or the verdict of the rule that answered
 /// (`ok` for a change already in force, which changes nothing).
 fn decide<T>(
@@ -197,6 +230,112 @@ impl Auditor {
         self.accounts.insert(account_id, Account { limits: to, limits_day: day, ..account });
         let action = AuditAction::Limits { from, to };
         self.audited(account_id, action, (&request.reason, &request.actor), timestamp)
+    }
+
+    /// How many status and limits changes the audit trail holds for `account_id`.
+    fn counted_version(&self, account_id: u128) -> u64 {
+        let changes = self.audit.iter().filter(|record| {
+            record.account_id == account_id
+                && matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. })
+        });
+        changes.count() as u64
+    }
+
+    /// The facts of a versioned change.
+    fn versioned(
+        &self,
+        (id, account_id, expected): (u128, u128, u64),
+        (reason, actor): (&str, &str),
+        target: ControlTarget,
+    ) -> Versioned {
+        Versioned {
+            id,
+            account_id,
+            reason_bytes: reason.len(),
+            actor_bytes: actor.len(),
+            target,
+            expected,
+            counted: self.counted_version(account_id),
+            exists: self.accounts.contains_key(&account_id),
+            filed: self.control_changes.get(&id).copied(),
+        }
+    }
+
+    /// The versioned rules' verdict, when one of them answers.
+    fn versioned_verdict(facts: &Versioned) -> Option<Verdict> {
+        match (first(&[VERSIONED], facts), facts.filed) {
+            (Some((R::Exists, _)), Some(filed)) => {
+                Some(Ok(EventResult::code(R::Exists, filed.timestamp)))
+            }
+            (Some(refusal), _) => Some(Err(refusal)),
+            (None, _) => None,
+        }
+    }
+
+    /// Files an `ok` versioned change under its id, at the version its account now counts.
+    fn file_change(&mut self, facts: &Versioned, verdict: Verdict, timestamp: u64) -> Verdict {
+        if let Ok(result) = &verdict
+            && result.code == R::Ok
+        {
+            let change = ControlChange {
+                id: facts.id,
+                account_id: facts.account_id,
+                target: facts.target,
+                version: self.counted_version(facts.account_id),
+                timestamp,
+            };
+            self.control_changes.insert(facts.id, change);
+        }
+        verdict
+    }
+
+    /// Predicts a status change with an id and an expected version.
+    pub(super) fn change_status(
+        &mut self,
+        request: &AccountStatusChange,
+        timestamp: u64,
+    ) -> Verdict {
+        let facts = self.versioned(
+            (request.id, request.account_id, request.expected_controls_version),
+            (&request.reason, &request.actor),
+            ControlTarget::Status(request.status),
+        );
+        if let Some(verdict) = Self::versioned_verdict(&facts) {
+            return verdict;
+        }
+        let unconditional = SetAccountStatus {
+            account_id: request.account_id,
+            status: request.status,
+            reason: request.reason.clone(),
+            actor: request.actor.clone(),
+        };
+        let verdict = self.set_status(&unconditional, timestamp);
+        self.file_change(&facts, verdict, timestamp)
+    }
+
+    /// Predicts a limits change with an id and an expected version.
+    pub(super) fn change_limits(
+        &mut self,
+        request: &AccountLimitsChange,
+        timestamp: u64,
+        day: i64,
+    ) -> Verdict {
+        let facts = self.versioned(
+            (request.id, request.account_id, request.expected_controls_version),
+            (&request.reason, &request.actor),
+            ControlTarget::Limits(request.limits),
+        );
+        if let Some(verdict) = Self::versioned_verdict(&facts) {
+            return verdict;
+        }
+        let unconditional = SetAccountLimits {
+            account_id: request.account_id,
+            limits: request.limits,
+            reason: request.reason.clone(),
+            actor: request.actor.clone(),
+        };
+        let verdict = self.set_limits(&unconditional, timestamp, day);
+        self.file_change(&facts, verdict, timestamp)
     }
 
     /// Files the audit record of an applied change.
