@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use tianping_bank_adapters::bank_api::{Clock, JSON_CONTENT_TYPE, SystemClock};
 use tianping_bank_adapters::connection::{NetworkGateway, connect};
-use tianping_bank_adapters::direct::{MessageKind, fresh_nonce, seal};
+use tianping_bank_adapters::direct::{MessageKind, PayoutStatusBody, fresh_nonce, seal};
 use tianping_bank_adapters::direct_bodies::{CallbackBody, EntryBody};
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EndToEndId, EntryStatus};
 use tianping_bank_adapters::keys::{KeyRing, KeyRingSource, KeyRole};
@@ -50,6 +50,8 @@ use crate::testing::{
 
 /// The worker's id of the direct-connect bank.
 const BANK: u32 = 2;
+/// A bank whose payouts no loop here claims.
+const OTHER_BANK: u32 = 3;
 
 /// Everything a test needs on both sides.
 struct World {
@@ -73,7 +75,7 @@ async fn world() -> World {
         server,
         stop_bank,
         gateways: BTreeMap::from([(BANK, gateway)]),
-        ledger: MemoryLedger::new(&[BANK]),
+        ledger: MemoryLedger::new(&[BANK, OTHER_BANK]),
         banks: vec![bank_config(BANK)],
         metrics: WorkerMetrics::new(),
         claims: ClaimDesk::default(),
@@ -287,6 +289,20 @@ async fn a_payout_callback_finalizes_the_payout_through_its_claim() {
     world.stop().await;
 }
 
+/// A payout's status, as the bank would push it.
+fn status_body(payout_id: u128, status: &str) -> String {
+    let body = CallbackBody::PayoutStatus {
+        status: PayoutStatusBody {
+            end_to_end_id: payout_id.to_string(),
+            status: status.to_owned(),
+            reason_code: None,
+            reason_message: None,
+            bank_reference: Some("B-1".to_owned()),
+        },
+    };
+    serde_json::to_string(&body).expect("serializes")
+}
+
 /// A credit entry of our custody account, as the bank would push it.
 fn credit_body(reference: &str) -> String {
     let entry = BankEntry {
@@ -371,6 +387,21 @@ async fn refused_callbacks_are_counted_and_book_nothing() {
             };
             assert_eq!(status, 404, "a bank without callbacks here");
 
+            // A payout's callback never records by itself: with no claim on the payout here
+            // the ledger is only read, and the bank is asked to retry until it is final.
+            world.ledger.create_payout(9_001, OTHER_BANK, 300, MERCHANT);
+            for (payout, told, expected) in
+                [(9_001, "SUCCEEDED", 503), (9_002, "SUCCEEDED", 503), (9_001, "PENDING", 200)]
+            {
+                let envelope = sealed(MessageKind::Callback, now, status_body(payout, told));
+                let (status, text) = post(bytes(envelope)).await;
+                assert_eq!(status, expected, "{payout} {told}: {text}");
+            }
+            assert_eq!(
+                world.ledger.payout(9_001).expect("the payout").state,
+                PayoutState::Reserved
+            );
+
             // The simulator breaks its callback's signature: refused, then its re-signed retry
             // is booked, once.
             world.bank(|bank| {
@@ -412,6 +443,10 @@ async fn refused_callbacks_are_counted_and_book_nothing() {
         world.metric("tianping_bank_callbacks_total{bank=\"unknown\",result=\"unknown_bank\"}"),
         1
     );
+    let callbacks = |result: &str| {
+        world.metric(&format!("tianping_bank_callbacks_total{{bank=\"2\",result=\"{result}\"}}"))
+    };
+    assert_eq!((callbacks("retry"), callbacks("not_final")), (2, 1));
     assert_eq!(world.ledger.posted(CUSTOMER), (0, 700 + 700 + 1_200), "X-1, X-3 and the retry");
     assert!(world.ledger.collection(BANK, "X-2").is_none(), "the tampered reference");
     world.stop().await;
