@@ -388,6 +388,14 @@ impl Verifier {
         &self.stats
     }
 
+    /// A fresh verifier of the same peer (same app id, window and key ring, so a key rotation
+    /// or reload reaches both) with a nonce cache and counters of its own: the worker verifies
+    /// a bank's pushed callbacks with a sibling of the verifier of its answers, and counts
+    /// their refusals apart.
+    pub fn sibling(&self) -> Verifier {
+        Verifier::new(self.config.clone(), Arc::clone(&self.keys))
+    }
+
     /// Verifies the envelope in `bytes` at the verifier's clock `now_ms`; every refusal is
     /// counted.
     pub fn verify(&self, bytes: &[u8], now_ms: u64) -> Result<Verified, VerifyError> {

@@ -1,7 +1,8 @@
 //! The business bodies of the direct-connect protocol beyond a payout submission (which
-//! [`crate::direct`] defines with its status answer): the status query, the notification feed
-//! and the statement. Each travels as the `biz_content` of a signed envelope; amounts are
-//! decimal text with their currency, dates `YYYY-MM-DD`, as in the payout bodies.
+//! [`crate::direct`] defines with its status answer): the status query, the notification feed,
+//! the statement, and the callbacks a bank pushes ([`CallbackBody`]). Each travels as the
+//! `biz_content` of a signed envelope; amounts are decimal text with their currency, dates
+//! `YYYY-MM-DD`, as in the payout bodies.
 //!
 //! Both sides use these types: the gateway writes requests and reads answers, the bank
 //! simulator the other way round, so the two cannot drift apart.
@@ -9,7 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::Date;
-use crate::direct::BodyError;
+use crate::direct::{BodyError, PayoutStatusBody};
 use crate::gateway::{
     Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, NotificationCursor,
     NotificationPage, Statement, StatementPeriod,
@@ -264,6 +265,31 @@ impl StatementBody {
     }
 }
 
+/// What a direct-connect bank pushes, unasked, as the body of a `CALLBACK` envelope
+/// ([`crate::bank_api`] module doc, "Callbacks"): a payout's final status, or an entry booked
+/// on one of the client's accounts (an incoming credit, a returned payout). The `event` field
+/// names which.
+///
+/// A callback says nothing a status query or a notification page would not: the receiver
+/// books it through the same rules, so a duplicate, a reordered or a lost callback changes
+/// nothing a poll would not have found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum CallbackBody {
+    /// A payout's status changed (the simulator pushes final ones: executed or rejected).
+    PayoutStatus {
+        /// The status, as a status query answers it.
+        status: PayoutStatusBody,
+    },
+    /// An entry was booked on `account`.
+    AccountEntry {
+        /// The account the entry moved: one the client registered the callback for.
+        account: String,
+        /// The entry, as a notification page carries it.
+        entry: EntryBody,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,6 +349,32 @@ mod tests {
             NotificationsRequestBody { account: "A-1".to_owned(), cursor: String::new(), limit: 5 };
         let json = serde_json::to_string(&request).expect("serializes");
         assert!(json.contains(r#""account":"A-1""#), "{json}");
+    }
+
+    #[test]
+    fn callbacks_name_their_event() {
+        let entry = CallbackBody::AccountEntry {
+            account: "A-1".to_owned(),
+            entry: EntryBody::from_entry(&entry()),
+        };
+        let json = serde_json::to_string(&entry).expect("serializes");
+        assert!(json.starts_with(r#"{"event":"ACCOUNT_ENTRY","account":"A-1""#), "{json}");
+        assert_eq!(serde_json::from_str::<CallbackBody>(&json).expect("parses"), entry);
+        let status = CallbackBody::PayoutStatus {
+            status: PayoutStatusBody {
+                end_to_end_id: "42".to_owned(),
+                status: "SUCCEEDED".to_owned(),
+                reason_code: None,
+                reason_message: None,
+                bank_reference: Some("B-9".to_owned()),
+            },
+        };
+        let json = serde_json::to_string(&status).expect("serializes");
+        assert!(json.starts_with(r#"{"event":"PAYOUT_STATUS","status":{"#), "{json}");
+        assert_eq!(serde_json::from_str::<CallbackBody>(&json).expect("parses"), status);
+        for unknown in [r#"{"event":"REFUND","account":"A-1"}"#, r#"{"account":"A-1"}"#] {
+            assert!(serde_json::from_str::<CallbackBody>(unknown).is_err(), "{unknown}");
+        }
     }
 
     #[test]

@@ -637,6 +637,14 @@ pub trait BankGateway: Send + Sync {
         account: &str,
         period: StatementPeriod,
     ) -> impl Future<Output = Result<Statement, GatewayError>> + Send;
+
+    /// A verifier of the callbacks this bank pushes (`CALLBACK` envelopes, checked with the
+    /// same keys, app id and window as its answers, with a nonce cache of their own), or
+    /// `None` for a bank that pushes none (ISO 20022 banks here). The worker's callback
+    /// endpoint takes it from the gateway so a bank's keys are configured in one place.
+    fn callback_verifier(&self) -> Option<crate::direct::Verifier> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! | `POST /admin/directives` | [`DirectiveBody`] | faults for the next request about one end-to-end id (any [`Fault`], the booking faults reconciliation must catch among them) |
 //! | `POST /admin/credits` | [`CreditBody`] | posts an incoming credit now; answers its bank reference |
 //! | `POST /admin/down` | [`DownBody`] | the bank is down from now for `for_ms` |
+//! | `GET /admin/callbacks` | — | the registered callback URLs, the callbacks waiting, and their counters |
+//! | `POST /admin/callbacks` | [`CallbackRegistration`] | registers (or, without `url`, withdraws) an account's callback URL (direct-connect banks) |
 //! | `GET /admin/conservation` | — | `200` if money is conserved and every balance is its opening plus its journal, `500` with the difference if not |
 //!
 //! [`client`] calls it from a program: [`client::send_directive`] is how a user, a CLI or a
@@ -55,6 +57,16 @@ pub struct CreditBody {
     /// The payer's end-to-end id, if any.
     #[serde(default)]
     pub end_to_end_id: Option<String>,
+}
+
+/// Where one account's callbacks go: `url` absent withdraws it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackRegistration {
+    /// The account.
+    pub account: String,
+    /// `http://host:port/path`, or none to stop the account's callbacks.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// A down period starting now.
@@ -254,9 +266,29 @@ pub fn handle(hosted: &mut HostedBank, request: &BankRequest, now_ms: u64) -> Ha
             });
             Handled::json(
                 200,
-                &serde_json::json!({ "bank": hosted.bank.stats(), "verifier": verifier }),
+                &serde_json::json!({
+                    "bank": hosted.bank.stats(),
+                    "verifier": verifier,
+                    "callbacks": hosted.bank.callback_stats(),
+                }),
             )
         }
+        (Method::Get, "/admin/callbacks") => Handled::json(200, &callbacks_view(hosted)),
+        (Method::Post, "/admin/callbacks") => match parse::<CallbackRegistration>(request) {
+            Ok(_) if hosted.direct.is_none() => {
+                Handled::text(400, "only a direct-connect bank pushes callbacks")
+            }
+            Ok(registration) => {
+                match hosted
+                    .bank
+                    .register_callback(&registration.account, registration.url.as_deref())
+                {
+                    Ok(()) => Handled::json(200, &callbacks_view(hosted)),
+                    Err(error) => Handled::bank_error(&error),
+                }
+            }
+            Err(answer) => answer,
+        },
         (Method::Get, "/admin/faults") => Handled::json(200, hosted.bank.faults()),
         (Method::Post, "/admin/faults") => match parse::<FaultConfig>(request) {
             Ok(faults) => match faults.validate() {
@@ -305,6 +337,14 @@ pub fn handle(hosted: &mut HostedBank, request: &BankRequest, now_ms: u64) -> Ha
         }
         _ => Handled::text(404, format!("no admin call {} {path}", request.method.name())),
     }
+}
+
+fn callbacks_view(hosted: &HostedBank) -> serde_json::Value {
+    serde_json::json!({
+        "urls": hosted.bank.callback_urls(),
+        "waiting": hosted.bank.callbacks_waiting(),
+        "stats": hosted.bank.callback_stats(),
+    })
 }
 
 fn post_credit(hosted: &mut HostedBank, credit: &CreditBody, now_ms: u64) -> Handled {

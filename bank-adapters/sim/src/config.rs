@@ -176,6 +176,10 @@ pub struct AccountConfig {
     pub currency: String,
     /// Decimal text, e.g. `"1000000.00"`.
     pub opening_balance: String,
+    /// Direct-connect banks: where this account's callbacks are pushed
+    /// (`http://host:port/path`, e.g. a bank worker's `/callbacks/{bank}`); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
 }
 
 /// Credits posted on a schedule.
@@ -286,6 +290,7 @@ fn build_bank(
         seed,
     })
     .map_err(|source| ConfigError::Bank { bank: bank_id.clone(), source })?;
+    let mut bank = bank;
     let protocol_error =
         |detail: &str| ConfigError::Protocol { bank: bank_id.clone(), detail: detail.to_owned() };
     let direct = match (config.protocol, &config.direct) {
@@ -308,6 +313,15 @@ fn build_bank(
             return Err(protocol_error(&format!("pain002_version {other}: 10 or 12")));
         }
     };
+    for account in &config.accounts {
+        if let Some(url) = &account.callback_url {
+            if config.protocol != Protocol::Direct {
+                return Err(protocol_error("only a direct bank pushes callbacks (callback_url)"));
+            }
+            bank.register_callback(&account.number, Some(url))
+                .map_err(|source| ConfigError::Bank { bank: bank_id.clone(), source })?;
+        }
+    }
     Ok(HostedBank { bank, direct, pain002_version })
 }
 

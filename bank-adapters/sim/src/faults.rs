@@ -12,7 +12,8 @@
 //!   is true: `timeout-before-execute`, `timeout-after-execute`, `reject[=CODE]`,
 //!   `answer-late=MS`, `pending=MS`, `pending-reject=MS`, `lose-answer`,
 //!   `duplicate-notification`, `reorder-notification`, `lose-notification`, `return=MS`,
-//!   `bad-signature`.
+//!   `bad-signature`, and the pushed callbacks' `duplicate-callback`, `reorder-callback`,
+//!   `lose-callback`, `late-callback=MS`.
 //! - **Booking faults, which reconciliation must catch** (issue 13) — what the bank *tells*
 //!   and what it *books* disagree, or it books a real extra movement; its own books stay
 //!   internally consistent (money conserved, every balance its opening plus its journal):
@@ -119,6 +120,18 @@ pub enum Fault {
         /// The delay.
         after_ms: u64,
     },
+    /// Push the payment's status callback twice (each delivery sealed afresh).
+    DuplicateCallback,
+    /// Hold the payment's status callback back until the account's next callback overtakes
+    /// it (or [`crate::bank::journal::REORDER_HOLD_MS`] passed).
+    ReorderCallback,
+    /// Never push the payment's status callback (queries still answer it).
+    LoseCallback,
+    /// Push the payment's status callback this many milliseconds late.
+    LateCallback {
+        /// The delay.
+        ms: u64,
+    },
 }
 
 /// Why a fault header or configuration is refused.
@@ -179,7 +192,11 @@ impl Fault {
             | Fault::ReorderNotification
             | Fault::LoseNotification
             | Fault::Return { .. }
-            | Fault::BadSignature => Ok(()),
+            | Fault::BadSignature
+            | Fault::DuplicateCallback
+            | Fault::ReorderCallback
+            | Fault::LoseCallback
+            | Fault::LateCallback { .. } => Ok(()),
         }
     }
 }
@@ -187,7 +204,8 @@ impl Fault {
 /// Parses the [`FAULT_HEADER`] value: comma-separated `name` or `name=value` items —
 /// `timeout-before-execute`, `timeout-after-execute`, `reject[=CODE]`, `answer-late=MS`,
 /// `pending=MS`, `pending-reject=MS`, `lose-answer`, `duplicate-notification`,
-/// `reorder-notification`, `lose-notification`, `return=MS`, `bad-signature`, and the
+/// `reorder-notification`, `lose-notification`, `return=MS`, `bad-signature`,
+/// `duplicate-callback`, `reorder-callback`, `lose-callback`, `late-callback=MS`, and the
 /// booking faults `execute-report-rejected[=CODE]`, `drop-booking`, `amount-off=N` (signed
 /// minor units, not zero), `execute-twice`, `return-unnotified=MS` (module doc). The same
 /// text serves an admin directive: `admin::client::send_directive` takes what this returns.
@@ -252,6 +270,10 @@ pub fn parse_fault_header(value: &str) -> Result<Vec<Fault>, FaultError> {
                 }
                 "execute-twice" => no_argument(Fault::ExecuteTwice),
                 "return-unnotified" => Ok(Fault::ReturnUnnotified { after_ms: milliseconds()? }),
+                "duplicate-callback" => no_argument(Fault::DuplicateCallback),
+                "reorder-callback" => no_argument(Fault::ReorderCallback),
+                "lose-callback" => no_argument(Fault::LoseCallback),
+                "late-callback" => Ok(Fault::LateCallback { ms: milliseconds()? }),
                 _ => Err(bad("unknown fault")),
             }
         })
@@ -304,7 +326,8 @@ pub struct FaultConfig {
     pub return_ppm: u32,
     /// See `return_ppm`.
     pub return_after_ms: u64,
-    /// A direct-connect answer carries a signature that does not verify.
+    /// A direct-connect answer, or a pushed callback, carries a signature that does not
+    /// verify.
     pub bad_signature_ppm: u32,
     /// A new payment is executed but answered rejected with `reject_reason_code`
     /// ([`Fault::ExecuteReportRejected`]).
@@ -321,6 +344,17 @@ pub struct FaultConfig {
     /// notified ([`Fault::ReturnUnnotified`]); drawn only for payments `return_ppm` did not
     /// already return.
     pub return_unnotified_ppm: u32,
+    /// A pushed callback is delivered twice (each delivery sealed afresh). Callbacks' faults
+    /// are drawn only for accounts with a callback URL, so a bank without one draws as before.
+    pub duplicate_callback_ppm: u32,
+    /// A pushed callback is held back until the account's next one overtakes it.
+    pub reorder_callback_ppm: u32,
+    /// A callback is never pushed (polling still finds what it said).
+    pub lose_callback_ppm: u32,
+    /// A pushed callback goes out `late_callback_ms` late.
+    pub late_callback_ppm: u32,
+    /// See `late_callback_ppm`.
+    pub late_callback_ms: u64,
     /// Periods when the bank is down.
     pub down: Vec<DownWindow>,
 }
@@ -347,6 +381,10 @@ impl FaultConfig {
             ("amount_off_ppm", self.amount_off_ppm),
             ("execute_twice_ppm", self.execute_twice_ppm),
             ("return_unnotified_ppm", self.return_unnotified_ppm),
+            ("duplicate_callback_ppm", self.duplicate_callback_ppm),
+            ("reorder_callback_ppm", self.reorder_callback_ppm),
+            ("lose_callback_ppm", self.lose_callback_ppm),
+            ("late_callback_ppm", self.late_callback_ppm),
         ] {
             if value > PPM_MAX {
                 return Err(FaultError::BadProbability { field, value });
@@ -400,7 +438,27 @@ mod tests {
             parse_fault_header("reject").expect("parses"),
             vec![Fault::Reject { reason_code: DEFAULT_REJECT_REASON.into() }]
         );
-        for bad in ["explode", "answer-late", "answer-late=soon", "lose-answer=1", "reject=AM045"] {
+        assert_eq!(
+            parse_fault_header(
+                "duplicate-callback, reorder-callback,lose-callback, late-callback=750"
+            )
+            .expect("parses"),
+            vec![
+                Fault::DuplicateCallback,
+                Fault::ReorderCallback,
+                Fault::LoseCallback,
+                Fault::LateCallback { ms: 750 },
+            ]
+        );
+        for bad in [
+            "explode",
+            "answer-late",
+            "answer-late=soon",
+            "lose-answer=1",
+            "reject=AM045",
+            "late-callback",
+            "lose-callback=1",
+        ] {
             assert!(parse_fault_header(bad).is_err(), "{bad}");
         }
     }

@@ -4,9 +4,16 @@
 //! answer is delivered as the faults say: at once, late, never (the request hangs until the
 //! caller gives up, or until shutdown), or cut off (the connection drops mid-answer).
 //!
+//! Beside the requests it answers, the server pushes the banks' callbacks
+//! ([`crate::bank::callbacks`]): every [`CALLBACK_ROUND_MS`] it takes what is due, `POST`s
+//! each sealed envelope to its registered URL (one task each, with a deadline of
+//! [`CALLBACK_DEADLINE_MS`]) and reports back how it went: a `2xx` answer ends it, anything
+//! else is retried on the bank's schedule.
+//!
 //! [`serve`] is the entry point the `tianping bank-sim` command calls; [`start`] serves an
 //! already built simulator (tests, embedding).
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,17 +23,25 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method as HttpMethod, StatusCode, Uri};
 use axum::response::Response;
-use tianping_bank_adapters::bank_api::{Clock, SystemClock};
-use tianping_bank_adapters::transport::{BankRequest, Method};
+use tianping_bank_adapters::bank_api::{Clock, JSON_CONTENT_TYPE, SystemClock};
+use tianping_bank_adapters::transport::http::HttpTransport;
+use tianping_bank_adapters::transport::{BankRequest, Method, Transport};
 use tokio::sync::watch;
 
 use crate::bank::Delivery;
+use crate::bank::callbacks::Delivered;
 use crate::config::{ConfigError, SimConfig};
 use crate::simulator::{BankSimulator, Handled};
 
 /// The longest a hanging request is held before the connection is closed anyway: far beyond
 /// any client deadline, and bounded so a forgotten client does not pin a task for ever.
 pub const HANG_MS_MAX: u64 = 10 * 60 * 1_000;
+
+/// How often the server looks for callbacks due.
+pub const CALLBACK_ROUND_MS: u64 = 50;
+
+/// One callback delivery's deadline: a receiver that books before it answers has this long.
+pub const CALLBACK_DEADLINE_MS: u64 = 15_000;
 
 /// The largest request body accepted.
 pub const REQUEST_BYTES_MAX: usize = tianping_bank_adapters::direct::ENVELOPE_BYTES_MAX;
@@ -116,7 +131,8 @@ pub async fn start(
     let bound = listener.local_addr().map_err(bind_error)?;
     let (stop, stopping) = watch::channel(false);
     let state = AppState { simulator: Arc::clone(&simulator), clock, stopping: stopping.clone() };
-    let router = axum::Router::new().fallback(handle).with_state(state);
+    let router = axum::Router::new().fallback(handle).with_state(state.clone());
+    tokio::spawn(push_callbacks(state.simulator, state.clock, state.stopping));
     let task = tokio::spawn(async move {
         let mut stopped = stopping;
         tokio::spawn(async move {
@@ -131,6 +147,82 @@ pub async fn start(
             .map_err(|error| ServeError::Serve(error.to_string()))
     });
     Ok(BankSimServer { address: bound, simulator, task })
+}
+
+/// Pushes the banks' due callbacks until the server stops (module doc).
+async fn push_callbacks(
+    simulator: SharedSimulator,
+    clock: Arc<dyn Clock>,
+    mut stopping: watch::Receiver<bool>,
+) {
+    // One pooled transport per receiver: the URLs are the registered ones, few and bounded by
+    // the banks' accounts.
+    let mut transports: BTreeMap<String, HttpTransport> = BTreeMap::new();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(CALLBACK_ROUND_MS)) => {}
+            _ = stopping.wait_for(|stopping| *stopping) => return,
+        }
+        let due = lock(&simulator).due_callbacks(clock.now_unix_ms());
+        for callback in due {
+            let (origin, path) = split_url(&callback.url);
+            let transport = match transports.get(origin) {
+                Some(transport) => transport.clone(),
+                None => {
+                    match HttpTransport::new(origin, Duration::from_millis(CALLBACK_DEADLINE_MS)) {
+                        Ok(transport) => {
+                            transports.insert(origin.to_owned(), transport.clone());
+                            transport
+                        }
+                        Err(error) => {
+                            tracing::warn!(url = %callback.url, %error, "callback url unusable");
+                            let now_ms = clock.now_unix_ms();
+                            lock(&simulator).callback_settled(
+                                &callback.bank_id,
+                                callback.id,
+                                Delivered::Failed,
+                                now_ms,
+                            );
+                            continue;
+                        }
+                    }
+                }
+            };
+            let simulator = Arc::clone(&simulator);
+            let clock = Arc::clone(&clock);
+            let path = path.to_owned();
+            tokio::spawn(async move {
+                let request = BankRequest::post(path, JSON_CONTENT_TYPE, callback.body);
+                let delivered = match transport.send(request).await {
+                    Ok(response) if (200..300).contains(&response.status) => Delivered::Accepted,
+                    Ok(_) | Err(_) => Delivered::Failed,
+                };
+                let now_ms = clock.now_unix_ms();
+                lock(&simulator).callback_settled(
+                    &callback.bank_id,
+                    callback.id,
+                    delivered,
+                    now_ms,
+                );
+            });
+        }
+    }
+}
+
+/// `http://host:port/path` as (`http://host:port`, `/path`); the path is `/` when absent.
+fn split_url(url: &str) -> (&str, &str) {
+    let after_scheme = url.find("://").map_or(0, |index| index + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => url.split_at(after_scheme + slash),
+        None => (url, "/"),
+    }
+}
+
+/// The simulator's lock. A poisoned lock means a handler panicked mid-request; the banks'
+/// state is still the last complete one each operation left (every operation checks before
+/// it changes).
+fn lock(simulator: &SharedSimulator) -> std::sync::MutexGuard<'_, BankSimulator> {
+    simulator.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 async fn handle(
@@ -160,13 +252,7 @@ async fn handle(
         body: body.to_vec(),
     };
     let now_ms = state.clock.now_unix_ms();
-    let handled = {
-        // A poisoned lock means a handler panicked mid-request; the banks' state is still the
-        // last complete one each operation left (every operation checks before it changes).
-        let mut simulator =
-            state.simulator.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        simulator.handle_path(&request, now_ms)
-    };
+    let handled = lock(&state.simulator).handle_path(&request, now_ms);
     deliver(handled, state.stopping).await
 }
 
@@ -214,4 +300,18 @@ fn plain(status: StatusCode, text: &'static str) -> Response {
     let mut response = Response::new(Body::from(text));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_url;
+
+    #[test]
+    fn a_callback_url_splits_into_origin_and_path() {
+        assert_eq!(
+            split_url("http://127.0.0.1:7700/callbacks/2"),
+            ("http://127.0.0.1:7700", "/callbacks/2")
+        );
+        assert_eq!(split_url("http://worker"), ("http://worker", "/"));
+    }
 }

@@ -14,6 +14,7 @@ use tianping_bank_adapters::iso20022::pain002::Pain002Version;
 use tianping_bank_adapters::keys::KeyRing;
 use tianping_bank_adapters::transport::{BankRequest, BankResponse};
 
+use crate::bank::callbacks::Delivered;
 use crate::bank::records::Protocol;
 use crate::bank::{Bank, BankError, Delivery};
 use crate::faults::{FAULT_HEADER, Fault, parse_fault_header};
@@ -21,6 +22,23 @@ use crate::{admin, protocol};
 
 /// The path prefix every bank is served under: `/banks/{bank id}`.
 pub const BANKS_PREFIX: &str = "/banks";
+
+/// Most callbacks one bank hands out for delivery at once (the rest wait for the next round).
+pub const CALLBACKS_PER_ROUND_MAX: usize = 64;
+
+/// A sealed callback to deliver: `POST` `body` to `url`, then report how it went with
+/// [`BankSimulator::callback_settled`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingCallback {
+    /// The bank that sends it.
+    pub bank_id: String,
+    /// Its id in the bank's queue.
+    pub id: u64,
+    /// Where it goes (the account's registered URL).
+    pub url: String,
+    /// The sealed `CALLBACK` envelope.
+    pub body: Vec<u8>,
+}
 
 /// A direct-connect bank's keys: its own signing keys, and a verifier of its client's
 /// requests (the client's public keys, the app id, the timestamp window, the nonce cache).
@@ -98,7 +116,8 @@ impl Handled {
             BankError::UnknownAccount(_)
             | BankError::BadCursor(_)
             | BankError::WrongCurrency { .. }
-            | BankError::BadText(_) => 400,
+            | BankError::BadText(_)
+            | BankError::BadCallbackUrl(_) => 400,
             BankError::BadBankId(_)
             | BankError::DuplicateAccount(_)
             | BankError::Overflow(_)
@@ -196,6 +215,47 @@ impl BankSimulator {
         match hosted.bank.protocol() {
             Protocol::Iso20022 => protocol::iso20022::handle(hosted, request, carried, now_ms),
             Protocol::Direct => protocol::direct::handle(hosted, request, carried, now_ms),
+        }
+    }
+
+    /// Every direct-connect bank's callbacks due at `now_ms` (after booking what is due),
+    /// sealed, at most [`CALLBACKS_PER_ROUND_MAX`] per bank. A callback that cannot be sealed
+    /// (a signer that fails) counts as a failed delivery and is retried like one.
+    pub fn due_callbacks(&mut self, now_ms: u64) -> Vec<OutgoingCallback> {
+        let mut outgoing = Vec::new();
+        for (bank_id, hosted) in &mut self.banks {
+            if hosted.direct.is_none() || hosted.bank.callback_urls().is_empty() {
+                continue;
+            }
+            let due = match hosted.bank.due_callbacks(now_ms, CALLBACKS_PER_ROUND_MAX) {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(bank = %bank_id, %error, "callbacks not handed out");
+                    continue;
+                }
+            };
+            for (callback, url) in due {
+                match protocol::direct::seal_callback(hosted, &callback, now_ms) {
+                    Ok(body) => outgoing.push(OutgoingCallback {
+                        bank_id: bank_id.clone(),
+                        id: callback.id,
+                        url,
+                        body,
+                    }),
+                    Err(error) => {
+                        tracing::warn!(bank = %bank_id, %error, "callback not sealed");
+                        hosted.bank.callback_settled(callback.id, Delivered::Failed, now_ms);
+                    }
+                }
+            }
+        }
+        outgoing
+    }
+
+    /// Reports how the delivery of callback `id` of bank `bank_id` went, at `now_ms`.
+    pub fn callback_settled(&mut self, bank_id: &str, id: u64, delivered: Delivered, now_ms: u64) {
+        if let Some(hosted) = self.banks.get_mut(bank_id) {
+            hosted.bank.callback_settled(id, delivered, now_ms);
         }
     }
 

@@ -192,4 +192,8 @@ impl<T: Transport> BankGateway for DirectGateway<T> {
         }
         Ok(statement)
     }
+
+    fn callback_verifier(&self) -> Option<Verifier> {
+        Some(self.verifier.sibling())
+    }
 }

@@ -65,4 +65,11 @@ impl<T: Transport> BankGateway for ProtocolGateway<T> {
             ProtocolGateway::Direct(gateway) => gateway.fetch_statement(account, period).await,
         }
     }
+
+    fn callback_verifier(&self) -> Option<crate::direct::Verifier> {
+        match self {
+            ProtocolGateway::Iso20022(gateway) => gateway.callback_verifier(),
+            ProtocolGateway::Direct(gateway) => gateway.callback_verifier(),
+        }
+    }
 }

@@ -29,6 +29,27 @@
 //! | notifications of one account | `/direct/notifications` | [`crate::direct_bodies::NotificationsRequestBody`] (names the account) | [`crate::direct_bodies::NotificationsBody`] (names it back) |
 //! | statement | `/direct/statements` | [`crate::direct_bodies::StatementRequestBody`] | [`crate::direct_bodies::StatementBody`] |
 //!
+//! ## Callbacks: what a direct-connect bank pushes
+//!
+//! A direct-connect bank also calls us: for each account we registered a callback URL for,
+//! it `POST`s a `CALLBACK` envelope ([`crate::direct::MessageKind::Callback`], signed with its
+//! keys like its answers) whose body is a [`crate::direct_bodies::CallbackBody`] — a payout's
+//! final status, or an entry booked on the account (an incoming credit, a returned payout).
+//! The receiver verifies it (signature, key, timestamp window, nonce: a replayed envelope is
+//! refused) before reading it, and answers:
+//!
+//! | answer | meaning | the bank |
+//! |---|---|---|
+//! | `200` | booked, durably (or nothing to book) | stops |
+//! | `401` | refused: signature, key, window, replay, or not a callback | retries, re-signed |
+//! | `400` / `404` | unreadable body, another account, an unknown bank | retries, then gives up |
+//! | `503` | not booked now (the ledger is unreachable, the payout's claim is busy elsewhere) | retries later |
+//!
+//! Every retry is sealed afresh (new nonce and timestamp), so a retry is never a replay; a
+//! retry schedule has a bound, and what it gives up on is still found by polling (status
+//! queries by end-to-end id, the notification feed). Callbacks are an early word, never the
+//! only one: nothing is lost when one is.
+//!
 //! ## The notification feed is per account
 //!
 //! A bank holds other customers' accounts beside ours (a merchant our payouts pay may bank

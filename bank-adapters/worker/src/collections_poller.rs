@@ -20,17 +20,17 @@
 //! answer about another; the poller refuses such a page once more before booking.
 
 use std::collections::BTreeSet;
-use std::future::Future;
 use std::time::Duration;
 
 use tianping_bank_adapters::gateway::{
-    BankGateway, GatewayError, NotificationCursor, NotificationPage,
+    BankEntry, BankGateway, GatewayError, NotificationCursor, NotificationPage,
 };
-use tianping_client::{Client, Error, EventResult, NewCollection, Payout};
+use tianping_client::Error;
 use tokio::time::Instant;
 
 use crate::collections::{Booking, EntryKind, Plan, classify, plan};
 use crate::config::BankConfig;
+use crate::ledger::{CollectionsLedger, WorkerLedger};
 use crate::metrics::{IN, WorkerMetrics};
 use crate::payout_worker::{BACKOFF_DELAY_MAX, BACKOFF_DELAY_MIN, BankContext};
 
@@ -51,36 +51,6 @@ pub(crate) enum PollError {
     /// The ledger did not answer.
     #[error("ledger: {0}")]
     Ledger(#[from] Error),
-}
-
-/// What the poller asks of the ledger: the SDK's [`Client`] in production; the ledger's own
-/// state machine over a memory store in the poller's tests, so they book into a real ledger
-/// without a cluster.
-pub(crate) trait CollectionsLedger: Send + Sync {
-    /// The payouts of `ids` that exist (a return waits for its payout to be final).
-    fn lookup_payouts(
-        &self,
-        ids: &[u128],
-    ) -> impl Future<Output = Result<Vec<Payout>, Error>> + Send;
-
-    /// Books `collections` as one batch; one result each, in order.
-    fn book_collections(
-        &self,
-        collections: &[NewCollection],
-    ) -> impl Future<Output = Result<Vec<EventResult>, Error>> + Send;
-}
-
-impl CollectionsLedger for Client {
-    async fn lookup_payouts(&self, ids: &[u128]) -> Result<Vec<Payout>, Error> {
-        Client::lookup_payouts(self, ids).await
-    }
-
-    async fn book_collections(
-        &self,
-        collections: &[NewCollection],
-    ) -> Result<Vec<EventResult>, Error> {
-        Client::book_collections(self, collections).await
-    }
 }
 
 /// What one bank's poller works with.
@@ -111,9 +81,24 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
     metrics.bank_call(bank, IN, "notifications", started.elapsed());
     let page = page.and_then(|page| of_custody_account(page, custody));
     let page = page.inspect_err(|error| metrics.gateway_error(bank, IN, error))?;
-    let accounts = &poller.bank.collections;
-    let kinds: Vec<EntryKind> =
-        page.entries.iter().map(|entry| classify(entry, accounts)).collect();
+    let settled = book_entries(poller.ledger, poller.bank, metrics, &page.entries).await?;
+    Ok(PageOutcome { next_cursor: page.next_cursor, entries: page.entries.len(), settled })
+}
+
+/// Books `entries` of the custody account with the plans of [`crate::collections`], as one
+/// batch, counting each outcome; true when every entry is settled (booked, a duplicate, a
+/// conflict, or skipped), false when one must be seen again (a refusal, a return whose
+/// payout is not final yet). The poller books each page through it, the callback desk each
+/// pushed entry, so both paths book by the same rules and the same per-reference key.
+pub(crate) async fn book_entries<L: CollectionsLedger>(
+    ledger: &L,
+    bank_config: &BankConfig,
+    metrics: &WorkerMetrics,
+    entries: &[BankEntry],
+) -> Result<bool, Error> {
+    let bank = bank_config.bank();
+    let accounts = &bank_config.collections;
+    let kinds: Vec<EntryKind> = entries.iter().map(|entry| classify(entry, accounts)).collect();
     let returned: BTreeSet<u128> = kinds
         .iter()
         .filter_map(|kind| match kind {
@@ -125,11 +110,11 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
         Vec::new()
     } else {
         let ids: Vec<u128> = returned.into_iter().collect();
-        poller.ledger.lookup_payouts(&ids).await?
+        ledger.lookup_payouts(&ids).await?
     };
     let mut settled = true;
     let mut collections = Vec::new();
-    for (entry, kind) in page.entries.iter().zip(kinds) {
+    for (entry, kind) in entries.iter().zip(kinds) {
         let payout = match kind {
             EntryKind::Return { payout_id: Some(id) } => payouts.iter().find(|p| p.id == id),
             _ => None,
@@ -148,7 +133,7 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
         }
     }
     if !collections.is_empty() {
-        let results = poller.ledger.book_collections(&collections).await?;
+        let results = ledger.book_collections(&collections).await?;
         for (collection, result) in collections.iter().zip(&results) {
             let booking = Booking::of(result);
             metrics.outcome(bank, IN, booking.label());
@@ -166,7 +151,7 @@ pub(crate) async fn poll_page<G: BankGateway, L: CollectionsLedger>(
             settled &= booking.settled();
         }
     }
-    Ok(PageOutcome { next_cursor: page.next_cursor, entries: page.entries.len(), settled })
+    Ok(settled)
 }
 
 /// The page, if it is of the custody account. The gateways already refuse a bank's answer
@@ -185,10 +170,12 @@ fn of_custody_account(
 }
 
 /// The poller of one bank, until the stop signal.
-pub(crate) async fn collections_loop<G: BankGateway>(context: &BankContext<'_, G>) {
+pub(crate) async fn collections_loop<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+) {
     let poller = Poller {
         gateway: context.gateway,
-        ledger: context.client,
+        ledger: context.ledger,
         bank: context.bank,
         metrics: context.metrics,
     };
@@ -228,4 +215,4 @@ fn backoff(failures: u32) -> Duration {
 
 // Against the simulator's HTTP server, which is not compiled under madsim.
 #[cfg(all(test, not(madsim)))]
-mod tests;
+pub(crate) mod tests;

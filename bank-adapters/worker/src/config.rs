@@ -3,6 +3,8 @@
 //! (i64) cannot hold, so they are decimal strings. Every value is checked once, here.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use serde::Deserialize;
 use tianping_bank_adapters::gateway::{Party, ReferenceError};
@@ -55,6 +57,8 @@ struct RawConfig {
     banks: Vec<RawBank>,
     #[serde(default)]
     low_balance: Vec<RawWatch>,
+    #[serde(default)]
+    callbacks: Option<CallbacksConfig>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -111,6 +115,20 @@ impl BankConfig {
     }
 }
 
+/// `[callbacks]`: the listener direct-connect banks push their callbacks to
+/// (`POST http://{listen}/callbacks/{bank}`, `crate::callbacks`). Absent: no listener, and
+/// the worker learns everything by polling, as before.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbacksConfig {
+    /// Where to listen, `HOST:PORT` (port 0: any free port, logged and written to
+    /// `bound_address_file`).
+    pub listen: SocketAddr,
+    /// Once bound, the address (`HOST:PORT`) is written here, for supervisors.
+    #[serde(default)]
+    pub bound_address_file: Option<PathBuf>,
+}
+
 /// One account the low-balance watch reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WatchConfig {
@@ -137,6 +155,8 @@ pub struct WorkerConfig {
     pub banks: Vec<BankConfig>,
     /// The accounts the low-balance watch reads.
     pub low_balance: Vec<WatchConfig>,
+    /// The callback listener, if any.
+    pub callbacks: Option<CallbacksConfig>,
 }
 
 fn id(field: &str, text: &str) -> Result<u128, ConfigError> {
@@ -202,6 +222,7 @@ impl WorkerConfig {
             claim_batch: raw.claim_batch,
             banks,
             low_balance,
+            callbacks: raw.callbacks,
         })
     }
 
@@ -254,6 +275,11 @@ mod tests {
         assert_eq!(config.banks.len(), 2);
         assert_eq!(config.banks[0].collections.currency, Currency::Cny);
         assert_eq!(config.low_balance[0].threshold, 5_000_000);
+        let callbacks = config.callbacks.expect("the example has a callback listener");
+        assert_eq!(callbacks.listen, "127.0.0.1:7700".parse().expect("address"));
+        assert_eq!(callbacks.bound_address_file, None);
+        let without = EXAMPLE.replacen("[callbacks]\nlisten = \"127.0.0.1:7700\"\n", "", 1);
+        assert_eq!(WorkerConfig::from_toml(&without).expect("parses").callbacks, None);
     }
 
     #[test]

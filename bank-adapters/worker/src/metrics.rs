@@ -1,7 +1,8 @@
 //! The worker's Prometheus metrics, per bank and direction (`out` payouts, `in` collections):
 //! outcomes by result, the effective success rate's inputs (attempted and succeeded), payouts
 //! by state, the oldest non-final payout's age, gateway errors by kind (signature refusals
-//! among them), bank call latency, and the low-balance watch. One [`WorkerMetrics`] per
+//! among them), bank call latency, the low-balance watch, and pushed callbacks (how each was
+//! answered, and refusals by reason). One [`WorkerMetrics`] per
 //! worker; the binary serves [`WorkerMetrics::registry`].
 //!
 //! Label sets are bounded: `bank` is a configured bank id, `result` / `kind` / `call` /
@@ -22,6 +23,8 @@ type BankLabels = [(&'static str, String); 2];
 type BankNameLabels = [(&'static str, String); 3];
 /// `account`.
 type AccountLabels = [(&'static str, String); 1];
+/// `bank` and one fixed name.
+type BankOnlyNameLabels = [(&'static str, String); 2];
 
 /// Payouts go out.
 pub const OUT: &str = "out";
@@ -41,6 +44,8 @@ pub struct WorkerMetrics {
     bank_latency: Family<BankNameLabels, Histogram>,
     low_balance: Family<AccountLabels, Gauge>,
     available_balance: Family<AccountLabels, Gauge>,
+    callbacks: Family<BankOnlyNameLabels, Counter>,
+    callback_refusals: Family<BankOnlyNameLabels, Counter>,
 }
 
 impl Default for WorkerMetrics {
@@ -120,6 +125,18 @@ impl WorkerMetrics {
             "A watched account's available balance in minor units (saturated to i64)",
             available_balance.clone(),
         );
+        let callbacks = Family::<BankOnlyNameLabels, Counter>::default();
+        registry.register(
+            "tianping_bank_callbacks",
+            "Verified bank callbacks by how they were answered (recorded, settled, already_final, not_final, retry, wrong_account, unreadable, disagrees, ...)",
+            callbacks.clone(),
+        );
+        let callback_refusals = Family::<BankOnlyNameLabels, Counter>::default();
+        registry.register(
+            "tianping_bank_callback_refusals",
+            "Bank callbacks refused before their body was read, by reason (bad_signature, missing_signature, replayed, stale_timestamp, unknown_key, malformed, not_a_callback, ...)",
+            callback_refusals.clone(),
+        );
         WorkerMetrics {
             registry,
             outcomes,
@@ -131,6 +148,8 @@ impl WorkerMetrics {
             bank_latency,
             low_balance,
             available_balance,
+            callbacks,
+            callback_refusals,
         }
     }
 
@@ -176,6 +195,18 @@ impl WorkerMetrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    /// A verified callback of `bank` (`None`: a bank without callbacks here) was answered so.
+    pub fn callback(&self, bank: Option<u32>, result: &str) {
+        let bank = bank.map_or_else(|| "unknown".to_owned(), |bank| bank.to_string());
+        self.callbacks.get_or_create(&[("bank", bank), ("result", result.to_owned())]).inc();
+    }
+
+    /// A callback of `bank` was refused before its body was read, for `reason`.
+    pub fn callback_refused(&self, bank: u32, reason: &str) {
+        let labels = [("bank", bank.to_string()), ("reason", reason.to_owned())];
+        self.callback_refusals.get_or_create(&labels).inc();
+    }
+
     /// A watched account's reading.
     pub fn balance(&self, account: &str, available: i128, low: bool) {
         let labels = [("account", account.to_owned())];
@@ -217,6 +248,9 @@ mod tests {
         metrics.gateway_error(2, OUT, &GatewayError::Unavailable { detail: "down".into() });
         metrics.bank_call(2, OUT, "submit", Duration::from_millis(30));
         metrics.balance("prepayment", -5, true);
+        metrics.callback(Some(2), "settled");
+        metrics.callback(None, "unknown_bank");
+        metrics.callback_refused(2, "replayed");
         let mut text = String::new();
         encode(&mut text, metrics.registry()).expect("encodes");
         for line in [
@@ -226,6 +260,9 @@ mod tests {
             "tianping_bank_gateway_errors_total{bank=\"2\",direction=\"out\",kind=\"unavailable\"} 1",
             "tianping_bank_available_balance{account=\"prepayment\"} -5",
             "tianping_bank_low_balance{account=\"prepayment\"} 1",
+            "tianping_bank_callbacks_total{bank=\"2\",result=\"settled\"} 1",
+            "tianping_bank_callbacks_total{bank=\"unknown\",result=\"unknown_bank\"} 1",
+            "tianping_bank_callback_refusals_total{bank=\"2\",reason=\"replayed\"} 1",
         ] {
             assert!(text.contains(line), "{line} missing from\n{text}");
         }

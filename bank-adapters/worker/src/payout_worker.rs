@@ -6,6 +6,11 @@
 //! their own claim, which queries every [`QUERY_INTERVAL`] until the bank answers or the lease
 //! ends; then they come back to a worker with `must_inquire_first`.
 //!
+//! A claim also takes the bank's pushed callbacks about its payout (`crate::callbacks`): each
+//! running claim has a mailbox in the worker's [`ClaimDesk`]; a final status put there is fed
+//! to the decision core as a status query's answer and ends any wait, so the outcome is
+//! recorded at once, by this claim, with its fencing token.
+//!
 //! Claims and drives run as one set of futures on the caller's task (no spawning), so the
 //! simulation runs the loop deterministically and a stop reaches every claim.
 
@@ -22,16 +27,18 @@ use tianping_bank_adapters::gateway::{
     ReferenceError,
 };
 use tianping_bank_adapters::money::Money;
-use tianping_client::{ClaimPayouts, Client, Error, Payout, PayoutClaim, RecordPayoutOutcome};
-use tokio::sync::watch;
+use tianping_client::{ClaimPayouts, Error, Payout, PayoutClaim, RecordPayoutOutcome};
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+use crate::callbacks::{CLAIM_REPLIES_MAX, ClaimCallback, ClaimDesk};
 use crate::clock;
 use crate::config::BankConfig;
 use crate::decision::{
     BankAnswer, ClaimFacts, ClaimProgress, Ending, Event, FAILURES_PER_CLAIM_MAX, FinalOutcome,
     GiveUp, QueryAnswer, RecordAnswer, Step, SubmitAnswer, WaitCause,
 };
+use crate::ledger::WorkerLedger;
 use crate::metrics::{OUT, WorkerMetrics};
 
 /// How often a bank's loop asks for more payouts while it has room.
@@ -66,9 +73,12 @@ pub fn final_within_after_bank_answer(lease_ms: u64) -> Duration {
 }
 
 /// What the loops of one bank share.
-pub(crate) struct BankContext<'a, G> {
-    pub(crate) client: &'a Client,
+pub(crate) struct BankContext<'a, G, L> {
+    /// The ledger: the SDK's client in production.
+    pub(crate) ledger: &'a L,
     pub(crate) gateway: &'a G,
+    /// The worker's running claims, where bank callbacks find the claim of their payout.
+    pub(crate) claims: &'a ClaimDesk,
     pub(crate) bank: &'a BankConfig,
     pub(crate) metrics: &'a WorkerMetrics,
     pub(crate) worker_id: u128,
@@ -77,7 +87,7 @@ pub(crate) struct BankContext<'a, G> {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-impl<G: BankGateway> BankContext<'_, G> {
+impl<G: BankGateway, L: WorkerLedger> BankContext<'_, G, L> {
     fn bank_id(&self) -> u32 {
         self.bank.bank()
     }
@@ -93,7 +103,10 @@ type TaskFuture<'a> = Pin<Box<dyn Future<Output = Task> + Send + 'a>>;
 
 /// The payout loop of one bank, until the stop signal; then it lets each claim finish a due
 /// final record and returns.
-pub(crate) async fn payout_loop<G: BankGateway>(context: &BankContext<'_, G>, batch: u32) {
+pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+    batch: u32,
+) {
     let mut tasks: FuturesUnordered<TaskFuture<'_>> = FuturesUnordered::new();
     let mut held = 0u32;
     let mut claiming = false;
@@ -150,7 +163,7 @@ async fn pause(delay: Duration) -> Task {
     Task::Ended { payout_id: 0, ending: Ending::Stopped }
 }
 
-async fn claim<G: BankGateway>(context: &BankContext<'_, G>, max: u32) -> Task {
+async fn claim<G: BankGateway, L: WorkerLedger>(context: &BankContext<'_, G, L>, max: u32) -> Task {
     // The lease is measured from before the request leaves, so the worker's deadline is never
     // later than the ledger's.
     let asked_at_ms = clock::elapsed_ms(context.origin);
@@ -160,10 +173,14 @@ async fn claim<G: BankGateway>(context: &BankContext<'_, G>, max: u32) -> Task {
         max,
         lease_ms: context.lease_ms,
     };
-    Task::Claimed { asked_at_ms, claims: context.client.claim_payouts(request).await }
+    Task::Claimed { asked_at_ms, claims: context.ledger.claim_payouts(request).await }
 }
 
-fn report<G: BankGateway>(context: &BankContext<'_, G>, payout_id: u128, ending: Ending) {
+fn report<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+    payout_id: u128,
+    ending: Ending,
+) {
     let bank = context.bank_id();
     let metrics = context.metrics;
     match ending {
@@ -210,8 +227,8 @@ fn backoff_delays() -> impl Iterator<Item = Duration> {
 }
 
 /// Drives one claim to its ending.
-async fn drive<G: BankGateway>(
-    context: &BankContext<'_, G>,
+async fn drive<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
     claim: PayoutClaim,
     lease_deadline_ms: u64,
 ) -> Task {
@@ -234,13 +251,24 @@ async fn drive<G: BankGateway>(
     let mut stop = context.stop.clone();
     let mut stop_applied = false;
     let mut backoff = backoff_delays();
+    let mut mailbox = context.claims.open(payout.id);
+    let mut replies: Vec<oneshot::Sender<Ending>> = Vec::new();
     loop {
         if !stop_applied && *stop.borrow() {
             stop_applied = true;
             progress.apply(Event::StopRequested);
         }
+        while let Some(callback) = mailbox.try_take() {
+            take_callback(&mut progress, &mut replies, callback);
+        }
         let event = match progress.next(clock::elapsed_ms(context.origin)) {
-            Step::Done(ending) => return Task::Ended { payout_id: payout.id, ending },
+            Step::Done(ending) => {
+                for reply in replies {
+                    // The desk may have stopped waiting; it then reads the ledger instead.
+                    let _ = reply.send(ending);
+                }
+                return Task::Ended { payout_id: payout.id, ending };
+            }
             Step::Record { payout_id, fencing_token, outcome } => {
                 let request = RecordPayoutOutcome {
                     payout_id,
@@ -248,7 +276,7 @@ async fn drive<G: BankGateway>(
                     fencing_token,
                     outcome,
                 };
-                let answer = match context.client.record_payout_outcome(request).await {
+                let answer = match context.ledger.record_payout_outcome(request).await {
                     Ok(_) => RecordAnswer::Applied,
                     Err(Error::Refused { code, .. }) => RecordAnswer::from_refusal(code),
                     Err(_) => RecordAnswer::Failed,
@@ -265,11 +293,35 @@ async fn drive<G: BankGateway>(
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
                     _ = stop.changed() => {}
+                    Some(callback) = mailbox.take() => {
+                        take_callback(&mut progress, &mut replies, callback);
+                    }
                 }
                 Event::Waited
             }
         };
         progress.apply(event);
+    }
+}
+
+/// A bank's callback about this claim's payout: its final word, fed to the core as the answer
+/// to a status query (the same path, so the same record with the claim's fencing token
+/// follows), ending any wait, since what the claim waited for has come. The callback's
+/// answer waits for the claim's ending; past [`CLAIM_REPLIES_MAX`] owed answers it is
+/// dropped, and the desk answers from the ledger instead.
+fn take_callback(
+    progress: &mut ClaimProgress,
+    replies: &mut Vec<oneshot::Sender<Ending>>,
+    callback: ClaimCallback,
+) {
+    let answer = match callback.outcome {
+        FinalOutcome::Succeeded => BankAnswer::Executed,
+        FinalOutcome::Failed => BankAnswer::Rejected,
+    };
+    progress.apply(Event::Queried(QueryAnswer::Known(answer)));
+    progress.apply(Event::Waited);
+    if replies.len() < CLAIM_REPLIES_MAX {
+        replies.push(callback.reply);
     }
 }
 
@@ -306,7 +358,10 @@ fn reference_is_permanent(error: &ReferenceError) -> bool {
     !matches!(error, ReferenceError::NoRandomness { .. })
 }
 
-async fn submit<G: BankGateway>(context: &BankContext<'_, G>, payout: &Payout) -> SubmitAnswer {
+async fn submit<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+    payout: &Payout,
+) -> SubmitAnswer {
     let bank = context.bank_id();
     // A payout on another ledger than this bank's currency would be paid in the wrong units.
     if payout.ledger != context.bank.collections.ledger {
@@ -348,8 +403,8 @@ async fn submit<G: BankGateway>(context: &BankContext<'_, G>, payout: &Payout) -
 /// PLANTED BUG `resend-new-id`: after an unknown outcome, submit again under a fresh
 /// end-to-end id (the payout id and `R<n>`) instead of querying by the same one.
 #[cfg(feature = "planted-bugs")]
-async fn planted_resend<G: BankGateway>(
-    context: &BankContext<'_, G>,
+async fn planted_resend<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
     mut instruction: PayoutInstruction,
 ) -> SubmitAnswer {
     let payout_id = instruction.end_to_end_id.as_str().to_owned();
@@ -378,7 +433,10 @@ pub fn submit_failure(error: &GatewayError) -> SubmitAnswer {
     }
 }
 
-async fn query<G: BankGateway>(context: &BankContext<'_, G>, payout_id: u128) -> QueryAnswer {
+async fn query<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+    payout_id: u128,
+) -> QueryAnswer {
     let bank = context.bank_id();
     let Ok(end_to_end_id) = EndToEndId::from_payout_id(payout_id) else {
         return QueryAnswer::Failed;

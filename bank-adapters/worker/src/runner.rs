@@ -1,6 +1,8 @@
 //! [`run`]: every loop of the worker on the caller's task — per bank the payout loop, the
 //! collections poller and the payout census (counts by state, oldest non-final age); once the
-//! low-balance watch — until `shutdown` resolves, then each loop stops starting work.
+//! low-balance watch; and, when the configuration has `[callbacks]`, the callback desk
+//! ([`crate::callbacks`]) with its HTTP listener — until `shutdown` resolves, then each loop
+//! stops starting work.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,9 +14,10 @@ use tianping_client::{Client, ClientConfig, PayoutQuery, PayoutState};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::callbacks::{CallbackDesk, ClaimDesk, callback_loop, inbox};
 use crate::clock;
 use crate::collections_poller::collections_loop;
-use crate::config::WorkerConfig;
+use crate::config::{CallbacksConfig, WorkerConfig};
 use crate::low_balance::{Crossing, LowBalanceState, available_balance};
 use crate::metrics::WorkerMetrics;
 use crate::payout_worker::{BankContext, payout_loop};
@@ -40,6 +43,9 @@ pub enum RunError {
     /// The SDK refused its configuration.
     #[error("cluster client: {0}")]
     Client(#[from] tianping_client::Error),
+    /// The callback listener could not be bound (or its address written).
+    #[error("callbacks: {0}")]
+    Callbacks(String),
 }
 
 /// Runs the worker until `shutdown` resolves. `gateways` holds one gateway per configured
@@ -61,13 +67,23 @@ pub async fn run<G: BankGateway>(
     let client = Client::new(client_config)?;
     let (stop_sender, stop) = watch::channel(false);
     let origin = Instant::now();
-    let contexts: Vec<BankContext<'_, G>> = config
+    let claims = ClaimDesk::default();
+    let desk = CallbackDesk::new(&client, &config.banks, &gateways, &claims, metrics);
+    let (callbacks, requests) = inbox();
+    if let Some(callbacks_config) = &config.callbacks {
+        let banks: Vec<u32> = desk.banks().collect();
+        listen(callbacks_config, callbacks, &banks, stop.clone()).await?;
+    } else {
+        drop(callbacks);
+    }
+    let contexts: Vec<BankContext<'_, G, Client>> = config
         .banks
         .iter()
         .filter_map(|bank| {
             Some(BankContext {
-                client: &client,
+                ledger: &client,
                 gateway: gateways.get(&bank.bank())?,
+                claims: &claims,
                 bank,
                 metrics,
                 worker_id: config.worker_id,
@@ -84,6 +100,7 @@ pub async fn run<G: BankGateway>(
         loops.push(Box::pin(census_loop(&client, context.bank.bank(), metrics, stop.clone())));
     }
     loops.push(Box::pin(low_balance_loop(&client, &config, metrics, stop.clone())));
+    loops.push(Box::pin(callback_loop(&desk, requests, stop.clone())));
     tracing::info!(worker_id = config.worker_id, banks = config.banks.len(), "bank worker started");
     let signal = async {
         shutdown.await;
@@ -92,6 +109,45 @@ pub async fn run<G: BankGateway>(
     };
     tokio::join!(join_all(loops), signal);
     Ok(())
+}
+
+/// Binds the callback listener of `config` and serves it until the stop signal; logs the
+/// bound address and writes it to `bound_address_file` when one is named.
+#[cfg(not(madsim))]
+async fn listen(
+    config: &CallbacksConfig,
+    callbacks: crate::callbacks::CallbackInbox,
+    banks: &[u32],
+    stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let listener = crate::callback_server::CallbackListener::bind(config.listen)
+        .await
+        .map_err(|error| RunError::Callbacks(format!("binding {}: {error}", config.listen)))?;
+    let address = listener.local_addr();
+    if let Some(path) = &config.bound_address_file {
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, address.to_string())
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|error| RunError::Callbacks(format!("{}: {error}", path.display())))?;
+    }
+    tracing::info!(%address, ?banks, "bank callbacks served at http://{address}/callbacks/{{bank}}");
+    drop(crate::callback_server::serve(listener, callbacks, stop));
+    Ok(())
+}
+
+/// Under the simulation there is no socket to bind: a configuration asking for a callback
+/// listener is refused rather than silently served by polling alone.
+#[cfg(madsim)]
+async fn listen(
+    config: &CallbacksConfig,
+    _callbacks: crate::callbacks::CallbackInbox,
+    _banks: &[u32],
+    _stop: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    Err(RunError::Callbacks(format!(
+        "no listener on {} under the simulation: leave [callbacks] out",
+        config.listen
+    )))
 }
 
 /// Sleeps `delay` or until the stop signal; true when stopping.

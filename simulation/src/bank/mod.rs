@@ -233,6 +233,8 @@ fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, Stri
         claim_batch: CLAIM_BATCH,
         banks,
         low_balance: Vec::new(),
+        // No socket under the simulation: the workers poll, the simulated bank pushes nothing.
+        callbacks: None,
     })
 }
 

@@ -21,10 +21,15 @@
 //!   the account does not hold, `AM04` insufficient funds; a fault-injected rejection carries
 //!   its own code. No money moves on a refusal, and the record is kept for queries.
 //!
+//! - **Callbacks are pushed where registered.** An account with a callback URL gets a
+//!   callback for each final status of its payouts and each credit booked on it
+//!   ([`callbacks`]), with their own faults; the server delivers them.
+//!
 //! Scheduled things — pending payments ending, returns, collections — happen in
 //! [`Bank::advance`], which every operation calls first with its `now_ms`; each is booked at
 //! its own due time, so statements date it correctly however late it is observed.
 
+pub mod callbacks;
 pub mod journal;
 pub mod records;
 
@@ -36,6 +41,10 @@ use tianping_bank_adapters::gateway::{Direction, EndToEndId, Party, check_text};
 use tianping_bank_adapters::money::{Currency, Money};
 
 use crate::faults::{DEFAULT_REJECT_REASON, Fault, FaultConfig, PPM_MAX, PendingEnd};
+use callbacks::{
+    CallbackEvent, CallbackFaults, CallbackStats, Delivered, DueCallback, Outbox,
+    valid_callback_url,
+};
 pub use journal::Feed;
 use records::{
     Account, BookingFaults, CollectionSchedule, EntryFaults, Execution, InstructionRecord,
@@ -89,6 +98,9 @@ pub enum BankError {
     /// and statements could not carry (ISO 20022 `Max140Text`).
     #[error("{0}")]
     BadText(tianping_bank_adapters::gateway::ReferenceError),
+    /// A callback URL the bank cannot push to (not `http://host…`, too long, blanks).
+    #[error("bad callback url {0:?}: http://host[:port][/path], visible ASCII")]
+    BadCallbackUrl(String),
     /// An account's balance is not its opening balance plus its journal entries (a bug).
     #[error("account {account}: balance {balance} != opening + journal {journal}")]
     JournalDisagrees {
@@ -197,6 +209,9 @@ pub struct Bank {
     rng: SmallRng,
     references: u64,
     stats: BankStats,
+    /// Where each account's callbacks go (accounts without one get none).
+    callback_urls: BTreeMap<String, String>,
+    outbox: Outbox,
 }
 
 /// True for a bank id of `[a-z0-9-]{1,12}` (its references' prefix, its path segment).
@@ -243,6 +258,8 @@ impl Bank {
             rng: SmallRng::seed_from_u64(setup.seed),
             references: 0,
             stats: BankStats::default(),
+            callback_urls: BTreeMap::new(),
+            outbox: Outbox::default(),
         })
     }
 
@@ -294,6 +311,74 @@ impl Bank {
     /// Adds faults for the next request about `end_to_end_id` (used once).
     pub fn add_directive(&mut self, end_to_end_id: EndToEndId, faults: Vec<Fault>) {
         self.directives.entry(end_to_end_id).or_default().extend(faults);
+    }
+
+    /// Registers (or, with `None`, withdraws) the URL the callbacks about `account` are pushed
+    /// to ([`callbacks`] module doc). An account the bank does not hold is
+    /// [`BankError::UnknownAccount`], a URL it cannot push to [`BankError::BadCallbackUrl`].
+    pub fn register_callback(&mut self, account: &str, url: Option<&str>) -> Result<(), BankError> {
+        if !self.accounts.contains_key(account) {
+            return Err(BankError::UnknownAccount(account.to_owned()));
+        }
+        match url {
+            Some(url) if !valid_callback_url(url) => Err(BankError::BadCallbackUrl(url.to_owned())),
+            Some(url) => {
+                self.callback_urls.insert(account.to_owned(), url.to_owned());
+                Ok(())
+            }
+            None => {
+                self.callback_urls.remove(account);
+                Ok(())
+            }
+        }
+    }
+
+    /// The registered callback URLs, by account.
+    pub fn callback_urls(&self) -> &BTreeMap<String, String> {
+        &self.callback_urls
+    }
+
+    /// The pushed callbacks' counters.
+    pub fn callback_stats(&self) -> CallbackStats {
+        self.outbox.stats()
+    }
+
+    /// Callbacks waiting or in flight.
+    pub fn callbacks_waiting(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Books what is due at `now_ms`, then hands out up to `max` callbacks due for delivery,
+    /// each with the URL it goes to; each is in flight until [`Bank::callback_settled`]. A
+    /// callback whose account's URL was withdrawn meanwhile is abandoned.
+    pub fn due_callbacks(
+        &mut self,
+        now_ms: u64,
+        max: usize,
+    ) -> Result<Vec<(DueCallback, String)>, BankError> {
+        self.advance(now_ms)?;
+        let mut due = Vec::new();
+        for callback in self.outbox.take_due(now_ms, max) {
+            match self.callback_urls.get(&callback.account) {
+                Some(url) => {
+                    let url = url.clone();
+                    due.push((callback, url));
+                }
+                None => self.outbox.abandon(callback.id),
+            }
+        }
+        Ok(due)
+    }
+
+    /// Takes back callback `id` after a delivery that went as `delivered`, at `now_ms`.
+    pub fn callback_settled(&mut self, id: u64, delivered: Delivered, now_ms: u64) {
+        self.outbox.settle(id, delivered, now_ms);
+    }
+
+    /// True for an answer's or a callback's signature to be broken, by the standing
+    /// `bad_signature_ppm` (drawn only when it is not zero).
+    pub fn draw_bad_signature(&mut self) -> bool {
+        self.chance(self.faults.bad_signature_ppm)
     }
 
     /// True while a down window covers `now_ms`; counts the refusal the caller makes.
@@ -396,6 +481,39 @@ impl Bank {
         faults
     }
 
+    /// The faults of a callback: the explicit ones, then the standing probabilities. Called
+    /// only for an account with a callback URL, so a bank without callbacks draws as before.
+    fn callback_faults(&mut self, explicit: &[Fault]) -> CallbackFaults {
+        let mut faults = CallbackFaults::default();
+        for fault in explicit {
+            match fault {
+                Fault::LoseCallback => faults.lose = true,
+                Fault::DuplicateCallback => faults.duplicate = true,
+                Fault::ReorderCallback => faults.reorder = true,
+                Fault::LateCallback { ms } => faults.late_ms = Some(*ms),
+                _ => {}
+            }
+        }
+        faults.lose |= self.chance(self.faults.lose_callback_ppm);
+        faults.duplicate |= self.chance(self.faults.duplicate_callback_ppm);
+        faults.reorder |= self.chance(self.faults.reorder_callback_ppm);
+        if faults.late_ms.is_none() && self.chance(self.faults.late_callback_ppm) {
+            faults.late_ms = Some(self.faults.late_callback_ms);
+        }
+        faults
+    }
+
+    /// Queues the status callback of the payment `record`, if its status is final and its
+    /// debtor account has a callback URL.
+    fn push_status(&mut self, record: &InstructionRecord, now_ms: u64) {
+        let account = record.order.debtor.account();
+        let final_status = !matches!(record.status, InstructionStatus::Pending { .. });
+        if final_status && self.callback_urls.contains_key(account) {
+            let event = CallbackEvent::PayoutStatus(record.order.end_to_end_id.clone());
+            self.outbox.enqueue(account, event, record.callback_faults, now_ms);
+        }
+    }
+
     /// The booking faults of a new payment: the explicit ones, then the standing
     /// probabilities (drawn only when not zero, so a bank without them draws as before).
     /// `return_unnotified` is decided with the return itself, in [`Bank::submit`].
@@ -481,6 +599,11 @@ impl Bank {
             _ => None,
         });
         let end_to_end_id = order.end_to_end_id.clone();
+        let callback_faults = if self.callback_urls.contains_key(order.debtor.account()) {
+            self.callback_faults(&faults)
+        } else {
+            CallbackFaults::default()
+        };
         let mut record = InstructionRecord {
             order,
             attempts: 1,
@@ -490,6 +613,7 @@ impl Bank {
             returned: None,
             entry_faults,
             booking_faults,
+            callback_faults,
             executions: Vec::new(),
         };
         let status = if let Some(reason) = self.refusal(&record.order) {
@@ -528,6 +652,7 @@ impl Bank {
         }
         record.status = status;
         self.instructions.insert(end_to_end_id, record.clone());
+        self.push_status(&record, now_ms);
         let answer = self.answer_faults(&faults, true);
         Ok((Some(record), answer))
     }
@@ -769,7 +894,16 @@ impl Bank {
             };
             // Every entry's account was found above, and the feeds are the accounts': this
             // never refuses (and `check_journal` would catch a balance booked without it).
+            let journal_index = self.feed.journal().len();
             self.feed.book(entry.clone(), entry_faults)?;
+            let notified = !matches!(notify, Notify::Never);
+            let pushed = entry.direction == Direction::Credit
+                && self.callback_urls.contains_key(&entry.account);
+            if notified && pushed {
+                let faults = self.callback_faults(&[]);
+                let event = CallbackEvent::Entry(journal_index);
+                self.outbox.enqueue(&entry.account, event, faults, entry.booked_at_ms);
+            }
         }
         Ok(())
     }
@@ -891,6 +1025,8 @@ impl Bank {
         if let Some(stored) = self.instructions.get_mut(id) {
             stored.status = status;
             stored.executions = executions;
+            let record = stored.clone();
+            self.push_status(&record, at_ms);
         }
         Ok(())
     }

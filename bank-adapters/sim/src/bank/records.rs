@@ -5,6 +5,7 @@ use tianping_bank_adapters::calendar::Date;
 use tianping_bank_adapters::gateway::{BankEntry, Direction, EndToEndId, EntryStatus, Party};
 use tianping_bank_adapters::money::{Currency, Money};
 
+use crate::bank::callbacks::CallbackFaults;
 use crate::faults::PendingEnd;
 
 /// The protocol a bank speaks.
@@ -163,6 +164,9 @@ pub struct InstructionRecord {
     pub entry_faults: EntryFaults,
     /// Faults that make the answers and the books disagree.
     pub booking_faults: BookingFaults,
+    /// Faults for the payment's status callback (drawn only when its debtor account has a
+    /// callback URL).
+    pub callback_faults: CallbackFaults,
     /// Every debit the bank really booked for this payment, in booking order: none until it
     /// executes (or ever, when rejected or under `drop_booking`), one normally, two under
     /// `execute_twice`. A return reverses the first.

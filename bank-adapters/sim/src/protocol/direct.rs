@@ -1,20 +1,23 @@
 //! The direct-connect side: every request is a `REQUEST` envelope verified against the
 //! client's keys before its body is read (a refusal is `401`, unsigned, and counted in the
 //! bank's verifier); every answer is an `ANSWER` envelope signed with the bank's newest key,
-//! stamped with the caller's `now_ms` and a nonce from the bank's seeded generator.
+//! stamped with the caller's `now_ms` and a nonce from the bank's seeded generator. Pushed
+//! callbacks ([`seal_callback`]) are `CALLBACK` envelopes sealed the same way, afresh for
+//! every delivery, so a retry is never a replay.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tianping_bank_adapters::bank_api::{JSON_CONTENT_TYPE, paths};
 use tianping_bank_adapters::direct::{MessageKind, PayoutRequestBody, PayoutStatusBody, seal};
 use tianping_bank_adapters::direct_bodies::{
-    EntryBody, NotificationsBody, NotificationsRequestBody, PayoutQueryBody, StatementBody,
-    StatementRequestBody,
+    CallbackBody, EntryBody, NotificationsBody, NotificationsRequestBody, PayoutQueryBody,
+    StatementBody, StatementRequestBody,
 };
 use tianping_bank_adapters::gateway::{EndToEndId, Party};
 use tianping_bank_adapters::transport::{BankRequest, BankResponse, Method};
 
 use crate::bank::AnswerFaults;
+use crate::bank::callbacks::{CallbackEvent, DueCallback};
 use crate::bank::records::{InstructionRecord, InstructionStatus, PaymentOrder};
 use crate::faults::Fault;
 use crate::protocol::{executed_reference, page_limit, rejection};
@@ -220,4 +223,41 @@ fn statement(
             answer(hosted, &StatementBody::from_statement(&statement), faults, now_ms)
         }
     }
+}
+
+/// The sealed `CALLBACK` envelope of `due` at `now_ms`, its body written from the bank's
+/// records now (a payout's status as a query would answer it; a journal entry as a
+/// notification page carries it). The standing `bad_signature_ppm` breaks its signature as
+/// it breaks answers'.
+pub fn seal_callback(
+    hosted: &mut HostedBank,
+    due: &DueCallback,
+    now_ms: u64,
+) -> Result<Vec<u8>, String> {
+    let body = match &due.event {
+        CallbackEvent::PayoutStatus(id) => {
+            let record = hosted.bank.instructions().get(id).ok_or("no such payment")?;
+            CallbackBody::PayoutStatus { status: status_body(record) }
+        }
+        CallbackEvent::Entry(index) => {
+            let entry = hosted.bank.journal().get(*index).ok_or("no such journal entry")?;
+            CallbackBody::AccountEntry {
+                account: entry.account.clone(),
+                entry: EntryBody::from_entry(&entry.to_bank_entry()),
+            }
+        }
+    };
+    let text = serde_json::to_string(&body).map_err(|error| error.to_string())?;
+    let nonce = hosted.bank.draw_nonce();
+    let broken = hosted.bank.draw_bad_signature();
+    let direct = hosted.direct.as_ref().ok_or("a direct-connect bank without keys")?;
+    let signer = direct.signing.signer().map_err(|error| error.to_string())?;
+    let mut envelope =
+        seal(signer.as_ref(), &direct.app_id, MessageKind::Callback, now_ms, &nonce, text)
+            .map_err(|error| error.to_string())?;
+    if broken {
+        // Still valid JSON, no longer what was signed.
+        envelope.biz_content.push(' ');
+    }
+    serde_json::to_vec(&envelope).map_err(|error| error.to_string())
 }

@@ -41,12 +41,14 @@ pub fn accounts() -> Vec<AccountConfig> {
             name: "Tianping custody".to_owned(),
             currency: "CNY".to_owned(),
             opening_balance: "1000000.00".to_owned(),
+            callback_url: None,
         },
         AccountConfig {
             number: MERCHANT.to_owned(),
             name: "Merchant".to_owned(),
             currency: "CNY".to_owned(),
             opening_balance: "0.00".to_owned(),
+            callback_url: None,
         },
     ]
 }

@@ -4,6 +4,7 @@
 //! bank-adapters interop tests).
 
 mod booking_faults;
+mod callbacks;
 mod example_config;
 mod harness;
 mod over_http;
