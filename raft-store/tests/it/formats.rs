@@ -68,9 +68,10 @@ fn membership_entry() -> Entry {
     Entry { log_id: log_id(3, 5), payload: EntryPayload::Membership(membership) }
 }
 
-/// A normal entry (the batch above at term 2, index 7), a blank one and a membership one.
+/// A normal entry (the batch above at term 2, index 7, in batch format 2: the fifth byte), a
+/// blank one and a membership one.
 const GOLDEN_NORMAL_ENTRY_HEX: &str =
-    "0102070101959a97f9f694bfbd180300019c010108000000029c0101000000010a0102b9600000009c010100";
+    "0102070102959a97f9f694bfbd180300019c010108000000029c0101000000010a0102b9600000009c010100";
 const GOLDEN_BLANK_ENTRY_HEX: &str = "01020600";
 const GOLDEN_MEMBERSHIP_ENTRY_HEX: &str = concat!(
     "0103050201020102020107636e2d656173740464632d610d31302e302e302e313a373030300d",
@@ -150,6 +151,20 @@ fn the_rocks_log_store_refuses_an_entry_of_an_unknown_version() {
 /// The snapshot of a fixed small state: one chunk of records, then the trailer.
 const GOLDEN_SNAPSHOT_CHUNKS_HEX: [&str; 2] = [
     concat!(
+        "020007000009979a97f9f694bfbd1801100000000000000000000000000000000121019c0101",
+        "08000000b960000000000000000082bf02b96001959a97f9f694bfbd18011000000000000000",
+        "0000000000000000021e029c0101000000000000b960000000000000000000969a97f9f694bf",
+        "bd1802100000000000000000000000000000000a170a0102b960b9600000009c010100979a97",
+        "f9f694bfbd18082800000000000000000000000000000001187afca76f25cd17000000000000",
+        "0000000000000000000a00082800000000000000000000000000000002187afca76f25cd1700",
+        "00000000000000000000000000000a00091800000000000000000000000000000001187afca7",
+        "6f25cd170e979a97f9f694bfbd1800b9600000",
+    ),
+    "020107a7e75a87d51b0db97223608f06d204f5e43938e1ae919b227706a71c3a56481e",
+];
+
+const GOLDEN_VERSION_1_SNAPSHOT_CHUNKS_HEX: [&str; 2] = [
+    concat!(
         "010007000009979a97f9f694bfbd1801100000000000000000000000000000000121019c0101",
         "08000000b960000000000000000082bf02b96001959a97f9f694bfbd18011000000000000000",
         "0000000000000000021e029c0101000000000000b960000000000000000000969a97f9f694bf",
@@ -183,6 +198,20 @@ fn snapshot_chunks_are_pinned_by_golden_bytes() {
     assert!(chunks.iter().all(|chunk| chunk[0] == SNAPSHOT_FORMAT_VERSION));
 }
 
+#[test]
+fn a_version_1_snapshot_still_installs() {
+    let mut writer = SnapshotWriter::in_memory();
+    for chunk in GOLDEN_VERSION_1_SNAPSHOT_CHUNKS_HEX {
+        let bytes: Vec<u8> = (0..chunk.len())
+            .step_by(2)
+            .map(|at| u8::from_str_radix(&chunk[at..at + 2], 16).expect("hex"))
+            .collect();
+        assert_eq!(bytes[0], 1);
+        writer.write_chunk(&bytes).expect("a version-1 chunk is read");
+    }
+    writer.finish().expect("and the snapshot completes");
+}
+
 /// A receiver refuses a chunk of an unknown version as it arrives, naming the format.
 #[test]
 fn a_snapshot_chunk_of_an_unknown_version_is_refused_by_name() {
@@ -193,7 +222,7 @@ fn a_snapshot_chunk_of_an_unknown_version_is_refused_by_name() {
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
     assert_eq!(
         error.to_string(),
-        "snapshot chunk format version 2 is unknown to this node, which reads versions 1 to 1: \
+        "snapshot chunk format version 3 is unknown to this node, which reads versions 1 to 2: \
          it was written by a newer node (upgrade this one) or is not a snapshot chunk"
     );
 }
