@@ -29,6 +29,7 @@ use tianping_proto::v1::{
 };
 
 use crate::client::{ATTEMPT_DEADLINE, LEDGERS, SharedHistory, connect};
+use crate::faults;
 use crate::world::{World, lock};
 
 /// Pause between two changes, in milliseconds.
@@ -41,6 +42,16 @@ const STATUSES: [AccountStatus; 4] = [
     AccountStatus::Frozen,
 ];
 
+/// One change in this many goes through a follower paused just before it arrives (connected
+/// first, then paused, then sent), while every node runs: the request waits inside the paused
+/// node past the desk's deadline, the desk decides the account again at once through another
+/// node, and the waiting copy reaches the leader when the follower wakes — the late copy that
+/// must not overwrite the newer change.
+const LATE_COPY_ONE_IN: u32 = 8;
+/// How long that follower stalls, in milliseconds: well past `ATTEMPT_DEADLINE` plus the
+/// desk's next decision, so the newer change is in before it wakes.
+const LATE_COPY_STALL_MS: std::ops::Range<u64> = 4_000..6_000;
+
 /// What the desk got done.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DeskReport {
@@ -49,6 +60,8 @@ pub struct DeskReport {
     /// Changes answered with a refusal, or not answered in time, or not sent because the
     /// account's controls version could not be read.
     pub changes_failed: u64,
+    /// Changes sent through a follower paused as they arrived (`LATE_COPY_ONE_IN`).
+    pub late_copies: u64,
 }
 
 /// Runs until `stop`, then reports. Accounts keep whatever status they were left in: a
@@ -56,23 +69,41 @@ pub struct DeskReport {
 pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool>) -> DeskReport {
     let mut report = DeskReport::default();
     let accounts: Vec<u128> = LEDGERS.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
+    // The account whose last change went through a paused follower, and what that change
+    // set: decided again next, to something else.
+    let mut decide_again: Option<(u128, ControlTarget)> = None;
     while !stop.load(Ordering::Relaxed) {
-        madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(PAUSE_MS))).await;
-        let Some(&account) = accounts.get(thread_rng().gen_range(0..accounts.len())) else {
+        if decide_again.is_none() {
+            madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(PAUSE_MS))).await;
+        }
+        let drawn = accounts.get(thread_rng().gen_range(0..accounts.len())).copied();
+        let again = decide_again.take();
+        let Some(account) = again.map(|(account, _)| account).or(drawn) else {
             break;
         };
-        let target = if thread_rng().gen_bool(0.6) {
-            ControlTarget::Status(STATUSES[thread_rng().gen_range(0..STATUSES.len())])
-        } else {
-            ControlTarget::Limits(random_limits())
-        };
+        // Again: the same kind of change as the one held by the paused follower, setting
+        // something else, so that copy arriving late would show.
+        let mut target = random_target();
+        while let Some((_, earlier)) = again
+            && (earlier == target
+                || matches!(earlier, ControlTarget::Status(_))
+                    != matches!(target, ControlTarget::Status(_)))
+        {
+            target = random_target();
+        }
         // Never 0 or u128::MAX, which the ledger refuses as ids.
         let change_id = thread_rng().gen_range(1..u128::MAX);
         let Some(version) = controls_version(&world, account).await else {
             report.changes_failed += 1;
             continue;
         };
-        let outcome = change(&world, (change_id, account, version), target).await;
+        let through =
+            if thread_rng().gen_ratio(1, LATE_COPY_ONE_IN) { a_follower(&world) } else { None };
+        if through.is_some() {
+            report.late_copies += 1;
+            decide_again = Some((account, target));
+        }
+        let outcome = change(&world, through, (change_id, account, version), target).await;
         if outcome == ControlOutcome::Applied {
             report.changes_ok += 1;
         } else {
@@ -86,6 +117,15 @@ pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool
         });
     }
     report
+}
+
+/// A status (60 %) or limits change.
+fn random_target() -> ControlTarget {
+    if thread_rng().gen_bool(0.6) {
+        ControlTarget::Status(STATUSES[thread_rng().gen_range(0..STATUSES.len())])
+    } else {
+        ControlTarget::Limits(random_limits())
+    }
 }
 
 /// Limits around the clients' amounts (1..1000 per transfer), so some transfers pass and
@@ -102,19 +142,32 @@ fn random_limits() -> Limits {
     }
 }
 
-/// A client of a random running node.
-async fn any_node(world: &World) -> Option<LedgerClient<tonic::transport::Channel>> {
+/// A client of node `through`, or of a random running node.
+async fn any_node(
+    world: &World,
+    through: Option<u64>,
+) -> Option<LedgerClient<tonic::transport::Channel>> {
     let running = world.running();
-    let node = running
-        .get(thread_rng().gen_range(0..running.len().max(1)))
-        .and_then(|id| world.node(*id))?;
-    connect(node.api_url()).await
+    let chosen =
+        through.or_else(|| running.get(thread_rng().gen_range(0..running.len().max(1))).copied());
+    connect(world.node(chosen?)?.api_url()).await
+}
+
+/// A random follower to pause mid-request, when every node runs and a leader is known.
+fn a_follower(world: &World) -> Option<u64> {
+    let running = world.running();
+    if running.len() != world.nodes.len() {
+        return None;
+    }
+    let leader = world.leader()?;
+    let followers: Vec<u64> = running.into_iter().filter(|id| *id != leader).collect();
+    followers.get(thread_rng().gen_range(0..followers.len().max(1))).copied()
 }
 
 /// The account's controls version, read (linearizably) through a random running node.
 async fn controls_version(world: &World, account: u128) -> Option<u64> {
     let read = async {
-        let mut client = any_node(world).await?;
+        let mut client = any_node(world, None).await?;
         let request = LookupRequest { ids: vec![account.to_string()], read: None };
         let response = client.lookup_accounts(request).await.ok()?.into_inner();
         let wanted = account.to_string();
@@ -127,17 +180,23 @@ async fn controls_version(world: &World, account: u128) -> Option<u64> {
     tianping_node::runtime::timeout(ATTEMPT_DEADLINE, read).await.ok().flatten()
 }
 
-/// Sends one change, decided on `version`, through a random running node; what the desk was
-/// told.
+/// Sends one change, decided on `version`, through node `through` (or a random running node);
+/// what the desk was told.
 async fn change(
-    world: &World,
+    world: &Arc<World>,
+    through: Option<u64>,
     (change_id, account, version): (u128, u128, u64),
     target: ControlTarget,
 ) -> ControlOutcome {
     let (reason, actor) = ("simulated incident".to_owned(), "risk-desk".to_owned());
     let (id, account_id) = (change_id.to_string(), account.to_string());
     let attempt = async {
-        let mut client = any_node(world).await?;
+        let mut client = any_node(world, through).await?;
+        if let Some(follower) = through {
+            // Connected: the request reaches the follower and waits there while it stalls.
+            let stall = Duration::from_millis(thread_rng().gen_range(LATE_COPY_STALL_MS));
+            faults::pause::node(world, follower, stall, "risk desk: ");
+        }
         let answer = match target {
             ControlTarget::Status(status) => {
                 let change = AccountStatusChange {

@@ -233,7 +233,7 @@ impl Load {
         let snapshots: Vec<u64> = nodes.iter().map(|id| world.snapshot_index(*id)).collect();
         let replay = replay::from_replicas(&replicas, |node_id| world.log_entries(node_id));
         let load = format!(
-            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok), {samples} replica samples, last index {target_index}",
+            "nodes {nodes:?}, snapshot indexes {snapshots:?}, {} transfers sent, {} acknowledged ({} ok), {} batches acknowledged, {} unknown, {} failed attempts, {} read-backs, {} account changes ({} not acknowledged ok, {} through a paused follower), {samples} replica samples, last index {target_index}",
             history.sent.len(),
             history.acks.len(),
             history.acks.values().filter(|ack| ack.code_name == "ok").count(),
@@ -243,6 +243,7 @@ impl Load {
             history.reads.len(),
             desk.changes_ok,
             desk.changes_failed,
+            desk.late_copies,
         );
         let evidence = Evidence {
             history,
