@@ -123,8 +123,21 @@ mod tests {
     use tianping_ledger::{ResultCode, StateDigest};
 
     use super::check;
-    use crate::replay::Appearance;
+    use crate::replay::{Appearance, Replay};
     use crate::testing::{assert_one, standard};
+
+    /// Puts a second `ok` of transfer 10 (ledger 1) into `replay`, at index 4.
+    fn ok_again(replay: &mut Replay) {
+        let twice = Appearance {
+            index: 4,
+            position: 1,
+            code: ResultCode::Ok,
+            timestamp: 9_999,
+            amount: Some(100),
+            ledger: 1,
+        };
+        replay.appearances.entry(10).or_default().push(twice);
+    }
 
     #[test]
     fn a_truthful_history_holds() {
@@ -138,15 +151,7 @@ mod tests {
         // new (its dedup lost) would put this in its log.
         let run = standard();
         let mut replay = run.replay();
-        let twice = Appearance {
-            index: 4,
-            position: 1,
-            code: ResultCode::Ok,
-            timestamp: 9_999,
-            amount: Some(100),
-            ledger: 1,
-        };
-        replay.appearances.entry(10).or_default().push(twice);
+        ok_again(&mut replay);
         assert_one(&check(&run.history, &replay), "transfer 10 committed Ok at index 2");
     }
 
@@ -210,15 +215,7 @@ mod tests {
         let mut run = standard();
         run.history.ledgers_judged_elsewhere.insert(1);
         let mut replay = run.replay();
-        let twice = Appearance {
-            index: 4,
-            position: 1,
-            code: ResultCode::Ok,
-            timestamp: 9_999,
-            amount: Some(100),
-            ledger: 1,
-        };
-        replay.appearances.entry(10).or_default().push(twice);
+        ok_again(&mut replay);
         assert_one(&check(&run.history, &replay), "transfer 10 committed Ok at index 2");
     }
 

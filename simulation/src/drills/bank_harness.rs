@@ -1,12 +1,22 @@
-//! What the bank drills share: the world with a bank (`WorldConfig::bank`), the bank and its
-//! workers started, the ledger set up, the payout and collection workload running while the
-//! drill's `faults` run; then, once the faults stop, every payout awaited final, every bank
-//! credit awaited booked, the workers stopped, and every bank checker
-//! (`tianping_history::checker::bank`) run with the ledger's invariants and digests.
+//! The bank side of every drill, and what the bank drills share. [`BankSide`] is the bank
+//! and its workers started (`WorldConfig::bank`), the workload's ledger set up and the
+//! payout and collection workload running; once the faults stop, [`BankSide::settle`] awaits
+//! every payout final and every bank credit booked and stops the workers, and
+//! [`Settled::judge`] runs every bank checker (`tianping_history::checker::bank`) and the
+//! bank's half of "nothing unsent" (every transfer of the workload's ledger is one the
+//! workload caused). The bank drills ([`run`], [`run_judged`]) run it alone, with the
+//! ledger's invariants and digests; the older drills (`harness::run_loaded`) run it beside
+//! their transfer clients, at a slower pace ([`Profile`]), and add its verdict to theirs.
 //!
-//! The transfer clients of the other drills do not run here: the bank workload writes its own
-//! ledger (3), and the history checkers' "nothing unsent" would count its payouts' and
-//! collections' transfers as foreign.
+//! Two workloads, two ledgers, each judged on its own: the transfer clients write ledgers 1
+//! and 2, the bank workload ledger 3 (`workload::LEDGER`). The history checkers' "nothing
+//! unsent" cannot count the workload's payouts and collections as the clients' (nobody sent
+//! them as transfers), so the clients' history names ledger 3 as judged elsewhere
+//! (`History::ledgers_judged_elsewhere`) and `Settled::judge` accounts for each of its
+//! transfers instead — the funding the workload sent, the reservation of each payout it asked
+//! for, the booking (`collection_id`) of each credit the bank made. Nothing is excused: a
+//! transfer in ledger 3 the bank side did not cause, or one in ledgers 1–2 no client sent, is
+//! still a violation, and every other checker judges all three ledgers.
 //!
 //! A drill that makes the bank mishandle payouts on purpose (`reconciliation`) runs through
 //! [`run_judged`]: its scenario hands over the payouts it created (awaited final and checked
