@@ -181,7 +181,8 @@ async fn open(world: &Arc<World>, log: &mut FaultLog) -> Result<BankSide, String
 
 async fn finish(world: &World, bank: BankSide, driven: Driven) -> Outcome {
     let Driven { mut log, payouts, funded, mishandled, judge } = driven;
-    let settled = bank.settle(world, Own { payouts, funded }, &mut log).await;
+    let faults_stopped = world.elapsed();
+    let settled = bank.settle(world, faults_stopped, Own { payouts, funded }, &mut log).await;
     let mut violations = Vec::new();
     let mut judged = Judged::default();
     if let Some(judge) = judge {
@@ -251,11 +252,17 @@ impl BankSide {
         Ok(BankSide { simulator, keys, client, workers, workload, funded })
     }
 
-    /// Called once the faults have stopped: stops the workload, waits for every payout (the
-    /// workload's and `own`) to be final (`PAYOUT_FINAL_BOUND`) and every bank credit to be
-    /// booked (`COLLECTIONS_BOOKED_BOUND`), stops the workers; what the checks need.
-    pub async fn settle(self, world: &World, own: Own, log: &mut FaultLog) -> Settled {
-        let faults_stopped = world.elapsed();
+    /// Called once the faults have stopped (at `faults_stopped`, `World::elapsed`): stops the
+    /// workload, waits for every payout (the workload's and `own`) to be final
+    /// (`PAYOUT_FINAL_BOUND` after `faults_stopped`) and every bank credit to be booked
+    /// (`COLLECTIONS_BOOKED_BOUND`), stops the workers; what the checks need.
+    pub async fn settle(
+        self,
+        world: &World,
+        faults_stopped: std::time::Duration,
+        own: Own,
+        log: &mut FaultLog,
+    ) -> Settled {
         let mut asked = {
             let shared = self.workload.stop().await;
             std::mem::take(&mut *lock(&shared))

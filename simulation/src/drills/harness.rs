@@ -215,6 +215,8 @@ impl Load {
         log: &mut FaultLog,
     ) -> (String, Vec<String>) {
         let healed = madsim::time::Instant::now();
+        // The bank's bound on payouts counts from here, not from when the bank side settles.
+        let faults_stopped = world.elapsed();
         let settling = self.bank;
         let probe_id: u128 = (u128::from(u32::MAX) << 40) | 1;
         if let Ok(mut history) = self.history.lock() {
@@ -236,7 +238,7 @@ impl Load {
             None => None,
         }
         .unwrap_or_default();
-        let settled = settling.settle(world, Own::default(), log).await;
+        let settled = settling.settle(world, faults_stopped, Own::default(), log).await;
         let history = std::mem::take(&mut *lock(&self.history));
         let target_index =
             history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
