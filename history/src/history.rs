@@ -162,6 +162,13 @@ pub struct History {
     pub accounts_acked: BTreeMap<u128, (String, u64)>,
     /// The risk desk's account control changes, in the order it sent them (one at a time).
     pub controls: Vec<ControlSent>,
+    /// Ledgers another workload writes beside the clients and judges with checks of its own
+    /// (the simulation's bank workload: ledger 3, its payouts and collections). The clients'
+    /// "nothing unsent" (`checker::acknowledged`, `checker::committed_log`) leaves these
+    /// ledgers' transfers to that workload, which must account for every one of them
+    /// (`checker::acknowledged::unsent_in_ledger`); every other check still judges them.
+    /// Empty: every transfer is the clients'.
+    pub ledgers_judged_elsewhere: BTreeSet<u32>,
 }
 
 impl History {

@@ -42,6 +42,9 @@ pub struct Appearance {
     pub timestamp: u64,
     /// The amount its result names (`None` when it names none).
     pub amount: Option<u128>,
+    /// The ledger the command named: whose workload's "nothing unsent" judges it
+    /// (`History::ledgers_judged_elsewhere`).
+    pub ledger: u32,
 }
 
 /// The replayed committed log: everything the history checkers compare the clients' answers
@@ -146,6 +149,7 @@ pub fn replay(replica: &Replica, log: &[LogEntry]) -> Result<Replay, String> {
                 code: result.code,
                 timestamp: result.timestamp,
                 amount,
+                ledger: transfer.ledger,
             });
         }
         for account in &writes.accounts {

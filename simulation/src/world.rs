@@ -87,8 +87,9 @@ pub struct WorldConfig {
     /// those of `data_centers`; they have no client machine.
     pub spare_data_centers: Vec<u8>,
     /// Whether the world has a bank: a bank machine outside every data center and one bank
-    /// worker machine per data center (`crate::bank`). Only the bank drills set it, so the
-    /// other drills' worlds — and their seeds' histories — are unchanged.
+    /// worker machine per data center (`crate::bank`; a spare data center gets none). Every
+    /// drill sets it (`drills::bank_harness::world_config`); off, a world has neither, for
+    /// the tests that drive a cluster alone.
     pub bank: bool,
 }
 

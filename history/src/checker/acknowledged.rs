@@ -13,15 +13,30 @@
 //!
 //! The reference state is the replica with the highest applied index (the others must equal
 //! it or a prefix of it: `digests`).
+//!
+//! Scope of "nothing invented": a run may hold a second workload beside the clients, writing
+//! ledgers of its own (`History::ledgers_judged_elsewhere`; the simulation's bank workload,
+//! ledger 3). Its transfers were not sent by the clients, so `check` leaves those ledgers'
+//! transfers out of "nothing invented" — and only that: an acknowledged or refused transfer
+//! is judged whatever its ledger, and a transfer the clients never sent in any other ledger is
+//! still a violation. The other workload accounts for its own ledger with `unsent_in_ledger`,
+//! on the same reference state, against the ids it knows it caused.
+
+use std::collections::BTreeSet;
 
 use tianping_ledger::invariants::StateDump;
 
 use crate::cluster::Replica;
 use crate::history::History;
 
+/// The replica every check of this module judges: the most advanced one.
+fn reference(replicas: &[Replica]) -> Option<&Replica> {
+    replicas.iter().max_by_key(|replica| replica.applied)
+}
+
 /// Violations against the most advanced replica.
 pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
-    let Some(reference) = replicas.iter().max_by_key(|replica| replica.applied) else {
+    let Some(reference) = reference(replicas) else {
         return vec!["no replica to check acknowledgements against".to_owned()];
     };
     let state = StateDump::load(&reference.ledger);
@@ -71,17 +86,53 @@ pub fn check(history: &History, replicas: &[Replica]) -> Vec<String> {
             (false, None) => {}
         }
     }
-    for id in state.transfers.keys() {
-        if !history.sent.contains(id) {
+    for (id, transfer) in &state.transfers {
+        if !history.sent.contains(id)
+            && !history.ledgers_judged_elsewhere.contains(&transfer.ledger)
+        {
             violations.push(format!("node {node} has transfer {id}, which no client sent"));
         }
     }
     violations
 }
 
+/// Violations of "nothing invented" in `ledger`, a ledger another workload than the clients
+/// writes (`History::ledgers_judged_elsewhere`): every transfer of `ledger` in the most
+/// advanced replica must be one of `accounted`, the ids that workload knows it caused (for
+/// the bank workload: the funding it sent, its payouts' reservations, the bookings of the
+/// credits the bank made). `workload` names it in the violations.
+pub fn unsent_in_ledger(
+    replicas: &[Replica],
+    ledger: u32,
+    accounted: &BTreeSet<u128>,
+    workload: &str,
+) -> Vec<String> {
+    let Some(reference) = reference(replicas) else {
+        return vec![format!("no replica to check the {workload}'s ledger {ledger} against")];
+    };
+    let state = StateDump::load(&reference.ledger);
+    state
+        .transfers
+        .iter()
+        .filter(|(id, transfer)| transfer.ledger == ledger && !accounted.contains(id))
+        .map(|(id, transfer)| {
+            format!(
+                "node {} has transfer {id} in ledger {ledger} ({} → {}, amount {}, code {}), which the {workload} never caused",
+                reference.node_id,
+                transfer.debit_account_id,
+                transfer.credit_account_id,
+                transfer.amount,
+                transfer.code
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::check;
+    use std::collections::BTreeSet;
+
+    use super::{check, unsent_in_ledger};
     use crate::history::Ack;
     use crate::testing::{assert_one, standard};
 
@@ -136,6 +187,49 @@ mod tests {
         run.history.sent.remove(&12);
         run.history.acks.remove(&12);
         assert_one(&check(&run.history, &[run.replica]), "has transfer 12, which no client sent");
+    }
+
+    #[test]
+    fn a_ledger_judged_elsewhere_is_left_to_its_workload_and_no_other() {
+        // Transfer 12 (ledger 1) was sent by another workload, not the clients.
+        let mut run = standard();
+        run.history.sent.remove(&12);
+        run.history.acks.remove(&12);
+        run.history.ledgers_judged_elsewhere.insert(1);
+        assert_eq!(check(&run.history, &[run.replica.clone()]), Vec::<String>::new());
+        // Another ledger left elsewhere does not excuse it.
+        run.history.ledgers_judged_elsewhere = [2].into();
+        assert_one(&check(&run.history, &[run.replica]), "has transfer 12, which no client sent");
+    }
+
+    #[test]
+    fn a_refused_transfer_in_a_ledger_judged_elsewhere_still_fails() {
+        let mut run = standard();
+        run.history.ledgers_judged_elsewhere.insert(1);
+        if let Some(ack) = run.history.acks.get_mut(&13) {
+            ack.code_name = "exceeds_credits".into();
+        }
+        assert_one(&check(&run.history, &[run.replica]), "transfer 13 was refused");
+    }
+
+    #[test]
+    fn the_other_workload_accounts_for_each_transfer_of_its_ledger() {
+        let run = standard();
+        let replicas = [run.replica];
+        // Transfers 10, 12 and 13 are committed on ledger 1 (11 was refused).
+        let all: BTreeSet<u128> = [10, 12, 13].into();
+        assert_eq!(unsent_in_ledger(&replicas, 1, &all, "bank workload"), Vec::<String>::new());
+        let without_12: BTreeSet<u128> = [10, 13].into();
+        assert_one(
+            &unsent_in_ledger(&replicas, 1, &without_12, "bank workload"),
+            "has transfer 12 in ledger 1 (2 → 3, amount 40, code 1), which the bank workload never caused",
+        );
+        // Another ledger's transfers are not its business.
+        assert_eq!(
+            unsent_in_ledger(&replicas, 3, &BTreeSet::new(), "bank workload"),
+            Vec::<String>::new()
+        );
+        assert_one(&unsent_in_ledger(&[], 3, &all, "bank workload"), "no replica");
     }
 
     #[test]

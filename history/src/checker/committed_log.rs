@@ -7,7 +7,10 @@
 //! - a transfer acknowledged with a refusal never has an `ok`;
 //! - once an id has its `ok`, every later appearance (a retry the network delivered, or one
 //!   after a lost answer) is `exists` — never a second `ok`, never anything else;
-//! - no `ok` for an id no client sent;
+//! - no `ok` for an id no client sent, in the clients' ledgers: a ledger another workload
+//!   writes (`History::ledgers_judged_elsewhere`) is left to that workload's own accounting
+//!   (`checker::acknowledged::unsent_in_ledger`, on the final state the log must produce:
+//!   the digest check below), every other rule here still judges its transfers;
 //! - the replay's state digest at the replica's applied index equals that replica's own
 //!   digest: the log and the state it was read with agree byte for byte.
 //!
@@ -44,10 +47,11 @@ pub fn check(history: &History, replay: &Replay) -> Vec<String> {
         let Some(first_ok) = appearances.iter().position(|a| a.code == ResultCode::Ok) else {
             continue;
         };
-        if !history.sent.contains(id) {
+        let ok = &appearances[first_ok];
+        if !history.sent.contains(id) && !history.ledgers_judged_elsewhere.contains(&ok.ledger) {
             violations.push(format!(
                 "transfer {id}, which no client sent, is committed: {}",
-                describe(&appearances[first_ok])
+                describe(ok)
             ));
         }
         for later in &appearances[first_ok + 1..] {
@@ -119,8 +123,21 @@ mod tests {
     use tianping_ledger::{ResultCode, StateDigest};
 
     use super::check;
-    use crate::replay::Appearance;
+    use crate::replay::{Appearance, Replay};
     use crate::testing::{assert_one, standard};
+
+    /// Puts a second `ok` of transfer 10 (ledger 1) into `replay`, at index 4.
+    fn ok_again(replay: &mut Replay) {
+        let twice = Appearance {
+            index: 4,
+            position: 1,
+            code: ResultCode::Ok,
+            timestamp: 9_999,
+            amount: Some(100),
+            ledger: 1,
+        };
+        replay.appearances.entry(10).or_default().push(twice);
+    }
 
     #[test]
     fn a_truthful_history_holds() {
@@ -134,14 +151,7 @@ mod tests {
         // new (its dedup lost) would put this in its log.
         let run = standard();
         let mut replay = run.replay();
-        let twice = Appearance {
-            index: 4,
-            position: 1,
-            code: ResultCode::Ok,
-            timestamp: 9_999,
-            amount: Some(100),
-        };
-        replay.appearances.entry(10).or_default().push(twice);
+        ok_again(&mut replay);
         assert_one(&check(&run.history, &replay), "transfer 10 committed Ok at index 2");
     }
 
@@ -184,6 +194,29 @@ mod tests {
             &check(&run.history, &run.replay()),
             "transfer 10, which no client sent, is committed",
         );
+    }
+
+    #[test]
+    fn an_ok_nobody_sent_in_a_ledger_judged_elsewhere_is_left_to_its_workload() {
+        let mut run = standard();
+        run.history.sent.remove(&10);
+        run.history.acks.remove(&10);
+        run.history.ledgers_judged_elsewhere.insert(1);
+        assert_eq!(check(&run.history, &run.replay()), Vec::<String>::new());
+        run.history.ledgers_judged_elsewhere = [3].into();
+        assert_one(
+            &check(&run.history, &run.replay()),
+            "transfer 10, which no client sent, is committed",
+        );
+    }
+
+    #[test]
+    fn a_second_ok_in_a_ledger_judged_elsewhere_still_fails() {
+        let mut run = standard();
+        run.history.ledgers_judged_elsewhere.insert(1);
+        let mut replay = run.replay();
+        ok_again(&mut replay);
+        assert_one(&check(&run.history, &replay), "transfer 10 committed Ok at index 2");
     }
 
     #[test]

@@ -7,7 +7,9 @@
 //! - `ledger_invariants`: every replica's ledger passes `tianping_ledger::invariants`
 //!   (conservation per ledger, balances equal their transfers, flags, limits, indexes).
 //! - `acknowledged`: every acknowledged transfer is in the final state exactly as the client
-//!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent.
+//!   was told (timestamp, amount), every refused one is absent, no transfer nobody sent
+//!   (scoped: a ledger another workload writes, `History::ledgers_judged_elsewhere`, is
+//!   accounted for by that workload with `acknowledged::unsent_in_ledger`).
 //! - `digests`: replicas at equal applied index have equal state digests.
 //! - `reads`: every linearizable read-back of an acknowledged transfer found it.
 //! - The committed log's replay (`crate::replay`, not a checker itself) is what the three
@@ -16,7 +18,8 @@
 //! - `committed_log`: every acknowledged transfer is in the committed log exactly once with
 //!   the result the client got (`ok` at the acknowledged index and timestamp, `exists` with
 //!   one `ok` somewhere, refusals never `ok`), retries after it are `exists`, nothing
-//!   unsent is `ok`, and the replay's digest equals the replica's.
+//!   unsent is `ok` (in the clients' ledgers, as above), and the replay's digest equals the
+//!   replica's.
 //! - `account_controls`: no accepted event in the replayed log passed a block, a freeze or
 //!   a limit in force, or half-applied a linked chain (`tianping_ledger::invariants::events`).
 //! - `balance_reads`: every linearizable balance read returns the balances after one log

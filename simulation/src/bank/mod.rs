@@ -44,7 +44,7 @@ use tianping_bank_sim::simulator::{BankSimulator, DirectSide, HostedBank};
 use tianping_bank_worker::WorkerMetrics;
 use tianping_bank_worker::collections::CollectionAccounts;
 use tianping_bank_worker::config::{BankConfig, WorkerConfig};
-use tokio::sync::watch;
+use tokio::sync::oneshot;
 
 use crate::world::{World, lock};
 use transport::SimTransport;
@@ -106,16 +106,17 @@ pub struct DirectKeys {
     client_public: Arc<KeyRing>,
 }
 
-/// Generates throwaway SM2 keys for the direct-connect bank into a temporary directory, loads
-/// them and removes the directory. Run every seed (never cached across seeds): generating
-/// draws from the seeded generator, so both runs of a determinism check draw alike.
-fn direct_keys(bank: &SimBank) -> Result<DirectKeys, String> {
+/// Generates throwaway keys of `scheme` for the direct-connect bank into a temporary
+/// directory, loads them and removes the directory. Run every seed (never cached across
+/// seeds): generating draws from the seeded generator, so both runs of a determinism check
+/// draw alike.
+fn direct_keys(bank: &SimBank, scheme: SignScheme) -> Result<DirectKeys, String> {
     let directory = std::env::temp_dir().join(format!(
         "tianping-sim-bank-keys-{}-{}",
         std::process::id(),
         madsim::runtime::Handle::current().seed()
     ));
-    generate_dev_keys(&directory, &[(bank.id, SignScheme::Sm2Sm3)])
+    generate_dev_keys(&directory, &[(bank.id, scheme)])
         .map_err(|error| format!("generating the simulation's bank keys: {error}"))?;
     let ring = |file: &str, role: KeyRole| {
         KeyRing::load(KeyRingSource::Manifest(directory.join(bank.id).join(file)), role)
@@ -182,15 +183,18 @@ pub fn simulator(keys: &DirectKeys) -> Result<BankSimulator, String> {
     Ok(simulator)
 }
 
-/// Starts the bank's server on the bank machine; the simulator it serves, and the keys the
-/// workers need.
-pub fn start_bank(world: &World) -> Result<(Arc<Mutex<BankSimulator>>, DirectKeys), String> {
+/// Starts the bank's server on the bank machine, its direct-connect bank signing with
+/// `scheme`; the simulator it serves, and the keys the workers need.
+pub fn start_bank(
+    world: &World,
+    scheme: SignScheme,
+) -> Result<(Arc<Mutex<BankSimulator>>, DirectKeys), String> {
     let machines = world.bank.as_ref().ok_or("the world has no bank")?;
     let direct = BANKS
         .iter()
         .find(|bank| bank.protocol == Protocol::Direct)
         .ok_or("no direct-connect bank")?;
-    let keys = direct_keys(direct)?;
+    let keys = direct_keys(direct, scheme)?;
     let simulator = Arc::new(Mutex::new(simulator(&keys)?));
     drop(machines.bank.spawn(transport::serve(simulator.clone())));
     Ok((simulator, keys))
@@ -263,9 +267,11 @@ pub(crate) async fn gateways(keys: DirectKeys) -> Result<BTreeMap<u32, SimGatewa
     Ok(gateways)
 }
 
-/// The running bank workers: one per data center, until `stop`.
+/// The running bank workers: one per data center, until `stop`. Each is stopped by a oneshot
+/// of its own, as the reconcilers are: tokio's `watch` wakes its receivers in an order drawn
+/// outside the seed.
 pub struct Workers {
-    stop: watch::Sender<bool>,
+    stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<madsim::task::JoinHandle<Result<(), String>>>,
 }
 
@@ -276,29 +282,34 @@ impl Workers {
     /// Starts one worker on every worker machine of the world.
     pub fn start(world: &Arc<World>, keys: &DirectKeys) -> Result<Workers, String> {
         let machines = world.bank.as_ref().ok_or("the world has no bank")?;
-        let (stop, watching) = watch::channel(false);
+        let mut stops = Vec::new();
         let mut tasks = Vec::new();
         for worker in &machines.workers {
             let config = worker_config(world, worker.data_center)?;
-            let mut watching = watching.clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            stops.push(stop);
             let keys = keys.clone();
             tasks.push(worker.machine.spawn(async move {
                 let gateways = gateways(keys).await?;
                 let metrics = WorkerMetrics::new();
+                // Told to stop, or its `Workers` dropped: either way it stops.
                 let shutdown = async move {
-                    let _ = watching.wait_for(|stopping| *stopping).await;
+                    let _ = stopped.await;
                 };
                 tianping_bank_worker::run(config, gateways, &metrics, shutdown)
                     .await
                     .map_err(|error| error.to_string())
             }));
         }
-        Ok(Workers { stop, tasks })
+        Ok(Workers { stops, tasks })
     }
 
     /// Tells every worker to stop and waits for them; what went wrong, if anything.
     pub async fn stop(self) -> Vec<String> {
-        self.stop.send_replace(true);
+        for stop in self.stops {
+            // A worker that already ended dropped its receiver; its task says why below.
+            let _ = stop.send(());
+        }
         let mut problems = Vec::new();
         for (index, task) in self.tasks.into_iter().enumerate() {
             match madsim::time::timeout(WORKER_STOP_BOUND, task).await {

@@ -6,12 +6,12 @@
 //! or, sometimes, nobody (suspense). At the end, what the bank did and what the ledger booked
 //! are converted into the plain inputs of `tianping_history::checker::bank`.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
+use tianping_bank_adapters::collection_id::collection_id;
 use tianping_bank_adapters::gateway::Direction;
 use tianping_bank_adapters::money::{Currency, Money};
 use tianping_bank_sim::bank::records::InstructionStatus;
@@ -25,6 +25,7 @@ use tianping_history::checker::bank::{
 };
 use tianping_ledger::LedgerStore;
 use tianping_ledger::collection::Collection;
+use tokio::sync::oneshot;
 
 use super::{BANKS, unix_ms};
 use crate::world::{API_PORT, World, lock};
@@ -49,10 +50,16 @@ pub const FIRST_PAYOUT_ID: u128 = 5_000_001;
 pub const PAYOUT_AMOUNT: std::ops::Range<u128> = 100..10_000;
 /// Collection amounts, minor units.
 const COLLECTION_AMOUNT: std::ops::Range<u128> = 1_000..50_000;
-/// Pause between two payouts of the workload, ms.
-const PAYOUT_EVERY_MS: std::ops::Range<u64> = 150..700;
-/// Pause between two collections, ms.
-const COLLECTION_EVERY_MS: std::ops::Range<u64> = 500..2_500;
+/// How fast the workload asks: the pauses between two payouts and between two collections,
+/// drawn from these ranges (ms).
+#[derive(Clone, Debug)]
+pub struct Pace {
+    /// Pause between two payouts, ms.
+    pub payout_every_ms: std::ops::Range<u64>,
+    /// Pause between two collections, ms.
+    pub collection_every_ms: std::ops::Range<u64>,
+}
+
 /// Percent of collections that name no customer (they land in suspense).
 const UNNAMED_COLLECTION_PERCENT: u32 = 15;
 /// How often the end of a seed polls the ledger.
@@ -93,8 +100,9 @@ pub fn sdk(world: &World) -> Result<Client, String> {
     Client::new(config).map_err(|error| error.to_string())
 }
 
-/// Creates every account of the workload and funds the customers.
-pub async fn set_up_ledger(client: &Client) -> Result<(), String> {
+/// Creates every account of the workload and funds the customers; the funding transfers'
+/// ids (the workload's own transfers in `LEDGER`).
+pub async fn set_up_ledger(client: &Client) -> Result<Vec<u128>, String> {
     let mut accounts =
         vec![NewAccount { id: FUNDING_ACCOUNT, ledger: LEDGER, code: 1, ..NewAccount::default() }];
     for id in CUSTOMERS {
@@ -146,28 +154,49 @@ pub struct WorkloadLog {
     pub failed_injections: Vec<String>,
 }
 
-/// The workload running on the controller until `stop`: payouts and collections.
+/// The workload running on the controller until `stop`: payouts and collections. Each task
+/// is stopped by a oneshot of its own (tokio's `watch` wakes its receivers in an order drawn
+/// outside the seed), which also cuts its pause short: a stopped workload waits only for the
+/// call it has in flight.
 pub struct Workload {
     /// What it did.
     pub log: Arc<Mutex<WorkloadLog>>,
-    stop: Arc<AtomicBool>,
+    stops: Vec<oneshot::Sender<()>>,
     tasks: Vec<madsim::task::JoinHandle<()>>,
 }
 
 impl Workload {
-    /// Starts creating payouts through `client` and injecting collections into `simulator`.
-    pub fn start(client: Client, simulator: Arc<Mutex<BankSimulator>>) -> Workload {
+    /// Starts creating payouts through `client` and injecting collections into `simulator`, at
+    /// `pace`.
+    pub fn start(client: Client, simulator: Arc<Mutex<BankSimulator>>, pace: Pace) -> Workload {
         let log = Arc::new(Mutex::new(WorkloadLog::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let payouts = madsim::task::spawn(create_payouts(client, log.clone(), stop.clone()));
-        let collections =
-            madsim::task::spawn(inject_collections(simulator, log.clone(), stop.clone()));
-        Workload { log, stop, tasks: vec![payouts, collections] }
+        let (stop_payouts, payouts_stopped) = oneshot::channel();
+        let (stop_collections, collections_stopped) = oneshot::channel();
+        let payouts = madsim::task::spawn(create_payouts(
+            client,
+            log.clone(),
+            payouts_stopped,
+            pace.payout_every_ms,
+        ));
+        let collections = madsim::task::spawn(inject_collections(
+            simulator,
+            log.clone(),
+            collections_stopped,
+            pace.collection_every_ms,
+        ));
+        Workload {
+            log,
+            stops: vec![stop_payouts, stop_collections],
+            tasks: vec![payouts, collections],
+        }
     }
 
     /// Stops the workload and waits for its calls in flight.
     pub async fn stop(self) -> Arc<Mutex<WorkloadLog>> {
-        self.stop.store(true, Ordering::Relaxed);
+        for stop in self.stops {
+            // A task that already ended dropped its receiver: nothing to tell.
+            let _ = stop.send(());
+        }
         for task in self.tasks {
             let _ = task.await;
         }
@@ -175,9 +204,14 @@ impl Workload {
     }
 }
 
-async fn create_payouts(client: Client, log: Arc<Mutex<WorkloadLog>>, stop: Arc<AtomicBool>) {
+async fn create_payouts(
+    client: Client,
+    log: Arc<Mutex<WorkloadLog>>,
+    mut stopped: oneshot::Receiver<()>,
+    every_ms: std::ops::Range<u64>,
+) {
     let mut next = FIRST_PAYOUT_ID - 1;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
         next += 1;
         let (bank, customer, amount) = {
             let mut rng = thread_rng();
@@ -191,8 +225,24 @@ async fn create_payouts(client: Client, log: Arc<Mutex<WorkloadLog>>, stop: Arc<
             Err(_) => None,
         };
         lock(&log).payouts.push(AskedPayout { id: next, bank, beneficiary_account, accepted });
-        let pause = thread_rng().gen_range(PAYOUT_EVERY_MS);
-        madsim::time::sleep(Duration::from_millis(pause)).await;
+        if paused_until_stopped(&mut stopped, &every_ms).await {
+            return;
+        }
+    }
+}
+
+/// Sleeps a pause drawn from `every_ms`; `true` when told to stop first (or the sender is
+/// gone), and then `stopped` must not be awaited again.
+async fn paused_until_stopped(
+    stopped: &mut oneshot::Receiver<()>,
+    every_ms: &std::ops::Range<u64>,
+) -> bool {
+    let pause = Duration::from_millis(thread_rng().gen_range(every_ms.clone()));
+    tokio::select! {
+        // Fixed order: no draw outside the seed.
+        biased;
+        _ = stopped => true,
+        () = madsim::time::sleep(pause) => false,
     }
 }
 
@@ -213,8 +263,9 @@ pub fn new_payout(id: u128, customer: u128, bank: u32, amount: u128) -> NewPayou
 }
 
 /// Opens customer accounts `ids` beside the workload's own (same ledger, flags and funding):
-/// for a drill whose payouts must each come from an account of its own.
-pub async fn add_customers(client: &Client, ids: &[u128]) -> Result<(), String> {
+/// for a drill whose payouts must each come from an account of its own. The funding
+/// transfers' ids.
+pub async fn add_customers(client: &Client, ids: &[u128]) -> Result<Vec<u128>, String> {
     let accounts: Vec<NewAccount> = ids
         .iter()
         .map(|&id| NewAccount {
@@ -237,11 +288,13 @@ pub async fn add_customers(client: &Client, ids: &[u128]) -> Result<(), String> 
 async fn inject_collections(
     simulator: Arc<Mutex<BankSimulator>>,
     log: Arc<Mutex<WorkloadLog>>,
-    stop: Arc<AtomicBool>,
+    mut stopped: oneshot::Receiver<()>,
+    every_ms: std::ops::Range<u64>,
 ) {
-    while !stop.load(Ordering::Relaxed) {
-        let pause = thread_rng().gen_range(COLLECTION_EVERY_MS);
-        madsim::time::sleep(Duration::from_millis(pause)).await;
+    loop {
+        if paused_until_stopped(&mut stopped, &every_ms).await {
+            return;
+        }
         let (bank, amount, remittance) = {
             let mut rng = thread_rng();
             let bank = BANKS[rng.gen_range(0..BANKS.len())];
@@ -347,6 +400,10 @@ pub struct BankRecords {
     pub debits: Vec<BankDebit>,
     /// Credits to our custody accounts that are collections (not returns).
     pub credits: Vec<BankCredit>,
+    /// The transfer ids the workers book the bank's credits to our custody accounts under,
+    /// returns included (`collection_id` of each credit's bank and reference): the bank's
+    /// share of the workload's transfers in `LEDGER`.
+    pub booking_ids: BTreeSet<u128>,
     /// Per bank, `None` when its books balance.
     pub conservation: Vec<(String, Option<String>)>,
 }
@@ -357,6 +414,7 @@ pub fn bank_records(simulator: &BankSimulator) -> BankRecords {
         instructions: Vec::new(),
         debits: Vec::new(),
         credits: Vec::new(),
+        booking_ids: BTreeSet::new(),
         conservation: Vec::new(),
     };
     for bank in &BANKS {
@@ -379,7 +437,13 @@ pub fn bank_records(simulator: &BankSimulator) -> BankRecords {
             });
         }
         for entry in core.journal() {
-            if entry.account != bank.custody_account || entry.reversal {
+            if entry.account != bank.custody_account {
+                continue;
+            }
+            if entry.direction == Direction::Credit {
+                records.booking_ids.insert(collection_id(bank.number, &entry.bank_reference));
+            }
+            if entry.reversal {
                 continue;
             }
             match (entry.direction, &entry.end_to_end_id) {
@@ -431,8 +495,8 @@ pub fn ledger_collections(ledger: &dyn LedgerStore) -> Vec<LedgerCollection> {
 }
 
 /// Funds each of `customers` with `CUSTOMER_FUNDS` from the funding account, by a transfer of
-/// id `customer + 10 000` (a retry answers `exists`).
-async fn fund_customers(client: &Client, customers: &[u128]) -> Result<(), String> {
+/// id `customer + 10 000` (a retry answers `exists`); those ids.
+async fn fund_customers(client: &Client, customers: &[u128]) -> Result<Vec<u128>, String> {
     let funding: Vec<NewTransfer> = customers
         .iter()
         .map(|&customer| NewTransfer {
@@ -451,5 +515,5 @@ async fn fund_customers(client: &Client, customers: &[u128]) -> Result<(), Strin
     {
         return Err(format!("funding a customer was refused: {:?}", bad.code));
     }
-    Ok(())
+    Ok(funding.iter().map(|transfer| transfer.id).collect())
 }

@@ -1,7 +1,17 @@
-//! What every drill shares: the drill's controller machine, the load (one
-//! client per data center) and the end of a seed — faults stopped, time the first commit,
-//! stop the clients, let the checked nodes catch up, read them and run every checker.
+//! What every drill shares: the drill's controller machine, the load (one client per data
+//! center, the risk desk, and the bank side: the bank, its workers and the payout and
+//! collection workload of `bank_harness`) and the end of a seed — faults stopped, time the
+//! first commit, stop the clients, let the payouts settle and the credits be booked, stop
+//! the workers, let the checked nodes catch up, read them and run every checker, the bank's
+//! too.
+//!
+//! Two workloads write the ledger here, each judged on its own: the transfer clients' ledgers
+//! (1 and 2) by the history checkers, the bank workload's (`workload::LEDGER`, 3) by the bank
+//! checkers. The clients' "nothing unsent" leaves ledger 3 to the bank
+//! (`History::ledgers_judged_elsewhere`), which accounts for every transfer in it
+//! (`bank_harness::Settled::judge`); every other checker judges all of the ledger.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,6 +25,8 @@ use tianping_history::checker::{self, Evidence};
 use tianping_history::{Ack, History, replay};
 
 use super::Report;
+use super::bank_harness::{self, BankSide, Own, Profile};
+use crate::bank::workload;
 use crate::client::{self, ATTEMPT_DEADLINE, SharedHistory};
 use crate::planted::PlantedBug;
 use crate::risk;
@@ -110,15 +122,17 @@ impl FaultLog {
 }
 
 /// Runs one seed of a drill that opens as every drill does — first leader, the clients'
-/// accounts, the load (`open`) — then hands the world, the running load and the fault log to
-/// `scenario`. A cluster that never gets that far is the seed's one violation.
+/// accounts, the bank side, the load (`open`) — then hands the world, the running load and
+/// the fault log to `scenario`. The world gets a bank (`bank_harness::world_config`). A
+/// cluster that never gets that far is the seed's one violation.
 pub async fn run_loaded<F, Fut>(config: &WorldConfig, scenario: F) -> Report
 where
     F: FnOnce(Arc<World>, Load, FaultLog) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Outcome> + Send + 'static,
 {
     let planted = config.planted_bug;
-    run_seed(config, move |world, started| async move {
+    let config = bank_harness::world_config(config.clone());
+    run_seed(&config, move |world, started| async move {
         let mut log = FaultLog::new(started);
         match open(&world, planted, &mut log).await {
             Ok(load) => scenario(world, load, log).await,
@@ -128,8 +142,9 @@ where
     .await
 }
 
-/// The opening every drill shares: wait for the first leader, create the clients' accounts and
-/// start the load. `Err` is the seed's one violation when the cluster never got that far.
+/// The opening every drill shares: wait for the first leader, create the clients' accounts,
+/// open the bank side and start the load. `Err` is the seed's one violation when the cluster
+/// never got that far.
 async fn open(
     world: &Arc<World>,
     planted: Option<PlantedBug>,
@@ -139,26 +154,30 @@ async fn open(
     log.push(format!("leader {leader} elected"));
     let accounts =
         client::create_accounts(world).await.map_err(|error| format!("setup: {error}"))?;
-    let load = Load::start(world, planted);
+    let bank = BankSide::open(world, &Profile::BESIDE_CLIENTS, log).await?;
+    let load = Load::start(world, planted, bank);
     if let Ok(mut history) = load.history.lock() {
         history.accounts_acked = accounts;
     }
     Ok(load)
 }
 
-/// The clients at work: one per data center, until `finish`.
+/// The clients at work, one per data center, and the bank side beside them, until `finish`.
 pub struct Load {
     history: SharedHistory,
     stop: Arc<AtomicBool>,
     clients: Vec<madsim::task::JoinHandle<()>>,
     desk: Option<madsim::task::JoinHandle<risk::DeskReport>>,
     sampler: StateSampler,
+    bank: BankSide,
 }
 
 impl Load {
-    /// Starts one client on every client machine of the world.
-    pub fn start(world: &Arc<World>, planted: Option<PlantedBug>) -> Load {
-        let history: SharedHistory = Arc::new(Mutex::new(History::default()));
+    /// Starts one client on every client machine of the world, beside `bank`.
+    pub fn start(world: &Arc<World>, planted: Option<PlantedBug>, bank: BankSide) -> Load {
+        let history =
+            History { ledgers_judged_elsewhere: [workload::LEDGER].into(), ..History::default() };
+        let history: SharedHistory = Arc::new(Mutex::new(history));
         let stop = Arc::new(AtomicBool::new(false));
         let clients = world
             .clients
@@ -180,12 +199,14 @@ impl Load {
             machine.machine.spawn(risk::run(world.clone(), history.clone(), stop.clone()))
         });
         let sampler = StateSampler::start(world.clone());
-        Load { history, stop, clients, desk, sampler }
+        Load { history, stop, clients, desk, sampler, bank }
     }
 
     /// Called once the faults have stopped: times the first commit (a probe transfer through
-    /// any of `nodes`), stops the clients, waits for each of `nodes` to apply everything
-    /// acknowledged, reads them and runs every checker on them. `log` gets the probe's line.
+    /// any of `nodes`), stops the clients, settles the bank side (`BankSide::settle`: every
+    /// payout final, every credit booked, the workers stopped), waits for each of `nodes` to
+    /// apply everything acknowledged, reads them and runs every checker on them, the bank's
+    /// too. `log` gets the probe's and the bank's lines.
     pub async fn finish(
         self,
         world: &World,
@@ -193,6 +214,9 @@ impl Load {
         log: &mut FaultLog,
     ) -> (String, Vec<String>) {
         let healed = madsim::time::Instant::now();
+        // The bank's bound on payouts counts from here, not from when the bank side settles.
+        let faults_stopped = world.elapsed();
+        let settling = self.bank;
         let probe_id: u128 = (u128::from(u32::MAX) << 40) | 1;
         if let Ok(mut history) = self.history.lock() {
             history.sent.insert(probe_id);
@@ -213,6 +237,7 @@ impl Load {
             None => None,
         }
         .unwrap_or_default();
+        let settled = settling.settle(world, faults_stopped, Own::default(), log).await;
         let history = std::mem::take(&mut *lock(&self.history));
         let target_index =
             history.acks.values().map(|ack| ack.log_index).chain(probe).max().unwrap_or(0);
@@ -255,8 +280,10 @@ impl Load {
             lagging,
             replay,
         };
-        let load = format!("{load}; {}", checker::history_coverage(&evidence));
+        let (bank_violations, bank_load) = settled.judge(&evidence.replicas, &BTreeSet::new());
+        let load = format!("{load}; {}; {bank_load}", checker::history_coverage(&evidence));
         let mut violations = checker::check_all(&evidence);
+        violations.extend(bank_violations);
         violations
             .extend(sampled.into_iter().map(|violation| format!("while running: {violation}")));
         (load, violations)

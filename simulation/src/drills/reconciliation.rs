@@ -272,7 +272,13 @@ fn failed(violation: String) -> Option<Judge> {
 
 /// The fault log and a judge that reports only `violation` (the drill could not set itself up).
 fn unprepared(log: FaultLog, violation: String) -> Driven {
-    Driven { log, payouts: Vec::new(), mishandled: BTreeSet::new(), judge: failed(violation) }
+    Driven {
+        log,
+        payouts: Vec::new(),
+        funded: Vec::new(),
+        mishandled: BTreeSet::new(),
+        judge: failed(violation),
+    }
 }
 
 async fn drive(scene: Scene) -> Driven {
@@ -281,9 +287,10 @@ async fn drive(scene: Scene) -> Driven {
         Ok(client) => client,
         Err(error) => return unprepared(log, error),
     };
-    if let Err(error) = workload::add_customers(&client, &CLASS_CUSTOMERS).await {
-        return unprepared(log, format!("setup: {error}"));
-    }
+    let funded = match workload::add_customers(&client, &CLASS_CUSTOMERS).await {
+        Ok(funded) => funded,
+        Err(error) => return unprepared(log, format!("setup: {error}")),
+    };
     let reconcilers = match Reconcilers::start(&world, &keys, &RECONCILER_DATA_CENTERS) {
         Ok(reconcilers) => reconcilers,
         Err(error) => return unprepared(log, error),
@@ -307,7 +314,13 @@ async fn drive(scene: Scene) -> Driven {
         problems: injected.problems,
         clean_until_ns,
     };
-    Driven { log, payouts: injected.payouts, mishandled, judge: Some(Box::pin(judge(input))) }
+    Driven {
+        log,
+        payouts: injected.payouts,
+        funded,
+        mishandled,
+        judge: Some(Box::pin(judge(input))),
+    }
 }
 
 /// What the injected phase did.
