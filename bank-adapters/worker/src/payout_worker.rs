@@ -7,7 +7,7 @@
 //! ends; then they come back to a worker with `must_inquire_first`.
 //!
 //! A claim also takes the bank's pushed callbacks about its payout (`crate::callbacks`): each
-//! running claim has a mailbox in the worker's [`ClaimDesk`]; a final status put there is fed
+//! running claim has a mailbox in the worker's `ClaimDesk`; a final status put there is fed
 //! to the decision core as a status query's answer and ends any wait, so the outcome is
 //! recorded at once, by this claim, with its fencing token.
 //!
