@@ -74,6 +74,9 @@ pub struct Replay {
     pub limited_debits: u64,
     /// Accepted status and limit changes the observer followed.
     pub account_changes: u64,
+    /// Every versioned account control change applied (`ok`), in log order: (change id,
+    /// account, log index). `checker::controls_held` holds their order to the order sent.
+    pub control_changes: Vec<(u128, u128, u64)>,
 }
 
 /// Replays the log of the most advanced replica whose log is whole — the one that judges the
@@ -122,6 +125,7 @@ pub fn replay(replica: &Replica, log: &[LogEntry]) -> Result<Replay, String> {
         event_violations: Vec::new(),
         limited_debits: 0,
         account_changes: 0,
+        control_changes: Vec::new(),
     };
     let mut observer = EventObserver::new(machine);
     let mut expected = first.unwrap_or(0);
@@ -137,6 +141,16 @@ pub fn replay(replica: &Replica, log: &[LogEntry]) -> Result<Replay, String> {
         replay.batches += 1;
         // A refused batch changes nothing, on every replica alike.
         let Ok((results, writes)) = machine.apply(&store, batch) else { continue };
+        for (command, result) in batch.commands.iter().zip(&results) {
+            let change = match command {
+                Command::ChangeAccountStatus(change) => (change.id, change.account_id),
+                Command::ChangeAccountLimits(change) => (change.id, change.account_id),
+                _ => continue,
+            };
+            if result.code == ResultCode::Ok {
+                replay.control_changes.push((change.0, change.1, index));
+            }
+        }
         for (position, (command, result)) in batch.commands.iter().zip(&results).enumerate() {
             let Command::CreateTransfer(transfer) = command else { continue };
             let amount = match result.detail {

@@ -72,10 +72,12 @@ pub struct AccountLimitsChange {
     pub actor: String,
 }
 
-/// How many times an account's controls (status and limits) have changed: the version an
+/// How many decisions an account's controls (status and limits) have taken: the version an
 /// `AccountStatusChange` or `AccountLimitsChange` names as the state it was decided on. Every
 /// audited status or limits change bumps it, whoever makes it (an operator, the risk desk, a
-/// reconciler's block and its release). An account never changed has none stored: version 0.
+/// reconciler's block and its release), and so does a versioned change that confirmed what
+/// was already set (no audit record: nothing changed, but it is the newer decision). An
+/// account never changed has none stored: version 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AccountControls {
     /// The account.
@@ -105,8 +107,7 @@ pub struct ControlChange {
     pub account_id: u128,
     /// What it set.
     pub target: ControlTarget,
-    /// The controls version it produced (its expected version + 1), or the version in force
-    /// when it set what was already set (then nothing changed and the version did not move).
+    /// The controls version it produced: its expected version + 1.
     pub version: u64,
     /// When it was applied.
     pub timestamp: u64,

@@ -4,6 +4,11 @@
 //! desk sends one change at a time, each decided on the controls version it read just before
 //! (`tianping_ledger::AccountStatusChange`), so "after" is the order it sent them in. Only the
 //! desk changes these accounts' controls in the drills that run it.
+//!
+//! The final state shows a late copy only while no later change covers it, so `check_order`
+//! also holds the committed log to the desk's order: per account, the changes applied appear
+//! in the log in the order the desk sent them (the desk had given up on or heard back from
+//! each before sending the next, so one applied after a later one arrived late).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +16,7 @@ use tianping_ledger::{AccountStatus, ControlTarget, LedgerStore, Limits};
 
 use crate::cluster::Replica;
 use crate::history::{ControlOutcome, ControlSent};
+use crate::replay::Replay;
 
 /// What one account's status (or limits) may be at the end: the last acknowledged value
 /// (`initial` while none was), or any value a later unanswered change set.
@@ -68,6 +74,30 @@ pub fn check(controls: &[ControlSent], replicas: &[Replica]) -> Vec<String> {
                 ));
             }
         }
+    }
+    violations
+}
+
+/// Violations: a desk change applied after a change to the same account the desk sent later.
+pub fn check_order(controls: &[ControlSent], replay: &Replay) -> Vec<String> {
+    let sent: BTreeMap<u128, usize> =
+        controls.iter().enumerate().map(|(order, change)| (change.change_id, order)).collect();
+    let mut latest: BTreeMap<u128, (usize, u128, u64)> = BTreeMap::new();
+    let mut violations = Vec::new();
+    for (change_id, account_id, index) in &replay.control_changes {
+        let Some(order) = sent.get(change_id).copied() else { continue };
+        if let Some((later, later_id, later_index)) = latest.get(account_id).copied()
+            && later > order
+        {
+            violations.push(format!(
+                "node {}'s committed log, log index {index}: the risk desk's change {change_id} \
+                 to account {account_id} (sent {order}th) applied after its change {later_id} \
+                 (sent {later}th, applied at log index {later_index}): a late copy won",
+                replay.node_id
+            ));
+            continue;
+        }
+        latest.insert(*account_id, (order, *change_id, *index));
     }
     violations
 }
@@ -132,6 +162,47 @@ mod tests {
         assert_one(
             &check(&controls, &[frozen().replica]),
             "node 1: account 1 ends frozen, but the risk desk's last acknowledged status change",
+        );
+    }
+
+    fn change(id: u128, expected: u64, status: AccountStatus) -> tianping_ledger::Command {
+        tianping_ledger::Command::ChangeAccountStatus(tianping_ledger::AccountStatusChange {
+            id,
+            account_id: 1,
+            expected_controls_version: expected,
+            status,
+            reason: "incident".into(),
+            actor: "risk desk".into(),
+        })
+    }
+
+    #[test]
+    fn the_log_holds_the_desks_order() {
+        // Changes 7 then 8, applied in that order; then 8 then 7 (7 late, on a ledger that
+        // took it: the unversioned world this check guards against).
+        let in_order = run(vec![
+            accounts(),
+            batch(2_000, vec![change(7, 0, AccountStatus::Frozen)]),
+            batch(3_000, vec![change(8, 1, AccountStatus::Active)]),
+        ]);
+        let controls = [
+            sent(7, AccountStatus::Frozen, ControlOutcome::Unknown),
+            sent(8, AccountStatus::Active, ControlOutcome::Applied),
+        ];
+        assert_eq!(super::check_order(&controls, &in_order.replay()), Vec::<String>::new());
+        let late = run(vec![
+            accounts(),
+            batch(2_000, vec![change(8, 0, AccountStatus::Active)]),
+            batch(3_000, vec![change(7, 0, AccountStatus::Frozen)]),
+        ]);
+        // The real ledger refuses the late copy (stale version): nothing to report.
+        assert_eq!(super::check_order(&controls, &late.replay()), Vec::<String>::new());
+        let mut replay = late.replay();
+        let (index_8, index_7) = (2, 3);
+        replay.control_changes = vec![(8, 1, index_8), (7, 1, index_7)];
+        assert_one(
+            &super::check_order(&controls, &replay),
+            "node 1's committed log, log index 3: the risk desk's change 7 to account 1 (sent 0th) applied after its change 8",
         );
     }
 

@@ -103,6 +103,7 @@ pub fn check_all(evidence: &Evidence) -> Vec<String> {
     if let Ok(replay) = &evidence.replay {
         violations.extend(committed_log::check(&evidence.history, replay));
         violations.extend(account_controls::check(replay));
+        violations.extend(controls_held::check_order(&evidence.history.controls, replay));
         violations.extend(balance_reads::check(&evidence.history, replay).violations);
     }
     violations

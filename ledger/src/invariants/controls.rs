@@ -1,6 +1,8 @@
-//! Account controls' versions count what changed them: every account's controls version is the
-//! number of status and limits audit records filed for it, its `changed_at` the last one's
-//! time, and it is keyed under its own account, which exists. Every recorded control change
+//! Account controls' versions count the decisions taken on them: every account's controls
+//! version is the number of status and limits audit records filed for it plus the versioned
+//! changes that confirmed what was already set (recorded changes with no audit record at their
+//! time), its `changed_at` the last one's time, and it is keyed under its own account, which
+//! exists. Every recorded control change
 //! is keyed under its own id, names an existing account, and produced a version the account
 //! has reached; a change that moved the version (`version` > 0 and an audit record of its
 //! kind at its timestamp) set what that record says. A stale change that slipped through
@@ -28,6 +30,13 @@ pub fn check(dump: &StateDump) -> Vec<Violation> {
             entry.1 = entry.1.max(record.timestamp);
         }
     }
+    for change in dump.control_changes.values() {
+        if !dump.audit.contains_key(&(change.timestamp, change.account_id)) {
+            let entry = audited.entry(change.account_id).or_insert((0, 0));
+            entry.0 += 1;
+            entry.1 = entry.1.max(change.timestamp);
+        }
+    }
     for (key, controls) in &dump.account_controls {
         if *key != controls.account_id {
             violations.push(violation(format!(
@@ -53,7 +62,7 @@ pub fn check(dump: &StateDump) -> Vec<Violation> {
         if version != count || changed_at != last {
             violations.push(violation(format!(
                 "account {account_id}: controls version {version} changed at {changed_at}, but \
-                 its audit trail holds {count} status and limits changes, the last at {last}"
+                 its audit trail and confirmations hold {count} decisions, the last at {last}"
             )));
         }
     }

@@ -365,6 +365,13 @@ fn control_result<S: LedgerStore + ?Sized>(
     match result {
         Ok(Some(applied_at)) => EventResult::code(ResultCode::Exists, applied_at),
         Ok(None) => {
+            // A change that set what was already set filed no audit record; it is still a
+            // decision newer than any in flight, so the version moves all the same.
+            if context.account_controls(control.account_id).version
+                == control.expected_controls_version
+            {
+                context.move_controls_version(control.account_id, timestamp);
+            }
             record_control_change(context, control, timestamp);
             EventResult::code(ResultCode::Ok, timestamp)
         }

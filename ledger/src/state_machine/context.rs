@@ -317,13 +317,20 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
     /// older changes stale by the same rule.
     pub(crate) fn push_audit(&mut self, record: AuditRecord) {
         if matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. }) {
-            let mut controls = self.account_controls(record.account_id);
-            // One change per log event: the version cannot outgrow u64 before the log index.
-            controls.version = controls.version.saturating_add(1);
-            controls.changed_at = record.timestamp;
-            self.account_controls.put(record.account_id, controls, self.recording);
+            self.move_controls_version(record.account_id, record.timestamp);
         }
         self.audit.push(record);
+    }
+
+    /// Moves an account's controls version by one: every audited status or limits change
+    /// does, and so does a versioned change that confirmed what was already set (a newer
+    /// decision, so an older one still in flight must find its version stale).
+    pub(crate) fn move_controls_version(&mut self, account_id: u128, timestamp: u64) {
+        let mut controls = self.account_controls(account_id);
+        // One change per log event: the version cannot outgrow u64 before the log index.
+        controls.version = controls.version.saturating_add(1);
+        controls.changed_at = timestamp;
+        self.account_controls.put(account_id, controls, self.recording);
     }
 
     pub(crate) fn begin_chain(&mut self) -> Savepoint {

@@ -96,6 +96,8 @@ pub struct Auditor {
     pub discrepancies: BTreeMap<u128, Discrepancy>,
     /// Versioned control changes answered `ok`, by change id.
     pub control_changes: BTreeMap<u128, ControlChange>,
+    /// Versioned changes that set what was already set: (account, timestamp).
+    pub confirmations: Vec<(u128, u64)>,
     /// Outflow blocks a resolution left in place because another open discrepancy held the
     /// account (a statistic: proves the property tests reach that rule).
     pub blocks_kept: u64,
@@ -135,6 +137,7 @@ impl Auditor {
             audit: Vec::new(),
             discrepancies: BTreeMap::new(),
             control_changes: BTreeMap::new(),
+            confirmations: Vec::new(),
             blocks_kept: 0,
             refusals: BTreeMap::new(),
             balance_history: Vec::new(),
@@ -344,19 +347,22 @@ impl Auditor {
         *state = PendingTransfer { status, amount_posted, resolved_by, resolved_at, ..*state };
     }
 
-    /// Every changed account's controls version, as the audit trail counts it.
+    /// Every changed account's controls version, as the audit trail and the confirmations
+    /// count it.
     fn controls_versions(&self) -> BTreeMap<u128, AccountControls> {
         let mut versions: BTreeMap<u128, AccountControls> = BTreeMap::new();
-        for record in &self.audit {
-            if matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. }) {
-                let entry = versions.entry(record.account_id).or_insert(AccountControls {
-                    account_id: record.account_id,
-                    version: 0,
-                    changed_at: 0,
-                });
-                entry.version += 1;
-                entry.changed_at = record.timestamp;
-            }
+        let audited = self.audit.iter().filter_map(|record| {
+            matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. })
+                .then_some((record.account_id, record.timestamp))
+        });
+        for (account_id, timestamp) in audited.chain(self.confirmations.iter().copied()) {
+            let entry = versions.entry(account_id).or_insert(AccountControls {
+                account_id,
+                version: 0,
+                changed_at: 0,
+            });
+            entry.version += 1;
+            entry.changed_at = entry.changed_at.max(timestamp);
         }
         versions
     }

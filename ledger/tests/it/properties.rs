@@ -1058,26 +1058,15 @@ impl World {
         }
     }
 
-    /// See `Op::Control`: the expected version is the account's status and limits changes
-    /// counted in the model's audit trail, `lag` behind (or ahead, when fewer exist).
+    /// See `Op::Control`: the expected version is the account's decisions as the model counts
+    /// them, `lag` behind (or ahead, when fewer exist).
     fn control_command(&self, command: &Command, lag: u64) -> Command {
         let account_id = match command {
             Command::ChangeAccountStatus(change) => change.account_id,
             Command::ChangeAccountLimits(change) => change.account_id,
             other => return other.clone(),
         };
-        let current = self
-            .auditor
-            .audit
-            .iter()
-            .filter(|record| {
-                record.account_id == account_id
-                    && matches!(
-                        record.action,
-                        AuditAction::Status { .. } | AuditAction::Limits { .. }
-                    )
-            })
-            .count() as u64;
+        let current = self.auditor.counted_version(account_id);
         let expected = current.checked_sub(lag).unwrap_or(current + lag);
         let mut command = command.clone();
         match &mut command {

@@ -921,6 +921,9 @@ fn cases() -> Vec<Case> {
         case("controls_version_stale: an unconditional change moves it", R::ControlsVersionStale)
             .given(vec![set_status(A, Frozen)])
             .when(change_limits(701, A, 0, limits(None, Some(9), None))),
+        case("controls_version_stale: a confirmation is a newer decision", R::ControlsVersionStale)
+            .given(vec![change_status(700, A, 0, AccountStatus::Active)])
+            .when(change_status(701, A, 0, Frozen)),
         case("versioned change decided on the current version", R::Ok)
             .given(vec![set_status(A, Frozen), set_status(A, AccountStatus::Active)])
             .when(change_status(701, A, 2, OutflowBlocked)),

@@ -245,7 +245,7 @@ mod tests {
             per_day_count_max: Some(3),
         };
         match commands.as_deref() {
-            Ok([Command::SetAccountLimits(set)]) => assert_eq!(set.limits, expected),
+            Ok([Command::ChangeAccountLimits(set)]) => assert_eq!(set.limits, expected),
             other => panic!("unexpected {other:?}"),
         }
         let error = limits_commands(&change(pb_v1::AccountLimits {

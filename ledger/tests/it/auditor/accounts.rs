@@ -232,13 +232,15 @@ impl Auditor {
         self.audited(account_id, action, (&request.reason, &request.actor), timestamp)
     }
 
-    /// How many status and limits changes the audit trail holds for `account_id`.
-    fn counted_version(&self, account_id: u128) -> u64 {
+    /// How many decisions `account_id`'s controls took: status and limits changes in the
+    /// audit trail, plus versioned changes that confirmed what was set.
+    pub fn counted_version(&self, account_id: u128) -> u64 {
         let changes = self.audit.iter().filter(|record| {
             record.account_id == account_id
                 && matches!(record.action, AuditAction::Status { .. } | AuditAction::Limits { .. })
         });
-        changes.count() as u64
+        let confirmed = self.confirmations.iter().filter(|(account, _)| *account == account_id);
+        (changes.count() + confirmed.count()) as u64
     }
 
     /// The facts of a versioned change.
@@ -277,6 +279,10 @@ impl Auditor {
         if let Ok(result) = &verdict
             && result.code == R::Ok
         {
+            if self.counted_version(facts.account_id) == facts.counted {
+                // Set what was set already: no audit record, but a newer decision.
+                self.confirmations.push((facts.account_id, timestamp));
+            }
             let change = ControlChange {
                 id: facts.id,
                 account_id: facts.account_id,
