@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::CallbackInbox;
 
@@ -46,16 +46,14 @@ impl CallbackListener {
 pub fn serve(
     listener: CallbackListener,
     inbox: CallbackInbox,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let router = axum::Router::new()
         .route(CALLBACK_PATH, axum::routing::post(receive))
         .layer(axum::extract::DefaultBodyLimit::max(CALLBACK_BYTES_MAX))
         .with_state(inbox);
     tokio::spawn(async move {
-        let stopped = async move {
-            let _ = stop.wait_for(|stopping| *stopping).await;
-        };
+        let stopped = async move { stop.cancelled().await };
         if let Err(error) =
             axum::serve(listener.listener, router).with_graceful_shutdown(stopped).await
         {

@@ -45,7 +45,8 @@ use tianping_bank_adapters::direct::{MessageKind, Verifier, VerifyError};
 use tianping_bank_adapters::direct_bodies::{CallbackBody, EntryBody};
 use tianping_bank_adapters::gateway::{BankGateway, PayoutQuery};
 use tianping_client::PayoutState;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::collections_poller::book_entries;
 use crate::config::BankConfig;
@@ -437,13 +438,13 @@ impl<'a, L: CollectionsLedger> CallbackDesk<'a, L> {
 pub(crate) async fn callback_loop<L: CollectionsLedger>(
     desk: &CallbackDesk<'_, L>,
     mut requests: mpsc::Receiver<CallbackRequest>,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let mut handling = FuturesUnordered::new();
     let mut stopping = false;
     let mut closed = false;
     loop {
-        if !stopping && *stop.borrow() {
+        if !stopping && stop.is_cancelled() {
             stopping = true;
             // Nothing new gets in; what is queued is still received, then `recv` ends.
             requests.close();
@@ -458,13 +459,7 @@ pub(crate) async fn callback_loop<L: CollectionsLedger>(
                 Some(request) => handling.push(answer(desk, request)),
                 None => closed = true,
             },
-            changed = stop.changed(), if !stopping => {
-                // A stop signal whose sender is gone stops the loop too.
-                if changed.is_err() {
-                    stopping = true;
-                    requests.close();
-                }
-            }
+            () = stop.cancelled(), if !stopping => {}
         }
     }
 }

@@ -180,9 +180,9 @@ pub(crate) async fn collections_loop<G: BankGateway, L: WorkerLedger>(
         metrics: context.metrics,
     };
     let mut cursor = NotificationCursor(String::new());
-    let mut stop = context.stop.clone();
+    let stop = &context.stop;
     let mut failures = 0u32;
-    while !*stop.borrow() {
+    while !stop.is_cancelled() {
         let delay = match poll_page(&poller, &cursor).await {
             Ok(outcome) if outcome.settled => {
                 failures = 0;
@@ -202,7 +202,7 @@ pub(crate) async fn collections_loop<G: BankGateway, L: WorkerLedger>(
         };
         tokio::select! {
             () = tokio::time::sleep(delay) => {}
-            _ = stop.changed() => {}
+            () = stop.cancelled() => {}
         }
     }
 }

@@ -28,7 +28,8 @@ use tianping_bank_adapters::gateway::{
 };
 use tianping_bank_adapters::money::Money;
 use tianping_client::{ClaimPayouts, Error, Payout, PayoutClaim, RecordPayoutOutcome};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
 use crate::callbacks::{CLAIM_REPLIES_MAX, ClaimCallback, ClaimDesk};
@@ -84,7 +85,7 @@ pub(crate) struct BankContext<'a, G, L> {
     pub(crate) worker_id: u128,
     pub(crate) lease_ms: u64,
     pub(crate) origin: Instant,
-    pub(crate) stop: watch::Receiver<bool>,
+    pub(crate) stop: CancellationToken,
 }
 
 impl<G: BankGateway, L: WorkerLedger> BankContext<'_, G, L> {
@@ -110,9 +111,9 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
     let mut tasks: FuturesUnordered<TaskFuture<'_>> = FuturesUnordered::new();
     let mut held = 0u32;
     let mut claiming = false;
-    let mut stop = context.stop.clone();
+    let stop = &context.stop;
     loop {
-        let stopping = *stop.borrow();
+        let stopping = stop.is_cancelled();
         if stopping && tasks.is_empty() {
             return;
         }
@@ -148,11 +149,7 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
                     report(context, payout_id, ending);
                 }
             },
-            changed = stop.changed(), if !stopping => {
-                if changed.is_err() {
-                    return;
-                }
-            }
+            () = stop.cancelled(), if !stopping => {}
         }
     }
 }
@@ -248,13 +245,13 @@ async fn drive<G: BankGateway, L: WorkerLedger>(
             "payout reserves into another bank-in-transit account than configured"
         );
     }
-    let mut stop = context.stop.clone();
+    let stop = &context.stop;
     let mut stop_applied = false;
     let mut backoff = backoff_delays();
     let mut mailbox = context.claims.open(payout.id);
     let mut replies: Vec<oneshot::Sender<Ending>> = Vec::new();
     loop {
-        if !stop_applied && *stop.borrow() {
+        if !stop_applied && stop.is_cancelled() {
             stop_applied = true;
             progress.apply(Event::StopRequested);
         }
@@ -292,7 +289,7 @@ async fn drive<G: BankGateway, L: WorkerLedger>(
                 };
                 tokio::select! {
                     () = tokio::time::sleep(delay) => {}
-                    _ = stop.changed() => {}
+                    () = stop.cancelled() => {}
                     Some(callback) = mailbox.take() => {
                         take_callback(&mut progress, &mut replies, callback);
                     }

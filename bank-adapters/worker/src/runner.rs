@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tianping_bank_adapters::gateway::BankGateway;
 use tianping_client::{Client, ClientConfig, PayoutQuery, PayoutState};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
 use crate::callbacks::{CallbackDesk, ClaimDesk, callback_loop, inbox};
@@ -65,7 +65,9 @@ pub async fn run<G: BankGateway>(
     let mut client_config = ClientConfig::new(config.cluster.iter().cloned());
     client_config.request_id_prefix = format!("bank-worker-{}", config.worker_id);
     let client = Client::new(client_config)?;
-    let (stop_sender, stop) = watch::channel(false);
+    // One token for every loop and claim: its waiters wake in the order they waited, so the
+    // simulation replays a stop exactly (a tokio `watch` draws its wake order unseeded).
+    let stop = CancellationToken::new();
     let origin = Instant::now();
     let claims = ClaimDesk::default();
     let desk = CallbackDesk::new(&client, &config.banks, &gateways, &claims, metrics);
@@ -105,7 +107,7 @@ pub async fn run<G: BankGateway>(
     let signal = async {
         shutdown.await;
         tracing::info!("bank worker stopping");
-        stop_sender.send_replace(true);
+        stop.cancel();
     };
     tokio::join!(join_all(loops), signal);
     Ok(())
@@ -118,7 +120,7 @@ async fn listen(
     config: &CallbacksConfig,
     callbacks: crate::callbacks::CallbackInbox,
     banks: &[u32],
-    stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) -> Result<(), RunError> {
     let listener = crate::callback_server::CallbackListener::bind(config.listen)
         .await
@@ -142,7 +144,7 @@ async fn listen(
     config: &CallbacksConfig,
     _callbacks: crate::callbacks::CallbackInbox,
     _banks: &[u32],
-    _stop: watch::Receiver<bool>,
+    _stop: CancellationToken,
 ) -> Result<(), RunError> {
     Err(RunError::Callbacks(format!(
         "no listener on {} under the simulation: leave [callbacks] out",
@@ -151,22 +153,22 @@ async fn listen(
 }
 
 /// Sleeps `delay` or until the stop signal; true when stopping.
-async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) -> bool {
-    if *stop.borrow() {
+async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
+    if stop.is_cancelled() {
         return true;
     }
     tokio::select! {
         () = tokio::time::sleep(delay) => {}
-        _ = stop.changed() => {}
+        () = stop.cancelled() => {}
     }
-    *stop.borrow()
+    stop.is_cancelled()
 }
 
 async fn census_loop(
     client: &Client,
     bank: u32,
     metrics: &WorkerMetrics,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     let states =
         [PayoutState::Reserved, PayoutState::Claimed, PayoutState::Sent, PayoutState::Unknown];
@@ -188,7 +190,7 @@ async fn census_loop(
         }
         let age_ns = oldest.map_or(0, |created_at| clock::unix_ns().saturating_sub(created_at));
         metrics.oldest_non_final(bank, Duration::from_nanos(age_ns));
-        if pause(&mut stop, CENSUS_INTERVAL).await {
+        if pause(&stop, CENSUS_INTERVAL).await {
             return;
         }
     }
@@ -198,7 +200,7 @@ async fn low_balance_loop(
     client: &Client,
     config: &WorkerConfig,
     metrics: &WorkerMetrics,
-    mut stop: watch::Receiver<bool>,
+    stop: CancellationToken,
 ) {
     if config.low_balance.is_empty() {
         return;
@@ -242,7 +244,7 @@ async fn low_balance_loop(
             }
             Err(error) => tracing::warn!(%error, "low-balance watch could not read accounts"),
         }
-        if pause(&mut stop, LOW_BALANCE_INTERVAL).await {
+        if pause(&stop, LOW_BALANCE_INTERVAL).await {
             return;
         }
     }

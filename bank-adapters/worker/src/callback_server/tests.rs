@@ -33,7 +33,8 @@ use tianping_bank_sim::config::dev_key_files;
 use tianping_bank_sim::faults::{Fault, FaultConfig, PPM_MAX, PendingEnd};
 use tianping_bank_sim::server::BankSimServer;
 use tianping_client::PayoutState;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
 
 use super::{CallbackListener, serve};
@@ -136,8 +137,8 @@ impl World {
         let listener =
             CallbackListener::bind("127.0.0.1:0".parse().expect("address")).await.expect("binds");
         let address = listener.local_addr();
-        let (stop, stopping) = watch::channel(false);
-        let listening = serve(listener, callbacks, stopping.clone());
+        let stop = CancellationToken::new();
+        let listening = serve(listener, callbacks, stop.clone());
         let url = format!("http://{address}/callbacks/{BANK}");
         self.bank(|bank| bank.register_callback(CUSTODY, Some(&url))).expect("registers");
         let context = BankContext {
@@ -149,14 +150,14 @@ impl World {
             worker_id: 77,
             lease_ms: 30_000,
             origin: Instant::now(),
-            stop: stopping.clone(),
+            stop: stop.clone(),
         };
         let run = async {
             body(address).await;
-            stop.send_replace(true);
+            stop.cancel();
         };
         tokio::join!(
-            callback_loop(&desk, requests, stopping.clone()),
+            callback_loop(&desk, requests, stop.clone()),
             payout_loop(&context, 4),
             run
         );
