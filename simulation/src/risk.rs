@@ -11,8 +11,8 @@
 //! node within a deadline. Every change and what the desk was told joins the history
 //! (`History::controls`): `checker::controls_held` holds each account's final status and
 //! limits to the last acknowledged change (or an unanswered later one), so a change that
-//! arrived late — held by a node paused mid-request, say — and overwrote a newer one fails
-//! the seed. `Closed` is never used: it is final and needs a zero balance, which the clients'
+//! arrived late — held by a follower paused mid-request, say — and overwrote a newer one
+//! fails the seed. `Closed` is never used: it is final and needs a zero balance, which the clients'
 //! accounts never have.
 
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use tianping_proto::v1::{
     AccountLimitsChange, AccountStatusChange, CreateEventsResponse, LookupRequest,
     SetAccountLimitsRequest, SetAccountStatusRequest,
 };
+use tokio::sync::oneshot;
 
 use crate::client::{ATTEMPT_DEADLINE, LEDGERS, SharedHistory, connect};
 use crate::faults;
@@ -42,15 +43,23 @@ const STATUSES: [AccountStatus; 4] = [
     AccountStatus::Frozen,
 ];
 
-/// One change in this many goes through a follower paused just before it arrives (connected
-/// first, then paused, then sent), while every node runs: the request waits inside the paused
-/// node past the desk's deadline, the desk decides the account again at once through another
-/// node, and the waiting copy reaches the leader when the follower wakes — the late copy that
-/// must not overwrite the newer change.
+/// One change in this many goes to a follower the desk pauses just before it sends, while
+/// every node runs: the request waits in the paused follower, the desk stops waiting early
+/// and decides the account again at once through the other nodes, and when the follower
+/// wakes it forwards the waiting copy to the leader, after that newer change — the late copy
+/// that must not overwrite it. The stall stays under the nodes' shortest election timeout:
+/// a follower that wakes from a longer one has lost its leader and refuses the copy ("no
+/// leader is known yet"), which is right but proves nothing — that is what an earlier
+/// version of this desk, stalling 4–6 s, ran into on every seed.
 const LATE_COPY_ONE_IN: u32 = 8;
-/// How long that follower stalls, in milliseconds: well past `ATTEMPT_DEADLINE` plus the
-/// desk's next decision, so the newer change is in before it wakes.
-const LATE_COPY_STALL_MS: std::ops::Range<u64> = 4_000..6_000;
+/// The stall, in hundredths of the nodes' shortest election timeout.
+const LATE_COPY_STALL_PERCENT: std::ops::Range<u32> = 60..80;
+/// How much of the stall the desk waits for the held change's answer (none comes: the
+/// follower is paused) before it decides again: the rest is the newer change's to commit.
+const LATE_COPY_WAIT_DIVISOR: u32 = 4;
+/// How long the held copy's call may wait for its answer once the desk stopped waiting: past
+/// the stall and the forward to the leader.
+const LATE_COPY_WAIT: Duration = Duration::from_secs(20);
 
 /// What the desk got done.
 #[derive(Clone, Copy, Debug, Default)]
@@ -71,20 +80,21 @@ pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool
     let accounts: Vec<u128> = LEDGERS.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
     // The account whose last change went through a paused follower, and what that change
     // set: decided again next, to something else.
-    let mut decide_again: Option<(u128, ControlTarget)> = None;
+    // The follower holding that copy is avoided until then.
+    let mut decide_again: Option<(u128, ControlTarget, u64)> = None;
     while !stop.load(Ordering::Relaxed) {
         if decide_again.is_none() {
             madsim::time::sleep(Duration::from_millis(thread_rng().gen_range(PAUSE_MS))).await;
         }
         let drawn = accounts.get(thread_rng().gen_range(0..accounts.len())).copied();
         let again = decide_again.take();
-        let Some(account) = again.map(|(account, _)| account).or(drawn) else {
+        let Some(account) = again.map(|(account, ..)| account).or(drawn) else {
             break;
         };
-        // Again: the same kind of change as the one held by the paused follower, setting
+        // Again: the same kind of change as the one the network holds, setting
         // something else, so that copy arriving late would show.
         let mut target = random_target();
-        while let Some((_, earlier)) = again
+        while let Some((_, earlier, _)) = again
             && (earlier == target
                 || matches!(earlier, ControlTarget::Status(_))
                     != matches!(target, ControlTarget::Status(_)))
@@ -93,17 +103,18 @@ pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool
         }
         // Never 0 or u128::MAX, which the ledger refuses as ids.
         let change_id = thread_rng().gen_range(1..u128::MAX);
-        let Some(version) = controls_version(&world, account).await else {
+        let avoid = again.map(|(.., held)| held);
+        let Some(version) = controls_version(&world, account, avoid).await else {
             report.changes_failed += 1;
             continue;
         };
         let through =
             if thread_rng().gen_ratio(1, LATE_COPY_ONE_IN) { a_follower(&world) } else { None };
-        if through.is_some() {
+        if let Some((follower, _)) = through {
             report.late_copies += 1;
-            decide_again = Some((account, target));
+            decide_again = Some((account, target, follower));
         }
-        let outcome = change(&world, through, (change_id, account, version), target).await;
+        let outcome = change(&world, (through, avoid), (change_id, account, version), target).await;
         if outcome == ControlOutcome::Applied {
             report.changes_ok += 1;
         } else {
@@ -142,32 +153,38 @@ fn random_limits() -> Limits {
     }
 }
 
-/// A client of node `through`, or of a random running node.
+/// A client of node `through`, or of a random running node other than `avoid`.
 async fn any_node(
     world: &World,
     through: Option<u64>,
+    avoid: Option<u64>,
 ) -> Option<LedgerClient<tonic::transport::Channel>> {
-    let running = world.running();
+    let mut running = world.running();
+    running.retain(|id| Some(*id) != avoid);
     let chosen =
         through.or_else(|| running.get(thread_rng().gen_range(0..running.len().max(1))).copied());
     connect(world.node(chosen?)?.api_url()).await
 }
 
-/// A random follower to pause mid-request, when every node runs and a leader is known.
-fn a_follower(world: &World) -> Option<u64> {
+/// A random follower to pause mid-request, when every node runs and a leader is known, and
+/// its stall.
+fn a_follower(world: &World) -> Option<(u64, Duration)> {
     let running = world.running();
     if running.len() != world.nodes.len() {
         return None;
     }
     let leader = world.leader()?;
     let followers: Vec<u64> = running.into_iter().filter(|id| *id != leader).collect();
-    followers.get(thread_rng().gen_range(0..followers.len().max(1))).copied()
+    let follower = followers.get(thread_rng().gen_range(0..followers.len().max(1))).copied()?;
+    let stall = world.election_timeout_min * thread_rng().gen_range(LATE_COPY_STALL_PERCENT) / 100;
+    Some((follower, stall))
 }
 
-/// The account's controls version, read (linearizably) through a random running node.
-async fn controls_version(world: &World, account: u128) -> Option<u64> {
+/// The account's controls version, read (linearizably) through a random running node other
+/// than `avoid`.
+async fn controls_version(world: &World, account: u128, avoid: Option<u64>) -> Option<u64> {
     let read = async {
-        let mut client = any_node(world, None).await?;
+        let mut client = any_node(world, None, avoid).await?;
         let request = LookupRequest { ids: vec![account.to_string()], read: None };
         let response = client.lookup_accounts(request).await.ok()?.into_inner();
         let wanted = account.to_string();
@@ -180,22 +197,22 @@ async fn controls_version(world: &World, account: u128) -> Option<u64> {
     tianping_node::runtime::timeout(ATTEMPT_DEADLINE, read).await.ok().flatten()
 }
 
-/// Sends one change, decided on `version`, through node `through` (or a random running node);
-/// what the desk was told.
+/// Sends one change, decided on `version`, through `through`'s follower paused for its stall
+/// (else through a random running node other than `avoid`); what the desk was told.
 async fn change(
     world: &Arc<World>,
-    through: Option<u64>,
+    (through, avoid): (Option<(u64, Duration)>, Option<u64>),
     (change_id, account, version): (u128, u128, u64),
     target: ControlTarget,
 ) -> ControlOutcome {
     let (reason, actor) = ("simulated incident".to_owned(), "risk-desk".to_owned());
     let (id, account_id) = (change_id.to_string(), account.to_string());
-    let attempt = async {
-        let mut client = any_node(world, through).await?;
-        if let Some(follower) = through {
+    let world = Arc::clone(world);
+    let attempt = async move {
+        let mut client = any_node(&world, through.map(|(follower, _)| follower), avoid).await?;
+        if let Some((follower, stall)) = through {
             // Connected: the request reaches the follower and waits there while it stalls.
-            let stall = Duration::from_millis(thread_rng().gen_range(LATE_COPY_STALL_MS));
-            faults::pause::node(world, follower, stall, "risk desk: ");
+            faults::pause::node(&world, follower, stall, "risk desk: ");
         }
         let answer = match target {
             ControlTarget::Status(status) => {
@@ -225,8 +242,20 @@ async fn change(
         };
         answer.ok().map(tonic::Response::into_inner)
     };
-    let answered: Option<CreateEventsResponse> =
-        tianping_node::runtime::timeout(ATTEMPT_DEADLINE, attempt).await.ok().flatten();
+    let answered: Option<CreateEventsResponse> = if let Some((_, stall)) = through {
+        // The held copy stays in flight after the desk stops waiting, as a client that gave up
+        // waiting but never closed its connection leaves it; its own deadline bounds the task. Its own deadline only bounds the task.
+        let (answer, answered) = oneshot::channel();
+        drop(madsim::task::spawn(async move {
+            let late = tianping_node::runtime::timeout(LATE_COPY_WAIT, attempt).await;
+            let _ = answer.send(late.ok().flatten());
+        }));
+        let waited =
+            tianping_node::runtime::timeout(stall / LATE_COPY_WAIT_DIVISOR, answered).await;
+        waited.ok().and_then(Result::ok).flatten()
+    } else {
+        tianping_node::runtime::timeout(ATTEMPT_DEADLINE, attempt).await.ok().flatten()
+    };
     match answered.as_ref().and_then(|response| response.results.first()) {
         Some(result) if result.code_name == "ok" || result.code_name == "exists" => {
             ControlOutcome::Applied

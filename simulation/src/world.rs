@@ -202,6 +202,9 @@ pub struct World {
     weather: Mutex<Option<u64>>,
     /// Nodes whose disk syncs slowly, each with the token of the fault that slowed it.
     slow_disks: Mutex<BTreeMap<u64, u64>>,
+    /// The nodes' shortest election timeout (derived from the profile's round trip as every
+    /// node derives it): how long a follower may stall and still know its leader on waking.
+    pub election_timeout_min: Duration,
 }
 
 /// Links the world clogs and unclogs together (see `World::clog_links`).
@@ -341,6 +344,7 @@ impl World {
             base_latency,
             weather: Mutex::new(None),
             slow_disks: Mutex::new(BTreeMap::new()),
+            election_timeout_min: election_timeout_min(config.inter_dc_round_trip_ms),
         })
     }
 
@@ -832,5 +836,17 @@ impl World {
         // One step of the executor drops every killed task.
         madsim::time::sleep(Duration::from_millis(1)).await;
         sim_link::clear();
+    }
+}
+
+/// The shortest election timeout a node derives from `round_trip_ms` (`RaftTimings::of`, the
+/// same rule the nodes apply at start).
+fn election_timeout_min(round_trip_ms: u64) -> Duration {
+    let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    let mut config = NodeConfig::new(0, address, address, PathBuf::new());
+    config.inter_dc_round_trip_ms = round_trip_ms;
+    match tianping_node::timing::RaftTimings::of(&config) {
+        Ok(timings) => timings.election_timeout_min,
+        Err(error) => panic!("the world's round trip gives no Raft timings: {error}"),
     }
 }

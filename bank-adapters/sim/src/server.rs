@@ -26,7 +26,7 @@ use axum::response::Response;
 use tianping_bank_adapters::bank_api::{Clock, JSON_CONTENT_TYPE, SystemClock};
 use tianping_bank_adapters::transport::http::HttpTransport;
 use tianping_bank_adapters::transport::{BankRequest, Method, Transport};
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::bank::Delivery;
 use crate::bank::callbacks::Delivered;
@@ -103,7 +103,7 @@ impl BankSimServer {
 struct AppState {
     simulator: SharedSimulator,
     clock: Arc<dyn Clock>,
-    stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
 }
 
 /// Builds the simulator from `config` (started now), binds `address` and serves until
@@ -129,20 +129,18 @@ pub async fn start(
         |error: std::io::Error| ServeError::Bind { address, detail: error.to_string() };
     let listener = tokio::net::TcpListener::bind(address).await.map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;
-    let (stop, stopping) = watch::channel(false);
+    let stopping = CancellationToken::new();
     let state = AppState { simulator: Arc::clone(&simulator), clock, stopping: stopping.clone() };
     let router = axum::Router::new().fallback(handle).with_state(state.clone());
     tokio::spawn(push_callbacks(state.simulator, state.clock, state.stopping));
     let task = tokio::spawn(async move {
-        let mut stopped = stopping;
+        let stop = stopping.clone();
         tokio::spawn(async move {
             shutdown.await;
-            let _ = stop.send(true);
+            stop.cancel();
         });
         axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.wait_for(|stopping| *stopping).await;
-            })
+            .with_graceful_shutdown(async move { stopping.cancelled().await })
             .await
             .map_err(|error| ServeError::Serve(error.to_string()))
     });
@@ -153,7 +151,7 @@ pub async fn start(
 async fn push_callbacks(
     simulator: SharedSimulator,
     clock: Arc<dyn Clock>,
-    mut stopping: watch::Receiver<bool>,
+    stopping: CancellationToken,
 ) {
     // One pooled transport per receiver: the URLs are the registered ones, few and bounded by
     // the banks' accounts.
@@ -161,7 +159,7 @@ async fn push_callbacks(
     loop {
         tokio::select! {
             () = tokio::time::sleep(Duration::from_millis(CALLBACK_ROUND_MS)) => {}
-            _ = stopping.wait_for(|stopping| *stopping) => return,
+            () = stopping.cancelled() => return,
         }
         let due = lock(&simulator).due_callbacks(clock.now_unix_ms());
         for callback in due {
@@ -256,7 +254,7 @@ async fn handle(
     deliver(handled, state.stopping).await
 }
 
-async fn deliver(handled: Handled, mut stopping: watch::Receiver<bool>) -> Response {
+async fn deliver(handled: Handled, stopping: CancellationToken) -> Response {
     match handled.delivery {
         Delivery::Now => response(handled),
         Delivery::Late(ms) => {
@@ -266,7 +264,7 @@ async fn deliver(handled: Handled, mut stopping: watch::Receiver<bool>) -> Respo
         Delivery::Hang => {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(HANG_MS_MAX)) => {}
-                _ = stopping.wait_for(|stopping| *stopping) => {}
+                () = stopping.cancelled() => {}
             }
             dropped()
         }

@@ -91,8 +91,9 @@ pub fn check_order(controls: &[ControlSent], replay: &Replay) -> Vec<String> {
         {
             violations.push(format!(
                 "node {}'s committed log, log index {index}: the risk desk's change {change_id} \
-                 to account {account_id} (sent {order}th) applied after its change {later_id} \
-                 (sent {later}th, applied at log index {later_index}): a late copy won",
+                 to account {account_id} (sent as the desk's change #{order}) applied after its \
+                 change {later_id} (sent as #{later}, applied at log index {later_index}): a late \
+                 copy won",
                 replay.node_id
             ));
             continue;
@@ -202,7 +203,7 @@ mod tests {
         replay.control_changes = vec![(8, 1, index_8), (7, 1, index_7)];
         assert_one(
             &super::check_order(&controls, &replay),
-            "node 1's committed log, log index 3: the risk desk's change 7 to account 1 (sent 0th) applied after its change 8",
+            "node 1's committed log, log index 3: the risk desk's change 7 to account 1 (sent as the desk's change #0) applied after its change 8",
         );
     }
 

@@ -314,19 +314,9 @@ pub(super) fn change_account_status<S: LedgerStore + ?Sized>(
         reason: &request.reason,
         actor: &request.actor,
     };
-    let result = check_control_change(context, &control).and_then(|checked| match checked {
-        Checked::Retry { applied_at } => Ok(Some(applied_at)),
-        Checked::Apply(account) => apply_status(
-            context,
-            account,
-            request.status,
-            &request.reason,
-            &request.actor,
-            timestamp,
-        )
-        .map(|()| None),
-    });
-    control_result(context, &control, result, timestamp)
+    change_controls(context, &control, timestamp, |context, account| {
+        apply_status(context, account, request.status, &request.reason, &request.actor, timestamp)
+    })
 }
 
 /// See `check_control_change` for the order of checks, then `apply_limits`'s.
@@ -344,14 +334,25 @@ pub(super) fn change_account_limits<S: LedgerStore + ?Sized>(
         reason: &request.reason,
         actor: &request.actor,
     };
-    let result = check_control_change(context, &control).and_then(|checked| match checked {
+    change_controls(context, &control, timestamp, |context, account| {
+        let change = LimitsChange { limits: request.limits, day, timestamp };
+        apply_limits(context, account, change, &request.reason, &request.actor)
+    })
+}
+
+/// The shape both control changes share: the common checks, then `apply` (the kind's own
+/// checks and writes) for a new current change, then the result and the record.
+fn change_controls<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    control: &ControlRequest<'_>,
+    timestamp: u64,
+    apply: impl FnOnce(&mut Context<'_, S>, Account) -> Result<(), ResultCode>,
+) -> EventResult {
+    let result = check_control_change(context, control).and_then(|checked| match checked {
         Checked::Retry { applied_at } => Ok(Some(applied_at)),
-        Checked::Apply(account) => {
-            let change = LimitsChange { limits: request.limits, day, timestamp };
-            apply_limits(context, account, change, &request.reason, &request.actor).map(|()| None)
-        }
+        Checked::Apply(account) => apply(context, account).map(|()| None),
     });
-    control_result(context, &control, result, timestamp)
+    control_result(context, control, result, timestamp)
 }
 
 /// The event's result: `exists` at the original's time for a retry, `ok` (recorded under the

@@ -163,20 +163,6 @@ const GOLDEN_SNAPSHOT_CHUNKS_HEX: [&str; 2] = [
     "020107a7e75a87d51b0db97223608f06d204f5e43938e1ae919b227706a71c3a56481e",
 ];
 
-const GOLDEN_VERSION_1_SNAPSHOT_CHUNKS_HEX: [&str; 2] = [
-    concat!(
-        "010007000009979a97f9f694bfbd1801100000000000000000000000000000000121019c0101",
-        "08000000b960000000000000000082bf02b96001959a97f9f694bfbd18011000000000000000",
-        "0000000000000000021e029c0101000000000000b960000000000000000000969a97f9f694bf",
-        "bd1802100000000000000000000000000000000a170a0102b960b9600000009c010100979a97",
-        "f9f694bfbd18082800000000000000000000000000000001187afca76f25cd17000000000000",
-        "0000000000000000000a00082800000000000000000000000000000002187afca76f25cd1700",
-        "00000000000000000000000000000a00091800000000000000000000000000000001187afca7",
-        "6f25cd170e979a97f9f694bfbd1800b9600000",
-    ),
-    "010107a7e75a87d51b0db97223608f06d204f5e43938e1ae919b227706a71c3a56481e",
-];
-
 fn snapshot_chunks() -> Vec<Vec<u8>> {
     let mut store = MemoryStore::new();
     let (_, writes) = machine().apply(&store, &batch()).expect("applies");
@@ -198,15 +184,19 @@ fn snapshot_chunks_are_pinned_by_golden_bytes() {
     assert!(chunks.iter().all(|chunk| chunk[0] == SNAPSHOT_FORMAT_VERSION));
 }
 
+/// Format 2 only appended tables (account controls and control changes), so a state holding
+/// none of them is the same records under either version: the version-1 snapshot of the fixed
+/// state is format 2's golden chunks with the version byte set to 1. Should format 2's golden
+/// bytes ever change, the old ones become this test's own literal.
 #[test]
 fn a_version_1_snapshot_still_installs() {
     let mut writer = SnapshotWriter::in_memory();
-    for chunk in GOLDEN_VERSION_1_SNAPSHOT_CHUNKS_HEX {
-        let bytes: Vec<u8> = (0..chunk.len())
+    for chunk in GOLDEN_SNAPSHOT_CHUNKS_HEX {
+        let mut bytes: Vec<u8> = (0..chunk.len())
             .step_by(2)
             .map(|at| u8::from_str_radix(&chunk[at..at + 2], 16).expect("hex"))
             .collect();
-        assert_eq!(bytes[0], 1);
+        bytes[0] = 1;
         writer.write_chunk(&bytes).expect("a version-1 chunk is read");
     }
     writer.finish().expect("and the snapshot completes");
