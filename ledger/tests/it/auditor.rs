@@ -42,6 +42,9 @@
 //! - discrepancies.rs, `same_difference`: drop the comparison of the account sets (a report
 //!   of another set of accounts under a recorded id answers `exists`): the model predicts
 //!   `discrepancy_exists_with_different_fields`.
+//! - payouts.rs, `still_held`: drop `payout.lease_until > timestamp` (a retried claim id
+//!   lists payouts whose lease ran out): the model, which judges holding from the payout
+//!   history and the lease, predicts an empty `exists`.
 //!
 //! The safety properties checked from the ledger's *own* results, independently of the
 //! model (daily limits, blocks and freezes, chain atomicity), live in the library as
