@@ -9,8 +9,8 @@
 mod common;
 
 use tianping_client::{
-    AccountFlags, ClaimPayouts, NewAccount, NewPayout, NewTransfer, PayoutOutcome,
-    RecordPayoutOutcome,
+    AccountFlags, NewAccount, NewPayout, NewTransfer, PayoutBatchClaim, PayoutOutcome,
+    RecordPayoutOutcome, new_claim_id,
 };
 
 const FUNDING: u128 = 3_000;
@@ -64,9 +64,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("payout {id}: {:?}, reserved {:?}", reserved.code, reserved.detail);
 
     // The worker's side.
-    let claims = client
-        .claim_payouts(ClaimPayouts { worker_id: WORKER, bank: BANK, max: 16, lease_ms: 30_000 })
-        .await?;
+    // One claim id per claim round: a retry of the round reuses it and gets the same payouts.
+    let round = PayoutBatchClaim {
+        claim_id: new_claim_id(),
+        worker_id: WORKER,
+        bank: BANK,
+        max: 16,
+        lease_ms: 30_000,
+    };
+    let claims = client.claim_payouts(round).await?.into_claims();
     println!("worker {WORKER} claimed {} payout(s) of bank {BANK}", claims.len());
     let Some(claim) = claims.iter().find(|claim| claim.payout.id == id) else {
         println!("payout {id} was not among them (another worker holds it?)");

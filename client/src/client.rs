@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tianping_ledger::{
-    Account, AccountLimitsChange, AccountStatusChange, AssignSuspense, AuditRecord, ClaimPayouts,
-    Collection, Detail, EventResult, HistoryFilter, NewAccount, NewCollection, NewPayout,
-    NewTransfer, Payout, PayoutClaim, PayoutHistoryRecord, QUERY_LIMIT_MAX, RecordPayoutOutcome,
-    ResultCode, Transfer,
+    Account, AccountLimitsChange, AccountStatusChange, AssignSuspense, AuditRecord, Collection,
+    Detail, EventResult, HistoryFilter, NewAccount, NewCollection, NewPayout, NewTransfer, Payout,
+    PayoutBatchClaim, PayoutHistoryRecord, QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode,
+    Transfer,
 };
 use tianping_proto::ReadConsistency;
 use tianping_proto::convert as wire;
@@ -23,6 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 
 mod reconciliation;
 
+use crate::claim::ClaimAnswer;
 use crate::error::{Effect, Error, classify, deadline};
 use crate::page::{AuditQuery, ClusterStatus, Cursor, Page, PayoutQuery};
 use crate::retry::RetryPolicy;
@@ -724,28 +725,35 @@ impl Client {
         Ok(Page::new(items, response.next_cursor, response.applied_index))
     }
 
-    /// A worker claims up to `claim.max` payouts of one bank for `claim.lease_ms`; each claim
-    /// has its fencing token (`payout.fencing_token`) and says whether to ask the bank before
-    /// any resend (`must_inquire_first`). A refused claim is [`Error::Refused`].
+    /// A worker claims up to `claim.max` payouts of one bank for `claim.lease_ms`, under
+    /// `claim.claim_id`, the id of its claim round ([`new_claim_id`](crate::new_claim_id));
+    /// each claim has its fencing token (`payout.fencing_token`) and says whether to ask the
+    /// bank before any resend (`must_inquire_first`). A refused claim is [`Error::Refused`]
+    /// (`exists_with_different_claim`: the id was used with other fields).
     ///
-    /// A claim has no id of its own, so a retried claim whose first answer was lost claims
-    /// again: the payouts the lost answer held stay leased until their lease ends and then
-    /// come back with `must_inquire_first` set. Nothing is sent twice unasked.
+    /// A claim whose answer was lost is retried with the same claim id, by this client's
+    /// retries and by the caller while the lease could still run: it answers
+    /// [`ClaimAnswer::Exists`] with the payouts the first attempt claimed and still holds
+    /// (same tokens), so the worker drives them at once instead of claiming a second batch.
     ///
     /// ```
     /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
-    /// use tianping_client::ClaimPayouts;
+    /// use tianping_client::{PayoutBatchClaim, new_claim_id};
     ///
-    /// let claims = client
-    ///     .claim_payouts(ClaimPayouts { worker_id: 77, bank: 1, max: 16, lease_ms: 30_000 })
-    ///     .await?;
-    /// for claim in claims {
+    /// let round = PayoutBatchClaim {
+    ///     claim_id: new_claim_id(),
+    ///     worker_id: 77,
+    ///     bank: 1,
+    ///     max: 16,
+    ///     lease_ms: 30_000,
+    /// };
+    /// for claim in client.claim_payouts(round).await?.into_claims() {
     ///     println!("{} token {}", claim.payout.id, claim.payout.fencing_token);
     /// }
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn claim_payouts(&self, claim: ClaimPayouts) -> Result<Vec<PayoutClaim>, Error> {
+    pub async fn claim_payouts(&self, claim: PayoutBatchClaim) -> Result<ClaimAnswer, Error> {
         let request = wire::claim_payouts_request(&claim);
         let (address, response) = self
             .call(Effect::Write, request, |channel, request| async move {
@@ -754,9 +762,10 @@ impl Client {
             .await?;
         let (result, _log_index) = wire::parse_claim_response(&response)
             .map_err(|error| Error::malformed(&address, error))?;
-        match result.detail {
-            Detail::Claims(claims) if result.code == ResultCode::Ok => Ok(claims),
-            _ => Err(Error::Refused { code: result.code, timestamp: result.timestamp }),
+        match (result.code, result.detail) {
+            (ResultCode::Ok, Detail::Claims(claims)) => Ok(ClaimAnswer::Claimed(claims)),
+            (ResultCode::Exists, Detail::Claims(claims)) => Ok(ClaimAnswer::Exists(claims)),
+            (code, _) => Err(Error::Refused { code, timestamp: result.timestamp }),
         }
     }
 

@@ -46,14 +46,16 @@
 //!
 //! Module map: `client` (`Client`, `ClientConfig`, every call), `routing` (leader finding,
 //! pure), `retry` (`RetryPolicy` over `backon`), `error` (`Error`, status classification),
-//! `page` (queries, pages, cursors, cluster status).
+//! `page` (queries, pages, cursors, cluster status), `claim` (payout claims by claim id).
 
+mod claim;
 mod client;
 mod error;
 mod page;
 mod retry;
 mod routing;
 
+pub use claim::{ClaimAnswer, new_claim_id};
 pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};
@@ -63,7 +65,7 @@ pub use tianping_ledger::{
     Account, AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,
     AuditAction, AuditRecord, ClaimPayouts, Collection, CollectionKey, Detail, Discrepancy,
     DiscrepancyClass, DiscrepancyState, EventResult, HistoryFilter, Limits, NewAccount,
-    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, Payout, PayoutClaim,
+    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, Payout, PayoutBatchClaim, PayoutClaim,
     PayoutHistoryRecord, PayoutOutcome, PayoutState, RecordPayoutOutcome, ResolveDiscrepancy,
     ResultCode, SuspenseReason, Transfer, TransferFlags,
 };

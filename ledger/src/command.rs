@@ -7,7 +7,7 @@ use crate::audit::{AccountLimitsChange, AccountStatusChange, SetAccountLimits, S
 use crate::collection::{AssignSuspense, NewCollection, SuspenseReason};
 use crate::discrepancy::{NewDiscrepancy, ResolveDiscrepancy};
 use crate::flags::{AccountFlags, TransferFlags};
-use crate::payout::{ClaimPayouts, NewPayout, PayoutClaim, RecordPayoutOutcome};
+use crate::payout::{ClaimPayouts, NewPayout, PayoutBatchClaim, PayoutClaim, RecordPayoutOutcome};
 use crate::result::ResultCode;
 use crate::transfer::NewTransfer;
 
@@ -26,7 +26,8 @@ pub enum Command {
     SetAccountLimits(SetAccountLimits),
     /// Reserve funds and record a payout.
     CreatePayout(NewPayout),
-    /// A worker claims payouts to send.
+    /// A worker claims payouts to send, with no claim id: format version 1's command, applied
+    /// from old logs; the API writes `ClaimPayoutBatch`.
     ClaimPayouts(ClaimPayouts),
     /// A worker records what the bank did.
     RecordPayoutOutcome(RecordPayoutOutcome),
@@ -46,6 +47,9 @@ pub enum Command {
     /// Replace an account's outflow limits, once and only over the controls version it was
     /// decided on (audited). Batch format version 2.
     ChangeAccountLimits(AccountLimitsChange),
+    /// A worker claims payouts to send under a claim id, so a retry answers `exists` with the
+    /// payouts the first attempt claimed. Batch format version 2; appended last.
+    ClaimPayoutBatch(PayoutBatchClaim),
 }
 
 impl Command {
@@ -75,6 +79,7 @@ impl Command {
             Command::ResolveDiscrepancy(_) => "resolve_discrepancy",
             Command::ChangeAccountStatus(_) => "change_account_status",
             Command::ChangeAccountLimits(_) => "change_account_limits",
+            Command::ClaimPayoutBatch(_) => "claim_payout_batch",
         }
     }
 }

@@ -20,8 +20,9 @@ use crate::command::{Batch, Command};
 
 /// The batch format this build writes and the newest it reads: version 1 is the postcard
 /// encoding of `Batch { timestamp, commands }` as it was when versions were introduced;
-/// version 2 appends two commands (`ChangeAccountStatus`, `ChangeAccountLimits`: account
-/// controls with an id and an expected version). Every version-1 batch is a valid version-2
+/// version 2 appends three commands (`ChangeAccountStatus`, `ChangeAccountLimits`: account
+/// controls with an id and an expected version; `ClaimPayoutBatch`: a payout claim with a
+/// claim id). Every version-1 batch is a valid version-2
 /// batch with the same meaning (the old commands keep their variant numbers and bytes), so
 /// this build reads both with one decoder; a version-1 node refuses version 2 by name
 /// instead of failing on an unknown command.

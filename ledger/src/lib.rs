@@ -73,8 +73,8 @@ pub use discrepancy::{
 pub use flags::{AccountFlags, TransferFlags};
 pub use memory_store::MemoryStore;
 pub use payout::{
-    ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutHistoryRecord, PayoutOutcome, PayoutState,
-    RecordPayoutOutcome,
+    ClaimPayouts, ClaimedBatch, ClaimedPayout, NewPayout, Payout, PayoutBatchClaim, PayoutClaim,
+    PayoutHistoryRecord, PayoutOutcome, PayoutState, RecordPayoutOutcome,
 };
 pub use refusal::Refusal;
 pub use result::ResultCode;

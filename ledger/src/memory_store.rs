@@ -11,7 +11,7 @@ use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
-use crate::payout::{Payout, PayoutHistoryRecord};
+use crate::payout::{ClaimedBatch, Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{
     AccountTransferEntry, ExpiryKey, HistoryFilter, LedgerStore, LedgerStoreMut, Meta,
@@ -80,6 +80,7 @@ pub struct MemoryStore {
     discrepancy_blocks: BTreeSet<DiscrepancyBlock>,
     account_controls: BTreeMap<u128, AccountControls>,
     control_changes: BTreeMap<u128, ControlChange>,
+    claimed_batches: BTreeMap<u128, ClaimedBatch>,
     meta: Meta,
 }
 
@@ -280,6 +281,10 @@ impl LedgerStore for MemoryStore {
         self.control_changes.get(&id).copied()
     }
 
+    fn claimed_batch(&self, claim_id: u128) -> Option<ClaimedBatch> {
+        self.claimed_batches.get(&claim_id).cloned()
+    }
+
     fn discrepancy_index_range(
         &self,
         timestamp_first: u64,
@@ -430,6 +435,11 @@ impl LedgerStore for MemoryStore {
                 .iter()
                 .map(|(id, change)| (codec::id_key(*id).to_vec(), value(change)))
                 .collect(),
+            Table::ClaimedBatches => self
+                .claimed_batches
+                .iter()
+                .map(|(id, batch)| (codec::id_key(*id).to_vec(), value(batch)))
+                .collect(),
         };
         visit_sorted(records, visit);
     }
@@ -557,6 +567,10 @@ impl LedgerStoreMut for MemoryStore {
         for change in &writes.control_changes {
             let previous = self.control_changes.insert(change.id, *change);
             assert!(previous.is_none(), "control change {} recorded twice", change.id);
+        }
+        for batch in &writes.claimed_batches {
+            let previous = self.claimed_batches.insert(batch.claim.claim_id, batch.clone());
+            assert!(previous.is_none(), "claim {} recorded twice", batch.claim.claim_id);
         }
         assert!(writes.meta.last_timestamp >= self.meta.last_timestamp, "time went backwards");
         self.meta = writes.meta;

@@ -136,6 +136,56 @@ pub struct ClaimPayouts {
     pub lease_ms: u64,
 }
 
+/// A worker claims up to `max` payouts of `bank` under a claim id it chose for this claim
+/// round, so that a retry of a claim whose answer was lost finds the payouts the first
+/// attempt claimed (answer `exists`, listing those the claim still holds) instead of
+/// claiming a second batch and stranding the first until its lease runs out. Batch format
+/// version 2; the API writes it instead of `ClaimPayouts`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PayoutBatchClaim {
+    /// The claim round's id, chosen by the worker, never 0 or `u128::MAX`; the idempotency
+    /// key. A retry of the same round sends the same id and the same other fields.
+    pub claim_id: u128,
+    /// The worker; fencing checks compare it.
+    pub worker_id: u128,
+    /// The bank whose payouts the worker sends.
+    pub bank: u32,
+    /// At most this many (1..=`PAYOUT_CLAIM_MAX`).
+    pub max: u32,
+    /// Lease length (`PAYOUT_LEASE_MS_MIN..=PAYOUT_LEASE_MS_MAX`).
+    pub lease_ms: u64,
+}
+
+/// One payout a batch claim took, with the fencing token it was given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClaimedPayout {
+    /// The payout.
+    pub payout_id: u128,
+    /// The token the claim gave it.
+    pub fencing_token: u64,
+}
+
+/// A batch claim that took at least one payout, by claim id (`Table::ClaimedBatches`): the
+/// idempotency record a retry is answered from.
+///
+/// Growth is bounded by the payouts: a claim that took nothing stores no record (a retry of it
+/// strands nothing, so it may claim afresh), so there is at most one record per payout claim,
+/// each listing at most `PAYOUT_CLAIM_MAX` payouts — never more records than
+/// `Table::PayoutHistory` holds claim transitions. Records are kept like the payout history
+/// (no pruning: forgetting one would let a very late retry claim anew, and the log's time
+/// alone decides nothing else here).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClaimedBatch {
+    /// The claim as it was sent (its id included).
+    pub claim: PayoutBatchClaim,
+    /// When it was applied.
+    pub timestamp: u64,
+    /// The lease end it gave every payout it took (ns).
+    pub lease_until: u64,
+    /// The payouts it took, in the order they were handed over (1..=`max` of them).
+    pub payouts: Vec<ClaimedPayout>,
+}
+
 /// One payout handed to a worker.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct PayoutClaim {

@@ -280,6 +280,11 @@ result_codes! {
     ControlsVersionStale = 155,
     /// A control change with this id was applied to another account or set something else.
     ExistsWithDifferentChange = 156,
+
+    // Payout claims by id.
+    /// A payout batch claim with this claim id was made by another worker, for another bank,
+    /// or with another `max` or lease: a claim id names one claim round of one worker.
+    ExistsWithDifferentClaim = 157,
 }
 
 impl ResultCode {
@@ -430,6 +435,8 @@ impl ResultCode {
             // have been current against an earlier state; a used change id never frees up.
             R::ControlsVersionStale => true,
             R::ExistsWithDifferentChange => false,
+            // A claim id, once used, names that claim forever; claims record no refusals.
+            R::ExistsWithDifferentClaim => false,
         }
     }
 }
@@ -510,6 +517,11 @@ mod tests {
     fn control_change_codes_keep_their_numbers() {
         assert_eq!(ResultCode::ControlsVersionStale.value(), 155);
         assert_eq!(ResultCode::ExistsWithDifferentChange.value(), 156);
-        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::ExistsWithDifferentChange));
+    }
+
+    #[test]
+    fn claim_id_code_keeps_its_number() {
+        assert_eq!(ResultCode::ExistsWithDifferentClaim.value(), 157);
+        assert_eq!(ResultCode::ALL.last(), Some(&ResultCode::ExistsWithDifferentClaim));
     }
 }

@@ -11,7 +11,7 @@ use crate::account::{Account, AccountBalance};
 use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
-use crate::payout::{Payout, PayoutHistoryRecord, PayoutState};
+use crate::payout::{ClaimedBatch, Payout, PayoutHistoryRecord, PayoutState};
 use crate::refusal::Refusal;
 use crate::transfer::{PendingTransfer, Transfer};
 
@@ -135,11 +135,14 @@ pub enum Table {
     /// `ControlChange`s by change id: the idempotency record of every account status or
     /// limits change sent with an id.
     ControlChanges = 19,
+    /// `ClaimedBatch`es by claim id: the idempotency record of every payout batch claim that
+    /// took at least one payout.
+    ClaimedBatches = 20,
 }
 
 impl Table {
     /// Every table, in digest order.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 21] = [
         Table::Meta,
         Table::Accounts,
         Table::Transfers,
@@ -160,6 +163,7 @@ impl Table {
         Table::DiscrepancyBlocks,
         Table::AccountControls,
         Table::ControlChanges,
+        Table::ClaimedBatches,
     ];
 }
 
@@ -206,6 +210,8 @@ pub struct WriteSet {
     pub account_controls: Vec<AccountControls>,
     /// Control changes applied (insert-only: a change id is recorded once).
     pub control_changes: Vec<ControlChange>,
+    /// Payout batch claims applied (insert-only: a claim id is recorded once).
+    pub claimed_batches: Vec<ClaimedBatch>,
     /// The new bookkeeping record.
     pub meta: Meta,
 }
@@ -265,6 +271,8 @@ pub trait LedgerStore {
     fn account_controls(&self, account_id: u128) -> Option<AccountControls>;
     /// The control change applied under this change id, if any.
     fn control_change(&self, id: u128) -> Option<ControlChange>;
+    /// The payout batch claim recorded under this claim id, if any.
+    fn claimed_batch(&self, claim_id: u128) -> Option<ClaimedBatch>;
     /// Up to `limit` discrepancy index entries (recording timestamp, id) with a timestamp in
     /// `[timestamp_first, timestamp_last]`, ascending.
     fn discrepancy_index_range(

@@ -29,9 +29,10 @@ pub const LOG_ENTRY_FORMAT_VERSION: u8 = 1;
 
 /// The snapshot chunk format this build writes and the newest it reads: version 1 is the
 /// postcard encoding of `snapshot`'s chunk (records of `(table, key, value)`, or the trailer);
-/// version 2 has the same layout and may hold records of the two tables added with batch
-/// format 2 (`AccountControls`, `ControlChanges`), which a version-1 node could not place:
-/// it refuses the snapshot by name at its first chunk. This build reads both.
+/// version 2 has the same layout and may hold records of the three tables added with batch
+/// format 2 (`AccountControls`, `ControlChanges`, `ClaimedBatches`), which a version-1 node
+/// could not place: it refuses the snapshot by name at its first chunk. This build reads
+/// both.
 pub const SNAPSHOT_FORMAT_VERSION: u8 = 2;
 
 /// `value`'s bytes behind `version`.

@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use tianping_client::{
-    ClaimPayouts, Client, Error, EventResult, NewCollection, Payout, PayoutClaim,
+    ClaimAnswer, Client, Error, EventResult, NewCollection, Payout, PayoutBatchClaim,
     RecordPayoutOutcome,
 };
 
@@ -30,11 +30,12 @@ pub(crate) trait CollectionsLedger: Send + Sync {
 /// The calls of the payout loop on top: claims, and outcome records with the claim's fencing
 /// token (a refusal is [`Error::Refused`] with the ledger's code, as the SDK answers it).
 pub(crate) trait WorkerLedger: CollectionsLedger {
-    /// Claims up to `claim.max` payouts of one bank with a lease.
+    /// Claims up to `claim.max` payouts of one bank with a lease, under the round's claim id
+    /// (a retry answers [`ClaimAnswer::Exists`] with what the claim still holds).
     fn claim_payouts(
         &self,
-        claim: ClaimPayouts,
-    ) -> impl Future<Output = Result<Vec<PayoutClaim>, Error>> + Send;
+        claim: PayoutBatchClaim,
+    ) -> impl Future<Output = Result<ClaimAnswer, Error>> + Send;
 
     /// Records one outcome: `ok` or `exists`, else [`Error::Refused`].
     fn record_payout_outcome(
@@ -57,7 +58,7 @@ impl CollectionsLedger for Client {
 }
 
 impl WorkerLedger for Client {
-    async fn claim_payouts(&self, claim: ClaimPayouts) -> Result<Vec<PayoutClaim>, Error> {
+    async fn claim_payouts(&self, claim: PayoutBatchClaim) -> Result<ClaimAnswer, Error> {
         Client::claim_payouts(self, claim).await
     }
 

@@ -11,6 +11,12 @@
 //! to the decision core as a status query's answer and ends any wait, so the outcome is
 //! recorded at once, by this claim, with its fencing token.
 //!
+//! Each claim round has a claim id (`ClaimRound`): a claim whose answer was lost (the SDK
+//! gave up: a timeout, a leader change) is asked again with the same id while its lease
+//! could still run, and the ledger answers `exists` with the payouts that claim took, so they
+//! are driven at once instead of waiting out a lease nobody holds; a fresh id starts the next
+//! round.
+//!
 //! Claims and drives run as one set of futures on the caller's task (no spawning), so the
 //! simulation runs the loop deterministically and a stop reaches every claim.
 
@@ -27,7 +33,9 @@ use tianping_bank_adapters::gateway::{
     ReferenceError,
 };
 use tianping_bank_adapters::money::Money;
-use tianping_client::{ClaimPayouts, Error, Payout, PayoutClaim, RecordPayoutOutcome};
+use tianping_client::{
+    ClaimAnswer, Error, Payout, PayoutBatchClaim, PayoutClaim, RecordPayoutOutcome, new_claim_id,
+};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
@@ -94,9 +102,36 @@ impl<G: BankGateway, L: WorkerLedger> BankContext<'_, G, L> {
     }
 }
 
+/// One claim round: its id, the fields it was first sent with, and when. Every retry of the
+/// round resends exactly these (the ledger answers another claim under the same id
+/// `exists_with_different_claim`); its lease is counted from `asked_at_ms`, before the first
+/// attempt left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClaimRound {
+    pub(crate) claim_id: u128,
+    pub(crate) max: u32,
+    pub(crate) asked_at_ms: u64,
+}
+
+impl ClaimRound {
+    /// The round to claim in at `now_ms`: `open` (a round whose answer was lost) again while
+    /// a lease it may have been given could still run, else a new round for `max` payouts.
+    pub(crate) fn next(
+        open: Option<ClaimRound>,
+        now_ms: u64,
+        lease_ms: u64,
+        max: u32,
+    ) -> ClaimRound {
+        match open {
+            Some(round) if now_ms < round.asked_at_ms.saturating_add(lease_ms) => round,
+            _ => ClaimRound { claim_id: new_claim_id(), max, asked_at_ms: now_ms },
+        }
+    }
+}
+
 /// One finished piece of work of the loop.
 enum Task {
-    Claimed { asked_at_ms: u64, claims: Result<Vec<PayoutClaim>, Error> },
+    Claimed { round: ClaimRound, answer: Result<ClaimAnswer, Error> },
     Ended { payout_id: u128, ending: Ending },
 }
 
@@ -111,6 +146,8 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
     let mut tasks: FuturesUnordered<TaskFuture<'_>> = FuturesUnordered::new();
     let mut held = 0u32;
     let mut claiming = false;
+    // A round whose answer was lost, to ask again under its id.
+    let mut open_round: Option<ClaimRound> = None;
     let stop = &context.stop;
     loop {
         let stopping = stop.is_cancelled();
@@ -119,16 +156,33 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
         }
         if !stopping && !claiming && held < batch {
             claiming = true;
-            tasks.push(Box::pin(claim(context, batch - held)));
+            let now_ms = clock::elapsed_ms(context.origin);
+            let round = ClaimRound::next(open_round.take(), now_ms, context.lease_ms, batch - held);
+            tasks.push(Box::pin(claim(context, round)));
         }
         tokio::select! {
             Some(task) = tasks.next() => match task {
-                Task::Claimed { asked_at_ms, claims } => {
+                Task::Claimed { round, answer } => {
                     claiming = false;
-                    let claims = match claims {
-                        Ok(claims) => claims,
+                    let asked_at_ms = round.asked_at_ms;
+                    let claims = match answer {
+                        Ok(ClaimAnswer::Claimed(claims)) => claims,
+                        Ok(ClaimAnswer::Exists(claims)) => {
+                            tracing::info!(
+                                bank = context.bank_id(),
+                                claim_id = round.claim_id,
+                                held = claims.len(),
+                                "a claim whose answer was lost: driving what it holds"
+                            );
+                            claims
+                        }
                         Err(error) => {
                             tracing::warn!(bank = context.bank_id(), %error, "claim failed");
+                            // Refused: the round is over. Otherwise the claim may have been
+                            // applied: ask again under its id.
+                            if !matches!(error, Error::Refused { .. }) {
+                                open_round = Some(round);
+                            }
                             Vec::new()
                         }
                     };
@@ -160,17 +214,20 @@ async fn pause(delay: Duration) -> Task {
     Task::Ended { payout_id: 0, ending: Ending::Stopped }
 }
 
-async fn claim<G: BankGateway, L: WorkerLedger>(context: &BankContext<'_, G, L>, max: u32) -> Task {
-    // The lease is measured from before the request leaves, so the worker's deadline is never
-    // later than the ledger's.
-    let asked_at_ms = clock::elapsed_ms(context.origin);
-    let request = ClaimPayouts {
+/// Asks for the round's payouts. The lease is measured from the round's first attempt, taken
+/// before the request left, so the worker's deadline is never later than the ledger's.
+async fn claim<G: BankGateway, L: WorkerLedger>(
+    context: &BankContext<'_, G, L>,
+    round: ClaimRound,
+) -> Task {
+    let request = PayoutBatchClaim {
+        claim_id: round.claim_id,
         worker_id: context.worker_id,
         bank: context.bank_id(),
-        max,
+        max: round.max,
         lease_ms: context.lease_ms,
     };
-    Task::Claimed { asked_at_ms, claims: context.ledger.claim_payouts(request).await }
+    Task::Claimed { round, answer: context.ledger.claim_payouts(request).await }
 }
 
 fn report<G: BankGateway, L: WorkerLedger>(
@@ -451,6 +508,9 @@ async fn query<G: BankGateway, L: WorkerLedger>(
         }
     }
 }
+
+#[cfg(test)]
+mod claim_rounds;
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@ use tianping_bank_sim::config::{
 };
 use tianping_bank_sim::server::{BankSimServer, start};
 use tianping_client::{
-    ClaimPayouts, Error, EventResult, NewCollection, NewPayout, Payout, PayoutClaim,
+    ClaimAnswer, Error, EventResult, NewCollection, NewPayout, Payout, PayoutBatchClaim,
     RecordPayoutOutcome,
 };
 use tianping_ledger::{
@@ -118,11 +118,12 @@ impl CollectionsLedger for MemoryLedger {
 }
 
 impl WorkerLedger for MemoryLedger {
-    async fn claim_payouts(&self, claim: ClaimPayouts) -> Result<Vec<PayoutClaim>, Error> {
-        let result = single(self.apply(vec![Command::ClaimPayouts(claim)]));
-        match result.detail {
-            Detail::Claims(claims) if result.code == ResultCode::Ok => Ok(claims),
-            _ => Err(Error::Refused { code: result.code, timestamp: result.timestamp }),
+    async fn claim_payouts(&self, claim: PayoutBatchClaim) -> Result<ClaimAnswer, Error> {
+        let result = single(self.apply(vec![Command::ClaimPayoutBatch(claim)]));
+        match (result.code, result.detail) {
+            (ResultCode::Ok, Detail::Claims(claims)) => Ok(ClaimAnswer::Claimed(claims)),
+            (ResultCode::Exists, Detail::Claims(claims)) => Ok(ClaimAnswer::Exists(claims)),
+            (code, _) => Err(Error::Refused { code, timestamp: result.timestamp }),
         }
     }
 

@@ -90,6 +90,11 @@ impl EventObserver {
     ) -> Vec<Violation> {
         let mut violations = chain_shape(commands, results);
         for (command, result) in commands.iter().zip(results) {
+            if let Command::ClaimPayoutBatch(claim) = command
+                && let Err(detail) = super::claimed_batches::check_answer(store, claim, result)
+            {
+                violations.push(Violation { invariant: "claimed_batches", detail });
+            }
             if result.code != ResultCode::Ok {
                 continue;
             }
@@ -225,7 +230,9 @@ impl EventObserver {
                     }
                 }
             }
-            Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_) => {}
+            Command::ClaimPayouts(_)
+            | Command::ClaimPayoutBatch(_)
+            | Command::RecordPayoutOutcome(_) => {}
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 
 pub mod balance_flags;
 pub mod balances_match_transfers;
+pub mod claimed_batches;
 pub mod conservation;
 pub mod controls;
 pub mod discrepancies;
@@ -24,7 +25,7 @@ use crate::audit::{AccountControls, AuditRecord, ControlChange};
 use crate::codec;
 use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseKey};
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
-use crate::payout::{Payout, PayoutHistoryRecord};
+use crate::payout::{ClaimedBatch, Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::store::{ExpiryKey, LedgerStore, PayoutIndexKey, Table};
 use crate::transfer::{PendingTransfer, Transfer};
@@ -81,6 +82,8 @@ pub struct StateDump {
     pub account_controls: BTreeMap<u128, AccountControls>,
     /// Applied control changes, by the change id they are keyed under.
     pub control_changes: BTreeMap<u128, ControlChange>,
+    /// Payout batch claims, by the claim id they are keyed under.
+    pub claimed_batches: BTreeMap<u128, ClaimedBatch>,
     /// Records that failed to decode (each is itself a violation).
     pub undecodable: Vec<String>,
 }
@@ -190,7 +193,8 @@ impl StateDump {
         dump
     }
 
-    /// Reads the controls versions and the control changes, keys included.
+    /// Reads the controls versions, the control changes and the payout batch claims, keys
+    /// included.
     fn load_controls<S: LedgerStore + ?Sized>(&mut self, store: &S, undecodable: &mut Vec<String>) {
         store.visit_table(Table::AccountControls, &mut |key, value| match (
             codec::decode_id_key(key),
@@ -207,6 +211,15 @@ impl StateDump {
         ) {
             (Ok(id), Ok(change)) => {
                 self.control_changes.insert(id, change);
+            }
+            (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
+        });
+        store.visit_table(Table::ClaimedBatches, &mut |key, value| match (
+            codec::decode_id_key(key),
+            codec::decode_value::<ClaimedBatch>(value, "claimed batch"),
+        ) {
+            (Ok(id), Ok(batch)) => {
+                self.claimed_batches.insert(id, batch);
             }
             (Err(error), _) | (_, Err(error)) => undecodable.push(error.to_string()),
         });
@@ -273,6 +286,7 @@ pub fn check_all(dump: &StateDump) -> Vec<Violation> {
     violations.extend(suspense::check(dump));
     violations.extend(discrepancies::check(dump));
     violations.extend(controls::check(dump));
+    violations.extend(claimed_batches::check(dump));
     violations
 }
 

@@ -7,7 +7,7 @@ use crate::collection::{Collection, CollectionKey, SuspenseAssignment, SuspenseK
 use crate::discrepancy::{Discrepancy, DiscrepancyBlock};
 use crate::flags::AccountFlags;
 use crate::overlay::{AppendOverlay, KeyedOverlay, RecordOverlay, SetOverlay};
-use crate::payout::{Payout, PayoutHistoryRecord};
+use crate::payout::{ClaimedBatch, Payout, PayoutHistoryRecord};
 use crate::refusal::Refusal;
 use crate::result::ResultCode;
 use crate::store::{AccountTransferEntry, ExpiryKey, LedgerStore, Meta, PayoutIndexKey, WriteSet};
@@ -34,6 +34,7 @@ pub(crate) struct Savepoint {
     discrepancy_blocks: usize,
     account_controls: usize,
     control_changes: usize,
+    claimed_batches: usize,
 }
 
 pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
@@ -58,6 +59,7 @@ pub(crate) struct Context<'s, S: LedgerStore + ?Sized> {
     discrepancy_blocks: SetOverlay<DiscrepancyBlock>,
     account_controls: RecordOverlay<u128, AccountControls>,
     control_changes: RecordOverlay<u128, ControlChange>,
+    claimed_batches: RecordOverlay<u128, ClaimedBatch>,
     /// Refusals of this batch. Deliberately outside every savepoint: a linked chain's rollback
     /// undoes the chain's effects, not the fact that its member was refused.
     refusals: RecordOverlay<u128, Refusal>,
@@ -89,6 +91,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancy_blocks: SetOverlay::new(),
             account_controls: RecordOverlay::new(),
             control_changes: RecordOverlay::new(),
+            claimed_batches: RecordOverlay::new(),
             refusals: RecordOverlay::new(),
             recording: false,
         }
@@ -207,6 +210,19 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
     /// Records a control change under its id (insert-only: callers look the id up first).
     pub(crate) fn insert_control_change(&mut self, change: ControlChange) {
         self.control_changes.put(change.id, change, self.recording);
+    }
+
+    /// The payout batch claim recorded under `claim_id`, this batch's included.
+    pub(crate) fn claimed_batch(&self, claim_id: u128) -> Option<ClaimedBatch> {
+        match self.claimed_batches.get(&claim_id) {
+            Some(batch) => Some(batch.clone()),
+            None => self.store.claimed_batch(claim_id),
+        }
+    }
+
+    /// Records a batch claim under its claim id (insert-only: callers look the id up first).
+    pub(crate) fn insert_claimed_batch(&mut self, batch: ClaimedBatch) {
+        self.claimed_batches.put(batch.claim.claim_id, batch, self.recording);
     }
 
     /// Up to `limit` open discrepancies holding `account_id`, overlay included, ascending.
@@ -354,6 +370,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancy_blocks: self.discrepancy_blocks.savepoint(),
             account_controls: self.account_controls.savepoint(),
             control_changes: self.control_changes.savepoint(),
+            claimed_batches: self.claimed_batches.savepoint(),
         }
     }
 
@@ -376,6 +393,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.discrepancy_blocks.rollback(savepoint.discrepancy_blocks);
         self.account_controls.rollback(savepoint.account_controls);
         self.control_changes.rollback(savepoint.control_changes);
+        self.claimed_batches.rollback(savepoint.claimed_batches);
         self.end_chain();
     }
 
@@ -393,6 +411,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
         self.discrepancy_blocks.clear_undo();
         self.account_controls.clear_undo();
         self.control_changes.clear_undo();
+        self.claimed_batches.clear_undo();
     }
 
     pub(crate) fn into_write_set(self, meta: Meta) -> WriteSet {
@@ -416,6 +435,7 @@ impl<'s, S: LedgerStore + ?Sized> Context<'s, S> {
             discrepancy_blocks: self.discrepancy_blocks.into_changes(),
             account_controls: self.account_controls.into_values(),
             control_changes: self.control_changes.into_values(),
+            claimed_batches: self.claimed_batches.into_values(),
             meta,
         }
     }

@@ -229,6 +229,9 @@ impl StateMachine {
             Command::ChangeAccountLimits(change) => {
                 accounts::change_account_limits(context, change, timestamp, day)
             }
+            Command::ClaimPayoutBatch(claim) => {
+                payouts::claim_payout_batch(context, claim, timestamp)
+            }
         }
     }
 
@@ -273,7 +276,8 @@ fn transfer_ids_read(commands: &[Command]) -> Vec<u128> {
             | Command::RecordDiscrepancy(_)
             | Command::ResolveDiscrepancy(_)
             | Command::ChangeAccountStatus(_)
-            | Command::ChangeAccountLimits(_) => {}
+            | Command::ChangeAccountLimits(_)
+            | Command::ClaimPayoutBatch(_) => {}
         }
     }
     ids.sort_unstable();

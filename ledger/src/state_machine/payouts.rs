@@ -1,4 +1,5 @@
-//! The payout outbox: `create_payout`, `claim_payouts`, `record_payout_outcome`.
+//! The payout outbox: `create_payout`, `claim_payouts` (and `claim_payout_batch`, the same
+//! under a claim id), `record_payout_outcome`.
 
 use super::context::Context;
 use super::movement::{self, Phase};
@@ -6,7 +7,8 @@ use super::transfers::{check_account_ids, check_id, check_ledger_code_amount, mo
 use crate::command::{Detail, EventResult};
 use crate::flags::TransferFlags;
 use crate::payout::{
-    ClaimPayouts, NewPayout, Payout, PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome,
+    ClaimPayouts, ClaimedBatch, ClaimedPayout, NewPayout, Payout, PayoutBatchClaim, PayoutClaim,
+    PayoutOutcome, PayoutState, RecordPayoutOutcome,
 };
 use crate::result::ResultCode;
 use crate::store::{LedgerStore, PayoutIndexKey};
@@ -162,6 +164,12 @@ fn try_claim_payouts<S: LedgerStore + ?Sized>(
     request: &ClaimPayouts,
     timestamp: u64,
 ) -> Result<Vec<PayoutClaim>, ResultCode> {
+    let lease_until = check_claim(request, timestamp)?;
+    Ok(claim_candidates(context, request, lease_until, timestamp))
+}
+
+/// `claim_payouts`' checks, in their order; the lease end on success.
+fn check_claim(request: &ClaimPayouts, timestamp: u64) -> Result<u64, ResultCode> {
     if request.worker_id == 0 {
         return Err(ResultCode::WorkerIdMustNotBeZero);
     }
@@ -174,10 +182,18 @@ fn try_claim_payouts<S: LedgerStore + ?Sized>(
     if !(PAYOUT_LEASE_MS_MIN..=PAYOUT_LEASE_MS_MAX).contains(&request.lease_ms) {
         return Err(ResultCode::LeaseOutOfRange);
     }
-    let lease_until = super::millis_to_nanos(request.lease_ms)
+    super::millis_to_nanos(request.lease_ms)
         .and_then(|lease| timestamp.checked_add(lease))
-        .ok_or(ResultCode::OverflowsTimeout)?;
+        .ok_or(ResultCode::OverflowsTimeout)
+}
 
+/// Claims up to `request.max` payouts of the bank (see `claim_payouts` for the order).
+fn claim_candidates<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &ClaimPayouts,
+    lease_until: u64,
+    timestamp: u64,
+) -> Vec<PayoutClaim> {
     let max = request.max as usize;
     let mut candidates = Vec::with_capacity(max);
     let ranges = [
@@ -211,7 +227,91 @@ fn try_claim_payouts<S: LedgerStore + ?Sized>(
         context.put_payout(payout.clone(), Some(key));
         claims.push(PayoutClaim { payout, must_inquire_first });
     }
-    Ok(claims)
+    claims
+}
+
+/// Order of checks: `id_must_not_be_zero` / `_int_max` (the claim id), then `claim_payouts`'
+/// checks; for a claim id used before, `exists_with_different_claim` unless every field is the
+/// same, else `exists`, listing the payouts that claim still holds (still `claimed` with the
+/// token it gave them, lease not run out at this event's time; the detail's payouts as they
+/// stand now, the timestamp the original claim's) — nothing is claimed anew, so the worker
+/// that lost the first answer drives exactly what it was given. A new claim id claims as
+/// `claim_payouts` does and records the claim when it took at least one payout (a claim that
+/// took nothing strands nothing: its id stays free, see `ClaimedBatch`).
+pub(super) fn claim_payout_batch<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &PayoutBatchClaim,
+    timestamp: u64,
+) -> EventResult {
+    match try_claim_payout_batch(context, request, timestamp) {
+        Ok(result) => result,
+        Err(code) => EventResult::code(code, timestamp),
+    }
+}
+
+fn try_claim_payout_batch<S: LedgerStore + ?Sized>(
+    context: &mut Context<'_, S>,
+    request: &PayoutBatchClaim,
+    timestamp: u64,
+) -> Result<EventResult, ResultCode> {
+    check_id(request.claim_id)?;
+    let claim = ClaimPayouts {
+        worker_id: request.worker_id,
+        bank: request.bank,
+        max: request.max,
+        lease_ms: request.lease_ms,
+    };
+    let lease_until = check_claim(&claim, timestamp)?;
+    if let Some(existing) = context.claimed_batch(request.claim_id) {
+        if existing.claim != *request {
+            return Err(ResultCode::ExistsWithDifferentClaim);
+        }
+        let held = still_held(context, &existing, timestamp);
+        return Ok(EventResult {
+            code: ResultCode::Exists,
+            timestamp: existing.timestamp,
+            detail: Detail::Claims(held),
+        });
+    }
+    let claims = claim_candidates(context, &claim, lease_until, timestamp);
+    if !claims.is_empty() {
+        let payouts = claims
+            .iter()
+            .map(|claim| ClaimedPayout {
+                payout_id: claim.payout.id,
+                fencing_token: claim.payout.fencing_token,
+            })
+            .collect();
+        context.insert_claimed_batch(ClaimedBatch {
+            claim: *request,
+            timestamp,
+            lease_until,
+            payouts,
+        });
+    }
+    Ok(EventResult { code: ResultCode::Ok, timestamp, detail: Detail::Claims(claims) })
+}
+
+/// The payouts of a recorded batch claim that it still holds at `timestamp`, in claim order.
+fn still_held<S: LedgerStore + ?Sized>(
+    context: &Context<'_, S>,
+    batch: &ClaimedBatch,
+    timestamp: u64,
+) -> Vec<PayoutClaim> {
+    batch
+        .payouts
+        .iter()
+        .filter_map(|claimed| {
+            let payout = context.payout(claimed.payout_id)?;
+            let held = payout.state == PayoutState::Claimed
+                && payout.fencing_token == claimed.fencing_token
+                && payout.worker_id == batch.claim.worker_id
+                && payout.lease_until > timestamp;
+            // The claim that gave token 1 was the payout's first: nothing to ask the bank.
+            let must_inquire_first = claimed.fencing_token > 1;
+            held.then_some(PayoutClaim { payout, must_inquire_first })
+        })
+        .collect()
 }
 
 /// Order of checks: `id_must_not_be_zero` / `_int_max` (payout id),

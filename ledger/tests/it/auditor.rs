@@ -42,6 +42,9 @@
 //! - discrepancies.rs, `same_difference`: drop the comparison of the account sets (a report
 //!   of another set of accounts under a recorded id answers `exists`): the model predicts
 //!   `discrepancy_exists_with_different_fields`.
+//! - payouts.rs, `still_held`: drop `payout.lease_until > timestamp` (a retried claim id
+//!   lists payouts whose lease ran out): the model, which judges holding from the payout
+//!   history and the lease, predicts an empty `exists`.
 //!
 //! The safety properties checked from the ledger's *own* results, independently of the
 //! model (daily limits, blocks and freezes, chain atomicity), live in the library as
@@ -64,10 +67,10 @@ use tianping_ledger::invariants::events::chains;
 use tianping_ledger::store::AccountTransferEntry;
 use tianping_ledger::{
     Account, AccountBalance, AccountControls, AccountFlags, AuditAction, AuditRecord,
-    BATCH_EVENTS_MAX, Batch, BatchError, Collection, CollectionKey, Command, ControlChange, Detail,
-    Discrepancy, EXPIRIES_PER_BATCH_MAX, EventResult, LedgerStore, MemoryStore, Payout,
-    PayoutHistoryRecord, PendingStatus, PendingTransfer, ResultCode, StateMachine,
-    SuspenseAssignment, Table, Transfer,
+    BATCH_EVENTS_MAX, Batch, BatchError, ClaimedBatch, Collection, CollectionKey, Command,
+    ControlChange, Detail, Discrepancy, EXPIRIES_PER_BATCH_MAX, EventResult, LedgerStore,
+    MemoryStore, Payout, PayoutHistoryRecord, PendingStatus, PendingTransfer, ResultCode,
+    StateMachine, SuspenseAssignment, Table, Transfer,
 };
 
 pub use balances::Wide;
@@ -96,6 +99,8 @@ pub struct Auditor {
     pub discrepancies: BTreeMap<u128, Discrepancy>,
     /// Versioned control changes answered `ok`, by change id.
     pub control_changes: BTreeMap<u128, ControlChange>,
+    /// Payout batch claims that took something, by claim id.
+    pub claimed_batches: BTreeMap<u128, ClaimedBatch>,
     /// Versioned changes that set what was already set: (account, timestamp).
     pub confirmations: Vec<(u128, u64)>,
     /// Outflow blocks a resolution left in place because another open discrepancy held the
@@ -137,6 +142,7 @@ impl Auditor {
             audit: Vec::new(),
             discrepancies: BTreeMap::new(),
             control_changes: BTreeMap::new(),
+            claimed_batches: BTreeMap::new(),
             confirmations: Vec::new(),
             blocks_kept: 0,
             refusals: BTreeMap::new(),
@@ -247,7 +253,10 @@ impl Auditor {
         let day = self.machine.day_of(timestamp);
         let touches_payouts = matches!(
             command,
-            Command::CreatePayout(_) | Command::ClaimPayouts(_) | Command::RecordPayoutOutcome(_)
+            Command::CreatePayout(_)
+                | Command::ClaimPayouts(_)
+                | Command::ClaimPayoutBatch(_)
+                | Command::RecordPayoutOutcome(_)
         );
         let payouts_before = touches_payouts.then(|| self.payouts.clone());
         let outcome = match command {
@@ -264,6 +273,7 @@ impl Auditor {
             Command::ResolveDiscrepancy(request) => self.resolve_discrepancy(request, timestamp),
             Command::ChangeAccountStatus(request) => self.change_status(request, timestamp),
             Command::ChangeAccountLimits(request) => self.change_limits(request, timestamp, day),
+            Command::ClaimPayoutBatch(request) => self.claim_batch(request, timestamp),
         };
         if let Some(before) = payouts_before {
             self.note_payout_changes(&before, timestamp);
@@ -443,6 +453,12 @@ impl Auditor {
             return Err(format!(
                 "control changes: model {:?}, store {:?}",
                 self.control_changes, dump.control_changes
+            ));
+        }
+        if dump.claimed_batches != self.claimed_batches {
+            return Err(format!(
+                "claimed batches: model {:?}, store {:?}",
+                self.claimed_batches, dump.claimed_batches
             ));
         }
         let versions = self.controls_versions();

@@ -8,8 +8,8 @@ use tianping_ledger::format::{self, BATCH_FORMAT_VERSION, FormatError};
 use tianping_ledger::{
     AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense, Batch,
     ClaimPayouts, Command, DiscrepancyClass, Limits, NewAccount, NewCollection, NewDiscrepancy,
-    NewPayout, NewTransfer, PayoutOutcome, RecordPayoutOutcome, ResolveDiscrepancy,
-    SetAccountLimits, SetAccountStatus, TransferFlags,
+    NewPayout, NewTransfer, PayoutBatchClaim, PayoutOutcome, RecordPayoutOutcome,
+    ResolveDiscrepancy, SetAccountLimits, SetAccountStatus, TransferFlags,
 };
 
 /// One command of every kind (the match below fails to compile when a kind is added), each
@@ -37,6 +37,13 @@ fn every_command_kind() -> Batch {
             reason: "limit review".to_owned(),
             actor: "ops-desk".to_owned(),
         }),
+        Command::ClaimPayoutBatch(PayoutBatchClaim {
+            claim_id: 0x2122_2324_2526_2728_292a_2b2c_2d2e_2f30,
+            worker_id: 5,
+            bank: 3,
+            max: 64,
+            lease_ms: 30_000,
+        }),
     ]);
     for command in &batch.commands {
         // Exhaustive on purpose: a new command kind must join the golden batch.
@@ -53,7 +60,8 @@ fn every_command_kind() -> Batch {
             | Command::RecordDiscrepancy(_)
             | Command::ResolveDiscrepancy(_)
             | Command::ChangeAccountStatus(_)
-            | Command::ChangeAccountLimits(_) => {}
+            | Command::ChangeAccountLimits(_)
+            | Command::ClaimPayoutBatch(_) => {}
         }
     }
     batch
@@ -177,9 +185,9 @@ const GOLDEN_VERSION_1_BATCH_HEX: &str = concat!(
 );
 
 /// `every_command_kind` in format version 2 (version 1's commands, then
-/// `ChangeAccountStatus` and `ChangeAccountLimits`).
+/// `ChangeAccountStatus`, `ChangeAccountLimits` and `ClaimPayoutBatch`).
 const GOLDEN_BATCH_HEX: &str = concat!(
-    "02959a97f9f694bfbd180d00909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
+    "02959a97f9f694bfbd180e00909eb8e8c0e1828589909cb0d080c18182029c010708c0843d2a010a",
     "010282808080808080808002094d3c9c0102020201020e636f757274206f72646572203137097269",
     "736b2d6465736b030201a0c21e0001140c6e657720637573746f6d65720a6f6e626f617264696e67",
     "04ac020103b960059c010301070be5bca0e4b8892036323232050b0740b0ea0106ac020b04020790",
@@ -190,7 +198,8 @@ const GOLDEN_BATCH_HEX: &str = concat!(
     "348080a8bef694bfbd180f7265636f6e63696c65723a64632d610ad8041062616e6b206665652c20",
     "626f6f6b6564086f70732d6465736b0b99b0dcb0d182c58992a2c0f8e0a183868b140103010f6368",
     "617267656261636b2077617665097269736b2d6465736b0cbd0502000001c0a8a504000c6c696d69",
-    "7420726576696577086f70732d6465736b",
+    "7420726576696577086f70732d6465736b0db0deb8e9c2e58a95a9d09cb1d284c991a242050340b0",
+    "ea01",
 );
 
 fn hex(bytes: &[u8]) -> String {

@@ -13,8 +13,8 @@ use tianping_ledger::{
     AccountFlags, AccountStatus, BATCH_EVENTS_MAX, Batch, BatchError, ClaimPayouts, Command,
     DiscrepancyClass, EVIDENCE_BYTES_MAX, EXPIRIES_PER_BATCH_MAX, LedgerConfig, LedgerStore,
     LedgerStoreMut, Limits, MemoryStore, NewAccount, NewCollection, NewDiscrepancy, NewPayout,
-    NewTransfer, PayoutOutcome, RecordPayoutOutcome, ResolveDiscrepancy, ResultCode,
-    SetAccountLimits, SetAccountStatus, StateMachine, TEXT_BYTES_MAX, TransferFlags,
+    NewTransfer, PayoutBatchClaim, PayoutOutcome, RecordPayoutOutcome, ResolveDiscrepancy,
+    ResultCode, SetAccountLimits, SetAccountStatus, StateMachine, TEXT_BYTES_MAX, TransferFlags,
 };
 
 use crate::support::{CODE, LEDGER, T0};
@@ -224,17 +224,30 @@ fn command(u: &mut Unstructured) -> Result<Command> {
             bank: small_or_extreme_u32(u)? % 4,
             beneficiary: text(u)?,
         }),
-        7 => Command::ClaimPayouts(ClaimPayouts {
-            worker_id: id(u)?,
-            bank: small_or_extreme_u32(u)? % 4,
-            max: small_or_extreme_u32(u)?,
-            lease_ms: match u.int_in_range(0u8..=5)? {
-                0 => 0,
-                1 => u64::MAX,
-                2 => u.arbitrary()?,
-                _ => u.int_in_range(999u64..=3_600_001)?,
-            },
-        }),
+        7 => {
+            let plain = ClaimPayouts {
+                worker_id: id(u)?,
+                bank: small_or_extreme_u32(u)? % 4,
+                max: small_or_extreme_u32(u)?,
+                lease_ms: match u.int_in_range(0u8..=5)? {
+                    0 => 0,
+                    1 => u64::MAX,
+                    2 => u.arbitrary()?,
+                    _ => u.int_in_range(999u64..=3_600_001)?,
+                },
+            };
+            if u.arbitrary()? {
+                Command::ClaimPayoutBatch(PayoutBatchClaim {
+                    claim_id: id(u)?,
+                    worker_id: plain.worker_id,
+                    bank: plain.bank,
+                    max: plain.max,
+                    lease_ms: plain.lease_ms,
+                })
+            } else {
+                Command::ClaimPayouts(plain)
+            }
+        }
         8 => Command::RecordPayoutOutcome(RecordPayoutOutcome {
             payout_id: id(u)?,
             worker_id: id(u)?,

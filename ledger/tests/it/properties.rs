@@ -18,11 +18,11 @@ use tianping_ledger::invariants::events::{EventObserver, chains};
 use tianping_ledger::invariants::{self, StateDump};
 use tianping_ledger::{
     AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,
-    AuditAction, Batch, ClaimPayouts, Command, DiscrepancyClass, DiscrepancyState, EventResult,
-    LedgerConfig, Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout, NewTransfer,
-    PAYOUT_CLAIM_MAX, Payout, PayoutOutcome, PayoutState, PendingStatus, RecordPayoutOutcome,
-    ResolveDiscrepancy, ResultCode, SetAccountLimits, SetAccountStatus, TransferFlags,
-    state_digest,
+    AuditAction, Batch, ClaimPayouts, Command, Detail, DiscrepancyClass, DiscrepancyState,
+    EventResult, LedgerConfig, Limits, NewAccount, NewCollection, NewDiscrepancy, NewPayout,
+    NewTransfer, PAYOUT_CLAIM_MAX, Payout, PayoutBatchClaim, PayoutOutcome, PayoutState,
+    PendingStatus, RecordPayoutOutcome, ResolveDiscrepancy, ResultCode, SetAccountLimits,
+    SetAccountStatus, TransferFlags, state_digest,
 };
 
 use crate::auditor::Auditor;
@@ -460,9 +460,26 @@ fn claim_payouts(noisy: bool) -> BoxedStrategy<Op> {
     } else {
         valid_lease.boxed()
     };
-    (worker, bank(noisy), max, lease_ms)
-        .prop_map(|(worker_id, bank, max, lease_ms)| {
-            Op::Command(Command::ClaimPayouts(ClaimPayouts { worker_id, bank, max, lease_ms }))
+    // A few claim ids only, so that they repeat: with the same fields (a retry, `exists`) and
+    // with others (`exists_with_different_claim`); 0 means the claim carries none.
+    let claim_id = if noisy {
+        prop_oneof![4 => Just(0u128), 6 => 1..=4u128, 1 => Just(u128::MAX)].boxed()
+    } else {
+        prop_oneof![1 => Just(0u128), 2 => 1..=4u128].boxed()
+    };
+    (worker, bank(noisy), max, lease_ms, claim_id)
+        .prop_map(|(worker_id, bank, max, lease_ms, claim_id)| {
+            let plain = ClaimPayouts { worker_id, bank, max, lease_ms };
+            Op::Command(match claim_id {
+                0 => Command::ClaimPayouts(plain),
+                _ => Command::ClaimPayoutBatch(PayoutBatchClaim {
+                    claim_id,
+                    worker_id,
+                    bank,
+                    max,
+                    lease_ms,
+                }),
+            })
         })
         .boxed()
 }
@@ -997,9 +1014,13 @@ impl World {
                     leased[pick.index(leased.len())]
                 } else if !reserved.is_empty() {
                     // Nothing to report on yet: a worker claims instead.
+                    // Under a claim id of its worker and bank, so that the same claim comes
+                    // again (`exists`, listing what it still holds).
                     let payout = reserved[pick.index(reserved.len())];
-                    return Command::ClaimPayouts(ClaimPayouts {
-                        worker_id: 1 + (pick.index(3) as u128),
+                    let worker_id = 1 + (pick.index(3) as u128);
+                    return Command::ClaimPayoutBatch(PayoutBatchClaim {
+                        claim_id: 100 + worker_id * 10 + u128::from(payout.bank),
+                        worker_id,
                         bank: payout.bank,
                         max: 2,
                         lease_ms: 60_000,
@@ -1212,7 +1233,8 @@ impl World {
 
 /// The acknowledged events of a batch, as a client would retry them: every keyed event that
 /// succeeded (versioned control changes included), the last successful status / limits
-/// change per account when it is unconditional, and the last outcome per payout; no claims (they are not keyed); no status change a later discrepancy event of the
+/// change per account when it is unconditional, and the last outcome per payout; no claims
+/// without a claim id (they are not keyed), nor batch claims that took nothing (not filed); no status change a later discrepancy event of the
 /// batch may have overridden (a recording blocks, a resolution unblocks: the operator's
 /// status, set again, would then be a change). Chains keep their shape (`linked` is not part of
 /// an event's identity); outcomes inside chains are left out because their lease may end
@@ -1262,6 +1284,11 @@ fn retry_commands(commands: &[Command], results: &[EventResult]) -> Vec<Command>
             .filter(|index| results[*index].code.is_success())
             .filter(|index| match &commands[*index] {
                 Command::ClaimPayouts(_) => false,
+                // A claim that took nothing is not filed: its retry may claim afresh.
+                Command::ClaimPayoutBatch(_) => {
+                    results[*index].code == ResultCode::Exists
+                        || !matches!(&results[*index].detail, Detail::Claims(c) if c.is_empty())
+                }
                 Command::SetAccountStatus(change) => {
                     last_status[&change.account_id] == *index
                         && last_discrepancy_change.is_none_or(|later| later < *index)

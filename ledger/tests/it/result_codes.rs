@@ -648,6 +648,33 @@ fn cases() -> Vec<Case> {
             PAYOUT_LEASE_MS_MAX + 1,
         )),
         case("claim with nothing to do is ok", R::Ok).when(claim(1, 1, PAYOUT_LEASE_MS_MIN)),
+        case("batch claim: the claim id must not be zero", R::IdMustNotBeZero).when(claim_batch(
+            0,
+            1,
+            1,
+            PAYOUT_LEASE_MS_MIN,
+        )),
+        case("batch claim: the claim id must not be u128::MAX", R::IdMustNotBeIntMax)
+            .when(claim_batch(u128::MAX, 1, 1, PAYOUT_LEASE_MS_MIN)),
+        case("order: batch claim id before the claim's shape", R::IdMustNotBeZero)
+            .when(claim_batch(0, 0, 0, 0)),
+        case("batch claim: the claim's shape as for a claim", R::ClaimMaxOutOfRange)
+            .when(claim_batch(900, 1, 0, PAYOUT_LEASE_MS_MIN)),
+        case("batch claim: a retry answers exists", R::Exists)
+            .given(vec![pay(200, A, 5), claim_batch(900, 1, 2, 60_000)])
+            .when(claim_batch(900, 1, 2, 60_000)),
+        case("batch claim: the id by another worker", R::ExistsWithDifferentClaim)
+            .given(vec![pay(200, A, 5), claim_batch(900, 1, 2, 60_000)])
+            .when(claim_batch(900, 2, 2, 60_000)),
+        case("batch claim: the id with another lease", R::ExistsWithDifferentClaim)
+            .given(vec![pay(200, A, 5), claim_batch(900, 1, 2, 60_000)])
+            .when(claim_batch(900, 1, 2, 5_000)),
+        case("order: batch claim's shape before its identity", R::LeaseOutOfRange)
+            .given(vec![pay(200, A, 5), claim_batch(900, 1, 2, 60_000)])
+            .when(claim_batch(900, 2, 2, 1)),
+        case("batch claim that took nothing leaves its id free", R::Ok)
+            .given(vec![claim_batch(900, 1, 2, 60_000)])
+            .when(claim_batch(900, 2, 1, 5_000)),
         case("payout_not_found", R::PayoutNotFound).when(record(200, 1, 1, PayoutOutcome::Sent)),
         case("payout_not_found: a transfer is not a payout", R::PayoutNotFound)
             .given(vec![t(100, A, B, 5)])

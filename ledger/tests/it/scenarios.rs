@@ -2,11 +2,12 @@
 //! the payout lifecycle with fencing, the stuck-payout incident, collections and suspense,
 //! linked chains, discrepancies and their outflow blocks, and the paginated queries.
 
+use tianping_ledger::invariants::events::EventObserver;
 use tianping_ledger::query::{self, DiscrepancyFilter};
 use tianping_ledger::{
-    AccountFlags, AccountStatus, AuditAction, Command, Detail, DiscrepancyState, HistoryFilter,
-    LedgerStore, Limits, NewAccount, NewDiscrepancy, PayoutOutcome, PayoutState, PendingStatus,
-    ResolveDiscrepancy, ResultCode, SuspenseReason, Table,
+    AccountFlags, AccountStatus, AuditAction, Command, Detail, DiscrepancyState, EventResult,
+    HistoryFilter, LedgerStore, Limits, NewAccount, NewDiscrepancy, PayoutOutcome, PayoutState,
+    PendingStatus, ResolveDiscrepancy, ResultCode, SuspenseReason, Table,
 };
 
 use crate::support::*;
@@ -274,6 +275,59 @@ fn expired_lease_is_refused_and_reclaimed_with_a_higher_token() {
     assert_eq!(balances(&ledger, ALICE), (0, 0, 0, 100));
     assert_eq!(balances(&ledger, TRANSIT), (0, 0, 0, 0));
     ledger.assert_invariants();
+}
+
+/// A worker's batch claim whose answer was lost is retried under the same claim id: the retry
+/// hands out the payouts the first attempt claimed, with their tokens, and claims nothing
+/// anew (the other payout stays reserved). The event observer holds every answer to the
+/// claim's record, and the state invariants hold the record to the payouts' history.
+#[test]
+fn a_retried_batch_claim_answers_with_what_the_first_attempt_claimed() {
+    let mut ledger = ledger_with_customers(100);
+    let at = T0 + SECOND;
+    ledger.apply_ok(
+        at,
+        vec![
+            create_payout(payout(30, ALICE, TRANSIT, 10)),
+            create_payout(payout(31, BOB, TRANSIT, 10)),
+        ],
+    );
+    let mut observer = EventObserver::new(ledger.machine);
+    let mut step = |ledger: &mut Harness, timestamp: u64, command: Command| {
+        let results = ledger.apply(timestamp, vec![command.clone()]);
+        let violations = observer.observe(&ledger.store, &[command], &results);
+        assert!(violations.is_empty(), "{violations:#?}");
+        ledger.assert_invariants();
+        results.into_iter().next().expect("one result")
+    };
+    let claims = |result: &EventResult| match &result.detail {
+        Detail::Claims(claims) => {
+            claims.iter().map(|c| (c.payout.id, c.payout.fencing_token)).collect::<Vec<_>>()
+        }
+        other => panic!("no claims: {other:?}"),
+    };
+
+    let first = step(&mut ledger, at + SECOND, claim_batch(900, 1, 1, 60_000));
+    assert_eq!((first.code, claims(&first)), (ResultCode::Ok, vec![(30, 1)]));
+    // The answer is lost; the worker retries the same claim.
+    let retry = step(&mut ledger, at + 2 * SECOND, claim_batch(900, 1, 1, 60_000));
+    assert_eq!((retry.code, retry.timestamp), (ResultCode::Exists, first.timestamp));
+    assert_eq!(retry.detail, first.detail, "the same payouts, tokens and leases");
+    assert_eq!(ledger.payout(31).state, PayoutState::Reserved, "nothing claimed anew");
+    // The id names one claim round of one worker.
+    let other = step(&mut ledger, at + 2 * SECOND, claim_batch(900, 2, 1, 60_000));
+    assert_eq!(other.code, ResultCode::ExistsWithDifferentClaim);
+
+    // Once the worker has driven the payout on, the claim holds nothing any more.
+    ledger.apply_ok(at + 3 * SECOND, vec![record(30, 1, 1, PayoutOutcome::Unknown)]);
+    let later = step(&mut ledger, at + 4 * SECOND, claim_batch(900, 1, 1, 60_000));
+    assert_eq!((later.code, claims(&later)), (ResultCode::Exists, vec![]));
+    // After the lease, a new round (a new id) takes the payout again, inquiring first.
+    let expired = at + 120 * SECOND;
+    let stale = step(&mut ledger, expired, claim_batch(900, 1, 1, 60_000));
+    assert_eq!((stale.code, claims(&stale)), (ResultCode::Exists, vec![]));
+    let next = step(&mut ledger, expired, claim_batch(901, 1, 2, 60_000));
+    assert_eq!(claims(&next), vec![(30, 2), (31, 1)]);
 }
 
 #[test]

@@ -238,6 +238,17 @@ pub fn claim(worker_id: u128, max: u32, lease_ms: u64) -> Command {
     Command::ClaimPayouts(ClaimPayouts { worker_id, bank: BANK, max, lease_ms })
 }
 
+/// A claim like `claim`'s under claim id `claim_id`.
+pub fn claim_batch(claim_id: u128, worker_id: u128, max: u32, lease_ms: u64) -> Command {
+    Command::ClaimPayoutBatch(tianping_ledger::PayoutBatchClaim {
+        claim_id,
+        worker_id,
+        bank: BANK,
+        max,
+        lease_ms,
+    })
+}
+
 pub fn record(
     payout_id: u128,
     worker_id: u128,

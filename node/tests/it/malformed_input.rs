@@ -111,6 +111,15 @@ async fn a_bad_decimal_is_invalid_argument_naming_the_field() {
             .expect_err("refused");
         check_invalid(status, "worker_id");
         let status = payouts
+            .claim_payouts(ClaimPayoutsRequest {
+                worker_id: "1".into(),
+                claim_id: "round-1".into(),
+                ..Default::default()
+            })
+            .await
+            .expect_err("refused");
+        check_invalid(status, "claim_id");
+        let status = payouts
             .record_payout_outcomes(RecordPayoutOutcomesRequest {
                 outcomes: vec![PayoutOutcomeReport {
                     payout_id: "1".into(),

@@ -4,9 +4,9 @@
 //! account once, audited, with the balances moved.
 
 use tianping_client::{
-    AccountFlags, AssignSuspense, AuditAction, AuditQuery, ClaimPayouts, CollectionKey, Detail,
-    Error, NewAccount, NewCollection, NewPayout, NewTransfer, PayoutOutcome, PayoutState,
-    RecordPayoutOutcome, ResultCode,
+    AccountFlags, AssignSuspense, AuditAction, AuditQuery, CollectionKey, Detail, Error,
+    NewAccount, NewCollection, NewPayout, NewTransfer, PayoutBatchClaim, PayoutOutcome,
+    PayoutState, RecordPayoutOutcome, ResultCode, new_claim_id,
 };
 
 use crate::sdk::sdk;
@@ -58,10 +58,14 @@ async fn payout_history_and_the_suspense_desk_through_the_sdk() {
             ..NewPayout::default()
         };
         client.create_payout(payout).await.expect("payout created");
-        let claims = client
-            .claim_payouts(ClaimPayouts { worker_id: WORKER, bank: BANK, max: 1, lease_ms: 60_000 })
-            .await
-            .expect("claimed");
+        let round = PayoutBatchClaim {
+            claim_id: new_claim_id(),
+            worker_id: WORKER,
+            bank: BANK,
+            max: 1,
+            lease_ms: 60_000,
+        };
+        let claims = client.claim_payouts(round).await.expect("claimed").into_claims();
         assert_eq!(claims.len(), 1);
         let token = claims[0].payout.fencing_token;
         let lease_until = claims[0].payout.lease_until;

@@ -88,8 +88,13 @@ async fn a_payout_goes_from_create_to_claim_to_outcome_through_the_api() {
         assert_eq!(created.results[0].amount, "300");
         assert_eq!(created.results[1].code_name, "bank_must_not_be_zero");
 
-        let claim =
-            ClaimPayoutsRequest { worker_id: WORKER.into(), bank: BANK, max: 10, lease_ms: 60_000 };
+        let claim = ClaimPayoutsRequest {
+            worker_id: WORKER.into(),
+            bank: BANK,
+            max: 10,
+            lease_ms: 60_000,
+            claim_id: "4242".into(),
+        };
         let claimed = retry_unavailable(|| {
             let (mut client, request) = (payouts.clone(), claim.clone());
             async move { client.claim_payouts(request).await }
@@ -103,6 +108,14 @@ async fn a_payout_goes_from_create_to_claim_to_outcome_through_the_api() {
         assert!(!claimed.claims[0].must_inquire_first);
         let token = held.fencing_token;
         assert!(token > 0);
+        // The same claim round again: `exists`, the payout it holds, the same token.
+        let again = retry_unavailable(|| {
+            let (mut client, request) = (payouts.clone(), claim.clone());
+            async move { client.claim_payouts(request).await }
+        })
+        .await;
+        assert_eq!(again.result.as_ref().map(|r| r.code_name.as_str()), Some("exists"));
+        assert_eq!(again.claims, claimed.claims);
 
         for (step, request) in [
             ("sent", outcome("100", token, "sent")),

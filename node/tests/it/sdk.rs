@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use tianping_client::{
-    AccountFlags, ClaimPayouts, Client, ClientConfig, Detail, Error, HistoryFilter, NewAccount,
-    NewPayout, NewTransfer, PayoutOutcome, PayoutQuery, PayoutState, RecordPayoutOutcome,
-    ResultCode, RetryPolicy, TransferFlags,
+    AccountFlags, ClaimAnswer, Client, ClientConfig, Detail, Error, HistoryFilter, NewAccount,
+    NewPayout, NewTransfer, PayoutBatchClaim, PayoutOutcome, PayoutQuery, PayoutState,
+    RecordPayoutOutcome, ResultCode, RetryPolicy, TransferFlags,
 };
 
 use crate::support::{Cluster, bounded};
@@ -247,10 +247,13 @@ async fn a_payout_through_the_sdk() {
         let listed = client.list_payouts(&PayoutQuery::new(PayoutState::Reserved), None).await;
         assert_eq!(listed.map(|page| page.items.len()), Ok(1));
 
-        let claims = client
-            .claim_payouts(ClaimPayouts { worker_id: 55, bank: 7, max: 8, lease_ms: 60_000 })
-            .await
-            .expect("claimed");
+        let round =
+            PayoutBatchClaim { claim_id: 0x5eed, worker_id: 55, bank: 7, max: 8, lease_ms: 60_000 };
+        let answer = client.claim_payouts(round).await.expect("claimed");
+        // The round asked again (its answer lost, say): the same payout and token, nothing new.
+        let again = client.claim_payouts(round).await.expect("asked again");
+        assert_eq!(again, ClaimAnswer::Exists(answer.claims().to_vec()));
+        let claims = answer.into_claims();
         let [claim] = claims.as_slice() else { panic!("one claim expected: {claims:?}") };
         assert!(!claim.must_inquire_first);
         for outcome in [PayoutOutcome::Sent, PayoutOutcome::Succeeded] {

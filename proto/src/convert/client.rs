@@ -10,9 +10,9 @@
 //! 0. In an answer the server always writes a number, so an empty one is a fault.)
 
 use tianping_ledger::{
-    Account, AccountLimitsChange, AccountStatusChange, AuditAction, AuditRecord, ClaimPayouts,
-    CollectionKey, Detail, EventResult, HistoryFilter, Limits, NewAccount, NewCollection,
-    NewPayout, NewTransfer, OutflowUsage, Payout, PayoutClaim, PayoutOutcome, PayoutState,
+    Account, AccountLimitsChange, AccountStatusChange, AuditAction, AuditRecord, CollectionKey,
+    Detail, EventResult, HistoryFilter, Limits, NewAccount, NewCollection, NewPayout, NewTransfer,
+    OutflowUsage, Payout, PayoutBatchClaim, PayoutClaim, PayoutOutcome, PayoutState,
     QUERY_LIMIT_MAX, RecordPayoutOutcome, ResultCode, SuspenseReason, Transfer,
 };
 
@@ -190,13 +190,14 @@ pub fn create_payouts_request(payouts: &[NewPayout]) -> pb_v1::CreatePayoutsRequ
     pb_v1::CreatePayoutsRequest { payouts }
 }
 
-/// A `ClaimPayouts` request.
-pub fn claim_payouts_request(claim: &ClaimPayouts) -> pb_v1::ClaimPayoutsRequest {
+/// A `ClaimPayouts` request under the claim's id.
+pub fn claim_payouts_request(claim: &PayoutBatchClaim) -> pb_v1::ClaimPayoutsRequest {
     pb_v1::ClaimPayoutsRequest {
         worker_id: format_u128(claim.worker_id),
         bank: claim.bank,
         max: claim.max,
         lease_ms: claim.lease_ms,
+        claim_id: format_u128(claim.claim_id),
     }
 }
 
@@ -464,8 +465,9 @@ pub fn parse_payout(path: &str, payout: &pb_v1::Payout) -> Result<Payout, Invali
     })
 }
 
-/// A claim's result from the wire: on success its detail is `Detail::Claims` (possibly
-/// empty: nothing was claimable), and the log index that holds it.
+/// A claim's result from the wire: on success (`ok`, or `exists` for a claim id used before)
+/// its detail is `Detail::Claims` (possibly empty: nothing was claimable, or nothing is held
+/// any more), and the log index that holds it.
 pub fn parse_claim_response(
     response: &pb_v1::ClaimPayoutsResponse,
 ) -> Result<(EventResult, u64), InvalidField> {
@@ -482,7 +484,7 @@ pub fn parse_claim_response(
             must_inquire_first: claim.must_inquire_first,
         })
     })?;
-    if result.code == ResultCode::Ok {
+    if result.code.is_success() {
         result.detail = Detail::Claims(claims);
     } else if !claims.is_empty() {
         return Err(invalid("claims", "a refused claim handed out payouts"));
@@ -842,8 +844,29 @@ mod tests {
         }];
         let expected: Vec<Command> = payouts.iter().cloned().map(Command::CreatePayout).collect();
         assert_eq!(payout_commands(&create_payouts_request(&payouts)), Ok(expected));
-        let claim = ClaimPayouts { worker_id: BIG, bank: 3, max: 256, lease_ms: 60_000 };
-        assert_eq!(claim_command(&claim_payouts_request(&claim)), Ok(Command::ClaimPayouts(claim)));
+        let claim = PayoutBatchClaim {
+            claim_id: BIG - 1,
+            worker_id: BIG,
+            bank: 3,
+            max: 256,
+            lease_ms: 60_000,
+        };
+        assert_eq!(
+            claim_command(&claim_payouts_request(&claim)),
+            Ok(Command::ClaimPayoutBatch(claim))
+        );
+        // A request without a claim id (an older worker) is the unkeyed claim.
+        let unkeyed =
+            pb_v1::ClaimPayoutsRequest { claim_id: String::new(), ..claim_payouts_request(&claim) };
+        assert_eq!(
+            claim_command(&unkeyed),
+            Ok(Command::ClaimPayouts(tianping_ledger::ClaimPayouts {
+                worker_id: BIG,
+                bank: 3,
+                max: 256,
+                lease_ms: 60_000
+            }))
+        );
         let outcomes: Vec<RecordPayoutOutcome> = [
             PayoutOutcome::Sent,
             PayoutOutcome::Unknown,
@@ -901,9 +924,21 @@ mod tests {
             PayoutClaim { payout: sample_payout(PayoutState::Claimed), must_inquire_first: false },
         ];
         for result in [
-            EventResult { code: ResultCode::Ok, timestamp: 3, detail: Detail::Claims(claims) },
+            EventResult {
+                code: ResultCode::Ok,
+                timestamp: 3,
+                detail: Detail::Claims(claims.clone()),
+            },
             EventResult { code: ResultCode::Ok, timestamp: 3, detail: Detail::Claims(Vec::new()) },
+            // A retried claim id: what the claim still holds.
+            EventResult { code: ResultCode::Exists, timestamp: 2, detail: Detail::Claims(claims) },
+            EventResult {
+                code: ResultCode::Exists,
+                timestamp: 2,
+                detail: Detail::Claims(Vec::new()),
+            },
             EventResult::code(ResultCode::ClaimMaxOutOfRange, 4),
+            EventResult::code(ResultCode::ExistsWithDifferentClaim, 5),
         ] {
             let wire = claim_response(std::slice::from_ref(&result), 12);
             assert_eq!(parse_claim_response(&wire), Ok((result, 12)));

@@ -6,8 +6,8 @@
 
 use tianping_ledger::store::PayoutIndexKey;
 use tianping_ledger::{
-    ClaimPayouts, Command, Detail, EventResult, NewCollection, NewPayout, Payout, PayoutClaim,
-    PayoutOutcome, PayoutState, RecordPayoutOutcome, SuspenseReason, TransferFlags,
+    ClaimPayouts, Command, Detail, EventResult, NewCollection, NewPayout, Payout, PayoutBatchClaim,
+    PayoutClaim, PayoutOutcome, PayoutState, RecordPayoutOutcome, SuspenseReason, TransferFlags,
 };
 
 use super::{
@@ -72,10 +72,22 @@ pub fn payout_commands(
         .collect()
 }
 
-/// The command of a `ClaimPayouts` request (range checks are the ledger's result codes).
+/// The command of a `ClaimPayouts` request (range checks are the ledger's result codes): a
+/// `ClaimPayoutBatch` under the request's claim id, or, when it carries none (a worker built
+/// before claim ids), the unkeyed `ClaimPayouts`.
 pub fn claim_command(request: &pb_v1::ClaimPayoutsRequest) -> Result<Command, InvalidField> {
-    Ok(Command::ClaimPayouts(ClaimPayouts {
-        worker_id: parse_u128("worker_id", &request.worker_id)?,
+    let worker_id = parse_u128("worker_id", &request.worker_id)?;
+    if request.claim_id.is_empty() {
+        return Ok(Command::ClaimPayouts(ClaimPayouts {
+            worker_id,
+            bank: request.bank,
+            max: request.max,
+            lease_ms: request.lease_ms,
+        }));
+    }
+    Ok(Command::ClaimPayoutBatch(PayoutBatchClaim {
+        claim_id: parse_u128("claim_id", &request.claim_id)?,
+        worker_id,
         bank: request.bank,
         max: request.max,
         lease_ms: request.lease_ms,
@@ -321,6 +333,15 @@ mod tests {
         assert_eq!(
             claim_command(&request).err().map(|error| error.field),
             Some("worker_id".to_owned())
+        );
+        let request = pb_v1::ClaimPayoutsRequest {
+            worker_id: "1".into(),
+            claim_id: "-3".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            claim_command(&request).err().map(|error| error.field),
+            Some("claim_id".to_owned())
         );
         for state in PayoutState::ALL {
             assert_eq!(parse_payout_state("s", payout_state_name(state)), Ok(state));

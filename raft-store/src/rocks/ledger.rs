@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use tianping_ledger::codec::{self, encode_value};
 use tianping_ledger::store::{AccountTransferEntry, ExpiryKey, PayoutIndexKey};
 use tianping_ledger::{
-    Account, AccountBalance, AccountControls, AuditRecord, Collection, CollectionKey,
+    Account, AccountBalance, AccountControls, AuditRecord, ClaimedBatch, Collection, CollectionKey,
     ControlChange, Discrepancy, DiscrepancyBlock, HistoryFilter, LedgerStore, LedgerStoreMut, Meta,
     Payout, PayoutHistoryRecord, PendingTransfer, Refusal, SuspenseAssignment, SuspenseKey, Table,
     Transfer, WriteSet,
@@ -390,6 +390,11 @@ impl RocksLedger {
             encode_into(change, &mut value);
             batch.put_cf(changes_family, codec::id_key(change.id), &value);
         }
+        let claimed_family = family(Table::ClaimedBatches)?;
+        for claimed in &writes.claimed_batches {
+            encode_into(claimed, &mut value);
+            batch.put_cf(claimed_family, codec::id_key(claimed.claim.claim_id), &value);
+        }
         encode_into(&writes.meta, &mut value);
         batch.put_cf(family(Table::Meta)?, [], &value);
         Ok(())
@@ -693,6 +698,10 @@ impl LedgerStore for RocksLedger {
 
     fn control_change(&self, id: u128) -> Option<ControlChange> {
         self.get(Table::ControlChanges, &codec::id_key(id), "control change")
+    }
+
+    fn claimed_batch(&self, claim_id: u128) -> Option<ClaimedBatch> {
+        self.get(Table::ClaimedBatches, &codec::id_key(claim_id), "claimed batch")
     }
 
     fn discrepancy_index_range(

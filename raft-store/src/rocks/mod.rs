@@ -97,6 +97,7 @@ pub(crate) fn table_cf(table: Table) -> &'static str {
         Table::DiscrepancyBlocks => "discrepancy_blocks",
         Table::AccountControls => "account_controls",
         Table::ControlChanges => "control_changes",
+        Table::ClaimedBatches => "claimed_batches",
     }
 }
 

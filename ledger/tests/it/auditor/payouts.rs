@@ -4,10 +4,10 @@
 //! the next state, looked up, not computed.
 
 use tianping_ledger::{
-    ClaimPayouts, Detail, EventResult, NewPayout, NewTransfer, PAYOUT_CLAIM_MAX,
-    PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN, Payout, PayoutClaim, PayoutOutcome, PayoutState,
-    PendingStatus, PendingTransfer, RecordPayoutOutcome, ResultCode as R, TEXT_BYTES_MAX,
-    TransferFlags,
+    ClaimPayouts, ClaimedBatch, ClaimedPayout, Detail, EventResult, NewPayout, NewTransfer,
+    PAYOUT_CLAIM_MAX, PAYOUT_LEASE_MS_MAX, PAYOUT_LEASE_MS_MIN, Payout, PayoutBatchClaim,
+    PayoutClaim, PayoutOutcome, PayoutState, PendingStatus, PendingTransfer, RecordPayoutOutcome,
+    ResultCode as R, TEXT_BYTES_MAX, TransferFlags,
 };
 
 use super::movement::{NEW_MOVEMENT, Situation};
@@ -94,6 +94,27 @@ const CLAIM_SHAPE: &[Rule<(ClaimPayouts, u64)>] = &[
         c.lease_ms < PAYOUT_LEASE_MS_MIN || c.lease_ms > PAYOUT_LEASE_MS_MAX
     }),
     rule(R::OverflowsTimeout, Request, |(c, now)| lease_end(c, *now).is_none()),
+];
+
+/// What a claim under a claim id is judged on, after `CLAIM_SHAPE`.
+pub struct BatchClaimFacts {
+    request: PayoutBatchClaim,
+    /// The claim recorded under the claim id.
+    filed: Option<ClaimedBatch>,
+}
+
+/// A claim id is a real id; a used one answers for the claim it names.
+const BATCH_CLAIM: &[Rule<BatchClaimFacts>] = &[
+    rule(R::IdMustNotBeZero, Request, |f| f.request.claim_id == 0),
+    rule(R::IdMustNotBeIntMax, Request, |f| f.request.claim_id == u128::MAX),
+];
+
+/// Checked after the claim's shape: a filed claim id answers, never claims again.
+const BATCH_CLAIM_FILED: &[Rule<BatchClaimFacts>] = &[
+    rule(R::ExistsWithDifferentClaim, Identity, |f| {
+        f.filed.as_ref().is_some_and(|filed| filed.claim != f.request)
+    }),
+    rule(R::Exists, Identity, |f| f.filed.is_some()),
 ];
 
 /// An outcome names a real payout and a worker.
@@ -358,6 +379,76 @@ impl Auditor {
             })
             .collect();
         Ok(EventResult { code: R::Ok, timestamp, detail: Detail::Claims(claims) })
+    }
+
+    /// Predicts a claim under a claim id: a new id claims as `claim` does (and files the claim
+    /// when it took anything); a filed one answers `exists` with the payouts whose latest
+    /// history record is still the one that claim filed, lease live — judged from the
+    /// history, not from the tokens the ledger kept.
+    pub(super) fn claim_batch(&mut self, request: &PayoutBatchClaim, timestamp: u64) -> Verdict {
+        let facts = BatchClaimFacts {
+            request: *request,
+            filed: self.claimed_batches.get(&request.claim_id).cloned(),
+        };
+        let plain = ClaimPayouts {
+            worker_id: request.worker_id,
+            bank: request.bank,
+            max: request.max,
+            lease_ms: request.lease_ms,
+        };
+        if let Some(refusal) = first(&[BATCH_CLAIM], &facts) {
+            return Err(refusal);
+        }
+        if let Some(refusal) = first(&[CLAIM_SHAPE], &(plain, timestamp)) {
+            return Err(refusal);
+        }
+        match first(&[BATCH_CLAIM_FILED], &facts) {
+            Some((R::Exists, _)) => {
+                let filed = facts.filed.expect("`exists` needs a filed claim");
+                let held = filed
+                    .payouts
+                    .iter()
+                    .filter(|claimed| {
+                        let latest = self
+                            .payout_history
+                            .range((claimed.payout_id, 0)..=(claimed.payout_id, u64::MAX))
+                            .next_back()
+                            .map(|(key, _)| key.1);
+                        latest == Some(filed.timestamp)
+                            && self.payouts[&claimed.payout_id].lease_until > timestamp
+                    })
+                    .map(|claimed| PayoutClaim {
+                        payout: self.payouts[&claimed.payout_id].clone(),
+                        must_inquire_first: claimed.fencing_token != 1,
+                    })
+                    .collect();
+                Ok(EventResult {
+                    code: R::Exists,
+                    timestamp: filed.timestamp,
+                    detail: Detail::Claims(held),
+                })
+            }
+            Some(refusal) => Err(refusal),
+            None => {
+                let result = self.claim(&plain, timestamp)?;
+                let Detail::Claims(claims) = &result.detail else {
+                    unreachable!("a claim answers with claims")
+                };
+                if !claims.is_empty() {
+                    let payouts = claims
+                        .iter()
+                        .map(|claim| ClaimedPayout {
+                            payout_id: claim.payout.id,
+                            fencing_token: claim.payout.fencing_token,
+                        })
+                        .collect();
+                    let lease_until = claims[0].payout.lease_until;
+                    let filed = ClaimedBatch { claim: *request, timestamp, lease_until, payouts };
+                    self.claimed_batches.insert(request.claim_id, filed);
+                }
+                Ok(result)
+            }
+        }
     }
 
     /// Predicts a recorded outcome by looking its case up in `OUTCOMES`.
