@@ -37,8 +37,8 @@ use tianping_client::{
     ClaimAnswer, Error, Payout, PayoutBatchClaim, PayoutClaim, RecordPayoutOutcome, new_claim_id,
 };
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::{CLAIM_REPLIES_MAX, ClaimCallback, ClaimDesk};
 use crate::clock;

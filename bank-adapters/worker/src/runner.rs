@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tianping_bank_adapters::gateway::BankGateway;
 use tianping_client::{Client, ClientConfig, PayoutQuery, PayoutState};
-use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::callbacks::{CallbackDesk, ClaimDesk, callback_loop, inbox};
 use crate::clock;
@@ -164,12 +164,7 @@ async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
     stop.is_cancelled()
 }
 
-async fn census_loop(
-    client: &Client,
-    bank: u32,
-    metrics: &WorkerMetrics,
-    stop: CancellationToken,
-) {
+async fn census_loop(client: &Client, bank: u32, metrics: &WorkerMetrics, stop: CancellationToken) {
     let states =
         [PayoutState::Reserved, PayoutState::Claimed, PayoutState::Sent, PayoutState::Unknown];
     loop {

@@ -184,7 +184,7 @@ fn snapshot_chunks_are_pinned_by_golden_bytes() {
     assert!(chunks.iter().all(|chunk| chunk[0] == SNAPSHOT_FORMAT_VERSION));
 }
 
-/// Format 2 only appended tables (account controls and control changes), so a state holding
+/// Format 2 only appended tables (account controls, control changes, claimed batches), so a state holding
 /// none of them is the same records under either version: the version-1 snapshot of the fixed
 /// state is format 2's golden chunks with the version byte set to 1. Should format 2's golden
 /// bytes ever change, the old ones become this test's own literal.

@@ -34,8 +34,8 @@ use tianping_bank_sim::faults::{Fault, FaultConfig, PPM_MAX, PendingEnd};
 use tianping_bank_sim::server::BankSimServer;
 use tianping_client::PayoutState;
 use tokio::sync::oneshot;
-use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{CallbackListener, serve};
 use crate::callbacks::{CallbackDesk, ClaimDesk, callback_loop, inbox};
@@ -156,11 +156,7 @@ impl World {
             body(address).await;
             stop.cancel();
         };
-        tokio::join!(
-            callback_loop(&desk, requests, stop.clone()),
-            payout_loop(&context, 4),
-            run
-        );
+        tokio::join!(callback_loop(&desk, requests, stop.clone()), payout_loop(&context, 4), run);
         tokio::time::timeout(Duration::from_secs(10), listening)
             .await
             .expect("the listener stops in time")

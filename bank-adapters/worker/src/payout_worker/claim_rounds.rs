@@ -11,8 +11,8 @@ use tianping_client::{
     ClaimAnswer, Code, Error, EventResult, NewCollection, Payout, PayoutBatchClaim, PayoutState,
     RecordPayoutOutcome,
 };
-use tokio_util::sync::CancellationToken;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::{BankContext, ClaimRound, payout_loop};
 use crate::callbacks::ClaimDesk;
