@@ -234,7 +234,10 @@ impl AdminService {
                         .and_then(|heartbeat| heartbeat.get(id).copied().flatten());
                     match (matched, acked) {
                         (Some(matched), Some(acked)) => {
-                            Progress::Replicating { matched, ack_age: acked.elapsed() }
+                            // The trait's method, named: the runtime's own `Instant`
+                            // may or may not have one of the same name.
+                            let ack_age = openraft::Instant::elapsed(&*acked);
+                            Progress::Replicating { matched, ack_age }
                         }
                         _ => Progress::Unknown,
                     }
