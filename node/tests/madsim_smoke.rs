@@ -1,5 +1,6 @@
 //! The simulation smoke test: three nodes, booted through the same `tianping_node::start` as
-//! production, elect a leader and commit a ledger batch under madsim.
+//! production, elect a leader and commit a ledger batch under madsim. Also the voter rules
+//! of membership changes on five nodes, two of them killed.
 //!
 //! Run it (its own target directory, so the normal build's artifacts stay put):
 //!
@@ -19,10 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tianping_node::{LedgerRaft, NodeConfig};
+use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
-    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
-    NewTransfer,
+    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, ForceChange,
+    LookupRequest, NewAccount, NewTransfer, RemoveRequest,
 };
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
@@ -88,13 +90,13 @@ struct SimCluster {
 }
 
 impl SimCluster {
-    /// Creates `NODES` simulated machines whose init (run again on every restart) boots a
+    /// Creates `nodes` simulated machines whose init (run again on every restart) boots a
     /// node through `tianping_node::start` on the machine's own disk.
-    fn create(handle: &madsim::runtime::Handle, name: &str) -> SimCluster {
+    fn create(handle: &madsim::runtime::Handle, name: &str, nodes: u8) -> SimCluster {
         let data =
             std::env::temp_dir().join(format!("tianping-madsim-{name}-{}", std::process::id()));
         let (mut slots, mut disks, mut directories) = (Vec::new(), Vec::new(), Vec::new());
-        for node_id in 1..=NODES {
+        for node_id in 1..=nodes {
             // The simulation owns the disk, so a restarted node sees exactly what was synced.
             let directory: PathBuf = data.join(format!("node-{node_id}"));
             let disk = MemoryDisk::new();
@@ -136,11 +138,11 @@ impl SimCluster {
         while self.slots.iter().any(|slot| slot.lock().expect("slot").is_none()) {
             madsim::time::sleep(Duration::from_millis(10)).await;
         }
-        let members: BTreeMap<u64, NodeInfo> = (1..=NODES)
+        let members: BTreeMap<u64, NodeInfo> = (1..)
             .zip(&self.slots)
             .map(|(node_id, slot)| {
                 let guard = slot.lock().expect("slot");
-                (u64::from(node_id), guard.as_ref().expect("node started").1.clone())
+                (node_id, guard.as_ref().expect("node started").1.clone())
             })
             .collect();
         let first = raft_of(&self.slots[0]);
@@ -250,7 +252,7 @@ fn client_machine(handle: &madsim::runtime::Handle) -> madsim::runtime::NodeHand
 #[madsim::test]
 async fn three_nodes_elect_a_leader_and_commit_a_batch() {
     let handle = madsim::runtime::Handle::current();
-    let cluster = SimCluster::create(&handle, "smoke");
+    let cluster = SimCluster::create(&handle, "smoke", NODES);
     let scenario = client_machine(&handle).spawn(async move {
         let leader = cluster.initialize().await;
         // Write through a follower: it forwards to the leader, one hop.
@@ -276,7 +278,7 @@ async fn three_nodes_elect_a_leader_and_commit_a_batch() {
 #[madsim::test]
 async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
     let handle = madsim::runtime::Handle::current();
-    let cluster = SimCluster::create(&handle, "restart");
+    let cluster = SimCluster::create(&handle, "restart", NODES);
     let scenario_handle = handle.clone();
     let scenario = client_machine(&handle).spawn(async move {
         let handle = scenario_handle;
@@ -307,4 +309,77 @@ async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
         .expect("scenario finished in simulated time")
         .expect("scenario task");
     println!("madsim restart: leader {leader} crashed, restarted, caught up to index {index}");
+}
+
+/// Asks node `node_id` to remove `ids` (with `force` when given); the voters after, or the
+/// refusal.
+async fn remove(node_id: u64, ids: &[u64], force: Option<&str>) -> Result<Vec<u64>, tonic::Status> {
+    let ip = node_ip(u8::try_from(node_id).expect("small node id"));
+    let mut admin =
+        AdminClient::connect(format!("http://{ip}:{API_PORT}")).await.expect("connect to admin");
+    let force = force.map(|reason| ForceChange { reason: reason.into(), actor: "sim".into() });
+    let answer = admin.remove(RemoveRequest { node_ids: ids.to_vec(), force }).await?;
+    let members = answer.into_inner().members;
+    Ok(members.iter().filter(|member| member.voter).map(|member| member.node_id).collect())
+}
+
+/// `refused` is FAILED_PRECONDITION naming `rule`.
+fn assert_refused(refused: Result<Vec<u64>, tonic::Status>, rule: &str) {
+    let status = refused.expect_err(rule);
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{rule}: {status:?}");
+    assert!(status.message().contains(rule), "{rule}: {}", status.message());
+}
+
+#[madsim::test]
+async fn unsafe_voter_changes_are_refused_and_force_with_a_reason_overrides() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "membership", 5);
+    let scenario_handle = handle.clone();
+    let scenario = client_machine(&handle).spawn(async move {
+        let handle = scenario_handle;
+        let leader = cluster.initialize().await;
+        let followers: Vec<u64> = (1..=5).filter(|id| *id != leader).collect();
+        let (healthy, down) = (&followers[..2], &followers[2..]);
+        // Three of five removed would leave two; one removed would leave four.
+        assert_refused(remove(leader, &followers[..3], None).await, "fewer_than_three_voters");
+        assert_refused(remove(followers[0], &followers[..1], None).await, "even_voter_count");
+
+        // Two followers die. Removing the two healthy ones would leave the leader and the two
+        // dead: a majority that cannot answer, so the joint change could never commit.
+        for node_id in down {
+            handle.kill(format!("node-{node_id}"));
+        }
+        let bound = raft_of(cluster.slot(1)).config().election_timeout_max;
+        madsim::time::sleep(Duration::from_millis(bound * 2 + 200)).await;
+        let refused = remove(healthy[0], healthy, None).await;
+        let message = refused.as_ref().err().map(|status| status.message().to_owned());
+        assert_refused(refused, "majority_not_reachable_and_caught_up");
+        let not_ready = format!("not ready: {down:?}");
+        assert!(message.is_some_and(|message| message.contains(&not_ready)), "{not_ready}");
+
+        // `force` needs a reason; with one it overrides: one dead node leaves, four voters
+        // (even) remain, three of them answer, and writes go on.
+        let blank = remove(leader, &down[..1], Some(" ")).await.expect_err("no reason");
+        assert_eq!(blank.code(), tonic::Code::InvalidArgument, "{blank:?}");
+        assert_refused(remove(leader, &down[..1], None).await, "even_voter_count");
+        let forced = remove(leader, &down[..1], Some("host lost")).await.expect("forced");
+        let mut expected = vec![leader, healthy[0], healthy[1], down[1]];
+        expected.sort_unstable();
+        assert_eq!(forced, expected);
+        let healthy_node = u8::try_from(healthy[0]).expect("small node id");
+        open_accounts_and_transfer(healthy_node, "10", "250").await;
+        // The other dead node leaves without force: three voters, all reachable.
+        let after = remove(healthy[1], &down[1..], None).await.expect("removal");
+        expected.retain(|id| *id != down[1]);
+        assert_eq!(after, expected);
+        let index = send_transfer(healthy_node, "11", "100").await;
+        cluster.wait_applied(healthy_node, index).await;
+        cluster.finish();
+        leader
+    });
+    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim membership: leader {leader}; unsafe removals refused, a forced one made");
 }
