@@ -33,7 +33,8 @@ pub enum ClusterCommand {
     /// Start the new node first (`tianping node --config node-6.toml`, with its own
     /// node_id and addresses); then add it here. The command returns once the membership
     /// naming it is committed; the learner catches up in the background. Watch its lag with
-    /// `tianping cluster status`, then make it a voter with `tianping cluster promote`.
+    /// `tianping cluster status`, then swap it for a voter with `tianping cluster
+    /// replace-node` (or, with a second learner, `promote` both: the voter count stays odd).
     ///
     /// Example:
     ///
@@ -209,7 +210,8 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Re
             if !options.json {
                 println!(
                     "it catches up in the background: watch `tianping cluster status`, then run \
-                     `tianping cluster promote {}`",
+                     `tianping cluster replace-node --old ID --new {}` (or promote it together \
+                     with a second learner: the voter count must stay odd)",
                     learner.node_id
                 );
             }
