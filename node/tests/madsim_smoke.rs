@@ -23,8 +23,9 @@ use tianping_node::{LedgerRaft, NodeConfig};
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
-    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, ForceChange,
-    LookupRequest, NewAccount, NewTransfer, RemoveRequest,
+    AddLearnerRequest, CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest,
+    ForceChange, LookupRequest, NewAccount, NewTransfer, PromoteRequest, RemoveRequest,
+    ReplaceNodeRequest,
 };
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
@@ -135,11 +136,17 @@ impl SimCluster {
     /// Waits for every node to start, initializes the cluster on node 1 and waits until
     /// every node knows the elected leader, which it returns.
     async fn initialize(&self) -> u64 {
+        self.initialize_voters(self.slots.len()).await
+    }
+
+    /// As `initialize`, with only the first `voters` nodes as voters (the rest wait, started,
+    /// to be added).
+    async fn initialize_voters(&self, voters: usize) -> u64 {
         while self.slots.iter().any(|slot| slot.lock().expect("slot").is_none()) {
             madsim::time::sleep(Duration::from_millis(10)).await;
         }
         let members: BTreeMap<u64, NodeInfo> = (1..)
-            .zip(&self.slots)
+            .zip(&self.slots[..voters])
             .map(|(node_id, slot)| {
                 let guard = slot.lock().expect("slot");
                 (node_id, guard.as_ref().expect("node started").1.clone())
@@ -154,7 +161,7 @@ impl SimCluster {
             .expect("leader elected")
             .current_leader
             .expect("leader known");
-        for slot in &self.slots {
+        for slot in &self.slots[..voters] {
             raft_of(slot)
                 .wait(Some(CONVERGE_TIMEOUT))
                 .current_leader(leader, "every node knows the leader")
@@ -311,14 +318,17 @@ async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
     println!("madsim restart: leader {leader} crashed, restarted, caught up to index {index}");
 }
 
+async fn admin(node_id: u64) -> AdminClient<tonic::transport::Channel> {
+    let ip = node_ip(u8::try_from(node_id).expect("small node id"));
+    AdminClient::connect(format!("http://{ip}:{API_PORT}")).await.expect("connect to admin")
+}
+
 /// Asks node `node_id` to remove `ids` (with `force` when given); the voters after, or the
 /// refusal.
 async fn remove(node_id: u64, ids: &[u64], force: Option<&str>) -> Result<Vec<u64>, tonic::Status> {
-    let ip = node_ip(u8::try_from(node_id).expect("small node id"));
-    let mut admin =
-        AdminClient::connect(format!("http://{ip}:{API_PORT}")).await.expect("connect to admin");
     let force = force.map(|reason| ForceChange { reason: reason.into(), actor: "sim".into() });
-    let answer = admin.remove(RemoveRequest { node_ids: ids.to_vec(), force }).await?;
+    let answer =
+        admin(node_id).await.remove(RemoveRequest { node_ids: ids.to_vec(), force }).await?;
     let members = answer.into_inner().members;
     Ok(members.iter().filter(|member| member.voter).map(|member| member.node_id).collect())
 }
@@ -382,4 +392,84 @@ async fn unsafe_voter_changes_are_refused_and_force_with_a_reason_overrides() {
         .expect("scenario finished in simulated time")
         .expect("scenario task");
     println!("madsim membership: leader {leader}; unsafe removals refused, a forced one made");
+}
+
+#[madsim::test]
+async fn a_learner_replaces_the_leader_in_one_change_where_promoting_it_is_refused() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "replace", 4);
+    let scenario = client_machine(&handle).spawn(async move {
+        let leader = cluster.initialize_voters(3).await;
+        let follower = if leader == 1 { 2 } else { 1 };
+        let info = cluster.slot(4).lock().expect("slot").as_ref().expect("node 4").1.clone();
+        let member = tianping_node::members::member(4, &info, false);
+        admin(follower)
+            .await
+            .add_learner(AddLearnerRequest { member: Some(member) })
+            .await
+            .expect("add learner 4");
+        let index =
+            open_accounts_and_transfer(u8::try_from(follower).expect("id"), "10", "250").await;
+        cluster.wait_applied(4, index).await;
+
+        // Promoting it alone would make four voters.
+        let refused = admin(follower)
+            .await
+            .promote(PromoteRequest { node_ids: vec![4], force: None })
+            .await
+            .map(|answer| answer.into_inner().members.len());
+        assert_eq!(
+            refused.as_ref().map_err(tonic::Status::code),
+            Err(tonic::Code::FailedPrecondition)
+        );
+        let message = refused.expect_err("refused").message().to_owned();
+        assert!(message.contains("even_voter_count"), "{message}");
+
+        // Replacing the leader by it is one joint change: three voters before and after.
+        let replace = ReplaceNodeRequest { old_node_id: leader, new_node_id: 4, force: None };
+        let replaced = admin(follower)
+            .await
+            .replace_node(replace.clone())
+            .await
+            .expect("replace")
+            .into_inner();
+        let voters: Vec<u64> =
+            replaced.members.iter().filter(|member| member.voter).map(|m| m.node_id).collect();
+        let mut expected: Vec<u64> = vec![1, 2, 3, 4];
+        expected.retain(|id| *id != leader);
+        assert_eq!(voters, expected);
+        assert_eq!(replaced.members.len(), 3, "the old leader left the membership");
+        let index = send_transfer(4, "11", "100").await;
+        for node_id in &expected {
+            cluster.wait_applied(u8::try_from(*node_id).expect("id"), index).await;
+            assert_balances(u8::try_from(*node_id).expect("id"), "350").await;
+        }
+        // A retry (its first answer lost) is answered: the old node is gone already.
+        let mut retried = None;
+        for _ in 0..100 {
+            match admin(4).await.replace_node(replace.clone()).await {
+                Ok(answer) => {
+                    retried = Some(answer.into_inner());
+                    break;
+                }
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::FailedPrecondition | tonic::Code::Unavailable
+                    ) =>
+                {
+                    madsim::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(status) => panic!("the retried replacement was refused: {status}"),
+            }
+        }
+        assert_eq!(retried.expect("retry answered").already_absent, vec![leader]);
+        cluster.finish();
+        leader
+    });
+    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim replace: node 4 replaced leader {leader} in one membership change");
 }
