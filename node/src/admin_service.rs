@@ -10,6 +10,12 @@
 //!   leader; any other member forwards them one hop (`forward`), as client writes are.
 //!   openraft does the work: learners through `add_learner`, voter changes through
 //!   `change_membership` (joint consensus), leadership through `trigger().transfer_leader`.
+//! - Every voter change (`Promote`, `Remove`, `ReplaceNode`) is computed as the full new voter
+//!   set, checked against `membership_policy` on the leader, and handed to openraft as exactly
+//!   that set (`ReplaceAllVoters`), so what was checked is what is proposed. A refusal is
+//!   FAILED_PRECONDITION naming the rule; a request with `force` (and a reason) overrides it
+//!   and is logged at warn (`log_forced`). `ReplaceNode` swaps a voter for a caught-up learner
+//!   in one joint change, so the count never passes through an even number.
 //! - `SetPreferredLeaderDataCenter` sets this node's preference, read by `preferred_leader`.
 
 use std::collections::BTreeSet;
@@ -26,6 +32,7 @@ use tonic::{Request, Response, Status};
 use crate::LedgerRaft;
 use crate::forward::LeaderForwarder;
 use crate::headers::is_forwarded;
+use crate::membership_policy::{self, Bounds, Progress, Voter};
 use crate::preferred_leader::PreferredDataCenter;
 use tianping_proto::convert as pb_convert;
 use tianping_proto::v1::admin_client::AdminClient;
@@ -33,7 +40,7 @@ use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
     InitializeResponse, Member, MembershipResponse, PromoteRequest, RemoveRequest,
-    SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
+    ReplaceNodeRequest, SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
 
@@ -62,6 +69,9 @@ enum Route {
 
 /// The ids of a `Remove`, split: (voters, learners, ids already no members).
 type Removal = (BTreeSet<NodeId>, BTreeSet<NodeId>, BTreeSet<NodeId>);
+
+/// An operator's override of the voter rules: (reason, actor), from `ForceChange`.
+type Forced = Option<(String, String)>;
 
 impl AdminService {
     pub(crate) fn new(
@@ -185,6 +195,78 @@ impl AdminService {
         Ok(())
     }
 
+    /// The voters openraft is moving to (the last config while joint): a change is computed
+    /// from it, as openraft computes one.
+    fn target_voters(&self) -> BTreeSet<NodeId> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let joint = metrics.membership_config.membership().get_joint_config();
+        joint.last().cloned().unwrap_or_default()
+    }
+
+    /// Checks the voters a change would leave (`proposed`) against `membership_policy`, as
+    /// this leader sees them now. Refused: FAILED_PRECONDITION naming the rule, unless
+    /// `forced`; a forced change is logged (`log_forced`) whether or not a rule was broken.
+    fn check_voters(
+        &self,
+        rpc: &str,
+        proposed: &BTreeSet<NodeId>,
+        forced: &Forced,
+    ) -> Result<(), Status> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        let membership = metrics.membership_config.membership();
+        let last_log_index = metrics.last_log_index.unwrap_or_default();
+        let voters = proposed
+            .iter()
+            .map(|id| {
+                let data_center = membership
+                    .get_node(id)
+                    .map(|info| info.data_center.clone())
+                    .unwrap_or_default();
+                let progress = if *id == self.node_id {
+                    Progress::Leader
+                } else {
+                    let matched = metrics.replication.as_ref().and_then(|replication| {
+                        replication.get(id).map(|log_id| log_id.map_or(0, |log_id| log_id.index))
+                    });
+                    let acked = metrics
+                        .heartbeat
+                        .as_ref()
+                        .and_then(|heartbeat| heartbeat.get(id).copied().flatten());
+                    match (matched, acked) {
+                        (Some(matched), Some(acked)) => {
+                            // The trait's method, named: the runtime's own `Instant`
+                            // may or may not have one of the same name.
+                            let ack_age = openraft::Instant::elapsed(&*acked);
+                            Progress::Replicating { matched, ack_age }
+                        }
+                        _ => Progress::Unknown,
+                    }
+                };
+                (*id, Voter { data_center, progress })
+            })
+            .collect();
+        // Reachable: acknowledged within one election timeout, in which a live follower
+        // answers several heartbeats.
+        let config = self.raft.config();
+        let bounds = Bounds {
+            lag_max: PROMOTE_LAG_MAX,
+            ack_age_max: Duration::from_millis(config.election_timeout_max),
+        };
+        let refused = membership_policy::check(&voters, last_log_index, bounds).err();
+        let current = self.target_voters();
+        match (forced, refused) {
+            (None, None) => Ok(()),
+            (None, Some(refusal)) => Err(Status::failed_precondition(format!(
+                "refused: {refusal} (voters {current:?} -> {proposed:?}; `--force --reason TEXT` \
+                 overrides)"
+            ))),
+            (Some((reason, actor)), refusal) => {
+                log_forced(rpc, actor, reason, &current, proposed, refusal.as_ref());
+                Ok(())
+            }
+        }
+    }
+
     /// Splits the ids of a `Remove` into `Removal`'s three sets. An id that is
     /// no member is taken as removed already (a retry whose first attempt committed), but only
     /// once the leader's membership is committed and not joint: before that, "absent" could
@@ -277,6 +359,7 @@ impl Admin for AdminService {
         request: Request<PromoteRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
         let ids = pb_convert::node_ids(&request.get_ref().node_ids)?;
+        let forced = pb_convert::force_change(request.get_ref().force.as_ref())?;
         match self.route(is_forwarded(&request)).await? {
             Route::Leader(mut client) => {
                 let forwarded = self.forwarder.request(request.into_inner());
@@ -284,7 +367,10 @@ impl Admin for AdminService {
             }
             Route::Here => {
                 self.check_promotable(&ids)?;
-                let change = ChangeMembers::<NodeId, NodeInfo>::AddVoterIds(ids);
+                let mut proposed = self.target_voters();
+                proposed.extend(ids);
+                self.check_voters("Promote", &proposed, &forced)?;
+                let change = ChangeMembers::<NodeId, NodeInfo>::ReplaceAllVoters(proposed);
                 self.membership_response(self.raft.change_membership(change, false).await)
             }
         }
@@ -295,6 +381,7 @@ impl Admin for AdminService {
         request: Request<RemoveRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
         let ids = pb_convert::node_ids(&request.get_ref().node_ids)?;
+        let forced = pb_convert::force_change(request.get_ref().force.as_ref())?;
         match self.route(is_forwarded(&request)).await? {
             Route::Leader(mut client) => {
                 let forwarded = self.forwarder.request(request.into_inner());
@@ -304,8 +391,11 @@ impl Admin for AdminService {
                 let (voters, learners, absent) = self.removable(&ids)?;
                 let mut outcome = None;
                 if !voters.is_empty() {
+                    let mut proposed = self.target_voters();
+                    proposed.retain(|id| !voters.contains(id));
+                    self.check_voters("Remove", &proposed, &forced)?;
                     // `retain = false`: a removed voter leaves the membership, not just the vote.
-                    let change = ChangeMembers::<NodeId, NodeInfo>::RemoveVoters(voters);
+                    let change = ChangeMembers::<NodeId, NodeInfo>::ReplaceAllVoters(proposed);
                     outcome = Some(
                         self.membership_response(self.raft.change_membership(change, false).await)?,
                     );
@@ -338,6 +428,61 @@ impl Admin for AdminService {
                 };
                 response.get_mut().already_absent = absent.into_iter().collect();
                 Ok(response)
+            }
+        }
+    }
+
+    async fn replace_node(
+        &self,
+        request: Request<ReplaceNodeRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        let (old, new) = (request.get_ref().old_node_id, request.get_ref().new_node_id);
+        if old == 0 || new == 0 || old == new {
+            return Err(Status::invalid_argument(
+                "old_node_id and new_node_id must be two different non-zero ids",
+            ));
+        }
+        let forced = pb_convert::force_change(request.get_ref().force.as_ref())?;
+        match self.route(is_forwarded(&request)).await? {
+            Route::Leader(mut client) => {
+                let forwarded = self.forwarder.request(request.into_inner());
+                self.forwarder.call(client.replace_node(forwarded)).await
+            }
+            Route::Here => {
+                let voters = self.target_voters();
+                if voters.contains(&new) && !voters.contains(&old) {
+                    // Done already (a retry whose first answer was lost), once settled.
+                    let (_, _, absent) = self.removable(&BTreeSet::from([old]))?;
+                    if absent.contains(&old) {
+                        let metrics = self.raft.metrics().borrow_watched().clone();
+                        let log_id = metrics.membership_config.log_id().as_ref().map(|id| id.index);
+                        return Ok(Response::new(MembershipResponse {
+                            leader_id: self.node_id,
+                            log_index: log_id.unwrap_or_default(),
+                            members: self.members().0,
+                            already_absent: vec![old],
+                        }));
+                    }
+                }
+                if !voters.contains(&old) {
+                    return Err(Status::failed_precondition(format!(
+                        "node {old} is not a voter; `tianping cluster remove` takes learners"
+                    )));
+                }
+                if voters.contains(&new) {
+                    return Err(Status::failed_precondition(format!(
+                        "node {new} is a voter already; replace a voter with a learner"
+                    )));
+                }
+                self.check_promotable(&BTreeSet::from([new]))?;
+                let mut proposed = voters;
+                proposed.remove(&old);
+                proposed.insert(new);
+                self.check_voters("ReplaceNode", &proposed, &forced)?;
+                // One joint change: old and new voters both commit it; `retain = false` takes
+                // the old node out of the membership too.
+                let change = ChangeMembers::<NodeId, NodeInfo>::ReplaceAllVoters(proposed);
+                self.membership_response(self.raft.change_membership(change, false).await)
             }
         }
     }
@@ -396,4 +541,29 @@ impl Admin for AdminService {
         self.preferred.set(request.into_inner().data_center);
         Ok(Response::new(SetPreferredLeaderDataCenterResponse { node_id: self.node_id }))
     }
+}
+
+/// Logs a forced voter change at warn: who (`actor`, and the request's span), why (`reason`),
+/// what (the voters before and after) and which rule it overrode, if any. Only this node's
+/// log keeps it: the replicated audit trail of admin calls is issue 15's.
+fn log_forced(
+    rpc: &str,
+    actor: &str,
+    reason: &str,
+    current: &BTreeSet<NodeId>,
+    proposed: &BTreeSet<NodeId>,
+    refusal: Option<&membership_policy::Refusal>,
+) {
+    let overridden = refusal.map_or("none", membership_policy::Refusal::rule);
+    let refusal = refusal.map(ToString::to_string).unwrap_or_default();
+    tracing::warn!(
+        rpc,
+        actor = if actor.is_empty() { "unknown" } else { actor },
+        reason,
+        from = ?current,
+        to = ?proposed,
+        overridden,
+        refusal,
+        "membership change forced past the voter rules"
+    );
 }

@@ -23,7 +23,8 @@
 //! Background tasks: `preferred_leader` (hands leadership to the preferred data center) and,
 //! outside the simulation, the health updater; both end with the node.
 //!
-//! Module map: `config` (what a node is told), `timing` (Raft timings from the distance
+//! Module map: `config` (what a node is told), `membership_policy` (the voter rules every
+//! membership change is checked against), `timing` (Raft timings from the distance
 //! between data centers), `clock` (the one wall-clock read), `members` (cluster members on
 //! the wire ⇄ the Raft membership; every other wire conversion is `tianping_proto`'s), `writer`
 //! (the one write path every client service shares: propose on the leader or forward),
@@ -49,6 +50,7 @@ mod group_commit;
 mod headers;
 mod ledger_service;
 pub mod members;
+pub mod membership_policy;
 pub mod metrics;
 pub mod network;
 mod payouts_service;

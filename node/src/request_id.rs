@@ -40,7 +40,7 @@ use tianping_proto::v1::{
 };
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
-    InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest,
+    InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest, ReplaceNodeRequest,
     SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
@@ -445,6 +445,13 @@ impl<S: Admin> Admin for Observed<S> {
         request: Request<RemoveRequest>,
     ) -> Result<Response<MembershipResponse>, Status> {
         self.observe("Remove", request, |request| self.inner.remove(request)).await
+    }
+
+    async fn replace_node(
+        &self,
+        request: Request<ReplaceNodeRequest>,
+    ) -> Result<Response<MembershipResponse>, Status> {
+        self.observe("ReplaceNode", request, |request| self.inner.replace_node(request)).await
     }
 
     async fn transfer_leader(

@@ -1,5 +1,6 @@
 //! The simulation smoke test: three nodes, booted through the same `tianping_node::start` as
-//! production, elect a leader and commit a ledger batch under madsim.
+//! production, elect a leader and commit a ledger batch under madsim. Also the voter rules
+//! of membership changes on five nodes, two of them killed.
 //!
 //! Run it (its own target directory, so the normal build's artifacts stay put):
 //!
@@ -19,10 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tianping_node::{LedgerRaft, NodeConfig};
+use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
-    CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest, LookupRequest, NewAccount,
-    NewTransfer,
+    AddLearnerRequest, CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest,
+    ForceChange, LookupRequest, NewAccount, NewTransfer, PromoteRequest, RemoveRequest,
+    ReplaceNodeRequest,
 };
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
@@ -88,13 +91,13 @@ struct SimCluster {
 }
 
 impl SimCluster {
-    /// Creates `NODES` simulated machines whose init (run again on every restart) boots a
+    /// Creates `nodes` simulated machines whose init (run again on every restart) boots a
     /// node through `tianping_node::start` on the machine's own disk.
-    fn create(handle: &madsim::runtime::Handle, name: &str) -> SimCluster {
+    fn create(handle: &madsim::runtime::Handle, name: &str, nodes: u8) -> SimCluster {
         let data =
             std::env::temp_dir().join(format!("tianping-madsim-{name}-{}", std::process::id()));
         let (mut slots, mut disks, mut directories) = (Vec::new(), Vec::new(), Vec::new());
-        for node_id in 1..=NODES {
+        for node_id in 1..=nodes {
             // The simulation owns the disk, so a restarted node sees exactly what was synced.
             let directory: PathBuf = data.join(format!("node-{node_id}"));
             let disk = MemoryDisk::new();
@@ -133,14 +136,20 @@ impl SimCluster {
     /// Waits for every node to start, initializes the cluster on node 1 and waits until
     /// every node knows the elected leader, which it returns.
     async fn initialize(&self) -> u64 {
+        self.initialize_voters(self.slots.len()).await
+    }
+
+    /// As `initialize`, with only the first `voters` nodes as voters (the rest wait, started,
+    /// to be added).
+    async fn initialize_voters(&self, voters: usize) -> u64 {
         while self.slots.iter().any(|slot| slot.lock().expect("slot").is_none()) {
             madsim::time::sleep(Duration::from_millis(10)).await;
         }
-        let members: BTreeMap<u64, NodeInfo> = (1..=NODES)
-            .zip(&self.slots)
+        let members: BTreeMap<u64, NodeInfo> = (1..)
+            .zip(&self.slots[..voters])
             .map(|(node_id, slot)| {
                 let guard = slot.lock().expect("slot");
-                (u64::from(node_id), guard.as_ref().expect("node started").1.clone())
+                (node_id, guard.as_ref().expect("node started").1.clone())
             })
             .collect();
         let first = raft_of(&self.slots[0]);
@@ -152,7 +161,7 @@ impl SimCluster {
             .expect("leader elected")
             .current_leader
             .expect("leader known");
-        for slot in &self.slots {
+        for slot in &self.slots[..voters] {
             raft_of(slot)
                 .wait(Some(CONVERGE_TIMEOUT))
                 .current_leader(leader, "every node knows the leader")
@@ -250,7 +259,7 @@ fn client_machine(handle: &madsim::runtime::Handle) -> madsim::runtime::NodeHand
 #[madsim::test]
 async fn three_nodes_elect_a_leader_and_commit_a_batch() {
     let handle = madsim::runtime::Handle::current();
-    let cluster = SimCluster::create(&handle, "smoke");
+    let cluster = SimCluster::create(&handle, "smoke", NODES);
     let scenario = client_machine(&handle).spawn(async move {
         let leader = cluster.initialize().await;
         // Write through a follower: it forwards to the leader, one hop.
@@ -276,7 +285,7 @@ async fn three_nodes_elect_a_leader_and_commit_a_batch() {
 #[madsim::test]
 async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
     let handle = madsim::runtime::Handle::current();
-    let cluster = SimCluster::create(&handle, "restart");
+    let cluster = SimCluster::create(&handle, "restart", NODES);
     let scenario_handle = handle.clone();
     let scenario = client_machine(&handle).spawn(async move {
         let handle = scenario_handle;
@@ -307,4 +316,160 @@ async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
         .expect("scenario finished in simulated time")
         .expect("scenario task");
     println!("madsim restart: leader {leader} crashed, restarted, caught up to index {index}");
+}
+
+async fn admin(node_id: u64) -> AdminClient<tonic::transport::Channel> {
+    let ip = node_ip(u8::try_from(node_id).expect("small node id"));
+    AdminClient::connect(format!("http://{ip}:{API_PORT}")).await.expect("connect to admin")
+}
+
+/// Asks node `node_id` to remove `ids` (with `force` when given); the voters after, or the
+/// refusal.
+async fn remove(node_id: u64, ids: &[u64], force: Option<&str>) -> Result<Vec<u64>, tonic::Status> {
+    let force = force.map(|reason| ForceChange { reason: reason.into(), actor: "sim".into() });
+    let answer =
+        admin(node_id).await.remove(RemoveRequest { node_ids: ids.to_vec(), force }).await?;
+    let members = answer.into_inner().members;
+    Ok(members.iter().filter(|member| member.voter).map(|member| member.node_id).collect())
+}
+
+/// `refused` is FAILED_PRECONDITION naming `rule`.
+fn assert_refused(refused: Result<Vec<u64>, tonic::Status>, rule: &str) {
+    let status = refused.expect_err(rule);
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition, "{rule}: {status:?}");
+    assert!(status.message().contains(rule), "{rule}: {}", status.message());
+}
+
+#[madsim::test]
+async fn unsafe_voter_changes_are_refused_and_force_with_a_reason_overrides() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "membership", 5);
+    let scenario_handle = handle.clone();
+    let scenario = client_machine(&handle).spawn(async move {
+        let handle = scenario_handle;
+        let leader = cluster.initialize().await;
+        let followers: Vec<u64> = (1..=5).filter(|id| *id != leader).collect();
+        let (healthy, down) = (&followers[..2], &followers[2..]);
+        // Three of five removed would leave two; one removed would leave four.
+        assert_refused(remove(leader, &followers[..3], None).await, "fewer_than_three_voters");
+        assert_refused(remove(followers[0], &followers[..1], None).await, "even_voter_count");
+
+        // Two followers die. Removing the two healthy ones would leave the leader and the two
+        // dead: a majority that cannot answer, so the joint change could never commit.
+        for node_id in down {
+            handle.kill(format!("node-{node_id}"));
+        }
+        let bound = raft_of(cluster.slot(1)).config().election_timeout_max;
+        madsim::time::sleep(Duration::from_millis(bound * 2 + 200)).await;
+        let refused = remove(healthy[0], healthy, None).await;
+        let message = refused.as_ref().err().map(|status| status.message().to_owned());
+        assert_refused(refused, "majority_not_reachable_and_caught_up");
+        let not_ready = format!("not ready: {down:?}");
+        assert!(message.is_some_and(|message| message.contains(&not_ready)), "{not_ready}");
+
+        // `force` needs a reason; with one it overrides: one dead node leaves, four voters
+        // (even) remain, three of them answer, and writes go on.
+        let blank = remove(leader, &down[..1], Some(" ")).await.expect_err("no reason");
+        assert_eq!(blank.code(), tonic::Code::InvalidArgument, "{blank:?}");
+        assert_refused(remove(leader, &down[..1], None).await, "even_voter_count");
+        let forced = remove(leader, &down[..1], Some("host lost")).await.expect("forced");
+        let mut expected = vec![leader, healthy[0], healthy[1], down[1]];
+        expected.sort_unstable();
+        assert_eq!(forced, expected);
+        let healthy_node = u8::try_from(healthy[0]).expect("small node id");
+        open_accounts_and_transfer(healthy_node, "10", "250").await;
+        // The other dead node leaves without force: three voters, all reachable.
+        let after = remove(healthy[1], &down[1..], None).await.expect("removal");
+        expected.retain(|id| *id != down[1]);
+        assert_eq!(after, expected);
+        let index = send_transfer(healthy_node, "11", "100").await;
+        cluster.wait_applied(healthy_node, index).await;
+        cluster.finish();
+        leader
+    });
+    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim membership: leader {leader}; unsafe removals refused, a forced one made");
+}
+
+#[madsim::test]
+async fn a_learner_replaces_the_leader_in_one_change_where_promoting_it_is_refused() {
+    let handle = madsim::runtime::Handle::current();
+    let cluster = SimCluster::create(&handle, "replace", 4);
+    let scenario = client_machine(&handle).spawn(async move {
+        let leader = cluster.initialize_voters(3).await;
+        let follower = if leader == 1 { 2 } else { 1 };
+        let info = cluster.slot(4).lock().expect("slot").as_ref().expect("node 4").1.clone();
+        let member = tianping_node::members::member(4, &info, false);
+        admin(follower)
+            .await
+            .add_learner(AddLearnerRequest { member: Some(member) })
+            .await
+            .expect("add learner 4");
+        let index =
+            open_accounts_and_transfer(u8::try_from(follower).expect("id"), "10", "250").await;
+        cluster.wait_applied(4, index).await;
+
+        // Promoting it alone would make four voters.
+        let refused = admin(follower)
+            .await
+            .promote(PromoteRequest { node_ids: vec![4], force: None })
+            .await
+            .map(|answer| answer.into_inner().members.len());
+        assert_eq!(
+            refused.as_ref().map_err(tonic::Status::code),
+            Err(tonic::Code::FailedPrecondition)
+        );
+        let message = refused.expect_err("refused").message().to_owned();
+        assert!(message.contains("even_voter_count"), "{message}");
+
+        // Replacing the leader by it is one joint change: three voters before and after.
+        let replace = ReplaceNodeRequest { old_node_id: leader, new_node_id: 4, force: None };
+        let replaced = admin(follower)
+            .await
+            .replace_node(replace.clone())
+            .await
+            .expect("replace")
+            .into_inner();
+        let voters: Vec<u64> =
+            replaced.members.iter().filter(|member| member.voter).map(|m| m.node_id).collect();
+        let mut expected: Vec<u64> = vec![1, 2, 3, 4];
+        expected.retain(|id| *id != leader);
+        assert_eq!(voters, expected);
+        assert_eq!(replaced.members.len(), 3, "the old leader left the membership");
+        let index = send_transfer(4, "11", "100").await;
+        for node_id in &expected {
+            cluster.wait_applied(u8::try_from(*node_id).expect("id"), index).await;
+            assert_balances(u8::try_from(*node_id).expect("id"), "350").await;
+        }
+        // A retry (its first answer lost) is answered: the old node is gone already.
+        let mut retried = None;
+        for _ in 0..100 {
+            match admin(4).await.replace_node(replace.clone()).await {
+                Ok(answer) => {
+                    retried = Some(answer.into_inner());
+                    break;
+                }
+                Err(status)
+                    if matches!(
+                        status.code(),
+                        tonic::Code::FailedPrecondition | tonic::Code::Unavailable
+                    ) =>
+                {
+                    madsim::time::sleep(RETRY_PAUSE).await;
+                }
+                Err(status) => panic!("the retried replacement was refused: {status}"),
+            }
+        }
+        assert_eq!(retried.expect("retry answered").already_absent, vec![leader]);
+        cluster.finish();
+        leader
+    });
+    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task");
+    println!("madsim replace: node 4 replaced leader {leader} in one membership change");
 }

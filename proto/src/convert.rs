@@ -334,9 +334,37 @@ pub fn node_ids(ids: &[u64]) -> Result<std::collections::BTreeSet<u64>, InvalidF
     Ok(ids.iter().copied().collect())
 }
 
+/// An operator's override of the voter rules, checked: `None` when the request carries no
+/// `force`; else its reason (required: a forced change must say why) and actor, both within
+/// the text limit.
+pub fn force_change(
+    force: Option<&crate::v1::ForceChange>,
+) -> Result<Option<(String, String)>, InvalidField> {
+    let Some(force) = force else { return Ok(None) };
+    if force.reason.trim().is_empty() {
+        return Err(invalid("force.reason", "is required when forcing a membership change"));
+    }
+    Ok(Some((text("force.reason", &force.reason)?, text("force.actor", &force.actor)?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forced_membership_change_needs_a_bounded_reason() {
+        use crate::v1::ForceChange;
+        assert_eq!(force_change(None), Ok(None));
+        let force = |reason: &str| ForceChange { reason: reason.to_owned(), actor: "ops".into() };
+        let refused = force_change(Some(&force("  "))).expect_err("blank reason");
+        assert!(refused.to_string().contains("force.reason"), "{refused}");
+        let long = "r".repeat(TEXT_BYTES_MAX + 1);
+        assert!(force_change(Some(&force(&long))).is_err(), "reason over the limit");
+        assert_eq!(
+            force_change(Some(&force("dc-b is being rebuilt"))),
+            Ok(Some(("dc-b is being rebuilt".to_owned(), "ops".to_owned())))
+        );
+    }
 
     #[test]
     fn text_up_to_the_ledgers_limit_passes_and_beyond_it_names_the_field() {

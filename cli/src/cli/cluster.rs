@@ -1,9 +1,14 @@
-//! `tianping cluster status|add-learner|promote|remove|transfer-leader|preferred-dc`.
+//! `tianping cluster status|add-learner|promote|remove|replace-node|transfer-leader|preferred-dc`.
+//!
+//! Voter changes (`promote`, `remove`, `replace-node`) are refused by the leader when the new
+//! voters would be fewer than three, an even count, a majority in one data center, or not a
+//! majority reachable and caught up now; `--force --reason TEXT` overrides (logged at warn).
 
 use serde_json::json;
 use tianping_proto::v1::{
-    AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, Member, MembershipResponse,
-    PromoteRequest, RemoveRequest, SetPreferredLeaderDataCenterRequest, TransferLeaderRequest,
+    AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, ForceChange, Member,
+    MembershipResponse, PromoteRequest, RemoveRequest, ReplaceNodeRequest,
+    SetPreferredLeaderDataCenterRequest, TransferLeaderRequest,
 };
 
 use super::GlobalOptions;
@@ -28,7 +33,8 @@ pub enum ClusterCommand {
     /// Start the new node first (`tianping node --config node-6.toml`, with its own
     /// node_id and addresses); then add it here. The command returns once the membership
     /// naming it is committed; the learner catches up in the background. Watch its lag with
-    /// `tianping cluster status`, then make it a voter with `tianping cluster promote`.
+    /// `tianping cluster status`, then swap it for a voter with `tianping cluster
+    /// replace-node` (or, with a second learner, `promote` both: the voter count stays odd).
     ///
     /// Example:
     ///
@@ -38,22 +44,27 @@ pub enum ClusterCommand {
     AddLearner(AddLearner),
     /// Make learners voters (openraft's joint consensus: two log entries).
     ///
-    /// Refused while a learner lags the leader by more than 1000 entries.
+    /// Refused while a learner lags the leader by more than 1000 entries, and when the new
+    /// voters break a rule (at least three, an odd count, no data center holding a majority,
+    /// a majority reachable and caught up): promoting one learner into three voters makes
+    /// four, so to swap a machine use `replace-node` instead.
     ///
     /// Example:
     ///
-    ///   tianping cluster promote 6
+    ///   tianping cluster promote 6 7
     #[command(verbatim_doc_comment)]
     Promote {
         /// Node ids of learners.
         #[arg(required = true, value_name = "NODE_ID")]
         node_ids: Vec<u64>,
+        #[command(flatten)]
+        force: Force,
     },
     /// Remove voters or learners from the cluster.
     ///
-    /// A removed node stops receiving the log; stop its process afterwards. Keep a majority
-    /// of the remaining voters reachable. Removing the leader is allowed: it steps down once
-    /// the change commits.
+    /// A removed node stops receiving the log; stop its process afterwards. Removing the
+    /// leader is allowed: it steps down once the change commits. Removing voters is refused
+    /// when the remaining voters break a rule (see `promote`); removing learners never is.
     ///
     /// Example:
     ///
@@ -63,6 +74,30 @@ pub enum ClusterCommand {
         /// Node ids of members.
         #[arg(required = true, value_name = "NODE_ID")]
         node_ids: Vec<u64>,
+        #[command(flatten)]
+        force: Force,
+    },
+    /// Swap a voter for a caught-up learner in one membership change.
+    ///
+    /// The way to replace a machine: start the new node, `add-learner` it, wait until
+    /// `status` shows it caught up, then replace. Both configurations commit the one joint
+    /// change, so the voter count never passes through an even number. The old node leaves
+    /// the membership; stop its process afterwards. Re-running after success answers with
+    /// the old node already absent.
+    ///
+    /// Example:
+    ///
+    ///   tianping cluster replace-node --old 3 --new 6
+    #[command(verbatim_doc_comment)]
+    ReplaceNode {
+        /// The voter that leaves.
+        #[arg(long, value_name = "NODE_ID")]
+        old: u64,
+        /// The learner that takes its place.
+        #[arg(long, value_name = "NODE_ID")]
+        new: u64,
+        #[command(flatten)]
+        force: Force,
     },
     /// Hand leadership to a voter (e.g. before restarting the leader's machine).
     ///
@@ -98,6 +133,31 @@ pub enum ClusterCommand {
         #[arg(long, conflicts_with = "data_center")]
         clear: bool,
     },
+}
+
+/// Overriding the voter rules of `promote`, `remove` and `replace-node`.
+#[derive(Debug, clap::Args)]
+pub struct Force {
+    /// Make the change even if the voter rules refuse it (e.g. shrinking to rebuild a data
+    /// center). The leader logs who, why and what at warn.
+    #[arg(long, requires = "reason")]
+    force: bool,
+    /// Why the rules do not apply (required with --force, at most 256 bytes).
+    #[arg(long, requires = "force", value_name = "TEXT")]
+    reason: Option<String>,
+    /// Who forces (at most 256 bytes). Default: `operator:$USER`.
+    #[arg(long, requires = "force", value_name = "NAME")]
+    actor: Option<String>,
+}
+
+impl Force {
+    /// The request's `force` field: present only with `--force`.
+    fn wire(&self) -> Option<ForceChange> {
+        self.force.then(|| ForceChange {
+            reason: self.reason.clone().unwrap_or_default(),
+            actor: self.actor.clone().unwrap_or_else(super::account_controls::default_actor),
+        })
+    }
 }
 
 /// `tianping cluster add-learner` options.
@@ -150,14 +210,15 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Re
             if !options.json {
                 println!(
                     "it catches up in the background: watch `tianping cluster status`, then run \
-                     `tianping cluster promote {}`",
+                     `tianping cluster replace-node --old ID --new {}` (or promote it together \
+                     with a second learner: the voter count must stay odd)",
                     learner.node_id
                 );
             }
             Ok(())
         }
-        ClusterCommand::Promote { node_ids } => {
-            let request = PromoteRequest { node_ids: node_ids.clone() };
+        ClusterCommand::Promote { node_ids, force } => {
+            let request = PromoteRequest { node_ids: node_ids.clone(), force: force.wire() };
             let response = super::request(&address, || {
                 let (mut client, request) = (client.clone(), request.clone());
                 async move { client.promote(request).await }
@@ -165,14 +226,24 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Re
             .await?;
             print_membership(options, &format!("promoted {}", ids_text(&node_ids)), &response)
         }
-        ClusterCommand::Remove { node_ids } => {
-            let request = RemoveRequest { node_ids: node_ids.clone() };
+        ClusterCommand::Remove { node_ids, force } => {
+            let request = RemoveRequest { node_ids: node_ids.clone(), force: force.wire() };
             let response = super::request(&address, || {
                 let (mut client, request) = (client.clone(), request.clone());
                 async move { client.remove(request).await }
             })
             .await?;
             print_membership(options, &format!("removed {}", ids_text(&node_ids)), &response)
+        }
+        ClusterCommand::ReplaceNode { old, new, force } => {
+            let request =
+                ReplaceNodeRequest { old_node_id: old, new_node_id: new, force: force.wire() };
+            let response = super::request(&address, || {
+                let (mut client, request) = (client.clone(), request.clone());
+                async move { client.replace_node(request).await }
+            })
+            .await?;
+            print_membership(options, &format!("node {new} replaced node {old}"), &response)
         }
         ClusterCommand::TransferLeader { to } => {
             let request = TransferLeaderRequest { to_node_id: to };

@@ -1,6 +1,8 @@
-//! Membership administration on real nodes: a learner joins, is promoted, leadership moves,
-//! members leave — and writes keep committing throughout. Also gRPC health, and the preferred
-//! leader data center.
+//! Membership administration on real nodes: a learner joins, replaces a voter in one change
+//! (promoting it alone would make an even count, refused), leadership moves, a retried
+//! replacement and removal are answered — and writes keep committing throughout. Also gRPC
+//! health, and the preferred leader data center. The voter rules' refusals and `force` are
+//! `membership.rs`'s.
 
 use std::time::Duration;
 
@@ -8,7 +10,7 @@ use tianping_node::{NodeConfig, NodeHandle};
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, CreateAccountsRequest,
-    LookupRequest, Member, NewAccount, PromoteRequest, RemoveRequest,
+    LookupRequest, Member, NewAccount, PromoteRequest, RemoveRequest, ReplaceNodeRequest,
     SetPreferredLeaderDataCenterRequest, TransferLeaderRequest,
 };
 use tonic::transport::Channel;
@@ -22,18 +24,18 @@ use crate::support::{CONVERGE_TIMEOUT, Cluster, bounded, retry_unavailable};
 /// of 1 s) plus an election's worth of slack.
 const PREFERRED_LEADER_TIMEOUT: Duration = Duration::from_secs(25);
 
-async fn admin(node: &NodeHandle) -> AdminClient<Channel> {
+pub(crate) async fn admin(node: &NodeHandle) -> AdminClient<Channel> {
     AdminClient::connect(format!("http://{}", node.info().api_address))
         .await
         .expect("connect to the admin API")
 }
 
-async fn status(node: &NodeHandle) -> ClusterStatusResponse {
+pub(crate) async fn status(node: &NodeHandle) -> ClusterStatusResponse {
     admin(node).await.cluster_status(ClusterStatusRequest {}).await.expect("status").into_inner()
 }
 
 /// Creates account `id` through `node` and waits until `node` has applied it.
-async fn write_through(cluster: &Cluster, node_id: u64, id: u64) -> u64 {
+pub(crate) async fn write_through(cluster: &Cluster, node_id: u64, id: u64) -> u64 {
     let client = cluster.client(node_id).await;
     let request = CreateAccountsRequest {
         accounts: vec![NewAccount {
@@ -52,7 +54,7 @@ async fn write_through(cluster: &Cluster, node_id: u64, id: u64) -> u64 {
     created.log_index
 }
 
-fn voters(members: &[Member]) -> Vec<u64> {
+pub(crate) fn voters(members: &[Member]) -> Vec<u64> {
     members.iter().filter(|member| member.voter).map(|member| member.node_id).collect()
 }
 
@@ -77,7 +79,7 @@ async fn health(node: &NodeHandle, service: &str) -> ServingStatus {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn learner_joins_is_promoted_leadership_moves_and_members_leave_while_writes_commit() {
+async fn a_learner_replaces_the_leader_in_one_change_leadership_moves_and_retries_are_answered() {
     bounded(async {
         let (mut cluster, leader) = Cluster::start_initialized(3).await;
         let follower = if leader == 1 { 2 } else { 1 };
@@ -121,71 +123,88 @@ async fn learner_joins_is_promoted_leadership_moves_and_members_leave_while_writ
         let on_follower = status(cluster.node(follower)).await;
         assert!(on_follower.members.iter().all(|member| !member.lag_known), "follower: unknown");
 
-        // Promote through a follower; now four voters.
-        let promoted = admin(cluster.node(follower))
+        // Promoting it alone would make four voters: refused, naming the rule, nothing changed.
+        let refused = admin(cluster.node(follower))
             .await
-            .promote(PromoteRequest { node_ids: vec![4] })
+            .promote(PromoteRequest { node_ids: vec![4], force: None })
             .await
-            .expect("promote")
+            .expect_err("3 -> 4 voters");
+        assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+        assert!(refused.message().contains("even_voter_count"), "{}", refused.message());
+        assert_eq!(voters(&status(cluster.node(leader)).await.members).len(), 3);
+
+        // Node 4 replaces the leader in one joint change (asked of a follower): three voters
+        // before and after, and the old leader steps down once it commits.
+        let replace = ReplaceNodeRequest { old_node_id: leader, new_node_id: 4, force: None };
+        let replaced = admin(cluster.node(follower))
+            .await
+            .replace_node(replace.clone())
+            .await
+            .expect("replace node")
             .into_inner();
-        assert_eq!(voters(&promoted.members), [1, 2, 3, 4]);
-        assert!(learners(&promoted.members).is_empty());
+        assert_eq!(replaced.leader_id, leader);
+        let mut expected: Vec<u64> = vec![1, 2, 3, 4];
+        expected.retain(|id| *id != leader);
+        assert_eq!(voters(&replaced.members), expected);
+        assert!(learners(&replaced.members).is_empty(), "the old leader left the membership");
         let index = write_through(&cluster, 4, 3).await;
-        cluster.wait_applied(index).await;
+        for node_id in &expected {
+            cluster
+                .node(*node_id)
+                .raft()
+                .wait(Some(CONVERGE_TIMEOUT))
+                .applied_index_at_least(Some(index), "applied by every remaining voter")
+                .await
+                .expect("applied in time");
+        }
 
         // Leadership moves to node 4 (asked of a follower), and writes still commit.
-        let moved = admin(cluster.node(follower))
-            .await
-            .transfer_leader(TransferLeaderRequest { to_node_id: 4 })
-            .await
-            .expect("transfer leader")
-            .into_inner();
+        let moved = retry_unavailable(|| async {
+            admin(cluster.node(follower))
+                .await
+                .transfer_leader(TransferLeaderRequest { to_node_id: 4 })
+                .await
+        })
+        .await;
         assert_eq!(moved.leader_id, 4);
-        for node in &cluster.nodes {
-            node.raft()
+        for node_id in &expected {
+            cluster
+                .node(*node_id)
+                .raft()
                 .wait(Some(CONVERGE_TIMEOUT))
-                .current_leader(4, "every node follows node 4")
+                .current_leader(4, "every remaining node follows node 4")
                 .await
                 .expect("node 4 leads everywhere");
         }
-        let index = write_through(&cluster, leader, 4).await;
-        cluster.wait_applied(index).await;
+        write_through(&cluster, follower, 4).await;
 
-        // The old leader leaves; three voters remain and keep committing.
-        let removed = admin(cluster.node(4))
-            .await
-            .remove(RemoveRequest { node_ids: vec![leader] })
-            .await
-            .expect("remove")
-            .into_inner();
-        let mut expected: Vec<u64> = vec![1, 2, 3, 4];
-        expected.retain(|id| *id != leader);
-        assert_eq!(voters(&removed.members), expected);
-        assert!(learners(&removed.members).is_empty());
-        assert!(removed.already_absent.is_empty());
-        // A retry of the same removal (its first answer lost) is answered, not refused: the
-        // node is gone already, and nothing changes.
-        let mut retried = None;
-        for _ in 0..100 {
-            match admin(cluster.node(4))
-                .await
-                .remove(RemoveRequest { node_ids: vec![leader] })
-                .await
-            {
-                Ok(answer) => {
-                    retried = Some(answer.into_inner());
-                    break;
+        // Retries of the replacement and of a removal of the old leader (their first answers
+        // lost) are answered, not refused: the node is gone already, and nothing changes.
+        for attempt in ["replace", "remove"] {
+            let mut retried = None;
+            for _ in 0..100 {
+                let mut client = admin(cluster.node(4)).await;
+                let answer = if attempt == "replace" {
+                    client.replace_node(replace.clone()).await
+                } else {
+                    client.remove(RemoveRequest { node_ids: vec![leader], force: None }).await
+                };
+                match answer {
+                    Ok(answer) => {
+                        retried = Some(answer.into_inner());
+                        break;
+                    }
+                    // The change is still being committed: the node asks for a retry.
+                    Err(status) if status.code() == tonic::Code::FailedPrecondition => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(status) => panic!("a retried {attempt} was refused: {status}"),
                 }
-                // The removal is still being committed: the node asks for a retry.
-                Err(status) if status.code() == tonic::Code::FailedPrecondition => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(status) => panic!("a retried removal was refused: {status}"),
             }
+            let retried = retried.unwrap_or_else(|| panic!("the retried {attempt} was answered"));
+            assert_eq!(retried.already_absent, vec![leader], "{attempt}");
+            assert_eq!(voters(&retried.members), expected, "{attempt}");
         }
-        let retried = retried.expect("the retried removal was answered");
-        assert_eq!(retried.already_absent, vec![leader]);
-        assert_eq!(voters(&retried.members), expected);
         write_through(&cluster, follower, 5).await;
         let mut reader = cluster.client(4).await;
         let found = reader
@@ -205,12 +224,19 @@ async fn learner_joins_is_promoted_leadership_moves_and_members_leave_while_writ
             assert_eq!(health(node, "tianping.v1.Ledger").await, ServingStatus::Serving);
             assert_eq!(health(node, "").await, ServingStatus::Serving);
         }
-        // Refusals are clear: an unknown node cannot be promoted or lead.
+        // Refusals are clear: an unknown node cannot be promoted, replace a voter or lead; a
+        // learner cannot be replaced.
         let mut client = admin(cluster.node(4)).await;
-        let refused = client.promote(PromoteRequest { node_ids: vec![9] }).await;
+        let refused = client.promote(PromoteRequest { node_ids: vec![9], force: None }).await;
         assert_eq!(refused.expect_err("unknown").code(), tonic::Code::NotFound);
+        let unknown = ReplaceNodeRequest { old_node_id: follower, new_node_id: 9, force: None };
+        let refused = client.replace_node(unknown).await;
+        assert_eq!(refused.expect_err("unknown new").code(), tonic::Code::NotFound);
         let refused = client.transfer_leader(TransferLeaderRequest { to_node_id: 9 }).await;
         assert_eq!(refused.expect_err("not a voter").code(), tonic::Code::InvalidArgument);
+        let same = ReplaceNodeRequest { old_node_id: 4, new_node_id: 4, force: None };
+        let refused = client.replace_node(same).await;
+        assert_eq!(refused.expect_err("same id").code(), tonic::Code::InvalidArgument);
         cluster.shutdown().await;
     })
     .await;

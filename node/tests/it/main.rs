@@ -10,6 +10,7 @@ mod discrepancies;
 mod group_commit;
 mod history;
 mod malformed_input;
+mod membership;
 mod observability;
 mod payout_history;
 mod payouts;

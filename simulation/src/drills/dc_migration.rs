@@ -1,10 +1,12 @@
 //! The data-center migration drill: under load, move every replica out of one data center
-//! into a new one, as an operator would through the admin API — boot the new data center's
-//! nodes (parked spares of the world, not members yet), `AddLearner` each, `Promote` them
-//! (joint consensus inside openraft's change_membership), `TransferLeader` to a new node if
-//! the leader is in the old data center, `Remove` the old nodes and stop them. In most seeds
-//! a fault strikes mid-migration and lasts 1–5 s while the next step runs: a crash of a node
-//! outside both data centers, or a partition of a data center outside both.
+//! into a new one, as an operator would through the admin API — boot as many of the new data
+//! center's nodes (parked spares of the world, not members yet) as the old one has, `AddLearner`
+//! each, `ReplaceNode` the first old node by a new one (one joint change inside openraft's
+//! change_membership, so the voter count stays odd: a promote-then-remove would pass through
+//! an even count, which the voter rules refuse), `TransferLeader` to a new node if the leader
+//! is still in the old data center, `ReplaceNode` the other old nodes, and stop them. In most
+//! seeds a fault strikes mid-migration and lasts 1–5 s while the next step runs: a crash of a
+//! node outside both data centers, or a partition of a data center outside both.
 //!
 //! What must hold: every remaining node's final membership has no old node and every new node
 //! as a voter (`tianping_history::checker::membership`), plus the liveness probe and every
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use madsim::rand::{Rng, thread_rng};
 use tianping_history::checker::membership;
 use tianping_proto::v1::admin_client::AdminClient;
-use tianping_proto::v1::{AddLearnerRequest, PromoteRequest, RemoveRequest, TransferLeaderRequest};
+use tianping_proto::v1::{AddLearnerRequest, ReplaceNodeRequest, TransferLeaderRequest};
 use tonic::transport::Channel;
 
 use super::Report;
@@ -23,7 +25,8 @@ use super::harness::{FaultLog, Load, Outcome, run_loaded, secs};
 use crate::world::{World, WorldConfig};
 use crate::{faults, operator};
 
-/// The world this drill needs: `base` plus a spare data center of two nodes.
+/// The world this drill needs: `base` plus a spare data center of two nodes (as many as the
+/// largest data center of the default 2+2+1; a smaller one moves into part of it).
 pub fn world_config(base: WorldConfig) -> WorldConfig {
     WorldConfig { spare_data_centers: vec![2], ..base }
 }
@@ -35,7 +38,8 @@ pub async fn run(config: &WorldConfig) -> Report {
 }
 
 /// The migration's steps, in order; a fault may strike just before any of the last three.
-const STEPS: [&str; 4] = ["add learners", "promote", "transfer leadership", "remove"];
+const STEPS: [&str; 4] =
+    ["add learners", "replace the first node", "transfer leadership", "replace the other nodes"];
 
 async fn drive(world: Arc<World>, load: Load, mut log: FaultLog, data_centers: usize) -> Outcome {
     // Long enough for snapshots and purged logs, so the new nodes catch up by snapshot.
@@ -49,12 +53,14 @@ async fn drive(world: Arc<World>, load: Load, mut log: FaultLog, data_centers: u
     };
     let into = data_centers;
     let old = world.nodes_in(from);
-    let new = world.nodes_in(into);
-    if new.is_empty() {
+    // One new node per old one: each replacement swaps a pair, so the voter count never
+    // changes (the rest of the spare data center stays parked).
+    let new: Vec<u64> = world.nodes_in(into).into_iter().take(old.len()).collect();
+    if new.len() < old.len() || new.is_empty() {
         return (
             log.into_lines(),
             String::new(),
-            vec!["setup: the world has no spare data center".to_owned()],
+            vec!["setup: the world's spare data center is smaller than the one moved".to_owned()],
         );
     }
     let staying: Vec<u64> =
@@ -76,9 +82,9 @@ async fn drive(world: Arc<World>, load: Load, mut log: FaultLog, data_centers: u
         };
         let outcome = match step {
             0 => add_learners(&world, &members, &new).await,
-            1 => promote(&world, &members, &new).await,
-            2 => transfer_leadership(&world, &members, &old, &new).await,
-            _ => remove(&world, &staying, &new, &old).await,
+            1 => replace(&world, &staying, &old[..1], &new[..1]).await,
+            2 => transfer_leadership(&world, &members, &old[1..], &new[..1]).await,
+            _ => replace(&world, &staying, &old[1..], &new[1..]).await,
         };
         match outcome {
             Ok(line) => log.push(format!("{name}: {line}")),
@@ -159,17 +165,6 @@ async fn add_learners(world: &World, members: &[u64], new: &[u64]) -> Result<Str
     Ok(format!("nodes {new:?} booted and added"))
 }
 
-/// Promotes the new nodes to voters.
-async fn promote(world: &World, members: &[u64], new: &[u64]) -> Result<String, String> {
-    let request = PromoteRequest { node_ids: new.to_vec() };
-    let response = operator::call(world, "Promote", members, |mut admin: AdminClient<Channel>| {
-        let request = request.clone();
-        async move { admin.promote(request).await }
-    })
-    .await?;
-    Ok(format!("by leader {} at log index {}", response.leader_id, response.log_index))
-}
-
 /// Moves leadership to a new node while the leader is an old one.
 async fn transfer_leadership(
     world: &World,
@@ -193,20 +188,33 @@ async fn transfer_leadership(
     Ok(format!("from {leader:?} to {} in term {}", response.leader_id, response.term))
 }
 
-/// Removes the old nodes (asking the nodes that stay).
-async fn remove(
+/// Replaces each old node by the new node at the same position, one `ReplaceNode` (one joint
+/// change) per pair, asking the nodes that stay and the new ones.
+async fn replace(
     world: &World,
     staying: &[u64],
-    new: &[u64],
     old: &[u64],
+    new: &[u64],
 ) -> Result<String, String> {
+    if old.is_empty() {
+        return Ok("no node left to replace".to_owned());
+    }
     let ask: Vec<u64> = staying.iter().chain(new).copied().collect();
-    let request = RemoveRequest { node_ids: old.to_vec() };
-    let response = operator::call(world, "Remove", &ask, |mut admin: AdminClient<Channel>| {
-        let request = request.clone();
-        async move { admin.remove(request).await }
-    })
-    .await?;
-    let voters: Vec<u64> = response.members.iter().filter(|m| m.voter).map(|m| m.node_id).collect();
-    Ok(format!("by leader {}, voters now {voters:?}", response.leader_id))
+    let mut lines = Vec::new();
+    for (old, new) in old.iter().zip(new) {
+        let request = ReplaceNodeRequest { old_node_id: *old, new_node_id: *new, force: None };
+        let response =
+            operator::call(world, "ReplaceNode", &ask, |mut admin: AdminClient<Channel>| {
+                let request = request.clone();
+                async move { admin.replace_node(request).await }
+            })
+            .await?;
+        let voters: Vec<u64> =
+            response.members.iter().filter(|m| m.voter).map(|m| m.node_id).collect();
+        lines.push(format!(
+            "{old} -> {new} by leader {}, voters now {voters:?}",
+            response.leader_id
+        ));
+    }
+    Ok(lines.join("; "))
 }
