@@ -434,15 +434,18 @@ impl Auditor {
                 let Detail::Claims(claims) = &result.detail else {
                     unreachable!("a claim answers with claims")
                 };
-                if !claims.is_empty() {
-                    let payouts = claims
-                        .iter()
-                        .map(|claim| ClaimedPayout {
-                            payout_id: claim.payout.id,
-                            fencing_token: claim.payout.fencing_token,
-                        })
-                        .collect();
-                    let lease_until = claims[0].payout.lease_until;
+                if let Some(first_claim) = claims.first() {
+                    // The model files what its own payouts table now says each claimed payout
+                    // carries, not what the answer says.
+                    let mut payouts = Vec::with_capacity(claims.len());
+                    for claim in claims {
+                        let payout = &self.payouts[&claim.payout.id];
+                        payouts.push(ClaimedPayout {
+                            payout_id: payout.id,
+                            fencing_token: payout.fencing_token,
+                        });
+                    }
+                    let lease_until = first_claim.payout.lease_until;
                     let filed = ClaimedBatch { claim: *request, timestamp, lease_until, payouts };
                     self.claimed_batches.insert(request.claim_id, filed);
                 }
