@@ -252,6 +252,15 @@ async fn assert_balances(node_id: u8, moved: &str) {
     assert_eq!(found[1].credits_posted, moved, "node {node_id}");
 }
 
+/// What `scenario` returned, failing the test when it does not finish within
+/// `SCENARIO_TIMEOUT` of simulated time or panics.
+async fn finished<T>(scenario: madsim::task::JoinHandle<T>) -> T {
+    madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
+        .await
+        .expect("scenario finished in simulated time")
+        .expect("scenario task")
+}
+
 fn client_machine(handle: &madsim::runtime::Handle) -> madsim::runtime::NodeHandle {
     handle.create_node().name("client").ip(IpAddr::V4(Ipv4Addr::new(10, 0, 1, 1))).build()
 }
@@ -275,10 +284,7 @@ async fn three_nodes_elect_a_leader_and_commit_a_batch() {
         cluster.finish();
         (leader, index)
     });
-    let (leader, index) = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
-        .await
-        .expect("scenario finished in simulated time")
-        .expect("scenario task");
+    let (leader, index) = finished(scenario).await;
     println!("madsim smoke: leader {leader}, transfer batch committed at log index {index}");
 }
 
@@ -311,10 +317,7 @@ async fn a_crashed_leader_restarts_from_its_synced_disk_and_catches_up() {
         cluster.finish();
         (leader, second)
     });
-    let (leader, index) = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
-        .await
-        .expect("scenario finished in simulated time")
-        .expect("scenario task");
+    let (leader, index) = finished(scenario).await;
     println!("madsim restart: leader {leader} crashed, restarted, caught up to index {index}");
 }
 
@@ -387,10 +390,7 @@ async fn unsafe_voter_changes_are_refused_and_force_with_a_reason_overrides() {
         cluster.finish();
         leader
     });
-    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
-        .await
-        .expect("scenario finished in simulated time")
-        .expect("scenario task");
+    let leader = finished(scenario).await;
     println!("madsim membership: leader {leader}; unsafe removals refused, a forced one made");
 }
 
@@ -467,9 +467,6 @@ async fn a_learner_replaces_the_leader_in_one_change_where_promoting_it_is_refus
         cluster.finish();
         leader
     });
-    let leader = madsim::time::timeout(SCENARIO_TIMEOUT, scenario)
-        .await
-        .expect("scenario finished in simulated time")
-        .expect("scenario task");
+    let leader = finished(scenario).await;
     println!("madsim replace: node 4 replaced leader {leader} in one membership change");
 }
