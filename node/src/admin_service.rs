@@ -106,12 +106,12 @@ impl AdminService {
             .nodes()
             .map(|(node_id, info)| {
                 let mut member = crate::members::member(*node_id, info, voters.contains(node_id));
-                if let Some(replication) = &metrics.replication {
+                if metrics.replication.is_some() {
                     // The leader itself is not in its replication map: it holds the whole log.
                     let matched = if *node_id == self.node_id {
                         Some(last_log_index)
                     } else {
-                        replication.get(node_id).map(|log_id| log_id.map_or(0, |id| id.index))
+                        matched_index(&metrics, node_id)
                     };
                     if let Some(matched) = matched {
                         member.lag_known = true;
@@ -123,6 +123,18 @@ impl AdminService {
             })
             .collect();
         (members, membership.get_joint_config().len() > 1)
+    }
+
+    /// The answer when nothing needed changing: the membership as it is, at the index of the
+    /// entry that made it.
+    fn unchanged_response(&self) -> Response<MembershipResponse> {
+        let metrics = self.raft.metrics().borrow_watched().clone();
+        Response::new(MembershipResponse {
+            leader_id: self.node_id,
+            log_index: metrics.membership_config.log_id().as_ref().map_or(0, |id| id.index),
+            members: self.members().0,
+            already_absent: Vec::new(),
+        })
     }
 
     /// The answer to a membership change openraft made here.
@@ -173,10 +185,7 @@ impl AdminService {
             if membership.voter_ids().any(|voter| voter == *id) {
                 continue; // Already a voter: promoting again changes nothing.
             }
-            let matched = metrics.replication.as_ref().and_then(|replication| {
-                replication.get(id).map(|log_id| log_id.map_or(0, |log_id| log_id.index))
-            });
-            match matched {
+            match matched_index(&metrics, id) {
                 Some(matched) if last_log_index.saturating_sub(matched) <= PROMOTE_LAG_MAX => {}
                 Some(matched) => {
                     return Err(Status::failed_precondition(format!(
@@ -225,9 +234,7 @@ impl AdminService {
                 let progress = if *id == self.node_id {
                     Progress::Leader
                 } else {
-                    let matched = metrics.replication.as_ref().and_then(|replication| {
-                        replication.get(id).map(|log_id| log_id.map_or(0, |log_id| log_id.index))
-                    });
+                    let matched = matched_index(&metrics, id);
                     let acked = metrics
                         .heartbeat
                         .as_ref()
@@ -412,19 +419,7 @@ impl Admin for AdminService {
                         return Err(Status::invalid_argument("no node ids"));
                     }
                     // Every id is gone already: nothing to change, the membership as it is.
-                    None => {
-                        let metrics = self.raft.metrics().borrow_watched().clone();
-                        Response::new(MembershipResponse {
-                            leader_id: self.node_id,
-                            log_index: metrics
-                                .membership_config
-                                .log_id()
-                                .as_ref()
-                                .map_or(0, |id| id.index),
-                            members: self.members().0,
-                            already_absent: Vec::new(),
-                        })
-                    }
+                    None => self.unchanged_response(),
                 };
                 response.get_mut().already_absent = absent.into_iter().collect();
                 Ok(response)
@@ -454,14 +449,9 @@ impl Admin for AdminService {
                     // Done already (a retry whose first answer was lost), once settled.
                     let (_, _, absent) = self.removable(&BTreeSet::from([old]))?;
                     if absent.contains(&old) {
-                        let metrics = self.raft.metrics().borrow_watched().clone();
-                        let log_id = metrics.membership_config.log_id().as_ref().map(|id| id.index);
-                        return Ok(Response::new(MembershipResponse {
-                            leader_id: self.node_id,
-                            log_index: log_id.unwrap_or_default(),
-                            members: self.members().0,
-                            already_absent: vec![old],
-                        }));
+                        let mut response = self.unchanged_response();
+                        response.get_mut().already_absent = vec![old];
+                        return Ok(response);
                     }
                 }
                 if !voters.contains(&old) {
@@ -566,4 +556,12 @@ fn log_forced(
         refusal,
         "membership change forced past the voter rules"
     );
+}
+
+/// The last log index the leader knows `id` holds (0 before its first match), from its
+/// replication metrics; `None` where this node does not replicate to it (not the leader, or
+/// not a member it tracks yet).
+fn matched_index(metrics: &openraft::RaftMetrics<TypeConfig>, id: &NodeId) -> Option<u64> {
+    let replication = metrics.replication.as_ref()?;
+    replication.get(id).map(|log_id| log_id.map_or(0, |log_id| log_id.index))
 }
