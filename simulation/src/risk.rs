@@ -12,8 +12,8 @@
 //! (`History::controls`): `checker::controls_held` holds each account's final status and
 //! limits to the last acknowledged change (or an unanswered later one), so a change that
 //! arrived late — held by a follower paused mid-request, say — and overwrote a newer one
-//! fails the seed. `Closed` is never used: it is final and needs a zero balance, which the clients'
-//! accounts never have.
+//! fails the seed. `Closed` is never used: it is final and needs a zero balance, which the
+//! clients' accounts never have.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,9 +78,8 @@ pub struct DeskReport {
 pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool>) -> DeskReport {
     let mut report = DeskReport::default();
     let accounts: Vec<u128> = LEDGERS.iter().flat_map(|(_, ids)| ids.iter().copied()).collect();
-    // The account whose last change went through a paused follower, and what that change
-    // set: decided again next, to something else.
-    // The follower holding that copy is avoided until then.
+    // The account whose last change went through a paused follower, what that change set,
+    // and the follower: decided again next, to something else, through the other nodes.
     let mut decide_again: Option<(u128, ControlTarget, u64)> = None;
     while !stop.load(Ordering::Relaxed) {
         if decide_again.is_none() {
@@ -91,7 +90,7 @@ pub async fn run(world: Arc<World>, history: SharedHistory, stop: Arc<AtomicBool
         let Some(account) = again.map(|(account, ..)| account).or(drawn) else {
             break;
         };
-        // Again: the same kind of change as the one the network holds, setting
+        // Again: the same kind of change as the one the paused follower holds, setting
         // something else, so that copy arriving late would show.
         let mut target = random_target();
         while let Some((_, earlier, _)) = again
@@ -244,7 +243,7 @@ async fn change(
     };
     let answered: Option<CreateEventsResponse> = if let Some((_, stall)) = through {
         // The held copy stays in flight after the desk stops waiting, as a client that gave up
-        // waiting but never closed its connection leaves it; its own deadline bounds the task. Its own deadline only bounds the task.
+        // waiting but never closed its connection leaves it; its own deadline bounds the task.
         let (answer, answered) = oneshot::channel();
         drop(madsim::task::spawn(async move {
             let late = tianping_node::runtime::timeout(LATE_COPY_WAIT, attempt).await;
