@@ -1,6 +1,7 @@
 //! The cluster administration API (`tianping.v1.Admin`), served on the client address.
 //!
-//! - `Initialize` makes a brand-new cluster from a list of voters; `ClusterStatus` reports
+//! - `Initialize` makes a brand-new cluster from a list of voters, admitting each one's store
+//!   to it first (`admission`); `ClusterStatus` reports
 //!   this node's view (members with region, data center and, on the leader, replication lag;
 //!   leader, term, log indexes). `tianping dev up` uses both: it starts every node on a free
 //!   port, learns the ports the nodes bound, then initializes the cluster through node 1 — the
@@ -8,7 +9,8 @@
 //!   could not list them.
 //! - Membership changes (`AddLearner`, `Promote`, `Remove`, `TransferLeader`) run on the
 //!   leader; any other member forwards them one hop (`forward`), as client writes are.
-//!   openraft does the work: learners through `add_learner`, voter changes through
+//!   openraft does the work: learners through `add_learner` (after their store is admitted;
+//!   a voter's id is refused), voter changes through
 //!   `change_membership` (joint consensus), leadership through `trigger().transfer_leader`.
 //! - Every voter change (`Promote`, `Remove`, `ReplaceNode`) is computed as the full new voter
 //!   set, checked against `membership_policy` on the leader, and handed to openraft as exactly
@@ -19,6 +21,7 @@
 //! - `SetPreferredLeaderDataCenter` sets this node's preference, read by `preferred_leader`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::ChangeMembers;
@@ -30,8 +33,10 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
+use crate::admission::AddLearnerError;
 use crate::forward::LeaderForwarder;
 use crate::headers::is_forwarded;
+use crate::identity::{NodeIdentity, id_text};
 use crate::membership_policy::{self, Bounds, Progress, Voter};
 use crate::preferred_leader::PreferredDataCenter;
 use tianping_proto::convert as pb_convert;
@@ -55,8 +60,12 @@ const TRANSFER_WAIT: Duration = Duration::from_secs(3);
 pub(crate) struct AdminService {
     raft: LedgerRaft,
     node_id: NodeId,
+    /// This node's store identity: `Initialize` and `AddLearner` admit stores to its cluster.
+    identity: Arc<NodeIdentity>,
     forwarder: LeaderForwarder,
     preferred: PreferredDataCenter,
+    /// How long a node being admitted has to answer `Admit`.
+    admit_timeout: Duration,
 }
 
 /// Where a membership change runs.
@@ -76,12 +85,20 @@ type Forced = Option<(String, String)>;
 impl AdminService {
     pub(crate) fn new(
         raft: LedgerRaft,
-        node_id: NodeId,
+        identity: Arc<NodeIdentity>,
         forward_timeout: Duration,
         preferred: PreferredDataCenter,
     ) -> Self {
         let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
-        AdminService { raft, node_id, forwarder, preferred }
+        let node_id = identity.node_id();
+        AdminService {
+            raft,
+            node_id,
+            identity,
+            forwarder,
+            preferred,
+            admit_timeout: forward_timeout,
+        }
     }
 
     /// Runs here when this node leads, else names the leader to forward to (one hop only).
@@ -314,13 +331,9 @@ impl Admin for AdminService {
         request: Request<InitializeRequest>,
     ) -> Result<Response<InitializeResponse>, Status> {
         let members = crate::members::initial_members(request.get_ref())?;
-        match self.raft.initialize(members).await {
-            Ok(()) => Ok(Response::new(InitializeResponse {})),
-            Err(error) => match error.api_error() {
-                Some(refused) => Err(Status::failed_precondition(refused.to_string())),
-                None => Err(Status::unavailable(format!("raft node stopped: {error}"))),
-            },
-        }
+        crate::admission::initialize(&self.raft, &self.identity, members, self.admit_timeout)
+            .await?;
+        Ok(Response::new(InitializeResponse {}))
     }
 
     async fn cluster_status(
@@ -341,6 +354,8 @@ impl Admin for AdminService {
             purged_index: metrics.purged.map_or(0, |log_id| log_id.index),
             preferred_leader_data_center: self.preferred.get(),
             joint,
+            cluster_id: self.identity.cluster_id().map(id_text).unwrap_or_default(),
+            incarnation_id: id_text(self.identity.incarnation_id()),
         }))
     }
 
@@ -356,7 +371,19 @@ impl Admin for AdminService {
             }
             // Not blocking: the learner catches up in the background (see admin.proto).
             Route::Here => {
-                self.membership_response(self.raft.add_learner(node_id, info, false).await)
+                let added = crate::admission::add_learner(
+                    &self.raft,
+                    &self.identity,
+                    node_id,
+                    info,
+                    self.admit_timeout,
+                )
+                .await;
+                match added {
+                    Ok(written) => self.membership_response(Ok(written)),
+                    Err(AddLearnerError::Raft(error)) => self.membership_response(Err(error)),
+                    Err(AddLearnerError::Refused(status)) => Err(status),
+                }
             }
         }
     }

@@ -43,11 +43,13 @@
 //! between its caller's data center and the node's (`sim_link`, madsim only).
 
 mod admin_service;
+mod admission;
 pub mod clock;
 pub mod config;
 mod forward;
 mod group_commit;
 mod headers;
+pub mod identity;
 mod ledger_service;
 pub mod members;
 pub mod membership_policy;
@@ -165,6 +167,8 @@ pub enum StartError {
         /// Why.
         error: io::Error,
     },
+    /// The store belongs to another node, or predates store identities (`identity`).
+    Identity(identity::IdentityError),
     /// openraft refused the configuration or failed to start.
     Raft(String),
 }
@@ -176,6 +180,7 @@ impl fmt::Display for StartError {
             StartError::Ledger(error) => write!(f, "ledger configuration: {error}"),
             StartError::Storage(error) => write!(f, "opening the store: {error}"),
             StartError::Bind { address, error } => write!(f, "binding {address}: {error}"),
+            StartError::Identity(error) => write!(f, "the store's identity: {error}"),
             StartError::Raft(error) => write!(f, "starting raft: {error}"),
         }
     }
@@ -189,6 +194,10 @@ pub struct NodeHandle {
     node_id: NodeId,
     info: NodeInfo,
     raft: LedgerRaft,
+    /// Whom the node's store belongs to (`identity`).
+    identity: Arc<identity::NodeIdentity>,
+    /// How long a peer has to answer `Admit` when this node initializes a cluster.
+    admit_timeout: Duration,
     /// One sender per server; sending (or dropping) it starts that server's graceful stop.
     stop_servers: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -240,10 +249,18 @@ impl NodeHandle {
         return None;
     }
 
-    /// Makes a brand-new cluster of `members` (call on one node, once). A node that already
-    /// has a log refuses, so calling it on a restarted cluster changes nothing.
+    /// The node's store identity: its cluster and incarnation.
+    pub fn identity(&self) -> &Arc<identity::NodeIdentity> {
+        &self.identity
+    }
+
+    /// Makes a brand-new cluster of `members` (call on one node, once), admitting every
+    /// member's store to it first (`admission`). A node that already has a log refuses, so
+    /// calling it on a restarted cluster changes nothing.
     pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), String> {
-        self.raft.initialize(members).await.map_err(|error| error.to_string())
+        admission::initialize(&self.raft, &self.identity, members, self.admit_timeout)
+            .await
+            .map_err(|status| status.message().to_owned())
     }
 
     /// Stops serving (letting in-flight requests finish, for at most `SERVER_STOP_TIMEOUT`)
@@ -396,6 +413,12 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
             ))
         })?
         .open(machine);
+    let identity = identity::NodeIdentity::open(
+        config.node_id,
+        log_store.identity_storage(),
+        identity::new_random_id,
+    )
+    .map_err(StartError::Identity)?;
     let incoming_directory = config.incoming_snapshot_directory();
     // Outside the simulation incoming snapshots are staged in files (`raft_service`).
     #[cfg(not(madsim))]
@@ -403,7 +426,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let raft = LedgerRaft::new(
         config.node_id,
         Arc::new(raft_config),
-        GrpcNetworkFactory::new(config.node_id, timings.rpc_timeout),
+        GrpcNetworkFactory::new(config.node_id, timings.rpc_timeout, Arc::clone(&identity)),
         log_store,
         state_machine,
     )
@@ -413,11 +436,13 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let node_metrics = Arc::new(NodeMetrics::new());
     metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
 
-    let raft_service = RaftServer::new(RaftService::new(raft.clone(), incoming_directory))
-        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
+    let raft_service =
+        RaftServer::new(RaftService::new(raft.clone(), Arc::clone(&identity), incoming_directory))
+            .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
     let forward_timeout = timings.forward_timeout;
     let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout));
-    let reader = Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout));
+    let reader =
+        Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(&identity)));
     let ledger_service = LedgerServer::new(request_id::Observed::new(
         LedgerService::new(writer.clone(), reader.clone()),
         config.node_id,
@@ -439,7 +464,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let preferred =
         preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
     let admin_service = AdminServer::new(request_id::Observed::new(
-        AdminService::new(raft.clone(), config.node_id, forward_timeout, preferred.clone()),
+        AdminService::new(raft.clone(), Arc::clone(&identity), forward_timeout, preferred.clone()),
         config.node_id,
         Arc::clone(&node_metrics),
     ));
@@ -499,6 +524,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         node_id: config.node_id,
         info,
         raft,
+        identity,
+        admit_timeout: forward_timeout,
         // The client API stops first, so no new write arrives while Raft still runs.
         stop_servers: vec![stop_api, stop_raft],
         servers: vec![api_server, raft_server],

@@ -7,11 +7,15 @@
 //! `TransferLeader` tells the target of a leadership transfer to campaign at once, so it (and not
 //! whichever voter times out first) becomes the leader.
 //!
+//! Every message names this node's cluster and the peer it is for (`identity`), and the peer
+//! refuses one that does not match it.
+//!
 //! Error mapping: a peer that cannot be reached (`UNAVAILABLE`) is `Unreachable`, so openraft
 //! backs off; a request that runs past the node's Raft RPC deadline is `Timeout`; anything else
 //! (a status from the peer, a message that does not decode) is a `NetworkError`, retried.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream;
@@ -27,6 +31,7 @@ use openraft::{OptionalSend, RPCTypes};
 use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
 use tonic::transport::{Channel, Endpoint};
 
+use crate::identity::NodeIdentity;
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_client::RaftClient;
 use tianping_proto::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
@@ -48,6 +53,8 @@ pub struct GrpcNetworkFactory {
     node_id: NodeId,
     /// How long a peer has to answer (`RaftTimings::rpc_timeout`).
     rpc_timeout: Duration,
+    /// This node's cluster, named on every message (`identity`).
+    identity: Arc<NodeIdentity>,
 }
 
 impl GrpcNetworkFactory {
@@ -56,8 +63,12 @@ impl GrpcNetworkFactory {
     /// trip between distant data centers, so no append-entries across them would ever be
     /// answered in time (`timing`). openraft still cuts a heartbeat off after one interval
     /// and a vote after the shortest election timeout, whichever comes first.
-    pub fn new(node_id: NodeId, rpc_timeout: Duration) -> GrpcNetworkFactory {
-        GrpcNetworkFactory { node_id, rpc_timeout }
+    pub fn new(
+        node_id: NodeId,
+        rpc_timeout: Duration,
+        identity: Arc<NodeIdentity>,
+    ) -> GrpcNetworkFactory {
+        GrpcNetworkFactory { node_id, rpc_timeout, identity }
     }
 }
 
@@ -68,7 +79,13 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
         let client = lazy_channel(&node.raft_address).map(RaftClient::new).map_err(|error| {
             format!("peer {target} has an unusable address {:?}: {error}", node.raft_address)
         });
-        GrpcPeer { node_id: self.node_id, target, client, rpc_timeout: self.rpc_timeout }
+        GrpcPeer {
+            node_id: self.node_id,
+            target,
+            client,
+            rpc_timeout: self.rpc_timeout,
+            identity: Arc::clone(&self.identity),
+        }
     }
 }
 
@@ -82,11 +99,20 @@ pub struct GrpcPeer {
     client: Result<RaftClient<Channel>, String>,
     /// How long the peer has to answer one request.
     rpc_timeout: Duration,
+    /// This node's cluster, named on every message.
+    identity: Arc<NodeIdentity>,
 }
 
 impl GrpcPeer {
     fn client(&self) -> Result<RaftClient<Channel>, Unreachable<TypeConfig>> {
         self.client.clone().map_err(Unreachable::from_string)
+    }
+
+    /// `message` as a request that names this node's cluster and the peer (`identity`).
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        self.identity.stamp(self.target, &mut request);
+        request
     }
 
     fn timeout(&self, action: RPCTypes, timeout: Duration) -> Timeout<TypeConfig> {
@@ -145,7 +171,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::AppendEntries, client.append_entries(request)).await
+        self.call(RPCTypes::AppendEntries, client.append_entries(self.request(request))).await
     }
 
     async fn vote(
@@ -156,7 +182,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::Vote, client.vote(request)).await
+        self.call(RPCTypes::Vote, client.vote(self.request(request))).await
     }
 
     async fn transfer_leader(
@@ -167,7 +193,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::TransferLeader, client.transfer_leader(request)).await
+        self.call(RPCTypes::TransferLeader, client.transfer_leader(self.request(request))).await
     }
 
     async fn full_snapshot(
@@ -183,7 +209,10 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         };
         let frames = snapshot_frames(header, snapshot.snapshot);
         let mut client = self.client()?;
-        let send = crate::runtime::timeout(SNAPSHOT_SEND_TIMEOUT, client.install_snapshot(frames));
+        let send = crate::runtime::timeout(
+            SNAPSHOT_SEND_TIMEOUT,
+            client.install_snapshot(self.request(frames)),
+        );
         let reply = tokio::select! {
             biased;
             closed = cancel => return Err(StreamingError::Closed(closed)),

@@ -1,4 +1,6 @@
-//! The Raft transport's server side: hands peers' messages to the local openraft node.
+//! The Raft transport's server side: hands peers' messages to the local openraft node, once
+//! `identity` found them from this node's cluster and for this node; admits this node's
+//! store to a cluster when an initializing node or a leader asks (`Admit`).
 //!
 //! A snapshot arrives as a stream (header, then chunks); each chunk is checked by raft-store's
 //! `SnapshotWriter` as it lands (bound, decoding, order), and only a stream that ends with a
@@ -6,6 +8,7 @@
 //! a file under `<data>/incoming-snapshots/`, so a receiver's memory stays bounded by one chunk.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::StreamExt;
@@ -15,13 +18,18 @@ use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::LedgerRaft;
+use crate::identity::{NodeIdentity, id_text};
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_server::Raft;
-use tianping_proto::raft::{RaftPayload, SnapshotFrame, snapshot_frame};
+use tianping_proto::raft::{
+    AdmitRequest, AdmitResponse, RaftPayload, SnapshotFrame, snapshot_frame,
+};
 
 /// Serves `tianping.raft.v1.Raft` for one node.
 pub(crate) struct RaftService {
     raft: LedgerRaft,
+    /// Which cluster this node belongs to: every message but `Admit` must come from it.
+    identity: Arc<NodeIdentity>,
     /// Where received snapshots are assembled before openraft installs them.
     incoming_directory: PathBuf,
     /// Numbers incoming snapshot files so concurrent streams never share one.
@@ -29,8 +37,12 @@ pub(crate) struct RaftService {
 }
 
 impl RaftService {
-    pub(crate) fn new(raft: LedgerRaft, incoming_directory: PathBuf) -> RaftService {
-        RaftService { raft, incoming_directory, incoming_sequence: AtomicU64::new(0) }
+    pub(crate) fn new(
+        raft: LedgerRaft,
+        identity: Arc<NodeIdentity>,
+        incoming_directory: PathBuf,
+    ) -> RaftService {
+        RaftService { raft, identity, incoming_directory, incoming_sequence: AtomicU64::new(0) }
     }
 }
 
@@ -45,6 +57,7 @@ impl Raft for RaftService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.identity.check(request.metadata())?;
         let message: AppendEntriesRequest<TypeConfig> =
             pb_convert::from_raft_bytes("append-entries request", &request.get_ref().payload)?;
         let reply = self.raft.append_entries(message).await.map_err(raft_stopped)?;
@@ -52,6 +65,7 @@ impl Raft for RaftService {
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
+        self.identity.check(request.metadata())?;
         let message: VoteRequest<TypeConfig> =
             pb_convert::from_raft_bytes("vote request", &request.get_ref().payload)?;
         let reply = self.raft.vote(message).await.map_err(raft_stopped)?;
@@ -62,8 +76,9 @@ impl Raft for RaftService {
     /// and answers the log id a linearizable read must see applied (see `reads`).
     async fn read_index(
         &self,
-        _request: Request<RaftPayload>,
+        request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.identity.check(request.metadata())?;
         let linearizer = self
             .raft
             .get_read_linearizer(ReadPolicy::ReadIndex)
@@ -76,6 +91,7 @@ impl Raft for RaftService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.identity.check(request.metadata())?;
         let message: TransferLeaderRequest<TypeConfig> =
             pb_convert::from_raft_bytes("transfer-leader request", &request.get_ref().payload)?;
         let reply = self.raft.handle_transfer_leader(message).await.map_err(raft_stopped)?;
@@ -86,6 +102,7 @@ impl Raft for RaftService {
         &self,
         request: Request<Streaming<SnapshotFrame>>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.identity.check(request.metadata())?;
         let mut frames = request.into_inner();
         let header = match frames.next().await {
             Some(Ok(SnapshotFrame { frame: Some(snapshot_frame::Frame::Header(header)) })) => {
@@ -111,6 +128,26 @@ impl Raft for RaftService {
         };
         remove_staging(path);
         Ok(Response::new(pb_convert::raft_payload(&installed?)?))
+    }
+
+    async fn admit(
+        &self,
+        request: Request<AdmitRequest>,
+    ) -> Result<Response<AdmitResponse>, Status> {
+        let AdmitRequest { cluster_id, node_id } = request.into_inner();
+        if node_id != self.identity.node_id() {
+            return Err(Status::failed_precondition(format!(
+                "Admit is for node {node_id}, but this is node {}",
+                self.identity.node_id()
+            )));
+        }
+        let cluster_id = crate::identity::parse_id("cluster_id", &cluster_id)?;
+        let admitted = self.identity.admit(cluster_id)?;
+        Ok(Response::new(AdmitResponse {
+            cluster_id: id_text(cluster_id),
+            node_id,
+            incarnation_id: id_text(admitted.incarnation_id),
+        }))
     }
 }
 

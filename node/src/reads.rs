@@ -33,7 +33,7 @@
 //! with `DEADLINE_EXCEEDED`. No leader, or a leader that lost its quorum, is `UNAVAILABLE`.
 //! Every read response carries the applied index the read saw (at least the read index).
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use openraft::alias::InstantOf;
@@ -45,6 +45,7 @@ use tianping_raft_store::{LogId, NodeId, TypeConfig};
 use tonic::Status;
 use tonic::transport::Channel;
 
+use crate::identity::NodeIdentity;
 use crate::network::lazy_channel;
 use crate::{LedgerRaft, StateMachineStore};
 use tianping_proto::convert as pb_convert;
@@ -66,16 +67,24 @@ pub(crate) struct Reader {
     leader_channel: Mutex<Option<(String, Channel)>>,
     /// The newest read index learned from a leader, and when it was asked for (before send).
     learned: Mutex<Option<(Moment, u64)>>,
+    /// This node's cluster, named on the Raft transport's ReadIndex call (`identity`).
+    identity: Arc<NodeIdentity>,
 }
 
 impl Reader {
-    pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, read_timeout: Duration) -> Self {
+    pub(crate) fn new(
+        raft: LedgerRaft,
+        node_id: NodeId,
+        read_timeout: Duration,
+        identity: Arc<NodeIdentity>,
+    ) -> Self {
         Reader {
             raft,
             node_id,
             read_timeout,
             leader_channel: Mutex::new(None),
             learned: Mutex::new(None),
+            identity,
         }
     }
 
@@ -159,8 +168,10 @@ impl Reader {
     async fn ask_leader(&self, leader: NodeId) -> Result<u64, Status> {
         let mut client = RaftClient::new(self.leader_channel(leader)?);
         let asked_at = <Moment as openraft::Instant>::now();
+        let mut request = tonic::Request::new(RaftPayload { payload: Vec::new() });
+        self.identity.stamp(leader, &mut request);
         let reply = client
-            .read_index(RaftPayload { payload: Vec::new() })
+            .read_index(request)
             .await
             .map_err(|status| {
                 Status::unavailable(format!(

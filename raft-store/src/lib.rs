@@ -12,6 +12,8 @@
 //!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
 //!   no file system).
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
+//! - `identity`: whom a store belongs to (node id, incarnation, the cluster it was admitted
+//!   to), kept beside the Raft state by both stores.
 //! - `format`: the version byte in front of every stored log entry and snapshot chunk, checked
 //!   before decoding (an unknown version is refused by name).
 //! - `planted` (feature `planted-bugs` only, off by default): known bugs the simulation plants
@@ -32,6 +34,7 @@ mod apply;
 pub mod crash;
 pub mod faults;
 pub mod format;
+pub mod identity;
 pub mod memory;
 #[cfg(feature = "planted-bugs")]
 pub mod planted;
@@ -44,8 +47,10 @@ pub mod type_config;
 
 pub use crash::{CrashHook, CrashPoint};
 pub use faults::{FaultHook, StorageAccess};
+pub use identity::{IdentityStorage, StoreIdentity};
 pub use memory::{
-    MemoryDisk, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder, MemoryStateMachine,
+    MemoryDisk, MemoryIdentity, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder,
+    MemoryStateMachine,
 };
 #[cfg(not(madsim))]
 pub use rocks::{

@@ -25,14 +25,19 @@ pub enum PlantedBug {
     /// `stale-read`: a node answers linearizable reads from its local replica without
     /// ReadIndex (node `reads`).
     StaleRead,
+    /// `forget-identity`: a node takes part in any Raft traffic whatever its store's identity,
+    /// so a voter back on a blank disk under its old id votes and accepts entries again (node
+    /// `identity`).
+    ForgetIdentity,
 }
 
 /// Every planted bug, by name.
-pub const PLANTED_BUGS: [(&str, PlantedBug); 4] = [
+pub const PLANTED_BUGS: [(&str, PlantedBug); 5] = [
     ("ack-before-commit", PlantedBug::AckBeforeCommit),
     ("apply-twice", PlantedBug::ApplyTwice),
     ("skip-fsync", PlantedBug::SkipFsync),
     ("stale-read", PlantedBug::StaleRead),
+    ("forget-identity", PlantedBug::ForgetIdentity),
 ];
 
 impl PlantedBug {

@@ -45,6 +45,8 @@ use tianping_history::Replica;
 use tianping_ledger::MemoryStore;
 use tianping_node::sim_link::{self, LinkDelay, LinkTable};
 use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
+use tianping_proto::v1::InitializeRequest;
+use tianping_proto::v1::admin_client::AdminClient;
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
 use crate::latency::LatencyProfile;
@@ -405,8 +407,25 @@ impl World {
                 members.insert(node.id, info.clone());
             }
         }
+        // As an operator does it: `Initialize` on node 1, which admits every member's store
+        // to the new cluster (`tianping_node::identity`) before openraft starts it.
+        let request = InitializeRequest {
+            members: members
+                .iter()
+                .map(|(id, info)| tianping_node::members::member(*id, info, true))
+                .collect(),
+        };
+        let url = self.node(1).ok_or("there is no node 1")?.api_url();
+        let call = async {
+            let mut admin = AdminClient::connect(url).await.map_err(|error| error.to_string())?;
+            admin.initialize(request).await.map_err(|status| status.to_string())
+        };
+        match tianping_node::runtime::timeout(CONVERGE_TIMEOUT, call).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => return Err(format!("initialize: {error}")),
+            Err(_elapsed) => return Err("initialize: node 1 did not answer".to_owned()),
+        }
         let first = self.raft(1).ok_or("node 1 is not up")?;
-        first.initialize(members).await.map_err(|error| format!("initialize: {error}"))?;
         let leader = first
             .wait(Some(CONVERGE_TIMEOUT))
             .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
@@ -477,6 +496,18 @@ impl World {
         *lock(&node.slot) = None;
         // The kill ends a stall: madsim restarts the machine unpaused.
         lock(&self.paused).remove(&node_id);
+    }
+
+    /// Replaces a crashed node's disk by a blank one (a failed disk swapped, a volume lost):
+    /// when it restarts under the same id it has no vote, no log and no identity. `false` when
+    /// the node is not down.
+    pub fn replace_disk(&self, node_id: u64) -> bool {
+        let Some(node) = self.node(node_id) else { return false };
+        if !lock(&self.down).contains(&node_id) {
+            return false;
+        }
+        node.disk.release();
+        true
     }
 
     /// Restarts a crashed node (through the same `start`, on what its disk kept) and waits for
@@ -609,6 +640,21 @@ impl World {
             for &b in &outside {
                 links.push((a, b));
                 links.push((b, a));
+            }
+        }
+        Links(links)
+    }
+
+    /// Every link between the nodes of `group` and the other nodes, both ways: those nodes
+    /// cut off from the rest of the cluster (clients and workers still reach them).
+    pub fn group_links(&self, group: &[u64]) -> Links {
+        let (inside, outside): (Vec<&SimNode>, Vec<&SimNode>) =
+            self.nodes.iter().partition(|node| group.contains(&node.id));
+        let mut links = Vec::new();
+        for a in &inside {
+            for b in &outside {
+                links.push((a.machine, b.machine));
+                links.push((b.machine, a.machine));
             }
         }
         Links(links)

@@ -16,7 +16,7 @@
 //! `planted::PlantedBug`): the drills must then fail; an unknown name fails the test.
 //! `TIANPING_PLANT=<name>` plants a known bug in the node or its store
 //! (`tianping_raft_store::planted`: `ack-before-commit`, `apply-twice`, `skip-fsync`,
-//! `stale-read`) or the bank worker (`tianping_bank_worker::planted`: `resend-new-id`, which
+//! `stale-read`, `forget-identity`, which the disk-replaced drill catches) or the bank worker (`tianping_bank_worker::planted`: `resend-new-id`, which
 //! the bank drills catch); it needs the feature `planted-bugs` (`cargo xtask sim --plant NAME` builds
 //! with it), and the test fails when the variable is set without it or names no bug.
 #![cfg(madsim)]
@@ -68,7 +68,7 @@ fn check_node_plant() {
     assert!(
         tianping_raft_store::planted::PlantedBug::parse(&name).is_some()
             || tianping_bank_worker::planted::PlantedBug::parse(&name).is_some(),
-        "TIANPING_PLANT: unknown bug `{name}` (known: ack-before-commit, apply-twice, skip-fsync, stale-read, resend-new-id)"
+        "TIANPING_PLANT: unknown bug `{name}` (known: ack-before-commit, apply-twice, skip-fsync, stale-read, forget-identity, resend-new-id)"
     );
     #[cfg(not(feature = "planted-bugs"))]
     panic!(
@@ -118,6 +118,22 @@ async fn dc_migration() {
     println!("{}", report.seed_line("dc-migration"));
     print_peak_memory();
     assert!(report.violations.is_empty(), "dc-migration drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn disk_replaced() {
+    check_node_plant();
+    let config = drills::disk_replaced::world_config(world_config());
+    let run = drills::disk_replaced::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => {
+            panic!("disk-replaced drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
+        }
+    };
+    println!("{}", report.seed_line("disk-replaced"));
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "disk-replaced drill failed: {}", report.details());
 }
 
 #[madsim::test]

@@ -13,10 +13,11 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 8] = [
+pub const DRILLS: [&str; 9] = [
     "failover",
     "split-brain",
     "dc-migration",
+    "disk-replaced",
     "soak",
     "bank-outage",
     "lost-callbacks",
@@ -38,11 +39,12 @@ fn test_name(drill: &str) -> String {
 /// Bugs `--plant` can plant: those in the node and its store (built with the feature
 /// `tianping-simulation/planted-bugs`, chosen by `TIANPING_PLANT`), and the client's own
 /// (`TIANPING_SIM_PLANT`, no feature).
-pub const PLANTS: [&str; 6] = [
+pub const PLANTS: [&str; 7] = [
     "ack-before-commit",
     "apply-twice",
     "skip-fsync",
     "stale-read",
+    "forget-identity",
     "ack-unanswered",
     "resend-new-id",
 ];
@@ -55,9 +57,19 @@ const BANK_PLANTS: [&str; 1] = ["resend-new-id"];
 /// now, but their faults seldom catch a bank call in flight with its answer lost, which is
 /// when a resend under a new end-to-end id pays twice: `resend-new-id` went uncaught over
 /// seeds 1..20 of each, so the bank drills, whose bank loses answers on purpose, judge it.
+/// A node-identity bug shows only where a disk is lost and the node comes back under its old
+/// id, which the disk-replaced drill alone does; so it is tried there only.
 fn plant_applies(plant: &str, drill: &str) -> bool {
+    if IDENTITY_PLANTS.contains(&plant) {
+        return IDENTITY_DRILLS.contains(&drill);
+    }
     BANK_PLANTS.contains(&plant) == BANK_DRILLS.contains(&drill)
 }
+
+/// The planted bugs of node identity (`tianping_raft_store::planted::ForgetIdentity`).
+const IDENTITY_PLANTS: [&str; 1] = ["forget-identity"];
+/// The drills that replace a disk under a node's old id (`simulation::drills::disk_replaced`).
+const IDENTITY_DRILLS: [&str; 1] = ["disk-replaced"];
 /// The one planted bug that lives in the simulated clients, not in the node.
 const CLIENT_PLANT: &str = "ack-unanswered";
 

@@ -51,7 +51,8 @@ STEPS (stops at the first failure, exit status non-zero):
                       cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism,
                       then cargo xtask sim --drill failover --seeds 20 --plant all and
                       --drill worker-split-brain --seeds 20 --plant all (the bank worker's
-                      bugs), then
+                      bugs) and --drill disk-replaced --seeds 10 --plant all (node identity's
+                      bug: a blank disk under an old id), then
                       soak seeds 1..25 and 1..200 in one process each, whose peak memory
                       may differ by at most 1.5x (nothing of a seed outlives it)
                       (every simulation drill on a fixed seed range at every distance between
@@ -182,6 +183,7 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
         ("the drills' determinism on seeds 1..3", SIM_DETERMINISM),
         ("every planted bug caught (the checkers bite)", SIM_PLANTED),
         ("every planted bank worker bug caught (the bank checkers bite)", SIM_PLANTED_BANK),
+        ("the planted identity bug caught (a blank disk under an old id)", SIM_PLANTED_IDENTITY),
     ] {
         progress.say(&format!(
             "{number}/{STEP_COUNT} drills, {what}: cargo xtask sim {}",
@@ -256,6 +258,11 @@ const SIM_DETERMINISM: &[&str] =
 /// number of seeds). The bugs are compiled in beside the real build, never into it.
 const SIM_PLANTED: &[&str] =
     &["--drill", "failover", "--seeds", "20", "--start", "1", "--plant", "all"];
+
+/// Every planted bug that the disk-replaced drill can show — the node-identity one among
+/// them, which no other drill exercises — on that drill: each must make some seed fail.
+const SIM_PLANTED_IDENTITY: &[&str] =
+    &["--drill", "disk-replaced", "--seeds", "10", "--start", "1", "--plant", "all"];
 
 /// The bank worker's planted bugs on the worker-split-brain drill (`--plant all` tries only
 /// the bugs a drill can show: the bank worker's here): each must make some seed fail.

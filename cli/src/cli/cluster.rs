@@ -368,6 +368,8 @@ async fn status(
             "applied_index": status.applied_index,
             "joint": status.joint,
             "preferred_leader_data_center": status.preferred_leader_data_center,
+            "cluster_id": status.cluster_id,
+            "incarnation_id": status.incarnation_id,
             "lag_source": lag_source,
             "members": members,
         }));
@@ -389,6 +391,16 @@ async fn status(
         println!("{}", member_line(member, leader));
     }
     println!("lag: {lag_source}");
+    println!(
+        "identity (node {}): cluster {}, store incarnation {}",
+        status.node_id,
+        if status.cluster_id.is_empty() {
+            "none (this node's store was admitted to no cluster: new, or its disk replaced)"
+        } else {
+            &status.cluster_id
+        },
+        status.incarnation_id
+    );
     println!(
         "preferred leader data center (node {}): {}",
         status.node_id,

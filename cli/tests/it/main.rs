@@ -1,7 +1,7 @@
 //! Integration tests of the `tianping` binary (`CARGO_BIN_EXE_tianping`), run as a user or an
 //! operator runs it: the commands against a cluster of `tianping node` processes (`cli`),
 //! `tianping dev up` (`dev_up`), and the fault tests that kill, pause, wipe or cut off node
-//! processes the way a crash or an operator would (`failover`, `snapshot_catch_up`,
+//! processes the way a crash or an operator would (`failover`, `wiped_voter`,
 //! `partition`, over `processes` and `workload`). Every test is bounded in time
 //! (`support::TEST_TIMEOUT`) and in request count.
 
@@ -12,6 +12,6 @@ mod failover;
 mod netns;
 mod partition;
 mod processes;
-mod snapshot_catch_up;
 mod support;
+mod wiped_voter;
 mod workload;

@@ -147,14 +147,21 @@ impl ProcessCluster {
     /// Makes the nodes one cluster of voters (through node 1) and waits until it is healthy;
     /// the leader's id.
     pub async fn initialize(&self) -> u64 {
-        let members = self.nodes.iter().map(NodeProcess::member).collect();
-        let mut admin = AdminClient::new(channel(&self.nodes[0].api_address()));
+        let ids: Vec<u64> = self.nodes.iter().map(|node| node.node_id).collect();
+        self.initialize_members(&ids).await
+    }
+
+    /// Makes the nodes `ids` one cluster of voters (through the first of them) and waits
+    /// until it is healthy; the leader's id. The other nodes run beside it as no members.
+    pub async fn initialize_members(&self, ids: &[u64]) -> u64 {
+        let members = ids.iter().map(|id| self.node(*id).member()).collect();
+        let first = ids.first().expect("at least one member");
+        let mut admin = AdminClient::new(channel(&self.node(*first).api_address()));
         tokio::time::timeout(CALL_TIMEOUT, admin.initialize(InitializeRequest { members }))
             .await
             .expect("initialize in time")
             .expect("initialize");
-        let ids: Vec<u64> = self.nodes.iter().map(|node| node.node_id).collect();
-        self.wait_converged(&ids).await
+        self.wait_converged(ids).await
     }
 
     /// A client of node `node_id`'s ledger API (connects lazily, so a down node is an error

@@ -50,6 +50,7 @@ pub use log_store::{MemoryLogReader, MemoryLogStore};
 pub use state_machine::{MemorySnapshotBuilder, MemoryStateMachine};
 
 use crate::crash::{CrashHook, CrashPoint};
+use crate::identity::{IdentityStorage, StoreIdentity};
 use crate::snapshot::SnapshotData;
 use crate::type_config::{Entry, LogId, Runtime, SnapshotMeta, StoredMembership, Vote};
 
@@ -71,6 +72,8 @@ pub(crate) struct Image {
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
     pub(crate) snapshot: Option<StoredSnapshot>,
+    /// Whom the disk belongs to (`identity`); written durably at once, outside the queues.
+    pub(crate) identity: Option<StoreIdentity>,
 }
 
 /// One write, as the write-ahead log would hold it.
@@ -403,6 +406,19 @@ impl DiskHandle {
         Ok(())
     }
 
+    /// Writes the disk's identity to the live and the durable image at once: a small synced
+    /// write (the slow-disk delay is not modelled for it).
+    fn save_identity(&self, identity: StoreIdentity) -> io::Result<()> {
+        let mut disk = self.disk.lock();
+        if disk.generation != self.generation {
+            return Err(crashed());
+        }
+        disk.live.identity = Some(identity);
+        disk.durable.identity = Some(identity);
+        disk.syncs += 1;
+        Ok(())
+    }
+
     /// Calls the crash hook, if any, with no lock held; then fails if it crashed the disk.
     pub(crate) fn crash_point(&self, point: CrashPoint) -> io::Result<()> {
         let hook = self.disk.lock().hook.clone();
@@ -413,5 +429,44 @@ impl DiskHandle {
             return Err(crashed());
         }
         Ok(())
+    }
+}
+
+/// A node's identity on its `MemoryDisk`, fenced like its stores: after a crash or a reopen
+/// it reads and writes nothing.
+#[derive(Clone)]
+pub struct MemoryIdentity {
+    handle: DiskHandle,
+}
+
+impl std::fmt::Debug for MemoryIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryIdentity").field("generation", &self.handle.generation).finish()
+    }
+}
+
+impl MemoryIdentity {
+    pub(crate) fn new(handle: DiskHandle) -> MemoryIdentity {
+        MemoryIdentity { handle }
+    }
+}
+
+impl IdentityStorage for MemoryIdentity {
+    fn read_identity(&self) -> io::Result<Option<StoreIdentity>> {
+        self.handle.read(|image| image.identity)
+    }
+
+    fn save_identity(&self, identity: &StoreIdentity) -> io::Result<()> {
+        self.handle.save_identity(*identity)
+    }
+
+    fn holds_raft_state(&self) -> io::Result<bool> {
+        self.handle.read(|image| {
+            image.vote.is_some()
+                || !image.log.is_empty()
+                || image.last_purged.is_some()
+                || image.last_applied.is_some()
+                || image.snapshot.is_some()
+        })
     }
 }

@@ -16,12 +16,15 @@ use serde::de::DeserializeOwned;
 use super::{LOG_CF, RAFT_CF, Shared, rocks_error, synced, unsynced};
 use crate::crash::CrashPoint;
 use crate::format::{decode_log_entry, encode_log_entry, format_error};
+use crate::identity::{IdentityStorage, StoreIdentity, decode_identity, encode_identity};
 use crate::memory::check_contiguous;
 use crate::type_config::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
 const LAST_PURGED_KEY: &[u8] = b"last_purged";
+/// The store's identity (`identity`), in its own versioned format.
+const IDENTITY_KEY: &[u8] = b"identity";
 
 fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
@@ -148,6 +151,11 @@ impl RocksLogStore {
         self.shared.options.get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced)
     }
 
+    /// The store's identity, which the node reads and updates beside openraft.
+    pub fn identity_storage(&self) -> Arc<dyn IdentityStorage> {
+        Arc::new(RocksIdentity { shared: self.shared.clone() })
+    }
+
     fn last_entry_log_id(&self) -> io::Result<Option<LogId>> {
         let mut iterator = self.shared.db.raw_iterator_cf(self.shared.cf(LOG_CF)?);
         iterator.seek_to_last();
@@ -174,6 +182,47 @@ impl RocksLogStore {
         self.shared.crash_point(CrashPoint::AppendWritten);
         // ...until the write-ahead log is fsynced, which also covers every earlier write.
         self.shared.db.flush_wal(true).map_err(rocks_error)
+    }
+}
+
+/// A node's identity in its RocksDB store (`raft` column family).
+struct RocksIdentity {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RocksIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RocksIdentity").finish_non_exhaustive()
+    }
+}
+
+impl IdentityStorage for RocksIdentity {
+    fn read_identity(&self) -> io::Result<Option<StoreIdentity>> {
+        let family = self.shared.cf(RAFT_CF)?;
+        match self.shared.db.get_pinned_cf(family, IDENTITY_KEY).map_err(rocks_error)? {
+            Some(bytes) => decode_identity(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn save_identity(&self, identity: &StoreIdentity) -> io::Result<()> {
+        let mut batch = WriteBatch::default();
+        batch.put_cf(self.shared.cf(RAFT_CF)?, IDENTITY_KEY, encode_identity(identity)?);
+        self.shared.db.write_opt(batch, &synced()).map_err(rocks_error)
+    }
+
+    fn holds_raft_state(&self) -> io::Result<bool> {
+        let raft = self.shared.cf(RAFT_CF)?;
+        for key in [VOTE_KEY, LAST_PURGED_KEY] {
+            if self.shared.db.get_pinned_cf(raft, key).map_err(rocks_error)?.is_some() {
+                return Ok(true);
+            }
+        }
+        let mut iterator = self.shared.db.raw_iterator_cf(self.shared.cf(LOG_CF)?);
+        iterator.seek_to_first();
+        let has_entries = iterator.valid();
+        iterator.status().map_err(rocks_error)?;
+        Ok(has_entries || super::state_machine::has_applied(&self.shared)?)
     }
 }
 

@@ -352,6 +352,11 @@ impl RaftSnapshotBuilder<TypeConfig> for RocksSnapshotBuilder {
     }
 }
 
+/// Whether the state machine has applied any entry (or installed a snapshot).
+pub(crate) fn has_applied(shared: &Shared) -> io::Result<bool> {
+    Ok(get_value::<Option<LogId>>(shared, MACHINE_CF, LAST_APPLIED_KEY)?.flatten().is_some())
+}
+
 impl RaftStateMachine<TypeConfig> for RocksStateMachine {
     type SnapshotData = SnapshotData;
     type SnapshotBuilder = RocksSnapshotBuilder;

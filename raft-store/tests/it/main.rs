@@ -4,6 +4,7 @@
 mod crash_memory;
 mod crash_rocks;
 mod formats;
+mod identity;
 mod ledger_store;
 mod snapshot;
 mod storage_faults;

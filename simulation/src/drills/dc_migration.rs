@@ -149,7 +149,11 @@ fn strike(
 }
 
 /// Boots the new nodes and adds each as a learner.
-async fn add_learners(world: &World, members: &[u64], new: &[u64]) -> Result<String, String> {
+pub(crate) async fn add_learners(
+    world: &World,
+    members: &[u64],
+    new: &[u64],
+) -> Result<String, String> {
     for node_id in new {
         world.boot(*node_id).await;
         let info = world.info(*node_id).ok_or_else(|| format!("node {node_id} did not boot"))?;
@@ -190,7 +194,7 @@ async fn transfer_leadership(
 
 /// Replaces each old node by the new node at the same position, one `ReplaceNode` (one joint
 /// change) per pair, asking the nodes that stay and the new ones.
-async fn replace(
+pub(crate) async fn replace(
     world: &World,
     staying: &[u64],
     old: &[u64],

@@ -5,6 +5,7 @@
 pub mod bank_harness;
 pub mod bank_outage;
 pub mod dc_migration;
+pub mod disk_replaced;
 pub mod failover;
 pub mod harness;
 pub mod lost_callbacks;
