@@ -23,7 +23,7 @@
 
 use std::time::Duration;
 
-use tianping_simulation::drills;
+use tianping_simulation::drills::{self, Report};
 use tianping_simulation::latency::LatencyProfile;
 use tianping_simulation::planted::PlantedBug;
 use tianping_simulation::world::WorldConfig;
@@ -76,145 +76,66 @@ fn check_node_plant() {
     );
 }
 
-#[madsim::test]
-async fn failover() {
+/// Runs one seed of `drill` (its `run` future), bounded by `SEED_TIMEOUT` simulated, prints
+/// the lines `cargo xtask sim` reads (with the load line when `load_line`), and fails on any
+/// violation.
+async fn judge(drill: &str, load_line: bool, run: impl std::future::Future<Output = Report>) {
     check_node_plant();
-    let config = world_config();
-    let run = drills::failover::run(&config);
     let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
         Ok(report) => report,
-        Err(_) => panic!("failover drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
+        Err(_) => panic!("{drill} drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
     };
-    println!("{}", report.seed_line("failover"));
+    println!("{}", report.seed_line(drill));
+    if load_line {
+        println!("sim-load {}", report.load);
+    }
     print_peak_memory();
-    assert!(report.violations.is_empty(), "failover drill failed: {}", report.details());
+    assert!(report.violations.is_empty(), "{drill} drill failed: {}", report.details());
+}
+
+#[madsim::test]
+async fn failover() {
+    judge("failover", false, drills::failover::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn split_brain() {
-    let config = world_config();
-    let run = drills::split_brain::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("split-brain drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("split-brain"));
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "split-brain drill failed: {}", report.details());
+    judge("split-brain", false, drills::split_brain::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn dc_migration() {
     let config = drills::dc_migration::world_config(world_config());
-    let run = drills::dc_migration::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("dc-migration drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("dc-migration"));
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "dc-migration drill failed: {}", report.details());
+    judge("dc-migration", false, drills::dc_migration::run(&config)).await;
 }
 
 #[madsim::test]
 async fn disk_replaced() {
-    check_node_plant();
     let config = drills::disk_replaced::world_config(world_config());
-    let run = drills::disk_replaced::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("disk-replaced drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("disk-replaced"));
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "disk-replaced drill failed: {}", report.details());
+    judge("disk-replaced", false, drills::disk_replaced::run(&config)).await;
 }
 
 #[madsim::test]
 async fn soak() {
-    let config = world_config();
-    let run = drills::soak::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => panic!("soak drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
-    };
-    println!("{}", report.seed_line("soak"));
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "soak drill failed: {}", report.details());
+    judge("soak", false, drills::soak::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn bank_outage() {
-    check_node_plant();
-    let config = world_config();
-    let run = drills::bank_outage::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("bank-outage drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("bank-outage"));
-    println!("sim-load {}", report.load);
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "bank-outage drill failed: {}", report.details());
+    judge("bank-outage", true, drills::bank_outage::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn lost_callbacks() {
-    check_node_plant();
-    let config = world_config();
-    let run = drills::lost_callbacks::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("lost-callbacks drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("lost-callbacks"));
-    println!("sim-load {}", report.load);
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "lost-callbacks drill failed: {}", report.details());
+    judge("lost-callbacks", true, drills::lost_callbacks::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn worker_split_brain() {
-    check_node_plant();
-    let config = world_config();
-    let run = drills::worker_split_brain::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!(
-                "worker-split-brain drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"
-            )
-        }
-    };
-    println!("{}", report.seed_line("worker-split-brain"));
-    println!("sim-load {}", report.load);
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "worker-split-brain drill failed: {}", report.details());
+    judge("worker-split-brain", true, drills::worker_split_brain::run(&world_config())).await;
 }
 
 #[madsim::test]
 async fn reconciliation() {
-    check_node_plant();
-    let config = world_config();
-    let run = drills::reconciliation::run(&config);
-    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
-        Ok(report) => report,
-        Err(_) => {
-            panic!("reconciliation drill: the seed did not finish in {SEED_TIMEOUT:?} simulated")
-        }
-    };
-    println!("{}", report.seed_line("reconciliation"));
-    println!("sim-load {}", report.load);
-    print_peak_memory();
-    assert!(report.violations.is_empty(), "reconciliation drill failed: {}", report.details());
+    judge("reconciliation", true, drills::reconciliation::run(&world_config())).await;
 }
