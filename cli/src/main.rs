@@ -229,7 +229,9 @@ enum DevCommands {
 
 /// Runs one node until Ctrl-C; reports its addresses to `bound_addresses_file` once serving.
 async fn run_node(config: NodeConfig, bound_addresses_file: Option<&Path>) -> anyhow::Result<()> {
-    let node = tianping_node::start(config).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+    let node = tianping_node::start(config, tianping_node::Production)
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     if let Some(path) = bound_addresses_file
         && let Err(error) = BoundAddresses::of(&node).write_atomically(path)
     {

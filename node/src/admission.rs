@@ -12,7 +12,7 @@ use tianping_raft_store::{NodeId, NodeInfo, TypeConfig};
 use tonic::Status;
 
 use crate::LedgerRaft;
-use crate::identity::{NodeIdentity, id_text, new_random_id};
+use crate::identity::{NodeIdentity, id_text};
 
 /// Makes a new cluster of `members`: admits this node's store (to the cluster it was admitted
 /// to already by an earlier attempt, else to a new one), then every other member's through its
@@ -28,7 +28,9 @@ pub(crate) async fn initialize(
     if !identity.holds_raft_state()? {
         let cluster_id = match identity.cluster_id() {
             Some(admitted) => admitted,
-            None => new_random_id().map_err(|error| Status::internal(error.to_string()))?,
+            None => {
+                identity.new_cluster_id().map_err(|error| Status::internal(error.to_string()))?
+            }
         };
         identity.admit(cluster_id)?;
         for (node_id, info) in &members {

@@ -35,7 +35,8 @@ use std::sync::Arc;
 use tianping_ledger::{BATCH_EVENTS_MAX, Batch, BatchError, Command, EventResult};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
-use crate::{LedgerRaft, clock};
+use crate::LedgerRaft;
+use crate::clock::Clock;
 
 /// Most events in one grouped log entry: a full ledger batch. A client batch is already at
 /// most this large (the API refuses larger ones), so every batch fits in a group of its own.
@@ -136,9 +137,9 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the grouping task for `raft`. It ends when every handle is dropped.
-    pub(crate) fn start(raft: LedgerRaft) -> GroupCommit {
+    pub(crate) fn start(raft: LedgerRaft, clock: Clock) -> GroupCommit {
         let (queue, proposals) = mpsc::channel(GROUP_COMMIT_QUEUE_MAX);
-        tokio::spawn(group_proposals(raft, proposals));
+        tokio::spawn(group_proposals(raft, clock, proposals));
         GroupCommit { queue, queued_bytes: Arc::new(Semaphore::new(GROUP_COMMIT_QUEUED_BYTES_MAX)) }
     }
 
@@ -170,7 +171,7 @@ impl GroupCommit {
 }
 
 /// Forms groups from the queue and hands each to its own commit task.
-async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposal>) {
+async fn group_proposals(raft: LedgerRaft, clock: Clock, mut proposals: mpsc::Receiver<Proposal>) {
     let in_flight = Arc::new(Semaphore::new(GROUP_COMMIT_IN_FLIGHT_MAX));
     // A batch that did not fit in the previous group opens the next one.
     let mut carried: Option<Proposal> = None;
@@ -213,16 +214,16 @@ async fn group_proposals(raft: LedgerRaft, mut proposals: mpsc::Receiver<Proposa
                 }
             }
         }
-        let raft = raft.clone();
+        let (raft, clock) = (raft.clone(), clock.clone());
         tokio::spawn(async move {
-            commit_group(&raft, group, events).await;
+            commit_group(&raft, &clock, group, events).await;
             drop(permit);
         });
     }
 }
 
 /// Proposes one group as one entry and answers each client with its share.
-async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
+async fn commit_group(raft: &LedgerRaft, clock: &Clock, group: Vec<Proposal>, events: usize) {
     let mut commands = Vec::with_capacity(events);
     let mut replies = Vec::with_capacity(group.len());
     // Each batch's bytes count against the queued budget until its client is answered.
@@ -232,7 +233,7 @@ async fn commit_group(raft: &LedgerRaft, group: Vec<Proposal>, events: usize) {
         commands.extend(proposal.commands);
         budgets.push(proposal.budget);
     }
-    let batch = Batch { timestamp: clock::now_ns(), commands };
+    let batch = Batch { timestamp: clock.now_ns(), commands };
     #[cfg(all(feature = "planted-bugs", madsim))]
     let (batch, replies) = match planted_ack_before_commit(raft, batch, replies).await {
         Some(unanswered) => unanswered,

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tianping_raft_store::{IdentityStorage, NodeId, StoreIdentity};
+
+use crate::environment::RandomIds;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Status};
 
@@ -91,6 +93,8 @@ pub struct NodeIdentity {
     current: Mutex<StoreIdentity>,
     /// Raft messages refused because this store belongs to no cluster; the first is logged.
     refused_unadmitted: AtomicU64,
+    /// Where a new cluster's id is drawn (`admission::initialize`).
+    random_ids: RandomIds,
 }
 
 impl NodeIdentity {
@@ -99,7 +103,7 @@ impl NodeIdentity {
     pub fn open(
         node_id: NodeId,
         storage: Arc<dyn IdentityStorage>,
-        new_incarnation: impl FnOnce() -> std::io::Result<u128>,
+        random_ids: RandomIds,
     ) -> Result<Arc<NodeIdentity>, IdentityError> {
         let identity = match storage.read_identity().map_err(IdentityError::Storage)? {
             Some(stored) if stored.node_id != node_id => {
@@ -113,7 +117,7 @@ impl NodeIdentity {
                 if storage.holds_raft_state().map_err(IdentityError::Storage)? {
                     return Err(IdentityError::Unidentified);
                 }
-                let incarnation_id = new_incarnation().map_err(IdentityError::Storage)?;
+                let incarnation_id = new_random_id(random_ids).map_err(IdentityError::Storage)?;
                 let fresh = StoreIdentity { node_id, incarnation_id, cluster_id: None };
                 storage.save_identity(&fresh).map_err(IdentityError::Storage)?;
                 tracing::info!(
@@ -129,6 +133,7 @@ impl NodeIdentity {
             storage,
             current: Mutex::new(identity),
             refused_unadmitted: AtomicU64::new(0),
+            random_ids,
         }))
     }
 
@@ -144,6 +149,11 @@ impl NodeIdentity {
     /// The cluster this node's store was admitted to, if any.
     pub fn cluster_id(&self) -> Option<u128> {
         self.lock().cluster_id
+    }
+
+    /// A new random id for a cluster this node initializes.
+    pub(crate) fn new_cluster_id(&self) -> std::io::Result<u128> {
+        new_random_id(self.random_ids)
     }
 
     /// Whether this node's store holds Raft state (it has been part of a cluster).
@@ -256,43 +266,38 @@ fn storage_status(error: std::io::Error) -> Status {
     Status::internal(format!("the store's identity: {error}"))
 }
 
-/// A random 128-bit id for an incarnation or a cluster (never 0): the operating system's
-/// generator, or the simulator's seeded one.
-pub(crate) fn new_random_id() -> std::io::Result<u128> {
+/// A random 128-bit id for an incarnation or a cluster, never 0, from `source`.
+pub(crate) fn new_random_id(source: RandomIds) -> std::io::Result<u128> {
     loop {
-        let id = random_u128()?;
+        let id = source()?;
         if id != 0 {
             return Ok(id);
         }
     }
 }
 
-#[cfg(madsim)]
-fn random_u128() -> std::io::Result<u128> {
-    Ok(madsim::rand::random::<u128>())
-}
-
-#[cfg(not(madsim))]
-fn random_u128() -> std::io::Result<u128> {
-    let mut bytes = [0_u8; 16];
-    getrandom::fill(&mut bytes).map_err(|error| {
-        std::io::Error::other(format!("the operating system's random generator: {error}"))
-    })?;
-    Ok(u128::from_le_bytes(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use tianping_ledger::{LedgerConfig, StateMachine};
-    use tianping_raft_store::MemoryDisk;
+    use tianping_raft_store::{MemoryDisk, StoreWithIdentity};
     use tonic::Code;
 
     use super::*;
 
+    /// The incarnation the next store opened in this test thread draws.
+    fn next_incarnation() -> std::io::Result<u128> {
+        Ok(NEXT_INCARNATION.with(std::cell::Cell::get))
+    }
+
+    thread_local! {
+        static NEXT_INCARNATION: std::cell::Cell<u128> = const { std::cell::Cell::new(1) };
+    }
+
     fn open_on(disk: &MemoryDisk, node_id: NodeId, incarnation: u128) -> Arc<NodeIdentity> {
+        NEXT_INCARNATION.with(|next| next.set(incarnation));
         let machine = StateMachine::new(LedgerConfig::default()).expect("default config");
         let (log_store, _state_machine) = disk.open(machine);
-        NodeIdentity::open(node_id, log_store.identity_storage(), || Ok(incarnation))
+        NodeIdentity::open(node_id, log_store.identity_storage(), next_incarnation)
             .expect("the store opens")
     }
 
@@ -348,7 +353,7 @@ mod tests {
         open_on(&disk, 2, 10);
         let machine = StateMachine::new(LedgerConfig::default()).expect("default config");
         let (log_store, _state_machine) = disk.open(machine);
-        let refused = NodeIdentity::open(5, log_store.identity_storage(), || Ok(1))
+        let refused = NodeIdentity::open(5, log_store.identity_storage(), next_incarnation)
             .expect_err("node 2's store");
         assert!(matches!(refused, IdentityError::OtherNode { configured: 5, stored: 2 }));
     }
@@ -376,7 +381,7 @@ mod tests {
         let machine = StateMachine::new(LedgerConfig::default()).expect("default config");
         let (mut log_store, _state_machine) = older.open(machine);
         log_store.save_vote(&Vote::new(3, 1)).await.expect("a vote");
-        let refused = NodeIdentity::open(1, log_store.identity_storage(), || Ok(1))
+        let refused = NodeIdentity::open(1, log_store.identity_storage(), next_incarnation)
             .expect_err("state but no identity");
         assert!(matches!(refused, IdentityError::Unidentified), "{refused}");
     }

@@ -1,10 +1,13 @@
 //! A Tianping ledger node: one replica of the ledger, replicated with openraft over gRPC.
 //!
-//! `start(config)` is the one way a node comes up — for the `tianping` binary, the
-//! integration tests and the madsim simulation alike. It opens the node's RocksDB
-//! store (`tianping_raft_store::RocksStore`; under `--cfg madsim` the memory store on the
-//! `MemoryDisk` the simulation attached with `runtime::attach_disk`), starts openraft with the gRPC transport
-//! (`network`), and serves two gRPC services on two addresses:
+//! `start(config, environment)` is the one way a node comes up — for the `tianping` binary,
+//! the integration tests and the madsim simulation alike. The `Environment` is what differs
+//! between them (`environment`): `Production` opens RocksDB (`tianping_raft_store::RocksStore`),
+//! binds TCP listeners, reads the system clock and serves health, reflection and `/metrics`
+//! beside the API; the simulation's `Simulated` opens the `MemoryDisk` it owns for the node,
+//! serves on madsim's addresses with every call delayed by its link (`sim_link`) and hands the
+//! node its own clock. `start` itself has no `cfg(madsim)`: it starts openraft with the gRPC
+//! transport (`network`), and serves two gRPC services on two addresses:
 //!
 //! - `tianping.raft.v1.Raft` on `raft_address` (`raft_service`): peers' append-entries, votes
 //!   and streamed snapshots. Internal; never exposed to clients.
@@ -17,28 +20,29 @@
 //!   resolved by operators.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
 //!   cluster status, membership changes, leadership transfer, preferred leader data center.
-//! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, real
-//!   network only).
+//! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, added by
+//!   the production environment).
 //!
 //! Background tasks: `preferred_leader` (hands leadership to the preferred data center) and,
-//! outside the simulation, the health updater; both end with the node.
+//! in production, the health updater; both end with the node.
 //!
 //! Module map: `config` (what a node is told), `membership_policy` (the voter rules every
 //! membership change is checked against), `timing` (Raft timings from the distance
-//! between data centers), `clock` (the one wall-clock read), `members` (cluster members on
+//! between data centers), `clock` (the wall clock the environment hands the node: every
+//! timestamp the leader stamps is read from it), `members` (cluster members on
 //! the wire ⇄ the Raft membership; every other wire conversion is `tianping_proto`'s), `writer`
 //! (the one write path every client service shares: propose on the leader or forward),
 //! `reads` (read consistency: ReadIndex, bounded staleness).
 //!
 //! Observability: `metrics` (the node's Prometheus registry, served on the optional
-//! `metrics_address` outside the simulation) and `request_id` (a request id and `tracing` span
+//! `metrics_address` by the production environment) and `request_id` (a request id and `tracing` span
 //! per client request, from the receiving node through forwarding to the apply). Nodes emit
 //! `tracing` events; the `tianping` binary decides where they go.
 //!
 //! Runtime rules, so the simulation can run this exact code: `tokio` and `tonic` are the
 //! workspace's `madsim-tokio` / `madsim-tonic`; no OS threads, no `Instant::now()` outside
-//! openraft's runtime, every `select!` is `biased;`, timeouts through `runtime::timeout`
-//! (`runtime` also holds the simulation's disks). openraft's own runtime under madsim is
+//! openraft's runtime, no wall-clock read but the environment's `Clock`, every `select!` is
+//! `biased;`, timeouts through `runtime::timeout`. openraft's own runtime under madsim is
 //! raft-store's `runtime::SimRuntime`. In the simulation every call a node serves pays the delay
 //! between its caller's data center and the node's (`sim_link`, madsim only).
 
@@ -46,6 +50,7 @@ mod admin_service;
 mod admission;
 pub mod clock;
 pub mod config;
+pub mod environment;
 mod forward;
 mod group_commit;
 mod headers;
@@ -77,13 +82,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tianping_ledger::{ConfigError, LedgerConfig, StateMachine};
-use tianping_raft_store::{NodeId, NodeInfo, TypeConfig};
-#[cfg(not(madsim))]
-use tianping_raft_store::{RocksConfig, RocksStore};
+use tianping_raft_store::{NodeId, NodeInfo, StoreWithIdentity, TypeConfig};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::NodeConfig;
+pub use environment::Environment;
+#[cfg(not(madsim))]
+pub use environment::Production;
+#[cfg(madsim)]
+pub use environment::Simulated;
 pub use group_commit::{GROUP_COMMIT_EVENTS_MAX, GROUP_COMMIT_IN_FLIGHT_MAX};
 pub use headers::{FORWARDED_HEADER, REQUEST_ID_BYTES_MAX, REQUEST_ID_HEADER};
 pub use metrics::NodeMetrics;
@@ -91,6 +99,8 @@ pub use request_id::RequestId;
 pub use timing::{RaftTimings, TimingError};
 
 use crate::admin_service::AdminService;
+use crate::clock::Clock;
+use crate::environment::{ApiServices, Endpoint, RaftServices};
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
 use crate::payouts_service::PayoutsService;
@@ -203,9 +213,8 @@ pub struct NodeHandle {
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
     /// The node's metrics (recorded in the simulation too).
     metrics: Arc<NodeMetrics>,
-    /// The `/metrics` endpoint, when the configuration names one.
-    #[cfg(not(madsim))]
-    exporter: Option<metrics::Exporter>,
+    /// The `/metrics` endpoint, when the environment serves one and the configuration names it.
+    exporter: Option<Box<dyn Endpoint>>,
     /// Background tasks (preferred leader, health), aborted at shutdown.
     tasks: Vec<JoinHandle<()>>,
 }
@@ -243,10 +252,7 @@ impl NodeHandle {
     /// Where the node serves `GET /metrics`: none unless `metrics_address` was configured,
     /// and always none in the simulation.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
-        #[cfg(not(madsim))]
-        return self.exporter.as_ref().map(|exporter| exporter.address);
-        #[cfg(madsim)]
-        return None;
+        self.exporter.as_ref().map(|exporter| exporter.address())
     }
 
     /// The node's store identity: its cluster and incarnation.
@@ -274,7 +280,6 @@ impl NodeHandle {
             let _ = stop.send(());
         }
         let mut problems = Vec::new();
-        #[cfg(not(madsim))]
         if let Some(exporter) = self.exporter
             && let Err(problem) = exporter.stop(SERVER_STOP_TIMEOUT).await
         {
@@ -323,106 +328,35 @@ fn raft_config(config: &NodeConfig, timings: &RaftTimings) -> Result<openraft::C
     .map_err(|error| StartError::Raft(error.to_string()))
 }
 
-/// A bound listening socket, and the address it really has (port 0 picks a free one).
-#[cfg(not(madsim))]
-struct Listener {
-    incoming: tonic::transport::server::TcpIncoming,
-    address: SocketAddr,
-}
-
-/// In the simulation a server binds its (fixed) address itself as it starts serving.
-#[cfg(madsim)]
-struct Listener {
-    address: SocketAddr,
-}
-
-#[cfg(madsim)]
-fn bind(address: SocketAddr) -> Result<Listener, StartError> {
-    Ok(Listener { address })
-}
-
-/// Serves `router` on `listener` until `stop` fires (or its sender is dropped).
-#[cfg(not(madsim))]
-async fn serve(
-    router: tonic::transport::server::Router,
-    listener: Listener,
-    stop: oneshot::Receiver<()>,
-) -> Result<(), tonic::transport::Error> {
-    router
-        .serve_with_incoming_shutdown(listener.incoming, async move {
-            let _ = stop.await;
-        })
-        .await
-}
-
-/// Serves `router` on `listener` until `stop` fires (or its sender is dropped).
-#[cfg(madsim)]
-async fn serve(
-    router: tonic::transport::server::Router,
-    listener: Listener,
-    stop: oneshot::Receiver<()>,
-) -> Result<(), tonic::transport::Error> {
-    router
-        .serve_with_shutdown(listener.address, async move {
-            let _ = stop.await;
-        })
-        .await
-}
-
-#[cfg(not(madsim))]
-fn bind(address: SocketAddr) -> Result<Listener, StartError> {
-    let bind_error = |error| StartError::Bind { address, error };
-    let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
-    let local = listener.local_addr().map_err(bind_error)?;
-    listener.set_nonblocking(true).map_err(bind_error)?;
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
-    // Raft and client messages are small and latency-bound: never wait to coalesce them.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    Ok(Listener { incoming, address: local })
-}
-
-/// Starts a node: opens its store, binds its two addresses, starts Raft and serves. The
-/// returned handle reports the addresses actually bound. The node joins a cluster when a
-/// member's `initialize` (new cluster) or a membership change (later) names it.
-pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
+/// Starts a node in `environment`: opens its store, binds its two addresses, starts Raft and
+/// serves. The returned handle reports the addresses actually bound. The node joins a cluster
+/// when a member's `initialize` (new cluster) or a membership change (later) names it.
+pub async fn start<E: Environment>(
+    config: NodeConfig,
+    environment: E,
+) -> Result<NodeHandle, StartError> {
     // Checked before anything is bound or opened: a node that cannot hear a quorum across
     // its data centers must not start at all.
     let timings = config.raft_timings().map_err(StartError::Timing)?;
     let raft_config = raft_config(&config, &timings)?;
-    let raft_listener = bind(config.raft_address)?;
-    let api_listener = bind(config.api_address)?;
-    #[cfg(not(madsim))]
-    let metrics_listener = config.metrics_address.map(metrics::bind).transpose()?;
+    let (raft_listener, raft_address) = environment.bind(config.raft_address)?;
+    let (api_listener, api_address) = environment.bind(config.api_address)?;
+    let metrics_listener = environment.bind_metrics(config.metrics_address)?;
     let info = NodeInfo {
         region: config.region.clone(),
         data_center: config.data_center.clone(),
-        raft_address: raft_listener.address.to_string(),
-        api_address: api_listener.address.to_string(),
+        raft_address: raft_address.to_string(),
+        api_address: api_address.to_string(),
     };
     let machine = StateMachine::new(LedgerConfig::default()).map_err(StartError::Ledger)?;
-    #[cfg(not(madsim))]
-    let (log_store, state_machine) =
-        RocksStore::open(&config.store_directory(), machine, RocksConfig::default())
-            .map_err(StartError::Storage)?;
-    #[cfg(madsim)]
-    let (log_store, state_machine) = runtime::disk_at(&config.data_directory)
-        .ok_or_else(|| {
-            StartError::Storage(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no simulated disk attached at {}", config.data_directory.display()),
-            ))
-        })?
-        .open(machine);
+    let (log_store, state_machine) = environment.open_store(&config, machine)?;
     let identity = identity::NodeIdentity::open(
         config.node_id,
         log_store.identity_storage(),
-        identity::new_random_id,
+        environment.random_ids(),
     )
     .map_err(StartError::Identity)?;
-    let incoming_directory = config.incoming_snapshot_directory();
-    // Outside the simulation incoming snapshots are staged in files (`raft_service`).
-    #[cfg(not(madsim))]
-    recreate_directory(&incoming_directory).map_err(StartError::Storage)?;
+    let clock = environment.clock();
     let raft = LedgerRaft::new(
         config.node_id,
         Arc::new(raft_config),
@@ -436,40 +370,8 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     let node_metrics = Arc::new(NodeMetrics::new());
     metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
 
-    let raft_service =
-        RaftServer::new(RaftService::new(raft.clone(), Arc::clone(&identity), incoming_directory))
-            .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX);
-    let forward_timeout = timings.forward_timeout;
-    let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout));
-    let reader =
-        Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(&identity)));
-    let ledger_service = LedgerServer::new(request_id::Observed::new(
-        LedgerService::new(writer.clone(), reader.clone()),
-        config.node_id,
-        Arc::clone(&node_metrics),
-    ))
-    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let payouts_service = PayoutsServer::new(request_id::Observed::new(
-        PayoutsService::new(writer.clone(), reader.clone()),
-        config.node_id,
-        Arc::clone(&node_metrics),
-    ))
-    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let reconciliation_service = ReconciliationServer::new(request_id::Observed::new(
-        ReconciliationService::new(writer, reader),
-        config.node_id,
-        Arc::clone(&node_metrics),
-    ))
-    .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX);
-    let preferred =
-        preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
-    let admin_service = AdminServer::new(request_id::Observed::new(
-        AdminService::new(raft.clone(), Arc::clone(&identity), forward_timeout, preferred.clone()),
-        config.node_id,
-        Arc::clone(&node_metrics),
-    ));
-    // Outside the simulation the health task joins it below.
-    #[cfg_attr(madsim, allow(unused_mut))]
+    let (raft_services, api_services, preferred) =
+        services(&config, &raft, &identity, &clock, &node_metrics, &timings);
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
         config.node_id,
@@ -477,55 +379,23 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
         preferred,
     ))];
 
-    // In the simulation every call pays its link's cross-data-center delay (`sim_link`).
-    #[cfg(madsim)]
-    let (raft_service, ledger_service, payouts_service, reconciliation_service, admin_service) = (
-        sim_link::Delayed::new(raft_service),
-        sim_link::Delayed::new(ledger_service),
-        sim_link::Delayed::new(payouts_service),
-        sim_link::Delayed::new(reconciliation_service),
-        sim_link::Delayed::new(admin_service),
-    );
-
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();
-    let raft_server = tokio::spawn(serve(
-        tonic::transport::Server::builder().add_service(raft_service),
-        raft_listener,
-        raft_stopped,
-    ));
-    // The client address's services, named once: reflection lists exactly these.
-    #[cfg(not(madsim))]
-    let served = [
-        <LedgerServer<()> as tonic::server::NamedService>::NAME,
-        <PayoutsServer<()> as tonic::server::NamedService>::NAME,
-        <ReconciliationServer<()> as tonic::server::NamedService>::NAME,
-        <AdminServer<()> as tonic::server::NamedService>::NAME,
-    ];
-    let api_router = tonic::transport::Server::builder()
-        .add_service(ledger_service)
-        .add_service(payouts_service)
-        .add_service(reconciliation_service)
-        .add_service(admin_service);
-    #[cfg(not(madsim))]
-    let api_router = {
-        let (router, health) = probes::add_to(api_router, &served).map_err(StartError::Raft)?;
-        tasks.push(tokio::spawn(probes::follow_leader(raft.clone(), health)));
-        router
-    };
-    let api_server = tokio::spawn(serve(api_router, api_listener, api_stopped));
-    #[cfg(not(madsim))]
+    let raft_router = environment.raft_router(raft_services);
+    let raft_server = tokio::spawn(E::serve(raft_router, raft_listener, raft_stopped));
+    let (api_router, api_tasks) = environment.api_router(api_services, &raft)?;
+    tasks.extend(api_tasks);
+    let api_server = tokio::spawn(E::serve(api_router, api_listener, api_stopped));
     let exporter = metrics_listener
-        .map(|listener| metrics::Exporter::serve(listener, Arc::clone(&node_metrics)));
+        .map(|listener| environment.serve_metrics(listener, Arc::clone(&node_metrics)));
     Ok(NodeHandle {
         metrics: node_metrics,
-        #[cfg(not(madsim))]
         exporter,
         node_id: config.node_id,
         info,
         raft,
         identity,
-        admit_timeout: forward_timeout,
+        admit_timeout: timings.forward_timeout,
         // The client API stops first, so no new write arrives while Raft still runs.
         stop_servers: vec![stop_api, stop_raft],
         servers: vec![api_server, raft_server],
@@ -533,12 +403,61 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, StartError> {
     })
 }
 
-/// Empties (or makes) a staging directory: what a crash left there is incomplete by definition.
-#[cfg(not(madsim))]
-fn recreate_directory(path: &std::path::Path) -> io::Result<()> {
-    match std::fs::remove_dir_all(path) {
-        Err(error) if error.kind() != io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    std::fs::create_dir_all(path)
+/// The node's gRPC services, each with its message size bound, and the preferred data center
+/// the admin service sets and the `preferred_leader` task follows.
+fn services(
+    config: &NodeConfig,
+    raft: &LedgerRaft,
+    identity: &Arc<identity::NodeIdentity>,
+    clock: &Clock,
+    node_metrics: &Arc<NodeMetrics>,
+    timings: &RaftTimings,
+) -> (RaftServices, ApiServices, preferred_leader::PreferredDataCenter) {
+    let forward_timeout = timings.forward_timeout;
+    let raft_services = RaftServices {
+        raft: RaftServer::new(RaftService::new(
+            raft.clone(),
+            Arc::clone(identity),
+            config.incoming_snapshot_directory(),
+        ))
+        .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX),
+    };
+    let writer =
+        Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, clock.clone()));
+    let reader =
+        Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(identity)));
+    let preferred =
+        preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
+    let ledger = request_id::Observed::new(
+        LedgerService::new(writer.clone(), reader.clone()),
+        config.node_id,
+        Arc::clone(node_metrics),
+        clock,
+    );
+    let payouts = request_id::Observed::new(
+        PayoutsService::new(writer.clone(), reader.clone()),
+        config.node_id,
+        Arc::clone(node_metrics),
+        clock,
+    );
+    let reconciliation = request_id::Observed::new(
+        ReconciliationService::new(writer, reader),
+        config.node_id,
+        Arc::clone(node_metrics),
+        clock,
+    );
+    let admin = request_id::Observed::new(
+        AdminService::new(raft.clone(), Arc::clone(identity), forward_timeout, preferred.clone()),
+        config.node_id,
+        Arc::clone(node_metrics),
+        clock,
+    );
+    let api_services = ApiServices {
+        ledger: LedgerServer::new(ledger).max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX),
+        payouts: PayoutsServer::new(payouts).max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX),
+        reconciliation: ReconciliationServer::new(reconciliation)
+            .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX),
+        admin: AdminServer::new(admin),
+    };
+    (raft_services, api_services, preferred)
 }

@@ -246,7 +246,7 @@ pub(crate) fn watch_raft(
 }
 
 #[cfg(not(madsim))]
-pub(crate) use exporter::{Exporter, bind};
+pub(crate) use exporter::{Exporter, MetricsListener, bind};
 
 /// The `/metrics` HTTP endpoint (real network only).
 #[cfg(not(madsim))]
@@ -279,7 +279,7 @@ mod exporter {
 
     /// A bound, not yet serving, `/metrics` socket and the address it really has.
     #[derive(Debug)]
-    pub(crate) struct MetricsListener {
+    pub struct MetricsListener {
         listener: tokio::net::TcpListener,
         address: SocketAddr,
     }

@@ -23,6 +23,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::clock::Clock;
 use crate::headers::{FORWARDED_HEADER, REQUEST_ID_HEADER};
 use crate::metrics::{NodeMetrics, command_kind};
 use tianping_proto::v1::admin_server::Admin;
@@ -88,8 +89,8 @@ pub(crate) struct RequestIds {
 }
 
 impl RequestIds {
-    pub(crate) fn new(node_id: NodeId) -> RequestIds {
-        let started_ms = crate::clock::now_ns() / 1_000_000;
+    pub(crate) fn new(node_id: NodeId, clock: &Clock) -> RequestIds {
+        let started_ms = clock.now_ns() / 1_000_000;
         RequestIds { prefix: format!("{node_id}-{started_ms:x}"), next: AtomicU64::new(1) }
     }
 
@@ -174,8 +175,13 @@ pub(crate) struct Observed<S> {
 }
 
 impl<S> Observed<S> {
-    pub(crate) fn new(inner: S, node_id: NodeId, metrics: Arc<NodeMetrics>) -> Observed<S> {
-        Observed { inner, node_id, ids: RequestIds::new(node_id), metrics }
+    pub(crate) fn new(
+        inner: S,
+        node_id: NodeId,
+        metrics: Arc<NodeMetrics>,
+        clock: &Clock,
+    ) -> Observed<S> {
+        Observed { inner, node_id, ids: RequestIds::new(node_id, clock), metrics }
     }
 
     /// Runs `call` (the inner handler) on `request` with its id, span and context; counts
@@ -490,7 +496,7 @@ mod tests {
 
     #[test]
     fn generated_ids_are_distinct_and_valid() {
-        let ids = RequestIds::new(7);
+        let ids = RequestIds::new(7, &Clock::system());
         let first = ids.generate();
         let second = ids.generate();
         assert_ne!(first, second);
@@ -500,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_valid_client_id_is_kept_and_an_invalid_one_replaced() {
-        let ids = RequestIds::new(3);
+        let ids = RequestIds::new(3, &Clock::system());
         let mut request = Request::new(());
         request.metadata_mut().insert(REQUEST_ID_HEADER, MetadataValue::from_static("client-42"));
         assert_eq!(ids.for_request(&request).as_str(), "client-42");

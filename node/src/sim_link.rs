@@ -10,7 +10,8 @@
 //!   between them adds (`LinkDelay`), drawn per message: the jitter is the width of the range,
 //!   and a link may also spike now and then (a congested route, a retransmission), adding a
 //!   second draw to a share of its messages.
-//! - `start` serves each of the node's gRPC services wrapped in `Delayed`, at the
+//! - The simulation's environment (`environment::Simulated`) serves each of the node's gRPC
+//!   services wrapped in `Delayed`, at the
 //!   service level where a tower layer would sit: one wrapper for every RPC a node receives
 //!   — peers' Raft messages and ReadIndex calls, clients' calls, followers' forwards, admin
 //!   calls. When the caller's IP (`Request::remote_addr`) and the node's (`local_addr`, the
@@ -23,10 +24,10 @@
 //! byte for byte. Only the server side delays: both directions of a call are paid there, and
 //! a client needs no change.
 //!
-//! Why a wrapper in `start` and not a call in each handler: one place covers every service,
-//! present and future, and no handler changes; the module and the three lines that wrap the
-//! services are `#[cfg(madsim)]`, so the real build compiles none of it (no cost, no
-//! behaviour). Why thread-local: a madsim simulation runs on one thread, so simulations
+//! Why a wrapper where the environment builds its routers and not a call in each handler: one
+//! place covers every service, present and future, and no handler changes; the module and the
+//! simulated environment are `#[cfg(madsim)]`, so the real build compiles none of it (no cost,
+//! no behaviour). Why thread-local: a madsim simulation runs on one thread, so simulations
 //! running side by side (parallel tests, `--check-determinism`) never share a table; a seed
 //! installs its own, replacing the last seed's (see `runtime`'s simulated disks).
 

@@ -1,7 +1,7 @@
 //! The one write path of the client API, shared by `tianping.v1.Ledger` and
 //! `tianping.v1.Payouts`: every batch of commands any client service accepts goes through
 //! `Writer::write`. On the leader it goes to `group_commit`, which holds the node's single
-//! `client_write` call: it stamps the batch with the leader's clock (`clock::now_ns`) and
+//! `client_write` call: it stamps the batch with the leader's clock (the `Clock` its environment gave the node) and
 //! proposes it, possibly in one log entry with other clients' batches; the client is answered
 //! once the entry is applied. A follower forwards the request, unchanged, to
 //! the leader's client API — one hop, marked with `FORWARDED_HEADER` so the leader never
@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
+use crate::clock::Clock;
 use crate::forward::LeaderForwarder;
 use crate::group_commit::{GroupCommit, ProposeError};
 use crate::headers::is_forwarded;
@@ -53,8 +54,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(raft: LedgerRaft, node_id: NodeId, forward_timeout: Duration) -> Self {
-        let group_commit = GroupCommit::start(raft.clone());
+    pub(crate) fn new(
+        raft: LedgerRaft,
+        node_id: NodeId,
+        forward_timeout: Duration,
+        clock: Clock,
+    ) -> Self {
+        let group_commit = GroupCommit::start(raft.clone(), clock);
         let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
         Writer { raft, node_id, forwarder, group_commit }
     }

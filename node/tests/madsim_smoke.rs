@@ -19,7 +19,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tianping_node::{LedgerRaft, NodeConfig};
+use tianping_node::clock::Clock;
+use tianping_node::{LedgerRaft, NodeConfig, Simulated};
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
@@ -86,7 +87,6 @@ where
 struct SimCluster {
     slots: Vec<Slot>,
     disks: Vec<MemoryDisk>,
-    directories: Vec<PathBuf>,
     data: PathBuf,
 }
 
@@ -96,14 +96,12 @@ impl SimCluster {
     fn create(handle: &madsim::runtime::Handle, name: &str, nodes: u8) -> SimCluster {
         let data =
             std::env::temp_dir().join(format!("tianping-madsim-{name}-{}", std::process::id()));
-        let (mut slots, mut disks, mut directories) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut slots, mut disks) = (Vec::new(), Vec::new());
         for node_id in 1..=nodes {
             // The simulation owns the disk, so a restarted node sees exactly what was synced.
             let directory: PathBuf = data.join(format!("node-{node_id}"));
             let disk = MemoryDisk::new();
-            tianping_node::runtime::attach_disk(&directory, disk.clone());
-            disks.push(disk);
-            directories.push(directory.clone());
+            disks.push(disk.clone());
             let slot: Slot = Arc::new(Mutex::new(None));
             slots.push(slot.clone());
             handle
@@ -112,6 +110,7 @@ impl SimCluster {
                 .ip(node_ip(node_id))
                 .init(move || {
                     let (directory, slot) = (directory.clone(), slot.clone());
+                    let environment = Simulated::new(disk.clone(), Clock::system());
                     async move {
                         let mut config = NodeConfig::new(
                             u64::from(node_id),
@@ -120,7 +119,8 @@ impl SimCluster {
                             directory,
                         );
                         config.data_center = format!("dc-{node_id}");
-                        let node = tianping_node::start(config).await.expect("node starts");
+                        let node =
+                            tianping_node::start(config, environment).await.expect("node starts");
                         *slot.lock().expect("slot") =
                             Some((node.raft().clone(), node.info().clone()));
                         // The node lives as long as its simulated machine.
@@ -130,7 +130,7 @@ impl SimCluster {
                 })
                 .build();
         }
-        SimCluster { slots, disks, directories, data }
+        SimCluster { slots, disks, data }
     }
 
     /// Waits for every node to start, initializes the cluster on node 1 and waits until
@@ -184,9 +184,6 @@ impl SimCluster {
     }
 
     fn finish(self) {
-        for directory in &self.directories {
-            tianping_node::runtime::detach_disk(directory);
-        }
         let _ = std::fs::remove_dir_all(&self.data);
     }
 }

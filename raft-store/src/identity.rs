@@ -50,6 +50,13 @@ pub trait IdentityStorage: Send + Sync + std::fmt::Debug {
     fn holds_raft_state(&self) -> io::Result<bool>;
 }
 
+/// A log store that keeps its node's identity beside the log (both stores do).
+pub trait StoreWithIdentity {
+    /// The store's identity, which the node reads and updates beside openraft (which owns
+    /// the log store itself).
+    fn identity_storage(&self) -> std::sync::Arc<dyn IdentityStorage>;
+}
+
 /// The identity's stored bytes (the RocksDB store's; the memory store keeps the value).
 #[cfg_attr(madsim, allow(dead_code))]
 pub(crate) fn encode_identity(identity: &StoreIdentity) -> io::Result<Vec<u8>> {

@@ -47,7 +47,7 @@ pub mod type_config;
 
 pub use crash::{CrashHook, CrashPoint};
 pub use faults::{FaultHook, StorageAccess};
-pub use identity::{IdentityStorage, StoreIdentity};
+pub use identity::{IdentityStorage, StoreIdentity, StoreWithIdentity};
 pub use memory::{
     MemoryDisk, MemoryIdentity, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder,
     MemoryStateMachine,

@@ -2,7 +2,8 @@
 //! client machine per data center, and the network between them.
 //!
 //! Every node is a madsim machine with its own IP whose init (run again on every restart)
-//! boots it through `tianping_node::start` on a `MemoryDisk` the world owns: a crash
+//! boots it through `tianping_node::start` with a `Simulated` environment — the `MemoryDisk`
+//! the world owns and the node's clock — : a crash
 //! (`crash`) drops what the node had not synced, and the restarted node sees exactly what it
 //! had. Data-center partitions are per-link clogs.
 //!
@@ -43,8 +44,9 @@ use openraft::async_runtime::watch::WatchReceiver;
 use openraft::storage::RaftStateMachine;
 use tianping_history::Replica;
 use tianping_ledger::MemoryStore;
+use tianping_node::clock::Clock;
 use tianping_node::sim_link::{self, LinkDelay, LinkTable};
-use tianping_node::{LedgerRaft, NodeConfig, StateMachineStore};
+use tianping_node::{LedgerRaft, NodeConfig, Simulated, StateMachineStore};
 use tianping_proto::v1::InitializeRequest;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_raft_store::{MemoryDisk, NodeInfo};
@@ -146,7 +148,6 @@ pub struct SimNode {
     machine: MachineId,
     slot: Slot,
     disk: MemoryDisk,
-    directory: PathBuf,
 }
 
 impl SimNode {
@@ -239,7 +240,7 @@ impl World {
                 links.place(ip, data_center);
                 let directory = data.join(format!("node-{id}"));
                 let disk = MemoryDisk::new();
-                tianping_node::runtime::attach_disk(&directory, disk.clone());
+                let node_disk = disk.clone();
                 let slot: Slot = Arc::new(Mutex::new(None));
                 let name = format!("node-{id}");
                 let init_slot = slot.clone();
@@ -255,6 +256,7 @@ impl World {
                     .init(move || {
                         let (directory, slot, dc_name) =
                             (init_directory.clone(), init_slot.clone(), dc_name.clone());
+                        let environment = Simulated::new(node_disk.clone(), Clock::system());
                         async move {
                             let mut config = NodeConfig::new(
                                 u64::from(id),
@@ -266,7 +268,7 @@ impl World {
                             config.inter_dc_round_trip_ms = round_trip;
                             config.snapshot_logs_since_last = snapshot_every;
                             config.logs_kept_after_snapshot = logs_kept;
-                            let node = match tianping_node::start(config).await {
+                            let node = match tianping_node::start(config, environment).await {
                                 Ok(node) => node,
                                 Err(error) => panic!("node {id} failed to start: {error}"),
                             };
@@ -290,7 +292,6 @@ impl World {
                     machine: machine.id(),
                     slot,
                     disk,
-                    directory,
                 });
             }
         }
@@ -857,14 +858,13 @@ impl World {
     /// killed machine's tasks and drops their futures at its next step, which it otherwise
     /// never does for a task parked on a waker it holds itself (openraft's cores, the
     /// servers, the clients), so each seed's whole cluster stayed allocated — then empties
-    /// the disks (a handle some dropped future kept is emptied too), detaches them, so the
+    /// the disks (a handle some dropped future or a machine's init kept is emptied too), so the
     /// next seed in this process starts from blank ones, and forgets the link table. `also`
     /// names further machines of the seed to kill (the drill's controller).
     pub async fn finish(&self, also: &[MachineId]) {
         for node in &self.nodes {
             *lock(&node.slot) = None;
             self.handle.kill(node.machine);
-            tianping_node::runtime::detach_disk(&node.directory);
             node.disk.release();
         }
         for client in &self.clients {

@@ -78,7 +78,9 @@ async fn start_cluster(directory: &std::path::Path) -> (Vec<NodeHandle>, Vec<Str
             directory.join(format!("node-{node_id}")),
         );
         config.data_center = format!("dc-{node_id}");
-        nodes.push(tianping_node::start(config).await.expect("node starts"));
+        nodes.push(
+            tianping_node::start(config, tianping_node::Production).await.expect("node starts"),
+        );
     }
     let members: BTreeMap<_, _> =
         nodes.iter().map(|node| (node.node_id(), node.info().clone())).collect();

@@ -51,7 +51,9 @@ impl Cluster {
             );
             config.data_center = format!("dc-{node_id}");
             config.metrics_address = Some(loopback_any_port());
-            nodes.push(tianping_node::start(config).await.expect("node starts"));
+            nodes.push(
+                tianping_node::start(config, tianping_node::Production).await.expect("node starts"),
+            );
         }
         Cluster { nodes, _directory: directory }
     }

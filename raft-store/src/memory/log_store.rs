@@ -26,9 +26,10 @@ impl MemoryLogStore {
     pub(crate) fn new(handle: DiskHandle) -> MemoryLogStore {
         MemoryLogStore { handle }
     }
+}
 
-    /// The store's identity, which the node reads and updates beside openraft.
-    pub fn identity_storage(&self) -> std::sync::Arc<dyn crate::identity::IdentityStorage> {
+impl crate::identity::StoreWithIdentity for MemoryLogStore {
+    fn identity_storage(&self) -> std::sync::Arc<dyn crate::identity::IdentityStorage> {
         std::sync::Arc::new(super::MemoryIdentity::new(self.handle.clone()))
     }
 }

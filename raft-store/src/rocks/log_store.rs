@@ -16,7 +16,9 @@ use serde::de::DeserializeOwned;
 use super::{LOG_CF, RAFT_CF, Shared, rocks_error, synced, unsynced};
 use crate::crash::CrashPoint;
 use crate::format::{decode_log_entry, encode_log_entry, format_error};
-use crate::identity::{IdentityStorage, StoreIdentity, decode_identity, encode_identity};
+use crate::identity::{
+    IdentityStorage, StoreIdentity, StoreWithIdentity, decode_identity, encode_identity,
+};
 use crate::memory::check_contiguous;
 use crate::type_config::{Entry, LogId, TypeConfig, Vote};
 
@@ -151,11 +153,6 @@ impl RocksLogStore {
         self.shared.options.get_ticker_count(rocksdb::statistics::Ticker::WalFileSynced)
     }
 
-    /// The store's identity, which the node reads and updates beside openraft.
-    pub fn identity_storage(&self) -> Arc<dyn IdentityStorage> {
-        Arc::new(RocksIdentity { shared: self.shared.clone() })
-    }
-
     fn last_entry_log_id(&self) -> io::Result<Option<LogId>> {
         let mut iterator = self.shared.db.raw_iterator_cf(self.shared.cf(LOG_CF)?);
         iterator.seek_to_last();
@@ -182,6 +179,12 @@ impl RocksLogStore {
         self.shared.crash_point(CrashPoint::AppendWritten);
         // ...until the write-ahead log is fsynced, which also covers every earlier write.
         self.shared.db.flush_wal(true).map_err(rocks_error)
+    }
+}
+
+impl StoreWithIdentity for RocksLogStore {
+    fn identity_storage(&self) -> Arc<dyn IdentityStorage> {
+        Arc::new(RocksIdentity { shared: self.shared.clone() })
     }
 }
 
