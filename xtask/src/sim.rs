@@ -58,10 +58,11 @@ const BANK_PLANTS: [&str; 1] = ["resend-new-id"];
 /// when a resend under a new end-to-end id pays twice: `resend-new-id` went uncaught over
 /// seeds 1..20 of each, so the bank drills, whose bank loses answers on purpose, judge it.
 /// A node-identity bug shows only where a disk is lost and the node comes back under its old
-/// id, which the disk-replaced drill alone does; so it is tried there only.
+/// id, which the disk-replaced drill alone does; so it is tried there only, and that drill
+/// (one fault, always the same) judges it alone: the other bugs are judged where faults vary.
 fn plant_applies(plant: &str, drill: &str) -> bool {
-    if IDENTITY_PLANTS.contains(&plant) {
-        return IDENTITY_DRILLS.contains(&drill);
+    if IDENTITY_PLANTS.contains(&plant) || IDENTITY_DRILLS.contains(&drill) {
+        return IDENTITY_PLANTS.contains(&plant) && IDENTITY_DRILLS.contains(&drill);
     }
     BANK_PLANTS.contains(&plant) == BANK_DRILLS.contains(&drill)
 }
@@ -631,11 +632,14 @@ mod tests {
     }
 
     #[test]
-    fn bank_bugs_are_tried_on_bank_drills_only() {
+    fn bank_and_identity_bugs_are_tried_on_their_drills_only() {
         assert!(super::plant_applies("resend-new-id", "worker-split-brain"));
         assert!(!super::plant_applies("resend-new-id", "failover"));
         assert!(super::plant_applies("skip-fsync", "failover"));
         assert!(!super::plant_applies("skip-fsync", "bank-outage"));
+        assert!(super::plant_applies("forget-identity", "disk-replaced"));
+        assert!(!super::plant_applies("forget-identity", "failover"));
+        assert!(!super::plant_applies("skip-fsync", "disk-replaced"));
         let bank = parse(&words("--drill worker-split-brain --plant resend-new-id"))
             .expect("a known bank bug");
         assert!(bank.plant.needs_feature());

@@ -259,8 +259,8 @@ const SIM_DETERMINISM: &[&str] =
 const SIM_PLANTED: &[&str] =
     &["--drill", "failover", "--seeds", "20", "--start", "1", "--plant", "all"];
 
-/// Every planted bug that the disk-replaced drill can show — the node-identity one among
-/// them, which no other drill exercises — on that drill: each must make some seed fail.
+/// The node-identity planted bug on the disk-replaced drill (`--plant all` tries only that
+/// one there, and it no other drill): it must make some seed fail.
 const SIM_PLANTED_IDENTITY: &[&str] =
     &["--drill", "disk-replaced", "--seeds", "10", "--start", "1", "--plant", "all"];
 
