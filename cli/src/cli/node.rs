@@ -104,7 +104,7 @@ impl NodeOptions {
             .merge(env)
             .merge(self)
             .extract::<NodeConfig>()
-            .map_err(|error| anyhow::anyhow!("node configuration: {error}"))
+            .map_err(|error| anyhow::anyhow!("node configuration: {}", explain(error)))
     }
 }
 
@@ -147,6 +147,30 @@ impl Format for TomlFile {
     fn from_str<'de, T: serde::de::DeserializeOwned>(text: &'de str) -> Result<T, Self::Error> {
         toml::from_str(text)
     }
+}
+
+/// Each error of the layering with its key as `NodeConfig` names it and the layer its value
+/// came from (figment's own wording would say `default.node_id` for a file's key and
+/// `NODE_ID` for a variable's).
+fn explain(error: figment::Error) -> String {
+    let lines: Vec<String> = error
+        .into_iter()
+        .map(|error| {
+            let mut line = error.kind.to_string();
+            if !error.path.is_empty() {
+                line.push_str(&format!(" for key `{}`", error.path.join(".")));
+            }
+            match error.metadata {
+                Some(Metadata { name, source: Some(source), .. }) => {
+                    line.push_str(&format!(" in {source} ({name})"));
+                }
+                Some(Metadata { name, source: None, .. }) => line.push_str(&format!(" in {name}")),
+                None => {}
+            }
+            line
+        })
+        .collect();
+    lines.join("; ")
 }
 
 #[cfg(test)]
@@ -234,15 +258,17 @@ mod tests {
         with_environment(&[("TIANPING_FORWARD_TIMEOUT_MS", "soon")], |_| {
             let error = addresses_and_directory(4).node_config().expect_err("not a number");
             let error = error.to_string();
-            // figment names a variable's key as the variable spells it, after the prefix.
-            assert!(error.contains("FORWARD_TIMEOUT_MS") && error.contains("TIANPING_"), "{error}");
+            assert!(
+                error.contains("`forward_timeout_ms`") && error.contains("TIANPING_"),
+                "{error}"
+            );
         });
         with_environment(&[], |directory| {
             let file = directory.join("bad.toml");
             std::fs::write(&file, "node_id = \"four\"\n").expect("write");
             let options = NodeOptions { config: Some(file), ..NodeOptions::default() };
             let error = options.node_config().expect_err("a string id").to_string();
-            assert!(error.contains("node_id"), "{error}");
+            assert!(error.contains("`node_id`"), "{error}");
             // The file's path as given, relative to the working directory when it is in it.
             assert!(error.contains("bad.toml") && error.contains("TOML file"), "{error}");
 
