@@ -7,6 +7,10 @@
 //! It also writes the file descriptor set of every proto to `$OUT_DIR/tianping_descriptor.bin`
 //! (`FILE_DESCRIPTOR_SET` in the crate), which gRPC server reflection serves so generic clients
 //! (grpcurl, Python's grpcio-reflection) can call the API without the `.proto` files.
+//!
+//! Every `tianping.v1` type derives `serde::Serialize`, so the `tianping` CLI prints `--json`
+//! straight from the messages it received: ids and amounts are decimal strings on the wire, so
+//! their JSON is exact (a u128 never passes through a JSON number).
 
 use std::io;
 
@@ -24,6 +28,7 @@ fn main() -> io::Result<()> {
     config.protoc_executable(protoc);
     let out_dir = std::env::var_os("OUT_DIR").ok_or_else(|| io::Error::other("OUT_DIR unset"))?;
     tonic_build::configure()
+        .type_attribute(".tianping.v1", "#[derive(serde::Serialize)]")
         .file_descriptor_set_path(std::path::Path::new(&out_dir).join("tianping_descriptor.bin"))
         .compile_protos_with_config(config, &PROTOS, &["."])
 }

@@ -112,9 +112,11 @@ enum Commands {
     /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`).
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     ///
-    /// Every key can also be given as a flag (--node-id 1, --api-address …) or an environment
-    /// variable (TIANPING_NODE_ID=1, TIANPING_API_ADDRESS=…); these override the file, and
-    /// without a file they must give node_id, raft_address, api_address and data_directory:
+    /// Every key can also be given as an environment variable TIANPING_<KEY>
+    /// (TIANPING_NODE_ID=1, TIANPING_API_ADDRESS=…), which overrides the file, or as a flag
+    /// (--node-id 1, --api-address …), which overrides both. A variable's value that reads as
+    /// a number is one: quote a data center named 1 as TIANPING_DATA_CENTER='"1"'. Without a
+    /// file they must give node_id, raft_address, api_address and data_directory:
     ///
     ///   tianping node --node-id 1 --raft-address 127.0.0.1:7001 \
     ///       --api-address 127.0.0.1:8001 --data-directory /var/lib/tianping/node-1

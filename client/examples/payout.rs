@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The worker's side.
     // One claim id per claim round: a retry of the round reuses it and gets the same payouts.
     let round = PayoutBatchClaim {
-        claim_id: new_claim_id(),
+        claim_id: new_claim_id()?,
         worker_id: WORKER,
         bank: BANK,
         max: 16,

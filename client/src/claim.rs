@@ -35,35 +35,39 @@ impl ClaimAnswer {
     }
 }
 
-/// A claim id for a new claim round: 128 random bits (never 0 or `u128::MAX`), so ids of
-/// different workers and of a restarted worker do not meet. Under the simulation the bits
-/// come from the simulator's seeded generator.
-pub fn new_claim_id() -> u128 {
+/// The operating system had no randomness to give for a claim id (`getrandom` failed): no
+/// round can start until it has, so the caller waits and asks again rather than fall back to
+/// weaker bits, which could repeat another worker's id.
+#[derive(Debug, thiserror::Error)]
+#[error("no randomness for a claim id: {0}")]
+pub struct ClaimIdError(#[from] getrandom::Error);
+
+/// A claim id for a new claim round: 128 random bits from the operating system (never 0 or
+/// `u128::MAX`), so ids of different workers and of a restarted worker do not meet — the same
+/// source as the bank adapters' nonces and the CLI's change ids. Under the simulation the bits
+/// come from the simulator's seeded generator, so a seed replays the same ids.
+pub fn new_claim_id() -> Result<u128, ClaimIdError> {
     loop {
-        let id = (u128::from(random_u64()) << 64) | u128::from(random_u64());
+        let id = random_u128()?;
         if id != 0 && id != u128::MAX {
-            return id;
+            return Ok(id);
         }
     }
 }
 
+/// Two draws, high half first, as claim ids have always been drawn here, so a seed keeps
+/// the ids (and so the run) it had.
 #[cfg(madsim)]
-fn random_u64() -> u64 {
-    madsim::rand::random::<u64>()
+fn random_u128() -> Result<u128, ClaimIdError> {
+    let high = madsim::rand::random::<u64>();
+    Ok((u128::from(high) << 64) | u128::from(madsim::rand::random::<u64>()))
 }
 
-/// The standard library's per-process random hash keys over a counter and the clock.
 #[cfg(not(madsim))]
-fn random_u64() -> u64 {
-    use std::collections::hash_map::RandomState;
-    use std::hash::BuildHasher;
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    static DRAWN: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| elapsed.as_nanos());
-    RandomState::new().hash_one((DRAWN.fetch_add(1, Ordering::Relaxed), nanos))
+fn random_u128() -> Result<u128, ClaimIdError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)?;
+    Ok(u128::from_le_bytes(bytes))
 }
 
 #[cfg(test)]
@@ -72,7 +76,8 @@ mod tests {
 
     #[test]
     fn claim_ids_are_fresh_and_valid() {
-        let ids: std::collections::BTreeSet<u128> = (0..1_000).map(|_| new_claim_id()).collect();
+        let ids: std::collections::BTreeSet<u128> =
+            (0..1_000).map(|_| new_claim_id().expect("the OS gives randomness")).collect();
         assert_eq!(ids.len(), 1_000);
         assert!(!ids.contains(&0) && !ids.contains(&u128::MAX));
     }

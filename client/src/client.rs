@@ -737,11 +737,11 @@ impl Client {
     /// (same tokens), so the worker drives them at once instead of claiming a second batch.
     ///
     /// ```
-    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// # async fn example(client: tianping_client::Client) -> Result<(), Box<dyn std::error::Error>> {
     /// use tianping_client::{PayoutBatchClaim, new_claim_id};
     ///
     /// let round = PayoutBatchClaim {
-    ///     claim_id: new_claim_id(),
+    ///     claim_id: new_claim_id()?,
     ///     worker_id: 77,
     ///     bank: 1,
     ///     max: 16,

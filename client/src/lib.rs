@@ -55,7 +55,7 @@ mod page;
 mod retry;
 mod routing;
 
-pub use claim::{ClaimAnswer, new_claim_id};
+pub use claim::{ClaimAnswer, ClaimIdError, new_claim_id};
 pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};

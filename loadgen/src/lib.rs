@@ -24,6 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rand::rngs::SmallRng;
+use rand::{RngExt as _, SeedableRng as _};
 use tianping_client::{Client, ClientConfig, NewAccount, NewTransfer, ResultCode, RetryPolicy};
 
 pub use report::Report;
@@ -267,37 +269,27 @@ struct Shape {
     accounts: u32,
 }
 
-/// A per-task xorshift64: the bench only needs varied account pairs, not secrecy or quality,
-/// and a hand-made generator keeps the workspace's RNG crate features as they are.
-struct Xorshift(u64);
-
-impl Xorshift {
-    fn for_task(task: u32) -> Xorshift {
-        Xorshift(0x9E37_79B9_7F4A_7C15_u64 ^ (u64::from(task) + 1).wrapping_mul(0xA24B_AED4))
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
+/// Each task's generator, seeded from the task's number so a run's account pairs repeat: the
+/// bench only needs varied pairs, not secrecy, and `SmallRng` is the workspace's `rand` with
+/// no feature beyond the ones already built (the bank simulator draws from it too).
+fn task_random(task: u32) -> SmallRng {
+    SmallRng::seed_from_u64(u64::from(task))
 }
 
 /// The transfers of one request: `batch` ids from `first` on, random distinct accounts.
-fn transfers(shape: Shape, first: u64, random: &mut Xorshift) -> Vec<NewTransfer> {
+fn transfers(shape: Shape, first: u64, random: &mut SmallRng) -> Vec<NewTransfer> {
     let accounts = u64::from(shape.accounts);
     let transfer_base = shape.run_base + (1 << 64);
     (0..u64::from(shape.batch))
         .map(|offset| {
-            let debit = random.next() % accounts;
-            let step = 1 + random.next() % (accounts - 1);
+            let debit = random.random_range(0..accounts);
+            let step = random.random_range(1..accounts);
             let credit = (debit + step) % accounts;
             NewTransfer {
                 id: transfer_base + u128::from(first + offset),
                 debit_account_id: shape.run_base + 1 + u128::from(debit),
                 credit_account_id: shape.run_base + 1 + u128::from(credit),
-                amount: u128::from(1 + random.next() % 10_000),
+                amount: random.random_range(1..=10_000),
                 ledger: BENCH_LEDGER,
                 code: 1,
                 ..NewTransfer::default()
@@ -315,7 +307,7 @@ async fn client_task(
     window: Window,
 ) -> TaskReport {
     let mut report = TaskReport::new();
-    let mut random = Xorshift::for_task(task);
+    let mut random = task_random(task);
     while Instant::now() < window.stop_at {
         let first = next_transfer.fetch_add(u64::from(shape.batch), Ordering::Relaxed);
         let batch = transfers(shape, first, &mut random);
@@ -350,7 +342,7 @@ mod tests {
     #[test]
     fn transfers_move_between_distinct_accounts_of_the_run() {
         let shape = Shape { run_base: 1 << 127, batch: 50, accounts: 3 };
-        let mut random = Xorshift::for_task(7);
+        let mut random = task_random(7);
         let batch = transfers(shape, 100, &mut random);
         assert_eq!(batch.len(), 50);
         for (offset, transfer) in batch.iter().enumerate() {

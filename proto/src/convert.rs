@@ -55,8 +55,8 @@ pub use reads::{ReadConsistency, history_cursor, history_filter, read_consistenc
 pub use suspense::{
     PayoutHistoryListing, SuspenseListing, assign_suspense_request, assignment_commands,
     list_suspense_request, parse_payout_history_response, parse_suspense_response,
-    payout_history_listing, payout_history_request, payout_history_response, suspense_cursor,
-    suspense_listing, suspense_response,
+    payout_history_listing, payout_history_record, payout_history_request, payout_history_response,
+    suspense_collection, suspense_cursor, suspense_listing, suspense_response,
 };
 
 use std::fmt;
@@ -350,6 +350,35 @@ pub fn force_change(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CLI prints `--json` from the wire types' serde derive: a u128 must come out as the
+    /// exact decimal string the wire carries, never as a (rounded) JSON number.
+    #[test]
+    fn wire_records_serialize_to_json_with_exact_decimal_ids_and_amounts() {
+        let record = tianping_ledger::Payout {
+            id: u128::MAX - 1,
+            debit_account_id: 10,
+            credit_account_id: 20,
+            amount: (1 << 100) + 1,
+            user_data: 0,
+            ledger: 156,
+            code: 1,
+            bank: 3,
+            beneficiary: "6222020200112233445".into(),
+            state: tianping_ledger::PayoutState::Succeeded,
+            fencing_token: 2,
+            worker_id: 77,
+            lease_until: 9,
+            created_at: 5,
+            updated_at: 8,
+        };
+        let json = serde_json::to_value(payout(&record)).expect("serializes");
+        assert_eq!(json["id"], "340282366920938463463374607431768211454");
+        assert_eq!(json["amount"], "1267650600228229401496703205377");
+        assert_eq!(json["state"], "succeeded");
+        assert_eq!(json["ledger"], 156);
+        assert_eq!(json["worker_id"], "77");
+    }
 
     #[test]
     fn a_forced_membership_change_needs_a_bounded_reason() {

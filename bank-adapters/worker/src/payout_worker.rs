@@ -34,7 +34,8 @@ use tianping_bank_adapters::gateway::{
 };
 use tianping_bank_adapters::money::Money;
 use tianping_client::{
-    ClaimAnswer, Error, Payout, PayoutBatchClaim, PayoutClaim, RecordPayoutOutcome, new_claim_id,
+    ClaimAnswer, ClaimIdError, Error, Payout, PayoutBatchClaim, PayoutClaim, RecordPayoutOutcome,
+    new_claim_id,
 };
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -115,16 +116,17 @@ pub(crate) struct ClaimRound {
 
 impl ClaimRound {
     /// The round to claim in at `now_ms`: `open` (a round whose answer was lost) again while
-    /// a lease it may have been given could still run, else a new round for `max` payouts.
+    /// a lease it may have been given could still run, else a new round for `max` payouts
+    /// under a fresh claim id (an error when the operating system gave no randomness for it).
     pub(crate) fn next(
         open: Option<ClaimRound>,
         now_ms: u64,
         lease_ms: u64,
         max: u32,
-    ) -> ClaimRound {
+    ) -> Result<ClaimRound, ClaimIdError> {
         match open {
-            Some(round) if now_ms < round.asked_at_ms.saturating_add(lease_ms) => round,
-            _ => ClaimRound { claim_id: new_claim_id(), max, asked_at_ms: now_ms },
+            Some(round) if now_ms < round.asked_at_ms.saturating_add(lease_ms) => Ok(round),
+            _ => Ok(ClaimRound { claim_id: new_claim_id()?, max, asked_at_ms: now_ms }),
         }
     }
 }
@@ -157,8 +159,14 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
         if !stopping && !claiming && held < batch {
             claiming = true;
             let now_ms = clock::elapsed_ms(context.origin);
-            let round = ClaimRound::next(open_round.take(), now_ms, context.lease_ms, batch - held);
-            tasks.push(Box::pin(claim(context, round)));
+            match ClaimRound::next(open_round.take(), now_ms, context.lease_ms, batch - held) {
+                Ok(round) => tasks.push(Box::pin(claim(context, round))),
+                Err(error) => {
+                    // No claim id, so no round: wait as after an empty claim and try again.
+                    tracing::warn!(bank = context.bank_id(), %error, "no claim round");
+                    tasks.push(Box::pin(pause(CLAIM_INTERVAL)));
+                }
+            }
         }
         tokio::select! {
             Some(task) = tasks.next() => match task {

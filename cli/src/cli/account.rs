@@ -1,6 +1,5 @@
 //! `tianping account create|lookup`, and the risk desk's controls (`account_controls.rs`).
 
-use serde_json::json;
 use tianping_proto::v1::{Account, CreateAccountsRequest, LookupRequest, NewAccount};
 
 use super::GlobalOptions;
@@ -168,7 +167,6 @@ async fn lookup(options: &GlobalOptions, ids: &[u128]) -> anyhow::Result<()> {
         noun: ("account", "accounts"),
         id_of: |account: &Account| account.id.as_str(),
         line: account_line,
-        json: account_json,
     };
     super::report_lookup(options, &report, ids, &response.accounts)
 }
@@ -192,22 +190,4 @@ fn account_line(account: &Account) -> String {
         account.timestamp,
         account.controls_version
     )
-}
-
-fn account_json(account: &Account) -> serde_json::Value {
-    json!({
-        "id": account.id,
-        "ledger": account.ledger,
-        "code": account.code,
-        "flags": account.flags,
-        "status": account.status,
-        "debits_posted": account.debits_posted,
-        "credits_posted": account.credits_posted,
-        "debits_pending": account.debits_pending,
-        "credits_pending": account.credits_pending,
-        "credit_line": account.credit_line,
-        "user_data": account.user_data,
-        "timestamp": account.timestamp,
-        "controls_version": account.controls_version,
-    })
 }

@@ -253,10 +253,7 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Re
             })
             .await?;
             if options.json {
-                super::print_json(&json!({
-                    "leader_id": response.leader_id,
-                    "term": response.term,
-                }))
+                super::print_json(&response)
             } else {
                 println!("node {} leads now (term {})", response.leader_id, response.term);
                 Ok(())
@@ -272,20 +269,6 @@ pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Re
 fn ids_text(ids: &[u64]) -> String {
     let ids: Vec<String> = ids.iter().map(|id| format!("node {id}")).collect();
     ids.join(", ")
-}
-
-fn member_json(member: &Member) -> serde_json::Value {
-    json!({
-        "node_id": member.node_id,
-        "voter": member.voter,
-        "region": member.region,
-        "data_center": member.data_center,
-        "api_address": member.api_address,
-        "raft_address": member.raft_address,
-        "lag_known": member.lag_known,
-        "matched_index": member.matched_index,
-        "lag": member.lag,
-    })
 }
 
 fn member_line(member: &Member, leader: Option<u64>) -> String {
@@ -321,13 +304,7 @@ fn print_membership(
     response: &MembershipResponse,
 ) -> anyhow::Result<()> {
     if options.json {
-        let members: Vec<serde_json::Value> = response.members.iter().map(member_json).collect();
-        return super::print_json(&json!({
-            "leader_id": response.leader_id,
-            "log_index": response.log_index,
-            "members": members,
-            "already_absent": response.already_absent,
-        }));
+        return super::print_json(response);
     }
     if !response.already_absent.is_empty() {
         println!(
@@ -359,7 +336,6 @@ async fn status(
     let (members, lag_source) = lag_from_leader(&status).await;
     let leader = status.has_leader.then_some(status.leader_id);
     if options.json {
-        let members: Vec<serde_json::Value> = members.iter().map(member_json).collect();
         return super::print_json(&json!({
             "node_id": status.node_id,
             "leader_id": leader,

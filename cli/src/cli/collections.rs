@@ -113,8 +113,11 @@ async fn suspense(
         }
     };
     if options.json {
-        let items: Vec<_> = waiting.iter().map(collection_json).collect();
-        return super::print_json(&json!({ "suspense": items, "more": more }));
+        let items: Vec<_> =
+            waiting.iter().map(tianping_proto::convert::suspense_collection).collect();
+        return super::print_json(
+            &json!({ "suspense": serde_json::to_value(items)?, "more": more }),
+        );
     }
     for collection in &waiting {
         println!("{}", collection_line(collection));
@@ -173,21 +176,4 @@ fn collection_line(collection: &Collection) -> String {
         request.id,
         collection.timestamp
     )
-}
-
-fn collection_json(collection: &Collection) -> serde_json::Value {
-    let request = &collection.request;
-    json!({
-        "id": request.id.to_string(),
-        "bank": request.bank,
-        "bank_reference": request.bank_reference,
-        "amount": request.amount.to_string(),
-        "ledger": request.ledger,
-        "code": request.code,
-        "beneficiary_account_id": request.beneficiary_account_id.to_string(),
-        "suspense_account_id": collection.credited_account_id.to_string(),
-        "suspense": collection.suspense.map(|reason| reason.name()),
-        "timestamp": collection.timestamp,
-        "user_data": request.user_data.to_string(),
-    })
 }

@@ -160,8 +160,9 @@ where
     }
 }
 
-/// Prints `value` as pretty JSON on standard output.
-pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
+/// Prints `value` as pretty JSON on standard output: a wire message as it was received (its
+/// serde derive, `tianping-proto`'s build script) or a view built for one command.
+pub fn print_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value)
         .map_err(|error| anyhow::anyhow!("encoding JSON: {error}"))?;
     println!("{text}");
@@ -176,13 +177,11 @@ pub struct LookupReport<'a, T> {
     pub id_of: fn(&T) -> &str,
     /// One human-readable line.
     pub line: fn(&T) -> String,
-    /// One JSON object.
-    pub json: fn(&T) -> serde_json::Value,
 }
 
 /// Prints what a lookup found — a line (or JSON object) per record, then a line per id not
 /// found — and fails when any id was not found, so scripts can test the exit status.
-pub fn report_lookup<T>(
+pub fn report_lookup<T: serde::Serialize>(
     options: &GlobalOptions,
     report: &LookupReport<'_, T>,
     ids: &[u128],
@@ -195,11 +194,12 @@ pub fn report_lookup<T>(
         .filter(|id| !found.iter().any(|record| (report.id_of)(record) == id))
         .collect();
     if options.json {
-        let records: Vec<serde_json::Value> = found.iter().map(report.json).collect();
-        let mut document = serde_json::Map::new();
-        document.insert(plural.to_owned(), serde_json::Value::Array(records));
-        document.insert("not_found".to_owned(), serde_json::json!(missing));
-        print_json(&serde_json::Value::Object(document))?;
+        // `{"<plural>": [the records as received], "not_found": [ids]}`.
+        let document = std::collections::BTreeMap::from([
+            (plural, serde_json::to_value(found)?),
+            ("not_found", serde_json::to_value(&missing)?),
+        ]);
+        print_json(&document)?;
     } else {
         for record in found {
             println!("{}", (report.line)(record));

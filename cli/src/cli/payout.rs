@@ -8,6 +8,7 @@ use serde_json::json;
 use tianping_client::{
     Client, NewPayout, Payout, PayoutHistoryRecord, PayoutQuery, PayoutState, ResultCode,
 };
+use tianping_proto::convert;
 
 use super::GlobalOptions;
 
@@ -124,8 +125,8 @@ pub async fn run(options: &GlobalOptions, command: PayoutCommand) -> anyhow::Res
             query.limit = limit;
             let page = client.list_payouts(&query, None).await?;
             if options.json {
-                let payouts: Vec<_> = page.items.iter().map(payout_json).collect();
-                println!("{}", json!({ "payouts": payouts }));
+                let payouts: Vec<_> = page.items.iter().map(convert::payout).collect();
+                println!("{}", json!({ "payouts": serde_json::to_value(payouts)? }));
             } else {
                 for payout in &page.items {
                     println!("{}", payout_line(payout));
@@ -186,7 +187,7 @@ async fn create_payout(
             }
             if payout.state.is_final() {
                 if options.json {
-                    println!("{}", payout_json(&payout));
+                    println!("{}", serde_json::to_string(&convert::payout(&payout))?);
                 }
                 return match payout.state {
                     PayoutState::Succeeded => Ok(()),
@@ -215,8 +216,9 @@ async fn show(options: &GlobalOptions, client: &Client, id: u128) -> anyhow::Res
     };
     let history = client.payout_history(id).await?;
     if options.json {
-        let history: Vec<_> = history.iter().map(history_json).collect();
-        println!("{}", json!({ "payout": payout_json(&payout), "history": history }));
+        let history: Vec<_> = history.iter().map(convert::payout_history_record).collect();
+        let payout = serde_json::to_value(convert::payout(&payout))?;
+        println!("{}", json!({ "payout": payout, "history": serde_json::to_value(history)? }));
     } else {
         println!("{}", payout_line(&payout));
         for record in &history {
@@ -255,34 +257,4 @@ fn history_line(record: &PayoutHistoryRecord) -> String {
             record.fencing_token
         ),
     }
-}
-
-fn history_json(record: &PayoutHistoryRecord) -> serde_json::Value {
-    json!({
-        "timestamp": record.timestamp,
-        "state": record.state.name(),
-        "worker_id": record.worker_id.to_string(),
-        "fencing_token": record.fencing_token,
-        "lease_until": record.lease_until,
-    })
-}
-
-fn payout_json(payout: &Payout) -> serde_json::Value {
-    json!({
-        "id": payout.id.to_string(),
-        "state": payout.state.name(),
-        "amount": payout.amount.to_string(),
-        "ledger": payout.ledger,
-        "code": payout.code,
-        "debit_account_id": payout.debit_account_id.to_string(),
-        "credit_account_id": payout.credit_account_id.to_string(),
-        "bank": payout.bank,
-        "beneficiary": payout.beneficiary,
-        "fencing_token": payout.fencing_token,
-        "worker_id": payout.worker_id.to_string(),
-        "lease_until": payout.lease_until,
-        "created_at": payout.created_at,
-        "updated_at": payout.updated_at,
-        "user_data": payout.user_data.to_string(),
-    })
 }

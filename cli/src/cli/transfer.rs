@@ -159,7 +159,6 @@ pub async fn run(options: &GlobalOptions, command: TransferCommand) -> anyhow::R
                 noun: ("transfer", "transfers"),
                 id_of: |transfer: &Transfer| transfer.id.as_str(),
                 line: transfer_line,
-                json: transfer_json,
             };
             super::report_lookup(options, &report, &ids, &response.transfers)
         }
@@ -183,21 +182,4 @@ fn transfer_line(transfer: &Transfer) -> String {
         transfer.user_data,
         transfer.timestamp
     )
-}
-
-fn transfer_json(transfer: &Transfer) -> serde_json::Value {
-    json!({
-        "id": transfer.id,
-        "debit_account_id": transfer.debit_account_id,
-        "credit_account_id": transfer.credit_account_id,
-        "amount": transfer.amount,
-        "amount_requested": transfer.amount_requested,
-        "pending_id": transfer.pending_id,
-        "user_data": transfer.user_data,
-        "timeout": transfer.timeout,
-        "ledger": transfer.ledger,
-        "code": transfer.code,
-        "flags": transfer.flags,
-        "timestamp": transfer.timestamp,
-    })
 }

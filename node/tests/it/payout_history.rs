@@ -59,7 +59,7 @@ async fn payout_history_and_the_suspense_desk_through_the_sdk() {
         };
         client.create_payout(payout).await.expect("payout created");
         let round = PayoutBatchClaim {
-            claim_id: new_claim_id(),
+            claim_id: new_claim_id().expect("the OS gives randomness"),
             worker_id: WORKER,
             bank: BANK,
             max: 1,

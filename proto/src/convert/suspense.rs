@@ -51,18 +51,20 @@ pub fn payout_history_response(
     next: Option<u64>,
     applied_index: u64,
 ) -> pb_v1::PayoutHistoryResponse {
-    let records = records
-        .iter()
-        .map(|record| pb_v1::PayoutHistoryRecord {
-            timestamp: record.timestamp,
-            state: payout_state_name(record.state).to_owned(),
-            worker_id: format_u128(record.worker_id),
-            fencing_token: record.fencing_token,
-            lease_until: record.lease_until,
-        })
-        .collect();
+    let records = records.iter().map(payout_history_record).collect();
     let next_cursor = timestamp_cursor(next);
     pb_v1::PayoutHistoryResponse { records, next_cursor, applied_index }
+}
+
+/// One payout history record on the wire.
+pub fn payout_history_record(record: &PayoutHistoryRecord) -> pb_v1::PayoutHistoryRecord {
+    pb_v1::PayoutHistoryRecord {
+        timestamp: record.timestamp,
+        state: payout_state_name(record.state).to_owned(),
+        worker_id: format_u128(record.worker_id),
+        fencing_token: record.fencing_token,
+        lease_until: record.lease_until,
+    }
 }
 
 /// What a `ListSuspense` request asks.
@@ -112,16 +114,18 @@ pub fn suspense_response(
     next: Option<SuspenseKey>,
     applied_index: u64,
 ) -> pb_v1::ListSuspenseResponse {
-    let collections = collections
-        .iter()
-        .map(|collection| pb_v1::SuspenseCollection {
-            collection: Some(new_collection(&collection.request)),
-            credited_account_id: format_u128(collection.credited_account_id),
-            suspense: collection.suspense.map(SuspenseReason::name).unwrap_or_default().to_owned(),
-            timestamp: collection.timestamp,
-        })
-        .collect();
+    let collections = collections.iter().map(suspense_collection).collect();
     pb_v1::ListSuspenseResponse { collections, next_cursor: suspense_cursor(next), applied_index }
+}
+
+/// One booked collection on the wire, as `ListSuspense` lists it.
+pub fn suspense_collection(collection: &Collection) -> pb_v1::SuspenseCollection {
+    pb_v1::SuspenseCollection {
+        collection: Some(new_collection(&collection.request)),
+        credited_account_id: format_u128(collection.credited_account_id),
+        suspense: collection.suspense.map(SuspenseReason::name).unwrap_or_default().to_owned(),
+        timestamp: collection.timestamp,
+    }
 }
 
 /// The commands of an `AssignSuspense` request, in order.

@@ -137,10 +137,11 @@ async fn a_claim_whose_answer_was_lost_is_retried_under_its_id_and_driven_at_onc
 #[test]
 fn a_round_is_asked_again_only_while_its_lease_could_run() {
     let open = ClaimRound { claim_id: 5, max: 4, asked_at_ms: 1_000 };
-    assert_eq!(ClaimRound::next(Some(open), 1_000 + LEASE_MS - 1, LEASE_MS, 2), open);
-    let after = ClaimRound::next(Some(open), 1_000 + LEASE_MS, LEASE_MS, 2);
+    let next = |open, now_ms, max| ClaimRound::next(open, now_ms, LEASE_MS, max).expect("an id");
+    assert_eq!(next(Some(open), 1_000 + LEASE_MS - 1, 2), open);
+    let after = next(Some(open), 1_000 + LEASE_MS, 2);
     assert_ne!(after.claim_id, open.claim_id);
     assert_eq!((after.max, after.asked_at_ms), (2, 1_000 + LEASE_MS));
-    let fresh = ClaimRound::next(None, 7, LEASE_MS, 3);
-    assert_ne!(fresh.claim_id, ClaimRound::next(None, 7, LEASE_MS, 3).claim_id);
+    let fresh = next(None, 7, 3);
+    assert_ne!(fresh.claim_id, next(None, 7, 3).claim_id);
 }
