@@ -4,6 +4,9 @@
 //! `SnapshotWriter` as it lands (bound, decoding, order), and only a stream that ends with a
 //! valid trailer becomes a snapshot openraft installs. Outside the simulation the chunks go to
 //! a file under `<data>/incoming-snapshots/`, so a receiver's memory stays bounded by one chunk.
+//!
+//! An append-entries answer carries this node's clock readings as the request arrived and as
+//! the answer left, so the sender can measure how far our clocks are apart (`peer_clocks`).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,9 +15,12 @@ use futures_util::StreamExt;
 use openraft::Snapshot;
 use openraft::raft::{AppendEntriesRequest, ReadPolicy, TransferLeaderRequest, VoteRequest};
 use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::LedgerRaft;
+use crate::clock::Clock;
+use crate::peer_clocks::{CLOCK_RECEIVED_HEADER, CLOCK_REPLIED_HEADER};
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_server::Raft;
 use tianping_proto::raft::{RaftPayload, SnapshotFrame, snapshot_frame};
@@ -26,11 +32,13 @@ pub(crate) struct RaftService {
     incoming_directory: PathBuf,
     /// Numbers incoming snapshot files so concurrent streams never share one.
     incoming_sequence: AtomicU64,
+    /// This node's clock: append-entries answers carry its readings (`peer_clocks`).
+    clock: Clock,
 }
 
 impl RaftService {
-    pub(crate) fn new(raft: LedgerRaft, incoming_directory: PathBuf) -> RaftService {
-        RaftService { raft, incoming_directory, incoming_sequence: AtomicU64::new(0) }
+    pub(crate) fn new(raft: LedgerRaft, incoming_directory: PathBuf, clock: Clock) -> RaftService {
+        RaftService { raft, incoming_directory, incoming_sequence: AtomicU64::new(0), clock }
     }
 }
 
@@ -45,10 +53,17 @@ impl Raft for RaftService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        // This node's clock as the request arrived and as the answer leaves: with the sender's
+        // readings they give its clock's offset from ours (`peer_clocks`).
+        let received_ns = self.clock.now_ns();
         let message: AppendEntriesRequest<TypeConfig> =
             pb_convert::from_raft_bytes("append-entries request", &request.get_ref().payload)?;
         let reply = self.raft.append_entries(message).await.map_err(raft_stopped)?;
-        Ok(Response::new(pb_convert::raft_payload(&reply)?))
+        let mut answer = Response::new(pb_convert::raft_payload(&reply)?);
+        let metadata = answer.metadata_mut();
+        metadata.insert(CLOCK_RECEIVED_HEADER, MetadataValue::from(received_ns));
+        metadata.insert(CLOCK_REPLIED_HEADER, MetadataValue::from(self.clock.now_ns()));
+        Ok(answer)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
