@@ -134,6 +134,19 @@ async fn soak() {
 }
 
 #[madsim::test]
+async fn clock_skew() {
+    let config = world_config();
+    let run = drills::clock_skew::run(&config);
+    let report = match madsim::time::timeout(SEED_TIMEOUT, run).await {
+        Ok(report) => report,
+        Err(_) => panic!("clock-skew drill: the seed did not finish in {SEED_TIMEOUT:?} simulated"),
+    };
+    println!("{}", report.seed_line("clock-skew"));
+    print_peak_memory();
+    assert!(report.violations.is_empty(), "clock-skew drill failed: {}", report.details());
+}
+
+#[madsim::test]
 async fn bank_outage() {
     check_node_plant();
     let config = world_config();
