@@ -62,6 +62,10 @@ pub struct NodeOptions {
     /// Entries kept in the log below the latest snapshot (default 1000).
     #[arg(long, env = "TIANPING_LOGS_KEPT_AFTER_SNAPSHOT", value_name = "N")]
     pub logs_kept_after_snapshot: Option<u64>,
+    /// Largest offset between the leader's clock and a majority of the voters' at which it
+    /// still stamps writes (default 500).
+    #[arg(long, env = "TIANPING_MAX_CLOCK_OFFSET_MS", value_name = "MS")]
+    pub max_clock_offset_ms: Option<u64>,
     /// Where Prometheus scrapes GET /metrics (default: not served).
     #[arg(long, env = "TIANPING_METRICS_ADDRESS", value_name = "HOST:PORT")]
     pub metrics_address: Option<SocketAddr>,
@@ -120,6 +124,7 @@ impl NodeOptions {
             ("forward_timeout_ms", self.forward_timeout_ms),
             ("snapshot_logs_since_last", self.snapshot_logs_since_last),
             ("logs_kept_after_snapshot", self.logs_kept_after_snapshot),
+            ("max_clock_offset_ms", self.max_clock_offset_ms),
         ] {
             if let Some(value) = value {
                 // TOML integers are i64: the same limit a file has.
