@@ -109,7 +109,9 @@ enum Commands {
     ///
     /// Optional: forward_timeout_ms (5000), metrics_address (none;
     /// e.g. "127.0.0.1:9001" serves Prometheus text on GET /metrics),
-    /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`).
+    /// preferred_leader_data_center ("" = none; see `tianping cluster preferred-dc --help`),
+    /// max_clock_offset_ms (500: a leader whose clock is further than this from a majority of
+    /// the voters' refuses writes with UNAVAILABLE "clock offset").
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     ///
     /// Every key can also be given as an environment variable TIANPING_<KEY>

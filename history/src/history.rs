@@ -132,6 +132,19 @@ pub enum ControlOutcome {
     Unknown,
 }
 
+/// One answered batch, timed by true time (nanoseconds since the Unix epoch):
+/// `checker::event_time` holds its events' timestamps to that window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedBatch {
+    /// True time the batch's first attempt was sent.
+    pub sent_ns: u64,
+    /// True time the answer arrived.
+    pub answered_ns: u64,
+    /// The answered events' timestamps (only those that name when the event was applied:
+    /// `ok` and `exists`), by transfer id.
+    pub timestamps: Vec<(u128, u64)>,
+}
+
 /// Everything the clients sent and were told.
 #[derive(Debug, Default)]
 pub struct History {
@@ -169,6 +182,9 @@ pub struct History {
     /// (`checker::acknowledged::unsent_in_ledger`); every other check still judges them.
     /// Empty: every transfer is the clients'.
     pub ledgers_judged_elsewhere: BTreeSet<u32>,
+    /// Answered batches timed by true time, when the driver knows it
+    /// (`checker::event_time`); empty when it does not.
+    pub timed_batches: Vec<TimedBatch>,
 }
 
 impl History {

@@ -20,7 +20,7 @@
 //!   ledger state machine: every transfer id's appearances, every account's balances after
 //!   each entry, the digest, what the ledger's event observer saw.
 //! - `checker`: one module per property — `ledger_invariants`, `acknowledged`, `digests`,
-//!   `reads`, `committed_log`, `account_controls`, `balance_reads`, `liveness`, `leaders`,
+//!   `reads`, `committed_log`, `account_controls`, `balance_reads`, `event_time`, `liveness`, `leaders`,
 //!   `membership`, `state_sampler`, `bank`, `reconciliation` — and `check_all` over a run's
 //!   `Evidence`.
 //!
@@ -35,6 +35,7 @@ pub mod replay;
 pub use cluster::{LogEntry, Replica};
 pub use history::{
     AccountRead, Ack, AckedBatch, Balances, ControlOutcome, ControlSent, History, ReadBack,
+    TimedBatch,
 };
 
 #[cfg(test)]

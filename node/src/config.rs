@@ -71,6 +71,20 @@ pub struct NodeConfig {
     /// `tianping.v1.Admin/SetPreferredLeaderDataCenter` (`tianping cluster preferred-dc`).
     #[serde(default)]
     pub preferred_leader_data_center: String,
+    /// The largest offset, in milliseconds, between the leader's wall clock and a majority of
+    /// the voters' at which it still stamps entries (issue 11 item 4). The leader's clock
+    /// decides daily limits, pending-transfer expiry and payout leases; one further off than
+    /// this from a majority (measured on Raft round trips, `peer_clocks`) refuses writes with
+    /// `UNAVAILABLE` "clock offset" until its clock is set right (`clock_guard`).
+    #[serde(default = "default_max_clock_offset_ms")]
+    pub max_clock_offset_ms: u64,
+}
+
+/// `NodeConfig::max_clock_offset_ms` unless configured.
+pub const MAX_CLOCK_OFFSET_MS_DEFAULT: u64 = 500;
+
+fn default_max_clock_offset_ms() -> u64 {
+    MAX_CLOCK_OFFSET_MS_DEFAULT
 }
 
 fn default_inter_dc_round_trip_ms() -> u64 {
@@ -114,6 +128,7 @@ impl NodeConfig {
             logs_kept_after_snapshot: default_logs_kept_after_snapshot(),
             metrics_address: None,
             preferred_leader_data_center: String::new(),
+            max_clock_offset_ms: default_max_clock_offset_ms(),
         }
     }
 

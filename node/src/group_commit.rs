@@ -36,7 +36,7 @@ use tianping_ledger::{BATCH_EVENTS_MAX, Batch, BatchError, Command, EventResult}
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::LedgerRaft;
-use crate::clock::Clock;
+use crate::clock_guard::ClockGuard;
 
 /// Most events in one grouped log entry: a full ledger batch. A client batch is already at
 /// most this large (the API refuses larger ones), so every batch fits in a group of its own.
@@ -102,6 +102,9 @@ pub(crate) enum ProposeError {
         /// Its encoded size.
         bytes: usize,
     },
+    /// This node's clock is not known to be within `max_clock_offset_ms` of a majority of the
+    /// voters (`clock_guard`): nothing was proposed; the same batch may be sent again.
+    ClockOffset(String),
     /// Queuing `bytes` more would pass `GROUP_COMMIT_QUEUED_BYTES_MAX`. Nothing was queued;
     /// the same batch may be sent again later.
     Overloaded {
@@ -137,9 +140,9 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the grouping task for `raft`. It ends when every handle is dropped.
-    pub(crate) fn start(raft: LedgerRaft, clock: Clock) -> GroupCommit {
+    pub(crate) fn start(raft: LedgerRaft, guard: ClockGuard) -> GroupCommit {
         let (queue, proposals) = mpsc::channel(GROUP_COMMIT_QUEUE_MAX);
-        tokio::spawn(group_proposals(raft, clock, proposals));
+        tokio::spawn(group_proposals(raft, Arc::new(guard), proposals));
         GroupCommit { queue, queued_bytes: Arc::new(Semaphore::new(GROUP_COMMIT_QUEUED_BYTES_MAX)) }
     }
 
@@ -171,7 +174,11 @@ impl GroupCommit {
 }
 
 /// Forms groups from the queue and hands each to its own commit task.
-async fn group_proposals(raft: LedgerRaft, clock: Clock, mut proposals: mpsc::Receiver<Proposal>) {
+async fn group_proposals(
+    raft: LedgerRaft,
+    guard: Arc<ClockGuard>,
+    mut proposals: mpsc::Receiver<Proposal>,
+) {
     let in_flight = Arc::new(Semaphore::new(GROUP_COMMIT_IN_FLIGHT_MAX));
     // A batch that did not fit in the previous group opens the next one.
     let mut carried: Option<Proposal> = None;
@@ -214,16 +221,16 @@ async fn group_proposals(raft: LedgerRaft, clock: Clock, mut proposals: mpsc::Re
                 }
             }
         }
-        let (raft, clock) = (raft.clone(), clock.clone());
+        let (raft, guard) = (raft.clone(), Arc::clone(&guard));
         tokio::spawn(async move {
-            commit_group(&raft, &clock, group, events).await;
+            commit_group(&raft, &guard, group, events).await;
             drop(permit);
         });
     }
 }
 
 /// Proposes one group as one entry and answers each client with its share.
-async fn commit_group(raft: &LedgerRaft, clock: &Clock, group: Vec<Proposal>, events: usize) {
+async fn commit_group(raft: &LedgerRaft, guard: &ClockGuard, group: Vec<Proposal>, events: usize) {
     let mut commands = Vec::with_capacity(events);
     let mut replies = Vec::with_capacity(group.len());
     // Each batch's bytes count against the queued budget until its client is answered.
@@ -233,7 +240,17 @@ async fn commit_group(raft: &LedgerRaft, clock: &Clock, group: Vec<Proposal>, ev
         commands.extend(proposal.commands);
         budgets.push(proposal.budget);
     }
-    let batch = Batch { timestamp: clock.now_ns(), commands };
+    // Stamped only by a clock a majority of the voters vouches for (`clock_guard`).
+    let timestamp = match guard.stamp().await {
+        Ok(timestamp) => timestamp,
+        Err(refusal) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(ProposeError::ClockOffset(refusal.clone())));
+            }
+            return;
+        }
+    };
+    let batch = Batch { timestamp, commands };
     #[cfg(all(feature = "planted-bugs", madsim))]
     let (batch, replies) = match planted_ack_before_commit(raft, batch, replies).await {
         Some(unanswered) => unanswered,

@@ -49,6 +49,7 @@
 mod admin_service;
 mod admission;
 pub mod clock;
+mod clock_guard;
 pub mod config;
 pub mod environment;
 mod forward;
@@ -61,6 +62,7 @@ pub mod membership_policy;
 pub mod metrics;
 pub mod network;
 mod payouts_service;
+pub mod peer_clocks;
 mod preferred_leader;
 #[cfg(not(madsim))]
 pub mod probes;
@@ -100,10 +102,12 @@ pub use timing::{RaftTimings, TimingError};
 
 use crate::admin_service::AdminService;
 use crate::clock::Clock;
+use crate::clock_guard::{ClockGuard, ClockRules};
 use crate::environment::{ApiServices, Endpoint, RaftServices};
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
 use crate::payouts_service::PayoutsService;
+use crate::peer_clocks::PeerClocks;
 use crate::raft_service::RaftService;
 use crate::reads::Reader;
 use crate::reconciliation_service::ReconciliationService;
@@ -357,21 +361,39 @@ pub async fn start<E: Environment>(
     )
     .map_err(StartError::Identity)?;
     let clock = environment.clock();
-    let raft = LedgerRaft::new(
-        config.node_id,
-        Arc::new(raft_config),
-        GrpcNetworkFactory::new(config.node_id, timings.rpc_timeout, Arc::clone(&identity)),
-        log_store,
-        state_machine,
-    )
-    .await
-    .map_err(|error| StartError::Raft(error.to_string()))?;
-
     let node_metrics = Arc::new(NodeMetrics::new());
+    let peer_clocks = PeerClocks::new();
+    let network = GrpcNetworkFactory::new(
+        config.node_id,
+        timings.rpc_timeout,
+        Arc::clone(&identity),
+        clock.clone(),
+        peer_clocks.clone(),
+        Arc::clone(&node_metrics),
+    );
+    let raft =
+        LedgerRaft::new(config.node_id, Arc::new(raft_config), network, log_store, state_machine)
+            .await
+            .map_err(|error| StartError::Raft(error.to_string()))?;
     metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
+    let guard = ClockGuard::new(
+        config.node_id,
+        raft.clone(),
+        clock.clone(),
+        peer_clocks,
+        ClockRules {
+            max_offset: Duration::from_millis(config.max_clock_offset_ms),
+            // Fresh: a follower answers every heartbeat; one silent for two election
+            // timeouts is not vouching for anything.
+            sample_age_max: timings.election_timeout_max.saturating_mul(2),
+            // A new leader hears its followers within a round trip of its first heartbeat.
+            agreement_wait: timings.election_timeout_max,
+        },
+        Arc::clone(&node_metrics),
+    );
 
     let (raft_services, api_services, preferred) =
-        services(&config, &raft, &identity, &clock, &node_metrics, &timings);
+        services(&config, &raft, &identity, &clock, guard, &node_metrics, &timings);
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
         config.node_id,
@@ -410,6 +432,7 @@ fn services(
     raft: &LedgerRaft,
     identity: &Arc<identity::NodeIdentity>,
     clock: &Clock,
+    guard: ClockGuard,
     node_metrics: &Arc<NodeMetrics>,
     timings: &RaftTimings,
 ) -> (RaftServices, ApiServices, preferred_leader::PreferredDataCenter) {
@@ -419,11 +442,11 @@ fn services(
             raft.clone(),
             Arc::clone(identity),
             config.incoming_snapshot_directory(),
+            clock.clone(),
         ))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX),
     };
-    let writer =
-        Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, clock.clone()));
+    let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, guard));
     let reader =
         Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(identity)));
     let preferred =

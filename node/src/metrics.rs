@@ -52,7 +52,12 @@ pub struct NodeMetrics {
     forwarded: Family<RpcLabels, Counter>,
     events: Family<EventLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    peer_clock_offset_ms: Family<PeerLabels, Gauge>,
+    clock_refusals: Counter,
 }
+
+/// Labels of a per-peer metric: the peer's node id.
+type PeerLabels = [(&'static str, String); 1];
 
 impl Default for NodeMetrics {
     fn default() -> Self {
@@ -116,8 +121,24 @@ impl NodeMetrics {
             "Client API requests answered by this node, by RPC and gRPC status code",
             requests.clone(),
         );
+        let peer_clock_offset_ms = Family::<PeerLabels, Gauge>::default();
+        registry.register(
+            "tianping_peer_clock_offset_milliseconds",
+            "Each peer's wall clock minus this node's, as last measured on an append-entries \
+             round trip (measured by the leader only)",
+            peer_clock_offset_ms.clone(),
+        );
+        let clock_refusals = Counter::default();
+        registry.register(
+            "tianping_clock_refusals",
+            "Groups of writes this node refused to stamp as leader because its clock was not \
+             within max_clock_offset_ms of a majority of the voters",
+            clock_refusals.clone(),
+        );
         NodeMetrics {
             registry,
+            peer_clock_offset_ms,
+            clock_refusals,
             commit_latency,
             applied_index,
             last_log_index,
@@ -143,6 +164,18 @@ impl NodeMetrics {
     /// A client request `rpc` was answered with `code`.
     pub(crate) fn record_request(&self, rpc: &'static str, code: tonic::Code) {
         self.requests.get_or_create(&[("rpc", rpc), ("code", code_name(code))]).inc();
+    }
+
+    /// Peer `peer`'s clock was measured `offset_ns` from this node's.
+    pub(crate) fn record_peer_clock_offset(&self, peer: u64, offset_ns: i64) {
+        self.peer_clock_offset_ms
+            .get_or_create(&[("peer", peer.to_string())])
+            .set(offset_ns / 1_000_000);
+    }
+
+    /// This node, leading, refused to stamp a group: its clock disagreed with the voters'.
+    pub(crate) fn record_clock_refusal(&self) {
+        self.clock_refusals.inc();
     }
 
     /// A client request `rpc` is being forwarded to the leader.

@@ -10,6 +10,11 @@
 //! Every message names this node's cluster and the peer it is for (`identity`), and the peer
 //! refuses one that does not match it.
 //!
+//! Clock offsets (`peer_clocks`): every append-entries (heartbeats included) carries this
+//! node's clock reading as it leaves; the peer answers with its readings as the request arrived
+//! and as the answer left, and the peer's offset from this node is recorded in `PeerClocks` and
+//! the node's metrics.
+//!
 //! Error mapping: a peer that cannot be reached (`UNAVAILABLE`) is `Unreachable`, so openraft
 //! backs off; a request that runs past the node's Raft RPC deadline is `Timeout`; anything else
 //! (a status from the peer, a message that does not decode) is a `NetworkError`, retried.
@@ -29,9 +34,17 @@ use openraft::raft::{
 };
 use openraft::{OptionalSend, RPCTypes};
 use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
+use tokio::time::Instant;
+use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::identity::NodeIdentity;
+use crate::clock::Clock;
+use crate::metrics::NodeMetrics;
+use crate::peer_clocks::{
+    CLOCK_RECEIVED_HEADER, CLOCK_REPLIED_HEADER, CLOCK_SENT_HEADER, PeerClocks, RoundTrip,
+};
+
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_client::RaftClient;
 use tianping_proto::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
@@ -55,6 +68,12 @@ pub struct GrpcNetworkFactory {
     rpc_timeout: Duration,
     /// This node's cluster, named on every message (`identity`).
     identity: Arc<NodeIdentity>,
+    /// What append-entries round trips are timed with.
+    clock: Clock,
+    /// Where each peer's measured clock offset goes.
+    peer_clocks: PeerClocks,
+    /// The node's metrics, which show each peer's offset too.
+    metrics: Arc<NodeMetrics>,
 }
 
 impl GrpcNetworkFactory {
@@ -63,12 +82,17 @@ impl GrpcNetworkFactory {
     /// trip between distant data centers, so no append-entries across them would ever be
     /// answered in time (`timing`). openraft still cuts a heartbeat off after one interval
     /// and a vote after the shortest election timeout, whichever comes first.
+    /// Each append-entries round trip is timed on `clock` and the peer's offset recorded in
+    /// `peer_clocks` and `metrics`; every message names `identity`'s cluster.
     pub fn new(
         node_id: NodeId,
         rpc_timeout: Duration,
         identity: Arc<NodeIdentity>,
+        clock: Clock,
+        peer_clocks: PeerClocks,
+        metrics: Arc<NodeMetrics>,
     ) -> GrpcNetworkFactory {
-        GrpcNetworkFactory { node_id, rpc_timeout, identity }
+        GrpcNetworkFactory { node_id, rpc_timeout, identity, clock, peer_clocks, metrics }
     }
 }
 
@@ -85,6 +109,9 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
             client,
             rpc_timeout: self.rpc_timeout,
             identity: Arc::clone(&self.identity),
+            clock: self.clock.clone(),
+            peer_clocks: self.peer_clocks.clone(),
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -101,6 +128,12 @@ pub struct GrpcPeer {
     rpc_timeout: Duration,
     /// This node's cluster, named on every message.
     identity: Arc<NodeIdentity>,
+    /// This node's clock, which times append-entries round trips.
+    clock: Clock,
+    /// Where the peer's measured clock offset goes.
+    peer_clocks: PeerClocks,
+    /// The node's metrics.
+    metrics: Arc<NodeMetrics>,
 }
 
 impl GrpcPeer {
@@ -119,11 +152,14 @@ impl GrpcPeer {
         Timeout { action, id: self.node_id, target: self.target, timeout }
     }
 
-    /// Runs one request-response RPC within the node's Raft RPC deadline.
+    /// Runs one request-response RPC within the node's Raft RPC deadline. `sent_ns`: this
+    /// node's clock as the request left, when the request carried it (`CLOCK_SENT_HEADER`):
+    /// the answer's clock readings then give the peer's offset (`peer_clocks`).
     async fn call<Response, Fut>(
         &self,
         action: RPCTypes,
         rpc: Fut,
+        sent_ns: Option<u64>,
     ) -> Result<Response, RPCError<TypeConfig>>
     where
         Fut: Future<
@@ -135,10 +171,32 @@ impl GrpcPeer {
         let reply = match crate::runtime::timeout(deadline, rpc).await {
             Err(_elapsed) => return Err(RPCError::Timeout(self.timeout(action, deadline))),
             Ok(Err(status)) => return Err(status_error(&status)),
-            Ok(Ok(reply)) => reply.into_inner(),
+            Ok(Ok(reply)) => {
+                if let Some(sent_ns) = sent_ns {
+                    self.record_offset(sent_ns, reply.metadata());
+                }
+                reply.into_inner()
+            }
         };
         pb_convert::from_raft_bytes(action_name(action), &reply.payload)
             .map_err(|error| RPCError::Network(NetworkError::new(&error)))
+    }
+}
+
+impl GrpcPeer {
+    /// Records the peer's clock offset from an answer carrying its clock readings (a peer
+    /// that does not send them, or sends garbage, is simply not measured).
+    fn record_offset(&self, sent_ns: u64, answer: &tonic::metadata::MetadataMap) {
+        let answered_ns = self.clock.now_ns();
+        let reading = |key: &str| answer.get(key)?.to_str().ok()?.parse::<u64>().ok();
+        let (Some(received_ns), Some(replied_ns)) =
+            (reading(CLOCK_RECEIVED_HEADER), reading(CLOCK_REPLIED_HEADER))
+        else {
+            return;
+        };
+        let round_trip = RoundTrip { sent_ns, received_ns, replied_ns, answered_ns };
+        let offset = self.peer_clocks.record(self.target, round_trip, Instant::now());
+        self.metrics.record_peer_clock_offset(self.target, offset.offset_ns);
     }
 }
 
@@ -171,7 +229,10 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::AppendEntries, client.append_entries(self.request(request))).await
+        let mut request = self.request(request);
+        let sent_ns = self.clock.now_ns();
+        request.metadata_mut().insert(CLOCK_SENT_HEADER, MetadataValue::from(sent_ns));
+        self.call(RPCTypes::AppendEntries, client.append_entries(request), Some(sent_ns)).await
     }
 
     async fn vote(
@@ -182,7 +243,7 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::Vote, client.vote(self.request(request))).await
+        self.call(RPCTypes::Vote, client.vote(self.request(request)), None).await
     }
 
     async fn transfer_leader(
@@ -193,7 +254,8 @@ impl RaftNetworkV2<TypeConfig> for GrpcPeer {
         let request = pb_convert::raft_payload(&rpc)
             .map_err(|status| RPCError::Network(NetworkError::from_string(status.message())))?;
         let mut client = self.client()?;
-        self.call(RPCTypes::TransferLeader, client.transfer_leader(self.request(request))).await
+        self.call(RPCTypes::TransferLeader, client.transfer_leader(self.request(request)), None)
+            .await
     }
 
     async fn full_snapshot(

@@ -6,6 +6,9 @@
 //! `SnapshotWriter` as it lands (bound, decoding, order), and only a stream that ends with a
 //! valid trailer becomes a snapshot openraft installs. Outside the simulation the chunks go to
 //! a file under `<data>/incoming-snapshots/`, so a receiver's memory stays bounded by one chunk.
+//!
+//! An append-entries answer carries this node's clock readings as the request arrived and as
+//! the answer left, so the sender can measure how far our clocks are apart (`peer_clocks`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +18,13 @@ use futures_util::StreamExt;
 use openraft::Snapshot;
 use openraft::raft::{AppendEntriesRequest, ReadPolicy, TransferLeaderRequest, VoteRequest};
 use tianping_raft_store::{SnapshotMeta, SnapshotWriter, TypeConfig, Vote};
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::LedgerRaft;
 use crate::identity::{NodeIdentity, id_text};
+use crate::clock::Clock;
+use crate::peer_clocks::{CLOCK_RECEIVED_HEADER, CLOCK_REPLIED_HEADER};
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_server::Raft;
 use tianping_proto::raft::{
@@ -34,6 +40,8 @@ pub(crate) struct RaftService {
     incoming_directory: PathBuf,
     /// Numbers incoming snapshot files so concurrent streams never share one.
     incoming_sequence: AtomicU64,
+    /// This node's clock: append-entries answers carry its readings (`peer_clocks`).
+    clock: Clock,
 }
 
 impl RaftService {
@@ -41,8 +49,15 @@ impl RaftService {
         raft: LedgerRaft,
         identity: Arc<NodeIdentity>,
         incoming_directory: PathBuf,
+        clock: Clock,
     ) -> RaftService {
-        RaftService { raft, identity, incoming_directory, incoming_sequence: AtomicU64::new(0) }
+        RaftService {
+            raft,
+            identity,
+            incoming_directory,
+            incoming_sequence: AtomicU64::new(0),
+            clock,
+        }
     }
 }
 
@@ -58,10 +73,17 @@ impl Raft for RaftService {
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         self.identity.check(request.metadata())?;
+        // This node's clock as the request arrived and as the answer leaves: with the sender's
+        // readings they give its clock's offset from ours (`peer_clocks`).
+        let received_ns = self.clock.now_ns();
         let message: AppendEntriesRequest<TypeConfig> =
             pb_convert::from_raft_bytes("append-entries request", &request.get_ref().payload)?;
         let reply = self.raft.append_entries(message).await.map_err(raft_stopped)?;
-        Ok(Response::new(pb_convert::raft_payload(&reply)?))
+        let mut answer = Response::new(pb_convert::raft_payload(&reply)?);
+        let metadata = answer.metadata_mut();
+        metadata.insert(CLOCK_RECEIVED_HEADER, MetadataValue::from(received_ns));
+        metadata.insert(CLOCK_REPLIED_HEADER, MetadataValue::from(self.clock.now_ns()));
+        Ok(answer)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {

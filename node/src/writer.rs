@@ -1,7 +1,8 @@
 //! The one write path of the client API, shared by `tianping.v1.Ledger` and
 //! `tianping.v1.Payouts`: every batch of commands any client service accepts goes through
 //! `Writer::write`. On the leader it goes to `group_commit`, which holds the node's single
-//! `client_write` call: it stamps the batch with the leader's clock (the `Clock` its environment gave the node) and
+//! `client_write` call: it stamps the batch with the leader's clock (the `Clock` its environment gave the node,
+//! once `clock_guard` finds it within the bound of a majority of the voters) and
 //! proposes it, possibly in one log entry with other clients' batches; the client is answered
 //! once the entry is applied. A follower forwards the request, unchanged, to
 //! the leader's client API — one hop, marked with `FORWARDED_HEADER` so the leader never
@@ -22,7 +23,7 @@ use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
-use crate::clock::Clock;
+use crate::clock_guard::ClockGuard;
 use crate::forward::LeaderForwarder;
 use crate::group_commit::{GroupCommit, ProposeError};
 use crate::headers::is_forwarded;
@@ -58,9 +59,9 @@ impl Writer {
         raft: LedgerRaft,
         node_id: NodeId,
         forward_timeout: Duration,
-        clock: Clock,
+        guard: ClockGuard,
     ) -> Self {
-        let group_commit = GroupCommit::start(raft.clone(), clock);
+        let group_commit = GroupCommit::start(raft.clone(), guard);
         let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
         Writer { raft, node_id, forwarder, group_commit }
     }
@@ -98,6 +99,7 @@ impl Writer {
                  unknown: retry with the same ids"
             ))),
             Err(ProposeError::Stopped(reason)) => Err(Status::unavailable(reason)),
+            Err(ProposeError::ClockOffset(reason)) => Err(Status::unavailable(reason)),
             Err(ProposeError::TooLarge { bytes }) => Err(Status::invalid_argument(format!(
                 "the batch encodes to {bytes} bytes; one log entry holds at most {} \
                  (ENTRY_BYTES_MAX): split it into smaller batches",

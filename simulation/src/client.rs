@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use madsim::rand::{Rng, thread_rng};
-use tianping_history::{AccountRead, Ack, AckedBatch, Balances, History, ReadBack};
+use tianping_history::{AccountRead, Ack, AckedBatch, Balances, History, ReadBack, TimedBatch};
 use tianping_ledger::AccountFlags;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
@@ -291,6 +291,8 @@ pub async fn run(
         record(&history, |history| history.sent.extend(ids.iter().copied()));
         let request = CreateTransfersRequest { transfers };
         let mut answered = None;
+        // True time (madsim's, which no node's skewed clock changes): `checker::event_time`.
+        let sent_ns = tianping_node::clock::system_now_ns();
         for attempt_number in 0..ATTEMPTS_MAX {
             // The first attempt goes to a node of the client's own data center; retries
             // wander, as a client library failing over would.
@@ -322,6 +324,17 @@ pub async fn run(
         });
         match answered {
             Some(response) => record(&history, |history| {
+                let timestamps = ids
+                    .iter()
+                    .zip(&response.results)
+                    .filter(|(_, result)| matches!(result.code_name.as_str(), "ok" | "exists"))
+                    .map(|(id, result)| (*id, result.timestamp))
+                    .collect();
+                history.timed_batches.push(TimedBatch {
+                    sent_ns,
+                    answered_ns: tianping_node::clock::system_now_ns(),
+                    timestamps,
+                });
                 history.batches_acked += 1;
                 let sequence = history.sequence();
                 history.acked_batches.push(AckedBatch { sequence, log_index: response.log_index });

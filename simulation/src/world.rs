@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -135,6 +135,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// A node's clock: madsim's true time shifted by `offset_ns`, which the world may change at
+/// any moment (a clock-skew fault). Saturates at the ends of `u64` like the system clock.
+fn skewed_clock(offset_ns: &Arc<AtomicI64>) -> Clock {
+    let offset_ns = Arc::clone(offset_ns);
+    Clock::from_fn(move || {
+        let now_ns = i128::from(tianping_node::clock::system_now_ns());
+        let skewed = now_ns + i128::from(offset_ns.load(Ordering::Relaxed));
+        u64::try_from(skewed.max(0)).unwrap_or(u64::MAX)
+    })
+}
+
 /// One simulated node.
 pub struct SimNode {
     /// Its Raft node id (from 1).
@@ -148,6 +159,9 @@ pub struct SimNode {
     machine: MachineId,
     slot: Slot,
     disk: MemoryDisk,
+    /// How far its wall clock is from true time, in nanoseconds (positive: ahead): its
+    /// environment's `Clock` reads madsim's time plus this (`World::set_clock_offset`).
+    clock_offset_ns: Arc<AtomicI64>,
 }
 
 impl SimNode {
@@ -241,6 +255,8 @@ impl World {
                 let directory = data.join(format!("node-{id}"));
                 let disk = MemoryDisk::new();
                 let node_disk = disk.clone();
+                let clock_offset_ns = Arc::new(AtomicI64::new(0));
+                let node_clock_offset_ns = clock_offset_ns.clone();
                 let slot: Slot = Arc::new(Mutex::new(None));
                 let name = format!("node-{id}");
                 let init_slot = slot.clone();
@@ -256,7 +272,8 @@ impl World {
                     .init(move || {
                         let (directory, slot, dc_name) =
                             (init_directory.clone(), init_slot.clone(), dc_name.clone());
-                        let environment = Simulated::new(node_disk.clone(), Clock::system());
+                        let environment =
+                            Simulated::new(node_disk.clone(), skewed_clock(&node_clock_offset_ns));
                         async move {
                             let mut config = NodeConfig::new(
                                 u64::from(id),
@@ -292,6 +309,7 @@ impl World {
                     machine: machine.id(),
                     slot,
                     disk,
+                    clock_offset_ns,
                 });
             }
         }
@@ -813,6 +831,29 @@ impl World {
             }
             _ => false,
         }
+    }
+
+    /// Sets node `node_id`'s wall clock `offset_ns` from true time (positive: ahead), at once
+    /// and across restarts, until set again; whether the node exists. Only what the node's
+    /// `Clock` reads moves: madsim's time, the network and every timer stay true.
+    pub fn set_clock_offset(&self, node_id: u64, offset_ns: i64) -> bool {
+        let Some(node) = self.node(node_id) else { return false };
+        node.clock_offset_ns.store(offset_ns, Ordering::Relaxed);
+        true
+    }
+
+    /// Node `node_id`'s clock offset from true time, in nanoseconds.
+    pub fn clock_offset(&self, node_id: u64) -> Option<i64> {
+        Some(self.node(node_id)?.clock_offset_ns.load(Ordering::Relaxed))
+    }
+
+    /// Sets every skewed clock right; the nodes whose clocks it set.
+    pub fn reset_clocks(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .filter(|node| node.clock_offset_ns.swap(0, Ordering::Relaxed) != 0)
+            .map(|node| node.id)
+            .collect()
     }
 
     /// Makes every slow disk fast again; the nodes whose disks it sped up.

@@ -121,6 +121,11 @@ async fn soak() {
 }
 
 #[madsim::test]
+async fn clock_skew() {
+    judge("clock-skew", false, drills::clock_skew::run(&world_config())).await;
+}
+
+#[madsim::test]
 async fn bank_outage() {
     judge("bank-outage", true, drills::bank_outage::run(&world_config())).await;
 }

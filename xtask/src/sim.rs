@@ -13,11 +13,12 @@ use std::time::Instant;
 use crate::process::{self, Progress};
 
 /// Every drill the `drills` test binary has (its test names, with `_` for `-`: `test_name`).
-pub const DRILLS: [&str; 9] = [
+pub const DRILLS: [&str; 10] = [
     "failover",
     "split-brain",
     "dc-migration",
     "disk-replaced",
+    "clock-skew",
     "soak",
     "bank-outage",
     "lost-callbacks",

@@ -72,6 +72,10 @@ pub struct NodeOptions {
     /// Entries kept in the log below the latest snapshot (default 1000).
     #[arg(long, value_name = "N")]
     pub logs_kept_after_snapshot: Option<u64>,
+    /// Largest offset between the leader's clock and a majority of the voters' at which it
+    /// still stamps writes (default 500).
+    #[arg(long, value_name = "MS")]
+    pub max_clock_offset_ms: Option<u64>,
     /// Where Prometheus scrapes GET /metrics (default: not served).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_address: Option<SocketAddr>,

@@ -44,6 +44,9 @@
 //!   traffic is consistent, each injected difference recorded once with its class, amounts
 //!   and account within one period, nothing else found (a balance mismatch only as some of the
 //!   injected differences' effect), exactly the injected differences' accounts blocked.
+//! - `event_time`: every acknowledged event's timestamp — the time its limits, expiries and
+//!   leases were judged at — lies within a bound (the largest clock offset a leader may stamp
+//!   with) of the true time between its batch's send and answer (`History::timed_batches`).
 //! - `liveness`: once faults stop, the cluster commits within a bound and every node catches
 //!   up with everything acknowledged.
 
@@ -54,6 +57,7 @@ pub mod bank;
 pub mod committed_log;
 pub mod controls_held;
 pub mod digests;
+pub mod event_time;
 pub mod leaders;
 pub mod ledger_invariants;
 pub mod liveness;

@@ -35,6 +35,10 @@ use crate::world::{World, WorldConfig, lock};
 
 /// After the faults stop, the first write must commit within this.
 pub const RECOVERY_BOUND: Duration = Duration::from_secs(15);
+/// How far from true time an acknowledged event may have been judged (`checker::event_time`):
+/// the largest clock offset a leader may stamp with.
+const EVENT_TIME_BOUND: Duration =
+    Duration::from_millis(tianping_node::config::MAX_CLOCK_OFFSET_MS_DEFAULT);
 /// After the first commit, every checked node must apply everything acknowledged within this.
 const CATCH_UP_BOUND: Duration = Duration::from_secs(30);
 /// Longest the clients take to notice the stop and finish their batch in flight.
@@ -283,6 +287,8 @@ impl Load {
         let (bank_violations, bank_load) = settled.judge(&evidence.replicas, &BTreeSet::new());
         let load = format!("{load}; {}; {bank_load}", checker::history_coverage(&evidence));
         let mut violations = checker::check_all(&evidence);
+        violations
+            .extend(checker::event_time::check(&evidence.history.timed_batches, EVENT_TIME_BOUND));
         violations.extend(bank_violations);
         violations
             .extend(sampled.into_iter().map(|violation| format!("while running: {violation}")));

@@ -4,6 +4,7 @@
 
 pub mod bank_harness;
 pub mod bank_outage;
+pub mod clock_skew;
 pub mod dc_migration;
 pub mod disk_replaced;
 pub mod failover;

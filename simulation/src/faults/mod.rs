@@ -12,12 +12,16 @@
 //!   100–800 ms for a few seconds;
 //! - `weather`: a few seconds of packet loss (5–30 %) and/or a latency spike (+100–800 ms)
 //!   on every link;
-//! - `slow_disk`: a node's (often the leader's) fsync takes 50–1500 ms for a few seconds.
+//! - `slow_disk`: a node's (often the leader's) fsync takes 50–1500 ms for a few seconds;
+//! - `clock_skew`: a node's (often the leader's) wall clock set ahead or behind true time by a
+//!   second up to two hours, and jumped again while apart (only the `clock_skew` drill uses
+//!   it, so the other drills' seeds draw what they drew before).
 //!
 //! The world keeps their bookkeeping (`World::pause`, `clog_links`, `set_network_weather`,
 //! `slow_disk`), so a fault's timer never undoes a later fault, and `heal` and
 //! `restart_crashed` leave no node stalled.
 
+pub mod clock_skew;
 pub mod flapping;
 pub mod pause;
 pub mod slow_disk;
@@ -110,7 +114,8 @@ pub fn partition(world: &World, data_center: usize) -> String {
 }
 
 /// Heals every partition and undoes every timed fault still in force: flapping links stop,
-/// paused nodes resume, the network weather clears, slow disks are fast again.
+/// paused nodes resume, the network weather clears, slow disks are fast again, skewed clocks
+/// are set right.
 pub fn heal(world: &World) -> String {
     world.heal();
     let mut line = "heal partitions".to_owned();
@@ -124,6 +129,10 @@ pub fn heal(world: &World) -> String {
     let sped_up = world.fast_disks();
     if !sped_up.is_empty() {
         line.push_str(&format!(", fast disks on nodes {sped_up:?}"));
+    }
+    let set_right = world.reset_clocks();
+    if !set_right.is_empty() {
+        line.push_str(&format!(", clocks set right on nodes {set_right:?}"));
     }
     line
 }
