@@ -9,12 +9,17 @@
 //!   partition, refused: a cut), and an `Ingress` in front of each receiver that finds each
 //!   caller's data center (`proxy::owner`: the process holding the socket) and pumps bytes as
 //!   the link says.
+//! - `cluster` — `ChaosCluster`: the supervisor's local cluster with an ingress in front of
+//!   every node's Raft listener, advertised in its place, so Raft traffic between data
+//!   centers crosses the fault network; kill and restart keep the proxies' process table true.
 //!
 //! This is operator and test tooling, not node code: it runs on the real runtime only. It
 //! never links the server, openraft or RocksDB (ARCHITECTURE.md's crate map).
 
+pub mod cluster;
 pub mod latency;
 pub mod proxy;
 
+pub use cluster::{ChaosCluster, ChaosConfig};
 pub use latency::{Delay, Jitter, LatencyProfile};
 pub use proxy::{FaultNetwork, Flow, Ingress, LinkStats, ProcessTable, Source};
