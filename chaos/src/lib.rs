@@ -12,6 +12,8 @@
 //! - `cluster` — `ChaosCluster`: the supervisor's local cluster with an ingress in front of
 //!   every node's Raft listener, advertised in its place, so Raft traffic between data
 //!   centers crosses the fault network; kill and restart keep the proxies' process table true.
+//! - `unavailability` — a fault's client-side unavailability: from the first write that failed
+//!   after it struck to the first commit after that, per data center's clients or all.
 //!
 //! This is operator and test tooling, not node code: it runs on the real runtime only. It
 //! never links the server, openraft or RocksDB (ARCHITECTURE.md's crate map).
@@ -19,6 +21,7 @@
 pub mod cluster;
 pub mod latency;
 pub mod proxy;
+pub mod unavailability;
 
 pub use cluster::{ChaosCluster, ChaosConfig};
 pub use latency::{Delay, Jitter, LatencyProfile};
