@@ -98,26 +98,55 @@ pub struct LocalCluster {
 
 impl LocalCluster {
     /// Brings a cluster up with `binary` (the `tianping` executable) and waits until it is
-    /// healthy; `progress` hears what happens (one line at a time, for a person).
+    /// healthy; `progress` hears what happens (one line at a time, for a person). `start`, then
+    /// `initialize`, within `config.timeout` in all.
     pub async fn up(
         binary: &Path,
         config: &UpConfig,
         progress: &mut dyn FnMut(String),
     ) -> Result<(LocalCluster, Up), SupervisorError> {
         let started = Instant::now();
+        let mut cluster = LocalCluster::start(binary, config, &mut |_| {}, progress).await?;
+        let up = cluster.initialize(started + config.timeout, progress).await?;
+        Ok((cluster, up))
+    }
+
+    /// The first half of `up`: starts every node and waits until each serves (its bound
+    /// addresses pinned), without initializing. `configure` may change a new node's settings
+    /// before its config is first written (a drill sets its timings there). Between the two
+    /// halves a caller may put something in front of the nodes (`NodeProcess::
+    /// advertise_raft_address`).
+    pub async fn start(
+        binary: &Path,
+        config: &UpConfig,
+        configure: &mut dyn FnMut(&mut NodeSettings),
+        progress: &mut dyn FnMut(String),
+    ) -> Result<LocalCluster, SupervisorError> {
+        let deadline = Instant::now() + config.timeout;
         let data_dir = prepare_data_dir(config)?;
         progress(format!("starting {} nodes under {}", config.shape.len(), data_dir.display()));
         let mut cluster = LocalCluster { data_dir, nodes: Vec::new() };
         for &(node_id, data_center) in config.shape {
-            let mut node = cluster.node_process(binary, node_id, data_center)?;
+            let mut node = cluster.node_process(binary, node_id, data_center, configure)?;
             node.start()?;
             cluster.nodes.push(node);
         }
-        let deadline = started + config.timeout;
         cluster.wait_serving(deadline).await?;
-        let how = cluster.initialize_if_new(progress).await?;
-        let leader = cluster.wait_healthy(deadline, started, progress).await?;
-        Ok((cluster, Up { leader, started: how }))
+        Ok(cluster)
+    }
+
+    /// The second half of `up`: initializes a new cluster (every node a voter, at the Raft
+    /// address it advertises) or leaves a restarted one as it is, then waits until it is
+    /// healthy, at most until `deadline`.
+    pub async fn initialize(
+        &mut self,
+        deadline: Instant,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<Up, SupervisorError> {
+        let started = Instant::now();
+        let how = self.initialize_if_new(progress).await?;
+        let leader = self.wait_healthy(deadline, started, progress).await?;
+        Ok(Up { leader, started: how })
     }
 
     /// The data directory (absolute).
@@ -130,18 +159,24 @@ impl LocalCluster {
         &self.nodes
     }
 
+    /// The nodes, in node-id order, to signal, restart or advertise elsewhere.
+    pub fn nodes_mut(&mut self) -> &mut [NodeProcess] {
+        &mut self.nodes
+    }
+
     /// Every node's client API address, in node-id order.
     pub fn api_addresses(&self) -> Vec<String> {
         self.nodes.iter().map(NodeProcess::api_address).collect()
     }
 
-    /// Node `node_id`'s process: its config written on first use (port 0 everywhere), a
-    /// metrics endpoint added to a config written before `/metrics` existed.
+    /// Node `node_id`'s process: its config written on first use (port 0 everywhere, then
+    /// `configure`), a metrics endpoint added to a config written before `/metrics` existed.
     fn node_process(
         &self,
         binary: &Path,
         node_id: u64,
         data_center: &str,
+        configure: &mut dyn FnMut(&mut NodeSettings),
     ) -> Result<NodeProcess, SupervisorError> {
         let directory = self.data_dir.join(format!("node-{node_id}"));
         std::fs::create_dir_all(&directory)
@@ -157,6 +192,7 @@ impl LocalCluster {
             settings.region = REGION.to_owned();
             settings.data_center = data_center.to_owned();
             settings.metrics_address = Some(any_port);
+            configure(&mut settings);
             settings
         };
         let files = NodeFiles {

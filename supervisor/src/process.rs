@@ -43,6 +43,9 @@ pub struct NodeProcess {
     files: NodeFiles,
     /// The network namespace it runs in (`ip netns exec`), if any.
     namespace: Option<String>,
+    /// The Raft address peers are told to dial, when not the one it listens on (a fault proxy
+    /// in front of it).
+    advertised_raft_address: Option<std::net::SocketAddr>,
     process: ChildProcess,
 }
 
@@ -57,6 +60,7 @@ impl NodeProcess {
             binary: binary.to_path_buf(),
             files,
             namespace: None,
+            advertised_raft_address: None,
             process,
         }
     }
@@ -66,6 +70,19 @@ impl NodeProcess {
     pub fn in_namespace(mut self, namespace: String) -> NodeProcess {
         self.namespace = Some(namespace);
         self
+    }
+
+    /// Tells peers (through `member`, in the membership a new cluster is initialized with) to
+    /// dial `address` for this node's Raft transport instead of the address it listens on: a
+    /// drill's fault proxy forwards from there (`tianping-chaos`). The node itself still
+    /// listens where its config says.
+    pub fn advertise_raft_address(&mut self, address: std::net::SocketAddr) {
+        self.advertised_raft_address = Some(address);
+    }
+
+    /// The Raft address peers dial: the advertised one if set, else where the node listens.
+    pub fn raft_address(&self) -> std::net::SocketAddr {
+        self.advertised_raft_address.unwrap_or(self.settings.raft_address)
     }
 
     /// The node's files.
@@ -99,7 +116,7 @@ impl NodeProcess {
             node_id: self.node_id,
             region: self.settings.region.clone(),
             data_center: self.settings.data_center.clone(),
-            raft_address: self.settings.raft_address.to_string(),
+            raft_address: self.raft_address().to_string(),
             api_address: self.settings.api_address.to_string(),
             voter: true,
             ..Default::default()

@@ -1,0 +1,188 @@
+//! `ChaosCluster`: a local cluster of `tianping node` processes (the supervisor's
+//! `LocalCluster`) whose Raft traffic between data centers passes through the fault proxy.
+//!
+//! How the traffic is routed. A node dials a peer at the `raft_address` the replicated
+//! membership names, one address for every caller. So the cluster is started in two halves
+//! (`LocalCluster::start`, then `initialize`): once every node serves, each gets an `Ingress`
+//! in front of its real Raft listener, and the membership the cluster is initialized with
+//! names the ingress instead (`NodeProcess::advertise_raft_address`). Every Raft message then
+//! reaches its receiver through the receiver's ingress, which tells the caller's data center
+//! by the process holding the connection (`proxy::owner`, with the `ProcessTable` of node
+//! pids kept here across restarts) and applies that directed link's delay and flow; callers in
+//! the receiver's own data center pass undelayed. Nodes are unchanged: they listen where their
+//! config says and dial whatever the membership names.
+//!
+//! What is not routed yet: the client API (clients and a follower forwarding a write to the
+//! leader dial the `api_address`es directly), so a partition separates Raft, not clients, from
+//! a data center. Everything stays on loopback (no network namespaces yet).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tianping_supervisor::{LocalCluster, NodeProcess, NodeSettings, Shape, SupervisorError, Up};
+
+use crate::latency::LatencyProfile;
+use crate::proxy::{FaultNetwork, Ingress, ProcessTable, Source};
+
+/// What chaos cluster to bring up, and where.
+#[derive(Clone, Debug)]
+pub struct ChaosConfig {
+    /// Every node's data, configuration and log live under it; always started fresh (the
+    /// proxies' ports are new on every run, and the membership in an old log names old ones).
+    pub data_dir: PathBuf,
+    /// The nodes and their data centers.
+    pub shape: Shape,
+    /// The delay of every link between data centers, and the round trip the nodes are told
+    /// to expect.
+    pub profile: LatencyProfile,
+    /// Seeds the delays drawn.
+    pub seed: u64,
+    /// Longest to wait for the cluster to become healthy.
+    pub timeout: Duration,
+}
+
+/// A local cluster behind the fault proxy; dropping it stops the nodes and the proxies.
+#[derive(Debug)]
+pub struct ChaosCluster {
+    cluster: LocalCluster,
+    network: FaultNetwork,
+    processes: ProcessTable,
+    /// One per node, in node-id order (kept alive: dropping one stops accepting).
+    ingresses: Vec<Ingress>,
+}
+
+impl ChaosCluster {
+    /// Starts the nodes, puts an ingress in front of each, initializes the cluster with the
+    /// ingresses as Raft addresses and waits until it is healthy. `binary` is the `tianping`
+    /// executable; `progress` hears what happens.
+    pub async fn up(
+        binary: &Path,
+        config: &ChaosConfig,
+        progress: &mut dyn FnMut(String),
+    ) -> Result<(ChaosCluster, Up), SupervisorError> {
+        let started = Instant::now();
+        let round_trip_ms = i64::try_from(config.profile.round_trip_ms()).unwrap_or(i64::MAX);
+        let mut configure = |settings: &mut NodeSettings| {
+            settings.set("inter_dc_round_trip_ms", round_trip_ms);
+        };
+        let up_config = tianping_supervisor::UpConfig {
+            data_dir: config.data_dir.clone(),
+            fresh: true,
+            shape: config.shape,
+            timeout: config.timeout,
+        };
+        let cluster = LocalCluster::start(binary, &up_config, &mut configure, progress).await?;
+        let network = FaultNetwork::new(config.seed);
+        network.set_default_delay(config.profile.delay());
+        let mut chaos = ChaosCluster {
+            cluster,
+            network,
+            processes: ProcessTable::new(),
+            ingresses: Vec::new(),
+        };
+        for index in 0..chaos.cluster.nodes().len() {
+            let ingress = chaos.put_ingress(index).await?;
+            chaos.ingresses.push(ingress);
+        }
+        progress(format!(
+            "raft traffic between data centers goes through the fault proxy ({} profile)",
+            config.profile
+        ));
+        let up = chaos.cluster.initialize(started + config.timeout, progress).await?;
+        Ok((chaos, up))
+    }
+
+    /// Registers node `index`'s process and starts its ingress, advertised in its place.
+    async fn put_ingress(&mut self, index: usize) -> Result<Ingress, SupervisorError> {
+        let processes = self.processes.clone();
+        let network = self.network.clone();
+        let Some(node) = self.cluster.nodes_mut().get_mut(index) else {
+            return Err(SupervisorError::Usage(format!("no node at position {index}")));
+        };
+        register(&processes, node);
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let target = node.settings.raft_address;
+        let data_center = node.settings.data_center.clone();
+        let ingress =
+            Ingress::start(&network, listen, target, &data_center, Source::Processes(processes))
+                .await
+                .map_err(|source| SupervisorError::Process {
+                    what: format!("starting the fault proxy in front of node {}", node.node_id),
+                    source,
+                })?;
+        node.advertise_raft_address(ingress.address());
+        Ok(ingress)
+    }
+
+    /// The fault network: every link's delay and flow, for the drill to change.
+    pub fn network(&self) -> &FaultNetwork {
+        &self.network
+    }
+
+    /// The supervised nodes.
+    pub fn cluster(&self) -> &LocalCluster {
+        &self.cluster
+    }
+
+    /// The data directory (absolute).
+    pub fn data_dir(&self) -> &Path {
+        self.cluster.data_dir()
+    }
+
+    /// Node `node_id`'s data center, if it is a node of the cluster.
+    pub fn data_center_of(&self, node_id: u64) -> Option<&str> {
+        self.node(node_id).map(|node| node.settings.data_center.as_str())
+    }
+
+    fn node(&self, node_id: u64) -> Option<&NodeProcess> {
+        self.cluster.nodes().iter().find(|node| node.node_id == node_id)
+    }
+
+    fn node_mut(&mut self, node_id: u64) -> Result<&mut NodeProcess, SupervisorError> {
+        self.cluster
+            .nodes_mut()
+            .iter_mut()
+            .find(|node| node.node_id == node_id)
+            .ok_or_else(|| SupervisorError::Usage(format!("no node {node_id} in the cluster")))
+    }
+
+    /// SIGKILLs node `node_id` (`kill -9`: no clean stop, no flush).
+    pub fn kill(&mut self, node_id: u64) -> Result<(), SupervisorError> {
+        let processes = self.processes.clone();
+        let node = self.node_mut(node_id)?;
+        if let Some(pid) = node.pid() {
+            processes.remove(pid);
+        }
+        node.kill();
+        Ok(())
+    }
+
+    /// Starts node `node_id` again with its data and waits until it serves; its new process
+    /// is known to the proxies from then on.
+    pub async fn restart(
+        &mut self,
+        node_id: u64,
+        timeout: Duration,
+    ) -> Result<(), SupervisorError> {
+        let processes = self.processes.clone();
+        let node = self.node_mut(node_id)?;
+        node.start()?;
+        register(&processes, node);
+        node.wait_serving(timeout).await?;
+        Ok(())
+    }
+
+    /// Stops every node (SIGINT, then SIGKILL after the supervisor's timeout); the ids of the
+    /// nodes that had to be killed.
+    pub fn stop(&mut self) -> Vec<u64> {
+        self.cluster.stop()
+    }
+}
+
+/// Tells the proxies which data center `node`'s running process is in.
+fn register(processes: &ProcessTable, node: &NodeProcess) {
+    if let Some(pid) = node.pid() {
+        processes.insert(pid, &node.settings.data_center);
+    }
+}
