@@ -38,8 +38,8 @@ use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::identity::NodeIdentity;
 use crate::clock::Clock;
+use crate::identity::NodeIdentity;
 use crate::metrics::NodeMetrics;
 use crate::peer_clocks::{
     CLOCK_RECEIVED_HEADER, CLOCK_REPLIED_HEADER, CLOCK_SENT_HEADER, PeerClocks, RoundTrip,

@@ -22,8 +22,8 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::LedgerRaft;
-use crate::identity::{NodeIdentity, id_text};
 use crate::clock::Clock;
+use crate::identity::{NodeIdentity, id_text};
 use crate::peer_clocks::{CLOCK_RECEIVED_HEADER, CLOCK_REPLIED_HEADER};
 use tianping_proto::convert as pb_convert;
 use tianping_proto::raft::raft_server::Raft;

@@ -4,7 +4,7 @@
 
 use openraft::storage::RaftLogStorage;
 use tianping_raft_store::{
-    IdentityStorage, MemoryDisk, RocksConfig, RocksStore, StoreIdentity, StoreWithIdentity, Vote,
+    MemoryDisk, RocksConfig, RocksStore, StoreIdentity, StoreWithIdentity, Vote,
 };
 
 use crate::support::machine;
