@@ -114,7 +114,7 @@ enum Commands {
     /// the voters' refuses writes with UNAVAILABLE "clock offset").
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     ///
-    /// Every key can also be given as an environment variable TIANPING_<KEY>
+    /// Every key can also be given as an environment variable `TIANPING_<KEY>`
     /// (TIANPING_NODE_ID=1, TIANPING_API_ADDRESS=…), which overrides the file, or as a flag
     /// (--node-id 1, --api-address …), which overrides both. A variable's value that reads as
     /// a number is one: quote a data center named 1 as TIANPING_DATA_CENTER='"1"'. Without a
