@@ -25,8 +25,8 @@ use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::{
     AddLearnerRequest, CreateAccountsRequest, CreateEventsResponse, CreateTransfersRequest,
-    ForceChange, LookupRequest, NewAccount, NewTransfer, PromoteRequest, RemoveRequest,
-    ReplaceNodeRequest,
+    ForceChange, InitializeRequest, LookupRequest, NewAccount, NewTransfer, PromoteRequest,
+    RemoveRequest, ReplaceNodeRequest,
 };
 use tianping_raft_store::{MemoryDisk, NodeInfo};
 
@@ -152,8 +152,14 @@ impl SimCluster {
                 (node_id, guard.as_ref().expect("node started").1.clone())
             })
             .collect();
+        // As an operator does it: `Initialize` on node 1, which admits every member's store to
+        // the new cluster (node identity) before openraft starts it.
+        let members = members
+            .iter()
+            .map(|(node_id, info)| tianping_node::members::member(*node_id, info, true))
+            .collect();
+        admin(1).await.initialize(InitializeRequest { members }).await.expect("initialize");
         let first = raft_of(&self.slots[0]);
-        first.initialize(members).await.expect("initialize");
         let leader = first
             .wait(Some(CONVERGE_TIMEOUT))
             .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")

@@ -409,6 +409,18 @@ impl World {
         !lock(&self.down).contains(&node_id) && self.raft(node_id).is_some()
     }
 
+    /// `initialize`, run on the first data center's client machine: for callers on the test's
+    /// own task, which has no address on the simulated network to send `Initialize` from.
+    pub async fn initialize_from_client(self: &Arc<Self>) -> Result<u64, String> {
+        let world = Arc::clone(self);
+        let machine = self.clients.first().ok_or("the world has no client machine")?;
+        machine
+            .machine
+            .spawn(async move { world.initialize().await })
+            .await
+            .map_err(|error| format!("the initializing task: {error}"))?
+    }
+
     /// Waits for every node to boot, initializes the cluster on node 1 and waits until every
     /// node knows the elected leader, which it returns.
     pub async fn initialize(&self) -> Result<u64, String> {

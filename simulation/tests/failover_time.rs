@@ -48,7 +48,7 @@ async fn cross_border_failover_time() {
 async fn failover_time(profile: LatencyProfile) {
     let seed = madsim::runtime::Handle::current().seed();
     let world = World::create(&WorldConfig::with_latency(profile));
-    let leader = world.initialize().await.expect("a leader is elected");
+    let leader = world.initialize_from_client().await.expect("a leader is elected");
     let probing = world.clone();
     let (killed, took) = world.clients[0]
         .machine

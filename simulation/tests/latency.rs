@@ -67,7 +67,7 @@ async fn cross_border_reads_across_data_centers_pay_the_distance() {
 async fn reads_across_data_centers_pay_the_distance(profile: LatencyProfile) {
     let config = WorldConfig::with_latency(profile);
     let world = World::create(&config);
-    world.initialize().await.expect("a leader is elected");
+    world.initialize_from_client().await.expect("a leader is elected");
     let (local, remote) = (world.nodes_in(0), world.nodes_in(2));
     let (near, far) = (local[0], remote[0]);
     let measuring = world.clone();
