@@ -259,11 +259,6 @@ impl NodeHandle {
         self.exporter.as_ref().map(|exporter| exporter.address())
     }
 
-    /// The node's store identity: its cluster and incarnation.
-    pub fn identity(&self) -> &Arc<identity::NodeIdentity> {
-        &self.identity
-    }
-
     /// Makes a brand-new cluster of `members` (call on one node, once), admitting every
     /// member's store to it first (`admission`). A node that already has a log refuses, so
     /// calling it on a restarted cluster changes nothing.
