@@ -20,6 +20,9 @@ mod generic_client;
 mod interop;
 mod prerequisites;
 mod process;
+/// Checked by its tests only: every `select!` is `biased;` (a simulated seed replays).
+#[cfg(test)]
+mod select_lint;
 mod sim;
 mod test;
 mod up;

@@ -158,8 +158,9 @@ async fn push_callbacks(
     let mut transports: BTreeMap<String, HttpTransport> = BTreeMap::new();
     loop {
         tokio::select! {
-            () = tokio::time::sleep(Duration::from_millis(CALLBACK_ROUND_MS)) => {}
+            biased;
             () = stopping.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_millis(CALLBACK_ROUND_MS)) => {}
         }
         let due = lock(&simulator).due_callbacks(clock.now_unix_ms());
         for callback in due {
@@ -263,8 +264,9 @@ async fn deliver(handled: Handled, stopping: CancellationToken) -> Response {
         }
         Delivery::Hang => {
             tokio::select! {
-                () = tokio::time::sleep(Duration::from_millis(HANG_MS_MAX)) => {}
+                biased;
                 () = stopping.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(HANG_MS_MAX)) => {}
             }
             dropped()
         }

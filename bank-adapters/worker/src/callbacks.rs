@@ -453,7 +453,9 @@ pub(crate) async fn callback_loop<L: CollectionsLedger>(
             return;
         }
         let room = handling.len() < CALLBACKS_IN_FLIGHT_MAX;
+        // Biased (fixed order: finish before taking more), so a simulated seed replays.
         tokio::select! {
+            biased;
             Some(()) = handling.next(), if !handling.is_empty() => {}
             request = requests.recv(), if room && !closed => match request {
                 Some(request) => handling.push(answer(desk, request)),

@@ -200,9 +200,12 @@ pub(crate) async fn collections_loop<G: BankGateway, L: WorkerLedger>(
                 backoff(failures)
             }
         };
+        // Biased (fixed order), as every select in code the simulation runs: tokio's random
+        // branch order is seeded from a process-wide counter, so one seed would not replay.
         tokio::select! {
-            () = tokio::time::sleep(delay) => {}
+            biased;
             () = stop.cancelled() => {}
+            () = tokio::time::sleep(delay) => {}
         }
     }
 }

@@ -168,7 +168,10 @@ pub(crate) async fn payout_loop<G: BankGateway, L: WorkerLedger>(
                 }
             }
         }
+        // Biased (fixed order): tokio's random branch order is seeded from a process-wide
+        // counter, so a seed of the simulation would not replay. Finished tasks first.
         tokio::select! {
+            biased;
             Some(task) = tasks.next() => match task {
                 Task::Claimed { round, answer } => {
                     claiming = false;
@@ -352,12 +355,14 @@ async fn drive<G: BankGateway, L: WorkerLedger>(
                     WaitCause::Backoff { .. } => backoff.next().unwrap_or(BACKOFF_DELAY_MAX),
                     WaitCause::BankProcessing => QUERY_INTERVAL,
                 };
+                // Biased (fixed order), so a simulated seed replays.
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
+                    biased;
                     () = stop.cancelled() => {}
                     Some(callback) = mailbox.take() => {
                         take_callback(&mut progress, &mut replies, callback);
                     }
+                    () = tokio::time::sleep(delay) => {}
                 }
                 Event::Waited
             }

@@ -157,9 +157,11 @@ async fn pause(stop: &CancellationToken, delay: Duration) -> bool {
     if stop.is_cancelled() {
         return true;
     }
+    // Biased (fixed order), so a simulated seed replays.
     tokio::select! {
-        () = tokio::time::sleep(delay) => {}
+        biased;
         () = stop.cancelled() => {}
+        () = tokio::time::sleep(delay) => {}
     }
     stop.is_cancelled()
 }
