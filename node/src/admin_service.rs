@@ -34,6 +34,7 @@ use tonic::{Request, Response, Status};
 
 use crate::LedgerRaft;
 use crate::admission::AddLearnerError;
+use crate::clock_guard::{ClockGuard, PeerClockView};
 use crate::forward::LeaderForwarder;
 use crate::headers::is_forwarded;
 use crate::identity::{NodeIdentity, id_text};
@@ -44,7 +45,7 @@ use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
-    InitializeResponse, Member, MembershipResponse, PromoteRequest, RemoveRequest,
+    InitializeResponse, Member, MembershipResponse, PeerClock, PromoteRequest, RemoveRequest,
     ReplaceNodeRequest, SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
@@ -66,6 +67,8 @@ pub(crate) struct AdminService {
     preferred: PreferredDataCenter,
     /// How long a node being admitted has to answer `Admit`.
     admit_timeout: Duration,
+    /// The peers' clocks as this node measured them (`ClusterStatus`).
+    clocks: Arc<ClockGuard>,
 }
 
 /// Where a membership change runs.
@@ -88,6 +91,7 @@ impl AdminService {
         identity: Arc<NodeIdentity>,
         forward_timeout: Duration,
         preferred: PreferredDataCenter,
+        clocks: Arc<ClockGuard>,
     ) -> Self {
         let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
         let node_id = identity.node_id();
@@ -98,6 +102,7 @@ impl AdminService {
             forwarder,
             preferred,
             admit_timeout: forward_timeout,
+            clocks,
         }
     }
 
@@ -356,6 +361,7 @@ impl Admin for AdminService {
             joint,
             cluster_id: self.identity.cluster_id().map(id_text).unwrap_or_default(),
             incarnation_id: id_text(self.identity.incarnation_id()),
+            peer_clocks: self.clocks.peer_clocks().into_iter().map(peer_clock).collect(),
         }))
     }
 
@@ -591,4 +597,21 @@ fn log_forced(
 fn matched_index(metrics: &openraft::RaftMetrics<TypeConfig>, id: &NodeId) -> Option<u64> {
     let replication = metrics.replication.as_ref()?;
     replication.get(id).map(|log_id| log_id.map_or(0, |log_id| log_id.index))
+}
+
+/// One peer's clock on the wire, in whole milliseconds (saturating: an offset beyond `i64`
+/// milliseconds is no less wrong for being rounded).
+fn peer_clock(view: PeerClockView) -> PeerClock {
+    const NS_PER_MS: i128 = 1_000_000;
+    PeerClock {
+        node_id: view.node_id,
+        offset_ms: i64::try_from(view.offset_ns / NS_PER_MS).unwrap_or(if view.offset_ns < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        }),
+        uncertainty_ms: view.uncertainty_ns / 1_000_000,
+        age_ms: u64::try_from(view.age.as_millis()).unwrap_or(u64::MAX),
+        fresh: view.fresh,
+    }
 }

@@ -140,9 +140,9 @@ pub(crate) struct GroupCommit {
 
 impl GroupCommit {
     /// Starts the grouping task for `raft`. It ends when every handle is dropped.
-    pub(crate) fn start(raft: LedgerRaft, guard: ClockGuard) -> GroupCommit {
+    pub(crate) fn start(raft: LedgerRaft, guard: Arc<ClockGuard>) -> GroupCommit {
         let (queue, proposals) = mpsc::channel(GROUP_COMMIT_QUEUE_MAX);
-        tokio::spawn(group_proposals(raft, Arc::new(guard), proposals));
+        tokio::spawn(group_proposals(raft, guard, proposals));
         GroupCommit { queue, queued_bytes: Arc::new(Semaphore::new(GROUP_COMMIT_QUEUED_BYTES_MAX)) }
     }
 

@@ -371,7 +371,7 @@ pub async fn start<E: Environment>(
             .await
             .map_err(|error| StartError::Raft(error.to_string()))?;
     metrics::watch_raft(&raft, config.node_id, Arc::clone(&node_metrics));
-    let guard = ClockGuard::new(
+    let guard = Arc::new(ClockGuard::new(
         config.node_id,
         raft.clone(),
         clock.clone(),
@@ -385,15 +385,16 @@ pub async fn start<E: Environment>(
             agreement_wait: timings.election_timeout_max,
         },
         Arc::clone(&node_metrics),
-    );
+    ));
 
     let (raft_services, api_services, preferred) =
-        services(&config, &raft, &identity, &clock, guard, &node_metrics, &timings);
+        services(&config, &raft, &identity, &clock, Arc::clone(&guard), &node_metrics, &timings);
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
         config.node_id,
         config.data_center.clone(),
         preferred,
+        guard,
     ))];
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
@@ -427,7 +428,7 @@ fn services(
     raft: &LedgerRaft,
     identity: &Arc<identity::NodeIdentity>,
     clock: &Clock,
-    guard: ClockGuard,
+    guard: Arc<ClockGuard>,
     node_metrics: &Arc<NodeMetrics>,
     timings: &RaftTimings,
 ) -> (RaftServices, ApiServices, preferred_leader::PreferredDataCenter) {
@@ -441,7 +442,8 @@ fn services(
         ))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX),
     };
-    let writer = Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, guard));
+    let writer =
+        Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(&guard)));
     let reader =
         Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(identity)));
     let preferred =
@@ -465,7 +467,13 @@ fn services(
         clock,
     );
     let admin = request_id::Observed::new(
-        AdminService::new(raft.clone(), Arc::clone(identity), forward_timeout, preferred.clone()),
+        AdminService::new(
+            raft.clone(),
+            Arc::clone(identity),
+            forward_timeout,
+            preferred.clone(),
+            guard,
+        ),
         config.node_id,
         Arc::clone(node_metrics),
         clock,

@@ -54,6 +54,8 @@ pub struct NodeMetrics {
     requests: Family<RequestLabels, Counter>,
     peer_clock_offset_ms: Family<PeerLabels, Gauge>,
     clock_refusals: Counter,
+    clock_clamps: Counter,
+    clock_step_downs: Counter,
 }
 
 /// Labels of a per-peer metric: the peer's node id.
@@ -135,10 +137,27 @@ impl NodeMetrics {
              within max_clock_offset_ms of a majority of the voters",
             clock_refusals.clone(),
         );
+        let clock_clamps = Counter::default();
+        registry.register(
+            "tianping_clock_clamps",
+            "Entries this node stamped as leader with a time held back toward its monotonic \
+             clock because its wall clock had jumped more than max_clock_offset_ms within its \
+             term",
+            clock_clamps.clone(),
+        );
+        let clock_step_downs = Counter::default();
+        registry.register(
+            "tianping_clock_step_downs",
+            "Times this node, leading with a clock a majority of the voters did not vouch for, \
+             handed leadership to a voter whose clock they did",
+            clock_step_downs.clone(),
+        );
         NodeMetrics {
             registry,
             peer_clock_offset_ms,
             clock_refusals,
+            clock_clamps,
+            clock_step_downs,
             commit_latency,
             applied_index,
             last_log_index,
@@ -176,6 +195,16 @@ impl NodeMetrics {
     /// This node, leading, refused to stamp a group: its clock disagreed with the voters'.
     pub(crate) fn record_clock_refusal(&self) {
         self.clock_refusals.inc();
+    }
+
+    /// This node, leading, held a stamp back: its wall clock jumped within its term.
+    pub(crate) fn record_clock_clamp(&self) {
+        self.clock_clamps.inc();
+    }
+
+    /// This node, leading with a clock nobody vouched for, handed leadership away.
+    pub(crate) fn record_clock_step_down(&self) {
+        self.clock_step_downs.inc();
     }
 
     /// A client request `rpc` is being forwarded to the leader.

@@ -11,6 +11,10 @@
 //! term, and at most once per `COOL_DOWN_CHECKS` checks, so even nodes configured with
 //! different preferences hand leadership back and forth at most once per cool-down. When no
 //! voter of the preferred data center is caught up (or reachable), nothing happens.
+//!
+//! Nor does it hand leadership to a voter whose clock this leader does not vouch for
+//! (`ClockGuard::vouches_for`): a node stepped down for its clock is never handed leadership
+//! back because it sits in the preferred data center.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +24,7 @@ use openraft::async_runtime::watch::WatchReceiver;
 use tianping_raft_store::{NodeId, NodeInfo};
 
 use crate::LedgerRaft;
+use crate::clock_guard::ClockGuard;
 
 /// How often the task looks at the metrics.
 pub const CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -61,6 +66,8 @@ pub(crate) struct LeaderView<'a> {
     pub matched: &'a BTreeMap<NodeId, Option<u64>>,
     /// The leader's last log index.
     pub last_log_index: u64,
+    /// The voters whose clocks the leader vouches for (`ClockGuard::vouches_for`).
+    pub clock_vouched: &'a (dyn Fn(NodeId) -> bool + Sync),
 }
 
 /// The voter to hand leadership to, if any: `None` when there is no preference, the leader
@@ -79,6 +86,7 @@ pub(crate) fn choose_target(
         .iter()
         .filter(|id| **id != leader)
         .filter(|id| view.nodes.get(id).is_some_and(|info| info.data_center == preferred))
+        .filter(|id| (view.clock_vouched)(**id))
         .filter_map(|id| {
             let matched = (*view.matched.get(id)?)?;
             let lag = view.last_log_index.saturating_sub(matched);
@@ -94,6 +102,7 @@ pub(crate) async fn run(
     node_id: NodeId,
     data_center: String,
     preferred: PreferredDataCenter,
+    clocks: Arc<ClockGuard>,
 ) {
     let mut led_term = None;
     let mut checks_leading: u32 = 0;
@@ -129,6 +138,7 @@ pub(crate) async fn run(
             voters: &voters,
             matched: &matched,
             last_log_index: metrics.last_log_index.unwrap_or_default(),
+            clock_vouched: &|peer| clocks.vouches_for(peer),
         };
         let Some(target) = choose_target(&view, node_id, &data_center, &preferred.get()) else {
             continue;
@@ -159,8 +169,13 @@ mod tests {
         ]);
         let voters = [1, 2, 3, 5];
         let matched = BTreeMap::from([(2, Some(90)), (3, Some(99)), (4, Some(100)), (5, None)]);
-        let view =
-            LeaderView { nodes: &nodes, voters: &voters, matched: &matched, last_log_index: 100 };
+        let view = LeaderView {
+            nodes: &nodes,
+            voters: &voters,
+            matched: &matched,
+            last_log_index: 100,
+            clock_vouched: &|_| true,
+        };
         // Node 4 is a learner: never a target, however caught up.
         assert_eq!(choose_target(&view, 1, "dc-a", "dc-b"), Some(3));
         assert_eq!(choose_target(&view, 1, "dc-a", ""), None, "no preference");
@@ -168,8 +183,23 @@ mod tests {
         assert_eq!(choose_target(&view, 1, "dc-a", "dc-c"), None, "node 5's progress unknown");
         assert_eq!(choose_target(&view, 1, "dc-a", "dc-x"), None, "no such data center");
         let far = BTreeMap::from([(2, Some(0)), (3, Some(100 - CAUGHT_UP_LAG_MAX - 1))]);
-        let view =
-            LeaderView { nodes: &nodes, voters: &voters, matched: &far, last_log_index: 100 };
+        let view = LeaderView {
+            nodes: &nodes,
+            voters: &voters,
+            matched: &far,
+            last_log_index: 100,
+            clock_vouched: &|_| true,
+        };
         assert_eq!(choose_target(&view, 1, "dc-a", "dc-b"), None, "nobody caught up");
+        let view = LeaderView {
+            nodes: &nodes,
+            voters: &voters,
+            matched: &matched,
+            last_log_index: 100,
+            clock_vouched: &|peer| peer != 3,
+        };
+        assert_eq!(choose_target(&view, 1, "dc-a", "dc-b"), Some(2), "node 3's clock is apart");
+        let view = LeaderView { clock_vouched: &|peer| peer > 3, ..view };
+        assert_eq!(choose_target(&view, 1, "dc-a", "dc-b"), None, "no clock vouched for there");
     }
 }

@@ -15,6 +15,7 @@
 //! hands out the channel to the leader's client API and the request framing; the service
 //! builds its own client on that channel.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tianping_ledger::{Command, EventResult};
@@ -59,7 +60,7 @@ impl Writer {
         raft: LedgerRaft,
         node_id: NodeId,
         forward_timeout: Duration,
-        guard: ClockGuard,
+        guard: Arc<ClockGuard>,
     ) -> Self {
         let group_commit = GroupCommit::start(raft.clone(), guard);
         let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);

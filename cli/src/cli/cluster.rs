@@ -346,6 +346,7 @@ async fn status(
             "preferred_leader_data_center": status.preferred_leader_data_center,
             "cluster_id": status.cluster_id,
             "incarnation_id": status.incarnation_id,
+            "peer_clocks": status.peer_clocks,
             "lag_source": lag_source,
             "members": members,
         }));
@@ -377,6 +378,7 @@ async fn status(
         },
         status.incarnation_id
     );
+    println!("{}", clocks_line(&status));
     println!(
         "preferred leader data center (node {}): {}",
         status.node_id,
@@ -387,6 +389,31 @@ async fn status(
         }
     );
     Ok(())
+}
+
+/// The peers' clocks as the answering node last measured them, on one line.
+fn clocks_line(status: &ClusterStatusResponse) -> String {
+    if status.peer_clocks.is_empty() {
+        return format!(
+            "clocks (node {}): no peer measured (a node measures its peers' clocks while it leads)",
+            status.node_id
+        );
+    }
+    let peers: Vec<String> = status
+        .peer_clocks
+        .iter()
+        .map(|peer| {
+            format!(
+                "node {} {:+} ms ±{} ms ({} ms ago{})",
+                peer.node_id,
+                peer.offset_ms,
+                peer.uncertainty_ms,
+                peer.age_ms,
+                if peer.fresh { "" } else { ", stale" }
+            )
+        })
+        .collect();
+    format!("clocks (peers minus node {}): {}", status.node_id, peers.join(", "))
 }
 
 /// The members with lag: the answering node's own when it leads, else the leader's; and

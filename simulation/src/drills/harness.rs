@@ -206,6 +206,17 @@ impl Load {
         Load { history, stop, clients, desk, sampler, bank }
     }
 
+    /// The first true time (nanoseconds since the epoch) in `from_ns..=to_ns` at which a
+    /// client's batch was answered, that is, committed; `None` if none was.
+    pub fn first_commit_between(&self, from_ns: u64, to_ns: u64) -> Option<u64> {
+        lock(&self.history)
+            .timed_batches
+            .iter()
+            .map(|batch| batch.answered_ns)
+            .filter(|answered| (from_ns..=to_ns).contains(answered))
+            .min()
+    }
+
     /// Called once the faults have stopped: times the first commit (a probe transfer through
     /// any of `nodes`), stops the clients, settles the bank side (`BankSide::settle`: every
     /// payout final, every credit booked, the workers stopped), waits for each of `nodes` to

@@ -1,6 +1,7 @@
 //! Clock skew (issue 11 item 4): one node's wall clock set apart from true time — ahead or
 //! behind, by a second up to two hours — and, while it is apart, jumped again, forward or
-//! back (`World::set_clock_offset`). madsim's own clock, which the network, timers and the
+//! back (`World::set_clock_offset`); or every node's clock stepped by one offset at once
+//! (`step_all`). madsim's own clock, which the network, timers and the
 //! drills' true time run on, is untouched: only what the node's `Clock` reads moves, so the
 //! node stamps, and measures its peers, with the skewed time. `heal` sets every clock right.
 
@@ -30,16 +31,26 @@ pub fn set(world: &World, node_id: u64, offset_ms: i64, role: &str) -> String {
 }
 
 /// Skews a random running node's clock (the leader's with probability `leader_odds`) by a
-/// random offset; answers the node and its log line.
-pub async fn random(world: &World, leader_odds: f64) -> (Option<u64>, String) {
+/// random offset; answers the node, whether it led, and the log line.
+pub async fn random(world: &World, leader_odds: f64) -> (Option<(u64, bool)>, String) {
     match random_victim(world, leader_odds).await {
         Some((victim, is_leader)) => {
             let line =
                 set(world, victim, random_offset_ms(), if is_leader { "leader " } else { "" });
-            (Some(victim), line)
+            (Some((victim, is_leader)), line)
         }
         None => (None, "clock skew: no running node".to_owned()),
     }
+}
+
+/// Steps every node's clock by the same random offset at once: one bad time source feeding
+/// the whole fleet, which no comparison between the nodes can see.
+pub fn step_all(world: &World) -> String {
+    let offset_ms = random_offset_ms();
+    for node in &world.nodes {
+        world.set_clock_offset(node.id, offset_ms.saturating_mul(1_000_000));
+    }
+    format!("every node's clock stepped {offset_ms} ms from true time at once")
 }
 
 /// Jumps node `node_id`'s clock by a random amount from where it is now, forward or back.
