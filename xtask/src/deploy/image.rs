@@ -196,11 +196,26 @@ mod tests {
         let binary = std::env::current_exe().expect("the test binary");
         assemble(&binary, &context).expect("assembles");
         let rootfs = context.join("rootfs");
-        assert!(rootfs.join("usr/local/bin/tianping").is_file());
-        for library in shared_libraries(&binary).expect("ldd") {
-            let inside = rootfs.join(library.strip_prefix("/").expect("absolute"));
-            assert!(inside.is_file(), "{} missing", inside.display());
+        // Exactly these files, so nothing else (a key, a configuration) can reach the image.
+        let mut expected: Vec<PathBuf> = shared_libraries(&binary)
+            .expect("ldd")
+            .iter()
+            .map(|library| rootfs.join(library.strip_prefix("/").expect("absolute")))
+            .collect();
+        for file in ["usr/local/bin/tianping", "etc/passwd", "etc/group", "etc/nsswitch.conf"] {
+            expected.push(rootfs.join(file));
         }
+        expected.sort();
+        let mut found = Vec::new();
+        let mut pending = vec![context.clone()];
+        while let Some(directory) = pending.pop() {
+            for entry in std::fs::read_dir(&directory).expect("read").flatten() {
+                let path = entry.path();
+                if path.is_dir() { pending.push(path) } else { found.push(path) }
+            }
+        }
+        found.sort();
+        assert_eq!(found, expected, "the build context holds exactly these files");
         let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).expect("passwd");
         assert!(passwd.contains(&format!("tianping:x:{USER_ID}:{USER_ID}:")), "{passwd}");
         assert!(context.join("data").is_dir());
