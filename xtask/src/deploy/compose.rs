@@ -80,7 +80,7 @@ pub fn run(progress: &Progress) -> Result<(), String> {
     let _ = output_within(&mut compose.command(&["down", "--volumes", "--remove-orphans"]));
     let outcome = exercise(progress, &compose);
     if outcome.is_err() {
-        let mut logs = compose.command(&["logs", "--no-color", "--tail", "40"]);
+        let mut logs = compose.command(&["logs", "--no-color", "--tail", "15"]);
         if let Ok(output) = output_within(&mut logs) {
             progress.say(&format!(
                 "the cluster's last log lines:\n{}",
@@ -153,7 +153,12 @@ fn exercise(progress: &Progress, compose: &Compose) -> Result<(), String> {
 
     for &node in cut_nodes {
         let container = container_of(compose, node)?;
-        checked(Command::new("docker").args(["network", "connect", &network, &container]))?;
+        // The service name is an alias on the network, which a plain reconnect drops.
+        let alias = format!("tianping-{node}");
+        checked(
+            Command::new("docker")
+                .args(["network", "connect", "--alias", &alias, &network, &container]),
+        )?;
     }
     let rejoined = cut_nodes[0];
     let found = wait_until(FAILOVER_LIMIT, "a read through the reconnected data center", || {
