@@ -30,7 +30,8 @@ USAGE:
     cargo xtask image
 
 Builds the release `tianping` binary, assembles a root filesystem beside the target
-directory (tianping-image/: the binary, the shared libraries `ldd` lists for it, /etc/passwd
+directory (tianping-image/: the binary without its debug info (binutils `strip
+--strip-debug`), the shared libraries `ldd` lists for it, /etc/passwd
 with the unprivileged user `tianping` (uid 10001), an empty /var/lib/tianping) and runs
 `docker build -f deploy/docker/Dockerfile -t tianping:dev` over it. The image is FROM
 scratch: nothing is pulled. Needs a running Docker daemon.
@@ -52,6 +53,7 @@ pub fn build(progress: &Progress) -> Result<(), String> {
     let context = context_directory();
     assemble(&binary, &context)?;
     progress.say(&format!("root filesystem assembled in {}", context.display()));
+    strip_debug_info(progress, &context.join("rootfs/usr/local/bin/tianping"));
     let mut docker = Command::new("docker");
     docker
         .args(["build", "--quiet", "--tag", IMAGE, "--file"])
@@ -59,6 +61,21 @@ pub fn build(progress: &Progress) -> Result<(), String> {
         .arg(&context);
     progress.say(&format!("building the image: {}", process::describe(&docker)));
     process::run(&mut docker)
+}
+
+/// Drops the binary's DWARF line tables from the image's copy (the release profile keeps
+/// them for local backtraces and profilers; they are most of its size). Function names stay,
+/// so a panic's backtrace still names where it happened. Without binutils' `strip` the
+/// image keeps them, saying so.
+fn strip_debug_info(progress: &Progress, binary: &Path) {
+    let mut strip = Command::new("strip");
+    strip.arg("--strip-debug").arg(binary);
+    if process::succeeds(&mut strip) {
+        progress.say("debug info stripped from the image's copy of the binary");
+    } else {
+        progress
+            .say("note: `strip --strip-debug` did not run (binutils); the image keeps debug info");
+    }
 }
 
 /// The build context: beside the target directory's `release`, rebuilt on every run.
