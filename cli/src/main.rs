@@ -136,6 +136,15 @@ enum Commands {
     /// Cluster status and membership: learners, voters, leadership.
     #[command(subcommand)]
     Cluster(cli::cluster::ClusterCommand),
+    /// Check a node's gRPC health (grpc.health.v1): exit 0 when it is SERVING.
+    ///
+    /// SERVING means the node knows a leader, so writes sent to it can commit. For health
+    /// checks of containers that hold nothing but this binary:
+    ///
+    ///   tianping --addr 127.0.0.1:8000 health           # readiness: SERVING, else exit 1
+    ///   tianping --addr 127.0.0.1:8000 health --alive   # liveness: any answer
+    #[command(verbatim_doc_comment)]
+    Health(cli::health::HealthOptions),
     /// Measure a running cluster: transfers per second and commit latency over gRPC.
     ///
     /// Creates --accounts accounts, then --concurrency clients each send CreateTransfers
@@ -271,6 +280,7 @@ async fn main() -> ExitCode {
         Commands::Account(command) => cli::account::run(&arguments.global, command).await,
         Commands::Transfer(command) => cli::transfer::run(&arguments.global, command).await,
         Commands::Cluster(command) => cli::cluster::run(&arguments.global, command).await,
+        Commands::Health(options) => cli::health::run(&arguments.global, options).await,
         Commands::Bench(options) => match cli::resolve_address(&arguments.global) {
             Ok(address) => bench::run(&address, options).await,
             Err(error) => Err(error),

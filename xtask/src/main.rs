@@ -8,6 +8,7 @@
 //! - `cargo xtask test`: prerequisites, `cargo fmt --check`, clippy, then every test.
 //! - `cargo xtask bench [NAME]`: runs benchmarks, printing `bench: <metric> <value>` lines.
 //! - `cargo xtask sim --drill NAME --seeds N [--start S]`: sweeps seeds of a simulation drill.
+//! - `cargo xtask image`: builds the node's container image `tianping:dev` (`deploy/`).
 //!
 //! `cargo xtask --help` and `cargo xtask <command> --help` describe each in detail.
 
@@ -16,6 +17,7 @@ mod cluster;
 /// Checked by its tests only: the crate map of ARCHITECTURE.md against `cargo metadata`.
 #[cfg(test)]
 mod crate_map;
+mod deploy;
 mod generic_client;
 mod interop;
 mod prerequisites;
@@ -44,6 +46,8 @@ COMMANDS:
     sim --drill NAME [--seeds N] [--start S] [--jobs J]
                    Run a simulation drill (madsim) over a seed range; prints failing
                    seeds with reproductions and `sim: seeds .. failures ..` last.
+    image          Build the node's container image, tianping:dev (FROM scratch; needs
+                   a Docker daemon). deploy/ runs it with Compose or Kubernetes.
     help           Print this help.
 
 `cargo xtask <COMMAND> --help` explains a command in detail.
@@ -61,6 +65,8 @@ enum Request {
     BenchHelp,
     Sim { arguments: Vec<String> },
     SimHelp,
+    Image,
+    ImageHelp,
 }
 
 fn main() -> ExitCode {
@@ -93,6 +99,11 @@ fn main() -> ExitCode {
             print!("{}", sim::HELP);
             Ok(())
         }
+        Request::ImageHelp => {
+            print!("{}", deploy::image::HELP);
+            Ok(())
+        }
+        Request::Image => deploy::image::run(),
         Request::Sim { arguments } => sim::run(&arguments),
         Request::Up { arguments } => up::run(&arguments),
         Request::Test => test::run(),
@@ -130,6 +141,9 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
         ["sim", rest @ ..] => {
             Ok(Request::Sim { arguments: rest.iter().map(|word| (*word).to_owned()).collect() })
         }
+        ["image"] => Ok(Request::Image),
+        ["image", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::ImageHelp),
+        ["image", rest @ ..] => Err(format!("`image` takes no arguments, got {rest:?}")),
         [other, ..] => Err(format!("unknown command `{other}`")),
     }
 }
@@ -163,6 +177,9 @@ mod tests {
         let sim = vec!["--drill".to_owned(), "failover".to_owned()];
         check(&["sim", "--drill", "failover"], Ok(Request::Sim { arguments: sim }));
         check(&["sim", "--help"], Ok(Request::SimHelp));
+        check(&["image"], Ok(Request::Image));
+        check(&["image", "--help"], Ok(Request::ImageHelp));
+        check(&["image", "extra"], Err(()));
         check(&["deploy"], Err(()));
     }
 }

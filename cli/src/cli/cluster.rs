@@ -1,4 +1,5 @@
-//! `tianping cluster status|add-learner|promote|remove|replace-node|transfer-leader|preferred-dc`.
+//! `tianping cluster status|add-learner|promote|remove|replace-node|transfer-leader|preferred-dc`
+//! (and `initialize`, in `cluster_init`).
 //!
 //! Voter changes (`promote`, `remove`, `replace-node`) are refused by the leader when the new
 //! voters would be fewer than three, an even count, a majority in one data center, or not a
@@ -28,6 +29,23 @@ pub enum ClusterCommand {
     ///   tianping --addr 127.0.0.1:8003 cluster status --json
     #[command(verbatim_doc_comment)]
     Status,
+    /// Make a new cluster of the listed voters (tianping.v1.Admin/Initialize), once.
+    ///
+    /// Start every node first, each with its own node_id and data directory; then run this
+    /// against any one of them with every initial voter. It waits (up to --wait) while the
+    /// nodes come up. On a cluster that is initialized already it changes nothing and exits
+    /// 0, so a deployment may run it on every start.
+    ///
+    /// Example (a Compose or Kubernetes cluster, 2 + 2 + 1 voters in three data centers):
+    ///
+    ///   tianping --addr tianping-1:8000 cluster initialize \
+    ///       --member 1,dc-a,tianping-1:7000,tianping-1:8000 \
+    ///       --member 2,dc-a,tianping-2:7000,tianping-2:8000 \
+    ///       --member 3,dc-b,tianping-3:7000,tianping-3:8000 \
+    ///       --member 4,dc-b,tianping-4:7000,tianping-4:8000 \
+    ///       --member 5,dc-c,tianping-5:7000,tianping-5:8000
+    #[command(verbatim_doc_comment)]
+    Initialize(super::cluster_init::Initialize),
     /// Add a node as a learner: it receives the log but does not vote yet.
     ///
     /// Start the new node first (`tianping node --config node-6.toml`, with its own
@@ -182,9 +200,16 @@ pub struct AddLearner {
 
 /// Runs `tianping cluster …`.
 pub async fn run(options: &GlobalOptions, command: ClusterCommand) -> anyhow::Result<()> {
+    // Before connecting here: it waits for a node that may still be starting.
+    if let ClusterCommand::Initialize(initialize) = command {
+        return super::cluster_init::run(options, initialize).await;
+    }
     let address = super::resolve_address(options)?;
     let client = super::admin(&address).await?;
     match command {
+        ClusterCommand::Initialize(initialize) => {
+            super::cluster_init::run(options, initialize).await
+        }
         ClusterCommand::Status => status(options, &address, client).await,
         ClusterCommand::AddLearner(learner) => {
             let request = AddLearnerRequest {
