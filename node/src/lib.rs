@@ -357,6 +357,7 @@ pub async fn start<E: Environment>(
     .map_err(StartError::Identity)?;
     let clock = environment.clock();
     let node_metrics = Arc::new(NodeMetrics::new());
+    node_metrics.record_node_info(config.node_id, &config.data_center, &config.region);
     let peer_clocks = PeerClocks::new();
     let network = GrpcNetworkFactory::new(
         config.node_id,

@@ -3,13 +3,17 @@
 //! Every node owns its own `NodeMetrics` (tests run several nodes in one process, so a global
 //! registry would mix them). The client API records requests, forwards, events and commit
 //! latency through the functions here; `watch_raft` copies openraft's own metrics (term, log
-//! indexes, leadership) into gauges as they change. `encode` renders the text exposition that
+//! indexes, leadership, and on the leader each peer's replication lag) into gauges as they
+//! change. `record_node_info` states once where the node runs (its data center and region), so
+//! queries can place the leader by the node's own configuration. `encode` renders the text exposition that
 //! `serve` (outside the simulation only) answers on `GET /metrics`. Inside the simulation the
 //! same recording runs, so the code paths stay identical; only the HTTP server is left out.
 //!
 //! Label sets are bounded: `rpc` is a method name of the API, `code` one of the 17 gRPC status
-//! codes, `command` one of the ledger's command kinds and `result` one of its result codes.
+//! codes, `command` one of the ledger's command kinds and `result` one of its result codes;
+//! `peer` and `node_id` are member ids, and `data_center`/`region` this node's configured ones.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +60,12 @@ pub struct NodeMetrics {
     clock_refusals: Counter,
     clock_clamps: Counter,
     clock_step_downs: Counter,
+    replication_lag: Family<PeerLabels, Gauge>,
+    node_info: Family<NodeInfoLabels, Gauge>,
 }
+
+/// Labels of `tianping_node_info`: the node's id, data center and region.
+type NodeInfoLabels = [(&'static str, String); 3];
 
 /// Labels of a per-peer metric: the peer's node id.
 type PeerLabels = [(&'static str, String); 1];
@@ -152,8 +161,25 @@ impl NodeMetrics {
              handed leadership to a voter whose clock they did",
             clock_step_downs.clone(),
         );
+        let replication_lag = Family::<PeerLabels, Gauge>::default();
+        registry.register(
+            "tianping_replication_lag_entries",
+            "Entries of the leader's log each peer is not known to hold (the leader's last log \
+             index minus the peer's matched index); only the leader reports it, a follower \
+             reports no series",
+            replication_lag.clone(),
+        );
+        let node_info = Family::<NodeInfoLabels, Gauge>::default();
+        registry.register(
+            "tianping_node_info",
+            "Always 1: where this node runs, from its configuration (node_id, data_center, \
+             region)",
+            node_info.clone(),
+        );
         NodeMetrics {
             registry,
+            replication_lag,
+            node_info,
             peer_clock_offset_ms,
             clock_refusals,
             clock_clamps,
@@ -205,6 +231,32 @@ impl NodeMetrics {
     /// This node, leading with a clock nobody vouched for, handed leadership away.
     pub(crate) fn record_clock_step_down(&self) {
         self.clock_step_downs.inc();
+    }
+
+    /// States where this node runs (`tianping_node_info` = 1), once at start: the scrape
+    /// target's own labels are the operator's, these are the node's configuration.
+    pub(crate) fn record_node_info(&self, node_id: NodeId, data_center: &str, region: &str) {
+        let labels = [
+            ("node_id", node_id.to_string()),
+            ("data_center", data_center.to_owned()),
+            ("region", region.to_owned()),
+        ];
+        self.node_info.get_or_create(&labels).set(1);
+    }
+
+    /// Sets the replication lag series to `lags` and drops those of peers no longer in it (a
+    /// removed member, or every peer once this node stops leading). `reported` is the set of
+    /// peers with a series, kept by the caller between updates.
+    fn set_replication_lags(&self, lags: &BTreeMap<NodeId, u64>, reported: &mut BTreeSet<NodeId>) {
+        for gone in reported.iter().filter(|peer| !lags.contains_key(peer)) {
+            self.replication_lag.remove(&[("peer", gone.to_string())]);
+        }
+        for (peer, lag) in lags {
+            self.replication_lag
+                .get_or_create(&[("peer", peer.to_string())])
+                .set(gauge_value(*lag));
+        }
+        *reported = lags.keys().copied().collect();
     }
 
     /// A client request `rpc` is being forwarded to the leader.
@@ -267,9 +319,27 @@ fn gauge_value(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
+/// Each peer's replication lag as a leader sees it: `last_log_index` minus the index of the
+/// last entry the peer is known to hold (`None`, nothing matched yet, counts as 0). `matched`
+/// is openraft's `RaftMetrics::replication`, which only the leader has and which leaves the
+/// leader itself out; `None` (not leading) gives no lags at all rather than zeros, so a
+/// follower cannot look like a leader whose peers are caught up. A matched index past
+/// `last_log_index` (a metrics snapshot taken between the two updates) counts as caught up.
+pub(crate) fn replication_lags<'a>(
+    last_log_index: u64,
+    matched: Option<impl IntoIterator<Item = (&'a NodeId, Option<u64>)>>,
+) -> BTreeMap<NodeId, u64> {
+    matched
+        .into_iter()
+        .flatten()
+        .map(|(peer, index)| (*peer, last_log_index.saturating_sub(index.unwrap_or(0))))
+        .collect()
+}
+
 /// Copies openraft's metrics into `metrics` whenever they change, until Raft stops. Counts a
 /// leader change each time the known leader becomes a different node, the first one included
-/// (not when it becomes unknown during an election), and logs it.
+/// (not when it becomes unknown during an election), and logs it. While leading it sets each
+/// peer's replication lag; on losing leadership it drops every lag series.
 pub(crate) fn watch_raft(
     raft: &LedgerRaft,
     node_id: NodeId,
@@ -278,17 +348,26 @@ pub(crate) fn watch_raft(
     let mut watch = raft.metrics();
     tokio::spawn(async move {
         let mut last_leader: Option<NodeId> = None;
+        let mut lag_reported: BTreeSet<NodeId> = BTreeSet::new();
         loop {
-            let (term, last_log_index, applied, leader, state) = {
+            let (term, last_log_index, applied, leader, state, lags) = {
                 let current = watch.borrow_watched();
+                let last_log_index = current.last_log_index.unwrap_or_default();
+                let matched = current.replication.as_ref().map(|replication| {
+                    replication
+                        .iter()
+                        .map(|(peer, log_id)| (peer, log_id.as_ref().map(|log_id| log_id.index)))
+                });
                 (
                     current.current_term,
-                    current.last_log_index.unwrap_or_default(),
+                    last_log_index,
                     current.last_applied.as_ref().map_or(0, |log_id| log_id.index),
                     current.current_leader,
                     current.state,
+                    replication_lags(last_log_index, matched),
                 )
             };
+            metrics.set_replication_lags(&lags, &mut lag_reported);
             metrics.term.set(gauge_value(term));
             metrics.last_log_index.set(gauge_value(last_log_index));
             metrics.applied_index.set(gauge_value(applied));
@@ -417,6 +496,47 @@ mod tests {
         );
         assert!(
             text.contains(r#"tianping_forwarded_requests_total{rpc="CreateTransfers"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn replication_lag_is_the_leaders_last_index_minus_each_peers_match() {
+        let matched = [(&2, Some(100)), (&3, None), (&4, Some(40)), (&5, Some(105))];
+        let lags = replication_lags(100, Some(matched));
+        assert_eq!(lags, BTreeMap::from([(2, 0), (3, 100), (4, 60), (5, 0)]));
+        // Not leading: no replication map, no lags (not zeros).
+        let none: Option<[(&NodeId, Option<u64>); 0]> = None;
+        assert!(replication_lags(100, none).is_empty());
+    }
+
+    #[test]
+    fn lag_series_follow_the_peers_and_vanish_off_the_leader() {
+        let metrics = NodeMetrics::new();
+        let mut reported = BTreeSet::new();
+        metrics.set_replication_lags(&BTreeMap::from([(2, 0), (3, 7)]), &mut reported);
+        let text = metrics.encode();
+        assert!(text.contains(r#"tianping_replication_lag_entries{peer="3"} 7"#), "{text}");
+        assert!(text.contains(r#"tianping_replication_lag_entries{peer="2"} 0"#), "{text}");
+        // Peer 3 removed from the membership: its series goes, peer 2's stays.
+        metrics.set_replication_lags(&BTreeMap::from([(2, 1)]), &mut reported);
+        let text = metrics.encode();
+        assert!(!text.contains(r#"peer="3""#), "{text}");
+        assert!(text.contains(r#"tianping_replication_lag_entries{peer="2"} 1"#), "{text}");
+        // Leadership lost: no series at all.
+        metrics.set_replication_lags(&BTreeMap::new(), &mut reported);
+        assert!(!metrics.encode().contains("tianping_replication_lag_entries{"));
+    }
+
+    #[test]
+    fn node_info_states_the_configured_placement() {
+        let metrics = NodeMetrics::new();
+        metrics.record_node_info(3, "dc-b", "cn-east");
+        let text = metrics.encode();
+        assert!(
+            text.contains(
+                r#"tianping_node_info{node_id="3",data_center="dc-b",region="cn-east"} 1"#
+            ),
             "{text}"
         );
     }
