@@ -129,7 +129,8 @@ impl AdminService {
             .map(|(node_id, info)| {
                 let mut member = crate::members::member(*node_id, info, voters.contains(node_id));
                 if metrics.replication.is_some() {
-                    // The leader itself is not in its replication map: it holds the whole log.
+                    // The leader holds the whole log (its own replication-map entry is only
+                    // what it has flushed).
                     let matched = if *node_id == self.node_id {
                         Some(last_log_index)
                     } else {

@@ -321,17 +321,20 @@ fn gauge_value(value: u64) -> i64 {
 
 /// Each peer's replication lag as a leader sees it: `last_log_index` minus the index of the
 /// last entry the peer is known to hold (`None`, nothing matched yet, counts as 0). `matched`
-/// is openraft's `RaftMetrics::replication`, which only the leader has and which leaves the
-/// leader itself out; `None` (not leading) gives no lags at all rather than zeros, so a
-/// follower cannot look like a leader whose peers are caught up. A matched index past
-/// `last_log_index` (a metrics snapshot taken between the two updates) counts as caught up.
+/// is openraft's `RaftMetrics::replication`, which only the leader has; `None` (not leading)
+/// gives no lags at all rather than zeros, so a follower cannot look like a leader whose peers
+/// are caught up. The map also holds the leader itself (its own flushed log): `leader` is left
+/// out, its lag is no replication's. A matched index past `last_log_index` (a metrics
+/// snapshot taken between the two updates) counts as caught up.
 pub(crate) fn replication_lags<'a>(
+    leader: NodeId,
     last_log_index: u64,
     matched: Option<impl IntoIterator<Item = (&'a NodeId, Option<u64>)>>,
 ) -> BTreeMap<NodeId, u64> {
     matched
         .into_iter()
         .flatten()
+        .filter(|(peer, _)| **peer != leader)
         .map(|(peer, index)| (*peer, last_log_index.saturating_sub(index.unwrap_or(0))))
         .collect()
 }
@@ -364,7 +367,7 @@ pub(crate) fn watch_raft(
                     current.last_applied.as_ref().map_or(0, |log_id| log_id.index),
                     current.current_leader,
                     current.state,
-                    replication_lags(last_log_index, matched),
+                    replication_lags(node_id, last_log_index, matched),
                 )
             };
             metrics.set_replication_lags(&lags, &mut lag_reported);
@@ -502,12 +505,14 @@ mod tests {
 
     #[test]
     fn replication_lag_is_the_leaders_last_index_minus_each_peers_match() {
-        let matched = [(&2, Some(100)), (&3, None), (&4, Some(40)), (&5, Some(105))];
-        let lags = replication_lags(100, Some(matched));
+        let matched =
+            [(&1, Some(90)), (&2, Some(100)), (&3, None), (&4, Some(40)), (&5, Some(105))];
+        // Node 1 leads: its own entry (its flushed log) is not a peer's lag.
+        let lags = replication_lags(1, 100, Some(matched));
         assert_eq!(lags, BTreeMap::from([(2, 0), (3, 100), (4, 60), (5, 0)]));
         // Not leading: no replication map, no lags (not zeros).
         let none: Option<[(&NodeId, Option<u64>); 0]> = None;
-        assert!(replication_lags(100, none).is_empty());
+        assert!(replication_lags(1, 100, none).is_empty());
     }
 
     #[test]

@@ -115,6 +115,17 @@ async fn metrics_count_events_forwards_and_commits() {
         let commit_seconds = sample(&text, "tianping_commit_latency_seconds_sum").expect("sum");
         assert!(commit_seconds > 0.0, "{text}");
         assert_eq!(sample(&text, "tianping_is_leader"), Some(1.0), "{text}");
+        // The leader reports each follower's replication lag (not its own) and its placement.
+        for peer in cluster.nodes.iter().map(|node| node.node_id()).filter(|id| *id != leader) {
+            let lag = format!(r#"tianping_replication_lag_entries{{peer="{peer}"}}"#);
+            assert!(sample(&text, &lag).is_some(), "{text}");
+        }
+        let own_lag = format!(r#"tianping_replication_lag_entries{{peer="{leader}"}}"#);
+        assert_eq!(sample(&text, &own_lag), None, "{text}");
+        let info = format!(
+            r#"tianping_node_info{{node_id="{leader}",data_center="dc-{leader}",region=""}}"#
+        );
+        assert_eq!(sample(&text, &info), Some(1.0), "{text}");
         let applied = sample(&text, "tianping_applied_index").expect("applied index");
         assert!(applied >= moved.log_index as f64, "{text}");
         assert!(sample(&text, "tianping_last_log_index").expect("last") >= applied, "{text}");
@@ -137,6 +148,11 @@ async fn metrics_count_events_forwards_and_commits() {
         assert!(sample(&text, forwarded).expect("forward counted") >= 1.0, "{text}");
         assert!(sample(&text, leader_ok).expect("follower answered") >= 1.0, "{text}");
         assert_eq!(sample(&text, "tianping_is_leader"), Some(0.0), "{text}");
+        assert!(!text.contains("tianping_replication_lag_entries{"), "{text}");
+        let info = format!(
+            r#"tianping_node_info{{node_id="{follower}",data_center="dc-{follower}",region=""}}"#
+        );
+        assert_eq!(sample(&text, &info), Some(1.0), "{text}");
         assert_eq!(sample(&text, "tianping_commit_latency_seconds_count"), Some(0.0), "{text}");
         assert!(!text.contains("tianping_events_total{"), "{text}");
         let applied = sample(&text, "tianping_applied_index").expect("applied index");
