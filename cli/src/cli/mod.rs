@@ -19,6 +19,7 @@ pub mod account_controls;
 pub mod bank;
 pub mod cluster;
 pub mod collections;
+pub mod drill;
 pub mod node;
 pub mod payout;
 pub mod reconcile;
