@@ -123,7 +123,7 @@ pub fn markdown(summary: &Summary<'_>) -> String {
     }
     let _ = writeln!(
         out,
-        "\n## Writes\n\n{} transfer ids sent, {} answered, {} never answered (their outcome read back), {} failed attempts.\n",
+        "\n## Writes\n\n{} transfer ids sent (the drill's own funding transfers included), {} answered, {} never answered (their outcome read back), {} failed attempts.\n",
         history.sent.len(),
         history.acks.len(),
         history.batches_unknown,
