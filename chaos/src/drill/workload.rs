@@ -106,6 +106,9 @@ pub async fn set_up(client: &Client, deadline: Instant) -> Result<(), DrillError
     let created =
         until(deadline, "creating the accounts", || client.create_accounts(&accounts)).await?;
     expect_applied("creating the accounts", &created)?;
+    // Funding, blocking and limiting read the accounts: wait until they are there (an
+    // acknowledgement is a commit, but a planted bug may answer before one).
+    visible(client, deadline).await?;
     let funding: Vec<NewTransfer> = account_ids()
         .into_iter()
         .filter(|id| *id != TREASURY)
@@ -147,6 +150,26 @@ pub async fn set_up(client: &Client, deadline: Instant) -> Result<(), DrillError
     let limited =
         until(deadline, "limiting an account", || client.set_account_limits(&limits)).await?;
     expect_applied("limiting an account", &limited)
+}
+
+/// Waits until every account reads back (linearizable), or fails at `deadline`.
+async fn visible(client: &Client, deadline: Instant) -> Result<(), DrillError> {
+    let ids = account_ids();
+    loop {
+        let found =
+            until(deadline, "reading the accounts", || client.lookup_accounts(&ids)).await?;
+        if found.len() == ids.len() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(DrillError::Client(format!(
+                "{} of {} accounts readable after their creation was acknowledged",
+                found.len(),
+                ids.len()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn until<T, F, Fut>(deadline: Instant, what: &str, mut call: F) -> Result<T, DrillError>

@@ -98,9 +98,10 @@ fn a_leader_acknowledging_before_commit_fails_split_brain() {
         drill(Path::new(&binary), "split-brain", &report, Some("ack-before-commit"));
     assert!(!status.success(), "the planted bug went unnoticed; report:\n{text}");
     assert!(text.starts_with("# Drill `split-brain`: FAIL"), "{text}");
+    // The writes the leader acknowledged before commit: missing, or held with another
+    // outcome than the one acknowledged (the entry was recomputed by the new leader).
     assert!(
-        text.lines()
-            .any(|line| line.starts_with("- transfer ") && line.contains("is missing on node")),
-        "no lost write named; report:\n{text}"
+        text.lines().any(|line| line.starts_with("- transfer ")),
+        "no acknowledged write named; report:\n{text}"
     );
 }
