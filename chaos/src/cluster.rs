@@ -158,6 +158,38 @@ impl ChaosCluster {
         Ok(())
     }
 
+    /// SIGSTOPs node `node_id`: it keeps its sockets but answers nothing until resumed.
+    pub fn pause(&self, node_id: u64) -> Result<(), SupervisorError> {
+        self.existing(node_id)?.pause()
+    }
+
+    /// SIGCONTs node `node_id` after `pause`.
+    pub fn resume(&self, node_id: u64) -> Result<(), SupervisorError> {
+        self.existing(node_id)?.resume()
+    }
+
+    /// The ids of the nodes in `data_center`, in id order.
+    pub fn nodes_in(&self, data_center: &str) -> Vec<u64> {
+        let nodes = self.cluster.nodes().iter();
+        nodes
+            .filter(|node| node.settings.data_center == data_center)
+            .map(|node| node.node_id)
+            .collect()
+    }
+
+    /// Every node's (id, data center, client API address), in id order.
+    pub fn api_addresses(&self) -> Vec<(u64, String, String)> {
+        let nodes = self.cluster.nodes().iter();
+        nodes
+            .map(|node| (node.node_id, node.settings.data_center.clone(), node.api_address()))
+            .collect()
+    }
+
+    fn existing(&self, node_id: u64) -> Result<&NodeProcess, SupervisorError> {
+        self.node(node_id)
+            .ok_or_else(|| SupervisorError::Usage(format!("no node {node_id} in the cluster")))
+    }
+
     /// Starts node `node_id` again with its data and waits until it serves; its new process
     /// is known to the proxies from then on.
     pub async fn restart(

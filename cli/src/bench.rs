@@ -39,7 +39,7 @@ pub struct BenchOptions {
 
 /// Reads a duration as `humantime` does (`20s`, `1500ms`, `2m`, `1m 30s`), or a bare number of
 /// seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_digit()) {
         let seconds: u64 = text.parse().map_err(|_| format!("{text:?} is too long"))?;
         return Ok(Duration::from_secs(seconds));

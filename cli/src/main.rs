@@ -211,6 +211,36 @@ enum Commands {
     ///   tianping payout create --id 9002 ... --wait
     #[command(verbatim_doc_comment)]
     BankFault(cli::bank::BankFaultOptions),
+    /// Run a drill on real processes: start a fresh local cluster, fault it under load, judge.
+    ///
+    /// Each drill starts its own cluster of this binary's nodes (5 voters: dc-a 2, dc-b 2,
+    /// dc-c 1) under --report DIR/cluster, with Raft traffic between data centers through a
+    /// user-space fault proxy delaying it by the --latency profile. Clients in every data
+    /// center send transfers among a fixed set of accounts (wallets that may not overdraw, one
+    /// with a per-transfer limit, one blocked, so refusals happen), retrying unanswered ids.
+    /// After a third of --duration the fault strikes the leader (or its data center):
+    ///
+    ///   failover             kill -9 the leader; restart it a third later
+    ///   split-brain          partition the leader's data center from the others, both ways
+    ///   split-brain-one-way  drop what the leader's data center sends (it still hears them)
+    ///   pause                SIGSTOP the leader; SIGCONT it a third later
+    ///   dc-loss              kill -9 every node of the leader's data center; restart them
+    ///
+    /// A third later the fault is healed; a third after that the clients stop, the replicas
+    /// converge, the state is read back through the API and every node reports its state
+    /// digest. Exit code 0 only when every check holds: each acknowledged write present with
+    /// its fields, no refused write applied, none applied twice, balances conserved and equal
+    /// to their transfers, blocks and limits held, every replica at one applied index with one
+    /// digest, the clients committing again after the fault. A progress line (phase, ops/s,
+    /// errors, leader, fault) runs on standard error; the report (verdict, timeline,
+    /// client-side unavailability of each fault, throughput per phase) is
+    /// DIR/report.md, DIR defaulting to target/drills/<name>-<seed>.
+    ///
+    ///   tianping drill failover
+    ///   tianping drill split-brain --latency cross-border --duration 1m --seed 7
+    ///   tianping drill failover --duration 15s --repeat 20    # unavailability figures
+    #[command(verbatim_doc_comment)]
+    Drill(cli::drill::DrillOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -291,6 +321,7 @@ async fn main() -> ExitCode {
         Commands::BankFault(options) => cli::bank::bank_fault(options).await,
         Commands::Collections(command) => cli::collections::run(&arguments.global, command).await,
         Commands::Reconcile(command) => cli::reconcile::run(&arguments.global, command).await,
+        Commands::Drill(options) => cli::drill::run(options).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -403,6 +403,20 @@ impl Client {
         single(self.create_transfers(&[transfer]).await?)
     }
 
+    /// Creates transfers like [`Client::create_transfers`], and names the Raft log index of
+    /// the entry that holds them: what a drill's history records beside each answer, so a
+    /// violation can say where an acknowledged write should have been.
+    pub async fn create_transfers_logged(
+        &self,
+        transfers: &[NewTransfer],
+    ) -> Result<(Vec<EventResult>, u64), Error> {
+        let request = wire::create_transfers_request(transfers);
+        self.write_events_logged(request, transfers.len(), |channel, request| async move {
+            LedgerClient::new(channel).create_transfers(request).await
+        })
+        .await
+    }
+
     /// Transfers by id, found ones only, in request order.
     ///
     /// ```
@@ -1051,10 +1065,24 @@ impl Client {
         F: Fn(Channel, tonic::Request<M>) -> Fut,
         Fut: Future<Output = Result<tonic::Response<pb::CreateEventsResponse>, tonic::Status>>,
     {
+        Ok(self.write_events_logged(message, events, send).await?.0)
+    }
+
+    /// `write_events`, with the log index the answer named.
+    async fn write_events_logged<M, F, Fut>(
+        &self,
+        message: M,
+        events: usize,
+        send: F,
+    ) -> Result<(Vec<EventResult>, u64), Error>
+    where
+        M: Clone,
+        F: Fn(Channel, tonic::Request<M>) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<pb::CreateEventsResponse>, tonic::Status>>,
+    {
         let (address, response) = self.call(Effect::Write, message, send).await?;
-        let (results, _log_index) = wire::parse_events_response(&response, events)
-            .map_err(|error| Error::malformed(&address, error))?;
-        Ok(results)
+        wire::parse_events_response(&response, events)
+            .map_err(|error| Error::malformed(&address, error))
     }
 
     /// Sends `message` to the leader under the retry policy, every attempt with the same

@@ -46,7 +46,8 @@ use tianping_proto::v1::admin_server::Admin;
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
     InitializeResponse, Member, MembershipResponse, PeerClock, PromoteRequest, RemoveRequest,
-    ReplaceNodeRequest, SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
+    ReplaceNodeRequest, ReplicaDigestRequest, ReplicaDigestResponse,
+    SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
     TransferLeaderRequest, TransferLeaderResponse,
 };
 
@@ -340,6 +341,13 @@ impl Admin for AdminService {
         crate::admission::initialize(&self.raft, &self.identity, members, self.admit_timeout)
             .await?;
         Ok(Response::new(InitializeResponse {}))
+    }
+
+    async fn replica_digest(
+        &self,
+        _request: Request<ReplicaDigestRequest>,
+    ) -> Result<Response<ReplicaDigestResponse>, Status> {
+        Ok(Response::new(crate::replica_digest::replica_digest(&self.raft, self.node_id).await?))
     }
 
     async fn cluster_status(

@@ -251,7 +251,7 @@ async fn commit_group(raft: &LedgerRaft, guard: &ClockGuard, group: Vec<Proposal
         }
     };
     let batch = Batch { timestamp, commands };
-    #[cfg(all(feature = "planted-bugs", madsim))]
+    #[cfg(feature = "planted-bugs")]
     let (batch, replies) = match planted_ack_before_commit(raft, batch, replies).await {
         Some(unanswered) => unanswered,
         None => return,
@@ -289,13 +289,14 @@ async fn commit_group(raft: &LedgerRaft, guard: &ClockGuard, group: Vec<Proposal
     drop(budgets);
 }
 
-/// PLANTED BUG `ack-before-commit` (feature `planted-bugs`, simulation only): the leader
+/// PLANTED BUG `ack-before-commit` (feature `planted-bugs`: the simulation, and the
+/// `split-brain` drill on a binary built with it): the leader
 /// computes the group's results on its own replica, answers every client with them at once
 /// and commits the entry in the background — so a leader that crashes (or is deposed)
 /// before the entry commits has acknowledged writes no replica keeps, and groups in flight
 /// are speculated against a state that misses each other. Returns the batch and replies
 /// untouched when the bug is not planted.
-#[cfg(all(feature = "planted-bugs", madsim))]
+#[cfg(feature = "planted-bugs")]
 async fn planted_ack_before_commit(
     raft: &LedgerRaft,
     batch: Batch,

@@ -69,6 +69,7 @@ pub mod probes;
 mod raft_service;
 pub mod reads;
 mod reconciliation_service;
+mod replica_digest;
 mod request_id;
 pub mod runtime;
 #[cfg(madsim)]

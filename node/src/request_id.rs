@@ -42,8 +42,8 @@ use tianping_proto::v1::{
 use tianping_proto::v1::{
     AddLearnerRequest, ClusterStatusRequest, ClusterStatusResponse, InitializeRequest,
     InitializeResponse, MembershipResponse, PromoteRequest, RemoveRequest, ReplaceNodeRequest,
-    SetPreferredLeaderDataCenterRequest, SetPreferredLeaderDataCenterResponse,
-    TransferLeaderRequest, TransferLeaderResponse,
+    ReplicaDigestRequest, ReplicaDigestResponse, SetPreferredLeaderDataCenterRequest,
+    SetPreferredLeaderDataCenterResponse, TransferLeaderRequest, TransferLeaderResponse,
 };
 use tianping_proto::v1::{
     ListDiscrepanciesRequest, ListDiscrepanciesResponse, LookupDiscrepanciesResponse,
@@ -475,6 +475,13 @@ impl<S: Admin> Admin for Observed<S> {
             self.inner.set_preferred_leader_data_center(request)
         })
         .await
+    }
+
+    async fn replica_digest(
+        &self,
+        request: Request<ReplicaDigestRequest>,
+    ) -> Result<Response<ReplicaDigestResponse>, Status> {
+        self.observe("ReplicaDigest", request, |request| self.inner.replica_digest(request)).await
     }
 }
 

@@ -20,6 +20,7 @@ pub mod bank;
 pub mod cluster;
 pub mod cluster_init;
 pub mod collections;
+pub mod drill;
 pub mod health;
 pub mod node;
 pub mod payout;

@@ -1,7 +1,8 @@
 //! Integration tests of the `tianping` binary (`CARGO_BIN_EXE_tianping`), run as a user or an
 //! operator runs it: the commands against a cluster of `tianping node` processes (`cli`; the
 //! deployments' `health` and `cluster initialize`: `deploy_commands`),
-//! `tianping dev up` (`dev_up`), and the fault tests that kill, pause, wipe or cut off node
+//! `tianping dev up` (`dev_up`), short drills (`drill`: `tianping drill failover` and
+//! `split-brain` must pass), and the fault tests that kill, pause, wipe or cut off node
 //! processes the way a crash or an operator would (`failover`, `wiped_voter`,
 //! `partition`, over `processes` and `workload`). Every test is bounded in time
 //! (`support::TEST_TIMEOUT`) and in request count.
@@ -10,6 +11,7 @@ mod banks;
 mod cli;
 mod deploy_commands;
 mod dev_up;
+mod drill;
 mod failover;
 mod netns;
 mod partition;

@@ -1,0 +1,406 @@
+//! Drills on real processes (issue 14): each starts its own `ChaosCluster` (five voters in
+//! three data centers, 2 + 2 + 1, Raft traffic between data centers through the fault proxy at
+//! a latency profile), runs a client workload from every data center, injects its fault into
+//! the leader or the leader's data center, heals it, waits for the replicas to converge and
+//! judges what the clients were told against what the cluster holds.
+//!
+//! The run, in thirds of `--duration`: steady state, the fault in force, healed. Then the
+//! clients stop, the cluster converges (every node at one applied index), the state is read
+//! back and every node's digest is asked (`verdict`), and the report is written (`report`).
+//!
+//! - `fault` — the drills by name and their faults: inject, heal.
+//! - `workload` — the accounts and the clients, and the record of what they did.
+//! - `verdict` — the read-back, the digests and the checks (the history crate's and the
+//!   ledger's invariants, on the state read back).
+//! - `report` — the Markdown summary.
+
+pub mod fault;
+pub mod report;
+pub mod verdict;
+pub mod workload;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use tianping_supervisor::cluster::status_of;
+use tianping_supervisor::{NODES_5, SupervisorError};
+
+use crate::cluster::{ChaosCluster, ChaosConfig};
+use crate::latency::LatencyProfile;
+use crate::unavailability::{self, Unavailability};
+
+pub use fault::{DrillName, Fault};
+pub use verdict::{Check, Verdict};
+
+/// Longest the cluster may take to come up, and to converge after the clients stop.
+const CLUSTER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How often the progress line is refreshed (and the leader asked).
+const TICK: Duration = Duration::from_secs(1);
+
+/// What a drill failed on before it could judge (a judged drill that found violations is not
+/// an error: its `Verdict` says so).
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// Starting, signalling or restarting nodes.
+    #[error(transparent)]
+    Cluster(#[from] SupervisorError),
+    /// Setting the accounts up or reading the state back.
+    #[error("{0}")]
+    Client(String),
+    /// Writing the report.
+    #[error("{what} {path}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+}
+
+/// How to run a drill.
+#[derive(Clone, Debug)]
+pub struct DrillConfig {
+    /// The `tianping` executable the nodes run.
+    pub binary: PathBuf,
+    /// Where the report goes; the cluster's data lives in its `cluster/` (started fresh).
+    pub report_dir: PathBuf,
+    /// The delay of the links between data centers.
+    pub profile: LatencyProfile,
+    /// Seeds the proxy's delays and the clients' choices.
+    pub seed: u64,
+    /// The workload's length: a third steady, a third under the fault, a third healed.
+    pub duration: Duration,
+    /// Concurrent clients in each data center.
+    pub clients_per_data_center: u32,
+}
+
+/// A judged drill.
+#[derive(Debug)]
+pub struct DrillOutcome {
+    /// Every check's outcome.
+    pub verdict: Verdict,
+    /// The Markdown report written.
+    pub report: PathBuf,
+    /// The clients' unavailability after the fault and after the heal, in that order.
+    pub unavailability: Vec<(String, Unavailability)>,
+}
+
+/// A moment of the drill's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// Since the clients started.
+    pub at: Duration,
+    /// What happened.
+    pub what: String,
+    /// Whether the clients' unavailability after it is measured (faults and heals).
+    pub measured: bool,
+}
+
+/// The phases, as the progress line and the report name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Before the fault.
+    Steady,
+    /// The fault in force.
+    Fault,
+    /// Healed, clients still writing.
+    Healed,
+}
+
+impl Phase {
+    /// Its name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Steady => "steady",
+            Phase::Fault => "fault",
+            Phase::Healed => "healed",
+        }
+    }
+}
+
+/// Runs `drill` and writes its report; `progress` hears a line per event and one per second
+/// while the clients run.
+pub async fn run(
+    drill: DrillName,
+    config: &DrillConfig,
+    progress: &mut dyn FnMut(String),
+) -> Result<DrillOutcome, DrillError> {
+    std::fs::create_dir_all(&config.report_dir).map_err(|source| DrillError::Io {
+        what: "creating",
+        path: config.report_dir.clone(),
+        source,
+    })?;
+    let chaos_config = ChaosConfig {
+        data_dir: config.report_dir.join("cluster"),
+        shape: NODES_5,
+        profile: config.profile,
+        seed: config.seed,
+        timeout: CLUSTER_TIMEOUT,
+    };
+    let (mut cluster, up) = ChaosCluster::up(&config.binary, &chaos_config, progress).await?;
+    progress(format!("cluster up, node {} leads; setting up the accounts", up.leader));
+    let nodes = cluster.api_addresses();
+    let setup = workload::client(&nodes, "dc-a")?;
+    workload::set_up(&setup, Instant::now() + CLUSTER_TIMEOUT).await?;
+
+    let recorder = workload::Recorder::new();
+    let data_centers: BTreeSet<String> = nodes.iter().map(|(_, dc, _)| dc.clone()).collect();
+    let mut clients = Vec::new();
+    let mut number = 0;
+    for data_center in &data_centers {
+        for _ in 0..config.clients_per_data_center {
+            let client = workload::client(&nodes, data_center)?;
+            let task = workload::run_client(
+                client,
+                data_center.clone(),
+                number,
+                config.seed,
+                recorder.clone(),
+            );
+            clients.push(tokio::spawn(task));
+            number += 1;
+        }
+    }
+    let mut driver = Driver {
+        drill,
+        recorder: recorder.clone(),
+        nodes: nodes.clone(),
+        timeline: Vec::new(),
+        phases: Vec::new(),
+        leader: None,
+        committed_before: 0,
+    };
+    let third = config.duration / 3;
+    driver.phase(Phase::Steady, third, None, progress).await;
+    let leader = driver.wait_for_leader(&[], progress).await?;
+    let fault = Fault::inject(drill, &mut cluster, leader)?;
+    driver.mark(format!("fault: {fault} (node {leader} led)"), true, progress);
+    driver.phase(Phase::Fault, third, Some(&fault), progress).await;
+    fault.heal(&mut cluster).await?;
+    driver.mark(format!("healed: {fault}"), true, progress);
+    driver.phase(Phase::Healed, third, None, progress).await;
+    recorder.stop();
+    for client in clients {
+        // A client stops after its current call (at most the SDK's retry budget).
+        let _ = client.await;
+    }
+    driver.mark("clients stopped".to_owned(), false, progress);
+
+    progress("waiting for every node to apply the same log".to_owned());
+    let converged = converge(&nodes, Instant::now() + CLUSTER_TIMEOUT).await;
+    let (digests, unreadable) = match &converged {
+        Ok(digests) => (digests.clone(), Vec::new()),
+        Err(_) => verdict::read_digests(&nodes).await,
+    };
+    progress("reading the final state back".to_owned());
+    let (mut history, attempts) = {
+        let mut record = recorder.lock();
+        (std::mem::take(&mut record.history), std::mem::take(&mut record.attempts))
+    };
+    // The funding transfers are the drill's own writes, not the clients'.
+    history.sent.extend(workload::account_ids().iter().map(|id| 1_000 + id));
+    let state = verdict::read_back(&setup, &history).await?;
+    let read_from = setup.leader().map_or(0, |(node, _)| node);
+    let windows = driver.unavailability(&attempts, None);
+    let judged = verdict::Judged {
+        history: &history,
+        state: &state,
+        read_from,
+        digests: &digests,
+        unreadable: &unreadable,
+        nodes: nodes.len(),
+        unavailability: &windows,
+        converged: converged.as_ref().map(|_| ()).map_err(Clone::clone),
+    };
+    let verdict = verdict::judge(&judged);
+    let summary = report::Summary {
+        drill,
+        config,
+        history: &history,
+        attempts: &attempts,
+        timeline: &driver.timeline,
+        phases: &driver.phases,
+        unavailability: &windows,
+        per_data_center: data_centers
+            .iter()
+            .map(|dc| (dc.clone(), driver.unavailability(&attempts, Some(dc))))
+            .collect(),
+        digests: &digests,
+        verdict: &verdict,
+    };
+    let path = config.report_dir.join("report.md");
+    std::fs::write(&path, report::markdown(&summary)).map_err(|source| DrillError::Io {
+        what: "writing",
+        path: path.clone(),
+        source,
+    })?;
+    let stuck = cluster.stop();
+    if !stuck.is_empty() {
+        progress(format!("nodes {stuck:?} had to be killed at the end"));
+    }
+    Ok(DrillOutcome { verdict, report: path, unavailability: windows })
+}
+
+/// The driver's view while the clients run.
+struct Driver {
+    drill: DrillName,
+    recorder: workload::Recorder,
+    nodes: Vec<(u64, String, String)>,
+    timeline: Vec<Event>,
+    /// Each phase with its start and end.
+    phases: Vec<(Phase, Duration, Duration)>,
+    leader: Option<u64>,
+    committed_before: u64,
+}
+
+impl Driver {
+    fn mark(&mut self, what: String, measured: bool, progress: &mut dyn FnMut(String)) {
+        let at = self.recorder.now();
+        progress(format!("[{}] {:>6.1}s {what}", self.drill, at.as_secs_f64()));
+        self.timeline.push(Event { at, what, measured });
+    }
+
+    /// Runs a phase for `length`, a progress line every tick.
+    async fn phase(
+        &mut self,
+        phase: Phase,
+        length: Duration,
+        fault: Option<&Fault>,
+        progress: &mut dyn FnMut(String),
+    ) {
+        let started = self.recorder.now();
+        let end = Instant::now() + length;
+        let silenced = fault.map(Fault::silenced).unwrap_or_default();
+        while Instant::now() < end {
+            let tick = Instant::now();
+            let leader = leader_now(&self.nodes, &silenced).await;
+            if leader != self.leader {
+                let said =
+                    leader.map_or("no leader known".to_owned(), |id| format!("node {id} leads"));
+                self.leader = leader;
+                self.mark(said, false, progress);
+            }
+            tokio::time::sleep_until((tick + TICK).min(end).into()).await;
+            let (committed, failed, last_error) = {
+                let record = self.recorder.lock();
+                (record.committed, record.failed, record.last_error.clone())
+            };
+            let rate = committed.saturating_sub(self.committed_before);
+            self.committed_before = committed;
+            let fault_text = fault.map_or("none".to_owned(), ToString::to_string);
+            let error_text = last_error.map_or(String::new(), |error| format!(" (last: {error})"));
+            progress(format!(
+                "[{}] {:>6.1}s phase={} ops/s={rate} errors={failed}{error_text} leader={} fault={fault_text}",
+                self.drill,
+                self.recorder.now().as_secs_f64(),
+                phase.name(),
+                self.leader.map_or("?".to_owned(), |id| id.to_string()),
+            ));
+        }
+        self.phases.push((phase, started, self.recorder.now()));
+    }
+
+    /// Waits (up to the cluster timeout) until a node names a leader.
+    async fn wait_for_leader(
+        &mut self,
+        silenced: &[u64],
+        progress: &mut dyn FnMut(String),
+    ) -> Result<u64, DrillError> {
+        let deadline = Instant::now() + CLUSTER_TIMEOUT;
+        loop {
+            if let Some(leader) = leader_now(&self.nodes, silenced).await {
+                if self.leader != Some(leader) {
+                    self.leader = Some(leader);
+                    self.mark(format!("node {leader} leads"), false, progress);
+                }
+                return Ok(leader);
+            }
+            if Instant::now() >= deadline {
+                return Err(DrillError::Client(format!(
+                    "no leader within {CLUSTER_TIMEOUT:?} to inject the fault into"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The unavailability after every measured event, for `data_center`'s clients or all.
+    fn unavailability(
+        &self,
+        attempts: &[unavailability::Attempt],
+        data_center: Option<&str>,
+    ) -> Vec<(String, Unavailability)> {
+        self.timeline
+            .iter()
+            .filter(|event| event.measured)
+            .map(|event| {
+                (event.what.clone(), unavailability::measure(attempts, event.at, data_center))
+            })
+            .collect()
+    }
+}
+
+/// The leader the first answering node (other than `silenced`) knows.
+async fn leader_now(nodes: &[(u64, String, String)], silenced: &[u64]) -> Option<u64> {
+    for (node_id, _, address) in nodes {
+        if silenced.contains(node_id) {
+            continue;
+        }
+        if let Ok(status) = status_of(address).await
+            && status.has_leader
+        {
+            return Some(status.leader_id);
+        }
+    }
+    None
+}
+
+/// Waits until every node has applied its whole log, all at one index, under one leader, and
+/// their digests were read at that index: the digests, or why not by `deadline`.
+async fn converge(
+    nodes: &[(u64, String, String)],
+    deadline: Instant,
+) -> Result<Vec<verdict::NodeDigest>, String> {
+    let mut last = String::from("not asked yet");
+    while Instant::now() < deadline {
+        match settled(nodes).await {
+            Ok(index) => {
+                let (digests, unreadable) = verdict::read_digests(nodes).await;
+                if unreadable.is_empty() && digests.iter().all(|digest| digest.applied == index) {
+                    return Ok(digests);
+                }
+                last = format!("the applied index moved past {index} while the digests were read");
+            }
+            Err(why) => last = why,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(last)
+}
+
+/// The one applied index every node is at, with its log wholly applied and one leader known
+/// to all; why not otherwise.
+async fn settled(nodes: &[(u64, String, String)]) -> Result<u64, String> {
+    let mut applied = BTreeSet::new();
+    let mut leaders = BTreeSet::new();
+    for (node_id, _, address) in nodes {
+        let status =
+            status_of(address).await.map_err(|error| format!("node {node_id}: {error}"))?;
+        if status.applied_index != status.last_log_index {
+            return Err(format!(
+                "node {node_id} applied {} of {}",
+                status.applied_index, status.last_log_index
+            ));
+        }
+        applied.insert(status.applied_index);
+        leaders.insert(status.has_leader.then_some(status.leader_id));
+    }
+    match (applied.len(), leaders.len(), leaders.first()) {
+        (1, 1, Some(Some(_))) => applied.first().copied().ok_or_else(|| "no node".to_owned()),
+        _ => Err(format!("applied indexes {applied:?}, leaders {leaders:?}")),
+    }
+}
