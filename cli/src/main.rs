@@ -234,7 +234,7 @@ enum Commands {
     /// digest, the clients committing again after the fault. A progress line (phase, ops/s,
     /// errors, leader, fault) runs on standard error; the report (verdict, timeline,
     /// client-side unavailability of each fault, throughput per phase) is
-    /// DIR/report.md, DIR defaulting to target/drills/<name>-<seed>.
+    /// DIR/report.md, DIR defaulting to `target/drills/<name>-<seed>`.
     ///
     ///   tianping drill failover
     ///   tianping drill split-brain --latency cross-border --duration 1m --seed 7

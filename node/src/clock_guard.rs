@@ -362,19 +362,18 @@ impl ClockGuard {
     /// Every peer's reading now: fresh samples carried forward across this node's own wall
     /// clock jumps, stale ones unknown (see the module documentation).
     fn readings(&self) -> BTreeMap<NodeId, PeerReading> {
-        let now_ns = i128::from(self.clock.now_ns());
-        let now = Instant::now();
-        self.peers
-            .all()
+        self.peer_clocks()
             .into_iter()
-            .map(|(peer, sample)| {
-                let age = now.saturating_duration_since(sample.measured_at);
-                if age > self.sample_age_max {
-                    return (peer, PeerReading::Unknown);
-                }
-                let offset_ns = carried_forward(&sample, now_ns, age);
-                let uncertainty_ns = sample.offset.round_trip_ns / 2;
-                (peer, PeerReading::Measured { offset_ns, uncertainty_ns })
+            .map(|view| {
+                let reading = if view.fresh {
+                    PeerReading::Measured {
+                        offset_ns: view.offset_ns,
+                        uncertainty_ns: view.uncertainty_ns,
+                    }
+                } else {
+                    PeerReading::Unknown
+                };
+                (view.node_id, reading)
             })
             .collect()
     }

@@ -29,14 +29,14 @@ pub struct DrillOptions {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Where the report (report.md) and the cluster's data (cluster/) go. Default:
-    /// target/drills/<name>-<seed>.
+    /// `target/drills/<name>-<seed>`.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
     /// Concurrent clients in each data center.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub clients_per_dc: u32,
     /// Run the drill this many times, seeds --seed, --seed + 1, ... (each its own cluster and
-    /// report under target/drills/<name>-<seed>), and print the unavailability after each
+    /// report under `target/drills/<name>-<seed>`), and print the unavailability after each
     /// fault with its median and worst.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,

@@ -1,37 +1,10 @@
 //! The `tianping` command line against a cluster of `tianping node` processes: the built
 //! binary, run as a user runs it, checked by its output and exit status.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::processes::ProcessCluster;
-use crate::support::bounded;
-
-/// Runs `tianping --addr <address> <arguments>` on a blocking thread (the nodes keep running on
-/// the test's runtime meanwhile).
-async fn tianping(address: Option<&str>, arguments: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tianping"));
-    command.env_remove("TIANPING_ADDR").env_remove("TIANPING_DEV_DATA_DIR");
-    if let Some(address) = address {
-        command.args(["--addr", address]);
-    }
-    command.args(arguments);
-    let description = format!("{command:?}");
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("run tianping");
-    eprintln!(
-        "{description} -> {}\nstdout:\n{}stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{bounded, stdout, tianping};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_creates_and_looks_up_transfers_and_shows_the_cluster() {

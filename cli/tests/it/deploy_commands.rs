@@ -2,32 +2,8 @@
 //! `tianping health`, the container image's health check and the Kubernetes liveness probe,
 //! and `tianping cluster initialize`, the Compose `init` service and the Kubernetes init Job.
 
-use std::process::{Command, Output};
-
 use crate::processes::ProcessCluster;
-use crate::support::bounded;
-
-/// Runs `tianping --addr <address> <arguments>` on a blocking thread.
-async fn tianping(address: &str, arguments: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tianping"));
-    command.env_remove("TIANPING_ADDR").args(["--addr", address]).args(arguments);
-    let description = format!("{command:?}");
-    let output = tokio::task::spawn_blocking(move || command.output())
-        .await
-        .expect("join")
-        .expect("run tianping");
-    eprintln!(
-        "{description} -> {}\nstdout:\n{}stderr:\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use crate::support::{bounded, stdout, tianping};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_follows_the_leader_and_initialize_makes_the_cluster_once() {
@@ -36,12 +12,13 @@ async fn health_follows_the_leader_and_initialize_makes_the_cluster_once() {
         let first = cluster.node(1).api_address();
 
         // Before initialization the node answers, but knows no leader.
-        let health = tianping(&first, &["health"]).await;
+        let health = tianping(Some(&first), &["health"]).await;
         assert!(!health.status.success(), "not SERVING yet");
         assert!(stdout(&health).contains("NOT_SERVING"), "{}", stdout(&health));
-        assert!(tianping(&first, &["health", "--alive"]).await.status.success());
+        assert!(tianping(Some(&first), &["health", "--alive"]).await.status.success());
 
-        let bad = tianping(&first, &["cluster", "initialize", "--member", "x,dc-a,h:1,h:2"]).await;
+        let bad =
+            tianping(Some(&first), &["cluster", "initialize", "--member", "x,dc-a,h:1,h:2"]).await;
         assert!(!bad.status.success());
         assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a number"));
         assert!(cluster.status(1).await.expect("status").members.is_empty(), "nothing sent");
@@ -62,7 +39,7 @@ async fn health_follows_the_leader_and_initialize_makes_the_cluster_once() {
             .collect();
         let mut arguments = vec!["cluster", "initialize", "--wait", "30s"];
         arguments.extend(members.iter().map(String::as_str));
-        let initialized = tianping(&first, &arguments).await;
+        let initialized = tianping(Some(&first), &arguments).await;
         assert!(initialized.status.success());
         assert!(stdout(&initialized).starts_with("initialized: 3 voters"));
         cluster.wait_converged(&[1, 2, 3]).await;
@@ -72,13 +49,13 @@ async fn health_follows_the_leader_and_initialize_makes_the_cluster_once() {
 
         // Run again (through another node, as a re-applied Job might): nothing changes.
         let third = cluster.node(3).api_address();
-        let again = tianping(&third, &arguments).await;
+        let again = tianping(Some(&third), &arguments).await;
         assert!(again.status.success());
         assert!(stdout(&again).starts_with("already initialized"), "{}", stdout(&again));
         assert_eq!(cluster.status(3).await.expect("status").cluster_id, status.cluster_id);
 
         for node in &cluster.nodes {
-            let health = tianping(&node.api_address(), &["health"]).await;
+            let health = tianping(Some(&node.api_address()), &["health"]).await;
             assert!(health.status.success(), "node {} SERVING", node.node_id);
             assert!(stdout(&health).contains(": SERVING"));
         }

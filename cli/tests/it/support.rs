@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 /// Longest any one test may run .
@@ -66,4 +67,32 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         let value = line.strip_prefix(series)?.strip_prefix(' ')?;
         value.split_whitespace().next()?.parse().ok()
     })
+}
+
+/// Runs `tianping --addr <address> <arguments>` on a blocking thread (the nodes keep running on
+/// the test's runtime meanwhile).
+pub async fn tianping(address: Option<&str>, arguments: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tianping"));
+    command.env_remove("TIANPING_ADDR").env_remove("TIANPING_DEV_DATA_DIR");
+    if let Some(address) = address {
+        command.args(["--addr", address]);
+    }
+    command.args(arguments);
+    let description = format!("{command:?}");
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run tianping");
+    eprintln!(
+        "{description} -> {}\nstdout:\n{}stderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// What a `tianping` run printed on standard output, as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
