@@ -57,6 +57,19 @@ pub(crate) enum PeerReading {
     Unknown,
 }
 
+impl PeerReading {
+    /// Whether the peer's clock is within `max_offset_ns` of this node's even at the far end
+    /// of the measurement's uncertainty; an unknown clock never is.
+    fn within(self, max_offset_ns: u64) -> bool {
+        match self {
+            PeerReading::Measured { offset_ns, uncertainty_ns } => {
+                offset_ns.unsigned_abs() + u128::from(uncertainty_ns) <= u128::from(max_offset_ns)
+            }
+            PeerReading::Unknown => false,
+        }
+    }
+}
+
 /// Decides whether this node's clock agrees with a majority of `voters`: pure, so the rule is
 /// tested on its own. `Err` says why not, for the refusal and the log.
 pub(crate) fn judge(
@@ -75,10 +88,8 @@ pub(crate) fn judge(
             continue;
         }
         match readings.get(&voter).copied().unwrap_or(PeerReading::Unknown) {
-            PeerReading::Measured { offset_ns, uncertainty_ns } => {
-                if offset_ns.unsigned_abs() + u128::from(uncertainty_ns)
-                    <= u128::from(max_offset_ns)
-                {
+            reading @ PeerReading::Measured { offset_ns, .. } => {
+                if reading.within(max_offset_ns) {
                     agreeing += 1;
                 } else {
                     far.push(format!("{voter}: {} ms", offset_ns / 1_000_000));
@@ -130,7 +141,7 @@ pub(crate) fn successor(
                         return true;
                     }
                     if voter == node_id {
-                        return offset.unsigned_abs() + uncertainty <= bound;
+                        return readings.get(&candidate).is_some_and(|r| r.within(max_offset_ns));
                     }
                     measured(voter).is_some_and(|(other, other_uncertainty)| {
                         (offset - other).unsigned_abs() + uncertainty + other_uncertainty <= bound
@@ -264,13 +275,7 @@ impl ClockGuard {
     /// Whether this node's view vouches for `peer`'s clock: a fresh sample within the bound,
     /// uncertainty included. The preferred-leader loop hands leadership only to such a peer.
     pub(crate) fn vouches_for(&self, peer: NodeId) -> bool {
-        match self.readings().get(&peer) {
-            Some(PeerReading::Measured { offset_ns, uncertainty_ns }) => {
-                offset_ns.unsigned_abs() + u128::from(*uncertainty_ns)
-                    <= u128::from(self.max_offset_ns)
-            }
-            _ => false,
-        }
+        self.readings().get(&peer).is_some_and(|reading| reading.within(self.max_offset_ns))
     }
 
     /// Every peer this node has measured: its offset carried forward to now, the offset's

@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tianping_supervisor::cluster::status_of;
+use tianping_supervisor::health::healthy;
 use tianping_supervisor::{NODES_5, SupervisorError};
 
 use crate::cluster::{ChaosCluster, ChaosConfig};
@@ -382,25 +383,29 @@ async fn converge(
     Err(last)
 }
 
-/// The one applied index every node is at, with its log wholly applied and one leader known
-/// to all; why not otherwise.
+/// The one applied index every node is at, with its log wholly applied, once the cluster is
+/// healthy by the supervisor's rule (`health::healthy`: one leader known to all, every member
+/// known, everyone caught up to the leader); why not otherwise.
 async fn settled(nodes: &[(u64, String, String)]) -> Result<u64, String> {
-    let mut applied = BTreeSet::new();
-    let mut leaders = BTreeSet::new();
+    let mut statuses = Vec::with_capacity(nodes.len());
     for (node_id, _, address) in nodes {
-        let status =
-            status_of(address).await.map_err(|error| format!("node {node_id}: {error}"))?;
-        if status.applied_index != status.last_log_index {
-            return Err(format!(
-                "node {node_id} applied {} of {}",
-                status.applied_index, status.last_log_index
-            ));
-        }
-        applied.insert(status.applied_index);
-        leaders.insert(status.has_leader.then_some(status.leader_id));
+        statuses
+            .push(status_of(address).await.map_err(|error| format!("node {node_id}: {error}"))?);
     }
-    match (applied.len(), leaders.len(), leaders.first()) {
-        (1, 1, Some(Some(_))) => applied.first().copied().ok_or_else(|| "no node".to_owned()),
-        _ => Err(format!("applied indexes {applied:?}, leaders {leaders:?}")),
+    healthy(&statuses, nodes.len())?;
+    // Healthy lets a follower run ahead of the leader's applied index; the digests must be
+    // read at one index, so every node must stand at the same one with nothing left to apply.
+    if let Some(status) =
+        statuses.iter().find(|status| status.applied_index != status.last_log_index)
+    {
+        return Err(format!(
+            "node {} applied {} of {}",
+            status.node_id, status.applied_index, status.last_log_index
+        ));
+    }
+    let applied: BTreeSet<u64> = statuses.iter().map(|status| status.applied_index).collect();
+    match (applied.len(), applied.first()) {
+        (1, Some(index)) => Ok(*index),
+        _ => Err(format!("applied indexes {applied:?}")),
     }
 }
