@@ -59,11 +59,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::{Deserialize, Serialize};
 
-use crate::gateway::{
-    EndToEndId, PayoutInstruction, PayoutOutcome, PayoutQuery, ReasonCode, ReasonKind,
-};
 use crate::keys::{KeyError, KeyRing, SignScheme, Signer};
 use crate::money::Money;
+use crate::payment::{
+    EndToEndId, PayoutInstruction, PayoutOutcome, PayoutQuery, ReasonCode, ReasonKind,
+};
 
 /// The first line of the canonical bytes: names the format so a change of format is a change
 /// of tag.
@@ -493,7 +493,7 @@ pub enum BodyError {
     Money(#[from] crate::money::MoneyError),
     /// An id the gateway refuses.
     #[error("body reference: {0}")]
-    Reference(#[from] crate::gateway::ReferenceError),
+    Reference(#[from] crate::payment::ReferenceError),
     /// A status this crate does not know.
     #[error("unknown status {0:?}")]
     UnknownStatus(String),

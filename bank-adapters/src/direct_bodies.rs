@@ -11,11 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::calendar::Date;
 use crate::direct::{BodyError, PayoutStatusBody};
-use crate::gateway::{
+use crate::money::Money;
+use crate::payment::{
     Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, NotificationCursor,
     NotificationPage, Statement, StatementPeriod,
 };
-use crate::money::Money;
 
 /// A status query by end-to-end id (answered with a [`crate::direct::PayoutStatusBody`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,8 +14,10 @@
 //! `tianping-reconcile`. What more than one of them needs lives here.
 //!
 //! Module map:
-//! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements, and
-//!   the typed requests, outcomes and errors the payout workers and collection pollers use.
+//! - [`payment`] — the typed references, parties, instructions, outcomes, entries and
+//!   statements every protocol and the gateway speak (a leaf: it names no other module).
+//! - [`gateway`] — the [`gateway::BankGateway`] trait every bank connection implements and
+//!   its errors, which the payout workers and collection pollers use.
 //! - [`money`] — decimal text ⇄ integer minor units per ISO 4217 currency, exactly.
 //! - [`calendar`] — dates and UTC instants as bank documents write them, from caller-supplied
 //!   Unix milliseconds (no clock reads).
@@ -49,4 +51,5 @@ pub mod gateway;
 pub mod iso20022;
 pub mod keys;
 pub mod money;
+pub mod payment;
 pub mod transport;

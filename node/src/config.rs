@@ -7,8 +7,6 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tianping_raft_store::NodeId;
 
-use crate::timing::{RaftTimings, TimingError};
-
 /// A node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,12 +128,6 @@ impl NodeConfig {
             preferred_leader_data_center: String::new(),
             max_clock_offset_ms: default_max_clock_offset_ms(),
         }
-    }
-
-    /// The Raft timings this configuration asks for, derived and checked
-    /// (`timing::RaftTimings::of`): an error names the key to change and why.
-    pub fn raft_timings(&self) -> Result<RaftTimings, TimingError> {
-        RaftTimings::of(self)
     }
 
     /// The RocksDB store's root.

@@ -34,11 +34,9 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::Router;
 
 use crate::clock::Clock;
+use crate::identity::RandomIds;
 use crate::metrics::NodeMetrics;
 use crate::{LedgerRaft, NodeConfig, StartError, StateMachineStore};
-
-/// A source of random 128-bit ids (may be 0; `identity` draws again then).
-pub type RandomIds = fn() -> std::io::Result<u128>;
 
 /// The Raft service a node serves on its Raft address, built by `start`.
 pub struct RaftServices {

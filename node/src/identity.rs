@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tianping_raft_store::{IdentityStorage, NodeId, StoreIdentity};
 
-use crate::environment::RandomIds;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Request, Status};
 
@@ -265,6 +264,10 @@ fn header<'a>(metadata: &'a MetadataMap, name: &str) -> Result<&'a str, Status> 
 fn storage_status(error: std::io::Error) -> Status {
     Status::internal(format!("the store's identity: {error}"))
 }
+
+/// A source of random 128-bit ids (may be 0; `new_random_id` draws again then), given by the
+/// node's environment: the operating system natively, the simulator's seed under madsim.
+pub type RandomIds = fn() -> std::io::Result<u128>;
 
 /// A random 128-bit id for an incarnation or a cluster, never 0, from `source`.
 pub(crate) fn new_random_id(source: RandomIds) -> std::io::Result<u128> {

@@ -337,7 +337,7 @@ pub async fn start<E: Environment>(
 ) -> Result<NodeHandle, StartError> {
     // Checked before anything is bound or opened: a node that cannot hear a quorum across
     // its data centers must not start at all.
-    let timings = config.raft_timings().map_err(StartError::Timing)?;
+    let timings = RaftTimings::of(&config).map_err(StartError::Timing)?;
     let raft_config = raft_config(&config, &timings)?;
     let (raft_listener, raft_address) = environment.bind(config.raft_address)?;
     let (api_listener, api_address) = environment.bind(config.api_address)?;

@@ -58,6 +58,8 @@ use crate::planted::PlantedBug;
 pub const RAFT_PORT: u16 = 7000;
 /// Port of every node's client API.
 pub const API_PORT: u16 = 8000;
+/// The bank machine's address: outside every data center's 10.0/10.1/10.4 ranges.
+pub const BANK_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1));
 /// Simulated time to elect the first leader and for every node to learn it.
 const CONVERGE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the world polls for a restarted node to come up.
@@ -182,7 +184,7 @@ pub struct ClientMachine {
 /// The machines of the bank side: the bank (in no data center: it is reached over the
 /// internet from every one) and a worker machine per data center.
 pub struct BankMachines {
-    /// The bank's machine, at `crate::bank::BANK_IP`.
+    /// The bank's machine, at [`BANK_IP`].
     pub bank: MachineHandle,
     /// One bank worker machine per data center, in data-center order.
     pub workers: Vec<ClientMachine>,
@@ -327,7 +329,7 @@ impl World {
             })
             .collect();
         let bank = config.bank.then(|| {
-            let bank = handle.create_node().name("bank").ip(crate::bank::BANK_IP).build();
+            let bank = handle.create_node().name("bank").ip(BANK_IP).build();
             let workers = (0..config.data_centers.len())
                 .map(|data_center| {
                     let dc_octet = u8::try_from(data_center + 1).unwrap_or(u8::MAX);

@@ -20,6 +20,9 @@ mod crate_map;
 mod deploy;
 mod generic_client;
 mod interop;
+/// Checked by its tests only: no two modules of a crate import each other, around any loop.
+#[cfg(test)]
+mod module_cycles;
 mod prerequisites;
 mod process;
 /// Checked by its tests only: every `select!` is `biased;` (a simulated seed replays).

@@ -29,7 +29,7 @@ use tianping_bank_adapters::transport::{BankRequest, Method};
 
 use crate::bank::records::{InstructionStatus, JournalEntry};
 use crate::faults::{DownWindow, Fault, FaultConfig};
-use crate::simulator::{Handled, HostedBank};
+use crate::hosted::{Handled, HostedBank};
 
 pub mod client;
 

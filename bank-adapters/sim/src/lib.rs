@@ -14,7 +14,8 @@
 //! - [`protocol`] and [`simulator`] — the request handler both the HTTP server and the
 //!   simulation use: `(bank, request, now) → answer, and how to deliver it`, speaking exactly
 //!   the bank API of [`tianping_bank_adapters::bank_api`]. [`admin`] is the JSON admin
-//!   interface beside it, and [`admin::client`] a program's way to call it.
+//!   interface beside it, and [`admin::client`] a program's way to call it. [`hosted`] holds
+//!   what the simulator and its handlers share (a hosted bank, an answer and its delivery).
 //! - [`config`] — the TOML file (`bank-adapters/sim/bank-sim.example.toml`) and throwaway
 //!   dev keys.
 //! - `server` — the axum HTTP server and [`server::serve`], the entry point of
@@ -27,6 +28,7 @@ pub mod admin;
 pub mod bank;
 pub mod config;
 pub mod faults;
+pub mod hosted;
 pub mod protocol;
 #[cfg(not(madsim))]
 pub mod server;

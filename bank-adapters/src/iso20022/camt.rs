@@ -16,15 +16,12 @@
 //!   creditor of a debit.
 //!
 //! Writing (the bank simulator's side) refuses remittance lines and counterparty names that
-//! ISO 20022 `Max140Text` cannot carry ([`crate::gateway::check_text`]), and emits the
+//! ISO 20022 `Max140Text` cannot carry ([`crate::payment::check_text`]), and emits the
 //! schema-required `BkTxCd` as the ISO domain `PMNT`; the family is that of the transfer the
 //! entry belongs to, `RCDT` (received) or `ICDT` (issued), so a returned payout is `ICDT`; the
 //! sub-family is `DMCT` (domestic credit transfer) or `RRTN` (reversal due to a return).
 
 use crate::calendar::Date;
-use crate::gateway::{
-    Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, Statement, check_text,
-};
 use crate::iso20022::wire::{
     AccountId, AccountNotification, AccountStatement, Amount, BalanceType as WireBalanceType,
     BankToCustomerNotification, BankToCustomerStatement, BankTransactionCode,
@@ -35,6 +32,9 @@ use crate::iso20022::wire::{
 };
 use crate::iso20022::{XmlError, amount_text, read_document, write_document};
 use crate::money::{Currency, Money};
+use crate::payment::{
+    Balance, BalanceType, BankEntry, Direction, EndToEndId, EntryStatus, Statement, check_text,
+};
 
 /// The camt.054 version read and written.
 pub const NOTIFICATION_NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:camt.054.001.08";

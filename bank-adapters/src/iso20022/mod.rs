@@ -25,8 +25,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
 use crate::calendar::CalendarError;
-use crate::gateway::ReferenceError;
 use crate::money::{Currency, MoneyError};
+use crate::payment::ReferenceError;
 
 /// The namespace prefix every ISO 20022 message schema shares; the message id and version
 /// follow it (`pain.001.001.09`).

@@ -15,7 +15,6 @@
 //! need them will get them with the per-bank configuration of the next slice.
 
 use crate::calendar::{Date, utc_date_time_text};
-use crate::gateway::{AttemptId, EndToEndId, Party, PayoutInstruction};
 use crate::iso20022::wire::{
     AccountId, Agent, Amount, CashAccount, CreditTransferTransaction,
     CustomerCreditTransferInitiation, DateChoice, FinancialInstitution, GenericId,
@@ -24,6 +23,7 @@ use crate::iso20022::wire::{
 };
 use crate::iso20022::{XmlError, amount_text, read_document, write_document};
 use crate::money::Money;
+use crate::payment::{AttemptId, EndToEndId, Party, PayoutInstruction};
 
 /// The namespace of the version written.
 pub const NAMESPACE: &str = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.09";
@@ -170,8 +170,8 @@ pub fn read(text: &str) -> Result<ReceivedInitiation, XmlError> {
 mod tests {
     use super::*;
     use crate::calendar::Date;
-    use crate::gateway::{AttemptId, AttemptIds, EndToEndId, Party};
     use crate::money::{Currency, Money};
+    use crate::payment::{AttemptId, AttemptIds, EndToEndId, Party};
 
     pub(crate) fn instruction(
         payout_id: u128,

@@ -13,12 +13,12 @@
 //! `GrpSts` — the standard's rule that a status given at a higher level applies below.
 
 use crate::calendar::utc_date_time_text;
-use crate::gateway::{AttemptId, EndToEndId, PayoutOutcome, ReasonCode, ReasonKind, check_code};
 use crate::iso20022::wire::{
     CodeChoice, OriginalGroupInformation, OriginalPaymentInformation, Pain002Document,
     PaymentStatusReport, StatusGroupHeader, StatusReasonInformation, TransactionInformation,
 };
 use crate::iso20022::{XmlError, read_document, write_document};
+use crate::payment::{AttemptId, EndToEndId, PayoutOutcome, ReasonCode, ReasonKind, check_code};
 
 /// The two versions read and written (same element subset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //!    claim queries the bank by its end-to-end id as it always does.
 //! 4. An entry (an incoming credit, a returned payout): only of the bank's custody account
 //!    (else `400`), booked by the poller's own rules and batch call
-//!    (`collections_poller::book_entries`): once per bank reference, so a duplicate
+//!    (`booking::book_entries`): once per bank reference, so a duplicate
 //!    or reordered callback, or a poll of the same entry, books nothing twice. `200` once
 //!    every entry is settled; `503` while one must be seen again (a refusal, a return whose
 //!    payout is not final yet).
@@ -48,7 +48,7 @@ use tianping_client::PayoutState;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::collections_poller::book_entries;
+use crate::booking::book_entries;
 use crate::config::BankConfig;
 use crate::decision::{BankAnswer, Ending, FinalOutcome};
 use crate::ledger::CollectionsLedger;

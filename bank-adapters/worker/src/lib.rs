@@ -14,9 +14,11 @@
 //! - [`low_balance`] — available balance and threshold crossings.
 //! - [`payout_worker`] — the claim/drive loop of one bank, the instruction it sends.
 //! - `collections_poller` — the loop over one bank's notification feed of our custody
-//!   account, and its cursor; its booking of entries is shared with the callback desk.
+//!   account, and its cursor.
+//! - `booking` — bank entries booked into the ledger: one path for the poller's pages and the
+//!   callback desk's pushed entries.
 //! - [`callbacks`] — pushed bank callbacks: the desk that verifies each and hands it to the
-//!   claim that holds its payout or to the pollers' booking, and the answer the bank gets;
+//!   claim that holds its payout or to `booking`, and the answer the bank gets;
 //!   `callback_server` — its HTTP listener (real network only).
 //! - `ledger` — the ledger calls the loops make, as traits the SDK's client implements.
 //! - [`runner`] — [`run`]: all loops until shutdown, plus the census and the watch.
@@ -26,6 +28,7 @@
 //! Where each bank is (`[banks.connection]`) and the HTTP gateway built from it are
 //! `tianping_bank_adapters::connection`'s, shared with the reconciler.
 
+mod booking;
 #[cfg(not(madsim))]
 pub mod callback_server;
 pub mod callbacks;

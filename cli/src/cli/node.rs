@@ -239,7 +239,7 @@ mod tests {
             assert_eq!(config.raft_address.to_string(), "127.0.0.1:7001");
             assert_eq!(config.heartbeat_interval_ms, Some(50));
             assert_eq!(config.election_timeout_ms_min, None, "derived unless given");
-            let timings = config.raft_timings().expect("timings fit 20 ms");
+            let timings = tianping_node::RaftTimings::of(&config).expect("timings fit 20 ms");
             assert_eq!(timings.heartbeat_interval.as_millis(), 50);
             assert_eq!(timings.election_timeout_min.as_millis(), 300, "defaults still apply");
         });
@@ -299,7 +299,8 @@ mod tests {
                 ..addresses_and_directory(3)
             };
             let config = options.node_config().expect("parses: the check runs at start");
-            let error = config.raft_timings().expect_err("100 ms heartbeats cannot cross 240 ms");
+            let error = tianping_node::RaftTimings::of(&config)
+                .expect_err("100 ms heartbeats cannot cross 240 ms");
             assert_eq!(error.key, "heartbeat_interval_ms", "{error}");
         });
     }

@@ -24,7 +24,6 @@ pub mod transport;
 pub mod workload;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -49,8 +48,8 @@ use tokio::sync::oneshot;
 use crate::world::{World, lock};
 use transport::SimTransport;
 
-/// The bank machine's address: outside every data center's 10.0/10.1/10.4 ranges.
-pub const BANK_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 3, 0, 1));
+/// The bank machine's address (the world places every machine: [`crate::world::BANK_IP`]).
+pub use crate::world::BANK_IP;
 /// The port the bank serves on.
 pub const BANK_PORT: u16 = 9000;
 /// The app id the direct-connect bank and its client share.

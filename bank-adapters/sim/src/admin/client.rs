@@ -77,11 +77,7 @@ pub fn bank_url(simulator_url: &str, bank_id: &str) -> Result<String, AdminClien
     if !valid_bank_id(bank_id) {
         return Err(AdminClientError::BadBankId(bank_id.to_owned()));
     }
-    Ok(format!(
-        "{}{}/{bank_id}",
-        simulator_url.trim_end_matches('/'),
-        crate::simulator::BANKS_PREFIX
-    ))
+    Ok(format!("{}{}/{bank_id}", simulator_url.trim_end_matches('/'), crate::hosted::BANKS_PREFIX))
 }
 
 /// Tells the bank behind `transport` (based at the bank: `…/banks/{bank id}`) to apply

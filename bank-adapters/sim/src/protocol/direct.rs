@@ -20,8 +20,8 @@ use crate::bank::AnswerFaults;
 use crate::bank::callbacks::{CallbackEvent, DueCallback};
 use crate::bank::records::{InstructionRecord, InstructionStatus, PaymentOrder};
 use crate::faults::Fault;
+use crate::hosted::{Handled, HostedBank};
 use crate::protocol::{executed_reference, page_limit, rejection};
-use crate::simulator::{Handled, HostedBank};
 
 /// Handles one direct-connect request.
 pub fn handle(

@@ -16,8 +16,8 @@ use tianping_bank_adapters::transport::{BankRequest, BankResponse, Method};
 use crate::bank::AnswerFaults;
 use crate::bank::records::{InstructionRecord, InstructionStatus, JournalEntry, PaymentOrder};
 use crate::faults::Fault;
+use crate::hosted::{Handled, HostedBank, query_value};
 use crate::protocol::{executed_reference, page_limit, query_limit, rejection};
-use crate::simulator::{Handled, HostedBank, query_value};
 
 /// Handles one ISO 20022 request.
 pub fn handle(

@@ -7,7 +7,7 @@ pub mod iso20022;
 use tianping_bank_adapters::bank_api::NOTIFICATION_PAGE_MAX;
 
 use crate::bank::records::{InstructionRecord, InstructionStatus};
-use crate::simulator::query_value;
+use crate::hosted::query_value;
 
 /// The page size when a notification request names none.
 pub const NOTIFICATION_PAGE_DEFAULT: usize = 100;
