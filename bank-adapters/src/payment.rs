@@ -396,8 +396,8 @@ pub struct NotificationPage {
     /// The account every entry of the page moved, as the bank's answer named it (for an
     /// ISO 20022 document without any `Ntfctn`, which carries no entry, the account asked
     /// for): the gateway has checked it is the account asked for
-    /// ([`crate::gateway::GatewayError::WrongAccount`] otherwise), and a caller booking the entries can check
-    /// it once more against its own account.
+    /// ([`crate::gateway::GatewayError::WrongAccount`] otherwise), and a caller booking the
+    /// entries can check it once more against its own account.
     pub account: String,
     /// Entries in the bank's order.
     pub entries: Vec<BankEntry>,
