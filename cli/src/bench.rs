@@ -74,6 +74,10 @@ pub async fn run(address: &str, options: BenchOptions) -> anyhow::Result<()> {
     println!("bench: cluster_transfers_per_s {:.0}", report.transfers_per_second());
     println!("bench: cluster_commit_p50_ms {:.2}", report.latency_ms(50.0));
     println!("bench: cluster_commit_p99_ms {:.2}", report.latency_ms(99.0));
+    println!("bench: cluster_commit_p999_ms {:.2}", report.latency_ms(99.9));
+    println!("bench: cluster_batch_transfers {}", options.batch);
+    println!("bench: cluster_clients {}", options.concurrency);
+    println!("bench: cluster_transfers_committed {}", report.transfers_committed);
     report.verdict()?;
     Ok(())
 }

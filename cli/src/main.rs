@@ -149,11 +149,15 @@ enum Commands {
     ///
     /// Creates --accounts accounts, then --concurrency clients each send CreateTransfers
     /// requests of --batch single-phase transfers between random accounts, one request in
-    /// flight per client, for --duration. Prints three lines for scripts:
+    /// flight per client, for --duration. Prints these lines for scripts:
     ///
-    ///   bench: cluster_transfers_per_s N     transfers answered ok per second
+    ///   bench: cluster_transfers_per_s N     transfers answered ok per second (after warm-up)
     ///   bench: cluster_commit_p50_ms MS      request latency, median
     ///   bench: cluster_commit_p99_ms MS      request latency, 99th percentile
+    ///   bench: cluster_commit_p999_ms MS     request latency, 99.9th percentile
+    ///   bench: cluster_batch_transfers N     transfers per request (--batch)
+    ///   bench: cluster_clients N             requests in flight (--concurrency)
+    ///   bench: cluster_transfers_committed N transfers answered ok, warm-up included
     ///
     /// Every transfer must answer ok; any failure is reported and the command exits non-zero.
     /// Example, against a `tianping dev up` cluster:

@@ -325,6 +325,7 @@ async fn client_task(
                     });
                     report.fail(failed, example);
                 }
+                report.committed(ok);
                 if measured {
                     report.answered(ok, answered.duration_since(sent));
                 }

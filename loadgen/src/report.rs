@@ -26,6 +26,9 @@ pub(crate) struct TaskReport {
     latencies_us: Histogram<u64>,
     /// Transfers answered `ok` in the measured window.
     transfers_ok: u64,
+    /// Transfers answered `ok` over the whole run, warm-up included: what the nodes did the
+    /// work for, so the cost per transfer (CPU, bytes written) divides by it.
+    transfers_committed: u64,
     /// Transfers not answered `ok` (other result codes, failed requests), all run long.
     failures: u64,
     /// One failure, in words.
@@ -37,9 +40,15 @@ impl TaskReport {
         TaskReport {
             latencies_us: histogram(),
             transfers_ok: 0,
+            transfers_committed: 0,
             failures: 0,
             example_failure: None,
         }
+    }
+
+    /// `ok` transfers answered, measured or not.
+    pub(crate) fn committed(&mut self, ok: u64) {
+        self.transfers_committed += ok;
     }
 
     /// A measured request: `ok` transfers answered after `latency`.
@@ -63,6 +72,8 @@ pub struct Report {
     latencies_us: Histogram<u64>,
     /// Transfers answered `ok` in the measured window.
     pub transfers_ok: u64,
+    /// Transfers answered `ok` over the whole run, warm-up included.
+    pub transfers_committed: u64,
     /// Transfers not answered `ok`, over the whole run.
     pub failures: u64,
     example_failure: Option<String>,
@@ -74,6 +85,7 @@ impl Report {
         Report {
             latencies_us: histogram(),
             transfers_ok: 0,
+            transfers_committed: 0,
             failures: 0,
             example_failure: None,
             measured,
@@ -85,6 +97,7 @@ impl Report {
         // Same bounds on both sides, so the merge cannot fail.
         let _ = self.latencies_us.add(&task.latencies_us);
         self.transfers_ok += task.transfers_ok;
+        self.transfers_committed += task.transfers_committed;
         self.failures += task.failures;
         self.example_failure = self.example_failure.take().or(task.example_failure);
     }

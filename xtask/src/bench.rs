@@ -7,6 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::cluster;
+use crate::node_cost;
 use crate::prerequisites;
 use crate::process::{self, Progress};
 
@@ -99,7 +100,13 @@ const BENCHMARKS: &[Benchmark] = &[
             "machine; `tianping bench` sends single-phase transfers over gRPC to the leader",
             "from 64 clients, 100 transfers per request, for 20 s (2 s warm-up not counted).",
             "cluster_transfers_per_s (goal >= 40 000), cluster_commit_p50_ms,",
-            "cluster_commit_p99_ms (request latency as the client sees it).",
+            "cluster_commit_p99_ms, cluster_commit_p999_ms (request latency as the client",
+            "sees it), cluster_batch_transfers and cluster_clients (the load's shape),",
+            "cluster_transfers_committed (warm-up included), and what it cost each node",
+            "(/proc: user+system CPU, bytes written to storage) per committed transfer:",
+            "cluster_cpu_us_per_transfer_node<N>, cluster_bytes_written_per_transfer_node<N>",
+            "and their means over the replicas, cluster_cpu_us_per_transfer_per_replica and",
+            "cluster_bytes_written_per_transfer_per_replica.",
         ],
     },
 ];
@@ -110,8 +117,12 @@ pub fn help() -> String {
         "cargo xtask bench: run benchmarks and print one `bench: <metric> <value>` line per figure
 
 USAGE:
-    cargo xtask bench          run every benchmark
-    cargo xtask bench NAME     run one benchmark
+    cargo xtask bench                  run every benchmark
+    cargo xtask bench NAME             run one benchmark
+    cargo xtask bench cluster --sweep  the cluster benchmark at 1, 10, 100, 1 000 and 8 190
+                                       transfers per request (64, 64, 64, 16, 4 clients, 10 s
+                                       each after 2 s of warm-up), figures named
+                                       cluster_b<batch>_…
 
 Each benchmark is a `harness = false` bench target run with `cargo bench` (the bench profile
 inherits release: optimised, debug line tables, overflow checks). Only `bench:` lines go to
@@ -132,7 +143,14 @@ BENCHMARKS:
 }
 
 /// Runs the benchmark called `name`, or all of them when `None`.
-pub fn run(name: Option<&str>) -> Result<(), String> {
+///
+/// `sweep` runs the cluster benchmark over the client batch sizes of `SWEEP` instead of its
+/// one configuration (the other benchmarks have no sweep: an error).
+pub fn run(name: Option<&str>, sweep: bool) -> Result<(), String> {
+    if sweep && name != Some("cluster") {
+        return Err("--sweep applies to the cluster benchmark: cargo xtask bench cluster --sweep"
+            .to_owned());
+    }
     let selected: Vec<&Benchmark> = match name {
         None => BENCHMARKS.iter().collect(),
         Some(name) => {
@@ -147,26 +165,35 @@ pub fn run(name: Option<&str>) -> Result<(), String> {
     let progress = Progress::start("bench");
     prerequisites::ensure_debian_packages(&progress)?;
     for benchmark in selected {
-        run_one(&progress, benchmark)?;
+        run_one(&progress, benchmark, sweep)?;
     }
     progress.say("done");
     Ok(())
 }
 
 /// Runs one benchmark, forwarding its `bench:` lines.
-fn run_one(progress: &Progress, benchmark: &Benchmark) -> Result<(), String> {
+fn run_one(progress: &Progress, benchmark: &Benchmark, sweep: bool) -> Result<(), String> {
     match &benchmark.runner {
         Runner::CargoBench { package, target } => {
             let mut command = process::cargo(&["bench", "--package", package, "--bench", target]);
-            forward_figures(progress, benchmark.name, &mut command)
+            forward_figures(progress, benchmark.name, &mut command, "").map(|_| ())
         }
         Runner::Cluster { voters, arguments } => {
             let binary = process::build_tianping(progress)?;
             let data_dir = cluster::scratch_directory("bench-cluster")?;
             let cluster = cluster::LocalCluster::start(progress, &binary, *voters, &data_dir)?;
-            let mut command = Command::new(&binary);
-            command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(*arguments);
-            let outcome = forward_figures(progress, benchmark.name, &mut command);
+            let points: Vec<(Option<&SweepPoint>, Vec<String>)> = if sweep {
+                SWEEP.iter().map(|point| (Some(point), point.arguments())).collect()
+            } else {
+                vec![(None, arguments.iter().map(|word| (*word).to_owned()).collect())]
+            };
+            let mut outcome = Ok(());
+            for (point, arguments) in points {
+                outcome = bench_cluster(progress, &binary, &cluster, point, &arguments);
+                if outcome.is_err() {
+                    break;
+                }
+            }
             let stopped = cluster.stop();
             outcome?;
             stopped?;
@@ -177,22 +204,112 @@ fn run_one(progress: &Progress, benchmark: &Benchmark) -> Result<(), String> {
     }
 }
 
+/// One point of `cargo xtask bench cluster --sweep`: transfers per request and requests in
+/// flight. Fewer clients for the large batches keep the transfers in flight (and so the
+/// latency the figures mean) comparable.
+struct SweepPoint {
+    batch: u32,
+    clients: u32,
+}
+
+impl SweepPoint {
+    /// `tianping bench`'s arguments for this point.
+    fn arguments(&self) -> Vec<String> {
+        let mut arguments: Vec<String> =
+            ["--duration", "12s", "--warmup", "2s"].iter().map(|word| (*word).to_owned()).collect();
+        arguments.extend(["--concurrency".to_owned(), self.clients.to_string()]);
+        arguments.extend(["--batch".to_owned(), self.batch.to_string()]);
+        arguments
+    }
+}
+
+/// The sweep over client batch sizes (issue 17): 1, 10, 100, 1 000 and 8 190 (the ledger's
+/// batch limit) transfers per request.
+const SWEEP: [SweepPoint; 5] = [
+    SweepPoint { batch: 1, clients: 64 },
+    SweepPoint { batch: 10, clients: 64 },
+    SweepPoint { batch: 100, clients: 64 },
+    SweepPoint { batch: 1_000, clients: 16 },
+    SweepPoint { batch: 8_190, clients: 4 },
+];
+
+/// Runs `tianping bench` once against `cluster`, forwarding its figures (renamed
+/// `cluster_b<batch>_…` for a sweep point), then what the load cost each node: CPU
+/// microseconds and bytes written per committed transfer, per node and averaged over the
+/// replicas.
+fn bench_cluster(
+    progress: &Progress,
+    binary: &std::path::Path,
+    cluster: &cluster::LocalCluster,
+    point: Option<&SweepPoint>,
+    arguments: &[String],
+) -> Result<(), String> {
+    let prefix = match point {
+        Some(point) => format!("cluster_b{}_", point.batch),
+        None => "cluster_".to_owned(),
+    };
+    let nodes = cluster.node_pids();
+    let before: Vec<node_cost::Sample> =
+        nodes.iter().map(|(_, pid)| node_cost::sample(*pid)).collect::<Result<_, _>>()?;
+    let mut command = Command::new(binary);
+    command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(arguments);
+    let figures = forward_figures(progress, "cluster", &mut command, &prefix)?;
+    let after: Vec<node_cost::Sample> =
+        nodes.iter().map(|(_, pid)| node_cost::sample(*pid)).collect::<Result<_, _>>()?;
+    let committed = figures
+        .iter()
+        .find_map(|line| line.strip_prefix(&format!("bench: {prefix}transfers_committed ")))
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .ok_or("`tianping bench` printed no transfers_committed figure")?;
+    let ticks = node_cost::ticks_per_second();
+    let mut costs = Vec::new();
+    for ((node_id, _), (before, after)) in nodes.iter().zip(before.into_iter().zip(after)) {
+        let Some((cpu_us, bytes)) = node_cost::per_transfer(before, after, committed, ticks) else {
+            continue;
+        };
+        println!("bench: {prefix}cpu_us_per_transfer_node{node_id} {cpu_us:.2}");
+        println!("bench: {prefix}bytes_written_per_transfer_node{node_id} {bytes:.0}");
+        costs.push((cpu_us, bytes));
+    }
+    if !costs.is_empty() {
+        let replicas = costs.len() as f64;
+        let cpu_us = costs.iter().map(|(cpu, _)| cpu).sum::<f64>() / replicas;
+        let bytes = costs.iter().map(|(_, bytes)| bytes).sum::<f64>() / replicas;
+        println!("bench: {prefix}cpu_us_per_transfer_per_replica {cpu_us:.2}");
+        println!("bench: {prefix}bytes_written_per_transfer_per_replica {bytes:.0}");
+    }
+    Ok(())
+}
+
 /// Runs `command`, passing its `bench:` lines to standard output; an error if it fails or
 /// prints none.
-fn forward_figures(progress: &Progress, name: &str, command: &mut Command) -> Result<(), String> {
+fn forward_figures(
+    progress: &Progress,
+    name: &str,
+    command: &mut Command,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
     let description = process::describe(command);
     progress.say(&format!("{name}: {description}"));
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|error| format!("could not start `{description}`: {error}"))?;
-    let mut figures = 0;
+    let mut figures = Vec::new();
     if let Some(stdout) = child.stdout.take() {
         for line in BufReader::new(stdout).lines() {
             let line = line.map_err(|error| format!("reading `{description}`: {error}"))?;
-            if line.starts_with("bench: ") {
-                println!("{line}");
-                figures += 1;
+            if let Some(figure) = line.strip_prefix("bench: ") {
+                // A sweep point's figures carry its batch size: `cluster_x` becomes
+                // `cluster_b100_x`.
+                let figure = figure.strip_prefix("cluster_").unwrap_or(figure);
+                let renamed = if prefix.is_empty() || !line.starts_with("bench: cluster_") {
+                    line.clone()
+                } else {
+                    format!("bench: {prefix}{figure}")
+                };
+                println!("{renamed}");
+                figures.push(renamed);
             } else {
                 eprintln!("{line}");
             }
@@ -202,8 +319,8 @@ fn forward_figures(progress: &Progress, name: &str, command: &mut Command) -> Re
     if !status.success() {
         return Err(format!("`{description}` failed ({status})"));
     }
-    if figures == 0 {
+    if figures.is_empty() {
         return Err(format!("`{description}` printed no `bench:` line"));
     }
-    Ok(())
+    Ok(figures)
 }

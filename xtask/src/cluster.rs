@@ -64,6 +64,11 @@ impl LocalCluster {
         Ok(LocalCluster { cluster, api_addresses })
     }
 
+    /// Every running node's id and process id, in node-id order.
+    pub fn node_pids(&self) -> Vec<(u64, u32)> {
+        self.cluster.nodes().iter().filter_map(|node| Some((node.node_id, node.pid()?))).collect()
+    }
+
     /// Stops every node with SIGINT and waits; an error if one had to be killed.
     pub fn stop(mut self) -> Result<(), String> {
         let killed = self.cluster.stop();

@@ -23,6 +23,7 @@ mod interop;
 /// Checked by its tests only: no two modules of a crate import each other, around any loop.
 #[cfg(test)]
 mod module_cycles;
+mod node_cost;
 mod prerequisites;
 mod process;
 /// Checked by its tests only: every `select!` is `biased;` (a simulated seed replays).
@@ -45,7 +46,8 @@ COMMANDS:
                    loopback; prints each node's endpoints; Ctrl-C stops it.
     test           Check prerequisites, formatting and lints, then run every test
                    (what CI runs, through .ci/run).
-    bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines.
+    bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines;
+                   `bench cluster --sweep` runs the cluster one over client batch sizes.
     sim --drill NAME [--seeds N] [--start S] [--jobs J]
                    Run a simulation drill (madsim) over a seed range; prints failing
                    seeds with reproductions and `sim: seeds .. failures ..` last.
@@ -64,7 +66,7 @@ enum Request {
     UpHelp,
     Test,
     TestHelp,
-    Bench { name: Option<String> },
+    Bench { name: Option<String>, sweep: bool },
     BenchHelp,
     Sim { arguments: Vec<String> },
     SimHelp,
@@ -110,7 +112,7 @@ fn main() -> ExitCode {
         Request::Sim { arguments } => sim::run(&arguments),
         Request::Up { arguments } => up::run(&arguments),
         Request::Test => test::run(),
-        Request::Bench { name } => bench::run(name.as_deref()),
+        Request::Bench { name, sweep } => bench::run(name.as_deref(), sweep),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -135,11 +137,16 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
         ["test", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::TestHelp),
         ["test", rest @ ..] => Err(format!("`test` takes no arguments, got {rest:?}")),
         ["bench", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::BenchHelp),
-        ["bench"] => Ok(Request::Bench { name: None }),
+        ["bench"] => Ok(Request::Bench { name: None, sweep: false }),
         ["bench", name] if !name.starts_with('-') => {
-            Ok(Request::Bench { name: Some((*name).to_owned()) })
+            Ok(Request::Bench { name: Some((*name).to_owned()), sweep: false })
         }
-        ["bench", rest @ ..] => Err(format!("`bench` takes at most one NAME, got {rest:?}")),
+        ["bench", name, "--sweep"] if !name.starts_with('-') => {
+            Ok(Request::Bench { name: Some((*name).to_owned()), sweep: true })
+        }
+        ["bench", rest @ ..] => {
+            Err(format!("`bench` takes at most one NAME (and `--sweep` after it), got {rest:?}"))
+        }
         ["sim", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::SimHelp),
         ["sim", rest @ ..] => {
             Ok(Request::Sim { arguments: rest.iter().map(|word| (*word).to_owned()).collect() })
@@ -171,9 +178,13 @@ mod tests {
         check(&["test"], Ok(Request::Test));
         check(&["test", "--help"], Ok(Request::TestHelp));
         check(&["test", "extra"], Err(()));
-        check(&["bench"], Ok(Request::Bench { name: None }));
-        check(&["bench", "ledger"], Ok(Request::Bench { name: Some("ledger".to_owned()) }));
-        check(&["bench", "raft-store"], Ok(Request::Bench { name: Some("raft-store".to_owned()) }));
+        let bench =
+            |name: Option<&str>, sweep| Request::Bench { name: name.map(str::to_owned), sweep };
+        check(&["bench"], Ok(bench(None, false)));
+        check(&["bench", "ledger"], Ok(bench(Some("ledger"), false)));
+        check(&["bench", "raft-store"], Ok(bench(Some("raft-store"), false)));
+        check(&["bench", "cluster", "--sweep"], Ok(bench(Some("cluster"), true)));
+        check(&["bench", "--sweep"], Err(()));
         check(&["bench", "-h"], Ok(Request::BenchHelp));
         check(&["bench", "a", "b"], Err(()));
         check(&["bench", "--fast"], Err(()));
