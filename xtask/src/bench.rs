@@ -10,6 +10,7 @@ use crate::cluster;
 use crate::node_cost;
 use crate::prerequisites;
 use crate::process::{self, Progress};
+use crate::profile;
 
 /// One benchmark `cargo xtask bench NAME` can run.
 struct Benchmark {
@@ -123,6 +124,12 @@ USAGE:
                                        transfers per request (64, 64, 64, 16, 4 clients, 10 s
                                        each after 2 s of warm-up), figures named
                                        cluster_b<batch>_…
+    cargo xtask bench cluster --profile
+                                       the cluster benchmark with every node under `perf
+                                       record` (10 s, DWARF stacks): prints (and writes to
+                                       the target directory's bench-profile/profile.md) the
+                                       table of where a transfer's CPU goes, per stage, on the
+                                       leader and the followers
 
 Each benchmark is a `harness = false` bench target run with `cargo bench` (the bench profile
 inherits release: optimised, debug line tables, overflow checks). Only `bench:` lines go to
@@ -142,13 +149,25 @@ BENCHMARKS:
     text
 }
 
+/// How `cargo xtask bench cluster` runs beyond its one configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// Over the client batch sizes of `SWEEP`.
+    pub sweep: bool,
+    /// With a `perf` profile of every node, charged to stages (`profile`).
+    pub profile: bool,
+}
+
 /// Runs the benchmark called `name`, or all of them when `None`.
-///
-/// `sweep` runs the cluster benchmark over the client batch sizes of `SWEEP` instead of its
-/// one configuration (the other benchmarks have no sweep: an error).
-pub fn run(name: Option<&str>, sweep: bool) -> Result<(), String> {
-    if sweep && name != Some("cluster") {
-        return Err("--sweep applies to the cluster benchmark: cargo xtask bench cluster --sweep"
+pub fn run(name: Option<&str>, flags: Flags) -> Result<(), String> {
+    if (flags.sweep || flags.profile) && name != Some("cluster") {
+        return Err("--sweep and --profile apply to the cluster benchmark: cargo xtask bench \
+                    cluster --sweep | --profile"
+            .to_owned());
+    }
+    if flags.sweep && flags.profile {
+        return Err("--profile profiles the cluster benchmark's one configuration; run it \
+                    without --sweep"
             .to_owned());
     }
     let selected: Vec<&Benchmark> = match name {
@@ -165,14 +184,14 @@ pub fn run(name: Option<&str>, sweep: bool) -> Result<(), String> {
     let progress = Progress::start("bench");
     prerequisites::ensure_debian_packages(&progress)?;
     for benchmark in selected {
-        run_one(&progress, benchmark, sweep)?;
+        run_one(&progress, benchmark, flags)?;
     }
     progress.say("done");
     Ok(())
 }
 
 /// Runs one benchmark, forwarding its `bench:` lines.
-fn run_one(progress: &Progress, benchmark: &Benchmark, sweep: bool) -> Result<(), String> {
+fn run_one(progress: &Progress, benchmark: &Benchmark, flags: Flags) -> Result<(), String> {
     match &benchmark.runner {
         Runner::CargoBench { package, target } => {
             let mut command = process::cargo(&["bench", "--package", package, "--bench", target]);
@@ -182,14 +201,15 @@ fn run_one(progress: &Progress, benchmark: &Benchmark, sweep: bool) -> Result<()
             let binary = process::build_tianping(progress)?;
             let data_dir = cluster::scratch_directory("bench-cluster")?;
             let cluster = cluster::LocalCluster::start(progress, &binary, *voters, &data_dir)?;
-            let points: Vec<(Option<&SweepPoint>, Vec<String>)> = if sweep {
+            let points: Vec<(Option<&SweepPoint>, Vec<String>)> = if flags.sweep {
                 SWEEP.iter().map(|point| (Some(point), point.arguments())).collect()
             } else {
                 vec![(None, arguments.iter().map(|word| (*word).to_owned()).collect())]
             };
             let mut outcome = Ok(());
             for (point, arguments) in points {
-                outcome = bench_cluster(progress, &binary, &cluster, point, &arguments);
+                outcome =
+                    bench_cluster(progress, &binary, &cluster, point, &arguments, flags.profile);
                 if outcome.is_err() {
                     break;
                 }
@@ -203,6 +223,11 @@ fn run_one(progress: &Progress, benchmark: &Benchmark, sweep: bool) -> Result<()
         }
     }
 }
+
+/// When the profile starts after the bench starts (account set-up and the 2 s warm-up done),
+/// and how long it records, inside the bench's 20 s.
+const PROFILE_DELAY_S: u32 = 6;
+const PROFILE_SECONDS: u32 = 10;
 
 /// One point of `cargo xtask bench cluster --sweep`: transfers per request and requests in
 /// flight. Fewer clients for the large batches keep the transfers in flight (and so the
@@ -243,6 +268,7 @@ fn bench_cluster(
     cluster: &cluster::LocalCluster,
     point: Option<&SweepPoint>,
     arguments: &[String],
+    profiled: bool,
 ) -> Result<(), String> {
     let prefix = match point {
         Some(point) => format!("cluster_b{}_", point.batch),
@@ -251,6 +277,25 @@ fn bench_cluster(
     let nodes = cluster.node_pids();
     let before: Vec<node_cost::Sample> =
         nodes.iter().map(|(_, pid)| node_cost::sample(*pid)).collect::<Result<_, _>>()?;
+    let recordings = if profiled {
+        let directory = cluster::scratch_directory("bench-profile")?;
+        let mut recordings = Vec::new();
+        for (node_id, pid) in &nodes {
+            recordings.push(profile::record(
+                *node_id,
+                *pid,
+                PROFILE_DELAY_S,
+                PROFILE_SECONDS,
+                &directory,
+            )?);
+        }
+        progress.say(&format!(
+            "profiling every node with perf from {PROFILE_DELAY_S} s for {PROFILE_SECONDS} s"
+        ));
+        recordings
+    } else {
+        Vec::new()
+    };
     let mut command = Command::new(binary);
     command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(arguments);
     let figures = forward_figures(progress, "cluster", &mut command, &prefix)?;
@@ -263,6 +308,7 @@ fn bench_cluster(
         .ok_or("`tianping bench` printed no transfers_committed figure")?;
     let ticks = node_cost::ticks_per_second();
     let mut costs = Vec::new();
+    let mut cpu_of = std::collections::BTreeMap::new();
     for ((node_id, _), (before, after)) in nodes.iter().zip(before.into_iter().zip(after)) {
         let Some((cpu_us, bytes)) = node_cost::per_transfer(before, after, committed, ticks) else {
             continue;
@@ -270,6 +316,28 @@ fn bench_cluster(
         println!("bench: {prefix}cpu_us_per_transfer_node{node_id} {cpu_us:.2}");
         println!("bench: {prefix}bytes_written_per_transfer_node{node_id} {bytes:.0}");
         costs.push((cpu_us, bytes));
+        cpu_of.insert(*node_id, cpu_us);
+    }
+    if !recordings.is_empty() {
+        progress.say("charging the profiles' samples to stages (perf script)");
+        let mut profiles = Vec::new();
+        for recording in recordings {
+            let node_id = recording.node_id;
+            profiles.push((node_id, recording.finish()?));
+        }
+        let columns: Vec<(String, &profile::Profile, f64)> = profiles
+            .iter()
+            .map(|(node_id, profile)| {
+                let role = if *node_id == cluster.leader { "leader" } else { "follower" };
+                let cpu_us = cpu_of.get(node_id).copied().unwrap_or(0.0);
+                (format!("node {node_id} ({role})"), profile, cpu_us)
+            })
+            .collect();
+        let table = profile::table(&columns);
+        let path = cluster::scratch_directory("bench-profile")?.join("profile.md");
+        std::fs::write(&path, &table).map_err(|error| format!("{}: {error}", path.display()))?;
+        eprintln!("\nWhere a transfer's CPU goes (perf, {} Hz):\n\n{table}", profile::SAMPLE_HZ);
+        progress.say(&format!("profile table written to {}", path.display()));
     }
     if !costs.is_empty() {
         let replicas = costs.len() as f64;

@@ -19,6 +19,8 @@ pub struct LocalCluster {
     cluster: tianping_supervisor::LocalCluster,
     /// Every node's client API address (`HOST:PORT`), in node-id order.
     pub api_addresses: Vec<String>,
+    /// The node that led when the cluster came up (the bench sends to it).
+    pub leader: u64,
 }
 
 impl LocalCluster {
@@ -61,7 +63,7 @@ impl LocalCluster {
             up.leader,
             api_addresses.join(" ")
         ));
-        Ok(LocalCluster { cluster, api_addresses })
+        Ok(LocalCluster { cluster, api_addresses, leader: up.leader })
     }
 
     /// Every running node's id and process id, in node-id order.

@@ -26,6 +26,7 @@ mod module_cycles;
 mod node_cost;
 mod prerequisites;
 mod process;
+mod profile;
 /// Checked by its tests only: every `select!` is `biased;` (a simulated seed replays).
 #[cfg(test)]
 mod select_lint;
@@ -47,7 +48,8 @@ COMMANDS:
     test           Check prerequisites, formatting and lints, then run every test
                    (what CI runs, through .ci/run).
     bench [NAME]   Run a benchmark (or all of them) and print `bench: <metric> <value>` lines;
-                   `bench cluster --sweep` runs the cluster one over client batch sizes.
+                   `bench cluster --sweep` runs the cluster one over client batch sizes,
+                   `bench cluster --profile` says where each transfer's CPU goes (perf).
     sim --drill NAME [--seeds N] [--start S] [--jobs J]
                    Run a simulation drill (madsim) over a seed range; prints failing
                    seeds with reproductions and `sim: seeds .. failures ..` last.
@@ -66,7 +68,7 @@ enum Request {
     UpHelp,
     Test,
     TestHelp,
-    Bench { name: Option<String>, sweep: bool },
+    Bench { name: Option<String>, flags: bench::Flags },
     BenchHelp,
     Sim { arguments: Vec<String> },
     SimHelp,
@@ -112,7 +114,7 @@ fn main() -> ExitCode {
         Request::Sim { arguments } => sim::run(&arguments),
         Request::Up { arguments } => up::run(&arguments),
         Request::Test => test::run(),
-        Request::Bench { name, sweep } => bench::run(name.as_deref(), sweep),
+        Request::Bench { name, flags } => bench::run(name.as_deref(), flags),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -137,15 +139,24 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
         ["test", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::TestHelp),
         ["test", rest @ ..] => Err(format!("`test` takes no arguments, got {rest:?}")),
         ["bench", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::BenchHelp),
-        ["bench"] => Ok(Request::Bench { name: None, sweep: false }),
-        ["bench", name] if !name.starts_with('-') => {
-            Ok(Request::Bench { name: Some((*name).to_owned()), sweep: false })
-        }
-        ["bench", name, "--sweep"] if !name.starts_with('-') => {
-            Ok(Request::Bench { name: Some((*name).to_owned()), sweep: true })
+        ["bench"] => Ok(Request::Bench { name: None, flags: bench::Flags::default() }),
+        ["bench", name, flags @ ..] if !name.starts_with('-') => {
+            let mut parsed = bench::Flags::default();
+            for flag in flags {
+                match *flag {
+                    "--sweep" => parsed.sweep = true,
+                    "--profile" => parsed.profile = true,
+                    other => {
+                        return Err(format!(
+                            "`bench {name}` takes --sweep or --profile, not {other}"
+                        ));
+                    }
+                }
+            }
+            Ok(Request::Bench { name: Some((*name).to_owned()), flags: parsed })
         }
         ["bench", rest @ ..] => {
-            Err(format!("`bench` takes at most one NAME (and `--sweep` after it), got {rest:?}"))
+            Err(format!("`bench` takes at most one NAME (then --sweep, --profile), got {rest:?}"))
         }
         ["sim", rest @ ..] if rest.iter().any(|word| is_help(word)) => Ok(Request::SimHelp),
         ["sim", rest @ ..] => {
@@ -160,7 +171,7 @@ fn parse(arguments: &[String]) -> Result<Request, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Request, parse};
+    use super::{Request, bench, parse};
 
     fn check(arguments: &[&str], expected: Result<Request, ()>) {
         let arguments: Vec<String> = arguments.iter().map(|word| (*word).to_owned()).collect();
@@ -178,12 +189,16 @@ mod tests {
         check(&["test"], Ok(Request::Test));
         check(&["test", "--help"], Ok(Request::TestHelp));
         check(&["test", "extra"], Err(()));
-        let bench =
-            |name: Option<&str>, sweep| Request::Bench { name: name.map(str::to_owned), sweep };
-        check(&["bench"], Ok(bench(None, false)));
-        check(&["bench", "ledger"], Ok(bench(Some("ledger"), false)));
-        check(&["bench", "raft-store"], Ok(bench(Some("raft-store"), false)));
-        check(&["bench", "cluster", "--sweep"], Ok(bench(Some("cluster"), true)));
+        let bench = |name: Option<&str>, sweep, profile| Request::Bench {
+            name: name.map(str::to_owned),
+            flags: bench::Flags { sweep, profile },
+        };
+        check(&["bench"], Ok(bench(None, false, false)));
+        check(&["bench", "ledger"], Ok(bench(Some("ledger"), false, false)));
+        check(&["bench", "raft-store"], Ok(bench(Some("raft-store"), false, false)));
+        check(&["bench", "cluster", "--sweep"], Ok(bench(Some("cluster"), true, false)));
+        check(&["bench", "cluster", "--profile"], Ok(bench(Some("cluster"), false, true)));
+        check(&["bench", "cluster", "--fast"], Err(()));
         check(&["bench", "--sweep"], Err(()));
         check(&["bench", "-h"], Ok(Request::BenchHelp));
         check(&["bench", "a", "b"], Err(()));
