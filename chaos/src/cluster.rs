@@ -12,6 +12,10 @@
 //! the receiver's own data center pass undelayed. Nodes are unchanged: they listen where their
 //! config says and dial whatever the membership names.
 //!
+//! Nodes added later (`add_node`: a drill's new data center, a replacement machine) get their
+//! ingress the same way before they are admitted, so their Raft traffic crosses the proxy too;
+//! `retire` stops a node that left the membership and drops its ingress.
+//!
 //! What is not routed yet: the client API (clients and a follower forwarding a write to the
 //! leader dial the `api_address`es directly), so a partition separates Raft, not clients, from
 //! a data center. Everything stays on loopback (no network namespaces yet).
@@ -20,7 +24,11 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tianping_supervisor::{LocalCluster, NodeProcess, NodeSettings, Shape, SupervisorError, Up};
+use tianping_proto::v1::Member;
+use tianping_supervisor::cluster::STOP_TIMEOUT;
+use tianping_supervisor::{
+    LocalCluster, NodeProcess, NodeSettings, Shape, Stopped, SupervisorError, Up,
+};
 
 use crate::latency::LatencyProfile;
 use crate::proxy::{FaultNetwork, Ingress, ProcessTable, Source};
@@ -48,8 +56,12 @@ pub struct ChaosCluster {
     cluster: LocalCluster,
     network: FaultNetwork,
     processes: ProcessTable,
-    /// One per node, in node-id order (kept alive: dropping one stops accepting).
-    ingresses: Vec<Ingress>,
+    /// One per node, by node id (kept alive: dropping one stops accepting).
+    ingresses: Vec<(u64, Ingress)>,
+    /// The `tianping` executable, for nodes added later.
+    binary: PathBuf,
+    /// The round trip every node is told to expect between data centers.
+    round_trip_ms: i64,
 }
 
 impl ChaosCluster {
@@ -80,10 +92,11 @@ impl ChaosCluster {
             network,
             processes: ProcessTable::new(),
             ingresses: Vec::new(),
+            binary: binary.to_path_buf(),
+            round_trip_ms,
         };
         for index in 0..chaos.cluster.nodes().len() {
-            let ingress = chaos.put_ingress(index).await?;
-            chaos.ingresses.push(ingress);
+            chaos.put_ingress(index).await?;
         }
         progress(format!(
             "raft traffic between data centers goes through the fault proxy ({} profile)",
@@ -94,7 +107,7 @@ impl ChaosCluster {
     }
 
     /// Registers node `index`'s process and starts its ingress, advertised in its place.
-    async fn put_ingress(&mut self, index: usize) -> Result<Ingress, SupervisorError> {
+    async fn put_ingress(&mut self, index: usize) -> Result<(), SupervisorError> {
         let processes = self.processes.clone();
         let network = self.network.clone();
         let Some(node) = self.cluster.nodes_mut().get_mut(index) else {
@@ -112,7 +125,71 @@ impl ChaosCluster {
                     source,
                 })?;
         node.advertise_raft_address(ingress.address());
-        Ok(ingress)
+        let node_id = node.node_id;
+        self.ingresses.push((node_id, ingress));
+        Ok(())
+    }
+
+    /// Starts a new node `node_id` in `data_center` on a blank disk (not a member: admit it
+    /// with `Admin/AddLearner` and the member returned), with the same round trip setting as
+    /// the others and an ingress in front of it, once it serves within `timeout`.
+    pub async fn add_node(
+        &mut self,
+        node_id: u64,
+        data_center: &str,
+        timeout: Duration,
+    ) -> Result<Member, SupervisorError> {
+        let round_trip_ms = self.round_trip_ms;
+        let mut configure = |settings: &mut NodeSettings| {
+            settings.set("inter_dc_round_trip_ms", round_trip_ms);
+        };
+        let binary = self.binary.clone();
+        let node = self.cluster.add_node(&binary, node_id, data_center, &mut configure)?;
+        node.spawn(timeout).await?;
+        let index = self
+            .cluster
+            .nodes()
+            .iter()
+            .position(|node| node.node_id == node_id)
+            .ok_or_else(|| SupervisorError::Usage(format!("node {node_id} vanished")))?;
+        self.put_ingress(index).await?;
+        let mut member = self.node_mut(node_id)?.member();
+        member.voter = false;
+        Ok(member)
+    }
+
+    /// Stops node `node_id` gracefully (SIGINT, SIGKILL after the supervisor's timeout) and
+    /// takes it and its ingress out of the cluster: for a node that left the membership.
+    /// Whether it had to be killed.
+    pub fn retire(&mut self, node_id: u64) -> Result<Stopped, SupervisorError> {
+        let stopped = self.stop_node(node_id)?;
+        self.cluster.retire(node_id);
+        self.ingresses.retain(|(id, _)| *id != node_id);
+        Ok(stopped)
+    }
+
+    /// Stops node `node_id` gracefully (SIGINT, then SIGKILL after the supervisor's timeout),
+    /// keeping its data for a `restart`. Whether it had to be killed.
+    pub fn stop_node(&mut self, node_id: u64) -> Result<Stopped, SupervisorError> {
+        let processes = self.processes.clone();
+        let node = self.node_mut(node_id)?;
+        let pid = node.pid();
+        let stopped = node.stop(STOP_TIMEOUT);
+        if let Some(pid) = pid {
+            processes.remove(pid);
+        }
+        Ok(stopped)
+    }
+
+    /// Deletes node `node_id`'s data directory (a lost disk); the node must be down.
+    pub fn wipe(&mut self, node_id: u64) -> Result<(), SupervisorError> {
+        self.node_mut(node_id)?.wipe_data()
+    }
+
+    /// Node `node_id` as a member (the Raft address its ingress, `voter` set), to ask the
+    /// admin API about it.
+    pub fn member(&self, node_id: u64) -> Result<Member, SupervisorError> {
+        Ok(self.existing(node_id)?.member())
     }
 
     /// The fault network: every link's delay and flow, for the drill to change.

@@ -1,10 +1,15 @@
-//! Client-side unavailability of a fault, as a drill reports it (issue 14): from the first
-//! write that failed once the fault struck to the first write committed after that failure,
-//! as the clients saw them. Measured on the clients' own answers, not on the nodes' view of
-//! who leads: it is what a payment client waits.
+//! Client-side unavailability of a fault, as a drill reports it (issue 14), measured two ways
+//! on the clients' own answers, not on the nodes' view of who leads: it is what a payment
+//! client waits.
+//!
+//! - `measure` — from the first write that failed once the fault struck to the first write
+//!   committed after that failure. A "failure" is an SDK call that gave up, so a failover the
+//!   SDK rides out within its retries is "unnoticed" here.
+//! - `longest_gap` — the longest stretch of a window (a fault until its heal, say) in which no
+//!   client saw a commit: what a failover costs even when every call eventually succeeded.
 //!
 //! Pure: the drill hands in every write it attempted (times since the drill began); the report
-//! prints one window per fault and per data center's clients.
+//! prints one figure per fault and per data center's clients.
 
 use std::time::Duration;
 
@@ -82,6 +87,44 @@ pub fn measure(
     }
 }
 
+/// The longest stretch without a commit within a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Gap {
+    /// When it began: the window's start or the commit before it.
+    pub from: Duration,
+    /// How long no commit was answered.
+    pub length: Duration,
+}
+
+/// The longest stretch of `[from, to)` in which no write of `data_center`'s clients (every
+/// client when `None`) was answered as committed. The stretch before the window's first
+/// commit counts from `from`, the one after its last commit runs to `to`: a window without
+/// any commit is one gap of its whole length.
+pub fn longest_gap(
+    attempts: &[Attempt],
+    from: Duration,
+    to: Duration,
+    data_center: Option<&str>,
+) -> Gap {
+    let mut commits: Vec<Duration> = attempts
+        .iter()
+        .filter(|attempt| data_center.is_none_or(|dc| attempt.data_center == dc))
+        .filter(|attempt| attempt.committed && attempt.answered > from && attempt.answered < to)
+        .map(|attempt| attempt.answered)
+        .collect();
+    commits.sort();
+    let mut longest = Gap { from, length: Duration::ZERO };
+    let mut previous = from;
+    for at in commits.into_iter().chain([to.max(from)]) {
+        let length = at.saturating_sub(previous);
+        if length > longest.length {
+            longest = Gap { from: previous, length };
+        }
+        previous = at;
+    }
+    longest
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,5 +174,38 @@ mod tests {
         assert_eq!(outcome.duration(), None);
         // A commit answered before the failure does not end it.
         assert_eq!(measure(&attempts[..1], Duration::ZERO, None), Unavailability::Unnoticed);
+    }
+
+    #[test]
+    fn the_longest_gap_is_between_commits_within_the_window() {
+        let attempts = [
+            attempt("dc-a", 0, 900, true), // before the window: not counted
+            attempt("dc-a", 1000, 1100, true),
+            attempt("dc-b", 1000, 1300, true),
+            attempt("dc-b", 1300, 1400, false), // a failure is no commit
+            attempt("dc-a", 1100, 2300, true),  // 1000 ms after the one before
+            attempt("dc-b", 1400, 2500, true),
+        ];
+        let (from, to) = (Duration::from_millis(1000), Duration::from_millis(2600));
+        assert_eq!(
+            longest_gap(&attempts, from, to, None),
+            Gap { from: Duration::from_millis(1300), length: Duration::from_millis(1000) }
+        );
+        // dc-b's clients: 1300 to 2500.
+        assert_eq!(
+            longest_gap(&attempts, from, to, Some("dc-b")).length,
+            Duration::from_millis(1200)
+        );
+        // The window's edges count: from its start to the first commit, from the last to
+        // its end; a window with no commit is one gap.
+        let late = Duration::from_millis(2400);
+        assert_eq!(
+            longest_gap(&attempts, late, Duration::from_millis(3400), None),
+            Gap { from: Duration::from_millis(2500), length: Duration::from_millis(900) }
+        );
+        assert_eq!(
+            longest_gap(&attempts, from, to, Some("dc-c")),
+            Gap { from, length: Duration::from_millis(1600) }
+        );
     }
 }

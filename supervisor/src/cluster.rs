@@ -169,6 +169,35 @@ impl LocalCluster {
         self.nodes.iter().map(NodeProcess::api_address).collect()
     }
 
+    /// Adds node `node_id` in `data_center` to the cluster's processes, not started and not a
+    /// member: its config is written like the others' (`configure` runs on a new one), and
+    /// the caller starts it and admits it (`Admin/AddLearner`), as an operator adds a machine.
+    /// Refused for an id the cluster already runs.
+    pub fn add_node(
+        &mut self,
+        binary: &Path,
+        node_id: u64,
+        data_center: &str,
+        configure: &mut dyn FnMut(&mut NodeSettings),
+    ) -> Result<&mut NodeProcess, SupervisorError> {
+        if self.nodes.iter().any(|node| node.node_id == node_id) {
+            return Err(SupervisorError::Usage(format!(
+                "node {node_id} is already in the cluster"
+            )));
+        }
+        let node = self.node_process(binary, node_id, data_center, configure)?;
+        let at = self.nodes.partition_point(|other| other.node_id < node_id);
+        self.nodes.insert(at, node);
+        Ok(&mut self.nodes[at])
+    }
+
+    /// Takes node `node_id` out of the cluster's processes (once it left the membership): the
+    /// caller stops it; dropping the process kills it if it still runs. Its files stay.
+    pub fn retire(&mut self, node_id: u64) -> Option<NodeProcess> {
+        let at = self.nodes.iter().position(|node| node.node_id == node_id)?;
+        Some(self.nodes.remove(at))
+    }
+
     /// Node `node_id`'s process: its config written on first use (port 0 everywhere, then
     /// `configure`), a metrics endpoint added to a config written before `/metrics` existed.
     fn node_process(

@@ -25,17 +25,35 @@ pub enum DrillName {
     Pause,
     /// Kill every node of the leader's data center, restart them later.
     DcLoss,
+    /// Move a data center's voters into a new data center through the admin API, under load.
+    DcMigration,
+    /// Restart every node in turn on its data (the leader last, after a transfer).
+    RollingRestart,
+    /// A follower's disk lost; replaced under a new id through the admin API.
+    WipeAndReplace,
 }
 
 impl DrillName {
-    /// Every drill of this slice.
-    pub const ALL: [DrillName; 5] = [
+    /// Every drill.
+    pub const ALL: [DrillName; 8] = [
         DrillName::Failover,
         DrillName::SplitBrain,
         DrillName::SplitBrainOneWay,
         DrillName::Pause,
         DrillName::DcLoss,
+        DrillName::DcMigration,
+        DrillName::RollingRestart,
+        DrillName::WipeAndReplace,
     ];
+
+    /// Whether it injects a fault and heals it (`Fault`), rather than running an operator's
+    /// procedure under load (a migration, restarts, a replacement).
+    pub fn is_fault(self) -> bool {
+        !matches!(
+            self,
+            DrillName::DcMigration | DrillName::RollingRestart | DrillName::WipeAndReplace
+        )
+    }
 
     /// Its name on the command line and in report directories.
     pub fn name(self) -> &'static str {
@@ -45,6 +63,9 @@ impl DrillName {
             DrillName::SplitBrainOneWay => "split-brain-one-way",
             DrillName::Pause => "pause",
             DrillName::DcLoss => "dc-loss",
+            DrillName::DcMigration => "dc-migration",
+            DrillName::RollingRestart => "rolling-restart",
+            DrillName::WipeAndReplace => "wipe-and-replace",
         }
     }
 
@@ -66,6 +87,15 @@ impl DrillName {
             DrillName::Pause => "SIGSTOP the leader; SIGCONT it after the fault window",
             DrillName::DcLoss => {
                 "kill -9 every node of the leader's data center; restart them after the fault window"
+            }
+            DrillName::DcMigration => {
+                "move the leader's data center's voters into a new data center (dc-d) through the admin API: add learners, wait for catch-up, promote them (joint change), transfer leadership, remove the old nodes and stop them"
+            }
+            DrillName::RollingRestart => {
+                "restart every node in turn on its data (SIGINT, start, wait until healthy); the leader last, its leadership transferred first"
+            }
+            DrillName::WipeAndReplace => {
+                "kill a follower and wipe its disk; back under its old id it must be refused; then replace it under a new id (add learner, catch up, replace-node)"
             }
         }
     }
@@ -108,6 +138,9 @@ impl Fault {
             })?
             .to_owned();
         match drill {
+            DrillName::DcMigration | DrillName::RollingRestart | DrillName::WipeAndReplace => {
+                Err(DrillError::Client(format!("{drill} runs a procedure, not a fault")))
+            }
             DrillName::Failover => {
                 cluster.kill(leader)?;
                 Ok(Fault::Killed(vec![leader]))
@@ -193,6 +226,6 @@ mod tests {
         for drill in DrillName::ALL {
             assert_eq!(DrillName::parse(drill.name()), Some(drill));
         }
-        assert_eq!(DrillName::parse("rolling-restart"), None);
+        assert_eq!(DrillName::parse("bank-outage"), None);
     }
 }

@@ -14,7 +14,7 @@ use tianping_chaos::unavailability::Unavailability;
 /// `tianping drill`'s options.
 #[derive(Debug, clap::Args)]
 pub struct DrillOptions {
-    /// The drill: failover, split-brain, split-brain-one-way, pause or dc-loss.
+    /// The drill: failover, split-brain, split-brain-one-way, pause, dc-loss or dc-migration.
     #[arg(value_parser = parse_drill)]
     pub name: DrillName,
     /// The delay between data centers: metro (1-5 ms one way), national (20-45 ms) or
@@ -36,8 +36,9 @@ pub struct DrillOptions {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub clients_per_dc: u32,
     /// Run the drill this many times, seeds --seed, --seed + 1, ... (each its own cluster and
-    /// report under `target/drills/<name>-<seed>`), and print the unavailability after each
-    /// fault with its median and worst.
+    /// report under `target/drills/<name>-<seed>`), and print each run's figures (the
+    /// unavailability after the fault, the longest gap between commits in its window, a
+    /// procedure's throughput ratio) with their median, p99 and worst.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub repeat: u32,
 }
@@ -62,6 +63,8 @@ pub async fn run(options: DrillOptions) -> anyhow::Result<()> {
     }
     let mut failed = Vec::new();
     let mut windows = Vec::new();
+    let mut gaps = Vec::new();
+    let mut ratios = Vec::new();
     for run in 0..options.repeat {
         let seed = options.seed.wrapping_add(u64::from(run));
         let report_dir = options.report.clone().unwrap_or_else(|| {
@@ -100,12 +103,42 @@ pub async fn run(options: DrillOptions) -> anyhow::Result<()> {
             );
             windows.push(window.duration());
         }
+        // The first row is the steady state's baseline; the second the first event's window.
+        if let Some((event, gap)) = outcome.gaps.get(1) {
+            println!(
+                "drill {} seed {seed}: longest gap between commits {:.2} s after {event}",
+                options.name,
+                gap.length.as_secs_f64()
+            );
+            gaps.push(Some(gap.length));
+        }
+        if let Some(ratio) = outcome.throughput_ratio {
+            println!(
+                "drill {} seed {seed}: throughput during the procedure {:.0} % of the steady state",
+                options.name,
+                ratio * 100.0
+            );
+            ratios.push(ratio);
+        }
         if !outcome.verdict.passed() {
             failed.push(seed);
         }
     }
     if options.repeat > 1 {
-        print_figures(options.name, &windows);
+        print_figures(options.name, "unavailability after the fault", &windows);
+        print_figures(options.name, "longest gap between commits after the fault", &gaps);
+        if !ratios.is_empty() {
+            ratios.sort_by(f64::total_cmp);
+            let median = ratios.get(ratios.len() / 2).copied().unwrap_or_default();
+            let lowest = ratios.first().copied().unwrap_or_default();
+            println!(
+                "drill {}: throughput during the procedure over {} runs: median {:.0} %, lowest {:.0} %",
+                options.name,
+                ratios.len(),
+                median * 100.0,
+                lowest * 100.0
+            );
+        }
     }
     if failed.is_empty() {
         Ok(())
@@ -117,17 +150,25 @@ pub async fn run(options: DrillOptions) -> anyhow::Result<()> {
     }
 }
 
-/// The median and worst unavailability over the runs (a run that never recovered is worst).
-fn print_figures(name: DrillName, windows: &[Option<Duration>]) {
+/// The median, p99 (nearest rank) and worst of a figure over the runs (a run that never
+/// recovered counts as worst and is counted apart).
+fn print_figures(name: DrillName, what: &str, windows: &[Option<Duration>]) {
+    if windows.is_empty() {
+        return;
+    }
     let mut recovered: Vec<Duration> = windows.iter().flatten().copied().collect();
     recovered.sort();
     let never = windows.len() - recovered.len();
     let median = recovered.get(recovered.len() / 2).copied().unwrap_or_default();
+    // Nearest rank: the smallest value at or above 99 % of the runs.
+    let rank = (recovered.len() * 99).div_ceil(100).max(1);
+    let p99 = recovered.get(rank - 1).copied().unwrap_or_default();
     let worst = recovered.last().copied().unwrap_or_default();
     println!(
-        "drill {name}: unavailability after the fault over {} runs: median {:.2} s, worst {:.2} s, {never} never recovered",
+        "drill {name}: {what} over {} runs: median {:.2} s, p99 {:.2} s, worst {:.2} s, {never} never recovered",
         windows.len(),
         median.as_secs_f64(),
+        p99.as_secs_f64(),
         worst.as_secs_f64()
     );
 }

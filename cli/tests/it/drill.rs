@@ -1,6 +1,6 @@
-//! `tianping drill` as an SRE runs it: short `failover` and `split-brain` drills, each
-//! starting its own five-node cluster behind the fault proxy, must exit 0 with a passing
-//! report. And the verdict must bite: a binary built with the planted `ack-before-commit` bug
+//! `tianping drill` as an SRE runs it: short `failover`, `split-brain` and `dc-migration`
+//! drills, each starting its own five-node cluster behind the fault proxy, must exit 0 with a
+//! passing report. And the verdict must bite: a binary built with the planted `ack-before-commit` bug
 //! must fail `split-brain` with a report naming a lost write (ignored by default: it needs
 //! that second binary, see `a_leader_acknowledging_before_commit_fails_split_brain`).
 
@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 /// measure the machine, not the cluster.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Longest a short drill may take end to end (start, 12 s of workload, converge, judge).
-const DRILL_TIMEOUT: Duration = Duration::from_secs(110);
+/// Longest a short drill may take end to end (start, 12 s of workload — and a migration's
+/// own steps —, converge, judge).
+const DRILL_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// Runs `binary drill <name>` with a short workload, its report in `report`, under
 /// `DRILL_TIMEOUT`; the exit status and the report's text.
@@ -48,7 +49,7 @@ fn drill(binary: &Path, name: &str, report: &Path, plant: Option<&str>) -> (Exit
     (status, text)
 }
 
-fn passes(name: &str) {
+fn passes(name: &str) -> String {
     let directory = tempfile::tempdir().expect("temporary directory");
     let report = directory.path().join(name);
     let (status, text) = drill(Path::new(env!("CARGO_BIN_EXE_tianping")), name, &report, None);
@@ -65,6 +66,9 @@ fn passes(name: &str) {
         "{text}"
     );
     assert!(text.contains("## Client-side unavailability"), "{text}");
+    assert!(text.contains("## Longest gap between commits"), "{text}");
+    assert!(text.contains("| steady state (baseline) |"), "{text}");
+    text
 }
 
 #[test]
@@ -75,6 +79,26 @@ fn a_short_failover_drill_passes() {
 #[test]
 fn a_short_split_brain_drill_passes() {
     passes("split-brain");
+}
+
+/// The data center moved under load through the admin path: learners added in dc-d, caught
+/// up, promoted, leadership moved off the leaving nodes, the old nodes removed and stopped;
+/// the membership check holds on every remaining node and the report gives the throughput
+/// during the migration relative to the steady state.
+#[test]
+fn a_short_dc_migration_drill_passes() {
+    let text = passes("dc-migration");
+    assert!(
+        text.contains(
+            "| the migration completed: the old data center's nodes removed, the new ones voters, no change in flight | holds |"
+        ),
+        "{text}"
+    );
+    for step in ["migration: dc-", "added as a learner", "caught up", "promoted", "removed"] {
+        assert!(text.contains(step), "no `{step}` in the timeline:\n{text}");
+    }
+    assert!(text.contains("Throughput during the migration: **"), "{text}");
+    assert!(text.contains("| migration |"), "{text}");
 }
 
 /// Needs a `tianping` built with the planted bugs, named by `TIANPING_PLANTED_BINARY`:
