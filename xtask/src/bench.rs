@@ -165,7 +165,12 @@ fn run_one(progress: &Progress, benchmark: &Benchmark) -> Result<(), String> {
             let data_dir = cluster::scratch_directory("bench-cluster")?;
             let cluster = cluster::LocalCluster::start(progress, &binary, *voters, &data_dir)?;
             let mut command = Command::new(&binary);
-            command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(*arguments);
+            command
+                .arg("--insecure")
+                .arg("bench")
+                .arg("--addr")
+                .arg(&cluster.api_addresses[0])
+                .args(*arguments);
             let outcome = forward_figures(progress, benchmark.name, &mut command);
             let stopped = cluster.stop();
             outcome?;
