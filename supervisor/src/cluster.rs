@@ -14,15 +14,15 @@
 //!    node as a voter; a restarted cluster is left as it is.
 //! 4. Healthy (`health::healthy`): every node knows the same leader and all members, and has
 //!    applied the entry the leader committed in its term.
+//! 5. `stop` (and dropping the cluster): SIGINT to every running node, up to `STOP_TIMEOUT`
+//!    for them to exit, SIGKILL for the rest. No node outlives the cluster, also when start-up
+//!    fails.
+//!
 //! Security (`UpConfig::security`): by default (`ClusterSecurity::DevCertificates`) the
 //! cluster runs mutual TLS with development certificates made once under `<data-dir>/certs`
 //! (`tianping_tls::dev`: a local CA, `node-N.pem` per node, `operator.pem` for clients), and the
 //! supervisor itself calls the nodes with the operator certificate; `Insecure` runs them in
 //! plaintext (`insecure = true`), for drills and tests that are not about TLS.
-//!
-//! 5. `stop` (and dropping the cluster): SIGINT to every running node, up to `STOP_TIMEOUT`
-//!    for them to exit, SIGKILL for the rest. No node outlives the cluster, also when start-up
-//!    fails.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
