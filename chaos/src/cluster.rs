@@ -83,6 +83,9 @@ impl ChaosCluster {
             fresh: true,
             shape: config.shape,
             timeout: config.timeout,
+            // The drills judge replication, not TLS: plaintext, so the fault proxy and the
+            // checkers' plain channels see the same traffic as before.
+            security: tianping_supervisor::ClusterSecurity::Insecure,
         };
         let cluster = LocalCluster::start(binary, &up_config, &mut configure, progress).await?;
         let network = FaultNetwork::new(config.seed);

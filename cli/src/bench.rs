@@ -48,8 +48,13 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|error| format!("{text:?} is not a duration like 20s or 500ms: {error}"))
 }
 
-/// Runs the bench against the cluster of the node at `address` and prints the figures.
-pub async fn run(address: &str, options: BenchOptions) -> anyhow::Result<()> {
+/// Runs the bench against the cluster of the node at `address` (presenting `tls`, or in
+/// plaintext) and prints the figures.
+pub async fn run(
+    address: &str,
+    tls: Option<tianping_client::TlsFiles>,
+    options: BenchOptions,
+) -> anyhow::Result<()> {
     let config = BenchConfig {
         duration: options.duration,
         warmup: options.warmup,
@@ -61,7 +66,7 @@ pub async fn run(address: &str, options: BenchOptions) -> anyhow::Result<()> {
             TargetArgument::All => Target::AllMembers,
         },
     };
-    let plan = Plan::prepare(address, config).await?;
+    let plan = Plan::prepare(address, config, tls.as_ref()).await?;
     eprintln!("tianping bench: {}", plan.describe());
     let report = plan.run().await?;
     eprintln!(

@@ -15,7 +15,9 @@ use tianping_supervisor::banks::{
     FUNDING_TRANSFER, LEDGER, MirrorSums, PAYOUT_CODE, RECONCILER_BALANCE_PERIOD_MS,
     custody_balance,
 };
-use tianping_supervisor::{LocalBanks, LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig};
+use tianping_supervisor::{
+    ClusterSecurity, LocalBanks, LocalCluster, NODES_3, NODES_5, REGION, Shape, UpConfig,
+};
 
 /// Options of `tianping dev up`.
 #[derive(Debug, clap::Args)]
@@ -60,8 +62,9 @@ impl UpOptions {
     }
 }
 
-/// Runs `tianping dev up` until Ctrl-C.
-pub async fn up(options: UpOptions) -> anyhow::Result<()> {
+/// Runs `tianping dev up` until Ctrl-C: with mutual TLS from development certificates made
+/// under the data directory, unless `insecure` (the global `--insecure`).
+pub async fn up(options: UpOptions, insecure: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let executable = std::env::current_exe().context("finding the tianping binary")?;
     let config = UpConfig {
@@ -69,6 +72,11 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         fresh: options.fresh,
         shape: options.shape(),
         timeout: Duration::from_secs(options.timeout),
+        security: if insecure {
+            ClusterSecurity::Insecure
+        } else {
+            ClusterSecurity::DevCertificates
+        },
     };
     let (mut cluster, up) =
         LocalCluster::up(&executable, &config, &mut |line| println!("tianping dev: {line}"))
@@ -79,8 +87,9 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
         None
     } else {
         let addresses = cluster.api_addresses();
-        let client =
-            Client::new(ClientConfig::new(addresses.iter().cloned())).context("cluster client")?;
+        let mut client_config = ClientConfig::new(addresses.iter().cloned());
+        client_config.tls = cluster.client_tls().cloned();
+        let client = Client::new(client_config).context("cluster client")?;
         open_bank_accounts(&client).await?;
         let custody_balances = custody_balances(&client).await?;
         let data_centers: Vec<&str> = {
@@ -93,6 +102,7 @@ pub async fn up(options: UpOptions) -> anyhow::Result<()> {
             &executable,
             &data_dir,
             &addresses,
+            cluster.client_tls(),
             &data_centers,
             custody_balances,
             &mut |line| println!("tianping dev: {line}"),
@@ -270,7 +280,28 @@ fn print_ready(cluster: &LocalCluster, leader: u64, started: Instant) {
     println!(
         "  try: tianping --addr {example_address} account create --id 1 --ledger 156 --code 1"
     );
+    let grpcurl_security = match cluster.client_tls() {
+        Some(files) => {
+            println!(
+                "  tls: mutual TLS; certificates in {} (the CLI uses operator.pem when run from \
+                 the directory holding {} or with TIANPING_DEV_DATA_DIR={})",
+                files.ca.parent().map_or_else(String::new, |dir| dir.display().to_string()),
+                cluster
+                    .data_dir()
+                    .file_name()
+                    .map_or_else(String::new, |name| { name.to_string_lossy().into_owned() }),
+                cluster.data_dir().display()
+            );
+            format!(
+                "-cacert {} -cert {} -key {}",
+                files.ca.display(),
+                files.cert.display(),
+                files.key.display()
+            )
+        }
+        None => "-plaintext".to_owned(),
+    };
     println!(
-        "   or: grpcurl -plaintext -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts"
+        "   or: grpcurl {grpcurl_security} -d '{{\"accounts\":[{{\"id\":\"1\",\"ledger\":156,\"code\":1}}]}}' {example_address} tianping.v1.Ledger/CreateAccounts"
     );
 }

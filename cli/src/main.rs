@@ -13,11 +13,15 @@
 //! `tianping dev up` (module `dev`) runs a local 5-node / 3-data-center cluster of such nodes
 //! as child processes.
 //!
-//! `tianping account|transfer|cluster …` (module `cli`) are the client and operator commands.
+//! `tianping account|transfer|cluster …` (module `cli`) are the client and operator commands;
+//! they present the client certificate of `--ca`/`--cert`/`--key` (or the local dev cluster's),
+//! or speak plaintext under `--insecure`. `tianping certs dev` (module `certs`) makes local
+//! certificates.
 //! Errors are `anyhow::Error`s; `main` prints one line, `tianping: <what went wrong>`, and
 //! exits 1.
 
 mod bench;
+mod certs;
 mod cli;
 mod dev;
 
@@ -114,6 +118,19 @@ enum Commands {
     /// the voters' refuses writes with UNAVAILABLE "clock offset").
     /// Snapshots: snapshot_logs_since_last (10000), logs_kept_after_snapshot (1000).
     ///
+    /// Mutual TLS (required unless `insecure = true` or --insecure, which serves plaintext
+    /// and is warned about at start): the CA bundle that signs clients' and peers'
+    /// certificates, and the node's own certificate and key, all PEM, read again when they
+    /// change (rotate without a restart; a bundle of two CAs during a CA rotation):
+    ///
+    ///   [tls]
+    ///   ca = "/etc/tianping/ca.pem"
+    ///   cert = "/etc/tianping/node-1.pem"
+    ///   key = "/etc/tianping/node-1-key.pem"
+    ///
+    /// or the flags --ca, --cert, --key (TIANPING_CA, TIANPING_CERT, TIANPING_KEY), which
+    /// override the file. `tianping certs dev --out DIR` makes local ones.
+    ///
     /// Every key can also be given as an environment variable `TIANPING_<KEY>`
     /// (TIANPING_NODE_ID=1, TIANPING_API_ADDRESS=…), which overrides the file, or as a flag
     /// (--node-id 1, --api-address …), which overrides both. A variable's value that reads as
@@ -127,6 +144,9 @@ enum Commands {
     /// Local development clusters.
     #[command(subcommand)]
     Dev(DevCommands),
+    /// Certificates for mutual TLS.
+    #[command(subcommand)]
+    Certs(certs::CertsCommand),
     /// Create and look up accounts.
     #[command(subcommand)]
     Account(cli::account::AccountCommand),
@@ -274,6 +294,28 @@ enum DevCommands {
     Up(dev::UpOptions),
 }
 
+/// The node's configuration from its file, variables and flags, with the global TLS flags
+/// (`--ca`, `--cert`, `--key`, or `--insecure`) over its `[tls]` / `insecure` keys.
+fn node_config(
+    options: &cli::node::NodeOptions,
+    global: &cli::GlobalOptions,
+) -> anyhow::Result<NodeConfig> {
+    let mut config = options.node_config()?;
+    match (global.tls_flags()?, global.insecure) {
+        (Some(_), true) => anyhow::bail!("--insecure and --ca/--cert/--key together: choose one"),
+        (Some(files), false) => {
+            config.tls = Some(files);
+            config.insecure = false;
+        }
+        (None, true) => {
+            config.tls = None;
+            config.insecure = true;
+        }
+        (None, false) => {}
+    }
+    Ok(config)
+}
+
 /// Runs one node until Ctrl-C; reports its addresses to `bound_addresses_file` once serving.
 async fn run_node(config: NodeConfig, bound_addresses_file: Option<&Path>) -> anyhow::Result<()> {
     let node = tianping_node::start(config, tianping_node::Production)
@@ -305,20 +347,26 @@ async fn main() -> ExitCode {
         eprintln!("tianping: {error}");
         return ExitCode::FAILURE;
     }
+    cli::set_global_options(&arguments.global);
     let outcome = match arguments.command {
-        Commands::Node(options) => match options.node_config() {
+        Commands::Node(options) => match node_config(&options, &arguments.global) {
             Ok(config) => run_node(config, options.bound_addresses_file.as_deref()).await,
             Err(error) => Err(error),
         },
-        Commands::Dev(DevCommands::Up(options)) => dev::up(options).await,
+        Commands::Dev(DevCommands::Up(options)) => {
+            dev::up(options, arguments.global.insecure).await
+        }
+        Commands::Certs(command) => certs::run(command),
         Commands::Account(command) => cli::account::run(&arguments.global, command).await,
         Commands::Transfer(command) => cli::transfer::run(&arguments.global, command).await,
         Commands::Cluster(command) => cli::cluster::run(&arguments.global, command).await,
         Commands::Health(options) => cli::health::run(&arguments.global, options).await,
-        Commands::Bench(options) => match cli::resolve_address(&arguments.global) {
-            Ok(address) => bench::run(&address, options).await,
-            Err(error) => Err(error),
-        },
+        Commands::Bench(options) => {
+            match (cli::resolve_address(&arguments.global), arguments.global.client_tls()) {
+                (Ok(address), Ok(tls)) => bench::run(&address, tls, options).await,
+                (Err(error), _) | (_, Err(error)) => Err(error),
+            }
+        }
         Commands::Payout(command) => cli::payout::run(&arguments.global, command).await,
         Commands::BankSim(options) => cli::bank::bank_sim(options).await,
         Commands::BankWorker(options) => cli::bank::bank_worker(options).await,

@@ -19,6 +19,7 @@ use tianping_proto::v1 as pb;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
 use tianping_proto::v1::payouts_client::PayoutsClient;
+use tianping_tls::{Channels, TlsFiles};
 use tonic::transport::{Channel, Endpoint};
 
 mod reconciliation;
@@ -60,6 +61,10 @@ pub struct ClientConfig {
     pub request_id_prefix: String,
     /// The consistency of reads unless a call says otherwise.
     pub read_consistency: ReadConsistency,
+    /// Mutual TLS: the CA bundle that signs the nodes' certificates, and this client's
+    /// certificate and key (read again at each connection, so a rotation needs no restart).
+    /// None: plaintext, which only a node started with `--insecure` accepts.
+    pub tls: Option<TlsFiles>,
 }
 
 impl ClientConfig {
@@ -83,6 +88,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             request_id_prefix: format!("sdk-{:x}-{started_ms:x}", std::process::id()),
             read_consistency: ReadConsistency::Linearizable,
+            tls: None,
         }
     }
 }
@@ -93,6 +99,8 @@ struct Shared {
     config: ClientConfig,
     routing: Mutex<Routing>,
     channels: Mutex<HashMap<String, Channel>>,
+    /// How channels are opened: TLS from `config.tls`, or plaintext.
+    security: Channels,
     next_request: AtomicU64,
 }
 
@@ -170,9 +178,12 @@ impl Client {
             timeout: config.request_timeout,
             read: config.read_consistency,
         };
+        let security = Channels::from_files(config.tls.as_ref())
+            .map_err(|error| Error::Config(format!("TLS: {error}")))?;
         let shared = Shared {
             routing: Mutex::new(Routing::new(config.addresses.clone())),
             channels: Mutex::new(HashMap::new()),
+            security,
             next_request: AtomicU64::new(1),
             config,
         };
@@ -1208,14 +1219,15 @@ impl Client {
         if let Some(channel) = channels.get(address) {
             return Ok(channel.clone());
         }
-        let channel = endpoint(address, self.shared.config.connect_timeout)?.connect_lazy();
+        let endpoint = endpoint(address, self.shared.config.connect_timeout)?;
+        let channel = self.shared.security.lazy(endpoint);
         channels.insert(address.to_owned(), channel.clone());
         Ok(channel)
     }
 }
 
 fn endpoint(address: &str, connect_timeout: Duration) -> Result<Endpoint, Error> {
-    Endpoint::from_shared(format!("http://{address}"))
+    Channels::endpoint(address)
         .map(|endpoint| endpoint.connect_timeout(connect_timeout))
         .map_err(|error| Error::Config(format!("{address:?} is not a usable HOST:PORT: {error}")))
 }

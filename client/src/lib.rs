@@ -12,6 +12,10 @@
 //! [`Transfer`], [`EventResult`], [`ResultCode`], ...), re-exported here; ids and amounts are
 //! `u128`. The wire (decimal strings, names of states) stays inside `tianping-proto`.
 //!
+//! Security: `ClientConfig::tls` names the CA bundle, client certificate and key for mutual
+//! TLS (`tianping certs dev` makes local ones); without it the client speaks plaintext, which
+//! only a node started with `--insecure` accepts.
+//!
 //! Failures are one [`Error`] whose variants say what to do: `BadRequest` (fix the named
 //! field), `OutcomeUnknown` (retry with the same ids), `Refused` (the ledger's result code, for
 //! single-event calls; a state-dependent refusal spends the id — a new id is the caller's
@@ -60,6 +64,8 @@ pub use client::{Client, ClientConfig};
 pub use error::Error;
 pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};
 pub use retry::RetryPolicy;
+/// Where a client's TLS files are (`ClientConfig::tls`).
+pub use tianping_tls::TlsFiles;
 
 pub use tianping_ledger::{
     Account, AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,

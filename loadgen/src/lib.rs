@@ -26,7 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{RngExt as _, SeedableRng as _};
-use tianping_client::{Client, ClientConfig, NewAccount, NewTransfer, ResultCode, RetryPolicy};
+use tianping_client::{
+    Client, ClientConfig, NewAccount, NewTransfer, ResultCode, RetryPolicy, TlsFiles,
+};
 
 pub use report::Report;
 use report::TaskReport;
@@ -122,25 +124,32 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Finds the target nodes through the node at `address`, opens the senders and creates
-    /// the accounts.
-    pub async fn prepare(address: &str, config: BenchConfig) -> Result<Plan, LoadgenError> {
+    /// Finds the target nodes through the node at `address`, opens the senders (presenting
+    /// `tls`, or plaintext to `--insecure` nodes) and creates the accounts.
+    pub async fn prepare(
+        address: &str,
+        config: BenchConfig,
+        tls: Option<&TlsFiles>,
+    ) -> Result<Plan, LoadgenError> {
         if config.warmup >= config.duration {
             return Err(LoadgenError::Config("--warmup must be shorter than --duration".into()));
         }
-        let addresses = target_addresses(address, config.target).await?;
+        let addresses = target_addresses(address, config.target, tls).await?;
+        let channels = tianping_tls::Channels::from_files(tls)
+            .map_err(|error| LoadgenError::Config(format!("TLS: {error}")))?;
         let connections = CONNECTIONS_MAX.min(config.concurrency as usize).max(1);
         let mut senders = Vec::new();
         for index in 0..connections {
             let address = &addresses[index % addresses.len()];
             senders.push(match config.target {
-                Target::Leader => Sender::Sdk(single_attempt_client(address)?),
-                Target::AllMembers => Sender::node(address)?,
+                Target::Leader => Sender::Sdk(single_attempt_client(address, tls)?),
+                Target::AllMembers => Sender::node(address, &channels)?,
             });
         }
         // Ids above any a person would type by hand, and different for every run.
         let run_base = (u128::from(now_ns()) << 32) | (1 << 127);
-        create_accounts(&single_attempt_client(&addresses[0])?, run_base, config.accounts).await?;
+        create_accounts(&single_attempt_client(&addresses[0], tls)?, run_base, config.accounts)
+            .await?;
         Ok(Plan { config, addresses, senders, run_base })
     }
 
@@ -195,8 +204,9 @@ fn now_ns() -> u64 {
 
 /// An SDK client of `address` that makes one attempt per call: a benchmark reports a failed
 /// attempt rather than hiding it in a retry.
-fn single_attempt_client(address: &str) -> Result<Client, LoadgenError> {
+fn single_attempt_client(address: &str, tls: Option<&TlsFiles>) -> Result<Client, LoadgenError> {
     let mut config = ClientConfig::new([address]);
+    config.tls = tls.cloned();
     config.request_timeout = REQUEST_TIMEOUT;
     config.retry = RetryPolicy { attempts_max: 1, ..RetryPolicy::default() };
     config.request_id_prefix = format!("bench-{:x}", now_ns());
@@ -204,8 +214,12 @@ fn single_attempt_client(address: &str) -> Result<Client, LoadgenError> {
 }
 
 /// The addresses to send to: the leader's client address, or every member's.
-async fn target_addresses(first: &str, target: Target) -> Result<Vec<String>, LoadgenError> {
-    let status = single_attempt_client(first)?
+async fn target_addresses(
+    first: &str,
+    target: Target,
+    tls: Option<&TlsFiles>,
+) -> Result<Vec<String>, LoadgenError> {
+    let status = single_attempt_client(first, tls)?
         .cluster_status()
         .await
         .map_err(|source| LoadgenError::Status { address: first.to_owned(), source })?;

@@ -5,7 +5,8 @@
 use tianping_client::{Client, NewTransfer, ResultCode};
 use tianping_proto::convert as wire;
 use tianping_proto::v1::ledger_client::LedgerClient;
-use tonic::transport::{Channel, Endpoint};
+use tianping_tls::Channels;
+use tonic::transport::Channel;
 
 use crate::{LoadgenError, REQUEST_TIMEOUT};
 
@@ -25,12 +26,12 @@ pub(crate) enum Sender {
 
 impl Sender {
     /// A lazily connecting sender to the node at `address`.
-    pub(crate) fn node(address: &str) -> Result<Sender, LoadgenError> {
-        let channel = Endpoint::from_shared(format!("http://{address}"))
+    pub(crate) fn node(address: &str, channels: &Channels) -> Result<Sender, LoadgenError> {
+        let endpoint = Channels::endpoint(address)
             .map_err(|error| LoadgenError::Config(format!("address {address:?}: {error}")))?
             .tcp_nodelay(true)
-            .timeout(REQUEST_TIMEOUT)
-            .connect_lazy();
+            .timeout(REQUEST_TIMEOUT);
+        let channel = channels.lazy(endpoint);
         Ok(Sender::Node { address: address.to_owned(), client: LedgerClient::new(channel) })
     }
 

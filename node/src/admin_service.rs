@@ -70,6 +70,8 @@ pub(crate) struct AdminService {
     admit_timeout: Duration,
     /// The peers' clocks as this node measured them (`ClusterStatus`).
     clocks: Arc<ClockGuard>,
+    /// How channels to peers (`Admit`) are secured.
+    channels: tianping_tls::Channels,
 }
 
 /// Where a membership change runs.
@@ -93,8 +95,9 @@ impl AdminService {
         forward_timeout: Duration,
         preferred: PreferredDataCenter,
         clocks: Arc<ClockGuard>,
+        channels: tianping_tls::Channels,
     ) -> Self {
-        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
+        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout, channels.clone());
         let node_id = identity.node_id();
         AdminService {
             raft,
@@ -104,6 +107,7 @@ impl AdminService {
             preferred,
             admit_timeout: forward_timeout,
             clocks,
+            channels,
         }
     }
 
@@ -338,8 +342,14 @@ impl Admin for AdminService {
         request: Request<InitializeRequest>,
     ) -> Result<Response<InitializeResponse>, Status> {
         let members = crate::members::initial_members(request.get_ref())?;
-        crate::admission::initialize(&self.raft, &self.identity, members, self.admit_timeout)
-            .await?;
+        crate::admission::initialize(
+            &self.raft,
+            &self.identity,
+            members,
+            self.admit_timeout,
+            &self.channels,
+        )
+        .await?;
         Ok(Response::new(InitializeResponse {}))
     }
 
@@ -392,6 +402,7 @@ impl Admin for AdminService {
                     node_id,
                     info,
                     self.admit_timeout,
+                    &self.channels,
                 )
                 .await;
                 match added {

@@ -9,6 +9,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use tianping_proto::raft::raft_client::RaftClient;
 use tianping_proto::raft::{AdmitRequest, AdmitResponse};
 use tianping_raft_store::{NodeId, NodeInfo, TypeConfig};
+use tianping_tls::Channels;
 use tonic::Status;
 
 use crate::LedgerRaft;
@@ -24,6 +25,7 @@ pub(crate) async fn initialize(
     identity: &NodeIdentity,
     members: BTreeMap<NodeId, NodeInfo>,
     admit_timeout: Duration,
+    channels: &Channels,
 ) -> Result<(), Status> {
     if !identity.holds_raft_state()? {
         let cluster_id = match identity.cluster_id() {
@@ -35,7 +37,8 @@ pub(crate) async fn initialize(
         identity.admit(cluster_id)?;
         for (node_id, info) in &members {
             if *node_id != identity.node_id() {
-                admit_remote(&info.raft_address, *node_id, cluster_id, admit_timeout).await?;
+                admit_remote(&info.raft_address, *node_id, cluster_id, admit_timeout, channels)
+                    .await?;
             }
         }
     }
@@ -57,6 +60,7 @@ pub(crate) async fn add_learner(
     node_id: NodeId,
     info: NodeInfo,
     admit_timeout: Duration,
+    channels: &Channels,
 ) -> Result<openraft::raft::ClientWriteResponse<TypeConfig>, AddLearnerError> {
     let voter = {
         let metrics = raft.metrics().borrow_watched().clone();
@@ -74,7 +78,7 @@ pub(crate) async fn add_learner(
             "this node's store belongs to no cluster; it cannot add learners",
         ))
     })?;
-    let admitted = admit_remote(&info.raft_address, node_id, cluster_id, admit_timeout)
+    let admitted = admit_remote(&info.raft_address, node_id, cluster_id, admit_timeout, channels)
         .await
         .map_err(AddLearnerError::Refused)?;
     tracing::info!(
@@ -99,8 +103,9 @@ pub(crate) async fn admit_remote(
     node_id: NodeId,
     cluster_id: u128,
     timeout: Duration,
+    channels: &Channels,
 ) -> Result<AdmitResponse, Status> {
-    let channel = crate::network::lazy_channel(raft_address).map_err(|error| {
+    let channel = crate::network::lazy_channel(channels, raft_address).map_err(|error| {
         Status::invalid_argument(format!("node {node_id}'s raft address {raft_address:?}: {error}"))
     })?;
     let request = AdmitRequest { cluster_id: id_text(cluster_id), node_id };

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use tianping_raft_store::NodeId;
+pub use tianping_tls::TlsFiles;
 
 /// A node's configuration.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,6 +77,17 @@ pub struct NodeConfig {
     /// `UNAVAILABLE` "clock offset" until its clock is set right (`clock_guard`).
     #[serde(default = "default_max_clock_offset_ms")]
     pub max_clock_offset_ms: u64,
+    /// Mutual TLS on both ports (issue 15): the CA bundle the node trusts to sign its
+    /// clients' and peers' certificates, and its own node certificate and key, which it
+    /// presents to both and to the peers it calls. Read again when they change (rotation
+    /// without a restart). Required unless `insecure`; ignored in the simulation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// Serve and call in plaintext: anyone who reaches a port can call it. Only on purpose
+    /// (local experiments, tests); the node warns at start. A node with neither `tls` nor
+    /// `insecure` refuses to start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 /// `NodeConfig::max_clock_offset_ms` unless configured.
@@ -102,7 +114,7 @@ fn default_logs_kept_after_snapshot() -> u64 {
 }
 
 impl NodeConfig {
-    /// A configuration with the default timings.
+    /// A configuration with the default timings, neither TLS files nor `insecure` (set one).
     pub fn new(
         node_id: NodeId,
         raft_address: SocketAddr,
@@ -127,7 +139,15 @@ impl NodeConfig {
             metrics_address: None,
             preferred_leader_data_center: String::new(),
             max_clock_offset_ms: default_max_clock_offset_ms(),
+            tls: None,
+            insecure: false,
         }
+    }
+
+    /// This configuration in plaintext (`insecure`): for tests and local experiments.
+    pub fn insecure(mut self) -> NodeConfig {
+        self.insecure = true;
+        self
     }
 
     /// The RocksDB store's root.

@@ -5,12 +5,17 @@
 //! differ only in the `Environment` they pass:
 //!
 //! - `Production` (real builds): RocksDB under the data directory, TCP listeners (port 0
-//!   picks a free port), the system clock, gRPC health and reflection beside the client API,
-//!   and the `/metrics` HTTP endpoint when the configuration names one.
+//!   picks a free port) serving mutual TLS from the configured files (`tianping_tls`; a
+//!   caller without a certificate signed by a trusted CA is refused at the handshake, and
+//!   every request carries the caller's `tianping_tls::TlsConnectInfo`) — or plaintext when
+//!   the configuration says `insecure`, warned about at start —, the system clock, gRPC
+//!   health and reflection beside the client API, and the `/metrics` HTTP endpoint when the
+//!   configuration names one.
 //! - `Simulated` (`--cfg madsim` only): the `MemoryDisk` the simulation owns for the node (so a
 //!   node it kills and restarts sees exactly what was synced), madsim's addresses, every served
 //!   call delayed by its link's distance (`sim_link::Delayed`), and the clock the simulation
-//!   hands the node (madsim's, possibly set apart from the others by a fault).
+//!   hands the node (madsim's, possibly set apart from the others by a fault). No TLS: the
+//!   simulation's messages never leave the process.
 //!
 //! The trait is sealed: its methods take the node's own services, so only this crate can
 //! implement it. Each environment is defined once, in the one build its types exist in; that is
@@ -29,6 +34,7 @@ use std::time::Duration;
 use openraft::storage::RaftLogStorage;
 use tianping_ledger::StateMachine;
 use tianping_raft_store::{StoreWithIdentity, TypeConfig};
+use tianping_tls::Channels;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::server::Router;
@@ -112,6 +118,8 @@ pub trait Environment: sealed::Sealed + Send + 'static {
     type Listener: Send + 'static;
     /// A bound `/metrics` socket, not yet serving.
     type MetricsListener: Send + 'static;
+    /// What secures the node's servers, decided at start from the configuration.
+    type Security: Send + Sync + 'static;
 
     /// The node's wall clock: what the leader stamps entries with.
     fn clock(&self) -> Clock;
@@ -120,8 +128,26 @@ pub trait Environment: sealed::Sealed + Send + 'static {
     /// the operating system's generator, or the simulator's seeded one.
     fn random_ids(&self) -> RandomIds;
 
-    /// Binds `address` for a gRPC server; answers the address it really has.
-    fn bind(&self, address: SocketAddr) -> Result<(Self::Listener, SocketAddr), StartError>;
+    /// Checks the configuration's choice between TLS and `insecure` and loads the TLS files:
+    /// what secures the node's servers, and how it opens channels to its peers. An error
+    /// names what is missing.
+    fn security(&self, config: &NodeConfig) -> Result<(Self::Security, Channels), StartError>;
+
+    /// Binds `address` for a gRPC server secured by `security`; answers the address it
+    /// really has.
+    fn bind(
+        &self,
+        address: SocketAddr,
+        security: &Self::Security,
+    ) -> Result<(Self::Listener, SocketAddr), StartError>;
+
+    /// Keeps the node's certificate expiry metric current (the files may be rotated), when
+    /// the node runs TLS; the task ends with the node.
+    fn watch_certificates(
+        &self,
+        security: &Self::Security,
+        metrics: &Arc<NodeMetrics>,
+    ) -> Option<JoinHandle<()>>;
 
     /// Binds the `/metrics` address, if the environment serves metrics and one is configured.
     fn bind_metrics(
@@ -183,6 +209,7 @@ mod production {
 
     use tianping_ledger::StateMachine;
     use tianping_raft_store::{RocksConfig, RocksLogStore, RocksStore};
+    use tianping_tls::{Channels, ServerTls, TlsIncoming};
     use tokio::sync::oneshot;
     use tokio::task::JoinHandle;
     use tonic::transport::server::{Router, TcpIncoming};
@@ -196,16 +223,78 @@ mod production {
     use tianping_proto::v1::payouts_server::PayoutsServer;
     use tianping_proto::v1::reconciliation_server::ReconciliationServer;
 
+    /// How often the certificate expiry metric reads the files again.
+    const CERTIFICATE_CHECK_INTERVAL: Duration = Duration::from_secs(60);
+
     /// The production environment: what the `tianping` binary and the native tests pass.
     #[derive(Clone, Copy, Debug, Default)]
     pub struct Production;
 
     impl sealed::Sealed for Production {}
 
+    /// A bound gRPC socket: TLS (the handshakes run beside the server), or plaintext for an
+    /// `insecure` node.
+    pub enum Listener {
+        /// Mutual TLS.
+        Tls(TlsIncoming),
+        /// Plaintext (`insecure`).
+        Plain(TcpIncoming),
+    }
+
     impl Environment for Production {
         type LogStore = RocksLogStore;
-        type Listener = TcpIncoming;
+        type Listener = Listener;
         type MetricsListener = metrics::MetricsListener;
+        /// The servers' TLS; none when `insecure`.
+        type Security = Option<Arc<ServerTls>>;
+
+        fn security(
+            &self,
+            config: &NodeConfig,
+        ) -> Result<(Option<Arc<ServerTls>>, Channels), StartError> {
+            match (&config.tls, config.insecure) {
+                (Some(_), true) => Err(StartError::Tls(
+                    "both TLS files and `insecure` are configured; choose one".to_owned(),
+                )),
+                (None, true) => {
+                    tracing::warn!(
+                        node_id = config.node_id,
+                        "INSECURE: this node serves and calls its peers in PLAINTEXT; anyone \
+                         who reaches its ports can move money, change the membership or \
+                         install a snapshot. Configure `[tls]` (`tianping certs dev` makes \
+                         local certificates) unless this is a local experiment."
+                    );
+                    Ok((None, Channels::plaintext()))
+                }
+                (None, false) => Err(StartError::Tls(
+                    "no certificates: configure `[tls]` with `ca`, `cert` and `key` (PEM files; \
+                     `tianping certs dev --out DIR` makes local ones), or start with \
+                     `--insecure` (`insecure = true`) to serve plaintext on purpose"
+                        .to_owned(),
+                )),
+                (Some(files), false) => {
+                    let missing = files.missing();
+                    if !missing.is_empty() {
+                        return Err(StartError::Tls(format!(
+                            "missing TLS files: {} (`tianping certs dev --out DIR` makes local \
+                             ones, or start with `--insecure`)",
+                            missing.join(", ")
+                        )));
+                    }
+                    let server = ServerTls::load(files.clone())
+                        .map_err(|error| StartError::Tls(error.to_string()))?;
+                    let channels = Channels::from_files(Some(files))
+                        .map_err(|error| StartError::Tls(error.to_string()))?;
+                    tracing::info!(
+                        node_id = config.node_id,
+                        ca = %files.ca.display(),
+                        cert = %files.cert.display(),
+                        "mutual TLS on both ports"
+                    );
+                    Ok((Some(Arc::new(server)), channels))
+                }
+            }
+        }
 
         fn clock(&self) -> Clock {
             Clock::system()
@@ -223,14 +312,23 @@ mod production {
             }
         }
 
-        fn bind(&self, address: SocketAddr) -> Result<(TcpIncoming, SocketAddr), StartError> {
+        fn bind(
+            &self,
+            address: SocketAddr,
+            security: &Option<Arc<ServerTls>>,
+        ) -> Result<(Listener, SocketAddr), StartError> {
             let bind_error = |error| StartError::Bind { address, error };
             let listener = std::net::TcpListener::bind(address).map_err(bind_error)?;
             let local = listener.local_addr().map_err(bind_error)?;
             listener.set_nonblocking(true).map_err(bind_error)?;
             let listener = tokio::net::TcpListener::from_std(listener).map_err(bind_error)?;
-            // Raft and client messages are small and latency-bound: never wait to coalesce them.
-            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            let incoming = match security {
+                // The TLS listener sets no-delay on every connection it accepts.
+                Some(tls) => Listener::Tls(tianping_tls::incoming(listener, Arc::clone(tls))),
+                // Raft and client messages are small and latency-bound: never wait to
+                // coalesce them.
+                None => Listener::Plain(TcpIncoming::from(listener).with_nodelay(Some(true))),
+            };
             Ok((incoming, local))
         }
 
@@ -239,6 +337,22 @@ mod production {
             address: Option<SocketAddr>,
         ) -> Result<Option<metrics::MetricsListener>, StartError> {
             address.map(metrics::bind).transpose()
+        }
+
+        fn watch_certificates(
+            &self,
+            security: &Option<Arc<ServerTls>>,
+            metrics: &Arc<NodeMetrics>,
+        ) -> Option<JoinHandle<()>> {
+            let (tls, metrics) = (Arc::clone(security.as_ref()?), Arc::clone(metrics));
+            Some(tokio::spawn(async move {
+                loop {
+                    if let Some(not_after) = tls.expiry() {
+                        metrics.record_certificate_expiry(not_after);
+                    }
+                    tokio::time::sleep(CERTIFICATE_CHECK_INTERVAL).await;
+                }
+            }))
         }
 
         fn open_store(
@@ -283,12 +397,22 @@ mod production {
 
         fn serve(
             router: Router,
-            listener: TcpIncoming,
+            listener: Listener,
             stop: oneshot::Receiver<()>,
         ) -> impl Future<Output = Result<(), tonic::transport::Error>> + Send + 'static {
-            router.serve_with_incoming_shutdown(listener, async move {
+            let stopped = async move {
                 let _ = stop.await;
-            })
+            };
+            async move {
+                match listener {
+                    Listener::Tls(incoming) => {
+                        router.serve_with_incoming_shutdown(incoming, stopped).await
+                    }
+                    Listener::Plain(incoming) => {
+                        router.serve_with_incoming_shutdown(incoming, stopped).await
+                    }
+                }
+            }
         }
 
         fn serve_metrics(
@@ -346,6 +470,7 @@ mod simulated {
     use crate::metrics::NodeMetrics;
     use crate::sim_link::Delayed;
     use crate::{LedgerRaft, NodeConfig, StartError, StateMachineStore};
+    use tianping_tls::Channels;
 
     /// A simulated node's environment: its disk (which outlives the node, so a restart sees
     /// what was synced) and its clock.
@@ -370,6 +495,8 @@ mod simulated {
         type Listener = SocketAddr;
         // The simulation records metrics but serves none.
         type MetricsListener = Infallible;
+        // No TLS in the simulation.
+        type Security = ();
 
         fn clock(&self) -> Clock {
             self.clock.clone()
@@ -379,7 +506,15 @@ mod simulated {
             || Ok(madsim::rand::random::<u128>())
         }
 
-        fn bind(&self, address: SocketAddr) -> Result<(SocketAddr, SocketAddr), StartError> {
+        fn security(&self, _config: &NodeConfig) -> Result<((), Channels), StartError> {
+            Ok(((), Channels::plaintext()))
+        }
+
+        fn bind(
+            &self,
+            address: SocketAddr,
+            _security: &(),
+        ) -> Result<(SocketAddr, SocketAddr), StartError> {
             Ok((address, address))
         }
 
@@ -388,6 +523,14 @@ mod simulated {
             _address: Option<SocketAddr>,
         ) -> Result<Option<Infallible>, StartError> {
             Ok(None)
+        }
+
+        fn watch_certificates(
+            &self,
+            _security: &(),
+            _metrics: &Arc<NodeMetrics>,
+        ) -> Option<JoinHandle<()>> {
+            None
         }
 
         fn open_store(

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::watch::WatchReceiver;
 use tianping_raft_store::{NodeId, NodeInfo};
+use tianping_tls::Channels;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
@@ -26,11 +27,13 @@ pub(crate) struct LeaderForwarder {
     forward_timeout: Duration,
     /// The channel to the last leader forwarded to, by its client address.
     channel: Mutex<Option<(String, Channel)>>,
+    /// How channels to the leader are secured.
+    channels: Channels,
 }
 
 impl LeaderForwarder {
-    pub(crate) fn new(raft: LedgerRaft, forward_timeout: Duration) -> Self {
-        LeaderForwarder { raft, forward_timeout, channel: Mutex::new(None) }
+    pub(crate) fn new(raft: LedgerRaft, forward_timeout: Duration, channels: Channels) -> Self {
+        LeaderForwarder { raft, forward_timeout, channel: Mutex::new(None), channels }
     }
 
     /// The leader's `NodeInfo` to forward to, unless this request was forwarded already (one
@@ -58,7 +61,7 @@ impl LeaderForwarder {
         {
             return Ok(channel.clone());
         }
-        let channel = lazy_channel(&leader.api_address).map_err(|error| {
+        let channel = lazy_channel(&self.channels, &leader.api_address).map_err(|error| {
             Status::unavailable(format!("leader address {:?}: {error}", leader.api_address))
         })?;
         *cached = Some((leader.api_address.clone(), channel.clone()));

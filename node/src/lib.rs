@@ -186,6 +186,9 @@ pub enum StartError {
     Identity(identity::IdentityError),
     /// openraft refused the configuration or failed to start.
     Raft(String),
+    /// Neither TLS files nor `insecure` were configured, a TLS file is missing or unusable,
+    /// or the configuration asks for both (`environment`).
+    Tls(String),
 }
 
 impl fmt::Display for StartError {
@@ -197,6 +200,7 @@ impl fmt::Display for StartError {
             StartError::Bind { address, error } => write!(f, "binding {address}: {error}"),
             StartError::Identity(error) => write!(f, "the store's identity: {error}"),
             StartError::Raft(error) => write!(f, "starting raft: {error}"),
+            StartError::Tls(error) => write!(f, "TLS: {error}"),
         }
     }
 }
@@ -213,6 +217,8 @@ pub struct NodeHandle {
     identity: Arc<identity::NodeIdentity>,
     /// How long a peer has to answer `Admit` when this node initializes a cluster.
     admit_timeout: Duration,
+    /// How channels to peers are secured.
+    channels: tianping_tls::Channels,
     /// One sender per server; sending (or dropping) it starts that server's graceful stop.
     stop_servers: Vec<oneshot::Sender<()>>,
     servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
@@ -264,9 +270,15 @@ impl NodeHandle {
     /// member's store to it first (`admission`). A node that already has a log refuses, so
     /// calling it on a restarted cluster changes nothing.
     pub async fn initialize(&self, members: BTreeMap<NodeId, NodeInfo>) -> Result<(), String> {
-        admission::initialize(&self.raft, &self.identity, members, self.admit_timeout)
-            .await
-            .map_err(|status| status.message().to_owned())
+        admission::initialize(
+            &self.raft,
+            &self.identity,
+            members,
+            self.admit_timeout,
+            &self.channels,
+        )
+        .await
+        .map_err(|status| status.message().to_owned())
     }
 
     /// Stops serving (letting in-flight requests finish, for at most `SERVER_STOP_TIMEOUT`)
@@ -339,8 +351,11 @@ pub async fn start<E: Environment>(
     // its data centers must not start at all.
     let timings = RaftTimings::of(&config).map_err(StartError::Timing)?;
     let raft_config = raft_config(&config, &timings)?;
-    let (raft_listener, raft_address) = environment.bind(config.raft_address)?;
-    let (api_listener, api_address) = environment.bind(config.api_address)?;
+    // Before anything is bound: a node without certificates (and not `insecure`) must not
+    // serve at all.
+    let (security, channels) = environment.security(&config)?;
+    let (raft_listener, raft_address) = environment.bind(config.raft_address, &security)?;
+    let (api_listener, api_address) = environment.bind(config.api_address, &security)?;
     let metrics_listener = environment.bind_metrics(config.metrics_address)?;
     let info = NodeInfo {
         region: config.region.clone(),
@@ -367,6 +382,7 @@ pub async fn start<E: Environment>(
         clock.clone(),
         peer_clocks.clone(),
         Arc::clone(&node_metrics),
+        channels.clone(),
     );
     let raft =
         LedgerRaft::new(config.node_id, Arc::new(raft_config), network, log_store, state_machine)
@@ -389,8 +405,16 @@ pub async fn start<E: Environment>(
         Arc::clone(&node_metrics),
     ));
 
-    let (raft_services, api_services, preferred) =
-        services(&config, &raft, &identity, &clock, Arc::clone(&guard), &node_metrics, &timings);
+    let (raft_services, api_services, preferred) = services(
+        &config,
+        &raft,
+        &identity,
+        &clock,
+        Arc::clone(&guard),
+        &node_metrics,
+        &timings,
+        &channels,
+    );
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
         config.node_id,
@@ -398,6 +422,7 @@ pub async fn start<E: Environment>(
         preferred,
         guard,
     ))];
+    tasks.extend(environment.watch_certificates(&security, &node_metrics));
 
     let (stop_raft, raft_stopped) = oneshot::channel::<()>();
     let (stop_api, api_stopped) = oneshot::channel::<()>();
@@ -416,6 +441,7 @@ pub async fn start<E: Environment>(
         raft,
         identity,
         admit_timeout: timings.forward_timeout,
+        channels,
         // The client API stops first, so no new write arrives while Raft still runs.
         stop_servers: vec![stop_api, stop_raft],
         servers: vec![api_server, raft_server],
@@ -424,7 +450,9 @@ pub async fn start<E: Environment>(
 }
 
 /// The node's gRPC services, each with its message size bound, and the preferred data center
-/// the admin service sets and the `preferred_leader` task follows.
+/// the admin service sets and the `preferred_leader` task follows. Channels to the leader and
+/// to peers are opened through `channels`.
+#[allow(clippy::too_many_arguments)]
 fn services(
     config: &NodeConfig,
     raft: &LedgerRaft,
@@ -433,6 +461,7 @@ fn services(
     guard: Arc<ClockGuard>,
     node_metrics: &Arc<NodeMetrics>,
     timings: &RaftTimings,
+    channels: &tianping_tls::Channels,
 ) -> (RaftServices, ApiServices, preferred_leader::PreferredDataCenter) {
     let forward_timeout = timings.forward_timeout;
     let raft_services = RaftServices {
@@ -444,10 +473,20 @@ fn services(
         ))
         .max_decoding_message_size(RAFT_MESSAGE_BYTES_MAX),
     };
-    let writer =
-        Arc::new(Writer::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(&guard)));
-    let reader =
-        Arc::new(Reader::new(raft.clone(), config.node_id, forward_timeout, Arc::clone(identity)));
+    let writer = Arc::new(Writer::new(
+        raft.clone(),
+        config.node_id,
+        forward_timeout,
+        Arc::clone(&guard),
+        channels.clone(),
+    ));
+    let reader = Arc::new(Reader::new(
+        raft.clone(),
+        config.node_id,
+        forward_timeout,
+        Arc::clone(identity),
+        channels.clone(),
+    ));
     let preferred =
         preferred_leader::PreferredDataCenter::new(config.preferred_leader_data_center.clone());
     let ledger = request_id::Observed::new(
@@ -475,6 +514,7 @@ fn services(
             forward_timeout,
             preferred.clone(),
             guard,
+            channels.clone(),
         ),
         config.node_id,
         Arc::clone(node_metrics),

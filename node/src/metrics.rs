@@ -62,6 +62,7 @@ pub struct NodeMetrics {
     clock_step_downs: Counter,
     replication_lag: Family<PeerLabels, Gauge>,
     node_info: Family<NodeInfoLabels, Gauge>,
+    certificate_expiry: Gauge,
 }
 
 /// Labels of `tianping_node_info`: the node's id, data center and region.
@@ -176,8 +177,16 @@ impl NodeMetrics {
              region)",
             node_info.clone(),
         );
+        let certificate_expiry = Gauge::default();
+        registry.register(
+            "tianping_tls_certificate_expiry_timestamp_seconds",
+            "When this node's TLS certificate expires (its notAfter), in seconds since the Unix \
+             epoch, as the files are now (checked every minute); 0 for a node without TLS",
+            certificate_expiry.clone(),
+        );
         NodeMetrics {
             registry,
+            certificate_expiry,
             replication_lag,
             node_info,
             peer_clock_offset_ms,
@@ -242,6 +251,11 @@ impl NodeMetrics {
             ("region", region.to_owned()),
         ];
         self.node_info.get_or_create(&labels).set(1);
+    }
+
+    /// The node's certificate expires at `not_after` (seconds since the Unix epoch).
+    pub fn record_certificate_expiry(&self, not_after: i64) {
+        self.certificate_expiry.set(not_after);
     }
 
     /// Sets the replication lag series to `lags` and drops those of peers no longer in it (a

@@ -34,9 +34,10 @@ use openraft::raft::{
 };
 use openraft::{OptionalSend, RPCTypes};
 use tianping_raft_store::{NodeId, NodeInfo, RaftSnapshot, SnapshotData, TypeConfig, Vote};
+use tianping_tls::Channels;
 use tokio::time::Instant;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::clock::Clock;
 use crate::identity::NodeIdentity;
@@ -54,9 +55,13 @@ use tianping_proto::raft::{SnapshotFrame, SnapshotHeader, snapshot_frame};
 /// snapshots bounds only the setup.
 const SNAPSHOT_SEND_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// Opens a lazily connecting gRPC channel to `address` (`host:port`).
-pub(crate) fn lazy_channel(address: &str) -> Result<Channel, tonic::transport::Error> {
-    Ok(Endpoint::from_shared(format!("http://{address}"))?.connect_lazy())
+/// Opens a lazily connecting gRPC channel to `address` (`host:port`), secured as `channels`
+/// says (TLS with the node's certificate, or plaintext for an `insecure` node).
+pub(crate) fn lazy_channel(
+    channels: &Channels,
+    address: &str,
+) -> Result<Channel, tonic::transport::Error> {
+    Ok(channels.lazy(Channels::endpoint(address)?))
 }
 
 /// Makes one `GrpcPeer` per replication target.
@@ -74,6 +79,8 @@ pub struct GrpcNetworkFactory {
     peer_clocks: PeerClocks,
     /// The node's metrics, which show each peer's offset too.
     metrics: Arc<NodeMetrics>,
+    /// How channels to peers are secured.
+    channels: Channels,
 }
 
 impl GrpcNetworkFactory {
@@ -83,7 +90,9 @@ impl GrpcNetworkFactory {
     /// answered in time (`timing`). openraft still cuts a heartbeat off after one interval
     /// and a vote after the shortest election timeout, whichever comes first.
     /// Each append-entries round trip is timed on `clock` and the peer's offset recorded in
-    /// `peer_clocks` and `metrics`; every message names `identity`'s cluster.
+    /// `peer_clocks` and `metrics`; every message names `identity`'s cluster. Channels to peers
+    /// are opened through `channels`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         node_id: NodeId,
         rpc_timeout: Duration,
@@ -91,8 +100,9 @@ impl GrpcNetworkFactory {
         clock: Clock,
         peer_clocks: PeerClocks,
         metrics: Arc<NodeMetrics>,
+        channels: Channels,
     ) -> GrpcNetworkFactory {
-        GrpcNetworkFactory { node_id, rpc_timeout, identity, clock, peer_clocks, metrics }
+        GrpcNetworkFactory { node_id, rpc_timeout, identity, clock, peer_clocks, metrics, channels }
     }
 }
 
@@ -100,9 +110,11 @@ impl RaftNetworkFactory<TypeConfig> for GrpcNetworkFactory {
     type Network = GrpcPeer;
 
     async fn new_client(&mut self, target: NodeId, node: &NodeInfo) -> GrpcPeer {
-        let client = lazy_channel(&node.raft_address).map(RaftClient::new).map_err(|error| {
-            format!("peer {target} has an unusable address {:?}: {error}", node.raft_address)
-        });
+        let client = lazy_channel(&self.channels, &node.raft_address).map(RaftClient::new).map_err(
+            |error| {
+                format!("peer {target} has an unusable address {:?}: {error}", node.raft_address)
+            },
+        );
         GrpcPeer {
             node_id: self.node_id,
             target,

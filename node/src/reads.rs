@@ -69,6 +69,8 @@ pub(crate) struct Reader {
     learned: Mutex<Option<(Moment, u64)>>,
     /// This node's cluster, named on the Raft transport's ReadIndex call (`identity`).
     identity: Arc<NodeIdentity>,
+    /// How the channel to the leader is secured.
+    channels: tianping_tls::Channels,
 }
 
 impl Reader {
@@ -77,8 +79,10 @@ impl Reader {
         node_id: NodeId,
         read_timeout: Duration,
         identity: Arc<NodeIdentity>,
+        channels: tianping_tls::Channels,
     ) -> Self {
         Reader {
+            channels,
             raft,
             node_id,
             read_timeout,
@@ -206,7 +210,7 @@ impl Reader {
         {
             return Ok(channel.clone());
         }
-        let channel = lazy_channel(&address)
+        let channel = lazy_channel(&self.channels, &address)
             .map_err(|error| Status::unavailable(format!("leader address {address:?}: {error}")))?;
         *cached = Some((address, channel.clone()));
         Ok(channel)

@@ -61,9 +61,10 @@ impl Writer {
         node_id: NodeId,
         forward_timeout: Duration,
         guard: Arc<ClockGuard>,
+        channels: tianping_tls::Channels,
     ) -> Self {
         let group_commit = GroupCommit::start(raft.clone(), guard);
-        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout);
+        let forwarder = LeaderForwarder::new(raft.clone(), forward_timeout, channels);
         Writer { raft, node_id, forwarder, group_commit }
     }
 

@@ -18,6 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use tianping_tls::TlsFiles;
+
 use crate::SupervisorError;
 use crate::child::{ChildProcess, POLL_INTERVAL, Stopped};
 
@@ -185,11 +187,14 @@ impl LocalBanks {
     /// `data_centers`, talking to the cluster at `cluster` (client API addresses); files go
     /// under `data_dir/banks`. `custody_balances` are the [`BANKS`]' custody balances in
     /// order, as [`custody_balance`] computes them from the ledger: the simulator opens the
-    /// accounts with them. Returns once the simulator serves and every process started.
+    /// accounts with them. The workers and reconcilers present `tls` (the cluster's client
+    /// certificate) when given. Returns once the simulator serves and every process started.
+    #[allow(clippy::too_many_arguments)]
     pub async fn up(
         binary: &Path,
         data_dir: &Path,
         cluster: &[String],
+        tls: Option<&TlsFiles>,
         data_centers: &[&str],
         custody_balances: [u128; BANKS.len()],
         progress: &mut dyn FnMut(String),
@@ -228,7 +233,7 @@ impl LocalBanks {
         for (index, data_center) in data_centers.iter().enumerate() {
             let config = directory.join(format!("worker-{data_center}.toml"));
             let worker_id = u64::try_from(index).map_or(u64::MAX, |index| index + 1);
-            write(&config, &banks.worker_toml(cluster, worker_id))?;
+            write(&config, &banks.worker_toml(cluster, worker_id, tls))?;
             let mut worker = ChildProcess::new(
                 format!("bank worker of {data_center}"),
                 directory.join(format!("worker-{data_center}.log")),
@@ -241,7 +246,7 @@ impl LocalBanks {
         progress(format!("bank workers started in {}", data_centers.join(", ")));
         for data_center in data_centers {
             let config = directory.join(format!("reconciler-{data_center}.toml"));
-            write(&config, &banks.reconciler_toml(cluster, data_center))?;
+            write(&config, &banks.reconciler_toml(cluster, data_center, tls))?;
             let mut reconciler = ChildProcess::new(
                 format!("reconciler of {data_center}"),
                 directory.join(format!("reconciler-{data_center}.log")),
@@ -304,12 +309,13 @@ impl LocalBanks {
 
     /// A worker's configuration: the cluster, its id, both banks with their ledger accounts
     /// and connections, and the low-balance watch on the customer account.
-    fn worker_toml(&self, cluster: &[String], worker_id: u64) -> String {
+    fn worker_toml(&self, cluster: &[String], worker_id: u64, tls: Option<&TlsFiles>) -> String {
         let cluster: Vec<String> = cluster.iter().map(|address| format!("{address:?}")).collect();
         let mut text = format!(
             "# Written by `tianping dev up` on every start.\ncluster = [{}]\nworker_id = \"{worker_id}\"\nlease_ms = {WORKER_LEASE_MS}\nclaim_batch = 32\n",
             cluster.join(", ")
         );
+        text.push_str(&tls_toml(tls));
         for bank in &BANKS {
             text.push_str(&format!(
                 "\n[[banks]]\nbank = {}\nledger = {LEDGER}\ncurrency = \"CNY\"\nbank_in_transit_account = \"{}\"\nsettlement_account = \"{}\"\nsuspense_account = \"{}\"\ncollection_code = {COLLECTION_CODE}\nreversal_code = {REVERSAL_CODE}\ndebtor_account = \"{}\"\ndebtor_name = \"{}\"\n",
@@ -354,12 +360,18 @@ impl LocalBanks {
     /// [`RECONCILER_BALANCE_PERIOD_MS`], and the customer account as the account a balance
     /// mismatch blocks — it is the one account that pays through these banks, so a bank
     /// whose books do not reconcile stops its payouts within one period.
-    fn reconciler_toml(&self, cluster: &[String], data_center: &str) -> String {
+    fn reconciler_toml(
+        &self,
+        cluster: &[String],
+        data_center: &str,
+        tls: Option<&TlsFiles>,
+    ) -> String {
         let cluster: Vec<String> = cluster.iter().map(|address| format!("{address:?}")).collect();
         let mut text = format!(
             "# Written by `tianping dev up` on every start.\nname = \"reconciler-{data_center}\"\ncluster = [{}]\nbalance_period_ms = {RECONCILER_BALANCE_PERIOD_MS}\nlateness_ms = {RECONCILER_LATENESS_MS}\n",
             cluster.join(", ")
         );
+        text.push_str(&tls_toml(tls));
         for bank in &BANKS {
             text.push_str(&format!(
                 "\n[[banks]]\nbank = {}\ncurrency = \"CNY\"\naccount = \"{}\"\nbank_in_transit_account = \"{}\"\nsettlement_account = \"{}\"\nsuspense_account = \"{}\"\nreversal_code = {REVERSAL_CODE}\nopening_baseline = \"{}\"\nblock_accounts = [\"{CUSTOMER_ACCOUNT}\"]\n",
@@ -374,6 +386,18 @@ impl LocalBanks {
         }
         text
     }
+}
+
+/// A client's `[tls]` table (before any array of tables), or nothing in plaintext.
+fn tls_toml(tls: Option<&TlsFiles>) -> String {
+    let Some(files) = tls else { return String::new() };
+    let quoted = |path: &Path| toml::Value::from(path.display().to_string()).to_string();
+    format!(
+        "\n[tls]\nca = {}\ncert = {}\nkey = {}\n",
+        quoted(&files.ca),
+        quoted(&files.cert),
+        quoted(&files.key)
+    )
 }
 
 impl Drop for LocalBanks {

@@ -17,6 +17,12 @@
 //! 5. `stop` (and dropping the cluster): SIGINT to every running node, up to `STOP_TIMEOUT`
 //!    for them to exit, SIGKILL for the rest. No node outlives the cluster, also when start-up
 //!    fails.
+//!
+//! Security (`UpConfig::security`): by default (`ClusterSecurity::DevCertificates`) the
+//! cluster runs mutual TLS with development certificates made once under `<data-dir>/certs`
+//! (`tianping_tls::dev`: a local CA, `node-N.pem` per node, `operator.pem` for clients), and the
+//! supervisor itself calls the nodes with the operator certificate; `Insecure` runs them in
+//! plaintext (`insecure = true`), for drills and tests that are not about TLS.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -24,7 +30,8 @@ use std::time::{Duration, Instant};
 
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::{ClusterStatusRequest, ClusterStatusResponse, InitializeRequest};
-use tonic::transport::{Channel, Endpoint};
+use tianping_tls::{Channels, TlsFiles};
+use tonic::transport::Channel;
 
 use crate::child::Stopped;
 use crate::process::{NodeFiles, NodeProcess};
@@ -69,6 +76,60 @@ pub struct UpConfig {
     pub shape: Shape,
     /// Longest to wait for the cluster to become healthy.
     pub timeout: Duration,
+    /// TLS with development certificates, or plaintext.
+    pub security: ClusterSecurity,
+}
+
+/// How a local cluster's connections are secured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClusterSecurity {
+    /// Mutual TLS with development certificates under `<data-dir>/certs` (made when missing).
+    DevCertificates,
+    /// Plaintext (`insecure = true` in every node's config; the nodes warn at start).
+    Insecure,
+}
+
+/// The directory under a local cluster's data directory that holds its certificates.
+pub const CERTS_DIR: &str = "certs";
+
+/// The client certificate's name in a local cluster's certificates (`operator.pem`).
+pub const OPERATOR_CERT: &str = "operator";
+
+/// Node `node_id`'s certificate name in a local cluster's certificates (`node-N.pem`).
+pub fn node_cert_name(node_id: u64) -> String {
+    format!("node-{node_id}")
+}
+
+/// The operator's TLS files of the local cluster under `data_dir`, if it has certificates.
+pub fn operator_files(data_dir: &Path) -> Option<TlsFiles> {
+    let certs = data_dir.join(CERTS_DIR);
+    let files = TlsFiles {
+        ca: certs.join("ca.pem"),
+        cert: certs.join(format!("{OPERATOR_CERT}.pem")),
+        key: certs.join(format!("{OPERATOR_CERT}-key.pem")),
+    };
+    files.missing().is_empty().then_some(files)
+}
+
+/// Makes the development certificates of `shape` under `data_dir/certs` unless the CA is
+/// there already (a restarted cluster keeps its certificates); the operator's files.
+fn ensure_dev_certificates(
+    data_dir: &Path,
+    shape: Shape,
+    progress: &mut dyn FnMut(String),
+) -> Result<TlsFiles, SupervisorError> {
+    if let Some(files) = operator_files(data_dir) {
+        return Ok(files);
+    }
+    let certs = data_dir.join(CERTS_DIR);
+    let names: Vec<String> = (1..=NODE_ID_MAX)
+        .filter(|node_id| shape.iter().any(|(wanted, _)| wanted == node_id))
+        .map(node_cert_name)
+        .collect();
+    let made = tianping_tls::dev::generate(&certs, &names, OPERATOR_CERT)
+        .map_err(|error| SupervisorError::Node(error.to_string()))?;
+    progress(format!("made development certificates (a local CA) in {}", certs.display()));
+    Ok(made.client)
 }
 
 /// How `up` found the cluster.
@@ -94,6 +155,10 @@ pub struct Up {
 pub struct LocalCluster {
     data_dir: PathBuf,
     nodes: Vec<NodeProcess>,
+    /// The operator's TLS files the supervisor calls the nodes with; none when insecure.
+    client_tls: Option<TlsFiles>,
+    /// Channels to the nodes, secured with `client_tls`.
+    channels: Channels,
 }
 
 impl LocalCluster {
@@ -125,7 +190,15 @@ impl LocalCluster {
         let deadline = Instant::now() + config.timeout;
         let data_dir = prepare_data_dir(config)?;
         progress(format!("starting {} nodes under {}", config.shape.len(), data_dir.display()));
-        let mut cluster = LocalCluster { data_dir, nodes: Vec::new() };
+        let client_tls = match config.security {
+            ClusterSecurity::DevCertificates => {
+                Some(ensure_dev_certificates(&data_dir, config.shape, progress)?)
+            }
+            ClusterSecurity::Insecure => None,
+        };
+        let channels = Channels::from_files(client_tls.as_ref())
+            .map_err(|error| SupervisorError::Node(format!("the operator's TLS files: {error}")))?;
+        let mut cluster = LocalCluster { data_dir, nodes: Vec::new(), client_tls, channels };
         for &(node_id, data_center) in config.shape {
             let mut node = cluster.node_process(binary, node_id, data_center, configure)?;
             node.start()?;
@@ -198,6 +271,17 @@ impl LocalCluster {
         Some(self.nodes.remove(at))
     }
 
+    /// The TLS files a client of this cluster presents (the operator's development
+    /// certificate); none when it runs in plaintext.
+    pub fn client_tls(&self) -> Option<&TlsFiles> {
+        self.client_tls.as_ref()
+    }
+
+    /// Channels to this cluster's nodes, secured as it is.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
     /// Node `node_id`'s process: its config written on first use (port 0 everywhere, then
     /// `configure`), a metrics endpoint added to a config written before `/metrics` existed.
     fn node_process(
@@ -215,12 +299,15 @@ impl LocalCluster {
         let settings = if config.exists() {
             let mut settings = NodeSettings::read(&config)?;
             settings.metrics_address = settings.metrics_address.or(Some(any_port));
+            // As this run asks, also when an earlier run chose otherwise.
+            self.secure(&mut settings);
             settings
         } else {
             let mut settings = NodeSettings::new(node_id, any_port, any_port, directory.clone());
             settings.region = REGION.to_owned();
             settings.data_center = data_center.to_owned();
             settings.metrics_address = Some(any_port);
+            self.secure(&mut settings);
             configure(&mut settings);
             settings
         };
@@ -230,6 +317,26 @@ impl LocalCluster {
             bound_addresses: directory.join(ADDRESSES_FILE),
         };
         Ok(NodeProcess::new(binary, settings, files))
+    }
+
+    /// Sets a node's TLS files (its development certificate) or `insecure`, as the cluster runs.
+    fn secure(&self, settings: &mut NodeSettings) {
+        match &self.client_tls {
+            Some(operator) => {
+                let certs = self.data_dir.join(CERTS_DIR);
+                let name = node_cert_name(settings.node_id);
+                settings.tls = Some(TlsFiles {
+                    ca: operator.ca.clone(),
+                    cert: certs.join(format!("{name}.pem")),
+                    key: certs.join(format!("{name}-key.pem")),
+                });
+                settings.insecure = false;
+            }
+            None => {
+                settings.tls = None;
+                settings.insecure = true;
+            }
+        }
     }
 
     /// An error if any node has exited.
@@ -276,7 +383,7 @@ impl LocalCluster {
         progress: &mut dyn FnMut(String),
     ) -> Result<Started, SupervisorError> {
         let first = self.nodes.first().map(NodeProcess::api_address).unwrap_or_default();
-        if !status_of(&first).await?.members.is_empty() {
+        if !status_through(&self.channels, &first).await?.members.is_empty() {
             progress(format!("restarting the existing cluster in {}", self.data_dir.display()));
             return Ok(Started::Restarted);
         }
@@ -285,7 +392,7 @@ impl LocalCluster {
             self.nodes.len()
         ));
         let members = self.nodes.iter().map(NodeProcess::member).collect();
-        let mut admin = AdminClient::new(channel(&first)?);
+        let mut admin = AdminClient::new(channel(&self.channels, &first)?);
         let request = admin.initialize(InitializeRequest { members });
         match tokio::time::timeout(CALL_TIMEOUT, request).await {
             Ok(Ok(_)) => Ok(Started::Initialized),
@@ -311,7 +418,7 @@ impl LocalCluster {
             self.check_running()?;
             let mut statuses = Vec::new();
             for node in &self.nodes {
-                if let Ok(status) = status_of(&node.api_address()).await {
+                if let Ok(status) = status_through(&self.channels, &node.api_address()).await {
                     statuses.push(status);
                 }
             }
@@ -402,17 +509,25 @@ fn prepare_data_dir(config: &UpConfig) -> Result<PathBuf, SupervisorError> {
     std::fs::canonicalize(path).map_err(SupervisorError::file("resolving", path))
 }
 
-/// A lazily connecting channel to a node's client API.
-fn channel(api_address: &str) -> Result<Channel, SupervisorError> {
-    Ok(Endpoint::from_shared(format!("http://{api_address}"))
+/// A lazily connecting channel to a node's client API, secured by `channels`.
+fn channel(channels: &Channels, api_address: &str) -> Result<Channel, SupervisorError> {
+    let endpoint = Channels::endpoint(api_address)
         .map_err(|error| SupervisorError::Node(format!("address {api_address:?}: {error}")))?
-        .connect_timeout(CALL_TIMEOUT)
-        .connect_lazy())
+        .connect_timeout(CALL_TIMEOUT);
+    Ok(channels.lazy(endpoint))
 }
 
-/// One node's `ClusterStatus`.
+/// One plaintext (`insecure`) node's `ClusterStatus`.
 pub async fn status_of(api_address: &str) -> Result<ClusterStatusResponse, SupervisorError> {
-    let mut admin = AdminClient::new(channel(api_address)?);
+    status_through(&Channels::plaintext(), api_address).await
+}
+
+/// One node's `ClusterStatus`, asked through `channels`.
+pub async fn status_through(
+    channels: &Channels,
+    api_address: &str,
+) -> Result<ClusterStatusResponse, SupervisorError> {
+    let mut admin = AdminClient::new(channel(channels, api_address)?);
     match tokio::time::timeout(CALL_TIMEOUT, admin.cluster_status(ClusterStatusRequest {})).await {
         Ok(Ok(response)) => Ok(response.into_inner()),
         Ok(Err(status)) => {
@@ -436,6 +551,7 @@ mod tests {
             fresh: false,
             shape: NODES_3,
             timeout: Duration::from_secs(1),
+            security: ClusterSecurity::Insecure,
         };
         prepare_data_dir(&config).expect("a new directory is fine");
         std::fs::create_dir_all(config.data_dir.join("node-5")).expect("create node-5");

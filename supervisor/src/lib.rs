@@ -32,7 +32,9 @@ pub mod settings;
 pub use addresses::{ADDRESSES_FILE, BoundAddresses};
 pub use banks::LocalBanks;
 pub use child::{ChildProcess, Stopped};
-pub use cluster::{LocalCluster, NODES_3, NODES_5, REGION, Shape, Started, Up, UpConfig};
+pub use cluster::{
+    ClusterSecurity, LocalCluster, NODES_3, NODES_5, REGION, Shape, Started, Up, UpConfig,
+};
 pub use error::SupervisorError;
 pub use process::{NodeFiles, NodeProcess};
 pub use settings::NodeSettings;

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use tianping_tls::TlsFiles;
 
 use crate::SupervisorError;
 
@@ -37,13 +38,21 @@ pub struct NodeSettings {
     /// Where `/metrics` is served, if anywhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics_address: Option<SocketAddr>,
+    /// The node's TLS files (`[tls]`: CA bundle, node certificate, key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
+    /// Plaintext on purpose (`insecure = true`); a node with neither this nor `tls` refuses
+    /// to start.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
     /// Every other key of the file, written back as it was read.
     #[serde(flatten)]
     pub tuning: toml::Table,
 }
 
 impl NodeSettings {
-    /// A node with these addresses and data directory, no region or data center, no tuning.
+    /// A node with these addresses and data directory, no region or data center, no tuning,
+    /// no TLS and not `insecure` (set one before it is started).
     pub fn new(
         node_id: u64,
         raft_address: SocketAddr,
@@ -58,6 +67,8 @@ impl NodeSettings {
             api_address,
             data_directory,
             metrics_address: None,
+            tls: None,
+            insecure: false,
             tuning: toml::Table::new(),
         }
     }

@@ -297,7 +297,9 @@ fn bench_cluster(
         Vec::new()
     };
     let mut command = Command::new(binary);
-    command.arg("bench").arg("--addr").arg(&cluster.api_addresses[0]).args(arguments);
+    // The bench's cluster runs in plaintext (`cluster.rs`): it measures the ledger, not TLS.
+    command.arg("--insecure").arg("bench").arg("--addr").arg(&cluster.api_addresses[0]);
+    command.args(arguments);
     let figures = forward_figures(progress, "cluster", &mut command, &prefix)?;
     let after: Vec<node_cost::Sample> =
         nodes.iter().map(|(_, pid)| node_cost::sample(*pid)).collect::<Result<_, _>>()?;

@@ -47,6 +47,9 @@ impl LocalCluster {
             fresh: true,
             shape,
             timeout: READY_TIMEOUT,
+            // Benchmarks and the generic-client check (grpcurl) run plaintext; `cargo xtask
+            // up` (`tianping dev up`) runs TLS.
+            security: tianping_supervisor::ClusterSecurity::Insecure,
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -142,14 +142,15 @@ fn check_clients(
     process::run(&mut client)?;
 
     let mut create = Command::new(binary);
-    create.args(["--addr", &cli]).args([
+    // The check's cluster runs plaintext (`cluster::LocalCluster`), for grpcurl-style clients.
+    create.args(["--insecure", "--addr", &cli]).args([
         "transfer", "create", "--id", "9000010", "--debit", "9000001", "--credit", "9000002",
         "--amount", "250", "--ledger", "156", "--code", "1",
     ]);
     progress.say(&format!("the tianping CLI against node 4: {}", process::describe(&create)));
     process::run(&mut create)?;
     let mut lookup = Command::new(binary);
-    lookup.args(["--addr", &cli, "transfer", "lookup", "9000010"]);
+    lookup.args(["--insecure", "--addr", &cli, "transfer", "lookup", "9000010"]);
     progress.say(&format!("the tianping CLI against node 4: {}", process::describe(&lookup)));
     // Reads are linearizable by default: node 4 must see the transfer it just acknowledged.
     process::run(&mut lookup)?;

@@ -51,6 +51,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     cluster: Vec<String>,
+    #[serde(default)]
+    tls: Option<tianping_client::TlsFiles>,
     worker_id: String,
     lease_ms: u64,
     claim_batch: u32,
@@ -157,6 +159,9 @@ pub struct WorkerConfig {
     pub low_balance: Vec<WatchConfig>,
     /// The callback listener, if any.
     pub callbacks: Option<CallbacksConfig>,
+    /// Mutual TLS to the cluster: `[tls]` with `ca`, `cert`, `key` (PEM paths, absolute or
+    /// relative to the working directory); none: plaintext (only `--insecure` nodes accept it).
+    pub tls: Option<tianping_client::TlsFiles>,
 }
 
 fn id(field: &str, text: &str) -> Result<u128, ConfigError> {
@@ -223,6 +228,7 @@ impl WorkerConfig {
             banks,
             low_balance,
             callbacks: raw.callbacks,
+            tls: raw.tls,
         })
     }
 

@@ -64,6 +64,7 @@ pub async fn run<G: BankGateway>(
     }
     let mut client_config = ClientConfig::new(config.cluster.iter().cloned());
     client_config.request_id_prefix = format!("bank-worker-{}", config.worker_id);
+    client_config.tls = config.tls.clone();
     let client = Client::new(client_config)?;
     // One token for every loop and claim: its waiters wake in the order they waited, so the
     // simulation replays a stop exactly (a tokio `watch` draws its wake order unseeded).

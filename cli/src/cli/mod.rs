@@ -31,9 +31,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use tianping_client::TlsFiles;
 use tianping_proto::v1::admin_client::AdminClient;
 use tianping_proto::v1::ledger_client::LedgerClient;
-use tonic::transport::{Channel, Endpoint};
+use tianping_tls::Channels;
+use tonic::transport::Channel;
 
 /// Longest a command waits to connect to a node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -57,14 +59,112 @@ pub struct GlobalOptions {
     /// Print machine-readable JSON (one document on standard output) instead of lines.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Mutual TLS: the CA bundle (PEM) that signs the other side's certificates. With --cert
+    /// and --key. Default for client commands: the local `dev up` cluster's certificates
+    /// (tianping-dev/certs, or $TIANPING_DEV_DATA_DIR/certs) when they exist. For
+    /// `tianping node`: the node's own files (overriding `[tls]` of its config).
+    #[arg(long, global = true, env = "TIANPING_CA", value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Mutual TLS: this party's certificate (PEM): a client certificate for client commands,
+    /// the node certificate for `tianping node`.
+    #[arg(long, global = true, env = "TIANPING_CERT", value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Mutual TLS: this party's private key (PEM, keep it 0600).
+    #[arg(long, global = true, env = "TIANPING_KEY", value_name = "FILE")]
+    pub key: Option<PathBuf>,
+    /// Plaintext, no certificates: for client commands, to talk to nodes started with
+    /// --insecure; for `tianping node` and `tianping dev up`, to serve plaintext on purpose
+    /// (the node warns at start; anyone who reaches its ports can call it).
+    #[arg(long, global = true, env = "TIANPING_INSECURE")]
+    pub insecure: bool,
+}
+
+impl GlobalOptions {
+    /// The TLS files given as flags (or variables): all three, or none (`None`); one or two
+    /// of them is an error naming the missing flags.
+    pub fn tls_flags(&self) -> anyhow::Result<Option<TlsFiles>> {
+        match (&self.ca, &self.cert, &self.key) {
+            (None, None, None) => Ok(None),
+            (Some(ca), Some(cert), Some(key)) => {
+                Ok(Some(TlsFiles { ca: ca.clone(), cert: cert.clone(), key: key.clone() }))
+            }
+            (ca, cert, key) => {
+                let missing: Vec<&str> = [("--ca", ca), ("--cert", cert), ("--key", key)]
+                    .into_iter()
+                    .filter(|(_, given)| given.is_none())
+                    .map(|(flag, _)| flag)
+                    .collect();
+                Err(anyhow::anyhow!(
+                    "TLS needs --ca, --cert and --key together (or TIANPING_CA, TIANPING_CERT, \
+                     TIANPING_KEY); missing {}",
+                    missing.join(" and ")
+                ))
+            }
+        }
+    }
+
+    /// What a client command secures its connections with: none under `--insecure`; the
+    /// files given; else the local dev cluster's operator certificate; else an error saying
+    /// what to pass.
+    pub fn client_tls(&self) -> anyhow::Result<Option<TlsFiles>> {
+        if self.insecure {
+            if self.tls_flags()?.is_some() {
+                anyhow::bail!("--insecure and --ca/--cert/--key together: choose one");
+            }
+            return Ok(None);
+        }
+        if let Some(files) = self.tls_flags()? {
+            return Ok(Some(files));
+        }
+        let data_dir = dev_data_dir();
+        match tianping_supervisor::cluster::operator_files(&data_dir) {
+            Some(files) => Ok(Some(files)),
+            None => Err(anyhow::anyhow!(
+                "no client certificate: pass --ca, --cert and --key (or set TIANPING_CA, \
+                 TIANPING_CERT, TIANPING_KEY; `tianping certs dev --out DIR` makes local ones), \
+                 or --insecure for nodes started with --insecure (no local dev cluster \
+                 certificates in {})",
+                data_dir.join(tianping_supervisor::cluster::CERTS_DIR).display()
+            )),
+        }
+    }
+
+    /// Channels secured as `client_tls` says (the files loaded now, so a missing or
+    /// unusable one is reported before any call).
+    pub fn channels(&self) -> anyhow::Result<Channels> {
+        Channels::from_files(self.client_tls()?.as_ref()).context("TLS")
+    }
+}
+
+/// The security every client command of this process uses, set once by `main`.
+static SECURITY: std::sync::OnceLock<GlobalOptions> = std::sync::OnceLock::new();
+
+/// Records the global options whose TLS flags every connection of this process uses.
+pub fn set_global_options(options: &GlobalOptions) {
+    let _ = SECURITY.set(options.clone());
+}
+
+/// The channels of this process's client commands (plaintext only under `--insecure`).
+fn channels() -> anyhow::Result<Channels> {
+    match SECURITY.get() {
+        Some(options) => options.channels(),
+        None => Err(anyhow::anyhow!("internal: the global options were not recorded")),
+    }
+}
+
+/// The local dev cluster's data directory: `$TIANPING_DEV_DATA_DIR`, else `tianping-dev`.
+fn dev_data_dir() -> PathBuf {
+    std::env::var_os("TIANPING_DEV_DATA_DIR")
+        .map_or_else(|| PathBuf::from("tianping-dev"), PathBuf::from)
 }
 
 /// The SDK client of the node `resolve_address` names: it finds and follows the leader from
 /// there, with the SDK's one retry policy.
 pub fn sdk_client(options: &GlobalOptions) -> anyhow::Result<tianping_client::Client> {
     let address = resolve_address(options)?;
-    tianping_client::Client::new(tianping_client::ClientConfig::new([address]))
-        .context("cluster client")
+    let mut config = tianping_client::ClientConfig::new([address]);
+    config.tls = options.client_tls()?;
+    tianping_client::Client::new(config).context("cluster client")
 }
 
 /// The node address to use, saying on standard error when it came from the dev cluster.
@@ -72,8 +172,7 @@ pub fn resolve_address(options: &GlobalOptions) -> anyhow::Result<String> {
     if let Some(address) = &options.addr {
         return Ok(address.clone());
     }
-    let data_dir = std::env::var_os("TIANPING_DEV_DATA_DIR")
-        .map_or_else(|| PathBuf::from("tianping-dev"), PathBuf::from);
+    let data_dir = dev_data_dir();
     let path = data_dir.join("node-1").join(tianping_supervisor::ADDRESSES_FILE);
     let unreadable = |reason: String| {
         anyhow::anyhow!(
@@ -101,9 +200,10 @@ pub fn resolve_address(options: &GlobalOptions) -> anyhow::Result<String> {
 /// A channel to `address` (`HOST:PORT`), connected now so an unreachable node is reported
 /// as such rather than as a failed request.
 pub async fn connect(address: &str) -> anyhow::Result<Channel> {
-    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+    let channels = channels()?;
+    let endpoint = Channels::endpoint(address)
         .map_err(|error| anyhow::anyhow!("{address:?} is not a usable address: {error}"))?;
-    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+    match tokio::time::timeout(CONNECT_TIMEOUT, channels.connect(endpoint)).await {
         Ok(Ok(channel)) => Ok(channel),
         Ok(Err(error)) => {
             let cause = std::error::Error::source(&error)

@@ -78,6 +78,7 @@ async fn start_cluster(directory: &std::path::Path) -> (Vec<NodeHandle>, Vec<Str
             directory.join(format!("node-{node_id}")),
         );
         config.data_center = format!("dc-{node_id}");
+        config.insecure = true;
         nodes.push(
             tianping_node::start(config, tianping_node::Production).await.expect("node starts"),
         );

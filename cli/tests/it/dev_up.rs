@@ -177,10 +177,31 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
             assert!(is_running(endpoint.pid), "node {} runs", endpoint.node_id);
         }
 
-        // A write through the lone dc-c node, then every printed endpoint reads it back.
-        let writer = LedgerClient::connect(format!("http://{}", endpoints[4].api_address))
+        // `dev up` runs mutual TLS with the certificates it made: a client without one is
+        // refused at the handshake; with the operator's it writes through the lone dc-c node,
+        // then every printed endpoint reads it back.
+        let data_dir = directory.path().join("cluster");
+        let operator = tianping_supervisor::cluster::operator_files(&data_dir)
+            .expect("dev up made the operator's certificate");
+        let channels = tianping_tls::Channels::from_files(Some(&operator)).expect("load TLS");
+        let connect = |address: &str| {
+            let endpoint = tianping_tls::Channels::endpoint(address).expect("endpoint");
+            let channels = channels.clone();
+            async move { channels.connect(endpoint).await.map(LedgerClient::new) }
+        };
+        let plaintext = match LedgerClient::connect(format!("http://{}", endpoints[4].api_address))
             .await
-            .expect("connect to node 5");
+        {
+            Err(_) => None,
+            Ok(mut client) => Some(
+                client.lookup_accounts(LookupRequest { ids: vec!["7".into()], read: None }).await,
+            ),
+        };
+        assert!(
+            plaintext.as_ref().is_none_or(Result::is_err),
+            "a plaintext client is refused: {plaintext:?}"
+        );
+        let writer = connect(&endpoints[4].api_address).await.expect("connect to node 5");
         let request = CreateAccountsRequest {
             accounts: vec![NewAccount {
                 id: "7".into(),
@@ -196,9 +217,7 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
         .await;
         assert_eq!(created.results[0].code_name, "ok");
         for endpoint in &endpoints {
-            let mut reader = LedgerClient::connect(format!("http://{}", endpoint.api_address))
-                .await
-                .expect("connect");
+            let mut reader = connect(&endpoint.api_address).await.expect("connect");
             let mut found = false;
             for _ in 0..LOOKUP_ATTEMPTS_MAX {
                 let accounts = reader
@@ -225,7 +244,9 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
         // Money out through the local bank, as the banner suggests: the payout ends
         // `succeeded` through one of the workers and the simulated ISO 20022 bank.
         let addresses = endpoints.iter().map(|endpoint| endpoint.api_address.clone());
-        let client = Client::new(ClientConfig::new(addresses)).expect("client");
+        let mut config = ClientConfig::new(addresses);
+        config.tls = Some(operator.clone());
+        let client = Client::new(config).expect("client");
         let bank = BANKS[0];
         let payout = NewPayout {
             id: 0,
@@ -246,7 +267,6 @@ async fn dev_up_serves_five_nodes_in_three_data_centers_and_stops_them_all_on_si
         // drops the booking of payout 90002; within a balance period the reconcilers report
         // the difference and the customer's next payout is refused with the block code; after
         // `tianping account unblock` it pays again.
-        let data_dir = directory.path().join("cluster");
         let tianping = |arguments: &[&str]| {
             let output = Command::new(env!("CARGO_BIN_EXE_tianping"))
                 .env("TIANPING_DEV_DATA_DIR", &data_dir)

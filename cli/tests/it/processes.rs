@@ -105,6 +105,8 @@ impl ProcessCluster {
             );
             settings.region = "test".to_owned();
             settings.data_center = format!("dc-{node_id}");
+            // TLS has its own tests (`tls`).
+            settings.insecure = true;
             tune(&mut settings);
             let files = NodeFiles {
                 config: root.join(format!("node-{node_id}.toml")),

@@ -91,6 +91,7 @@ async fn a_learner_replaces_the_leader_in_one_change_leadership_moves_and_retrie
         let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
         let mut config = NodeConfig::new(4, any_port, any_port, directory.path().join("node-4"));
         config.data_center = "dc-4".to_owned();
+        config.insecure = true;
         let fourth =
             tianping_node::start(config, tianping_node::Production).await.expect("node 4 starts");
         let info = fourth.info().clone();

@@ -19,3 +19,4 @@ mod reads;
 mod sdk;
 mod status;
 mod support;
+mod tls;

@@ -51,6 +51,8 @@ impl Cluster {
             );
             config.data_center = format!("dc-{node_id}");
             config.metrics_address = Some(loopback_any_port());
+            // TLS has its own tests (`tls.rs`).
+            config.insecure = true;
             nodes.push(
                 tianping_node::start(config, tianping_node::Production).await.expect("node starts"),
             );

@@ -89,6 +89,8 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
 struct RawConfig {
     name: String,
     cluster: Vec<String>,
+    #[serde(default)]
+    tls: Option<tianping_client::TlsFiles>,
     #[serde(default = "default_balance_period_ms")]
     balance_period_ms: u64,
     #[serde(default = "default_matching_period_ms")]
@@ -185,6 +187,9 @@ pub struct Config {
     /// The directory relative key paths of `[banks.connection]` are read from: the
     /// configuration file's own.
     pub base_directory: PathBuf,
+    /// Mutual TLS to the cluster: `[tls]` with `ca`, `cert`, `key` (PEM paths, absolute or
+    /// relative to the working directory); none: plaintext (only `--insecure` nodes accept it).
+    pub tls: Option<tianping_client::TlsFiles>,
 }
 
 fn id(field: &str, text: &str) -> Result<u128, ConfigError> {
@@ -282,6 +287,7 @@ impl Config {
             utc_offset_seconds: raw.utc_offset_seconds,
             banks,
             base_directory: PathBuf::from("."),
+            tls: raw.tls,
         })
     }
 

@@ -59,6 +59,7 @@ pub fn client(config: &Config) -> Result<Client, ServiceError> {
         .take(32)
         .collect();
     client_config.request_id_prefix = format!("recon-{name}");
+    client_config.tls = config.tls.clone();
     Ok(Client::new(client_config)?)
 }
 

@@ -238,6 +238,8 @@ fn worker_config(world: &World, data_center: usize) -> Result<WorkerConfig, Stri
         low_balance: Vec::new(),
         // No socket under the simulation: the workers poll, the simulated bank pushes nothing.
         callbacks: None,
+        // The simulation has no TLS.
+        tls: None,
     })
 }
 

@@ -53,6 +53,7 @@ fn config(name: &str) -> Config {
             connection: None,
         }],
         base_directory: ".".into(),
+        tls: None,
     }
 }
 
