@@ -165,7 +165,7 @@ impl Subscription {
                     self.turn = self.turn.wrapping_add(1);
                     self.reconnects += 1;
                     // Every node tried once: wait before the next round.
-                    if attempts as usize % addresses == 0 {
+                    if (attempts as usize).is_multiple_of(addresses) {
                         tokio::time::sleep(delay).await;
                         delay = delay.saturating_mul(2).min(retry.delay_max);
                     }

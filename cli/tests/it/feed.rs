@@ -51,7 +51,7 @@ fn client(addresses: &[String], first: usize) -> Client {
 /// Transfer `id`: between two of the accounts, distinct amounts; every fifth names a missing
 /// debit account and is refused.
 fn transfer(id: u128) -> NewTransfer {
-    let debit = if id % 5 == 0 { MISSING_ACCOUNT } else { 1 + id % ACCOUNTS };
+    let debit = if id.is_multiple_of(5) { MISSING_ACCOUNT } else { 1 + id % ACCOUNTS };
     NewTransfer {
         id,
         debit_account_id: debit,
@@ -150,7 +150,11 @@ async fn check_against_ledger(
             code => *code,
         };
         assert_eq!(first_result.get(id).copied(), Some(first), "transfer {id}: answered {code:?}");
-        assert_eq!(first == ResultCode::DebitAccountNotFound, id % 5 == 0, "transfer {id}");
+        assert_eq!(
+            first == ResultCode::DebitAccountNotFound,
+            id.is_multiple_of(5),
+            "transfer {id}"
+        );
     }
     let ids: Vec<u128> = (1..=ACCOUNTS).collect();
     for account in client.lookup_accounts(&ids).await.expect("accounts read") {
