@@ -1088,7 +1088,7 @@ impl Client {
     /// Every node address the client knows (the configured ones, then members learned).
     pub(crate) fn known_addresses(&self) -> Vec<String> {
         match self.shared.routing.lock() {
-            Ok(routing) => routing.addresses(),
+            Ok(routing) => routing.all_addresses(),
             Err(_) => self.shared.config.addresses.clone(),
         }
     }

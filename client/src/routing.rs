@@ -59,7 +59,7 @@ impl Routing {
     }
 
     /// Every known address: the seeds, then the members learned.
-    pub(crate) fn addresses(&self) -> Vec<String> {
+    pub(crate) fn all_addresses(&self) -> Vec<String> {
         self.addresses.clone()
     }
 
