@@ -14,7 +14,8 @@
 
 use std::io;
 
-const PROTOS: [&str; 5] = [
+const PROTOS: [&str; 6] = [
+    "tianping/v1/feed.proto",
     "tianping/v1/ledger.proto",
     "tianping/v1/payouts.proto",
     "tianping/v1/reconciliation.proto",

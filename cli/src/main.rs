@@ -265,6 +265,9 @@ enum Commands {
     ///   tianping drill failover --duration 15s --repeat 20    # unavailability figures
     #[command(verbatim_doc_comment)]
     Drill(cli::drill::DrillOptions),
+    /// The change feed: every committed event in log order, with positions to resume from.
+    #[command(subcommand)]
+    Feed(cli::feed::FeedCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +377,7 @@ async fn main() -> ExitCode {
         Commands::Collections(command) => cli::collections::run(&arguments.global, command).await,
         Commands::Reconcile(command) => cli::reconcile::run(&arguments.global, command).await,
         Commands::Drill(options) => cli::drill::run(options).await,
+        Commands::Feed(command) => cli::feed::run(&arguments.global, command).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

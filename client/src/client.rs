@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use tianping_ledger::feed::FeedPosition;
 use tianping_ledger::{
     Account, AccountLimitsChange, AccountStatusChange, AssignSuspense, AuditRecord, Collection,
     Detail, EventResult, HistoryFilter, NewAccount, NewCollection, NewPayout, NewTransfer, Payout,
@@ -26,6 +27,7 @@ mod reconciliation;
 
 use crate::claim::ClaimAnswer;
 use crate::error::{Effect, Error, classify, deadline};
+use crate::feed::Subscription;
 use crate::page::{AuditQuery, ClusterStatus, Cursor, Page, PayoutQuery};
 use crate::retry::RetryPolicy;
 use crate::routing::{Leader, Routing};
@@ -321,6 +323,19 @@ impl Client {
         let (address, response) = self.lookup_accounts_on_the_wire(ids).await?;
         wire::parse_all("accounts", &response.accounts, wire::parse_account)
             .map_err(|error| Error::malformed(&address, error))
+    }
+
+    /// `lookup_accounts`, with the log index the read reflects (every entry up to at least
+    /// that index): what a view built from reads (the feed's Redis publisher) records beside
+    /// the balances.
+    pub async fn lookup_accounts_applied(
+        &self,
+        ids: &[u128],
+    ) -> Result<(Vec<Account>, u64), Error> {
+        let (address, response) = self.lookup_accounts_on_the_wire(ids).await?;
+        let accounts = wire::parse_all("accounts", &response.accounts, wire::parse_account)
+            .map_err(|error| Error::malformed(&address, error))?;
+        Ok((accounts, response.applied_index))
     }
 
     /// The `LookupAccounts` answer as it came, and from where.
@@ -1049,6 +1064,48 @@ impl Client {
             })
             .await?;
         Ok(ClusterStatus::from_wire(&response))
+    }
+
+    // -------------------------------------------------------------------------------------
+    // The change feed.
+
+    /// Subscribes to the change feed from `from` (inclusive): every committed event in log
+    /// order, read from any node (followers too), reconnecting to another node and resuming
+    /// at the next undelivered position whenever a stream fails, so each event is delivered
+    /// once. Resume a stored consumer with the `next()` of the last position it handled.
+    ///
+    /// ```no_run
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// use tianping_client::FeedPosition;
+    ///
+    /// let mut feed = client.subscribe(FeedPosition::default());
+    /// let event = feed.next().await?;
+    /// println!("{} {:?} {:?}", event.position, event.command, event.outcome);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe(&self, from: FeedPosition) -> Subscription {
+        Subscription::new(self.clone(), from)
+    }
+
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.shared.config.retry
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.options.timeout
+    }
+
+    /// Every node address the client knows (the configured ones, then members learned).
+    pub(crate) fn known_addresses(&self) -> Vec<String> {
+        match self.shared.routing.lock() {
+            Ok(routing) => routing.all_addresses(),
+            Err(_) => self.shared.config.addresses.clone(),
+        }
+    }
+
+    pub(crate) fn channel_to(&self, address: &str) -> Result<Channel, Error> {
+        self.channel(address)
     }
 
     // -------------------------------------------------------------------------------------

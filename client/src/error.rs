@@ -98,6 +98,20 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// No node retains the change feed from `requested` any more (their logs were purged past
+    /// it); the oldest position a node serves is `oldest`. Read the ledger state the
+    /// consumer needs (a read reflects an applied log index A) and subscribe again from
+    /// position `(A + 1).0`.
+    #[error(
+        "no node retains the feed from {requested} (the oldest served is {oldest}): read the \
+         state you need and resume after the log index it reflects"
+    )]
+    FeedNotRetained {
+        /// The position asked for.
+        requested: tianping_ledger::feed::FeedPosition,
+        /// The oldest position a node serves.
+        oldest: tianping_ledger::feed::FeedPosition,
+    },
     /// The client's own configuration is unusable (no address, an address that is no URI).
     #[error("configuration: {0}")]
     Config(String),

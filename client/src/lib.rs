@@ -50,11 +50,13 @@
 //!
 //! Module map: `client` (`Client`, `ClientConfig`, every call), `routing` (leader finding,
 //! pure), `retry` (`RetryPolicy` over `backon`), `error` (`Error`, status classification),
-//! `page` (queries, pages, cursors, cluster status), `claim` (payout claims by claim id).
+//! `page` (queries, pages, cursors, cluster status), `claim` (payout claims by claim id),
+//! `feed` (the change feed: `Client::subscribe`, resuming across nodes).
 
 mod claim;
 mod client;
 mod error;
+mod feed;
 mod page;
 mod retry;
 mod routing;
@@ -62,18 +64,20 @@ mod routing;
 pub use claim::{ClaimAnswer, ClaimIdError, new_claim_id};
 pub use client::{Client, ClientConfig};
 pub use error::Error;
+pub use feed::{FEED_SILENCE_MAX, FeedRecord, Subscription, parse_position};
 pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};
 pub use retry::RetryPolicy;
 /// Where a client's TLS files are (`ClientConfig::tls`).
 pub use tianping_tls::TlsFiles;
+pub use tianping_ledger::feed::{FeedEvent, FeedPosition};
 
 pub use tianping_ledger::{
     Account, AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,
-    AuditAction, AuditRecord, ClaimPayouts, Collection, CollectionKey, Detail, Discrepancy,
-    DiscrepancyClass, DiscrepancyState, EventResult, HistoryFilter, Limits, NewAccount,
-    NewCollection, NewDiscrepancy, NewPayout, NewTransfer, Payout, PayoutBatchClaim, PayoutClaim,
-    PayoutHistoryRecord, PayoutOutcome, PayoutState, RecordPayoutOutcome, ResolveDiscrepancy,
-    ResultCode, SuspenseReason, Transfer, TransferFlags,
+    AuditAction, AuditRecord, BatchError, ClaimPayouts, Collection, CollectionKey, Command, Detail,
+    Discrepancy, DiscrepancyClass, DiscrepancyState, EventResult, HistoryFilter, Limits,
+    NewAccount, NewCollection, NewDiscrepancy, NewPayout, NewTransfer, Payout, PayoutBatchClaim,
+    PayoutClaim, PayoutHistoryRecord, PayoutOutcome, PayoutState, RecordPayoutOutcome,
+    ResolveDiscrepancy, ResultCode, SuspenseReason, Transfer, TransferFlags,
 };
 pub use tianping_proto::ReadConsistency;
 /// gRPC status codes, as [`Error::Status`] and friends carry them.

@@ -58,6 +58,11 @@ impl Routing {
         }
     }
 
+    /// Every known address: the seeds, then the members learned.
+    pub(crate) fn all_addresses(&self) -> Vec<String> {
+        self.addresses.clone()
+    }
+
     /// The leader's address while it is trusted.
     pub(crate) fn leader(&self) -> Option<&Leader> {
         self.leader.as_ref()

@@ -42,6 +42,7 @@ pub mod collection;
 pub mod command;
 pub mod digest;
 pub mod discrepancy;
+pub mod feed;
 pub mod flags;
 pub mod format;
 pub mod invariants;

@@ -55,12 +55,14 @@ pub struct ApiServices {
     pub(crate) payouts: served::Payouts,
     pub(crate) reconciliation: served::Reconciliation,
     pub(crate) admin: served::Admin,
+    pub(crate) feed: served::Feed,
 }
 
 /// The generated servers' types. madsim-tonic's carry an interceptor type parameter that
 /// tonic's do not, so each build spells them its own way.
 mod served {
     use crate::admin_service::AdminService;
+    use crate::feed_service::FeedService;
     use crate::ledger_service::LedgerService;
     use crate::payouts_service::PayoutsService;
     use crate::raft_service::RaftService;
@@ -68,6 +70,7 @@ mod served {
     use crate::request_id::Observed;
     use tianping_proto::raft::raft_server::RaftServer;
     use tianping_proto::v1::admin_server::AdminServer;
+    use tianping_proto::v1::feed_server::FeedServer;
     use tianping_proto::v1::ledger_server::LedgerServer;
     use tianping_proto::v1::payouts_server::PayoutsServer;
     use tianping_proto::v1::reconciliation_server::ReconciliationServer;
@@ -82,6 +85,8 @@ mod served {
     pub(crate) type Reconciliation = ReconciliationServer<Observed<ReconciliationService>>;
     #[cfg(not(madsim))]
     pub(crate) type Admin = AdminServer<Observed<AdminService>>;
+    #[cfg(not(madsim))]
+    pub(crate) type Feed = FeedServer<FeedService>;
 
     #[cfg(madsim)]
     use tonic::codegen::IdentityInterceptor as Plain;
@@ -95,6 +100,8 @@ mod served {
     pub(crate) type Reconciliation = ReconciliationServer<Observed<ReconciliationService>, Plain>;
     #[cfg(madsim)]
     pub(crate) type Admin = AdminServer<Observed<AdminService>, Plain>;
+    #[cfg(madsim)]
+    pub(crate) type Feed = FeedServer<FeedService, Plain>;
 }
 
 /// A server an environment runs beside the node's gRPC servers (the `/metrics` endpoint),
@@ -219,6 +226,7 @@ mod production {
     use crate::metrics::{self, NodeMetrics};
     use crate::{LedgerRaft, NodeConfig, StartError, StateMachineStore, probes};
     use tianping_proto::v1::admin_server::AdminServer;
+    use tianping_proto::v1::feed_server::FeedServer;
     use tianping_proto::v1::ledger_server::LedgerServer;
     use tianping_proto::v1::payouts_server::PayoutsServer;
     use tianping_proto::v1::reconciliation_server::ReconciliationServer;
@@ -384,12 +392,14 @@ mod production {
                 <PayoutsServer<()> as tonic::server::NamedService>::NAME,
                 <ReconciliationServer<()> as tonic::server::NamedService>::NAME,
                 <AdminServer<()> as tonic::server::NamedService>::NAME,
+                <FeedServer<()> as tonic::server::NamedService>::NAME,
             ];
             let router = tonic::transport::Server::builder()
                 .add_service(services.ledger)
                 .add_service(services.payouts)
                 .add_service(services.reconciliation)
-                .add_service(services.admin);
+                .add_service(services.admin)
+                .add_service(services.feed);
             let (router, health) = probes::add_to(router, &served).map_err(StartError::Raft)?;
             let health_task = tokio::spawn(probes::follow_leader(raft.clone(), health));
             Ok((router, vec![health_task]))
@@ -555,7 +565,8 @@ mod simulated {
                 .add_service(Delayed::new(services.ledger))
                 .add_service(Delayed::new(services.payouts))
                 .add_service(Delayed::new(services.reconciliation))
-                .add_service(Delayed::new(services.admin));
+                .add_service(Delayed::new(services.admin))
+                .add_service(Delayed::new(services.feed));
             Ok((router, Vec::new()))
         }
 

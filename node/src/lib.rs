@@ -20,6 +20,8 @@
 //!   resolved by operators.
 //! - `tianping.v1.Admin` on `api_address` too (`admin_service`): initialize a new cluster,
 //!   cluster status, membership changes, leadership transfer, preferred leader data center.
+//! - `tianping.v1.Feed` on `api_address` too (`feed_service`): the change feed, every
+//!   committed event in log order from this node's own applied state.
 //! - `grpc.health.v1.Health` and server reflection on `api_address` too (`probes`, added by
 //!   the production environment).
 //!
@@ -52,6 +54,7 @@ pub mod clock;
 mod clock_guard;
 pub mod config;
 pub mod environment;
+mod feed_service;
 mod forward;
 mod group_commit;
 mod headers;
@@ -105,6 +108,7 @@ use crate::admin_service::AdminService;
 use crate::clock::Clock;
 use crate::clock_guard::{ClockGuard, ClockRules};
 use crate::environment::{ApiServices, Endpoint, RaftServices};
+use crate::feed_service::FeedService;
 use crate::ledger_service::LedgerService;
 use crate::network::GrpcNetworkFactory;
 use crate::payouts_service::PayoutsService;
@@ -115,6 +119,7 @@ use crate::reconciliation_service::ReconciliationService;
 use crate::writer::Writer;
 use tianping_proto::raft::raft_server::RaftServer;
 use tianping_proto::v1::admin_server::AdminServer;
+use tianping_proto::v1::feed_server::FeedServer;
 use tianping_proto::v1::ledger_server::LedgerServer;
 use tianping_proto::v1::payouts_server::PayoutsServer;
 use tianping_proto::v1::reconciliation_server::ReconciliationServer;
@@ -365,6 +370,7 @@ pub async fn start<E: Environment>(
     };
     let machine = StateMachine::new(LedgerConfig::default()).map_err(StartError::Ledger)?;
     let (log_store, state_machine) = environment.open_store(&config, machine)?;
+    let feed: Arc<dyn tianping_raft_store::FeedSource> = Arc::new(state_machine.feed_source());
     let identity = identity::NodeIdentity::open(
         config.node_id,
         log_store.identity_storage(),
@@ -414,6 +420,7 @@ pub async fn start<E: Environment>(
         &node_metrics,
         &timings,
         &channels,
+        feed,
     );
     let mut tasks = vec![tokio::spawn(preferred_leader::run(
         raft.clone(),
@@ -452,7 +459,10 @@ pub async fn start<E: Environment>(
 /// The node's gRPC services, each with its message size bound, and the preferred data center
 /// the admin service sets and the `preferred_leader` task follows. Channels to the leader and
 /// to peers are opened through `channels`.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; each argument is a distinct handle of the starting node"
+)]
 fn services(
     config: &NodeConfig,
     raft: &LedgerRaft,
@@ -462,6 +472,7 @@ fn services(
     node_metrics: &Arc<NodeMetrics>,
     timings: &RaftTimings,
     channels: &tianping_tls::Channels,
+    feed: Arc<dyn tianping_raft_store::FeedSource>,
 ) -> (RaftServices, ApiServices, preferred_leader::PreferredDataCenter) {
     let forward_timeout = timings.forward_timeout;
     let raft_services = RaftServices {
@@ -526,6 +537,7 @@ fn services(
         reconciliation: ReconciliationServer::new(reconciliation)
             .max_decoding_message_size(CLIENT_REQUEST_BYTES_MAX),
         admin: AdminServer::new(admin),
+        feed: FeedServer::new(FeedService::new(raft.clone(), feed)),
     };
     (raft_services, api_services, preferred)
 }

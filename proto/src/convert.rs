@@ -11,7 +11,8 @@
 //!
 //! Submodules, each re-exported here: `reads` (read consistency, history pages and cursors),
 //! `accounts` (status and limits changes), `payouts` (payouts and collections), `suspense`
-//! (payout history and the suspense desk), `discrepancies` (reconciliation) — the server's
+//! (payout history and the suspense desk), `discrepancies` (reconciliation), `feed` (the
+//! change feed, both directions) — the server's
 //! direction, wire request → ledger command and ledger record → wire answer — and `client`,
 //! the other direction for the Rust SDK (ledger value → wire request, wire answer → ledger
 //! record or result, parsed strictly), tested against the server's.
@@ -23,6 +24,7 @@
 mod accounts;
 mod client;
 mod discrepancies;
+mod feed;
 mod payouts;
 mod reads;
 mod suspense;
@@ -45,6 +47,10 @@ pub use discrepancies::{
     list_discrepancies_request, parse_discrepancies_response, parse_discrepancy,
     record_discrepancies_request, record_discrepancy_commands, resolve_discrepancies_request,
     resolve_discrepancy_commands,
+};
+pub use feed::{
+    BATCH_REFUSED_CODE, BATCH_REFUSED_CODE_NAME, FEED_OLDEST_HEADER, command_kind, feed_event,
+    feed_position, parse_feed_event, parse_feed_position,
 };
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,

@@ -11,6 +11,8 @@
 //! - `memory`: the same behaviour on a simulated disk that loses unsynced writes and
 //!   unflushed applied entries on a crash, for the madsim simulation (no threads, no clock,
 //!   no file system).
+//! - `feed`: the change feed's source: every applied entry's commands (from the log) with
+//!   their answers (kept node-locally beside the state, trimmed with the log), by position.
 //! - `snapshot`: the chunked snapshot format both stores build, send and install.
 //! - `identity`: whom a store belongs to (node id, incarnation, the cluster it was admitted
 //!   to), kept beside the Raft state by both stores.
@@ -33,6 +35,7 @@
 mod apply;
 pub mod crash;
 pub mod faults;
+pub mod feed;
 pub mod format;
 pub mod identity;
 pub mod memory;
@@ -47,14 +50,16 @@ pub mod type_config;
 
 pub use crash::{CrashHook, CrashPoint};
 pub use faults::{FaultHook, StorageAccess};
+pub use feed::{FeedError, FeedEvent, FeedPage, FeedPosition, FeedSource};
 pub use identity::{IdentityStorage, StoreIdentity, StoreWithIdentity};
 pub use memory::{
-    MemoryDisk, MemoryIdentity, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder,
+    MemoryDisk, MemoryFeed, MemoryIdentity, MemoryLogReader, MemoryLogStore, MemorySnapshotBuilder,
     MemoryStateMachine,
 };
 #[cfg(not(madsim))]
 pub use rocks::{
-    RocksConfig, RocksLogReader, RocksLogStore, RocksSnapshotBuilder, RocksStateMachine, RocksStore,
+    RocksConfig, RocksFeed, RocksLogReader, RocksLogStore, RocksSnapshotBuilder, RocksStateMachine,
+    RocksStore,
 };
 pub use snapshot::{
     RaftSnapshot, SNAPSHOT_CHUNK_BYTES_MAX, SnapshotData, SnapshotReader, SnapshotWriter,

@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod cluster_init;
 pub mod collections;
 pub mod drill;
+pub mod feed;
 pub mod health;
 pub mod node;
 pub mod payout;

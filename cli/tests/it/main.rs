@@ -13,6 +13,7 @@ mod deploy_commands;
 mod dev_up;
 mod drill;
 mod failover;
+mod feed;
 mod netns;
 mod partition;
 mod processes;

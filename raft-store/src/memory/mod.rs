@@ -32,6 +32,7 @@
 //! loses them all. The delay belongs to the disk, not to the node: it survives a crash and a
 //! restart until it is set back to zero.
 
+mod feed;
 mod log_store;
 mod state_machine;
 
@@ -44,6 +45,7 @@ use openraft::rt::AsyncRuntime;
 use tianping_ledger::{LedgerStoreMut, MemoryStore, StateMachine, WriteSet};
 
 // The RocksDB log store shares the check (there is no RocksDB in the simulation).
+pub use feed::MemoryFeed;
 #[cfg(not(madsim))]
 pub(crate) use log_store::check_contiguous;
 pub use log_store::{MemoryLogReader, MemoryLogStore};
@@ -52,7 +54,9 @@ pub use state_machine::{MemorySnapshotBuilder, MemoryStateMachine};
 use crate::crash::{CrashHook, CrashPoint};
 use crate::identity::{IdentityStorage, StoreIdentity};
 use crate::snapshot::SnapshotData;
-use crate::type_config::{Entry, LogId, Runtime, SnapshotMeta, StoredMembership, Vote};
+use crate::type_config::{
+    Entry, LedgerResponse, LogId, Runtime, SnapshotMeta, StoredMembership, Vote,
+};
 
 /// A snapshot a store keeps as its current one.
 #[derive(Clone, Debug)]
@@ -72,6 +76,9 @@ pub(crate) struct Image {
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
     pub(crate) snapshot: Option<StoredSnapshot>,
+    /// The change feed's answers, one per applied entry by log index (`crate::feed`):
+    /// node-local, trimmed with the log, cleared by a snapshot installation.
+    pub(crate) feed: BTreeMap<u64, LedgerResponse>,
     /// Whom the disk belongs to (`identity`); written durably at once, outside the queues.
     pub(crate) identity: Option<StoreIdentity>,
 }
@@ -89,6 +96,7 @@ pub(crate) enum DiskWrite {
         writes: Option<WriteSet>,
         last_applied: LogId,
         membership: Option<StoredMembership>,
+        response: LedgerResponse,
     },
     SaveSnapshot(StoredSnapshot),
     InstallSnapshot {
@@ -115,17 +123,24 @@ impl Image {
             },
             DiskWrite::Purge(log_id) => {
                 match log_id.index.checked_add(1) {
-                    Some(first_kept) => self.log = self.log.split_off(&first_kept),
-                    None => self.log.clear(),
+                    Some(first_kept) => {
+                        self.log = self.log.split_off(&first_kept);
+                        self.feed = self.feed.split_off(&first_kept);
+                    }
+                    None => {
+                        self.log.clear();
+                        self.feed.clear();
+                    }
                 }
                 self.last_purged = Some(*log_id);
             }
             DiskWrite::SaveVote(vote) => self.vote = Some(*vote),
             DiskWrite::SaveCommitted(committed) => self.committed = *committed,
-            DiskWrite::Apply { writes, last_applied, membership } => {
+            DiskWrite::Apply { writes, last_applied, membership, response } => {
                 if let Some(writes) = writes {
                     self.ledger.commit(writes);
                 }
+                self.feed.insert(last_applied.index, response.clone());
                 self.last_applied = Some(*last_applied);
                 if let Some(membership) = membership {
                     self.membership = membership.clone();
@@ -134,6 +149,7 @@ impl Image {
             DiskWrite::SaveSnapshot(snapshot) => self.snapshot = Some(snapshot.clone()),
             DiskWrite::InstallSnapshot { ledger, snapshot } => {
                 self.ledger = ledger.clone();
+                self.feed.clear();
                 self.last_applied = snapshot.meta.last_log_id;
                 self.membership = snapshot.meta.last_membership.clone();
                 self.snapshot = Some(snapshot.clone());

@@ -46,6 +46,12 @@ impl MemoryStateMachine {
         self.handle.read(|image| read(&image.ledger))
     }
 
+    /// The change feed of this store (fenced like the store: it stops reading once the node
+    /// crashes or is reopened).
+    pub fn feed_source(&self) -> super::MemoryFeed {
+        super::MemoryFeed::new(self.handle.clone())
+    }
+
     /// The digest of the current ledger state.
     pub fn state_digest(&self) -> io::Result<StateDigest> {
         self.with_ledger(tianping_ledger::state_digest)
@@ -72,6 +78,7 @@ impl MemoryStateMachine {
             writes: outcome.writes,
             last_applied: outcome.log_id,
             membership: outcome.membership,
+            response: outcome.response.clone(),
         })?;
         Ok(outcome.response)
     }

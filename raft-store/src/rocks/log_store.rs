@@ -13,7 +13,7 @@ use rocksdb::{ReadOptions, WriteBatch};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{LOG_CF, RAFT_CF, Shared, rocks_error, synced, unsynced};
+use super::{FEED_CF, LOG_CF, RAFT_CF, Shared, rocks_error, synced, unsynced};
 use crate::crash::CrashPoint;
 use crate::format::{decode_log_entry, encode_log_entry, format_error};
 use crate::identity::{
@@ -24,11 +24,11 @@ use crate::type_config::{Entry, LogId, TypeConfig, Vote};
 
 const VOTE_KEY: &[u8] = b"vote";
 const COMMITTED_KEY: &[u8] = b"committed";
-const LAST_PURGED_KEY: &[u8] = b"last_purged";
+pub(crate) const LAST_PURGED_KEY: &[u8] = b"last_purged";
 /// The store's identity (`identity`), in its own versioned format.
 const IDENTITY_KEY: &[u8] = b"identity";
 
-fn index_key(index: u64) -> [u8; 8] {
+pub(crate) fn index_key(index: u64) -> [u8; 8] {
     index.to_be_bytes()
 }
 
@@ -67,7 +67,7 @@ pub const LOG_READ_BYTES_MAX: usize = 16 << 20;
 
 /// Reads entries in `range` from one consistent view of the log, stopping once `bytes_max`
 /// encoded bytes were read (never before the first entry).
-fn read_entries<RB: RangeBounds<u64>>(
+pub(crate) fn read_entries<RB: RangeBounds<u64>>(
     shared: &Shared,
     range: RB,
     bytes_max: usize,
@@ -310,14 +310,18 @@ impl RaftLogStorage<TypeConfig> for RocksLogStore {
         // a crash after the purge could leave state that the log can no longer rebuild.
         self.shared.flush_state_machine()?;
         self.shared.crash_point(CrashPoint::PurgeStateFlushed);
-        let family = self.shared.cf(LOG_CF)?;
         let mut batch = WriteBatch::default();
         batch.put_cf(self.shared.cf(RAFT_CF)?, LAST_PURGED_KEY, encode(&log_id, "last purged")?);
-        match log_id.index.checked_add(1) {
-            Some(first_kept) => batch.delete_range_cf(family, index_key(0), index_key(first_kept)),
-            None => {
-                batch.delete_range_cf(family, index_key(0), index_key(u64::MAX));
-                batch.delete_cf(family, index_key(u64::MAX));
+        // The feed's answers go with the entries they answer (their commands are in the log).
+        for family in [self.shared.cf(LOG_CF)?, self.shared.cf(FEED_CF)?] {
+            match log_id.index.checked_add(1) {
+                Some(first_kept) => {
+                    batch.delete_range_cf(family, index_key(0), index_key(first_kept))
+                }
+                None => {
+                    batch.delete_range_cf(family, index_key(0), index_key(u64::MAX));
+                    batch.delete_cf(family, index_key(u64::MAX));
+                }
             }
         }
         self.write_synced(batch)

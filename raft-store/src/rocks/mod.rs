@@ -29,6 +29,7 @@
 //! The rest of the state machine's bookkeeping (the current snapshot, the install marker)
 //! and a snapshot's installation are written through the WAL and synced, as before.
 
+mod feed;
 mod ledger;
 mod log_store;
 mod state_machine;
@@ -45,6 +46,7 @@ use rocksdb::{
 };
 use tianping_ledger::{StateMachine, Table};
 
+pub use feed::RocksFeed;
 pub use ledger::RocksLedger;
 pub use log_store::{LOG_READ_BYTES_MAX, RocksLogReader, RocksLogStore};
 pub use state_machine::{RocksSnapshotBuilder, RocksStateMachine};
@@ -58,6 +60,10 @@ const LOG_CF: &str = "log";
 const RAFT_CF: &str = "raft";
 /// Column family of the state machine's bookkeeping.
 const MACHINE_CF: &str = "machine";
+/// Column family of the change feed's answers: one `LedgerResponse` per applied entry, by
+/// big-endian log index (`feed`). Node-local: in no snapshot and no digest, written with the
+/// entry's apply, trimmed with the log, cleared by a snapshot installation.
+const FEED_CF: &str = "feed";
 
 /// Level-0 files (one per flush) that start a compaction (RocksDB's default is 4; writes slow
 /// down at 20).
@@ -254,9 +260,10 @@ pub(crate) fn column_family_names() -> Vec<&'static str> {
     names
 }
 
-/// The state machine's column families: its bookkeeping and every ledger table.
+/// The state machine's column families: its bookkeeping, the feed's answers (written with
+/// each applied entry, so flushed with it) and every ledger table.
 pub(crate) fn state_machine_column_family_names() -> Vec<&'static str> {
-    let mut names = vec![MACHINE_CF];
+    let mut names = vec![MACHINE_CF, FEED_CF];
     names.extend(Table::ALL.iter().map(|table| table_cf(*table)));
     names
 }

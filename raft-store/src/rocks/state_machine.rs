@@ -30,11 +30,12 @@ use rocksdb::{DB, WaitForCompactOptions, WriteBatch};
 use serde::{Deserialize, Serialize};
 use tianping_ledger::{StateDigest, StateMachine, Table};
 
+use super::feed::{RocksFeed, feed_key};
 use super::ledger::RocksLedger;
 use super::log_store::{decode, encode, get_value};
 use super::{
-    MACHINE_CF, RocksConfig, Shared, column_family_names, database_options, rocks_error, synced,
-    table_cf, unsynced,
+    FEED_CF, MACHINE_CF, RocksConfig, Shared, column_family_names, database_options, rocks_error,
+    synced, table_cf, unsynced,
 };
 use crate::apply::execute;
 use crate::crash::CrashPoint;
@@ -46,7 +47,7 @@ use crate::type_config::{
     Entry, LedgerResponse, LogId, SnapshotMeta, StoredMembership, TypeConfig,
 };
 
-const LAST_APPLIED_KEY: &[u8] = b"last_applied";
+pub(crate) const LAST_APPLIED_KEY: &[u8] = b"last_applied";
 const MEMBERSHIP_KEY: &[u8] = b"membership";
 const SNAPSHOT_KEY: &[u8] = b"snapshot";
 const INSTALL_KEY: &[u8] = b"install";
@@ -144,6 +145,11 @@ impl RocksStateMachine {
         self.shared.db.wait_for_compact(&WaitForCompactOptions::default()).map_err(rocks_error)
     }
 
+    /// The change feed of this store, readable from any task while entries are applied.
+    pub fn feed_source(&self) -> RocksFeed {
+        RocksFeed::new(self.shared.clone())
+    }
+
     /// The digest of the current ledger state (reads the whole state).
     pub fn state_digest(&self) -> io::Result<StateDigest> {
         self.with_ledger(tianping_ledger::state_digest)
@@ -182,7 +188,13 @@ impl RocksStateMachine {
         let outcome = self.ledger.session(|ledger| execute(&self.machine, ledger, entry))?;
         self.shared.crash_point(CrashPoint::ApplyComputed);
         let machine_family = self.shared.cf(MACHINE_CF)?;
+        let feed_family = self.shared.cf(FEED_CF)?;
         self.ledger.commit_with(outcome.writes.as_ref(), |batch| {
+            batch.put_cf(
+                feed_family,
+                feed_key(outcome.log_id.index),
+                encode(&outcome.response, "feed answers")?,
+            );
             batch.put_cf(
                 machine_family,
                 LAST_APPLIED_KEY,
@@ -206,6 +218,9 @@ impl RocksStateMachine {
         for table in Table::ALL {
             clear.delete_range_cf(self.shared.cf(table_cf(table))?, Vec::new(), key_end.clone());
         }
+        // The feed's answers belong to the replaced state: the feed restarts after the
+        // snapshot (older positions are `NotRetained` here; another node may still have them).
+        clear.delete_range_cf(self.shared.cf(FEED_CF)?, Vec::new(), key_end.clone());
         self.shared.db.write_opt(clear, &unsynced()).map_err(rocks_error)?;
         let digest = data.for_each_chunk_records(&mut |records| {
             let mut batch = WriteBatch::default();

@@ -3,6 +3,7 @@
 
 mod crash_memory;
 mod crash_rocks;
+mod feed;
 mod formats;
 mod identity;
 mod ledger_store;
