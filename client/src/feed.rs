@@ -336,7 +336,7 @@ impl<'a> FeedRecord<'a> {
             log_index: event.position.log_index,
             event_index: event.position.event_index,
             batch_timestamp: event.batch_timestamp,
-            kind: wire::command_kind(&event.command),
+            kind: event.command.kind(),
             command: &event.command,
             result_code,
             result,

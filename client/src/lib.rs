@@ -67,9 +67,9 @@ pub use error::Error;
 pub use feed::{FEED_SILENCE_MAX, FeedRecord, Subscription, parse_position};
 pub use page::{AuditQuery, ClusterStatus, Cursor, DiscrepancyQuery, Member, Page, PayoutQuery};
 pub use retry::RetryPolicy;
+pub use tianping_ledger::feed::{FeedEvent, FeedPosition};
 /// Where a client's TLS files are (`ClientConfig::tls`).
 pub use tianping_tls::TlsFiles;
-pub use tianping_ledger::feed::{FeedEvent, FeedPosition};
 
 pub use tianping_ledger::{
     Account, AccountFlags, AccountLimitsChange, AccountStatus, AccountStatusChange, AssignSuspense,

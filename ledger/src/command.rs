@@ -63,7 +63,8 @@ impl Command {
         }
     }
 
-    /// A short name for logs and metrics.
+    /// A short snake_case name for logs, metrics and the change feed's `kind` field: stable,
+    /// since feed consumers key on it (a new kind gets a new name; none is ever renamed).
     pub fn kind(&self) -> &'static str {
         match self {
             Command::CreateAccount(_) => "create_account",

@@ -49,8 +49,8 @@ pub use discrepancies::{
     resolve_discrepancy_commands,
 };
 pub use feed::{
-    BATCH_REFUSED_CODE, BATCH_REFUSED_CODE_NAME, FEED_OLDEST_HEADER, command_kind, feed_event,
-    feed_position, parse_feed_event, parse_feed_position,
+    BATCH_REFUSED_CODE, BATCH_REFUSED_CODE_NAME, FEED_OLDEST_HEADER, feed_event, feed_position,
+    parse_feed_event, parse_feed_position,
 };
 pub use payouts::{
     PayoutListing, claim_command, claim_response, collection_commands, collections_response,

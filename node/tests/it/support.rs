@@ -64,17 +64,7 @@ impl Cluster {
     /// know the same leader. Returns the cluster and the leader's id.
     pub async fn start_initialized(size: u64) -> (Cluster, u64) {
         let cluster = Cluster::start(size).await;
-        let members: BTreeMap<_, _> =
-            cluster.nodes.iter().map(|node| (node.node_id(), node.info().clone())).collect();
-        cluster.nodes[0].initialize(members).await.expect("initialize");
-        let leader = cluster.nodes[0]
-            .raft()
-            .wait(Some(CONVERGE_TIMEOUT))
-            .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
-            .await
-            .expect("leader elected")
-            .current_leader
-            .expect("leader known");
+        let leader = initialize_all(&cluster.nodes).await;
         for node in &cluster.nodes {
             node.raft()
                 .wait(Some(CONVERGE_TIMEOUT))
@@ -155,4 +145,20 @@ where
         }
     }
     panic!("write still unavailable after {WRITE_ATTEMPTS_MAX} attempts: {last:?}")
+}
+
+/// Initializes a cluster of every node in `nodes` through the first one and waits until it
+/// knows a leader, which it returns.
+pub async fn initialize_all(nodes: &[NodeHandle]) -> u64 {
+    let members: BTreeMap<_, _> =
+        nodes.iter().map(|node| (node.node_id(), node.info().clone())).collect();
+    nodes[0].initialize(members).await.expect("initialize");
+    nodes[0]
+        .raft()
+        .wait(Some(CONVERGE_TIMEOUT))
+        .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
+        .await
+        .expect("leader elected")
+        .current_leader
+        .expect("leader known")
 }

@@ -2,7 +2,6 @@
 //! serves certified clients, forwards and replicates over TLS, and refuses a client or a node
 //! whose certificate no trusted CA signed; a node without certificates does not start.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -16,7 +15,7 @@ use tianping_proto::v1::{AddLearnerRequest, ClusterStatusRequest, LookupRequest,
 use tianping_tls::dev::{self, DevCertificates};
 use tianping_tls::{Channels, TlsFiles};
 
-use crate::support::{CONVERGE_TIMEOUT, bounded};
+use crate::support::{bounded, initialize_all};
 
 fn loopback_any_port() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -56,17 +55,7 @@ async fn a_tls_cluster_serves_certified_callers_and_refuses_the_others() {
             nodes.push(start(node_id, &node_files(&made, node_id), directory.path()).await);
         }
         // Initialize admits every member's store through its Raft port: over TLS.
-        let members: BTreeMap<_, _> =
-            nodes.iter().map(|node| (node.node_id(), node.info().clone())).collect();
-        nodes[0].initialize(members).await.expect("initialize over TLS");
-        let leader = nodes[0]
-            .raft()
-            .wait(Some(CONVERGE_TIMEOUT))
-            .metrics(|metrics| metrics.current_leader.is_some(), "a leader is elected")
-            .await
-            .expect("leader elected")
-            .current_leader
-            .expect("leader known");
+        let leader = initialize_all(&nodes).await;
 
         // The SDK with the operator's certificate writes; a follower reads it back after the
         // write was replicated to it over TLS.

@@ -25,26 +25,6 @@ pub const BATCH_REFUSED_CODE: u32 = u32::MAX;
 /// node serves (`<log_index>.<event_index>`).
 pub const FEED_OLDEST_HEADER: &str = "tianping-feed-oldest";
 
-/// A command kind's snake_case name, as `FeedEvent.kind` spells it.
-pub fn command_kind(command: &Command) -> &'static str {
-    match command {
-        Command::CreateAccount(_) => "create_account",
-        Command::CreateTransfer(_) => "create_transfer",
-        Command::SetAccountStatus(_) => "set_account_status",
-        Command::SetAccountLimits(_) => "set_account_limits",
-        Command::CreatePayout(_) => "create_payout",
-        Command::ClaimPayouts(_) => "claim_payouts",
-        Command::RecordPayoutOutcome(_) => "record_payout_outcome",
-        Command::BookCollection(_) => "book_collection",
-        Command::AssignSuspense(_) => "assign_suspense",
-        Command::RecordDiscrepancy(_) => "record_discrepancy",
-        Command::ResolveDiscrepancy(_) => "resolve_discrepancy",
-        Command::ChangeAccountStatus(_) => "change_account_status",
-        Command::ChangeAccountLimits(_) => "change_account_limits",
-        Command::ClaimPayoutBatch(_) => "claim_payout_batch",
-    }
-}
-
 /// A position on the wire.
 pub fn feed_position(position: FeedPosition) -> pb_v1::FeedPosition {
     pb_v1::FeedPosition { log_index: position.log_index, event_index: position.event_index }
@@ -96,7 +76,7 @@ pub fn feed_event(event: &FeedEvent) -> pb_v1::FeedEvent {
     pb_v1::FeedEvent {
         position: Some(feed_position(event.position)),
         batch_timestamp: event.batch_timestamp,
-        kind: command_kind(&event.command).to_owned(),
+        kind: event.command.kind().to_owned(),
         command: versioned(&event.command),
         result: Some(result),
         detail,
@@ -111,14 +91,10 @@ pub fn parse_feed_event(path: &str, event: &pb_v1::FeedEvent) -> Result<FeedEven
     let position =
         event.position.as_ref().ok_or_else(|| invalid(format!("{path}.position"), "missing"))?;
     let command: Command = unversioned(&format!("{path}.command"), &event.command)?;
-    if command_kind(&command) != event.kind {
+    if command.kind() != event.kind {
         return Err(invalid(
             format!("{path}.kind"),
-            format!(
-                "{:?} does not name the command's kind {:?}",
-                event.kind,
-                command_kind(&command)
-            ),
+            format!("{:?} does not name the command's kind {:?}", event.kind, command.kind()),
         ));
     }
     let result =
