@@ -123,10 +123,10 @@ enum Commands {
     /// certificates, and the node's own certificate and key, all PEM, read again when they
     /// change (rotate without a restart; a bundle of two CAs during a CA rotation):
     ///
-    ///   [tls]
-    ///   ca = "/etc/tianping/ca.pem"
-    ///   cert = "/etc/tianping/node-1.pem"
-    ///   key = "/etc/tianping/node-1-key.pem"
+    ///     [tls]
+    ///     ca = "/etc/tianping/ca.pem"
+    ///     cert = "/etc/tianping/node-1.pem"
+    ///     key = "/etc/tianping/node-1-key.pem"
     ///
     /// or the flags --ca, --cert, --key (TIANPING_CA, TIANPING_CERT, TIANPING_KEY), which
     /// override the file. `tianping certs dev --out DIR` makes local ones.

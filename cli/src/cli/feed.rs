@@ -39,7 +39,7 @@ pub enum FeedCommand {
     /// One per data center, beside that data center's Redis (a cache: the ledger never reads
     /// it). Each event is a stream entry whose id is its position (`<log_index>-<event_index>`)
     /// with fields position, kind, result and event (the JSON of `feed tail`); each account an
-    /// event touched is a hash <account-prefix><id> with debits_pending, debits_posted,
+    /// event touched is a hash `<account-prefix><id>` with debits_pending, debits_posted,
     /// credits_pending, credits_posted and log_index (the ledger index the balances reflect).
     /// Restarted, it resumes after the stream's last entry; a Redis that lost its data is
     /// refilled from --from. Redis failures are ridden out (reconnect and resume).
