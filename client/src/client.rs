@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tianping_ledger::feed::FeedPosition;
 use tianping_ledger::{
     Account, AccountLimitsChange, AccountStatusChange, AssignSuspense, AuditRecord, Collection,
     Detail, EventResult, HistoryFilter, NewAccount, NewCollection, NewPayout, NewTransfer, Payout,
@@ -27,7 +26,6 @@ mod reconciliation;
 
 use crate::claim::ClaimAnswer;
 use crate::error::{Effect, Error, classify, deadline};
-use crate::feed::Subscription;
 use crate::page::{AuditQuery, ClusterStatus, Cursor, Page, PayoutQuery};
 use crate::retry::RetryPolicy;
 use crate::routing::{Leader, Routing};
@@ -1064,28 +1062,6 @@ impl Client {
             })
             .await?;
         Ok(ClusterStatus::from_wire(&response))
-    }
-
-    // -------------------------------------------------------------------------------------
-    // The change feed.
-
-    /// Subscribes to the change feed from `from` (inclusive): every committed event in log
-    /// order, read from any node (followers too), reconnecting to another node and resuming
-    /// at the next undelivered position whenever a stream fails, so each event is delivered
-    /// once. Resume a stored consumer with the `next()` of the last position it handled.
-    ///
-    /// ```no_run
-    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
-    /// use tianping_client::FeedPosition;
-    ///
-    /// let mut feed = client.subscribe(FeedPosition::default());
-    /// let event = feed.next().await?;
-    /// println!("{} {:?} {:?}", event.position, event.command, event.outcome);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn subscribe(&self, from: FeedPosition) -> Subscription {
-        Subscription::new(self.clone(), from)
     }
 
     pub(crate) fn retry_policy(&self) -> RetryPolicy {

@@ -61,6 +61,29 @@ impl std::fmt::Debug for Subscription {
     }
 }
 
+/// The change feed's entry point, defined beside the subscription it opens (so `client`
+/// never names `feed`, and the two modules do not import each other).
+impl Client {
+    /// Subscribes to the change feed from `from` (inclusive): every committed event in log
+    /// order, read from any node (followers too), reconnecting to another node and resuming
+    /// at the next undelivered position whenever a stream fails, so each event is delivered
+    /// once. Resume a stored consumer with the `next()` of the last position it handled.
+    ///
+    /// ```no_run
+    /// # async fn example(client: tianping_client::Client) -> Result<(), tianping_client::Error> {
+    /// use tianping_client::FeedPosition;
+    ///
+    /// let mut feed = client.subscribe(FeedPosition::default());
+    /// let event = feed.next().await?;
+    /// println!("{} {:?} {:?}", event.position, event.command, event.outcome);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn subscribe(&self, from: FeedPosition) -> Subscription {
+        Subscription::new(self.clone(), from)
+    }
+}
+
 impl Subscription {
     pub(crate) fn new(client: Client, from: FeedPosition) -> Subscription {
         Subscription {
