@@ -73,15 +73,20 @@ pub enum ReferenceError {
     },
 }
 
+/// At most `max` characters, each of the conservative alphabet every bank and every ISO 20022
+/// profile accepts (letters, digits, `-`, `.`, `/`): the rule for references and for the
+/// cursors a bank hands back.
+pub(crate) fn in_reference_alphabet(text: &str, max: usize) -> bool {
+    text.chars().count() <= max
+        && text
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric() || "-./".contains(character))
+}
+
 /// Checks a reference (id, account number) against the conservative alphabet every bank and
 /// every ISO 20022 profile accepts: letters, digits, `-`, `.`, `/`.
 fn check_reference(what: &'static str, text: &str, max: usize) -> Result<(), ReferenceError> {
-    let valid = !text.is_empty()
-        && text.chars().count() <= max
-        && text
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || "-./".contains(character));
-    if valid {
+    if !text.is_empty() && in_reference_alphabet(text, max) {
         Ok(())
     } else {
         Err(ReferenceError::BadReference { what, text: text.to_owned(), max })

@@ -153,11 +153,7 @@ fn unexpected_status(response: &BankResponse) -> GatewayError {
 /// unescaped: the reference alphabet, and no longer than a reference.
 fn checked_query_value(what: &'static str, text: &str) -> Result<(), GatewayError> {
     let max = crate::gateway::REFERENCE_CHARS_MAX;
-    let valid = text.chars().count() <= max
-        && text
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || "-./".contains(character));
-    if valid {
+    if crate::payment::in_reference_alphabet(text, max) {
         Ok(())
     } else {
         Err(GatewayError::NotSent(ReferenceError::BadReference {
